@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Installs everything (first run) and runs the whole test suite offscreen.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/install.sh
+export QT_QPA_PLATFORM=offscreen NO_ALBUMENTATIONS_UPDATE=1
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,72 @@
+"""The `segstudio` command: parse, call the core, print. No logic of its own."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import multiprocessing
+import sys
+
+from segstudio import __version__
+from segstudio.errors import NotImplementedYet, UserError
+
+# subcommand -> module in segstudio.commands (each has HELP, add_arguments(parser), run(args) -> int)
+COMMANDS = {
+    "gui": "gui",
+    "demo-data": "demo_data",
+    "import-coco": "import_coco",
+    "inspect": "inspect",
+    "preview": "preview",
+    "train": "train",
+    "eval": "evaluate",
+    "predict": "predict",
+    "export": "export",
+    "bench": "bench",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="segstudio",
+        description="Train Mask R-CNN instance segmentation on Deep Lake datasets. "
+                    "With no subcommand, opens the window on the demo dataset.")
+    parser.add_argument("--version", action="version", version=f"segstudio {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(f"segstudio.commands.{module_name}")
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show tracebacks for errors")
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    multiprocessing.freeze_support()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["gui"] + argv)
+    try:
+        return int(args._run(args) or 0)
+    except NotImplementedYet as exc:
+        if args.debug:
+            raise
+        print(f"segstudio {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except UserError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("interrupted.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,246 @@
+"""Every setting of segstudio as dataclasses, with TOML load/save and validation.
+
+A config file has the sections [data], [augment], [model], [train], [eval]; every key is optional and
+falls back to the default below. Validation errors name the key (`train.lr`) and what is allowed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from segstudio.errors import ConfigError
+
+
+def _opt(default, *, choices=None, min=None, max=None, help=""):
+    """A dataclass field with validation metadata (allowed choices, inclusive numeric range)."""
+    meta = {"choices": choices, "min": min, "max": max, "help": help}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class DataConfig:
+    url: str = _opt("", help="dataset URL or path; empty means the embedded demo dataset")
+    images: str = _opt("", help="image column; empty means the proposed mapping")
+    masks: str = _opt("", help="instance-mask column")
+    boxes: str = _opt("", help="bounding-box column")
+    labels: str = _opt("", help="class-label column")
+    iscrowd: str = _opt("", help="optional crowd-flag column")
+    query: str = _opt("", help="optional TQL filter, e.g. a WHERE clause")
+    split_column: str = _opt("", help="column holding split names; empty means a seeded random split")
+    train_value: str = _opt("train", help="value of split_column for training rows")
+    val_value: str = _opt("val", help="value of split_column for validation rows")
+    val_fraction: float = _opt(0.2, min=0.0, max=0.9, help="validation share of a seeded random split")
+    split_seed: int = _opt(0, min=0, help="seed of the random split")
+    endpoint_url: str = _opt("", help="S3-compatible endpoint (credentials come from the environment)")
+    version: str = _opt("", help="dataset version the run used (recorded at start)")
+    class_names: list = _opt([], help="class names the run used (recorded at start)")
+
+
+@dataclass
+class AugmentConfig:
+    preset: str = _opt("seed", help="seed, none, light, strong, or custom (use transforms)")
+    transforms: list = _opt([], help="custom pipeline: list of {name = 'Transform', param = value}")
+    image_size: int = _opt(128, min=32, max=4096, help="side of the training crop, pixels")
+    min_area: float = _opt(25.0, min=0.0, help="drop boxes smaller than this after augmentation, px^2")
+    min_visibility: float = _opt(0.6, min=0.0, max=1.0, help="drop boxes less visible than this")
+    boxes_from_masks: str = _opt("auto", choices=["auto", "always", "never"],
+                                 help="recompute boxes from masks (auto: when rotations are present)")
+
+
+@dataclass
+class ModelConfig:
+    arch: str = _opt("maskrcnn_resnet18_fpn",
+                     choices=["maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2",
+                              "maskrcnn_resnet18_fpn", "maskrcnn_mobilenet_v3_fpn"])
+    weights: str = _opt("none", help="none, coco, imagenet, or a path to a .pth file")
+    min_size: int = _opt(0, min=0, max=4096, help="model input short side; 0 follows augment.image_size")
+    max_size: int = _opt(0, min=0, max=8192, help="model input long side; 0 follows augment.image_size")
+    trainable_backbone_layers: int = _opt(5, min=0, max=5)
+    rpn_pre_nms_top_n_train: int = _opt(600, min=1)
+    rpn_post_nms_top_n_train: int = _opt(300, min=1)
+    rpn_pre_nms_top_n_test: int = _opt(300, min=1)
+    rpn_post_nms_top_n_test: int = _opt(150, min=1)
+    box_batch_size_per_image: int = _opt(128, min=1, help="ROIs sampled per image for the heads")
+    box_positive_fraction: float = _opt(0.25, min=0.01, max=1.0)
+    box_detections_per_img: int = _opt(100, min=1)
+    mask_head_channels: int = _opt(128, min=8, max=512)
+    mask_head_layers: int = _opt(2, min=1, max=8)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = _opt(12, min=1, max=100000)
+    batch_size: int = _opt(8, min=1, max=1024)
+    optimizer: str = _opt("sgd", choices=["sgd", "adamw"])
+    lr: float = _opt(0.02, min=0.0, max=10.0)
+    momentum: float = _opt(0.9, min=0.0, max=1.0)
+    weight_decay: float = _opt(5e-4, min=0.0, max=1.0)
+    schedule: str = _opt("cosine", choices=["constant", "step", "cosine"])
+    step_milestones: list = _opt([], help="epochs at which the step schedule multiplies lr by step_gamma")
+    step_gamma: float = _opt(0.1, min=0.0, max=1.0)
+    warmup_iters: int = _opt(50, min=0)
+    grad_clip: float = _opt(0.0, min=0.0, help="max gradient norm; 0 disables clipping")
+    amp: bool = _opt(True, help="mixed precision on CUDA")
+    device: str = _opt("auto", choices=["auto", "cpu", "cuda", "mps"])
+    workers: int = _opt(2, min=0, max=64)
+    seed: int = _opt(0, min=0)
+    run_name: str = _opt("", help="folder name under runs_dir; empty means a timestamp")
+    runs_dir: str = _opt("runs")
+    checkpoint_every: int = _opt(100, min=1, help="iterations between last.pt writes")
+    max_iters: int = _opt(0, min=0, help="stop after this many iterations (0: run all epochs)")
+
+
+@dataclass
+class EvalConfig:
+    interval_epochs: int = _opt(1, min=0, help="evaluate every N epochs; 0 only at the end")
+    score_threshold: float = _opt(0.05, min=0.0, max=1.0)
+    max_images: int = _opt(0, min=0, help="evaluate at most this many validation images (0: all)")
+    early_stopping_patience: int = _opt(0, min=0, help="evaluations without mask-AP gain; 0 disables")
+    backend: str = _opt("faster_coco_eval", choices=["faster_coco_eval", "pycocotools"])
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+_SECTION_CLASSES = {"data": DataConfig, "augment": AugmentConfig, "model": ModelConfig,
+                    "train": TrainConfig, "eval": EvalConfig}
+
+
+def _type_name(tp) -> str:
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "a table"}.get(tp, str(tp))
+
+
+def _check_value(key: str, f: dataclasses.Field, value: Any) -> Any:
+    tp = _field_type(f)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    ok = isinstance(value, tp) and not (tp in (int, float) and isinstance(value, bool))
+    if not ok:
+        raise ConfigError(f"{key} must be {_type_name(tp)}, got {value!r}.")
+    meta = f.metadata
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigError(f"{key} must be one of {', '.join(meta['choices'])}; got {value!r}.")
+    lo, hi = meta.get("min"), meta.get("max")
+    if lo is not None and value < lo or hi is not None and value > hi:
+        rng = f"between {lo} and {hi}" if lo is not None and hi is not None else (
+            f"at least {lo}" if lo is not None else f"at most {hi}")
+        raise ConfigError(f"{key} must be {rng}; got {value!r}.")
+    return value
+
+
+def _field_type(f: dataclasses.Field):
+    tp = f.type
+    if isinstance(tp, str):
+        tp = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "dict": dict}[tp]
+    return tp
+
+
+def section_from_dict(cls, values: dict, section: str):
+    """Build one section dataclass from a dict, rejecting unknown keys and invalid values."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"[{section}] must be a table of settings.")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in fields:
+            raise ConfigError(f"Unknown setting {section}.{key}; allowed: {', '.join(fields)}.")
+        kwargs[key] = _check_value(f"{section}.{key}", fields[key], value)
+    return cls(**kwargs)
+
+
+def config_from_dict(values: dict) -> Config:
+    """Build and validate a Config from nested dicts (as read from TOML)."""
+    unknown = set(values) - set(_SECTION_CLASSES)
+    if unknown:
+        raise ConfigError(f"Unknown section [{sorted(unknown)[0]}]; allowed: {', '.join(_SECTION_CLASSES)}.")
+    cfg = Config(**{name: section_from_dict(cls, values.get(name, {}), name)
+                    for name, cls in _SECTION_CLASSES.items()})
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> Config:
+    """Checks that span several keys; single values are checked as they are read."""
+    for name, cls in _SECTION_CLASSES.items():
+        section = getattr(cfg, name)
+        for f in dataclasses.fields(cls):
+            _check_value(f"{name}.{f.name}", f, getattr(section, f.name))
+    if cfg.data.split_column == "" and not 0.0 < cfg.data.val_fraction < 1.0:
+        raise ConfigError("data.val_fraction must be between 0 and 1 (exclusive) when data.split_column is empty.")
+    for i, t in enumerate(cfg.augment.transforms):
+        if not isinstance(t, dict) or not isinstance(t.get("name"), str):
+            raise ConfigError(f"augment.transforms[{i}] must be a table with a 'name' key naming an "
+                              "Albumentations transform.")
+    return cfg
+
+
+def config_to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    """Read a TOML config; any problem is a ConfigError naming the file and the key."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"Config file {path} does not exist; check the path.") from None
+    except OSError as exc:
+        raise ConfigError(f"Cannot read config file {path} ({exc.strerror}).") from None
+    try:
+        values = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML ({exc}); fix the file or start from a preset.") from None
+    try:
+        return config_from_dict(values)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _drop_none(value):
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value if v is not None]
+    return value
+
+
+def dumps_config(cfg: Config) -> str:
+    return tomli_w.dumps(_drop_none(config_to_dict(cfg)))
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a text file so that readers see the old or the new content, never a torn one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_config(cfg: Config, path: str | os.PathLike) -> None:
+    validate(cfg)
+    atomic_write_text(path, dumps_config(cfg))

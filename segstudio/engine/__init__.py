@@ -1,0 +1,1 @@
+"""Training, evaluation, checkpoints and run folders: plain functions that report through events."""

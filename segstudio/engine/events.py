@@ -1,0 +1,98 @@
+"""Small dataclasses the engine reports through its `on_event` callback.
+
+The CLI turns them into a progress bar and log lines, the window into curves and status; both append
+`event.to_dict()` to metrics.jsonl. Events carry plain Python numbers and strings only (never tensors),
+so they can cross threads and be serialised as they are.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass
+class Event:
+    def to_dict(self) -> dict:
+        return {"event": self.kind, **dataclasses.asdict(self)}
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__.removesuffix("Event").lower()
+
+
+@dataclass
+class StartedEvent(Event):
+    run_dir: str
+    total_iters: int
+    iters_per_epoch: int
+    epochs: int
+    start_iteration: int = 0
+    device: str = "cpu"
+    train_images: int = 0
+    val_images: int = 0
+
+
+@dataclass
+class IterationEvent(Event):
+    iteration: int            # 1-based global iteration (continues across resume)
+    epoch: int                # 0-based epoch the iteration belongs to
+    total_iters: int
+    losses: dict              # every loss term, floats
+    loss: float               # their sum
+    lr: float
+    images_per_s: float
+    data_wait: float          # share of the step spent waiting for data, 0..1
+    elapsed_s: float
+    eta_s: float
+    cuda_mem_mb: float = 0.0
+
+
+@dataclass
+class EpochEvent(Event):
+    epoch: int
+    iteration: int
+    mean_losses: dict
+    duration_s: float
+
+
+@dataclass
+class EvalEvent(Event):
+    epoch: int
+    iteration: int
+    metrics: dict             # bbox_map, bbox_map_50, bbox_map_75, segm_map, ...
+    per_class: dict = field(default_factory=dict)   # class name -> {"bbox_ap": x, "segm_ap": y}
+    duration_s: float = 0.0
+
+
+@dataclass
+class CheckpointEvent(Event):
+    path: str
+    which: str                # "last" or "best"
+    iteration: int
+    epoch: int
+
+
+@dataclass
+class WarningEvent(Event):
+    message: str
+
+
+@dataclass
+class ErrorEvent(Event):
+    message: str              # one sentence: what happened, what to do
+    reason: str = "error"     # "nan", "oom", "data", "weights", "error"
+    rows: list = field(default_factory=list)
+
+
+@dataclass
+class FinishedEvent(Event):
+    status: str               # "completed", "stopped" or "failed"
+    run_dir: str
+    iteration: int
+    epoch: int
+    best_metric: float | None = None
+    message: str = ""
+
+
+EventCallback = Callable[[Event], None]

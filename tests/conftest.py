@@ -1,0 +1,38 @@
+"""Shared fixtures. Qt runs offscreen and nothing touches the network."""
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+os.environ.setdefault("TORCH_HOME", os.path.join(os.path.dirname(__file__), ".torch-home-empty"))
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+COCO128 = ROOT.parent / "shared" / "data" / "coco128"
+SCREENSHOTS = ROOT / "tests" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def demo_dataset(tmp_path_factory) -> str:
+    """A small demo dataset (48 images), generated once per test session; open it read-only."""
+    from segstudio.data.demo import create_demo_dataset
+
+    path = tmp_path_factory.mktemp("demo") / "demo"
+    create_demo_dataset(str(path), num_images=48, seed=0)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def coco128() -> Path:
+    """The shared coco128 sample; tests using it skip when shared/ is absent."""
+    if not (COCO128 / "annotations.json").exists():
+        pytest.skip("shared/data/coco128 is not present")
+    return COCO128
+
+
+@pytest.fixture
+def screenshot_dir() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
