@@ -1,0 +1,79 @@
+"""Config: every setting loads from and saves to TOML; bad values name the key and what is allowed."""
+import pytest
+
+from segstudio.config import Config, config_from_dict, dumps_config, load_config, save_config
+from segstudio.errors import ConfigError
+
+
+def test_round_trip_keeps_every_value(tmp_path):
+    cfg = Config()
+    cfg.train.epochs = 3
+    cfg.train.lr = 0.001
+    cfg.data.url = "/data/x"
+    cfg.data.class_names = ["a", "b"]
+    cfg.augment.transforms = [{"name": "HorizontalFlip", "p": 0.5}]
+    path = tmp_path / "run.toml"
+    save_config(cfg, path)
+    assert load_config(path) == cfg
+
+
+def test_missing_keys_fall_back_to_defaults(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[train]\nepochs = 2\n")
+    cfg = load_config(path)
+    assert cfg.train.epochs == 2 and cfg.train.batch_size == Config().train.batch_size
+
+
+def test_integer_accepted_where_a_number_is_expected():
+    assert config_from_dict({"train": {"lr": 1}}).train.lr == 1.0
+
+
+@pytest.mark.parametrize("values, words", [
+    ({"train": {"epochs": "ten"}}, ["train.epochs", "integer"]),
+    ({"train": {"epochs": 0}}, ["train.epochs", "between 1"]),
+    ({"train": {"lr": -1.0}}, ["train.lr", "between"]),
+    ({"train": {"optimizer": "rmsprop"}}, ["train.optimizer", "sgd", "adamw"]),
+    ({"train": {"amp": 1}}, ["train.amp", "true or false"]),
+    ({"train": {"epoch": 3}}, ["train.epoch", "allowed", "epochs"]),
+    ({"training": {}}, ["[training]", "allowed"]),
+    ({"model": {"arch": "yolo"}}, ["model.arch", "maskrcnn_resnet50_fpn"]),
+    ({"augment": {"transforms": ["flip"]}}, ["augment.transforms[0]", "name"]),
+    ({"data": {"val_fraction": 0.0}}, ["data.val_fraction"]),
+])
+def test_invalid_values_name_the_key(values, words):
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(values)
+    message = str(err.value)
+    for word in words:
+        assert word in message
+    assert "\n" not in message
+
+
+def test_malformed_toml_is_one_clear_error(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[train\nepochs = 2\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_save_is_atomic_and_refuses_invalid(tmp_path):
+    path = tmp_path / "c.toml"
+    save_config(Config(), path)
+    before = path.read_text()
+    bad = Config()
+    bad.train.epochs = -5
+    with pytest.raises(ConfigError):
+        save_config(bad, path)
+    assert path.read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["c.toml"]
+
+
+def test_dumps_is_valid_toml_with_all_sections():
+    text = dumps_config(Config())
+    for section in ("[data]", "[augment]", "[model]", "[train]", "[eval]"):
+        assert section in text
