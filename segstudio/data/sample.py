@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from segstudio.errors import DataError
+
 
 @dataclass(frozen=True)
 class ColumnMapping:
@@ -50,24 +52,46 @@ class RawSample:
 
 
 def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
-    """HxW, HxWx1, HxWx3, HxWx4, uint8 or uint16 -> HxWx3 uint8."""
+    """HxW, HxWx1, HxWx2 (gray+alpha), HxWx3, HxWx4 (RGBA); uint8, uint16, other ints or floats -> HxWx3 uint8."""
     img = np.asarray(image)
+    if img.ndim == 3 and img.shape[0] in (1, 3, 4) and img.shape[2] not in (1, 2, 3, 4):
+        img = np.moveaxis(img, 0, 2)  # CHW stored by some exporters
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 2, 3, 4)):
+        raise DataError(f"An image of shape {img.shape} is not HxW or HxWxC with 1-4 channels; choose the "
+                        "right image column (data.images).")
     if img.dtype == np.uint16:
         img = (img >> 8).astype(np.uint8)
+    elif img.dtype == bool:
+        img = img.astype(np.uint8) * 255
     elif img.dtype != np.uint8:
-        hi = float(img.max()) if img.size else 1.0
-        img = np.clip(img * (255.0 / hi if hi > 1.0 else 255.0), 0, 255).astype(np.uint8)
+        img = _scale_to_uint8(img)
     if img.ndim == 2:
         img = img[:, :, None]
-    if img.shape[2] == 1:
-        img = np.repeat(img, 3, axis=2)
-    elif img.shape[2] == 4:
+    if img.shape[2] in (1, 2):      # gray (+ alpha): drop alpha, replicate gray
+        img = np.repeat(img[:, :, :1], 3, axis=2)
+    elif img.shape[2] == 4:         # RGBA: drop alpha
         img = img[:, :, :3]
     return np.ascontiguousarray(img)
 
 
+def _scale_to_uint8(img: np.ndarray) -> np.ndarray:
+    """Floats in [0, 1] or other integer ranges -> 0..255 (floats above 1 are taken as 0..255 / 0..max)."""
+    f = img.astype(np.float32)
+    hi = float(f.max()) if f.size else 1.0
+    if np.issubdtype(img.dtype, np.floating):
+        scale = 255.0 if hi <= 1.0 else (1.0 if hi <= 255.0 else 255.0 / hi)
+    else:
+        scale = 1.0 if hi <= 255.0 else 255.0 / float(np.iinfo(img.dtype).max)
+    return np.clip(f * scale + 0.5, 0, 255).astype(np.uint8)
+
+
 def boxes_to_xyxy(boxes: np.ndarray, fmt: BoxFormat, width: int, height: int) -> np.ndarray:
-    b = np.asarray(boxes, dtype=np.float32).reshape(-1, 4).copy()
+    """Boxes in the column's format (ltwh/ltrb/ccwh, pixel/fractional) -> Nx4 float32 x1,y1,x2,y2 pixels."""
+    b = np.asarray(boxes, dtype=np.float32)
+    if b.size % 4:
+        raise DataError(f"Boxes of shape {b.shape} do not hold 4 numbers per box; choose the right box "
+                        "column (data.boxes).")
+    b = b.reshape(-1, 4).copy()
     if fmt.units == "fractional":
         b[:, [0, 2]] *= width
         b[:, [1, 3]] *= height
@@ -80,27 +104,79 @@ def boxes_to_xyxy(boxes: np.ndarray, fmt: BoxFormat, width: int, height: int) ->
     return b
 
 
-def masks_to_nhw(masks: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Masks stored HxWxN or NxHxW (decided from the image's shape) -> NxHxW uint8."""
+def masks_layout(shape: tuple, height: int, width: int) -> str:
+    """'hwn', 'nhw', 'hw' (one mask), 'empty' or '' (does not fit) for a mask array of this shape.
+
+    H x W x N is Deep Lake's and COCO's convention, so it wins when both readings fit (H == W == N).
+    """
+    if int(np.prod(shape)) == 0:
+        return "empty"
+    if len(shape) == 2:
+        return "hw" if tuple(shape) == (height, width) else ""
+    if len(shape) != 3:
+        return ""
+    if tuple(shape[:2]) == (height, width):
+        return "hwn"
+    if tuple(shape[1:]) == (height, width):
+        return "nhw"
+    return ""
+
+
+def masks_to_nhw(masks: np.ndarray, height: int, width: int, row: int | None = None) -> np.ndarray:
+    """Masks stored HxWxN, NxHxW or HxW (decided from the image's shape) -> NxHxW uint8 0/1."""
     m = np.asarray(masks)
-    if m.ndim == 2:
-        m = m[:, :, None]
-    if m.shape[0] == height and m.shape[1] == width and not (m.shape[1] == height and m.shape[2] == width
-                                                              and m.shape[0] != height):
+    layout = masks_layout(m.shape, height, width)
+    if layout == "":
+        where = f"Row {row}: masks" if row is not None else "Masks"
+        raise DataError(f"{where} of shape {tuple(m.shape)} do not fit the {height}x{width} image (expected "
+                        f"{height}x{width}xN or Nx{height}x{width}); choose the right mask column (data.masks).")
+    if layout == "empty":
+        return np.zeros((0, height, width), np.uint8)
+    if layout == "hw":
+        m = m[None]
+    elif layout == "hwn":
         m = np.moveaxis(m, 2, 0)
-    return np.ascontiguousarray(m.astype(np.uint8, copy=False))
+    if m.dtype != bool:
+        m = m != 0
+    return np.ascontiguousarray(m.view(np.uint8))
+
+
+def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
+    """Tight x1,y1,x2,y2 boxes (pixel edges) of NxHxW masks; empty masks give zero boxes."""
+    out = np.zeros((len(masks), 4), np.float32)
+    for i, m in enumerate(masks):
+        ys, xs = np.nonzero(m.any(axis=1))[0], np.nonzero(m.any(axis=0))[0]
+        if len(ys):
+            out[i] = (xs[0], ys[0], xs[-1] + 1, ys[-1] + 1)
+    return out
+
+
+def _check_counts(index: int, masks, boxes, labels, iscrowd) -> None:
+    counts = {"masks": len(masks), "boxes": len(boxes), "labels": len(labels), "iscrowd": len(iscrowd)}
+    if len(set(counts.values())) > 1:
+        detail = ", ".join(f"{v} {k}" for k, v in counts.items())
+        raise DataError(f"Row {index} has {detail}; every instance needs one of each, so fix the row or "
+                        "filter it out with data.query.")
 
 
 def read_sample(ds, index: int, mapping: ColumnMapping, box_format: BoxFormat = BoxFormat()) -> RawSample:
-    """Read row `index` of an open Deep Lake dataset (or view) into the canonical layout."""
-    row = ds[int(index)]
+    """Read row `index` of an open Deep Lake dataset (or view) into the canonical layout.
+
+    With no boxes column the boxes are computed from the masks. Raises DataError (naming the row) when
+    masks do not fit the image or the instance counts of masks, boxes, labels and crowd flags differ.
+    """
+    index = int(index)
+    row = ds[index]
     image = to_rgb_uint8(row[mapping.images])
     h, w = image.shape[:2]
-    labels = np.asarray(row[mapping.labels], dtype=np.int64).reshape(-1)
-    masks = masks_to_nhw(row[mapping.masks], h, w) if mapping.masks else np.zeros((0, h, w), np.uint8)
-    if masks.shape[0] == 0 and len(labels) == 0:
-        masks = np.zeros((0, h, w), np.uint8)
-    boxes = boxes_to_xyxy(row[mapping.boxes], box_format, w, h)
+    labels = np.asarray(row[mapping.labels]).astype(np.int64, copy=False).reshape(-1)
+    if mapping.masks:
+        masks = masks_to_nhw(row[mapping.masks], h, w, row=index)
+    else:
+        masks = np.zeros((len(labels), h, w), np.uint8)
+    boxes = (boxes_to_xyxy(row[mapping.boxes], box_format, w, h) if mapping.boxes
+             else boxes_from_masks(masks))
     iscrowd = (np.asarray(row[mapping.iscrowd]).reshape(-1).astype(bool) if mapping.iscrowd
                else np.zeros(len(labels), bool))
-    return RawSample(int(index), image, masks, boxes, labels, iscrowd)
+    _check_counts(index, masks, boxes, labels, iscrowd)
+    return RawSample(index, image, masks, boxes, labels, iscrowd)

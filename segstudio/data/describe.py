@@ -1,0 +1,222 @@
+"""Describe a Deep Lake dataset (columns, kinds, rows, version, classes) and map its columns to roles.
+
+`describe` proposes a mapping (images, masks, boxes, labels, optional iscrowd): by column kind first, then
+by name. `resolve_mapping` applies the user's config overrides and checks each chosen column's kind.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from segstudio.data.sample import BoxFormat, ColumnMapping
+from segstudio.errors import DataError
+
+_UNBOUNDED = 2 ** 64 - 1
+_KIND_NAMES = {"Image": "image", "BinaryMask": "binary_mask", "SegmentMask": "segment_mask",
+               "BoundingBox": "bounding_box", "ClassLabel": "class_label", "Text": "text", "Dict": "dict",
+               "Embedding": "embedding", "Polygon": "polygon", "Point": "point", "Sequence": "sequence",
+               "Link": "link", "Video": "video", "Audio": "audio", "Medical": "medical", "Mesh": "mesh"}
+# Preferred names per role, best first; used to choose among columns of the right kind (or any kind).
+ROLE_NAMES = {
+    "images": ("images", "image", "imgs", "img", "rgb", "photos", "photo", "pixels"),
+    "masks": ("masks", "mask", "instance_masks", "segmentations", "segmentation", "bmasks"),
+    "boxes": ("boxes", "bbox", "bboxes", "box", "boxes_ltwh", "bounding_boxes"),
+    "labels": ("categories", "labels", "label", "category", "classes", "class", "category_ids"),
+    "iscrowd": ("iscrowd", "iscrowds", "is_crowd", "crowd"),
+}
+ROLE_KINDS = {"images": "image", "masks": "binary_mask", "boxes": "bounding_box", "labels": "class_label"}
+REQUIRED_ROLES = ("images", "masks", "labels")
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    name: str
+    kind: str           # image, binary_mask, bounding_box, class_label, text, dict, array, scalar, ...
+    dtype: str          # uint8, bool, float32, text, ...
+    shape: tuple        # per-row shape; None for unbounded dimensions
+
+
+@dataclass
+class DatasetInfo:
+    url: str
+    num_rows: int
+    version: str
+    columns: list
+    mapping: ColumnMapping | None
+    box_format: BoxFormat
+    class_names: list
+    box_format_known: bool = False
+    notes: list = field(default_factory=list)
+    box_formats: dict = field(default_factory=dict)     # every bbox column with a recorded format
+    class_names_by_column: dict = field(default_factory=dict)   # every label column with class names
+
+    def column(self, name: str) -> ColumnInfo | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["columns"] = [dict(asdict(c), shape=list(c.shape)) for c in self.columns]
+        d["box_formats"] = {k: asdict(v) for k, v in self.box_formats.items()}
+        return d
+
+
+def _column_info(col) -> ColumnInfo:
+    t = col.dtype
+    kind = _KIND_NAMES.get(t.kind.name)
+    shape = tuple(None if s == _UNBOUNDED else int(s) for s in (t.shape or []))
+    if kind is None:
+        kind = "array" if shape else "scalar"
+    return ColumnInfo(col.name, kind, str(t.id), shape)
+
+
+def read_box_formats(ds) -> dict:
+    """{column: BoxFormat} for bounding-box columns, read from the dataset's schema log.
+
+    deeplake 4.7 keeps a BoundingBox's format/type only in the column definition it logs (the Python
+    Type object and the column metadata do not expose it), so the log is read through the dataset's own
+    storage reader: this works for every storage backend the dataset was opened with.
+    """
+    found: dict = {}
+    try:
+        reader = ds._reader
+        branch_dirs = reader.list_dirs("_deeplake_log")
+        current = f"_deeplake_log/{ds.current_branch.id}"
+    except Exception:  # noqa: BLE001 - views and exotic backends: format stays unknown
+        return found
+    # Other branches first, so the current branch's definitions win.
+    ordered = [d for d in branch_dirs if d != current and not d.endswith("_meta")] + [current]
+    for branch_dir in ordered:
+        try:
+            files = sorted(m.path for m in reader.list(branch_dir) if m.path.endswith(".jsonl"))
+        except Exception:  # noqa: BLE001
+            continue
+        for path in files:
+            for line in bytes(reader.get(path)).decode("utf-8", "replace").splitlines():
+                _parse_log_line(line, found)
+    return found
+
+
+def _parse_log_line(line: str, found: dict) -> None:
+    if '"bbox"' not in line:
+        return
+    try:
+        entry = json.loads(line).get("createColumn") or {}
+    except ValueError:
+        return
+    t = entry.get("t") or {}
+    if t.get("k") != "bbox":
+        return
+    coords = (t.get("d") or {}).get("coords") or {}
+    mode, units = coords.get("mode"), coords.get("type")
+    if mode in ("ltwh", "ltrb", "ccwh") or units in ("pixel", "fractional"):
+        found[entry.get("n")] = BoxFormat(mode if mode in ("ltwh", "ltrb", "ccwh") else "ltwh",
+                                          units if units in ("pixel", "fractional") else "pixel")
+
+
+def _pick(columns, role: str, taken: set) -> str:
+    """The best column for a role: right kind (name order breaks ties), else a well-named column."""
+    names = ROLE_NAMES[role]
+    free = [c for c in columns if c.name not in taken]
+    kind = ROLE_KINDS.get(role)
+    by_kind = [c for c in free if kind and c.kind == kind]
+
+    def rank(c):
+        low = c.name.lower()
+        return names.index(low) if low in names else len(names)
+
+    if by_kind:
+        return min(by_kind, key=rank).name
+    fallback = [c for c in free if c.name.lower() in names and _kind_fits(role, c)]
+    return min(fallback, key=rank).name if fallback else ""
+
+
+def _kind_fits(role: str, c: ColumnInfo) -> bool:
+    """Whether a column can serve a role; generic arrays are accepted when their dtype/rank fits."""
+    if c.kind == ROLE_KINDS.get(role):
+        return True
+    if c.kind != "array":
+        return False
+    rank = len(c.shape)
+    if role == "images":
+        return c.dtype in ("uint8", "uint16") and rank in (2, 3)
+    if role == "masks":
+        return c.dtype in ("bool", "uint8") and rank in (2, 3)
+    if role == "boxes":
+        return c.dtype.startswith(("float", "int", "uint")) and rank == 2
+    if role in ("labels", "iscrowd"):
+        return (c.dtype.startswith(("int", "uint")) or c.dtype == "bool") and rank == 1
+    return False
+
+
+def _class_names(ds, column: str) -> list:
+    if not column:
+        return []
+    try:
+        names = ds[column].metadata["class_names"]
+    except Exception:  # noqa: BLE001 - absent key raises IndexError/KeyError depending on version
+        return []
+    return [str(n) for n in (names or [])]
+
+
+def describe(ds, url: str = "") -> DatasetInfo:
+    """Summarise an open dataset and propose a column mapping (None when there is no image column)."""
+    columns = [_column_info(c) for c in ds.schema.columns]
+    taken: set = set()
+    picks = {}
+    for role in ("images", "masks", "boxes", "labels", "iscrowd"):
+        picks[role] = _pick(columns, role, taken)
+        if picks[role]:
+            taken.add(picks[role])
+    mapping = ColumnMapping(**picks) if picks["images"] else None
+    formats = read_box_formats(ds)
+    box_format = formats.get(picks["boxes"], BoxFormat())
+    notes = []
+    if picks["boxes"] and picks["boxes"] not in formats:
+        notes.append(f"The box format of column '{picks['boxes']}' is not recorded; assuming ltwh in pixels.")
+    by_column = {c.name: _class_names(ds, c.name) for c in columns
+                 if c.kind == "class_label" or c.name == picks["labels"]}
+    by_column = {k: v for k, v in by_column.items() if v}
+    class_names = by_column.get(picks["labels"], [])
+    if picks["labels"] and not class_names:
+        notes.append(_no_class_names_message(picks["labels"]))
+    version = str(getattr(ds, "version", "") or "")
+    return DatasetInfo(url=url, num_rows=len(ds), version=version, columns=columns, mapping=mapping,
+                       box_format=box_format, class_names=class_names,
+                       box_format_known=picks["boxes"] in formats, notes=notes, box_formats=formats,
+                       class_names_by_column=by_column)
+
+
+def _no_class_names_message(column: str) -> str:
+    return (f"Column '{column}' has no class names; add them with "
+            f"ds['{column}'].metadata['class_names'] = [...] and ds.commit(), or set data.class_names.")
+
+
+def resolve_mapping(info: DatasetInfo, data_cfg) -> tuple:
+    """(ColumnMapping, BoxFormat) after applying data_cfg.images/masks/boxes/labels/iscrowd overrides."""
+    proposed = info.mapping or ColumnMapping("", "", "", "", "")
+    chosen = {role: (getattr(data_cfg, role, "") or getattr(proposed, role)) for role in ROLE_NAMES}
+    listing = ", ".join(f"{c.name} ({c.kind})" for c in info.columns) or "none"
+    for role, name in chosen.items():
+        if not name:
+            if role in REQUIRED_ROLES:
+                raise DataError(f"No {role} column found (columns: {listing}); set data.{role} to the "
+                                f"column that holds the {role}.")
+            continue
+        col = info.column(name)
+        if col is None:
+            raise DataError(f"Column '{name}' (data.{role}) does not exist; columns: {listing}.")
+        if not _kind_fits(role, col):
+            want = ROLE_KINDS.get(role, "boolean or integer array")
+            raise DataError(f"Column '{name}' is {col.kind} ({col.dtype}) but data.{role} needs {want}; "
+                            f"choose another column (columns: {listing}).")
+    mapping = ColumnMapping(**chosen)
+    class_names_for(info, mapping, data_cfg)
+    return mapping, info.box_formats.get(chosen["boxes"], BoxFormat())
+
+
+def class_names_for(info: DatasetInfo, mapping: ColumnMapping, data_cfg=None) -> list:
+    """Class names of the chosen label column, else those recorded in data_cfg.class_names."""
+    names = info.class_names_by_column.get(mapping.labels) or list(getattr(data_cfg, "class_names", []) or [])
+    if not names:
+        raise DataError(_no_class_names_message(mapping.labels))
+    return [str(n) for n in names]

@@ -1,0 +1,148 @@
+"""Open a Deep Lake 4 dataset from a path or URL, turning every failure into one clear sentence.
+
+Supported: a local path or file://, mem://, s3:// (optionally an S3-compatible endpoint_url; credentials
+from a dict or from the AWS_* environment variables), al:// (token from ACTIVELOOP_TOKEN). Credentials
+are passed to Deep Lake only: they are never logged, printed or saved.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+from segstudio.errors import DataError
+
+_ENV_CREDS = {
+    "aws_access_key_id": "AWS_ACCESS_KEY_ID",
+    "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+    "aws_session_token": "AWS_SESSION_TOKEN",
+    "aws_region": "AWS_REGION",
+    "profile_name": "AWS_PROFILE",
+}
+# Files that only a Deep Lake 3.x dataset has at its root.
+_V3_MARKERS = ("dataset_meta.json", "version_control_info.json", "version_control_info.lock")
+_PROBE_TIMEOUT_S = 3.0
+
+
+def scheme_of(url: str) -> str:
+    """'' for local paths, else the URL scheme (file, mem, s3, al, gcs, az...)."""
+    if "://" not in url:
+        return ""
+    return url.split("://", 1)[0].lower()
+
+
+def local_path(url: str) -> Path | None:
+    """The filesystem path of a local dataset URL, None for remote ones."""
+    scheme = scheme_of(url)
+    if scheme == "":
+        return Path(url).expanduser()
+    if scheme == "file":
+        return Path(url[len("file://"):]).expanduser()
+    return None
+
+
+def s3_creds(creds: dict | None = None, endpoint_url: str = "") -> dict:
+    """Credentials dict for Deep Lake: the given one, else the AWS_* environment variables."""
+    out = dict(creds) if creds else {k: os.environ[v] for k, v in _ENV_CREDS.items() if os.environ.get(v)}
+    endpoint = endpoint_url or out.get("endpoint_url") or os.environ.get("AWS_ENDPOINT_URL", "")
+    if endpoint:
+        out["endpoint_url"] = endpoint
+    return out
+
+
+def _probe_endpoint(endpoint_url: str) -> None:
+    """Fail in seconds, not in the minute Deep Lake's retries take, when nothing listens there."""
+    parsed = urlparse(endpoint_url if "://" in endpoint_url else f"http://{endpoint_url}")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname or "", port), timeout=_PROBE_TIMEOUT_S):
+            pass
+    except OSError:
+        raise DataError(f"Cannot reach the S3 endpoint {endpoint_url}; check the endpoint URL and that the "
+                        "server is running.") from None
+
+
+def _check_local(url: str, path: Path) -> None:
+    if not path.exists():
+        raise DataError(f"Dataset path {url} does not exist; check the path.")
+    if not path.is_dir():
+        raise DataError(f"{url} is a file, not a Deep Lake dataset folder; give the dataset's folder.")
+    if any((path / m).exists() for m in _V3_MARKERS):
+        raise DataError(_v3_message(url))
+    if not (path / "_deeplake_log").is_dir():
+        raise DataError(f"{url} is not a Deep Lake dataset (no _deeplake_log folder); give a dataset "
+                        "folder, or import COCO data with `segstudio import-coco`.")
+
+
+def _v3_message(url: str) -> str:
+    return (f"{url} is a Deep Lake 3.x dataset, which deeplake 4 cannot open; convert it with "
+            f"deeplake.convert('{url}', '<new path>') or re-import the data.")
+
+
+def _looks_v3_remote(url: str, creds: dict | None, token: str | None) -> bool:
+    try:
+        import deeplake.storage
+
+        reader = deeplake.storage.Reader(url, creds=creds or None, token=token)
+        return reader.length("dataset_meta.json") > 0
+    except Exception:  # noqa: BLE001 - a probe only; any failure means "not detectably 3.x"
+        return False
+
+
+def _translate(exc: Exception, url: str, creds: dict | None, token: str | None) -> DataError:
+    """Map a Deep Lake exception to one sentence (never quoting credentials)."""
+    name = type(exc).__name__
+    text = str(exc)
+    scheme = scheme_of(url)
+    if name in ("LogNotexistsError", "NotFoundError", "StorageKeyNotFound"):
+        if scheme not in ("", "file", "mem") and _looks_v3_remote(url, creds, token):
+            return DataError(_v3_message(url))
+        return DataError(f"No Deep Lake dataset at {url}; check the URL (and that it is a Deep Lake 4 dataset).")
+    if name in ("AuthenticationError", "AuthorizationError", "StorageAccessDenied", "PermissionDeniedError",
+                "ExpiredTokenError", "NotLoggedInAgreementError", "AgreementNotAcceptedError") or \
+            "AccessDenied" in text or "InvalidAccessKeyId" in text or "SignatureDoesNotMatch" in text or \
+            "status=403" in text or "status=401" in text:
+        hint = ("set ACTIVELOOP_TOKEN to a valid token" if scheme == "al" else
+                "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the credentials you gave)")
+        return DataError(f"Access to {url} was denied (bad or missing credentials); {hint}.")
+    if name in ("StorageNetworkConnectionError", "HTTPRequestFailedError", "GcsStorageProviderFailed") or \
+            "Could not resolve host" in text or "connect" in text.lower():
+        return DataError(f"Cannot reach the storage behind {url}; check the network, the endpoint URL and "
+                         "that the server is running.")
+    if name in ("IncorrectDeeplakePathError", "InvalidURIError") or "not supported" in text:
+        return DataError(f"{url} is not a dataset URL segstudio understands; use a local path, file://, "
+                         "mem://, s3://, gcs://, az:// or al://.")
+    return DataError(f"Cannot open the Deep Lake dataset at {url} ({name}); check the URL and that it is a "
+                     "Deep Lake 4 dataset.")
+
+
+def open_dataset(url: str, *, endpoint_url: str = "", creds: dict | None = None, read_only: bool = True):
+    """Open a dataset; read-only unless the caller writes. Raises DataError with one sentence."""
+    url = (url or "").strip()
+    if not url:
+        raise DataError("No dataset URL given; pass a path or a URL such as s3://bucket/dataset.")
+    scheme = scheme_of(url)
+    path = local_path(url)
+    token = None
+    if path is not None:
+        _check_local(url, path)
+        target = str(path)
+    else:
+        target = url
+    if scheme == "s3":
+        creds = s3_creds(creds, endpoint_url)
+        if creds.get("endpoint_url"):
+            _probe_endpoint(creds["endpoint_url"])
+    elif scheme == "al":
+        token = os.environ.get("ACTIVELOOP_TOKEN") or None
+        if token is None:
+            raise DataError(f"Opening {url} needs an Activeloop token; set the ACTIVELOOP_TOKEN environment "
+                            "variable.")
+    import deeplake
+
+    opener = deeplake.open_read_only if read_only else deeplake.open
+    try:
+        return opener(target, creds=creds or None, token=token)
+    except Exception as exc:  # noqa: BLE001 - Deep Lake raises many unrelated types; all become DataError
+        raise _translate(exc, url, creds, token) from None
