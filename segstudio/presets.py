@@ -1,0 +1,55 @@
+"""Preset configs and desktop files shipped in the package (resources/ installs as segstudio.resources).
+
+Presets are plain TOML files named preset-<name>.toml, read through importlib.resources so they work
+from a source checkout, an installed wheel and a PyInstaller bundle alike.
+"""
+from __future__ import annotations
+
+from importlib import resources
+
+from segstudio.config import Config, load_config
+from segstudio.errors import ConfigError
+
+_PACKAGE = "segstudio.resources"
+_PREFIX, _SUFFIX = "preset-", ".toml"
+DEFAULT_PRESET = "cpu"
+
+
+def _resources():
+    return resources.files(_PACKAGE)
+
+
+def preset_names() -> list[str]:
+    """Names of the shipped presets, the default first."""
+    names = sorted(p.name[len(_PREFIX):-len(_SUFFIX)] for p in _resources().iterdir()
+                   if p.name.startswith(_PREFIX) and p.name.endswith(_SUFFIX))
+    return sorted(names, key=lambda n: n != DEFAULT_PRESET)
+
+
+def preset_path(name: str):
+    """A Traversable for preset `name`, or a ConfigError listing the choices."""
+    entry = _resources() / f"{_PREFIX}{name}{_SUFFIX}"
+    if not entry.is_file():
+        raise ConfigError(f"Unknown preset {name!r}; choose one of {', '.join(preset_names())}.")
+    return entry
+
+
+def load_preset(name: str = DEFAULT_PRESET) -> Config:
+    """The validated Config of a shipped preset (cpu, gpu, tutorial)."""
+    with resources.as_file(preset_path(name)) as path:
+        return load_config(path)
+
+
+def preset_text(name: str) -> str:
+    """The preset's TOML with its comments, e.g. to copy it as a starting config."""
+    return preset_path(name).read_text(encoding="utf-8")
+
+
+def icon_path(kind: str = "png") -> str:
+    """Filesystem path of the application icon: kind "png" (256 px) or "svg"."""
+    return str(_resources() / f"segstudio.{kind}")
+
+
+def desktop_file_path() -> str:
+    """Filesystem path of the freedesktop .desktop entry (Exec=segstudio gui)."""
+    return str(_resources() / "segstudio.desktop")
