@@ -83,6 +83,7 @@ class ErrorEvent(Event):
     message: str              # one sentence: what happened, what to do
     reason: str = "error"     # "nan", "oom", "data", "weights", "error"
     rows: list = field(default_factory=list)
+    detail: str = ""          # traceback of an unexpected failure (for --debug and bug reports)
 
 
 @dataclass

@@ -1,0 +1,201 @@
+"""Mask R-CNN builders with the knobs that set CPU cost, and offline-first weight resolution.
+
+Nothing here downloads: torchvision builders get `weights=None, weights_backbone=None` and pretrained
+files are loaded only when they already sit in the torch hub cache. Loaded weights always get new
+box/mask predictors sized for the dataset's classes (plus background), as in torchvision's tutorial.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models.detection import MaskRCNN, maskrcnn_resnet50_fpn_v2
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.backbone_utils import mobilenet_backbone, resnet_fpn_backbone
+from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
+from torchvision.ops import MultiScaleRoIAlign, misc as misc_nn_ops
+
+from segstudio.errors import TrainingError
+
+ARCHS = ("maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2", "maskrcnn_resnet18_fpn",
+         "maskrcnn_mobilenet_v3_fpn")
+
+# File names torchvision gives these weights in the hub cache ($TORCH_HOME/hub/checkpoints/).
+_COCO_FILES = {
+    "maskrcnn_resnet50_fpn": "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth",
+    "maskrcnn_resnet50_fpn_v2": "maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth",
+}
+_IMAGENET_FILES = {
+    "maskrcnn_resnet50_fpn": "resnet50-0676ba61.pth",
+    "maskrcnn_resnet50_fpn_v2": "resnet50-0676ba61.pth",
+    "maskrcnn_resnet18_fpn": "resnet18-f37072fd.pth",
+    "maskrcnn_mobilenet_v3_fpn": "mobilenet_v3_large-8738ca79.pth",
+}
+# Predictors are always replaced: their shapes depend on the number of classes.
+_NEW_HEAD_PREFIXES = ("roi_heads.box_predictor.", "roi_heads.mask_predictor.")
+
+
+def hub_checkpoint_dir() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def resolve_weights(arch: str, weights: str) -> tuple[str, Path | None]:
+    """-> (kind, file): kind is none, coco, imagenet or file; TrainingError when the file is absent."""
+    w = (weights or "none").strip()
+    if w.lower() == "none":
+        return "none", None
+    if w.lower() in ("coco", "imagenet"):
+        table = _COCO_FILES if w.lower() == "coco" else _IMAGENET_FILES
+        if arch not in table:
+            raise TrainingError(f"There are no {w.lower()} weights for {arch}; use weights = \"imagenet\", "
+                                "\"none\" or a .pth file.")
+        path = hub_checkpoint_dir() / table[arch]
+        if not path.is_file():
+            raise TrainingError(f"Pretrained weights {table[arch]} are not in {path.parent}; copy the file "
+                                "there (segstudio never downloads) or set model.weights = \"none\".")
+        return w.lower(), path
+    path = Path(os.path.expanduser(w))
+    if not path.is_file():
+        raise TrainingError(f"Weights file {path} does not exist; check model.weights or set it to \"none\".")
+    return "file", path
+
+
+def anchor_sizes(image_size: int, levels: int) -> tuple:
+    """One anchor size per FPN level, doubling per level.
+
+    torchvision's 32..512 suit 800 px inputs; at 128 px most of them cover the whole image, so the
+    smallest anchor shrinks with the input (image_size / 8, between 8 and 32)."""
+    smallest = int(min(32, max(8, 2 ** round(torch.log2(torch.tensor(max(image_size, 1) / 8.0)).item()))))
+    return tuple((smallest * 2 ** i,) for i in range(levels))
+
+
+def _mask_head(channels: int, layers: int, norm_layer=None) -> MaskRCNNHeads:
+    return MaskRCNNHeads(256, [channels] * layers, 1, norm_layer=norm_layer)
+
+
+def _scratch_aware_mask_head(model_cfg, pretrained: bool) -> MaskRCNNHeads:
+    # From scratch, kaiming-initialised convs on un-normalised FPN features give mask logits in the
+    # tens and the mask loss diverges in a few steps; BatchNorm (as in the v2 head) keeps it near 0.7.
+    # Pretrained heads have no norm layers, so theirs stay as they were trained.
+    return _mask_head(model_cfg.mask_head_channels, model_cfg.mask_head_layers,
+                      None if pretrained else nn.BatchNorm2d)
+
+
+def _common_kwargs(model_cfg, size_min: int, size_max: int) -> dict:
+    return dict(
+        min_size=size_min, max_size=size_max,
+        rpn_pre_nms_top_n_train=model_cfg.rpn_pre_nms_top_n_train,
+        rpn_post_nms_top_n_train=model_cfg.rpn_post_nms_top_n_train,
+        rpn_pre_nms_top_n_test=model_cfg.rpn_pre_nms_top_n_test,
+        rpn_post_nms_top_n_test=model_cfg.rpn_post_nms_top_n_test,
+        box_batch_size_per_image=model_cfg.box_batch_size_per_image,
+        box_positive_fraction=model_cfg.box_positive_fraction,
+        box_detections_per_img=model_cfg.box_detections_per_img,
+    )
+
+
+def _resnet_model(name: str, model_cfg, num_classes: int, kwargs: dict, pretrained: bool) -> MaskRCNN:
+    # Pretrained statistics are kept frozen (as torchvision does); from scratch, BatchNorm learns them.
+    norm = misc_nn_ops.FrozenBatchNorm2d if pretrained else nn.BatchNorm2d
+    trainable = model_cfg.trainable_backbone_layers if pretrained else 5
+    backbone = resnet_fpn_backbone(backbone_name=name, weights=None, norm_layer=norm, trainable_layers=trainable)
+    anchors = AnchorGenerator(anchor_sizes(kwargs["min_size"], 5), ((0.5, 1.0, 2.0),) * 5)
+    return MaskRCNN(backbone, num_classes, rpn_anchor_generator=anchors,
+                    mask_head=_scratch_aware_mask_head(model_cfg, pretrained), **kwargs)
+
+
+def _mobilenet_model(model_cfg, num_classes: int, kwargs: dict, pretrained: bool) -> MaskRCNN:
+    norm = misc_nn_ops.FrozenBatchNorm2d if pretrained else nn.BatchNorm2d
+    trainable = min(model_cfg.trainable_backbone_layers + 1, 6) if pretrained else 6
+    backbone = mobilenet_backbone(backbone_name="mobilenet_v3_large", weights=None, fpn=True,
+                                  norm_layer=norm, trainable_layers=trainable)
+    # Two feature maps (strides 16 and 32) plus a pooled one: every anchor size on each, as torchvision.
+    sizes = tuple(s[0] for s in anchor_sizes(kwargs["min_size"], 5))
+    anchors = AnchorGenerator((sizes,) * 3, ((0.5, 1.0, 2.0),) * 3)
+    box_pool = MultiScaleRoIAlign(featmap_names=["0", "1"], output_size=7, sampling_ratio=2)
+    mask_pool = MultiScaleRoIAlign(featmap_names=["0", "1"], output_size=14, sampling_ratio=2)
+    return MaskRCNN(backbone, num_classes, rpn_anchor_generator=anchors, box_roi_pool=box_pool,
+                    mask_roi_pool=mask_pool,
+                    mask_head=_scratch_aware_mask_head(model_cfg, pretrained), **kwargs)
+
+
+def _v2_model(model_cfg, num_classes: int, kwargs: dict, pretrained: bool) -> MaskRCNN:
+    model = maskrcnn_resnet50_fpn_v2(weights=None, weights_backbone=None, num_classes=num_classes, **kwargs)
+    model.roi_heads.mask_head = _mask_head(model_cfg.mask_head_channels, model_cfg.mask_head_layers,
+                                           norm_layer=nn.BatchNorm2d)
+    if pretrained:
+        _freeze_resnet_layers(model.backbone.body, model_cfg.trainable_backbone_layers)
+    return model
+
+
+def _freeze_resnet_layers(body: nn.Module, trainable: int) -> None:
+    keep = ["layer4", "layer3", "layer2", "layer1", "conv1"][:trainable]
+    if trainable == 5:
+        keep.append("bn1")
+    for name, p in body.named_parameters():
+        p.requires_grad_(any(name.startswith(k) for k in keep))
+
+
+def build_model(model_cfg, num_classes: int, image_size: int) -> MaskRCNN:
+    """A Mask R-CNN for `num_classes` (background included) with weights as model_cfg.weights says.
+
+    min_size/max_size of 0 follow the augmentation's output size, so the model never upscales
+    the crops it is given (the tutorial's 128 px crops became 800 px inputs)."""
+    if model_cfg.arch not in ARCHS:
+        raise TrainingError(f"Unknown model.arch {model_cfg.arch!r}; use one of {', '.join(ARCHS)}.")
+    kind, path = resolve_weights(model_cfg.arch, model_cfg.weights)
+    pretrained = kind != "none"
+    size_min = model_cfg.min_size or image_size
+    size_max = max(model_cfg.max_size or image_size, size_min)
+    kwargs = _common_kwargs(model_cfg, size_min, size_max)
+    if model_cfg.arch == "maskrcnn_resnet50_fpn":
+        model = _resnet_model("resnet50", model_cfg, num_classes, kwargs, pretrained)
+    elif model_cfg.arch == "maskrcnn_resnet18_fpn":
+        model = _resnet_model("resnet18", model_cfg, num_classes, kwargs, pretrained)
+    elif model_cfg.arch == "maskrcnn_mobilenet_v3_fpn":
+        model = _mobilenet_model(model_cfg, num_classes, kwargs, pretrained)
+    else:
+        model = _v2_model(model_cfg, num_classes, kwargs, pretrained)
+    model.roi_heads.mask_predictor = MaskRCNNPredictor(model_cfg.mask_head_channels,
+                                                       model_cfg.mask_head_channels, num_classes)
+    if pretrained:
+        load_pretrained(model, kind, path)
+    return model
+
+
+def _read_state_dict(path: Path) -> dict:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user problem
+        raise TrainingError(f"Cannot read weights file {path} ({type(exc).__name__}); "
+                            "use a PyTorch state-dict .pth file.") from None
+    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
+        obj = obj["model"]   # a segstudio checkpoint
+    if not isinstance(obj, dict):
+        raise TrainingError(f"Weights file {path} holds no state dict; use a PyTorch state-dict .pth file.")
+    return obj
+
+
+def load_pretrained(model: MaskRCNN, kind: str, path: Path) -> int:
+    """Copy every tensor whose name and shape match; predictors stay new. Returns tensors loaded."""
+    state = _read_state_dict(path)
+    if kind == "imagenet":
+        # Classification weights fit the backbone body only (their fc layer is dropped).
+        state = {f"backbone.body.{k}": v for k, v in state.items()
+                 if not k.startswith(("fc.", "classifier."))}
+        if _is_mobilenet(model):
+            state = {k.replace("backbone.body.features.", "backbone.body."): v for k, v in state.items()}
+    own = model.state_dict()
+    usable = {k: v for k, v in state.items()
+              if k in own and own[k].shape == v.shape and not k.startswith(_NEW_HEAD_PREFIXES)}
+    if not usable:
+        raise TrainingError(f"No tensor in {path} fits this model; check model.arch matches the weights.")
+    model.load_state_dict(usable, strict=False)
+    return len(usable)
+
+
+def _is_mobilenet(model: MaskRCNN) -> bool:
+    return not hasattr(model.backbone.body, "layer1")
+
