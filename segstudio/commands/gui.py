@@ -1,12 +1,15 @@
-"""`segstudio gui`: not built yet."""
-from segstudio.errors import NotImplementedYet
+"""`segstudio gui`: open the window (the default when no subcommand is given)."""
 
 HELP = 'Open the window (default when no subcommand is given).'
 
 
 def add_arguments(p):
     p.add_argument("--dataset", metavar="URL", help="dataset to open (default: the demo dataset)")
+    p.add_argument("--screenshot", metavar="PNG",
+                   help="render the window offscreen once it has loaded, save it as PNG and quit")
 
 
 def run(args) -> int:
-    raise NotImplementedYet("not implemented yet.")
+    from segstudio.gui.app import run as run_app  # Qt is imported only when the window is wanted
+
+    return run_app(getattr(args, "dataset", None), getattr(args, "screenshot", None))

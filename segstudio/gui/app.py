@@ -1,0 +1,125 @@
+"""Start the window: application names and icon, the demo dataset on first run, optional screenshot."""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+
+SCREENSHOT_TIMEOUT_MS = 180_000
+
+
+def _make_app():
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from segstudio.gui import settings
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName(settings.APPLICATION)
+    app.setOrganizationName(settings.ORGANIZATION)
+    app.setApplicationDisplayName("segstudio")
+    app.setDesktopFileName("segstudio")  # matches resources/segstudio.desktop (StartupWMClass)
+    try:
+        from segstudio.presets import icon_path
+        app.setWindowIcon(QIcon(icon_path("png")))
+    except Exception:  # noqa: BLE001 - a missing icon must not stop the app
+        pass
+    return app
+
+
+def ensure_demo_then(window, on_ready) -> None:
+    """Create the demo dataset in a worker (visible progress on first run), then call on_ready(path)."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QProgressDialog
+
+    from segstudio.gui.core_api import core
+    from segstudio.gui.workers import TaskRunner
+
+    try:
+        ensure = core("data.demo", "ensure_demo_dataset")
+    except Exception as exc:  # noqa: BLE001
+        window.show_message(f"Demo dataset: {exc}", True)
+        return
+    dialog = QProgressDialog("Creating the demo dataset (first run only) ...", None, 0, 0, window)
+    dialog.setObjectName("demoProgressDialog")
+    dialog.setWindowTitle("segstudio")
+    dialog.setWindowModality(Qt.WindowModality.WindowModal)
+    dialog.setMinimumDuration(400)
+    runner = TaskRunner(window)
+    window._demo_runner = runner  # keep the runner (and its thread) referenced while it works
+
+    def progress(values):
+        if len(values) >= 2:
+            dialog.setMaximum(int(values[1]))
+            dialog.setValue(int(values[0]))
+
+    def done_ok(path):
+        dialog.close()
+        on_ready(path)
+
+    def failed(message):
+        dialog.close()
+        window.show_message(f"Cannot create the demo dataset: {message}", True)
+        window._mark_loaded()
+
+    runner.progress.connect(progress)
+    runner.succeeded.connect(done_ok)
+    runner.failed.connect(failed)
+    runner.start(lambda report, stop: ensure(progress=report))
+
+
+def run(dataset: str | None = None, screenshot: str | None = None) -> int:
+    """Open the window (on `dataset`, else the demo dataset); with `screenshot`, save a PNG and quit."""
+    multiprocessing.freeze_support()
+    if screenshot and not os.environ.get("QT_QPA_PLATFORM"):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    app = _make_app()
+    from PySide6.QtCore import QTimer
+
+    from segstudio.gui.main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    if screenshot:
+        _arrange_screenshot(app, window, screenshot)
+    if dataset:
+        window.open_dataset(dataset)
+    else:
+        QTimer.singleShot(0, lambda: ensure_demo_then(window, window.open_dataset))
+    return int(app.exec())
+
+
+def _arrange_screenshot(app, window, path: str) -> None:
+    from PySide6.QtCore import QTimer
+
+    state = {"saved": False}
+
+    def save():
+        if state["saved"]:
+            return
+        state["saved"] = True
+        window.resize(1360, 860)
+        window.grab().save(path)
+        print(f"saved {path}")
+        window.close()
+        app.quit()
+
+    def settle():
+        # the augmentation preview and the pre-flight run right after the first row appears
+        QTimer.singleShot(1500, save)
+    window.loaded.connect(settle)
+    QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, save)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `segstudio-gui` (and of `segstudio gui`)."""
+    parser = argparse.ArgumentParser(prog="segstudio-gui", description="Open the segstudio window.")
+    parser.add_argument("--dataset", metavar="URL", help="dataset to open (default: the demo dataset)")
+    parser.add_argument("--screenshot", metavar="PNG", help="save a screenshot once loaded, then quit")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    return run(args.dataset, args.screenshot)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

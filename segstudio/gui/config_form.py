@@ -1,0 +1,118 @@
+"""The hyperparameter form: widgets bound to Config fields by dotted key ("train.lr").
+
+Ranges and choices come from the config dataclasses' metadata, so the form allows what a TOML file
+allows; cross-field checks are left to config.validate, whose message the panel shows.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox, QWidget
+
+from segstudio.config import Config
+
+# (dotted key, label, objectName) in the order the form shows them, by group
+GROUPS = {
+    "Model": [("model.arch", "Architecture", "archCombo"),
+              ("model.weights", "Weights", "weightsCombo")],
+    "Data": [("augment.image_size", "Image size (px)", "imageSizeSpin"),
+             ("data.split_column", "Split column", "splitColumnCombo"),
+             ("data.val_fraction", "Validation fraction", "valFractionSpin"),
+             ("eval.interval_epochs", "Evaluate every (epochs)", "evalIntervalSpin")],
+    "Optimisation": [("train.epochs", "Epochs", "epochsSpin"),
+                     ("train.batch_size", "Batch size", "batchSizeSpin"),
+                     ("train.lr", "Learning rate", "learningRateSpin"),
+                     ("train.momentum", "Momentum", "momentumSpin"),
+                     ("train.weight_decay", "Weight decay", "weightDecaySpin"),
+                     ("train.optimizer", "Optimizer", "optimizerCombo"),
+                     ("train.schedule", "Schedule", "scheduleCombo"),
+                     ("train.warmup_iters", "Warm-up (iterations)", "warmupSpin"),
+                     ("train.max_iters", "Stop after (iterations, 0 = all)", "maxItersSpin")],
+    "Run": [("train.workers", "Loader workers", "workersSpin"),
+            ("train.amp", "Mixed precision (CUDA)", "ampCheck"),
+            ("train.device", "Device", "deviceCombo"),
+            ("train.seed", "Seed", "seedSpin"),
+            ("train.run_name", "Run name", "runNameEdit"),
+            ("train.runs_dir", "Runs folder", "runsDirEdit")],
+}
+DECIMALS = {"train.lr": 5, "train.weight_decay": 6, "train.momentum": 3, "data.val_fraction": 3}
+
+
+def field_of(key: str) -> dataclasses.Field:
+    section, name = key.split(".")
+    cls = type(getattr(Config(), section))
+    return next(f for f in dataclasses.fields(cls) if f.name == name)
+
+
+def make_editor(key: str, object_name: str) -> QWidget:
+    f = field_of(key)
+    meta, default = f.metadata, getattr(getattr(Config(), key.split(".")[0]), f.name)
+    if key in ("model.weights", "data.split_column"):
+        w = QComboBox(editable=True)
+        if key == "model.weights":
+            w.addItems(["none", "coco", "imagenet"])
+    elif meta.get("choices"):
+        w = QComboBox()
+        w.addItems(list(meta["choices"]))
+    elif isinstance(default, bool):
+        w = QCheckBox()
+    elif isinstance(default, int):
+        w = QSpinBox(minimum=int(meta.get("min") or 0), maximum=int(meta.get("max") or 2**31 - 1))
+    elif isinstance(default, float):
+        w = QDoubleSpinBox(decimals=DECIMALS.get(key, 4), minimum=float(meta.get("min") or 0.0),
+                           maximum=float(meta.get("max") if meta.get("max") is not None else 1e9))
+        w.setSingleStep(10 ** -(DECIMALS.get(key, 4) - 1) if key != "train.lr" else 0.001)
+    else:
+        w = QLineEdit()
+    w.setObjectName(object_name)
+    if meta.get("help"):
+        w.setToolTip(meta["help"])
+    return w
+
+
+def set_value(w: QWidget, value) -> None:
+    if isinstance(w, QComboBox):
+        if w.isEditable():
+            w.setCurrentText(str(value))
+        else:
+            i = w.findText(str(value))
+            w.setCurrentIndex(max(i, 0))
+    elif isinstance(w, QCheckBox):
+        w.setChecked(bool(value))
+    elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
+        w.setValue(value)
+    else:
+        w.setText(str(value))
+
+
+def get_value(w: QWidget):
+    if isinstance(w, QComboBox):
+        return w.currentText().strip()
+    if isinstance(w, QCheckBox):
+        return w.isChecked()
+    if isinstance(w, (QSpinBox, QDoubleSpinBox)):
+        return w.value()
+    return w.text().strip()
+
+
+def changed_signal(w: QWidget):
+    if isinstance(w, QComboBox):
+        return w.currentTextChanged
+    if isinstance(w, QCheckBox):
+        return w.toggled
+    if isinstance(w, (QSpinBox, QDoubleSpinBox)):
+        return w.valueChanged
+    return w.textChanged
+
+
+def apply_form(cfg: Config, editors: dict[str, QWidget]) -> Config:
+    for key, w in editors.items():
+        section, name = key.split(".")
+        setattr(getattr(cfg, section), name, get_value(w))
+    return cfg
+
+
+def fill_form(cfg: Config, editors: dict[str, QWidget]) -> None:
+    for key, w in editors.items():
+        section, name = key.split(".")
+        set_value(w, getattr(getattr(cfg, section), name))

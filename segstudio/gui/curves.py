@@ -1,0 +1,207 @@
+"""Live training curves (pyqtgraph): losses raw and smoothed, lr, speed, data wait, validation AP.
+
+Events only append to growing float64 buffers; a ~10 Hz QTimer pushes the buffers that changed to their
+curve items. Plots clip to the view and downsample (peak mode), so 100k+ points stay smooth.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer, Slot
+from PySide6.QtWidgets import QGridLayout, QWidget
+
+SMOOTHING = 0.9          # exponential moving average factor of the smoothed loss curves
+REDRAW_MS = 100
+TERM_COLOURS = ["#e8710a", "#1a73e8", "#188038", "#a142f4", "#d01884", "#12b5cb", "#f9ab00", "#5f6368"]
+
+
+class Series:
+    """x/y float64 buffers that double their capacity when full (no per-point reallocation)."""
+
+    def __init__(self, capacity: int = 1024):
+        self.x = np.empty(capacity, np.float64)
+        self.y = np.empty(capacity, np.float64)
+        self.n = 0
+        self.dirty = False
+        self.finite = True   # lets the redraw skip pyqtgraph's finite check while no NaN arrived
+
+    def append(self, x: float, y: float) -> None:
+        if self.n == len(self.x):
+            self.x = np.concatenate([self.x, np.empty_like(self.x)])
+            self.y = np.concatenate([self.y, np.empty_like(self.y)])
+        self.x[self.n] = x
+        self.y[self.n] = y
+        self.finite = self.finite and bool(np.isfinite(y))
+        self.n += 1
+        self.dirty = True
+
+    def extend(self, xs, ys) -> None:
+        xs, ys = np.asarray(xs, np.float64), np.asarray(ys, np.float64)
+        need = self.n + len(xs)
+        if need > len(self.x):
+            cap = max(need, 2 * len(self.x))
+            self.x = np.concatenate([self.x[:self.n], np.empty(cap - self.n)])
+            self.y = np.concatenate([self.y[:self.n], np.empty(cap - self.n)])
+        self.x[self.n:need] = xs
+        self.y[self.n:need] = ys
+        self.finite = self.finite and bool(np.isfinite(ys).all())
+        self.n = need
+        self.dirty = True
+
+    def data(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.x[:self.n], self.y[:self.n]
+
+
+def make_plot(object_name: str, title: str, left: str, bottom: str = "iteration") -> pg.PlotWidget:
+    plot = pg.PlotWidget(background="w")
+    plot.setObjectName(object_name)
+    item = plot.getPlotItem()
+    item.setTitle(title, color="#202124", size="10pt")
+    item.setLabel("left", left)
+    item.setLabel("bottom", bottom)
+    item.showGrid(x=True, y=True, alpha=0.25)
+    item.setClipToView(True)
+    item.setDownsampling(auto=True, mode="peak")
+    item.addLegend(offset=(-8, 8), labelTextSize="8pt")
+    plot.setMinimumSize(260, 170)
+    return plot
+
+
+class CurvesWidget(QWidget):
+    """The live plots of one run plus faint overlays of past runs."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.lossPlot = make_plot("lossPlot", "Loss (thin: raw, thick: smoothed)", "loss")
+        self.lrPlot = make_plot("lrPlot", "Learning rate", "lr")
+        self.speedPlot = make_plot("speedPlot", "Speed", "images/s")
+        self.waitPlot = make_plot("dataWaitPlot", "Share of step waiting for data", "%")
+        self.apPlot = make_plot("apPlot", "Validation AP", "AP", bottom="iteration")
+        self.waitPlot.setYRange(0, 100)
+        layout = QGridLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.lossPlot, 0, 0, 1, 2)
+        layout.addWidget(self.lrPlot, 1, 0)
+        layout.addWidget(self.apPlot, 1, 1)
+        layout.addWidget(self.speedPlot, 2, 0)
+        layout.addWidget(self.waitPlot, 2, 1)
+        layout.setRowStretch(0, 3)
+        layout.setRowStretch(1, 2)
+        layout.setRowStretch(2, 2)
+        self._series: dict[str, Series] = {}
+        self._items: dict[str, pg.PlotDataItem] = {}
+        self._ema: dict[str, float] = {}
+        self._overlays: list[tuple[pg.PlotWidget, pg.PlotDataItem]] = []
+        self.timer = QTimer(self, interval=REDRAW_MS)
+        self.timer.timeout.connect(self.redraw)
+        self.timer.start()
+
+    # ---- data in ------------------------------------------------------------------------------
+    def clear(self) -> None:
+        for key, item in self._items.items():
+            plot = self._plot_of(key)
+            plot.getPlotItem().removeItem(item)
+            legend = plot.getPlotItem().legend
+            if legend is not None:
+                legend.removeItem(item)
+        self._series.clear()
+        self._items.clear()
+        self._ema.clear()
+
+    def add_events(self, events: list[dict]) -> None:
+        """Append a batch of event dicts (as the worker sends them, or as read from metrics.jsonl)."""
+        for ev in events:
+            kind = ev.get("event")
+            if kind == "iteration":
+                self._add_iteration(ev)
+            elif kind == "eval":
+                it = float(ev.get("iteration", 0))
+                metrics = ev.get("metrics", {}) or {}
+                for key, label in (("bbox_map", "box AP"), ("segm_map", "mask AP")):
+                    if key in metrics and metrics[key] is not None:
+                        self._point("ap:" + label, it, float(metrics[key]))
+
+    def _add_iteration(self, ev: dict) -> None:
+        it = float(ev["iteration"])
+        self._loss("total", it, float(ev["loss"]))
+        for name, value in (ev.get("losses") or {}).items():
+            self._loss(name.removeprefix("loss_"), it, float(value))
+        self._point("lr:lr", it, float(ev.get("lr", 0.0)))
+        self._point("speed:images/s", it, float(ev.get("images_per_s", 0.0)))
+        self._point("wait:data wait", it, 100.0 * float(ev.get("data_wait", 0.0)))
+
+    def _loss(self, name: str, x: float, y: float) -> None:
+        prev = self._ema.get(name)
+        smooth = y if prev is None or not np.isfinite(prev) else SMOOTHING * prev + (1 - SMOOTHING) * y
+        self._ema[name] = smooth
+        self._point("loss:" + name, x, y)
+        self._point("smooth:" + name, x, smooth)
+
+    def _point(self, key: str, x: float, y: float) -> None:
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = Series()
+            self._items[key] = self._new_item(key)
+        series.append(x, y)
+
+    def _plot_of(self, key: str) -> pg.PlotWidget:
+        return {"loss": self.lossPlot, "smooth": self.lossPlot, "lr": self.lrPlot, "speed": self.speedPlot,
+                "wait": self.waitPlot, "ap": self.apPlot}[key.split(":", 1)[0]]
+
+    def _new_item(self, key: str) -> pg.PlotDataItem:
+        group, name = key.split(":", 1)
+        names = sorted({k.split(":", 1)[1] for k in self._series if k.startswith(("loss:", "smooth:"))})
+        colour = TERM_COLOURS[(names.index(name) if name in names else 0) % len(TERM_COLOURS)]
+        if name == "total":
+            colour = "#202124"
+        if group == "ap":
+            colour = "#1a73e8" if name == "box AP" else "#d93025"
+        plot = self._plot_of(key)
+        if group == "loss":
+            pen = pg.mkPen(pg.mkColor(colour).lighter(150), width=1)
+            item = pg.PlotDataItem(pen=pen)
+        elif group == "ap":
+            item = pg.PlotDataItem(pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=6,
+                                   symbolBrush=colour, name=name)
+        else:
+            item = pg.PlotDataItem(pen=pg.mkPen(colour, width=2), name=name if group == "smooth" else None)
+        plot.getPlotItem().addItem(item)
+        return item
+
+    # ---- past runs ----------------------------------------------------------------------------
+    def clear_overlays(self) -> None:
+        for plot, item in self._overlays:
+            plot.getPlotItem().removeItem(item)
+        self._overlays.clear()
+
+    def add_overlay(self, label: str, events: list[dict], index: int) -> None:
+        """Faint dashed curves of a past run's total loss, lr and AP for comparison."""
+        colour = pg.mkColor(TERM_COLOURS[(index + 3) % len(TERM_COLOURS)])
+        colour.setAlpha(170)
+        its = [e for e in events if e.get("event") == "iteration"]
+        evals = [e for e in events if e.get("event") == "eval"]
+        curves = [(self.lossPlot, [e["iteration"] for e in its], [e["loss"] for e in its]),
+                  (self.lrPlot, [e["iteration"] for e in its], [e.get("lr", 0.0) for e in its]),
+                  (self.apPlot, [e["iteration"] for e in evals],
+                   [(e.get("metrics") or {}).get("segm_map", np.nan) for e in evals])]
+        for plot, xs, ys in curves:
+            if not xs:
+                continue
+            item = pg.PlotDataItem(np.asarray(xs, np.float64), np.asarray(ys, np.float64),
+                                   pen=pg.mkPen(colour, width=1.5, style=pg.QtCore.Qt.PenStyle.DashLine),
+                                   name=f"{label} (past)" if plot is self.lossPlot else None)
+            plot.getPlotItem().addItem(item)
+            self._overlays.append((plot, item))
+
+    # ---- drawing ------------------------------------------------------------------------------
+    @Slot()
+    def redraw(self) -> None:
+        for key, series in self._series.items():
+            if series.dirty:
+                x, y = series.data()
+                self._items[key].setData(x, y, skipFiniteCheck=series.finite)
+                series.dirty = False
+
+    def point_count(self, key: str = "loss:total") -> int:
+        series = self._series.get(key)
+        return 0 if series is None else series.n

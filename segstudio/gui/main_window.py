@@ -1,0 +1,212 @@
+"""The segstudio window: Dataset, Augmentation, Training (with live curves) and Evaluation tabs."""
+from __future__ import annotations
+
+from PySide6.QtCore import QByteArray, Qt, Signal, Slot
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
+
+from segstudio.config import DataConfig, config_from_dict
+from segstudio.errors import UserError
+from segstudio.gui import settings
+from segstudio.gui.augment_panel import AugmentPanel
+from segstudio.gui.dataset_panel import DatasetPanel
+from segstudio.gui.eval_panel import EvalPanel
+from segstudio.gui.state import DatasetState
+from segstudio.gui.train_panel import TrainPanel
+from segstudio.gui.workers import RenderService
+
+TEXT_KINDS = ("text", "class_label", "scalar")
+
+
+class MainWindow(QMainWindow):
+    """Build once a QApplication exists. Scripts drive it through the objectNames of its widgets."""
+
+    loaded = Signal()   # the first dataset row is on screen (or opening it failed)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("segstudio")
+        self.state = DatasetState(self)
+        self.renderer = RenderService(self)
+        self._loaded = False
+        self._close_after_training = False
+        self._closed = False
+
+        self.datasetPanel = DatasetPanel(self.state, self.renderer)
+        self.trainPanel = TrainPanel(self._config_parts)
+        self.augmentPanel = AugmentPanel(self.state, self.renderer,
+                                         image_size_fn=lambda: self.trainPanel.imageSizeSpin.value())
+        self.augmentPanel.row_fn = self.datasetPanel.sampleSpin.value
+        self.evalPanel = EvalPanel(self.trainPanel.runs_dir)
+        self.tabs = QTabWidget(objectName="mainTabs")
+        self.tabs.addTab(self.datasetPanel, "1 Dataset")
+        self.tabs.addTab(self.augmentPanel, "2 Augmentation")
+        self.tabs.addTab(self.trainPanel, "3 Training")
+        self.tabs.addTab(self.evalPanel, "4 Evaluation")
+        self.setCentralWidget(self.tabs)
+
+        self.statusLabel = QLabel("Ready.", objectName="statusLabel")
+        self.statusLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.statusBar().addWidget(self.statusLabel, 1)
+        self._connect()
+        self._shortcuts()
+        self._restore()
+        self.evalPanel.refresh_runs()
+
+    # ---- wiring -------------------------------------------------------------------------------
+    def _connect(self) -> None:
+        for panel in (self.datasetPanel, self.augmentPanel, self.trainPanel, self.evalPanel):
+            panel.message.connect(self.show_message)
+        self.datasetPanel.sampleSpin.valueChanged.connect(self.augmentPanel.request_preview)
+        self.trainPanel.imageSizeSpin.valueChanged.connect(self._on_image_size)
+        self.trainPanel.editors["train.seed"].valueChanged.connect(self.augmentPanel.seedSpin.setValue)
+        self.trainPanel.trainingFinished.connect(self._on_training_finished)
+        self.trainPanel.runningChanged.connect(self._on_running_changed)
+        self.trainPanel.runSelected.connect(self.evalPanel.select_run)
+        self.state.changed.connect(self._on_dataset_changed)
+        self.renderer.resultReady.connect(self._on_first_render)
+        self.renderer.failed.connect(self._on_first_render)
+        self.datasetPanel._opener.failed.connect(lambda _m: self._mark_loaded())
+
+    def _shortcuts(self) -> None:
+        def add(keys, slot):
+            for key in keys:
+                QShortcut(QKeySequence(key), self, activated=slot,
+                          context=Qt.ShortcutContext.ApplicationShortcut)
+        add(["Ctrl+O"], self._focus_open)
+        add(["Ctrl+R"], self.augmentPanel.reroll)
+        add(["Ctrl+Return", "Ctrl+Enter"], self.trainPanel.start)
+        add(["Escape", "Ctrl+."], self.trainPanel.stop)
+        add(["Ctrl+S"], self.trainPanel.save_config_dialog)
+        add(["Ctrl+Q"], self.close)
+        for i in range(4):
+            add([f"Alt+{i + 1}"], lambda i=i: self.tabs.setCurrentIndex(i))
+
+    def _focus_open(self) -> None:
+        self.tabs.setCurrentWidget(self.datasetPanel)
+        if self.datasetPanel.urlEdit.text().strip():
+            self.datasetPanel.open_current()
+        else:
+            self.datasetPanel.urlEdit.setFocus()
+
+    # ---- public API ---------------------------------------------------------------------------
+    def open_dataset(self, url: str) -> None:
+        """Open a dataset by path or URL, as typing it and pressing Open does."""
+        self.datasetPanel.open_url(url)
+
+    @Slot(str, bool)
+    def show_message(self, text: str, error: bool = False) -> None:
+        self.statusLabel.setText(text)
+        self.statusLabel.setToolTip(text)
+        self.statusLabel.setStyleSheet("color: #b00020;" if error else "")
+
+    def on_config_loaded(self, cfg) -> None:
+        """A config was loaded in the Training tab: the augmentation panel shows its augment section."""
+        self.augmentPanel.set_augment_config(cfg.augment)
+        if cfg.data.url and cfg.data.url != self.state.url:
+            self.show_message(f"The config names dataset {cfg.data.url}; open it on the Dataset tab to use it.")
+
+    # ---- callbacks ----------------------------------------------------------------------------
+    def _config_parts(self):
+        st, panel = self.state, self.datasetPanel
+        if not st.ready:
+            raise UserError("No dataset is open; open one on the Dataset tab first.")
+        data = DataConfig(url=st.url, endpoint_url=st.endpoint_url, images=st.mapping.images,
+                          masks=st.mapping.masks, boxes=st.mapping.boxes, labels=st.mapping.labels,
+                          iscrowd=st.mapping.iscrowd)
+        creds = panel.credentials()
+        if creds and st.url.startswith("s3://"):
+            import os
+            # The engine reads s3 credentials from the environment; this keeps them in this process's
+            # memory only (never in the run card, the settings or the logs).
+            os.environ.update({k.upper(): v for k, v in creds.items()})
+        return data, self.augmentPanel.augment_config()
+
+    @Slot()
+    def _on_dataset_changed(self) -> None:
+        info = self.state.info
+        if info is not None:
+            self.trainPanel.set_split_columns([c.name for c in info.columns if c.kind in TEXT_KINDS
+                                               and c.name != getattr(self.state.mapping, "labels", "")])
+            if "split" in [c.name for c in info.columns] and not self.trainPanel.base.data.split_column:
+                self.trainPanel.editors["data.split_column"].setCurrentText("split")
+
+    def _on_image_size(self, *_):
+        self.augmentPanel._on_preset(self.augmentPanel.presetCombo.currentText())
+
+    @Slot(str, int, object)
+    def _on_first_render(self, channel: str, *_):
+        if channel == "dataset":
+            self._mark_loaded()
+
+    def _mark_loaded(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            self.loaded.emit()
+
+    @Slot(bool)
+    def _on_running_changed(self, running: bool) -> None:
+        self.setWindowTitle("segstudio - training" if running else "segstudio")
+
+    @Slot(object)
+    def _on_training_finished(self, result) -> None:
+        self.evalPanel.refresh_runs()
+        if result.get("run_dir"):
+            self.evalPanel.select_run(result["run_dir"])
+        if self._close_after_training:
+            self.close()
+
+    # ---- settings and closing -----------------------------------------------------------------
+    def _restore(self) -> None:
+        geometry = settings.load_value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1360, 860)
+        last = settings.load_value("config/last")
+        if isinstance(last, str) and last.strip():
+            try:
+                import tomllib
+                cfg = config_from_dict(tomllib.loads(last))
+            except (UserError, ValueError):
+                return  # an outdated or broken saved config: keep the defaults
+            self.trainPanel.apply_config(cfg)
+            self.augmentPanel.set_augment_config(cfg.augment)
+
+    def _save_settings(self) -> None:
+        settings.save_value("window/geometry", self.saveGeometry())
+        try:
+            from segstudio.config import dumps_config
+            settings.save_value("config/last", dumps_config(self.trainPanel.config()))
+        except UserError:
+            pass  # no dataset open or an invalid form: keep the previous values
+
+    def confirm_close_during_training(self) -> bool:
+        answer = QMessageBox.question(
+            self, "Training is running",
+            "A training run is in progress. Stop it (the last checkpoint is kept) and close?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.trainPanel.is_running():
+            if self._close_after_training or self.confirm_close_during_training():
+                self._close_after_training = True
+                self.trainPanel.stop()
+                self.show_message("Stopping training before closing ...")
+            event.ignore()
+            return
+        if not self._closed:
+            self._closed = True
+            self._save_settings()
+            self.shutdown()
+        event.accept()
+
+    def shutdown(self) -> None:
+        """Stop background threads (render loop, open/check tasks); called when the window closes."""
+        self.renderer.shutdown()
+        for runner in (self.datasetPanel._opener, self.datasetPanel._checker, self.datasetPanel._importer,
+                       self.evalPanel._runner):
+            runner.request_stop()
+            runner.wait(30000)

@@ -1,0 +1,409 @@
+"""Training panel: the hyperparameter form, Start/Stop/Resume/Extend, progress, live curves, past runs."""
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
+                               QLabel, QListWidget, QListWidgetItem, QMenu, QProgressBar, QPushButton,
+                               QScrollArea, QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget)
+
+from segstudio.config import Config, dumps_config, load_config, save_config, validate
+from segstudio.errors import UserError
+from segstudio.gui import config_form, settings
+from segstudio.gui.core_api import core
+from segstudio.gui.curves import CurvesWidget
+from segstudio.gui.workers import TrainingRunner, describe_exception
+
+
+def format_eta(seconds: float) -> str:
+    if not seconds or seconds != seconds or seconds < 0:
+        return "--:--"
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    return f"{h}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60}:{rem % 60:02d}"
+
+
+class TrainPanel(QWidget):
+    message = Signal(str, bool)
+    runningChanged = Signal(bool)
+    trainingFinished = Signal(object)   # the finished dict
+    runSelected = Signal(str)           # a past run's folder
+
+    def __init__(self, config_parts, parent: QWidget | None = None):
+        """`config_parts()` returns (DataConfig, AugmentConfig) from the dataset and augmentation panels."""
+        super().__init__(parent)
+        self.config_parts = config_parts
+        self.base = Config()
+        try:
+            self.base = core("presets", "load_preset")()
+        except UserError:
+            pass
+        self.runner = TrainingRunner(self)
+        self.runner.events.connect(self._on_events)
+        self.runner.finished.connect(self._on_finished)
+        self.run_dir = ""
+        self.last_result: dict | None = None
+        self.last_events_at = 0.0
+        self._epochs = 0
+        self._build()
+        config_form.fill_form(self.base, self.editors)
+        self.refresh_runs()
+
+    # ---- layout -------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.editors: dict[str, QWidget] = {}
+        form_box = QWidget()
+        form_layout = QVBoxLayout(form_box)
+        for group, rows in config_form.GROUPS.items():
+            box = QGroupBox(group)
+            form = QFormLayout(box)
+            for key, label, name in rows:
+                w = config_form.make_editor(key, name)
+                self.editors[key] = w
+                if key == "model.weights":
+                    row = QHBoxLayout()
+                    row.addWidget(w, 1)
+                    row.addWidget(QPushButton("File...", objectName="weightsFileButton",
+                                              clicked=self._pick_weights))
+                    form.addRow(label, row)
+                else:
+                    form.addRow(label, w)
+            form_layout.addWidget(box)
+        self.editors["data.split_column"].currentTextChanged.connect(self._on_split_column)
+        form_layout.addStretch(1)
+        for key in ("train.epochs", "train.batch_size", "train.lr", "augment.image_size", "train.workers"):
+            setattr(self, self.editors[key].objectName(), self.editors[key])  # e.g. self.epochsSpin
+        scroll = QScrollArea(widgetResizable=True)
+        scroll.setWidget(form_box)
+        scroll.setMinimumWidth(330)
+
+        self.validationLabel = QLabel("", objectName="validationLabel", wordWrap=True)
+        self.validationLabel.setStyleSheet("color: #b00020;")
+        presets = QToolButton(text="Preset", objectName="loadPresetButton")
+        presets.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(presets)
+        try:
+            for name in core("presets", "preset_names")():
+                menu.addAction(name, lambda n=name: self.load_preset(n))
+        except UserError:
+            presets.setEnabled(False)
+        presets.setMenu(menu)
+        load = QPushButton("Load...", objectName="loadConfigButton", clicked=self.load_config_dialog)
+        save = QPushButton("Save...", objectName="saveConfigButton", clicked=self.save_config_dialog)
+        save.setToolTip("Save the complete config as TOML (Ctrl+S)")
+        self.startButton = QPushButton("Start", objectName="startButton", clicked=self.start)
+        self.startButton.setToolTip("Start training (Ctrl+Enter)")
+        self.stopButton = QPushButton("Stop", objectName="stopButton", clicked=self.stop, enabled=False)
+        self.stopButton.setToolTip("Stop after the current iteration; last.pt is kept (Esc)")
+        self.startButton.setStyleSheet("font-weight: bold;")
+        buttons = QHBoxLayout()
+        for b in (presets, load, save):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        run_buttons = QHBoxLayout()
+        run_buttons.addWidget(self.startButton, 1)
+        run_buttons.addWidget(self.stopButton, 1)
+        left = QVBoxLayout()
+        left.addLayout(buttons)
+        left.addWidget(scroll, 1)
+        left.addWidget(self.validationLabel)
+        left.addLayout(run_buttons)
+        left.addWidget(self._build_runs())
+        leftw = QWidget()
+        leftw.setLayout(left)
+
+        self.progressBar = QProgressBar(objectName="progressBar")
+        self.progressBar.setFormat("idle")
+        self.progressBar.setValue(0)
+        self.progressBar.setTextVisible(True)
+        self.readoutLabel = QLabel("", objectName="readoutLabel")
+        self.readoutLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.curves = CurvesWidget()
+        self.lossPlot, self.speedPlot = self.curves.lossPlot, self.curves.speedPlot
+        right = QVBoxLayout()
+        right.addWidget(self.progressBar)
+        right.addWidget(self.readoutLabel)
+        right.addWidget(self.curves, 1)
+        rightw = QWidget()
+        rightw.setLayout(right)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(leftw)
+        split.addWidget(rightw)
+        split.setStretchFactor(1, 1)
+        split.setSizes([380, 900])
+        QVBoxLayout(self).addWidget(split)
+
+    def _build_runs(self) -> QGroupBox:
+        box = QGroupBox("Runs (select to overlay their curves)")
+        self.runList = QListWidget(objectName="runList")
+        self.runList.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.runList.itemSelectionChanged.connect(self._on_runs_selected)
+        self.runList.setMaximumHeight(130)
+        refresh = QPushButton("Refresh", objectName="refreshRunsButton", clicked=self.refresh_runs)
+        self.resumeButton = QPushButton("Resume", objectName="resumeButton", clicked=self.resume_selected)
+        self.resumeButton.setToolTip("Continue the selected run from its last checkpoint")
+        self.extendSpin = QSpinBox(objectName="extendEpochsSpin", minimum=1, maximum=10000, value=5)
+        self.extendButton = QPushButton("Extend", objectName="extendButton", clicked=self.extend_selected)
+        self.extendButton.setToolTip("Add the given number of epochs to the selected run and continue")
+        row = QHBoxLayout()
+        row.addWidget(refresh)
+        row.addWidget(self.resumeButton)
+        row.addWidget(self.extendButton)
+        row.addWidget(QLabel("by"))
+        row.addWidget(self.extendSpin)
+        row.addWidget(QLabel("epochs"))
+        layout = QVBoxLayout(box)
+        layout.addWidget(self.runList)
+        layout.addLayout(row)
+        return box
+
+    # ---- config -------------------------------------------------------------------------------
+    def set_split_columns(self, names: list[str]) -> None:
+        combo = self.editors["data.split_column"]
+        current = combo.currentText()
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItems([""] + list(names))
+        combo.setCurrentText(current)
+        combo.blockSignals(False)
+        self._on_split_column(current)
+
+    def _on_split_column(self, text: str) -> None:
+        self.editors["data.val_fraction"].setEnabled(not text)
+
+    def config(self) -> Config:
+        """The complete config: the loaded base, the dataset and augmentation panels, then this form."""
+        cfg = copy.deepcopy(self.base)
+        data, aug = self.config_parts()
+        split = dict(split_column=cfg.data.split_column, train_value=cfg.data.train_value,
+                     val_value=cfg.data.val_value, split_seed=cfg.data.split_seed, query=cfg.data.query)
+        cfg.data = copy.deepcopy(data)
+        for k, v in split.items():
+            setattr(cfg.data, k, v)
+        aug.min_area, aug.min_visibility = cfg.augment.min_area, cfg.augment.min_visibility
+        aug.boxes_from_masks = cfg.augment.boxes_from_masks
+        cfg.augment = aug
+        config_form.apply_form(cfg, self.editors)
+        return validate(cfg)
+
+    def apply_config(self, cfg: Config) -> None:
+        self.base = copy.deepcopy(cfg)
+        config_form.fill_form(cfg, self.editors)
+
+    def load_preset(self, name: str) -> None:
+        try:
+            cfg = core("presets", "load_preset")(name)
+        except UserError as exc:
+            self.message.emit(str(exc), True)
+            return
+        self.apply_config(cfg)
+        self.message.emit(f"Loaded the {name} preset.", False)
+        self._config_loaded(cfg)
+
+    def _config_loaded(self, cfg: Config) -> None:
+        """Hook for the window: the augmentation panel shows the loaded augment section."""
+        parent_window = self.window()
+        if hasattr(parent_window, "on_config_loaded"):
+            parent_window.on_config_loaded(cfg)
+
+    def load_config_file(self, path: str) -> bool:
+        try:
+            cfg = load_config(path)
+        except UserError as exc:
+            self._show_validation(str(exc))
+            return False
+        self.apply_config(cfg)
+        self._show_validation("")
+        self.message.emit(f"Loaded config {path}.", False)
+        self._config_loaded(cfg)
+        return True
+
+    def save_config_file(self, path: str) -> bool:
+        try:
+            save_config(self.config(), path)
+        except UserError as exc:
+            self._show_validation(str(exc))
+            return False
+        except OSError as exc:
+            self._show_validation(f"Cannot write {path} ({exc.strerror}); choose another place.")
+            return False
+        self.message.emit(f"Saved config to {path}.", False)
+        return True
+
+    def load_config_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load config", "", "TOML config (*.toml)")
+        if path:
+            self.load_config_file(path)
+
+    @Slot()
+    def save_config_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save config", "segstudio.toml", "TOML config (*.toml)")
+        if path:
+            self.save_config_file(path if path.endswith(".toml") else path + ".toml")
+
+    def _pick_weights(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Weights file", "", "PyTorch weights (*.pth *.pt)")
+        if path:
+            self.editors["model.weights"].setCurrentText(path)
+
+    def _show_validation(self, text: str) -> None:
+        self.validationLabel.setText(text)
+        if text:
+            self.message.emit(text, True)
+
+    # ---- running ------------------------------------------------------------------------------
+    def is_running(self) -> bool:
+        return self.runner.is_running()
+
+    @Slot()
+    def start(self, resume: str | None = None, extend_epochs: int = 0) -> bool:
+        if self.runner.is_running():
+            self.message.emit("A training run is already in progress; stop it first.", True)
+            return False
+        try:
+            train_fn = core("engine.train", "train")
+            cfg = self.config() if resume is None else None
+            if resume is not None:
+                cfg = self._resume_config(resume)
+        except Exception as exc:  # noqa: BLE001 - a readable message, the panel stays ready
+            self._show_validation(describe_exception(exc))
+            return False
+        self._show_validation("")
+        settings.save_value("config/last", dumps_config(cfg))
+        self.curves.clear()
+        if resume is not None:
+            self.curves.add_events(core("engine.rundir", "read_metrics")(resume))
+        self.last_result = None
+        self._epochs = cfg.train.epochs + extend_epochs
+        self.runner.start(train_fn, cfg, resume=resume, extend_epochs=extend_epochs)
+        self._set_running(True)
+        what = "Resuming" if resume and not extend_epochs else ("Extending" if resume else "Starting")
+        self.message.emit(f"{what} training ...", False)
+        self.progressBar.setFormat("starting ...")
+        return True
+
+    def _resume_config(self, run_dir: str) -> Config:
+        load_run_config = core("engine.rundir", "load_run_config")
+        return load_run_config(run_dir)
+
+    @Slot()
+    def stop(self) -> None:
+        if self.runner.is_running():
+            self.runner.stop()
+            self.stopButton.setEnabled(False)
+            self.progressBar.setFormat(self.progressBar.format() + " (stopping)")
+            self.message.emit("Stopping after the current iteration ...", False)
+
+    def _set_running(self, running: bool) -> None:
+        self.startButton.setEnabled(not running)
+        self.stopButton.setEnabled(running)
+        self.resumeButton.setEnabled(not running)
+        self.extendButton.setEnabled(not running)
+        self.runningChanged.emit(running)
+
+    @Slot(object)
+    def _on_events(self, events: list) -> None:
+        self.last_events_at = time.monotonic()
+        self.curves.add_events(events)
+        last_iter = None
+        for ev in events:
+            kind = ev.get("event")
+            if kind == "iteration":
+                last_iter = ev
+            elif kind == "started":
+                self.run_dir = ev.get("run_dir", "")
+                self._epochs = int(ev.get("epochs", self._epochs))
+                self.progressBar.setMaximum(max(1, int(ev.get("total_iters", 1))))
+                self.message.emit(f"Training on {ev.get('device')} ({ev.get('train_images')} training, "
+                                  f"{ev.get('val_images')} validation images) into {self.run_dir}.", False)
+            elif kind == "eval":
+                m = ev.get("metrics", {})
+                self.message.emit(f"Epoch {ev.get('epoch', 0) + 1}: box AP {m.get('bbox_map', float('nan')):.3f}, "
+                                  f"mask AP {m.get('segm_map', float('nan')):.3f}.", False)
+            elif kind == "warning":
+                self.message.emit(ev.get("message", ""), True)
+            elif kind == "error":
+                self.message.emit(ev.get("message", ""), True)
+        if last_iter is not None:
+            self._show_progress(last_iter)
+
+    def _show_progress(self, ev: dict) -> None:
+        total = max(1, int(ev.get("total_iters", 1)))
+        self.progressBar.setMaximum(total)
+        self.progressBar.setValue(min(total, int(ev["iteration"])))
+        self.progressBar.setFormat(f"iteration {ev['iteration']}/{total} · epoch {ev['epoch'] + 1}/"
+                                   f"{self._epochs or '?'} · ETA {format_eta(ev.get('eta_s', 0))}")
+        terms = "  ".join(f"{k.removeprefix('loss_')} {v:.3f}" for k, v in (ev.get("losses") or {}).items())
+        mem = f"  GPU {ev['cuda_mem_mb']:.0f} MB" if ev.get("cuda_mem_mb") else ""
+        self.readoutLabel.setText(f"loss {ev['loss']:.4f}   {terms}   lr {ev.get('lr', 0):.2e}   "
+                                  f"{ev.get('images_per_s', 0):.1f} img/s   data wait "
+                                  f"{100 * ev.get('data_wait', 0):.0f}%{mem}")
+
+    @Slot(object)
+    def _on_finished(self, result: dict) -> None:
+        self.last_result = result
+        self._set_running(False)
+        status, msg = result.get("status", "failed"), result.get("message", "")
+        self.run_dir = result.get("run_dir") or self.run_dir
+        if status == "completed":
+            self.progressBar.setFormat(f"finished · {self.progressBar.format().split(' · ETA')[0]}")
+            self.message.emit(f"Training finished: {self.run_dir}.", False)
+        elif status == "stopped":
+            self.progressBar.setFormat(f"stopped at iteration {result.get('iteration', '?')}")
+            self.message.emit(f"Training stopped at iteration {result.get('iteration')}; the last checkpoint "
+                              "is kept (Resume continues it).", False)
+        else:
+            self.progressBar.setFormat("failed")
+            self._show_validation(msg or "Training failed.")
+        self.refresh_runs()
+        self.trainingFinished.emit(result)
+
+    # ---- past runs ----------------------------------------------------------------------------
+    def runs_dir(self) -> str:
+        return config_form.get_value(self.editors["train.runs_dir"]) or "runs"
+
+    @Slot()
+    def refresh_runs(self) -> None:
+        self.runList.clear()
+        try:
+            runs = core("engine.rundir", "list_runs")(self.runs_dir())
+        except UserError:
+            self.runList.addItem("run list: not implemented yet")
+            return
+        for r in runs:
+            best = f", best mask AP {r.best_metric:.3f}" if r.best_metric is not None else ""
+            item = QListWidgetItem(f"{r.name}  [{r.status}, {r.iteration} it{best}]")
+            item.setData(Qt.ItemDataRole.UserRole, r.path)
+            self.runList.addItem(item)
+
+    def selected_runs(self) -> list[str]:
+        return [i.data(Qt.ItemDataRole.UserRole) for i in self.runList.selectedItems()
+                if i.data(Qt.ItemDataRole.UserRole)]
+
+    @Slot()
+    def _on_runs_selected(self) -> None:
+        self.curves.clear_overlays()
+        runs = self.selected_runs()
+        if not runs:
+            return
+        read_metrics = core("engine.rundir", "read_metrics")
+        for i, path in enumerate(runs):
+            self.curves.add_overlay(Path(path).name, read_metrics(path), i)
+        self.runSelected.emit(runs[0])
+
+    def resume_selected(self) -> None:
+        runs = self.selected_runs()
+        if not runs:
+            self.message.emit("Select a run in the list to resume it.", True)
+            return
+        self.start(resume=runs[0])
+
+    def extend_selected(self) -> None:
+        runs = self.selected_runs()
+        if not runs:
+            self.message.emit("Select a run in the list to extend it.", True)
+            return
+        self.start(resume=runs[0], extend_epochs=self.extendSpin.value())

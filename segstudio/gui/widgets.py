@@ -1,0 +1,81 @@
+"""Small reusable widgets: an RGB image view, a "not implemented yet" notice, labelled groups."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+
+
+class ImageView(pg.GraphicsView):
+    """Shows one HxWx3 uint8 RGB array (as drawn by segstudio.render) with zoom and pan.
+
+    `array` keeps the last array shown so scripts and tests can check exactly what is on screen.
+    """
+
+    def __init__(self, parent: QWidget | None = None, placeholder: str = ""):
+        super().__init__(parent, background="#202124")
+        self._box = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self.setCentralItem(self._box)
+        self._item = pg.ImageItem()
+        self._box.addItem(self._item)
+        self._text = pg.TextItem(placeholder, color="#bbbbbb", anchor=(0.5, 0.5))
+        self._box.addItem(self._text)
+        self._text.setPos(0.5, 0.5)
+        self._box.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+        self.array: np.ndarray | None = None
+        self.setMinimumSize(160, 120)
+
+    def set_image(self, rgb: np.ndarray | None, message: str = "") -> None:
+        if rgb is None:
+            self.array = None
+            self._item.clear()
+            self._text.setText(message)
+            self._text.setPos(0.5, 0.5)
+            self._box.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
+            return
+        rgb = np.ascontiguousarray(rgb)
+        previous = None if self.array is None else self.array.shape
+        self.array = rgb
+        self._text.setText("")
+        # uint8 without levels takes pyqtgraph's fast path; setImage keeps a view, so never reuse rgb
+        self._item.setImage(rgb, autoLevels=False, levels=None)
+        if previous != rgb.shape:
+            self._box.setRange(xRange=(0, rgb.shape[1]), yRange=(0, rgb.shape[0]), padding=0.01)
+
+    def set_message(self, message: str) -> None:
+        self.set_image(None, message)
+
+
+class Notice(QWidget):
+    """A centred message used where a part of the core has not landed yet."""
+
+    def __init__(self, text: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        label = QLabel(text)
+        label.setWordWrap(True)
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setStyleSheet("color: #8a6d3b; font-size: 14px; padding: 24px;")
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        layout.addWidget(label)
+        layout.addStretch(1)
+        self.label = label
+
+
+def tile_images(images: list[np.ndarray], columns: int, cell: int = 256, gap: int = 4) -> np.ndarray:
+    """Fit each RGB image into a cell x cell square and tile them in a grid (for the augmentation grid)."""
+    rows = max(1, -(-len(images) // columns))
+    out = np.full((rows * (cell + gap) - gap, columns * (cell + gap) - gap, 3), 32, np.uint8)
+    for i, img in enumerate(images):
+        h, w = img.shape[:2]
+        scale = cell / max(h, w)
+        ys = (np.arange(max(1, int(h * scale))) / scale).astype(int).clip(0, h - 1)
+        xs = (np.arange(max(1, int(w * scale))) / scale).astype(int).clip(0, w - 1)
+        small = img[ys][:, xs]
+        r, c = divmod(i, columns)
+        y0, x0 = r * (cell + gap), c * (cell + gap)
+        out[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
+    return out

@@ -1,0 +1,328 @@
+"""Work off the GUI thread: one-shot tasks, the training run, and newest-request-wins rendering.
+
+Rules followed here (see shared notes on Qt threading):
+- every QThread and worker is referenced from Python until the thread has finished;
+- workers catch BaseException and always emit exactly one terminal signal;
+- stop requests are a threading.Event set directly from the GUI thread (a queued slot would never run
+  while the worker is busy);
+- signals crossing threads carry freshly built Python objects (lists, dicts, tuples), never buffers
+  that the worker keeps using.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from segstudio.errors import UserError
+
+log = logging.getLogger(__name__)
+
+# Every live thread started by this module, so tests and the window can check nothing is left running.
+_LIVE_THREADS: set[QThread] = set()
+
+
+def live_threads() -> list[QThread]:
+    return [t for t in list(_LIVE_THREADS) if t.isRunning()]
+
+
+def describe_exception(exc: BaseException) -> str:
+    """A readable one-line message: a UserError's own sentence, otherwise type and text (and a log)."""
+    if isinstance(exc, UserError):
+        return str(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        return "Interrupted."
+    if isinstance(exc, MemoryError):
+        return "Out of memory; use smaller images or a smaller batch size."
+    log.error("unexpected error in a worker:\n%s", "".join(traceback.format_exception(exc)))
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"Unexpected {type(exc).__name__}: {text}" if text else f"Unexpected {type(exc).__name__}."
+
+
+class _TaskWorker(QObject):
+    progress = Signal(object)
+    succeeded = Signal(object)
+    failed = Signal(str)
+    done = Signal()
+
+    def __init__(self, fn: Callable, stop: threading.Event):
+        super().__init__()
+        self._fn = fn
+        self._stop = stop
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            result = self._fn(self._report, self._stop.is_set)
+        except BaseException as exc:  # noqa: BLE001 - a worker must always end with a terminal signal
+            self.failed.emit(describe_exception(exc))
+        else:
+            self.succeeded.emit(result)
+        finally:
+            self.done.emit()
+
+    def _report(self, *values) -> None:
+        self.progress.emit(tuple(values))
+
+
+class TaskRunner(QObject):
+    """Runs `fn(report, should_stop)` in a QThread; re-emits progress, then succeeded or failed, then done."""
+
+    progress = Signal(object)
+    succeeded = Signal(object)
+    failed = Signal(str)
+    done = Signal()
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._thread: QThread | None = None
+        self._worker: _TaskWorker | None = None
+        self._stop = threading.Event()
+
+    def is_running(self) -> bool:
+        return self._thread is not None
+
+    def start(self, fn: Callable) -> None:
+        if self._thread is not None:
+            raise RuntimeError("a task is already running")
+        self._stop = threading.Event()
+        thread = QThread()
+        thread.setObjectName("segstudio-task")
+        worker = _TaskWorker(fn, self._stop)
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        worker.progress.connect(self.progress)
+        worker.succeeded.connect(self.succeeded)
+        worker.failed.connect(self.failed)
+        worker.done.connect(thread.quit)
+        thread.finished.connect(self._on_finished)
+        self._thread, self._worker = thread, worker
+        _LIVE_THREADS.add(thread)
+        thread.start()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def wait(self, ms: int = 30000) -> bool:
+        thread = self._thread
+        return True if thread is None else thread.wait(ms)
+
+    @Slot()
+    def _on_finished(self) -> None:
+        thread, worker = self._thread, self._worker
+        self._thread = self._worker = None
+        if thread is not None:
+            _LIVE_THREADS.discard(thread)
+            thread.deleteLater()
+        if worker is not None:
+            worker.deleteLater()
+        self.done.emit()
+
+
+class _TrainWorker(QObject):
+    """Calls engine.train in its thread and forwards events in batches of ~100 ms."""
+
+    events = Signal(object)      # a fresh list of event dicts
+    finished = Signal(object)    # a dict: the FinishedEvent, or {"status": "failed", "message": ...}
+
+    def __init__(self, train_fn: Callable, cfg, stop: threading.Event, resume, extend_epochs: int,
+                 flush_s: float):
+        super().__init__()
+        self._train_fn = train_fn
+        self._cfg = cfg
+        self._stop = stop
+        self._resume = resume
+        self._extend = extend_epochs
+        self._flush_s = flush_s
+        self._pending: list[dict] = []
+        self._last_flush = 0.0
+
+    def _on_event(self, event) -> None:
+        self._pending.append(event.to_dict())  # asdict copies, so nothing is shared with the engine
+        now = time.monotonic()
+        if event.kind != "iteration" or now - self._last_flush >= self._flush_s:
+            self._flush(now)
+
+    def _flush(self, now: float) -> None:
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self.events.emit(batch)
+        self._last_flush = now
+
+    @Slot()
+    def run(self) -> None:
+        result: dict = {"status": "failed", "message": "Training ended without a result."}
+        try:
+            finished = self._train_fn(self._cfg, self._on_event, self._stop.is_set,
+                                      resume=self._resume, extend_epochs=self._extend)
+            if finished is not None:
+                result = finished.to_dict()
+        except BaseException as exc:  # noqa: BLE001 - always end with a terminal signal
+            result = {"event": "finished", "status": "failed", "message": describe_exception(exc),
+                      "run_dir": "", "iteration": 0, "epoch": 0}
+        finally:
+            try:
+                self._flush(time.monotonic())
+            finally:
+                self.finished.emit(result)
+
+
+class TrainingRunner(QObject):
+    """Owns the training QThread. `stop()` is safe to call from the GUI thread at any time."""
+
+    events = Signal(object)
+    finished = Signal(object)
+
+    def __init__(self, parent: QObject | None = None, flush_s: float = 0.1):
+        super().__init__(parent)
+        self._flush_s = flush_s
+        self._thread: QThread | None = None
+        self._worker: _TrainWorker | None = None
+        self._stop = threading.Event()
+        self.stop_requested_at: float | None = None
+
+    def is_running(self) -> bool:
+        return self._thread is not None
+
+    def start(self, train_fn: Callable, cfg, resume=None, extend_epochs: int = 0) -> None:
+        if self._thread is not None:
+            raise RuntimeError("training is already running")
+        self._stop = threading.Event()
+        self.stop_requested_at = None
+        thread = QThread()
+        thread.setObjectName("segstudio-train")
+        worker = _TrainWorker(train_fn, cfg, self._stop, resume, extend_epochs, self._flush_s)
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        worker.events.connect(self.events)
+        worker.finished.connect(self._on_worker_finished)
+        worker.finished.connect(thread.quit)
+        thread.finished.connect(self._on_thread_finished)
+        self._thread, self._worker = thread, worker
+        self._result = None
+        _LIVE_THREADS.add(thread)
+        thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None and not self._stop.is_set():
+            self.stop_requested_at = time.monotonic()
+            self._stop.set()
+
+    def wait(self, ms: int = 60000) -> bool:
+        thread = self._thread
+        return True if thread is None else thread.wait(ms)
+
+    @Slot(object)
+    def _on_worker_finished(self, result) -> None:
+        self._result = result
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        thread, worker = self._thread, self._worker
+        self._thread = self._worker = None
+        if thread is not None:
+            _LIVE_THREADS.discard(thread)
+            thread.deleteLater()
+        if worker is not None:
+            worker.deleteLater()
+        self.finished.emit(self._result or {"status": "failed", "message": "Training thread ended."})
+
+
+class _RenderLoop(QThread):
+    """Serves render channels one job at a time; per channel only the newest pending job survives."""
+
+    def __init__(self, service: "RenderService"):
+        super().__init__()
+        self.setObjectName("segstudio-render")
+        self._service = service
+
+    def run(self) -> None:
+        service = self._service
+        while True:
+            job = service._take()
+            if job is None:
+                return
+            channel, seq, fn = job
+            try:
+                payload = fn()
+            except BaseException as exc:  # noqa: BLE001 - report and keep serving
+                service._deliver(channel, seq, None, describe_exception(exc))
+            else:
+                service._deliver(channel, seq, payload, "")
+
+
+class RenderService(QObject):
+    """Short jobs (previews) off the GUI thread, newest request wins per channel.
+
+    `submit(channel, fn)` returns a sequence number; `resultReady(channel, seq, payload)` or
+    `failed(channel, seq, message)` arrives on the GUI thread only for the newest request of a channel.
+    One thread serves every channel, so dataset reads never run concurrently.
+    """
+
+    resultReady = Signal(str, int, object)
+    failed = Signal(str, int, str)
+    _delivered = Signal(str, int, object, str)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._cv = threading.Condition()
+        self._pending: dict[str, tuple[int, Callable[[], Any]]] = {}
+        self._latest: dict[str, int] = {}
+        self._seq = 0
+        self._closing = False
+        self._delivered.connect(self._on_delivered)
+        self._loop = _RenderLoop(self)
+        _LIVE_THREADS.add(self._loop)
+        self._loop.start()
+
+    def submit(self, channel: str, fn: Callable[[], Any]) -> int:
+        with self._cv:
+            self._seq += 1
+            self._latest[channel] = self._seq
+            self._pending[channel] = (self._seq, fn)
+            self._cv.notify()
+            return self._seq
+
+    def latest(self, channel: str) -> int:
+        return self._latest.get(channel, 0)
+
+    def idle(self) -> bool:
+        with self._cv:
+            return not self._pending and not getattr(self, "_busy", False)
+
+    def _take(self):
+        with self._cv:
+            self._busy = False
+            while not self._pending and not self._closing:
+                self._cv.wait()
+            if self._closing:
+                return None
+            channel = next(iter(self._pending))
+            seq, fn = self._pending.pop(channel)
+            self._busy = True
+            return channel, seq, fn
+
+    def _deliver(self, channel: str, seq: int, payload, error: str) -> None:
+        if seq == self._latest.get(channel):
+            self._delivered.emit(channel, seq, payload, error)
+
+    @Slot(str, int, object, str)
+    def _on_delivered(self, channel: str, seq: int, payload, error: str) -> None:
+        if seq != self._latest.get(channel):
+            return  # a newer request is on its way; drop the stale picture
+        if error:
+            self.failed.emit(channel, seq, error)
+        else:
+            self.resultReady.emit(channel, seq, payload)
+
+    def shutdown(self, ms: int = 10000) -> None:
+        with self._cv:
+            self._closing = True
+            self._pending.clear()
+            self._cv.notify_all()
+        self._loop.wait(ms)
+        _LIVE_THREADS.discard(self._loop)
