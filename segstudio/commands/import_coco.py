@@ -1,15 +1,38 @@
-"""`segstudio import-coco`: not built yet."""
-from segstudio.errors import NotImplementedYet
+"""`segstudio import-coco IMAGES_DIR ANNOTATIONS.json DEST [--resume]`."""
+from __future__ import annotations
 
-HELP = 'Import a COCO instances file into a new Deep Lake dataset.'
+HELP = "Import a COCO instances file into a new Deep Lake dataset."
 
 
 def add_arguments(p):
-    p.add_argument("images_dir")
-    p.add_argument("annotations")
-    p.add_argument("dest")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted import")
+    p.add_argument("images_dir", help="folder with the image files named in the JSON")
+    p.add_argument("annotations", help="COCO instances .json file")
+    p.add_argument("dest", help="new dataset path or URL (refused if it exists, unless --resume)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted import into DEST")
+    p.add_argument("--chunk-size", type=int, default=64, help="images appended and committed together")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
 def run(args) -> int:
-    raise NotImplementedYet("not implemented yet.")
+    import json
+
+    from tqdm import tqdm
+
+    from segstudio.data.coco_import import import_coco
+
+    bars = []   # created on the first report, so that input errors print without an empty bar
+
+    def progress(done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, initial=done, unit="img", desc="import", dynamic_ncols=True,
+                             leave=False))
+        bars[0].update(done - bars[0].n)
+
+    try:
+        summary = import_coco(args.images_dir, args.annotations, args.dest, resume=args.resume,
+                              progress=progress, chunk_size=max(1, args.chunk_size))
+    finally:
+        for bar in bars:
+            bar.close()
+    print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.format_text())
+    return 0

@@ -1,0 +1,213 @@
+"""Import a COCO instances file into a new Deep Lake dataset (schema of the demo data plus COCO extras).
+
+Schema: images (Image jpg), masks (BinaryMask lz4, H x W x N), boxes (BoundingBox float32 ltwh pixel),
+categories (ClassLabel uint32 with metadata class_names and coco_category_ids), iscrowd (bool per
+instance), areas (float32), coco_image_id (int64), coco_annotation_ids (int64), file_name (text).
+
+Rows are appended a chunk at a time and each chunk is committed, so an interrupted import leaves a
+readable dataset of whole images; `resume=True` skips the COCO image ids already stored.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from segstudio.data.coco_images import ImageProblem, prepare_image
+from segstudio.data.coco_json import CocoFile, read_coco
+from segstudio.data.coco_masks import annotation_rle, rasterise, rle_area_and_box
+from segstudio.data.coco_summary import ImportSummary
+from segstudio.data.open import local_path, s3_creds, scheme_of
+from segstudio.errors import DataError
+
+COLUMNS = ("images", "masks", "boxes", "categories", "iscrowd", "areas", "coco_image_id",
+           "coco_annotation_ids", "file_name")
+META_KEY = "segstudio_import"
+
+
+def _fingerprint(path: str) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _create_schema(ds, coco: CocoFile, meta: dict) -> None:
+    from deeplake import types as T
+
+    ds.add_column("images", T.Image(dtype="uint8", sample_compression="jpg"))
+    ds.add_column("masks", T.BinaryMask(sample_compression="lz4"))
+    ds.add_column("boxes", T.BoundingBox(dtype="float32", format="ltwh", bbox_type="pixel"))
+    ds.add_column("categories", T.ClassLabel(T.Array("uint32", 1)))
+    ds.add_column("iscrowd", T.Array("bool", 1))
+    ds.add_column("areas", T.Array("float32", 1))
+    ds.add_column("coco_image_id", T.Int64())
+    ds.add_column("coco_annotation_ids", T.Array("int64", 1))
+    ds.add_column("file_name", T.Text())
+    ds["categories"].metadata["class_names"] = list(coco.class_names)
+    ds["categories"].metadata["coco_category_ids"] = list(coco.category_ids)
+    ds.metadata[META_KEY] = meta
+    ds.commit("segstudio import-coco: schema")
+
+
+def _dest_exists(dest: str, creds: dict) -> bool:
+    path = local_path(dest)
+    if path is not None:
+        return path.exists() and (not path.is_dir() or any(path.iterdir()))
+    import deeplake
+
+    return bool(deeplake.exists(dest, creds=creds or None))
+
+
+def _open_dest(dest: str, coco: CocoFile, resume: bool, meta: dict):
+    """(dataset, ids already stored); creates the dataset unless resuming an existing one."""
+    import deeplake
+
+    creds = s3_creds() if scheme_of(dest) == "s3" else {}
+    target = str(local_path(dest)) if local_path(dest) is not None else dest
+    if _dest_exists(dest, creds):
+        if not resume:
+            raise DataError(f"{dest} already exists; choose a new destination, or add --resume to continue "
+                            "an interrupted import into it.")
+        try:
+            ds = deeplake.open(target, creds=creds or None)
+        except Exception:  # noqa: BLE001
+            raise DataError(f"{dest} exists but is not a Deep Lake dataset; choose a new destination.") from None
+        try:
+            stored = dict(ds.metadata[META_KEY])
+        except Exception:  # noqa: BLE001
+            raise DataError(f"{dest} was not made by segstudio import-coco, so it cannot be resumed; choose a "
+                            "new destination.") from None
+        if stored.get("fingerprint") != meta["fingerprint"]:
+            raise DataError(f"{dest} was imported from a different annotations file "
+                            f"({stored.get('annotations', '?')}); resume with that file or choose a new "
+                            "destination.")
+        done = set(int(i) for i in np.asarray(ds["coco_image_id"][:]).reshape(-1)) if len(ds) else set()
+        return ds, done
+    ds = deeplake.create(target, creds=creds or None)
+    _create_schema(ds, coco, meta)
+    return ds, set()
+
+
+def _find_image(images_dir: Path, file_name: str) -> str:
+    """The file for a COCO file_name; exporters sometimes add folders, so fall back to the base name."""
+    candidate = images_dir / file_name
+    if candidate.exists():
+        return str(candidate)
+    return str(images_dir / os.path.basename(file_name.replace("\\", "/")))
+
+
+def _clip_box(box, width: int, height: int):
+    """ltwh box clipped to the image, or None when it is not four finite numbers."""
+    try:
+        left, top, w, h = (float(v) for v in box)
+    except (TypeError, ValueError):
+        return None
+    if not all(np.isfinite([left, top, w, h])):
+        return None
+    x1, y1 = min(max(left, 0.0), width), min(max(top, 0.0), height)
+    x2, y2 = min(max(left + w, 0.0), width), min(max(top + h, 0.0), height)
+    return [x1, y1, x2 - x1, y2 - y1]
+
+
+def _instances(anns: list, coco: CocoFile, width: int, height: int, skipped: Counter) -> dict:
+    rles, boxes, labels, crowd, areas, ann_ids = [], [], [], [], [], []
+    for ann in anns:
+        rle, problem = annotation_rle(ann["segmentation"], height, width)
+        if rle is None:
+            skipped[problem] += 1
+            continue
+        area, mask_box = rle_area_and_box(rle)
+        box = _clip_box(ann.get("bbox"), width, height) or mask_box
+        given_area = ann.get("area")
+        rles.append(rle)
+        boxes.append(box)
+        labels.append(coco.label_of[int(ann["category_id"])])
+        crowd.append(bool(ann.get("iscrowd", 0)))
+        areas.append(float(given_area) if isinstance(given_area, (int, float)) else area)
+        ann_ids.append(int(ann.get("id", -1)))
+    return {"masks": rasterise(rles, height, width),
+            "boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
+            "categories": np.asarray(labels, np.uint32), "iscrowd": np.asarray(crowd, bool),
+            "areas": np.asarray(areas, np.float32), "coco_annotation_ids": np.asarray(ann_ids, np.int64)}
+
+
+def _prepare_row(record: dict, coco: CocoFile, images_dir: Path):
+    """(row dict, image action, note, skipped Counter) or (None, reason, "", skipped) for a skipped image."""
+    skipped = Counter()
+    json_size = None
+    if isinstance(record.get("width"), (int, float)) and isinstance(record.get("height"), (int, float)):
+        json_size = (int(record["width"]), int(record["height"]))
+    try:
+        image = prepare_image(_find_image(images_dir, str(record["file_name"])), json_size)
+    except ImageProblem as exc:
+        return None, str(exc), "", skipped
+    row = _instances(coco.anns_by_image.get(record["id"], []), coco, image.width, image.height, skipped)
+    row.update(images=image.data, coco_image_id=int(record["id"]), file_name=str(record["file_name"]))
+    return row, image.action, image.note, skipped
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _append_chunk(ds, results: list, chunk: list, summary: ImportSummary) -> None:
+    """Append the rows of one chunk and commit them, so an interruption loses at most this chunk."""
+    rows = [r for r, *_ in results if r is not None]
+    for (row, action, note, skipped), rec in zip(results, chunk):
+        summary.add_row(row, action, note, skipped, rec)
+    if rows:
+        ds.append({col: [r[col] for r in rows] for col in COLUMNS})
+        ds.commit(f"segstudio import-coco: {len(ds)} rows")
+
+
+def import_coco(images_dir, annotations, dest, resume: bool = False, progress=None, should_stop=None,
+                chunk_size: int = 64, workers: int = 2) -> ImportSummary:
+    """Import COCO instances into a new Deep Lake dataset at `dest`; see the module docstring."""
+    started = time.perf_counter()
+    images_dir = Path(images_dir)
+    if not images_dir.is_dir():
+        raise DataError(f"Images folder {images_dir} does not exist; give the folder holding the image files.")
+    coco = read_coco(annotations)
+    meta = {"annotations": os.path.basename(str(annotations)), "fingerprint": _fingerprint(str(annotations)),
+            "images_in_file": len(coco.images), "complete": False}
+    ds, done_ids = _open_dest(str(dest), coco, resume, meta)
+    todo = [r for r in coco.images if r["id"] not in done_ids]
+    summary = ImportSummary(dest=str(dest), images_in_file=len(coco.images), class_names=coco.class_names,
+                            resumed_rows=len(ds) if resume else 0)
+    summary.add_file_problems(coco.skipped, coco.examples)
+    done = len(coco.images) - len(todo)
+    if progress:
+        progress(done, len(coco.images))
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        # Chunk k+1 is decoded and rasterised by the pool while chunk k is appended (Deep Lake's append
+        # releases the GIL); at most two chunks are held in memory.
+        chunks = list(_chunks(todo, chunk_size))
+        pending = [pool.submit(_prepare_row, rec, coco, images_dir) for rec in chunks[0]] if chunks else []
+        for k, chunk in enumerate(chunks):
+            results = [f.result() for f in pending]
+            pending = ([pool.submit(_prepare_row, rec, coco, images_dir) for rec in chunks[k + 1]]
+                       if k + 1 < len(chunks) else [])
+            _append_chunk(ds, results, chunk, summary)
+            done += len(chunk)
+            if progress:
+                progress(done, len(coco.images))
+            if should_stop is not None and should_stop() and done < len(coco.images):
+                summary.stopped = True
+                for f in pending:
+                    f.cancel()
+                break
+    if not summary.stopped:
+        meta["complete"] = True
+        ds.metadata[META_KEY] = meta
+        ds.commit("segstudio import-coco: complete")
+    summary.rows_in_dataset = len(ds)
+    summary.seconds = time.perf_counter() - started
+    return summary
