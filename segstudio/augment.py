@@ -1,0 +1,222 @@
+"""One path from a dataset row to model input, used by preview, training and evaluation.
+
+`prepare_sample(raw, pipeline, seed)` runs the Albumentations pipeline on a RawSample and returns the
+image as float32 CxHxW in [0, 1] plus a torchvision Mask R-CNN target whose masks, boxes and labels
+always have equal length, together with a report of what was dropped and which parameters each
+transform applied. The random state is set from the seed alone, so the same (seed) gives the same pixels
+in any process: `sample_seed(run_seed, epoch, row)` is how the loader and the preview agree.
+"""
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+import albumentations as A  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from segstudio.augment_spec import (PRESET_DESCRIPTIONS, PRESETS, list_transforms,  # noqa: E402,F401
+                                    loosens_boxes, resolve_spec, validate_spec)
+from segstudio.data.sample import RawSample  # noqa: E402
+
+MIN_BOX_SIDE = 1.0  # pixels; Mask R-CNN rejects boxes without positive width and height
+
+
+@dataclass
+class Pipeline:
+    """A built, picklable pipeline: the Albumentations Compose plus how to post-process its output."""
+    compose: A.Compose
+    spec: list[dict]
+    boxes_from_masks: bool
+    train: bool = True
+    keep_crowd: bool = False   # evaluation keeps crowd regions (flagged in target["iscrowd"])
+
+
+@dataclass
+class PreparedSample:
+    image: torch.Tensor                          # float32 CxHxW in [0, 1]
+    target: dict[str, torch.Tensor]              # boxes, labels (class + 1), masks, image_id
+    report: dict[str, list] = field(default_factory=dict)   # dropped, applied
+    row: int = -1
+
+
+def sample_seed(run_seed: int, epoch: int, row: int) -> int:
+    """A 32-bit seed that depends only on (run seed, epoch, row): identical in every worker and process."""
+    return int(np.random.SeedSequence([int(run_seed), int(epoch), int(row)]).generate_state(1)[0])
+
+
+def build_pipeline(aug_cfg, train: bool = True, keep_crowd: bool | None = None) -> Pipeline:
+    """Build the pipeline a config describes; with train=False nothing random runs (evaluation)."""
+    spec = resolve_spec(aug_cfg) if train else []
+    transforms = validate_spec(spec)
+    bbox_params = A.BboxParams(format="pascal_voc", label_fields=["instance_ids"],
+                               min_area=aug_cfg.min_area if train else 0.0,
+                               min_visibility=aug_cfg.min_visibility if train else 0.0,
+                               clip=True, filter_invalid_bboxes=True)
+    # Masks travel as one coordinate map (see _coordinate_map), resampled nearest-neighbour.
+    compose = A.Compose(transforms, bbox_params=bbox_params, save_applied_params=True,
+                        mask_interpolation=0)
+    mode = aug_cfg.boxes_from_masks
+    from_masks = mode == "always" or (mode == "auto" and loosens_boxes(spec))
+    return Pipeline(compose, spec, from_masks, train, (not train) if keep_crowd is None else keep_crowd)
+
+
+def _drop(report: dict, ids, labels, reason: str) -> None:
+    report["dropped"].extend({"instance": int(i), "label": int(labels[i]), "reason": reason} for i in ids)
+
+
+def _valid_input(raw: RawSample, keep_crowd: bool, report: dict) -> np.ndarray:
+    """Indices of instances worth transforming: not crowd (in training), box of positive size.
+
+    Empty masks are found after the transforms, on the small output (cheaper than on the input)."""
+    n, (h, w) = raw.num_instances, raw.image.shape[:2]
+    keep = np.ones(n, bool)
+    if not keep_crowd:
+        crowd = np.asarray(raw.iscrowd, bool)
+        _drop(report, np.flatnonzero(crowd), raw.labels, "crowd")
+        keep &= ~crowd
+    b = np.clip(raw.boxes, 0, [w, h, w, h]) if n else raw.boxes.reshape(0, 4)
+    small = keep & ((b[:, 2] - b[:, 0] < MIN_BOX_SIDE) | (b[:, 3] - b[:, 1] < MIN_BOX_SIDE))
+    _drop(report, np.flatnonzero(small), raw.labels, "box under 1 px inside the image")
+    keep &= ~small
+    return np.flatnonzero(keep)
+
+
+def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
+    """Tight xyxy boxes (pixel edges: a one-pixel mask gives a 1x1 box) of NxHxW masks; empty -> zeros."""
+    n = masks.shape[0]
+    if n == 0:
+        return np.zeros((0, 4), np.float32)
+    cols = masks.any(axis=1)   # N x W
+    rows = masks.any(axis=2)   # N x H
+    x1 = cols.argmax(axis=1)
+    x2 = cols.shape[1] - cols[:, ::-1].argmax(axis=1)
+    y1 = rows.argmax(axis=1)
+    y2 = rows.shape[1] - rows[:, ::-1].argmax(axis=1)
+    return np.stack([x1, y1, x2, y2], axis=1).astype(np.float32)
+
+
+def _applied(result: dict) -> list[dict]:
+    return [{"name": name, "params": params} for name, params in result.get("applied_transforms", [])]
+
+
+_COORDS: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _coordinate_map(h: int, w: int) -> np.ndarray:
+    """HxWx2 float32 (x + 1, y + 1) per pixel: 0 then marks pixels that came from outside the image.
+
+    The geometric transforms move this map instead of N masks (nearest-neighbour, fill 0), and the masks
+    are then gathered through it: one warp per sample instead of one per instance, and only survivors
+    are gathered. float32 holds these integers exactly up to 2**24 pixels per side.
+    """
+    cached = _COORDS.get((h, w))
+    if cached is None:
+        cached = np.empty((h, w, 2), np.float32)
+        cached[:, :, 0] = np.arange(1, w + 1, dtype=np.float32)[None, :]
+        cached[:, :, 1] = np.arange(1, h + 1, dtype=np.float32)[:, None]
+        cached.setflags(write=False)  # shared between samples: a transform must never write into it
+        if h * w <= 4_000_000:
+            if len(_COORDS) >= 16:
+                _COORDS.pop(next(iter(_COORDS)))
+            _COORDS[(h, w)] = cached
+    return cached
+
+
+def _run_compose(pipeline: Pipeline, raw: RawSample, idx: np.ndarray, seed: int) -> tuple[dict, np.ndarray]:
+    # Shared generators across the transforms (set_random_seed would give each the same stream).
+    pipeline.compose.set_random_state(np.random.default_rng(seed), random.Random(seed))
+    coords = _coordinate_map(*raw.image.shape[:2])
+    result = pipeline.compose(image=raw.image, mask=coords, bboxes=raw.boxes[idx].reshape(-1, 4),
+                              instance_ids=idx.astype(np.float32))
+    return result, coords
+
+
+def _gather_masks(masks: np.ndarray, kept: np.ndarray, moved: np.ndarray) -> np.ndarray:
+    """Masks of the survivors `kept` (Albumentations never filters masks) warped by the moved coordinates."""
+    h, w = moved.shape[:2]
+    n, height, width = masks.shape
+    if len(kept) == 0:
+        return np.zeros((0, h, w), np.uint8)
+    x = moved[:, :, 0].astype(np.int64) - 1
+    y = moved[:, :, 1].astype(np.int64) - 1
+    inside = (x >= 0) & (y >= 0)
+    flat = np.where(inside, y * width + x, 0).reshape(-1)
+    hwn = np.moveaxis(masks, 0, 2)
+    if hwn.flags.c_contiguous:      # stored HxWxN (Deep Lake, COCO): gather whole pixels, then pick
+        out = np.take(hwn.reshape(-1, n), flat, axis=0)[:, kept].T.reshape(len(kept), h, w)
+    else:
+        out = np.take(np.ascontiguousarray(masks).reshape(n, -1), flat, axis=1)[kept].reshape(-1, h, w)
+    out = np.ascontiguousarray(out).view(np.uint8) if out.dtype == bool else np.ascontiguousarray(out)
+    out &= inside.astype(np.uint8)
+    return out
+
+
+def _select_masks(masks: np.ndarray, kept: np.ndarray, moved: np.ndarray, coords: np.ndarray) -> np.ndarray:
+    if moved is coords:             # no geometric transform ran: the masks are unchanged
+        out = masks[kept]
+        return out.view(np.uint8) if out.dtype == bool else np.ascontiguousarray(out)
+    return _gather_masks(masks, kept, moved)
+
+
+def prepare_sample(raw: RawSample, pipeline: Pipeline, seed: int) -> PreparedSample:
+    """RawSample -> PreparedSample (model-ready image and target, plus what was dropped and applied)."""
+    report: dict[str, list] = {"dropped": [], "applied": []}
+    idx = _valid_input(raw, pipeline.keep_crowd, report)
+    result, coords = _run_compose(pipeline, raw, idx, seed)
+    report["applied"] = _applied(result)
+    image = result["image"]
+    hw = image.shape[:2]
+    kept = np.asarray(result["instance_ids"], dtype=np.float64).round().astype(np.int64).reshape(-1)
+    _drop(report, np.setdiff1d(idx, kept), raw.labels, "box outside the crop, under min_area or min_visibility")
+    masks = _select_masks(raw.masks, kept, result["mask"], coords)
+    nonempty = masks.reshape(len(kept), -1).any(axis=1) if len(kept) else np.zeros(0, bool)
+    _drop(report, kept[~nonempty], raw.labels, "mask empty (before or after transforms)")
+    kept, masks = kept[nonempty], masks[nonempty]
+    if pipeline.boxes_from_masks:
+        boxes = boxes_from_masks(masks)
+    else:
+        boxes = np.asarray(result["bboxes"], np.float32).reshape(-1, 4)[nonempty]
+        boxes = np.clip(boxes, 0, [hw[1], hw[0], hw[1], hw[0]]).astype(np.float32)
+    ok = (boxes[:, 2] - boxes[:, 0] >= MIN_BOX_SIDE) & (boxes[:, 3] - boxes[:, 1] >= MIN_BOX_SIDE)
+    _drop(report, kept[~ok], raw.labels, "box under 1 px after transforms")
+    kept, masks, boxes = kept[ok], masks[ok], boxes[ok]
+    target = {"boxes": torch.from_numpy(np.ascontiguousarray(boxes)),
+              "labels": torch.from_numpy(raw.labels[kept].astype(np.int64) + 1),
+              "masks": torch.from_numpy(masks),
+              "image_id": torch.tensor(raw.index, dtype=torch.int64)}
+    if pipeline.keep_crowd:
+        target["iscrowd"] = torch.from_numpy(np.asarray(raw.iscrowd, bool)[kept])
+    return PreparedSample(_image_tensor(image), target, report, raw.index)
+
+
+def _image_tensor(image: np.ndarray) -> torch.Tensor:
+    """HxWx3 uint8 -> float32 3xHxW in [0, 1]; numpy, so no torch thread pool is woken per sample."""
+    out = np.empty((3, *image.shape[:2]), np.float32)
+    np.divide(image.transpose(2, 0, 1), np.float32(255.0), out=out, dtype=np.float32)
+    return torch.from_numpy(out)
+
+
+def report_to_json(report: dict) -> dict:
+    """The report with numpy values turned into plain JSON types (large arrays summarised)."""
+    return {"dropped": list(report.get("dropped", [])),
+            "applied": [{"name": a["name"], "params": {k: _plain(v) for k, v in a["params"].items()}}
+                        for a in report.get("applied", [])]}
+
+
+def _plain(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist() if value.size <= 16 else f"array{list(value.shape)}"
+    if isinstance(value, (np.generic,)):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)

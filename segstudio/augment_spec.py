@@ -1,0 +1,272 @@
+"""The augmentation spec: which Albumentations transforms segstudio offers, presets, and validation.
+
+A spec is an ordered list of plain dicts, e.g. ``[{"name": "HorizontalFlip", "p": 0.5}]``, as stored in a
+run's TOML (``[[augment.transforms]]``). Only transforms that move masks and boxes together are offered
+for geometric changes; pixel-level transforms never touch masks or boxes.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+import typing
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # before the first import: no update check online
+
+import albumentations as A  # noqa: E402
+
+from segstudio.errors import ConfigError  # noqa: E402
+
+GEOMETRIC = (
+    "HorizontalFlip", "VerticalFlip", "Transpose", "RandomRotate90", "D4", "SquareSymmetry",
+    "RandomSizedBBoxSafeCrop", "BBoxSafeRandomCrop", "AtLeastOneBBoxRandomCrop", "RandomResizedCrop",
+    "RandomSizedCrop", "RandomCrop", "CenterCrop", "Crop", "RandomCropFromBorders", "CropAndPad",
+    "Affine", "ShiftScaleRotate", "Rotate", "SafeRotate", "Perspective", "RandomScale", "Resize",
+    "LongestMaxSize", "SmallestMaxSize", "PadIfNeeded", "Pad",
+    "ElasticTransform", "GridDistortion", "OpticalDistortion",
+)
+PIXEL = (
+    "RandomBrightnessContrast", "ColorJitter", "HueSaturationValue", "RGBShift", "RandomGamma",
+    "CLAHE", "Equalize", "AutoContrast", "ToGray", "ToSepia", "ChannelShuffle", "ChannelDropout",
+    "InvertImg", "Posterize", "Solarize", "FancyPCA", "PlanckianJitter", "RandomToneCurve",
+    "Blur", "GaussianBlur", "MedianBlur", "MotionBlur", "AdvancedBlur", "Defocus", "ZoomBlur", "GlassBlur",
+    "Sharpen", "UnsharpMask", "Emboss", "GaussNoise", "ISONoise", "MultiplicativeNoise",
+    "ImageCompression", "Downscale", "RandomFog", "RandomShadow",
+)
+# Transforms that turn boxes into loose approximations: boxes are recomputed from masks after them
+# (boxes_from_masks = "auto").
+LOOSENS_BOXES = frozenset({"Affine", "ShiftScaleRotate", "Rotate", "SafeRotate", "Perspective",
+                           "ElasticTransform", "GridDistortion", "OpticalDistortion"})
+
+EXCLUDED = {
+    "Normalize": "the model normalises images itself (ImageNet mean/std), so normalising here would do it twice",
+    "ToTensorV2": "prepare_sample makes the tensors (float in [0, 1]) after the transforms",
+    "ToFloat": "prepare_sample converts images to float in [0, 1] after the transforms",
+    "FromFloat": "images stay uint8 until prepare_sample converts them",
+    "Lambda": "arbitrary code cannot be stored in a config file",
+    "Mosaic": "it needs several images at once",
+    "CoarseDropout": "it erases mask pixels while keeping the boxes",
+    "GridDropout": "it erases mask pixels while keeping the boxes",
+    "MaskDropout": "it erases whole instances without reporting them",
+    "XYMasking": "it erases mask pixels while keeping the boxes",
+    "Erasing": "it erases mask pixels while keeping the boxes",
+    "FDA": "it needs reference images", "HistogramMatching": "it needs reference images",
+    "PixelDistributionAdaptation": "it needs reference images", "TemplateTransform": "it needs templates",
+}
+# Parameters pinned so that masks stay binary and borders are background; hidden from the editor.
+FIXED = {
+    "mask_interpolation": (0, "masks are resampled with nearest-neighbour so they stay binary"),
+    "fill_mask": (0, "pixels moved in from outside the image are background"),
+    "border_mode": (0, "reflected or replicated borders would copy objects without their annotations"),
+}
+HIDDEN = frozenset({"strict", "always_apply"}) | frozenset(FIXED)
+
+
+@dataclass(frozen=True)
+class ParamInfo:
+    name: str
+    type: str                 # bool, int, float, choice, range (a number or a [lo, hi] pair), any
+    default: Any
+    min: float | None = None
+    max: float | None = None
+    choices: tuple | None = None
+    annotation: str = ""
+
+
+@dataclass(frozen=True)
+class TransformInfo:
+    name: str
+    kind: str                 # geometric or pixel
+    params: tuple[ParamInfo, ...] = field(default_factory=tuple)
+    doc: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _bounds(metadata) -> tuple[float | None, float | None]:
+    lo = hi = None
+    for m in metadata:
+        lo = getattr(m, "ge", getattr(m, "gt", lo))
+        hi = getattr(m, "le", getattr(m, "lt", hi))
+    return lo, hi
+
+
+def _type_of(annotation) -> tuple[str, tuple | None]:
+    """Reduce an InitSchema annotation to a type the editor can offer."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if annotation is bool:
+        return "bool", None
+    if annotation in (int, float):
+        return annotation.__name__, None
+    if typing.get_origin(annotation) is typing.Literal:
+        return "choice", tuple(typing.get_args(annotation))
+    if args and all(a in (int, float) or typing.get_origin(a) is tuple for a in args):
+        return "range", None
+    if len(args) == 1:
+        return _type_of(args[0])
+    return "any", None
+
+
+def _param_infos(cls) -> tuple[ParamInfo, ...]:
+    schema = getattr(cls, "InitSchema", None)
+    fields = schema.model_fields if schema is not None else {}
+    out = []
+    for name, par in inspect.signature(cls.__init__).parameters.items():
+        if name in ("self", "args", "kwargs") or name in HIDDEN or par.kind is par.VAR_KEYWORD:
+            continue
+        f = fields.get(name)
+        kind, choices = _type_of(f.annotation) if f is not None else ("any", None)
+        lo, hi = _bounds(f.metadata) if f is not None else (None, None)
+        default = None if par.default is inspect.Parameter.empty else par.default
+        out.append(ParamInfo(name, kind, default, lo, hi, choices,
+                             str(f.annotation) if f is not None else ""))
+    return tuple(out)
+
+
+_CATALOGUE: dict[str, TransformInfo] | None = None
+
+
+def catalogue() -> dict[str, TransformInfo]:
+    global _CATALOGUE
+    if _CATALOGUE is None:
+        _CATALOGUE = {}
+        for kind, names in (("geometric", GEOMETRIC), ("pixel", PIXEL)):
+            for name in names:
+                cls = getattr(A, name, None)
+                if cls is not None:
+                    doc = (cls.__doc__ or "").strip().split("\n")[0]
+                    _CATALOGUE[name] = TransformInfo(name, kind, _param_infos(cls), doc)
+    return _CATALOGUE
+
+
+def list_transforms() -> list[TransformInfo]:
+    """Every transform segstudio offers, geometric first, with typed parameters for an editor."""
+    return list(catalogue().values())
+
+
+# ---- presets -------------------------------------------------------------------------------------
+
+def _seed_preset(size: int) -> list[dict]:
+    # The tutorial's pipeline, minus Normalize/ToTensorV2 (the model normalises; prepare_sample makes tensors).
+    return [{"name": "RandomSizedBBoxSafeCrop", "height": size, "width": size, "erosion_rate": 0.2, "p": 1.0},
+            {"name": "HorizontalFlip", "p": 0.5}]
+
+
+def _none_preset(size: int) -> list[dict]:
+    return []  # the model's own resize (min_size/max_size follow image_size) brings images to size
+
+
+def _light_preset(size: int) -> list[dict]:
+    return [{"name": "RandomSizedBBoxSafeCrop", "height": size, "width": size, "erosion_rate": 0.0, "p": 1.0},
+            {"name": "HorizontalFlip", "p": 0.5},
+            {"name": "RandomBrightnessContrast", "brightness_limit": 0.1, "contrast_limit": 0.1, "p": 0.3}]
+
+
+def _strong_preset(size: int) -> list[dict]:
+    # Crop first so that the costlier warps run on small images.
+    return [{"name": "RandomSizedBBoxSafeCrop", "height": size, "width": size, "erosion_rate": 0.3, "p": 1.0},
+            {"name": "Affine", "scale": [0.75, 1.25], "rotate": [-10.0, 10.0],
+             "translate_percent": [-0.05, 0.05], "p": 0.7},
+            {"name": "HorizontalFlip", "p": 0.5},
+            {"name": "ColorJitter", "brightness": 0.2, "contrast": 0.2, "saturation": 0.2, "hue": 0.03,
+             "p": 0.6},
+            {"name": "GaussianBlur", "blur_limit": [3, 5], "p": 0.1}]
+
+
+PRESETS: dict[str, Callable[[int], list[dict]]] = {
+    "seed": _seed_preset, "none": _none_preset, "light": _light_preset, "strong": _strong_preset,
+}
+PRESET_DESCRIPTIONS = {
+    "seed": "the tutorial's pipeline: bbox-safe random crop to image_size and horizontal flip",
+    "none": "no transforms; the model resizes to image_size itself",
+    "light": "bbox-safe crop, flip and mild brightness/contrast",
+    "strong": "crop, scale jitter, small rotations, flip, colour jitter and blur",
+}
+
+
+def resolve_spec(aug_cfg) -> list[dict]:
+    """The spec a config selects: a preset sized by image_size, or the custom transforms list."""
+    if aug_cfg.preset == "custom":
+        return [dict(t) for t in aug_cfg.transforms]
+    if aug_cfg.preset not in PRESETS:
+        raise ConfigError(f"augment.preset {aug_cfg.preset!r} is unknown; use one of "
+                          f"{', '.join(PRESETS)} or custom.")
+    return PRESETS[aug_cfg.preset](aug_cfg.image_size)
+
+
+# ---- validation ----------------------------------------------------------------------------------
+
+def _where(i: int, name: str) -> str:
+    return f"augment.transforms[{i}] ({name})"
+
+
+def _check_name(i: int, entry) -> str:
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        raise ConfigError(f"augment.transforms[{i}] must be a table with a 'name' key naming a transform.")
+    name = entry["name"]
+    if name in catalogue():
+        return name
+    if name in EXCLUDED:
+        raise ConfigError(f"{_where(i, name)} is not allowed: {EXCLUDED[name]}; remove it.")
+    if hasattr(A, name):
+        raise ConfigError(f"{_where(i, name)} is not offered because it does not keep masks and boxes "
+                          "consistent; pick one from `list_transforms()`.")
+    raise ConfigError(f"{_where(i, name)} is not an Albumentations transform; check the spelling.")
+
+
+def _check_params(i: int, name: str, params: dict) -> None:
+    allowed = [p.name for p in catalogue()[name].params]
+    for key, value in params.items():
+        if key in FIXED:
+            fixed, why = FIXED[key]
+            if value != fixed:
+                raise ConfigError(f"{_where(i, name)}: parameter {key} must be {fixed} ({why}).")
+        elif key not in allowed:
+            raise ConfigError(f"{_where(i, name)}: unknown parameter {key!r}; allowed: {', '.join(allowed)}.")
+
+
+def _first_error(exc: Exception) -> tuple[str, str]:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            err = errors()[0]
+            loc = ".".join(str(x) for x in err.get("loc", ()) if not isinstance(x, int)) or "?"
+            return loc, err.get("msg", str(exc))
+        except Exception:  # noqa: BLE001 - fall back to the plain message
+            pass
+    return "?", str(exc).splitlines()[0]
+
+
+def make_transform(i: int, entry: dict):
+    """Instantiate one validated spec entry (Albumentations' own validation checks the values)."""
+    name = _check_name(i, entry)
+    params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in entry.items() if k != "name"}
+    _check_params(i, name, params)
+    params.update({k: v for k, (v, _) in FIXED.items() if k in dict(inspect.signature(
+        getattr(A, name).__init__).parameters)})
+    try:
+        return getattr(A, name)(**params)
+    except Exception as exc:  # pydantic ValidationError, ValueError, TypeError
+        key, msg = _first_error(exc)
+        value = params.get(key, "?")
+        raise ConfigError(f"{_where(i, name)}: invalid value {value!r} for parameter {key} ({msg}).") from None
+
+
+def validate_spec(spec: list[dict]) -> list:
+    """Raise ConfigError naming the index, transform and parameter of the first problem; return transforms."""
+    if not isinstance(spec, list):
+        raise ConfigError("augment.transforms must be a list of tables.")
+    return [make_transform(i, entry) for i, entry in enumerate(spec)]
+
+
+def loosens_boxes(spec: list[dict]) -> bool:
+    """True when a transform rotates or warps, so boxes should be recomputed from masks."""
+    for entry in spec:
+        if entry.get("name") == "Affine":
+            if any(entry.get(k) not in (None, 0, 0.0, [0, 0], (0, 0)) for k in ("rotate", "shear")):
+                return True
+        elif entry.get("name") in LOOSENS_BOXES:
+            return True
+    return False
