@@ -1,13 +1,97 @@
-"""`segstudio inspect`: not built yet."""
-from segstudio.errors import NotImplementedYet
+"""`segstudio inspect URL`: schema, proposed mapping, classes with instance counts, pre-flight report."""
+from __future__ import annotations
 
-HELP = "Show a dataset's schema, proposed column mapping, classes and pre-flight report."
+HELP = ("Show a dataset's schema, proposed column mapping, classes and pre-flight report "
+        "(exit status 1 when the pre-flight finds errors that would stop training).")
 
 
 def add_arguments(p):
-    p.add_argument("url")
+    p.add_argument("url", help="dataset path or URL (local, file://, s3://, al://)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--endpoint-url", default="", help="S3-compatible endpoint; credentials from AWS_* variables")
+    p.add_argument("--limit", type=int, default=0, help="check a fixed random sample of this many rows (0: all)")
+    for role in ("images", "masks", "boxes", "labels", "iscrowd"):
+        p.add_argument(f"--{role}", default="", help=f"use this column as {role} instead of the proposed one")
+
+
+def class_counts(ds, labels: str, iscrowd: str, num_classes: int) -> tuple:
+    """(instances per class, crowd instances per class) over the whole label column."""
+    import numpy as np
+
+    total, crowd = np.zeros(num_classes, np.int64), np.zeros(num_classes, np.int64)
+    for start in range(0, len(ds), 1024):
+        rows = list(range(start, min(len(ds), start + 1024)))
+        labs = ds[labels][rows]
+        flags = ds[iscrowd][rows] if iscrowd else [None] * len(rows)
+        for lab, flag in zip(labs, flags):
+            lab = np.asarray(lab, np.int64).reshape(-1)
+            ok = (lab >= 0) & (lab < num_classes)
+            total += np.bincount(lab[ok], minlength=num_classes)
+            if flag is not None:
+                f = np.asarray(flag).reshape(-1).astype(bool)
+                if len(f) == len(lab):
+                    crowd += np.bincount(lab[ok & f], minlength=num_classes)
+    return total.tolist(), crowd.tolist()
+
+
+def _text(info, mapping, box_format, counts, report, problem: str) -> str:
+    lines = [f"Dataset {info.url}: {info.num_rows} rows, version {info.version or '?'}", "Columns:"]
+    width = max((len(c.name) for c in info.columns), default=4)
+    for c in info.columns:
+        shape = "x".join("?" if s is None else str(s) for s in c.shape) or "scalar"
+        lines.append(f"  {c.name:{width}s}  {c.kind:13s} {c.dtype:8s} {shape}")
+    if mapping is not None:
+        lines.append(f"Mapping: images={mapping.images} masks={mapping.masks} boxes={mapping.boxes or '(from masks)'}"
+                     f" labels={mapping.labels} iscrowd={mapping.iscrowd or '(none)'}")
+        lines.append(f"Boxes: {box_format.fmt}, {box_format.units}"
+                     + ("" if info.box_format_known else " (assumed: not recorded in the schema)"))
+    lines += [f"Note: {n}" for n in info.notes]
+    if problem:
+        lines.append(f"Problem: {problem}")
+    if counts is not None:
+        total, crowd = counts
+        lines.append(f"Classes: {len(info.class_names)} ({sum(1 for n in total if n)} with instances)")
+        for i, name in enumerate(info.class_names):
+            extra = f" ({crowd[i]} crowd)" if crowd[i] else ""
+            lines.append(f"  {i:4d}  {name:24s} {total[i]:7d}{extra}")
+    if report is not None:
+        lines.append(report.format_text())
+    return "\n".join(lines)
 
 
 def run(args) -> int:
-    raise NotImplementedYet("not implemented yet.")
+    import json
+    from dataclasses import asdict
+
+    from segstudio.config import DataConfig
+    from segstudio.data.describe import describe, resolve_mapping
+    from segstudio.data.open import open_dataset
+    from segstudio.data.preflight import preflight, sample_rows
+    from segstudio.errors import DataError
+
+    ds = open_dataset(args.url, endpoint_url=args.endpoint_url)
+    info = describe(ds, args.url)
+    cfg = DataConfig(**{r: getattr(args, r) for r in ("images", "masks", "boxes", "labels", "iscrowd")})
+    mapping = box_format = counts = report = None
+    problem = ""
+    try:
+        mapping, box_format = resolve_mapping(info, cfg)
+    except DataError as exc:
+        problem = str(exc)
+    if mapping is not None:
+        if mapping.labels != (info.mapping and info.mapping.labels):
+            info.class_names = info.class_names_by_column.get(mapping.labels, [])
+        counts = class_counts(ds, mapping.labels, mapping.iscrowd, len(info.class_names))
+        report = preflight(ds, mapping, box_format, rows=sample_rows(len(ds), args.limit),
+                           num_classes=len(info.class_names))
+    if args.json:
+        out = info.to_dict()
+        out.update(resolved_mapping=asdict(mapping) if mapping else None,
+                   resolved_box_format=asdict(box_format) if box_format else None, problem=problem,
+                   class_counts=({n: {"instances": counts[0][i], "crowd": counts[1][i]}
+                                  for i, n in enumerate(info.class_names)} if counts else None),
+                   preflight=report.to_dict() if report else None)
+        print(json.dumps(out, indent=2))
+    else:
+        print(_text(info, mapping, box_format, counts, report, problem))
+    return 0 if mapping is not None and report.ok else 1

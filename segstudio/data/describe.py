@@ -87,13 +87,61 @@ def read_box_formats(ds) -> dict:
     ordered = [d for d in branch_dirs if d != current and not d.endswith("_meta")] + [current]
     for branch_dir in ordered:
         try:
-            files = sorted(m.path for m in reader.list(branch_dir) if m.path.endswith(".jsonl"))
+            files = sorted(m.path for m in reader.list(branch_dir) if m.path.endswith((".jsonl", ".jsonl.lz4")))
         except Exception:  # noqa: BLE001
             continue
         for path in files:
-            for line in bytes(reader.get(path)).decode("utf-8", "replace").splitlines():
+            raw = bytes(reader.get(path))
+            try:
+                text = (_lz4_log(raw) if path.endswith(".lz4") else raw).decode("utf-8", "replace")
+            except (IndexError, ValueError):
+                continue
+            for line in text.splitlines():
                 _parse_log_line(line, found)
     return found
+
+
+def _lz4_log(raw: bytes) -> bytes:
+    """Decompress a Deep Lake log file: 4-byte little-endian size, then one LZ4 block.
+
+    Hand-written because these logs are a few kilobytes and no LZ4 binding is among the dependencies.
+    """
+    size = int.from_bytes(raw[:4], "little")
+    src, out, i = raw[4:], bytearray(), 0
+    while i < len(src):
+        token = src[i]
+        i += 1
+        n = token >> 4
+        if n == 15:
+            while src[i] == 255:
+                n += 255
+                i += 1
+            n += src[i]
+            i += 1
+        out += src[i:i + n]
+        i += n
+        if i >= len(src):
+            break
+        offset = src[i] | (src[i + 1] << 8)
+        i += 2
+        n = (token & 15) + 4
+        if (token & 15) == 15:
+            while src[i] == 255:
+                n += 255
+                i += 1
+            n += src[i]
+            i += 1
+        if offset == 0 or offset > len(out):
+            raise ValueError("corrupt LZ4 block")
+        start = len(out) - offset
+        if offset >= n:
+            out += out[start:start + n]
+        else:
+            for k in range(n):      # byte by byte: this match overlaps the bytes it produces
+                out.append(out[start + k])
+    if len(out) != size:
+        raise ValueError("LZ4 size mismatch")
+    return bytes(out)
 
 
 def _parse_log_line(line: str, found: dict) -> None:

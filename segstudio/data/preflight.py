@@ -1,0 +1,223 @@
+"""Pre-flight checks of a mapped dataset: what would crash training (errors) and what looks wrong (warnings).
+
+Columns are read in batches of rows (Deep Lake decodes a batch in parallel); image sizes come from the
+encoded bytes' headers when the column stores encoded images, so no pixel is decoded for them.
+"""
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from segstudio.data.sample import BoxFormat, ColumnMapping, boxes_to_xyxy, masks_layout
+
+_FIRST_ROWS = 10
+_BATCH = 64
+_IMAGE_MODES = {"L": (1, "uint8"), "LA": (2, "uint8"), "RGB": (3, "uint8"), "RGBA": (4, "uint8"),
+                "P": (1, "uint8"), "CMYK": (4, "uint8"), "I;16": (1, "uint16"), "I;16B": (1, "uint16"),
+                "I": (1, "int32"), "1": (1, "bool")}
+
+# code -> (severity, message template); {n} is the count.
+CHECKS = {
+    "masks_do_not_fit_image": ("error", "{n} row(s) have masks whose shape does not fit the image "
+                               "(expected HxWxN or NxHxW); check data.masks"),
+    "count_mismatch": ("error", "{n} row(s) have different numbers of masks, boxes, labels or crowd flags"),
+    "label_out_of_range": ("error", "{n} row(s) have label ids outside the {k} class names"),
+    "box_not_finite": ("error", "{n} row(s) have boxes with NaN or infinite coordinates"),
+    "image_unusable": ("error", "{n} row(s) have images that are not HxW or HxWxC with 1-4 channels"),
+    "box_under_1px": ("warning", "{n} box(es) are under 1 pixel wide or high (dropped in training)"),
+    "box_outside_image": ("warning", "{n} box(es) reach outside the image (clipped in training)"),
+    "empty_mask": ("warning", "{n} mask(s) are empty"),
+    "mask_outside_box": ("warning", "{n} mask(s) do not fit their box (pixels more than 2 px outside it)"),
+    "no_instances": ("warning", "{n} image(s) have no instances (kept as background)"),
+    "only_crowd": ("warning", "{n} image(s) have only crowd instances"),
+    "unusual_image": ("warning", "{n} image(s) are not 8-bit RGB (grayscale, alpha, 16-bit...; converted "
+                      "to 8-bit RGB)"),
+}
+
+
+@dataclass
+class Finding:
+    code: str
+    message: str
+    count: int
+    rows: list
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "message": self.message, "count": self.count, "rows": list(self.rows)}
+
+
+@dataclass
+class PreflightReport:
+    errors: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    rows_checked: int = 0
+    num_rows: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "rows_checked": self.rows_checked, "num_rows": self.num_rows,
+                "seconds": round(self.seconds, 3), "errors": [f.to_dict() for f in self.errors],
+                "warnings": [f.to_dict() for f in self.warnings]}
+
+    def format_text(self) -> str:
+        head = (f"Pre-flight: {len(self.errors)} error(s), {len(self.warnings)} warning(s) in "
+                f"{self.rows_checked} of {self.num_rows} rows.")
+        lines = [head]
+        for tag, items in (("ERROR", self.errors), ("warn", self.warnings)):
+            for f in items:
+                lines.append(f"  {tag:5s} {f.message}; first rows: {', '.join(map(str, f.rows))}")
+        return "\n".join(lines)
+
+
+class _Tally:
+    def __init__(self):
+        self.counts, self.rows = {}, {}
+
+    def add(self, code: str, row: int, n: int = 1) -> None:
+        if n <= 0:
+            return
+        self.counts[code] = self.counts.get(code, 0) + int(n)
+        rows = self.rows.setdefault(code, [])
+        if len(rows) < _FIRST_ROWS and (not rows or rows[-1] != row):
+            rows.append(int(row))
+
+
+def _image_shapes(ds, column: str, rows: list) -> list:
+    """(height, width, channels, dtype) per row, from encoded headers when possible."""
+    from PIL import Image
+
+    try:
+        blobs = ds[column].get_bytes(rows)
+        out = []
+        for blob in blobs:
+            with Image.open(io.BytesIO(bytes(blob))) as im:
+                ch, dt = _IMAGE_MODES.get(im.mode, (len(im.getbands()), "uint8"))
+                out.append((im.height, im.width, ch, dt))
+        return out
+    except Exception:  # noqa: BLE001 - not an encoded image column: decode the arrays instead
+        arrays = ds[column][rows]
+        out = []
+        for a in arrays:
+            a = np.asarray(a)
+            ch = 1 if a.ndim == 2 else (a.shape[2] if a.ndim == 3 else -1)
+            out.append((a.shape[0] if a.ndim >= 2 else -1, a.shape[1] if a.ndim >= 2 else -1, ch, str(a.dtype)))
+        return out
+
+
+def _column(ds, name: str, rows: list) -> list:
+    return list(ds[name][rows]) if name else [None] * len(rows)
+
+
+def _check_row(t: _Tally, row: int, shape, masks, boxes, labels, crowd, fmt: BoxFormat, k: int) -> None:
+    h, w, ch, dt = shape
+    if h <= 0 or w <= 0 or ch not in (1, 2, 3, 4):
+        t.add("image_unusable", row)
+        return
+    if ch != 3 or dt != "uint8":
+        t.add("unusual_image", row)
+    labels = np.asarray(labels).reshape(-1)
+    if len(labels) and (labels.min() < 0 or labels.max() >= k):
+        t.add("label_out_of_range", row)
+    m = _masks_nhw(t, row, masks, h, w)
+    b = None
+    if boxes is not None:
+        b = np.asarray(boxes, np.float32)
+        b = boxes_to_xyxy(b, fmt, w, h) if b.size % 4 == 0 else None
+    nc = len(np.asarray(crowd).reshape(-1)) if crowd is not None else len(labels)
+    counts = {len(labels), nc} | ({len(m)} if m is not None else set()) | ({len(b)} if b is not None else set())
+    if boxes is not None and b is None or len(counts) > 1:
+        t.add("count_mismatch", row)
+    c = np.asarray(crowd).reshape(-1).astype(bool) if crowd is not None else np.zeros(len(labels), bool)
+    if len(labels) == 0:
+        t.add("no_instances", row)
+    elif len(c) == len(labels) and c.all():
+        t.add("only_crowd", row)
+    if b is not None:
+        _check_boxes(t, row, b, w, h)
+    if m is not None:
+        _check_masks(t, row, m, b if b is not None and len(b) == len(m) else None)
+
+
+def _masks_nhw(t: _Tally, row: int, masks, h: int, w: int):
+    """N x H x W view of a row's masks; None when unmapped or not fitting the image."""
+    if masks is None:
+        return None
+    m = np.asarray(masks)
+    layout = masks_layout(m.shape, h, w)
+    if layout == "":
+        t.add("masks_do_not_fit_image", row)
+        return None
+    if layout == "empty":
+        return np.zeros((0, h, w), bool)
+    return m[None] if layout == "hw" else (np.moveaxis(m, 2, 0) if layout == "hwn" else m)
+
+
+def _check_boxes(t: _Tally, row: int, b: np.ndarray, w: int, h: int) -> None:
+    finite = np.isfinite(b).all(axis=1)
+    if not finite.all():
+        t.add("box_not_finite", row)
+    b = b[finite]
+    t.add("box_under_1px", row, int(((b[:, 2] - b[:, 0] < 1) | (b[:, 3] - b[:, 1] < 1)).sum()))
+    tol = 1.0
+    outside = (b[:, 0] < -tol) | (b[:, 1] < -tol) | (b[:, 2] > w + tol) | (b[:, 3] > h + tol)
+    t.add("box_outside_image", row, int(outside.sum()))
+
+
+def _check_masks(t: _Tally, row: int, m: np.ndarray, b) -> None:
+    if len(m) == 0:
+        return
+    any_y = m.any(axis=2)           # N x H
+    any_x = m.any(axis=1)           # N x W
+    empty = ~any_y.any(axis=1)
+    t.add("empty_mask", row, int(empty.sum()))
+    if b is None:
+        return
+    bad = 0
+    for i in np.nonzero(~empty)[0]:
+        ys, xs = np.nonzero(any_y[i])[0], np.nonzero(any_x[i])[0]
+        x1, y1, x2, y2 = b[i]
+        if xs[0] < x1 - 2 or ys[0] < y1 - 2 or xs[-1] + 1 > x2 + 2 or ys[-1] + 1 > y2 + 2:
+            bad += 1
+    t.add("mask_outside_box", row, bad)
+
+
+def preflight(ds, mapping: ColumnMapping, box_format: BoxFormat = BoxFormat(), rows=None,
+              num_classes: int | None = None) -> PreflightReport:
+    """Check `rows` (default: all) of `ds`; counts and first row ids per problem."""
+    started = time.perf_counter()
+    rows = list(range(len(ds))) if rows is None else sorted(int(r) for r in rows)
+    if num_classes is None:
+        try:
+            num_classes = len(ds[mapping.labels].metadata["class_names"])
+        except Exception:  # noqa: BLE001 - no class names: every label id is out of range
+            num_classes = 0
+    t = _Tally()
+    for start in range(0, len(rows), _BATCH):
+        batch = rows[start:start + _BATCH]
+        shapes = _image_shapes(ds, mapping.images, batch)
+        cols = [_column(ds, name, batch) for name in (mapping.masks, mapping.boxes, mapping.labels,
+                                                        mapping.iscrowd)]
+        for i, row in enumerate(batch):
+            _check_row(t, row, shapes[i], cols[0][i], cols[1][i], cols[2][i], cols[3][i], box_format,
+                       num_classes)
+    report = PreflightReport(rows_checked=len(rows), num_rows=len(ds))
+    for code, (severity, template) in CHECKS.items():
+        if code in t.counts:
+            f = Finding(code, template.format(n=t.counts[code], k=num_classes), t.counts[code], t.rows[code])
+            (report.errors if severity == "error" else report.warnings).append(f)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def sample_rows(num_rows: int, limit: int, seed: int = 0) -> list | None:
+    """A fixed random subset of `limit` rows (None = all rows when limit is 0 or covers them)."""
+    if not limit or limit >= num_rows:
+        return None
+    return sorted(int(i) for i in np.random.default_rng(seed).choice(num_rows, size=limit, replace=False))
