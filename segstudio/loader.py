@@ -124,9 +124,13 @@ class SegmentationDataset(Dataset):
     def read(self, row: int) -> RawSample:
         return read_row(self.ds, row, self.mapping, self.box_format)
 
+    def sample_with_raw(self, row: int, epoch: int = 0) -> tuple[RawSample, PreparedSample]:
+        """Dataset row `row` as read and as prepared at `epoch`: what training sees, what preview shows."""
+        raw = self.read(row)
+        return raw, prepare_sample(raw, self.pipeline, sample_seed(self.seed, epoch, row))
+
     def sample(self, row: int, epoch: int = 0) -> PreparedSample:
-        """The prepared sample of dataset row `row` at `epoch`: what training sees, what preview shows."""
-        return prepare_sample(self.read(row), self.pipeline, sample_seed(self.seed, epoch, row))
+        return self.sample_with_raw(row, epoch)[1]
 
     def __getitem__(self, key) -> PreparedSample:
         pos, epoch = key if isinstance(key, tuple) else (key, self.epoch)
