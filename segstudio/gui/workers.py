@@ -16,7 +16,7 @@ import time
 import traceback
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from segstudio.errors import UserError
 
@@ -98,7 +98,8 @@ class TaskRunner(QObject):
         worker.progress.connect(self.progress)
         worker.succeeded.connect(self.succeeded)
         worker.failed.connect(self.failed)
-        worker.done.connect(thread.quit)
+        # direct: quit() is thread-safe, and a queued call would wait for the GUI loop (deadlock in wait())
+        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
         thread.finished.connect(self._on_finished)
         self._thread, self._worker = thread, worker
         _LIVE_THREADS.add(thread)
@@ -200,7 +201,7 @@ class TrainingRunner(QObject):
         thread.started.connect(worker.run)
         worker.events.connect(self.events)
         worker.finished.connect(self._on_worker_finished)
-        worker.finished.connect(thread.quit)
+        worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
         thread.finished.connect(self._on_thread_finished)
         self._thread, self._worker = thread, worker
         self._result = None

@@ -1,0 +1,245 @@
+"""Window responsiveness: GUI-thread stalls during a real training run, Stop latency, preview latency,
+and the redraw time of a 100k-point loss curve.
+
+    python bench/bench_gui.py [--seconds 20] [--image-size 64] [--batch 2] [--points 100000]
+
+Each figure comes with a baseline measured in the same run (ratio): stalls against the idle window,
+Stop against one training iteration, preview against the same core calls made directly, the 100k-point
+redraw against a 1k-point redraw. Runs offscreen; ends with one JSON line.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+HEARTBEAT_MS = 5
+
+
+def wait_until(app, predicate, timeout_s: float) -> bool:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        app.processEvents()
+        if predicate():
+            return True
+        time.sleep(0.002)
+    return predicate()
+
+
+def heartbeat(app, seconds: float) -> dict:
+    """Run a 5 ms QTimer on the GUI thread; a stall is how late a tick came."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    ticks: list[float] = []
+    timer = QTimer(interval=HEARTBEAT_MS)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    loop = QEventLoop()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    timer.start()
+    loop.exec()
+    timer.stop()
+    gaps = np.diff(np.asarray(ticks)) * 1000.0 - HEARTBEAT_MS
+    gaps = np.clip(gaps, 0, None) if len(gaps) else np.zeros(1)
+    return {"max_ms": float(gaps.max()), "p99_ms": float(np.percentile(gaps, 99)), "ticks": len(ticks)}
+
+
+def make_dense_dataset(path: str, n_instances: int = 30, seed: int = 0) -> str:
+    """One 640x480 row with 30 instances (discs), in the demo dataset's schema."""
+    import deeplake
+    from deeplake import types
+
+    rng = np.random.default_rng(seed)
+    h, w = 480, 640
+    yy, xx = np.mgrid[0:h, 0:w]
+    image = (rng.integers(40, 200, (h, w, 3))).astype(np.uint8)
+    masks, boxes = [], []
+    for _ in range(n_instances):
+        cx, cy, r = rng.integers(40, w - 40), rng.integers(40, h - 40), rng.integers(12, 40)
+        m = (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
+        image[m] = rng.integers(0, 255, 3)
+        masks.append(m)
+        boxes.append([cx - r, cy - r, 2 * r + 1, 2 * r + 1])
+    ds = deeplake.create(path)
+    ds.add_column("images", types.Image(dtype="uint8", sample_compression="jpg"))
+    ds.add_column("masks", types.BinaryMask(sample_compression="lz4"))
+    ds.add_column("boxes", types.BoundingBox(dtype="float32", format="ltwh", bbox_type="pixel"))
+    ds.add_column("categories", types.ClassLabel(types.Array("uint32", 1)))
+    ds["categories"].metadata["class_names"] = ["disc", "blob", "spot"]
+    ds.append({"images": [image], "masks": [np.stack(masks, axis=2)],
+               "boxes": [np.asarray(boxes, np.float32)],
+               "categories": [rng.integers(0, 3, n_instances).astype(np.uint32)]})
+    ds.commit("bench row")
+    return path
+
+
+def bench_training(app, window, args, runs_dir: str) -> dict:
+    from PySide6.QtWidgets import QComboBox, QLineEdit, QSpinBox
+
+    f = window.findChild
+    f(QSpinBox, "imageSizeSpin").setValue(args.image_size)
+    f(QSpinBox, "batchSizeSpin").setValue(args.batch)
+    f(QSpinBox, "workersSpin").setValue(0)
+    f(QSpinBox, "epochsSpin").setValue(100)
+    f(QSpinBox, "maxItersSpin").setValue(0)
+    f(QSpinBox, "evalIntervalSpin").setValue(0)
+    f(QComboBox, "deviceCombo").setCurrentText("cpu")
+    f(QLineEdit, "runsDirEdit").setText(runs_dir)
+    panel = window.trainPanel
+    iter_times: list[float] = []
+    panel.runner.events.connect(lambda evs: iter_times.extend(
+        e["elapsed_s"] for e in evs if e.get("event") == "iteration"))
+    idle = heartbeat(app, min(5.0, args.seconds / 2))
+    window.findChild(type(panel.startButton), "startButton").click()
+    if not wait_until(app, lambda: len(iter_times) >= 2, 300):
+        raise SystemExit(f"training did not start: {window.statusLabel.text()}")
+    busy = heartbeat(app, args.seconds)
+    per_iter = float(np.median(np.diff(iter_times))) if len(iter_times) > 2 else float("nan")
+    clicked = time.perf_counter()
+    window.findChild(type(panel.stopButton), "stopButton").click()
+    wait_until(app, lambda: not panel.is_running(), 120)
+    stop_s = time.perf_counter() - clicked
+    return {"idle": idle, "busy": busy, "iteration_s": per_iter, "stop_s": stop_s,
+            "iterations": len(iter_times), "status": (panel.last_result or {}).get("status")}
+
+
+def bench_preview(app, window, dataset: str, repeats: int = 10) -> dict:
+    from segstudio.augment import build_pipeline, prepare_sample
+    from segstudio.data.describe import describe
+    from segstudio.data.open import open_dataset
+    from segstudio.data.sample import read_sample
+    from segstudio.render import render
+
+    window.open_dataset(dataset)
+    wait_until(app, lambda: window.state.ready, 60)
+    aug = window.augmentPanel
+    window.tabs.setCurrentWidget(aug)
+    aug.presetCombo.setCurrentText("strong")
+    wait_until(app, lambda: aug.augmentedView.array is not None, 60)
+    latencies = []
+    for _ in range(repeats):
+        before = aug.augmentedView.array
+        t0 = time.perf_counter()
+        aug.rerollButton.click()
+        wait_until(app, lambda: aug.augmentedView.array is not before, 30)
+        aug.augmentedView.viewport().repaint()      # on screen: the paint that shows it
+        latencies.append((time.perf_counter() - t0) * 1000)
+    # baseline: the same core calls, made directly (what any front end must pay)
+    ds = open_dataset(dataset)
+    info = describe(ds, dataset)
+    cfg = aug.augment_config()
+    direct = []
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        raw = read_sample(ds, 0, info.mapping, info.box_format)
+        prepared = prepare_sample(raw, build_pipeline(cfg), i)
+        img = (prepared.image.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+        t = prepared.target
+        render(img, t["masks"].numpy(), t["boxes"].numpy(), t["labels"].numpy() - 1, info.class_names)
+        direct.append((time.perf_counter() - t0) * 1000)
+    return {"median_ms": statistics.median(latencies), "max_ms": max(latencies),
+            "direct_median_ms": statistics.median(direct)}
+
+
+def bench_redraw(app, points: int) -> dict:
+    from segstudio.gui.curves import CurvesWidget
+
+    def timed(n: int) -> float:
+        curves = CurvesWidget()
+        curves.timer.stop()
+        curves.resize(1000, 700)
+        curves.show()
+        events = [{"event": "iteration", "iteration": i + 1, "loss": 1.0 / (1 + i) + 0.1 * np.sin(i),
+                   "losses": {"loss_mask": 0.5, "loss_classifier": 0.3}, "lr": 0.01,
+                   "images_per_s": 10.0, "data_wait": 0.1} for i in range(n)]
+        curves.add_events(events)
+        app.processEvents()
+        samples = []
+        for k in range(5):
+            curves.add_events([dict(events[-1], iteration=n + k + 1)])
+            t0 = time.perf_counter()
+            curves.redraw()
+            curves.lossPlot.viewport().repaint()
+            samples.append((time.perf_counter() - t0) * 1000)
+        curves.close()
+        return statistics.median(samples[1:])
+    return {"points": points, "redraw_ms": timed(points), "baseline_1k_ms": timed(1000)}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seconds", type=float, default=20.0, help="heartbeat time during training")
+    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--points", type=int, default=100_000)
+    args = p.parse_args(argv)
+
+    from PySide6.QtCore import QSettings
+
+    from segstudio.data.demo import create_demo_dataset
+    from segstudio.gui.app import _make_app
+
+    tmp = tempfile.mkdtemp(prefix="segstudio-bench-gui-")
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp)   # leave user settings alone
+    app = _make_app()
+    from segstudio.gui import MainWindow
+
+    demo = create_demo_dataset(os.path.join(tmp, "demo"), num_images=48, seed=0)
+    dense = make_dense_dataset(os.path.join(tmp, "dense"))
+    window = MainWindow()
+    window.resize(1360, 860)
+    window.show()
+    window.open_dataset(demo)
+    wait_until(app, lambda: window.state.ready, 60)
+
+    redraw = bench_redraw(app, args.points)
+    preview = bench_preview(app, window, dense)
+    window.open_dataset(demo)
+    wait_until(app, lambda: window.state.url == demo and window.state.ready, 60)
+    window.tabs.setCurrentWidget(window.trainPanel)
+    train = bench_training(app, window, args, os.path.join(tmp, "runs"))
+    window.close()
+    app.processEvents()
+
+    b, i = train["busy"], train["idle"]
+    print(f"GUI stalls during training ({args.seconds:.0f} s, {train['iterations']} iterations of "
+          f"{train['iteration_s']:.2f} s): max {b['max_ms']:.1f} ms, p99 {b['p99_ms']:.1f} ms "
+          f"(idle window: max {i['max_ms']:.1f} ms, p99 {i['p99_ms']:.1f} ms)   targets: max < 100, p99 < 30")
+    print(f"Stop click -> thread finished: {train['stop_s']:.2f} s (one iteration {train['iteration_s']:.2f} s; "
+          f"target < iteration + 2 s); status {train['status']}")
+    print(f"Augmented preview, 640x480 with 30 instances: median {preview['median_ms']:.0f} ms, max "
+          f"{preview['max_ms']:.0f} ms (same core calls direct: {preview['direct_median_ms']:.0f} ms)   "
+          "target < 150 ms")
+    print(f"Loss curve redraw with {redraw['points']} points: {redraw['redraw_ms']:.1f} ms "
+          f"(1k points: {redraw['baseline_1k_ms']:.1f} ms)   target < 16 ms")
+    result = {
+        "bench": "gui",
+        "stall_max_ms": round(b["max_ms"], 2), "stall_p99_ms": round(b["p99_ms"], 2),
+        "idle_stall_max_ms": round(i["max_ms"], 2), "idle_stall_p99_ms": round(i["p99_ms"], 2),
+        "iteration_s": round(train["iteration_s"], 3), "stop_s": round(train["stop_s"], 3),
+        "stop_minus_iteration_s": round(train["stop_s"] - train["iteration_s"], 3),
+        "preview_median_ms": round(preview["median_ms"], 1), "preview_max_ms": round(preview["max_ms"], 1),
+        "preview_direct_ms": round(preview["direct_median_ms"], 1),
+        "preview_ratio": round(preview["median_ms"] / max(preview["direct_median_ms"], 1e-6), 2),
+        "redraw_100k_ms": round(redraw["redraw_ms"], 2), "redraw_1k_ms": round(redraw["baseline_1k_ms"], 2),
+        "redraw_ratio": round(redraw["redraw_ms"] / max(redraw["baseline_1k_ms"], 1e-6), 2),
+        "targets_met": bool(b["max_ms"] < 100 and b["p99_ms"] < 30
+                            and train["stop_s"] < train["iteration_s"] + 2
+                            and preview["median_ms"] < 150 and redraw["redraw_ms"] < 16),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""GUI test fixtures: settings in a temp folder, a window opened on the demo dataset, no threads left."""
+import os
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+pytest.importorskip("PySide6.QtWidgets", reason="PySide6 cannot be imported (Qt system libraries missing?)")
+
+from PySide6.QtCore import QSettings  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path_factory):
+    """Point QSettings at a temp folder so tests never read or write the user's settings."""
+    folder = tmp_path_factory.mktemp("qsettings")
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
+    yield folder
+
+
+def close_window(qtbot, window, timeout_ms=60000):
+    """Close the window (stopping training if needed) and check no QThread of ours is left running."""
+    from segstudio.gui.workers import live_threads
+
+    window.confirm_close_during_training = lambda: True
+    window.close()
+    qtbot.waitUntil(lambda: not window.trainPanel.is_running(), timeout=timeout_ms)
+    window.close()
+    qtbot.waitUntil(lambda: not live_threads(), timeout=timeout_ms)
+    assert not live_threads()
+
+
+@pytest.fixture
+def make_window(qtbot):
+    """A factory for MainWindows that are closed (and checked for leftover threads) after the test."""
+    from segstudio.gui import MainWindow
+
+    windows = []
+
+    def make():
+        w = MainWindow()
+        qtbot.addWidget(w)
+        w.resize(1360, 860)
+        w.show()
+        windows.append(w)
+        return w
+    yield make
+    for w in windows:
+        close_window(qtbot, w)
+
+
+@pytest.fixture
+def window(make_window, qtbot, demo_dataset):
+    """A window with the demo dataset open and its first row on screen."""
+    w = make_window()
+    w.open_dataset(demo_dataset)
+    qtbot.waitUntil(lambda: w.findChild(type(w.datasetPanel.previewView), "previewView").array is not None,
+                    timeout=60000)
+    return w

@@ -1,0 +1,93 @@
+"""A real (tiny, CPU) training run driven from the window: curves, stop, resume, errors, close."""
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QPushButton, QSpinBox, QWidget
+
+from segstudio.gui.workers import live_threads
+
+
+def child(window, name, cls=QWidget):
+    widget = window.findChild(cls, name)
+    assert widget is not None, f"no widget named {name}"
+    return widget
+
+
+def set_tiny_training(window, runs_dir, max_iters=40):
+    """CPU, 64 px, batch 2, no loader workers, a few iterations, small evaluation."""
+    child(window, "imageSizeSpin", QSpinBox).setValue(64)
+    child(window, "batchSizeSpin", QSpinBox).setValue(2)
+    child(window, "workersSpin", QSpinBox).setValue(0)
+    child(window, "epochsSpin", QSpinBox).setValue(3)
+    child(window, "maxItersSpin", QSpinBox).setValue(max_iters)
+    child(window, "learningRateSpin").setValue(0.01)
+    child(window, "deviceCombo", QComboBox).setCurrentText("cpu")
+    child(window, "archCombo", QComboBox).setCurrentText("maskrcnn_resnet18_fpn")
+    child(window, "evalIntervalSpin", QSpinBox).setValue(0)
+    child(window, "runsDirEdit", QLineEdit).setText(str(runs_dir))
+    child(window, "runNameEdit", QLineEdit).setText("gui-test")
+    window.trainPanel.base.eval.max_images = 4          # keep the final evaluation short
+    window.trainPanel.base.train.checkpoint_every = 2
+
+
+def loss_points(window):
+    plot = child(window, "lossPlot")
+    return max((len(item.getData()[0] if item.getData()[0] is not None else [])
+                for item in plot.getPlotItem().listDataItems()), default=0)
+
+
+def click(qtbot, window, name):
+    qtbot.mouseClick(child(window, name, QPushButton), Qt.MouseButton.LeftButton)
+
+
+def test_train_stop_and_resume_from_the_window(window, qtbot, tmp_path, screenshot_dir):
+    panel = window.trainPanel
+    set_tiny_training(window, tmp_path / "runs")
+    window.tabs.setCurrentWidget(panel)
+    click(qtbot, window, "startButton")
+    assert panel.is_running() and not child(window, "startButton", QPushButton).isEnabled()
+    qtbot.waitUntil(lambda: loss_points(window) >= 3, timeout=180000)   # points arrive on lossPlot
+    assert "iteration" in child(window, "progressBar").format()
+
+    click(qtbot, window, "stopButton")
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=60000)
+    assert panel.last_result["status"] == "stopped"
+    stopped_at = panel.last_result["iteration"]
+    assert stopped_at < 40 and "stopped" in child(window, "statusLabel", QLabel).text()
+    assert not live_threads()
+    window.grab().save(str(screenshot_dir / "gui_training.png"))
+
+    runs = child(window, "runList")
+    qtbot.waitUntil(lambda: runs.count() == 1, timeout=5000)
+    runs.item(0).setSelected(True)
+    click(qtbot, window, "resumeButton")
+    assert panel.is_running()
+    qtbot.waitUntil(lambda: panel.curves.point_count() > stopped_at + 1, timeout=180000)
+    xs = panel.curves._series["loss:total"].data()[0]
+    assert xs[stopped_at] == stopped_at + 1                              # the same curve continues
+    click(qtbot, window, "stopButton")
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=60000)
+    assert panel.last_result["status"] in ("stopped", "completed")
+    assert child(window, "startButton", QPushButton).isEnabled()
+
+
+def test_a_training_error_is_a_message_and_the_window_stays_ready(window, qtbot, tmp_path):
+    set_tiny_training(window, tmp_path / "runs")
+    child(window, "weightsCombo", QComboBox).setCurrentText(str(tmp_path / "missing.pth"))
+    click(qtbot, window, "startButton")
+    qtbot.waitUntil(lambda: not window.trainPanel.is_running(), timeout=120000)
+    status = child(window, "statusLabel", QLabel).text()
+    assert "missing.pth" in status
+    assert "Traceback" not in status
+    assert child(window, "startButton", QPushButton).isEnabled()
+
+
+def test_closing_during_training_asks_stops_then_closes(window, qtbot, tmp_path):
+    set_tiny_training(window, tmp_path / "runs", max_iters=1000)
+    asked = []
+    window.confirm_close_during_training = lambda: asked.append(True) or True
+    click(qtbot, window, "startButton")
+    qtbot.waitUntil(lambda: loss_points(window) >= 1, timeout=180000)
+    window.close()
+    assert asked and window.isVisible()            # the close waits for the run to stop
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=60000)
+    assert window.trainPanel.last_result["status"] == "stopped"
+    assert not live_threads()

@@ -1,0 +1,135 @@
+"""The window driven through its objectNames, offscreen, on the demo dataset."""
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QListWidget, QPushButton, QSpinBox, QWidget
+
+from segstudio.gui.widgets import ImageView
+
+CONTRACT = ["datasetUrlEdit", "openDatasetButton", "imagesColumnCombo", "masksColumnCombo",
+            "boxesColumnCombo", "labelsColumnCombo", "classList", "sampleSpin", "previewView",
+            "rerollButton", "augPresetCombo", "epochsSpin", "batchSizeSpin", "learningRateSpin",
+            "imageSizeSpin", "workersSpin", "startButton", "stopButton", "lossPlot", "speedPlot",
+            "progressBar", "statusLabel"]
+
+
+def child(window, name, cls=QWidget):
+    widget = window.findChild(cls, name)
+    assert widget is not None, f"no widget named {name}"
+    return widget
+
+
+def expected_row(dataset_url, row):
+    """What the core draws for a raw row: the window must show exactly this."""
+    from segstudio.data.describe import describe
+    from segstudio.data.open import open_dataset
+    from segstudio.data.sample import read_sample
+    from segstudio.render import render
+
+    ds = open_dataset(dataset_url)
+    info = describe(ds, dataset_url)
+    raw = read_sample(ds, row, info.mapping, info.box_format)
+    return render(raw.image, raw.masks, raw.boxes, raw.labels, info.class_names)
+
+
+def test_every_automation_name_exists(make_window):
+    window = make_window()
+    missing = [name for name in CONTRACT if window.findChild(QWidget, name) is None]
+    assert not missing
+
+
+def test_opens_the_demo_dataset_and_shows_its_first_row(window, demo_dataset, qtbot, screenshot_dir):
+    view = child(window, "previewView", ImageView)
+    np.testing.assert_array_equal(view.array, expected_row(demo_dataset, 0))
+    classes = child(window, "classList", QListWidget)
+    assert classes.count() == 6
+    qtbot.waitUntil(lambda: "(" in classes.item(0).text(), timeout=30000)   # instance counts arrived
+    assert child(window, "imagesColumnCombo", QComboBox).currentText() == "images"
+    assert child(window, "labelsColumnCombo", QComboBox).currentText() == "categories"
+    assert "Opened" in child(window, "statusLabel", QLabel).text()
+
+    child(window, "sampleSpin", QSpinBox).setValue(5)
+    qtbot.waitUntil(lambda: np.array_equal(view.array, expected_row(demo_dataset, 5))
+                    if view.array.shape == expected_row(demo_dataset, 5).shape else False, timeout=20000)
+    qtbot.wait(300)
+    window.tabs.setCurrentIndex(0)
+    window.grab().save(str(screenshot_dir / "gui_dataset.png"))
+
+
+def test_a_wrong_column_choice_is_explained_and_the_old_mapping_kept(window, qtbot):
+    boxes = child(window, "boxesColumnCombo", QComboBox)
+    before = window.state.mapping
+    boxes.setCurrentText("split")          # a text column cannot hold boxes
+    status = child(window, "statusLabel", QLabel).text()
+    assert "split" in status and "boxes" in status
+    assert window.state.mapping == before
+    boxes.setCurrentText("boxes")
+    assert "Columns:" in child(window, "statusLabel", QLabel).text()
+    labels = child(window, "labelsColumnCombo", QComboBox)
+    labels.setCurrentText("images")
+    assert "images" in child(window, "statusLabel", QLabel).text() and window.state.mapping == before
+
+
+def test_bad_dataset_url_shows_its_message_and_the_window_stays_ready(make_window, qtbot, tmp_path):
+    window = make_window()
+    child(window, "datasetUrlEdit", QLineEdit).setText(str(tmp_path / "no-such-dataset"))
+    qtbot.mouseClick(child(window, "openDatasetButton", QPushButton), Qt.MouseButton.LeftButton)
+    status = child(window, "statusLabel", QLabel)
+    qtbot.waitUntil(lambda: "no-such-dataset" in status.text() and not status.text().startswith("Opening"),
+                    timeout=30000)
+    print(status.text())
+    assert "no-such-dataset" in child(window, "datasetMessageLabel", QLabel).text()
+    assert child(window, "openDatasetButton", QPushButton).isEnabled()
+    assert window.state.ds is None
+
+
+def test_reroll_changes_the_augmented_preview(window, qtbot, screenshot_dir):
+    window.tabs.setCurrentWidget(window.augmentPanel)
+    aug = window.augmentPanel.augmentedView
+    child(window, "augPresetCombo", QComboBox).setCurrentText("strong")
+    qtbot.waitUntil(lambda: aug.array is not None, timeout=30000)
+    qtbot.wait(500)
+    seen = [aug.array.copy()]
+    for _ in range(3):
+        qtbot.mouseClick(child(window, "rerollButton", QPushButton), Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: not np.array_equal(aug.array, seen[-1]), timeout=30000)
+        seen.append(aug.array.copy())
+    assert window.augmentPanel.reportText.toPlainText().startswith("Draw seed")
+    window.grab().save(str(screenshot_dir / "gui_augmentation.png"))
+    window.augmentPanel.gridSpin.setValue(6)
+    window.augmentPanel.request_grid()
+    qtbot.waitUntil(lambda: window.augmentPanel.gridView.array is not None, timeout=30000)
+    window.grab().save(str(screenshot_dir / "gui_augmentation_grid.png"))
+
+
+def test_settings_persist_between_windows(make_window, demo_dataset, qtbot, tmp_path):
+    from segstudio.gui import settings
+
+    first = make_window()
+    first.open_dataset(demo_dataset)
+    qtbot.waitUntil(lambda: first.state.ready, timeout=30000)
+    child(first, "epochsSpin", QSpinBox).setValue(7)
+    child(first, "batchSizeSpin", QSpinBox).setValue(3)
+    first.close()
+    assert settings.recent_datasets()[0] == demo_dataset
+    second = make_window()
+    assert child(second, "epochsSpin", QSpinBox).value() == 7
+    assert child(second, "batchSizeSpin", QSpinBox).value() == 3
+
+
+def test_config_saves_and_loads_as_toml(window, tmp_path):
+    from segstudio.config import load_config
+
+    path = tmp_path / "run.toml"
+    child(window, "epochsSpin", QSpinBox).setValue(9)
+    child(window, "learningRateSpin").setValue(0.005)
+    assert window.trainPanel.save_config_file(str(path))
+    cfg = load_config(path)
+    assert cfg.train.epochs == 9 and cfg.train.lr == pytest.approx(0.005)
+    assert cfg.data.url and cfg.data.images == "images" and cfg.data.labels == "categories"
+    child(window, "epochsSpin", QSpinBox).setValue(2)
+    assert window.trainPanel.load_config_file(str(path))
+    assert child(window, "epochsSpin", QSpinBox).value() == 9
+    path.write_text("[train]\nepochs = 'many'\n")
+    assert not window.trainPanel.load_config_file(str(path))
+    assert "train.epochs" in child(window, "statusLabel", QLabel).text()

@@ -1,0 +1,121 @@
+"""The thread helpers: terminal signals always arrive, events are batched, newest render wins."""
+import threading
+import time
+
+import pytest
+
+from segstudio.engine.events import FinishedEvent, IterationEvent
+from segstudio.errors import DataError
+from segstudio.gui.workers import RenderService, TaskRunner, TrainingRunner, live_threads
+
+
+def _wait_done(qtbot, runner):
+    qtbot.waitUntil(lambda: not runner.is_running(), timeout=20000)
+
+
+def test_task_runner_reports_a_user_error_as_its_message(qtbot):
+    runner = TaskRunner()
+    failures = []
+    runner.failed.connect(failures.append)
+
+    def job(report, should_stop):
+        raise DataError("Dataset /nope does not exist; check the path.")
+    with qtbot.waitSignal(runner.done, timeout=10000):
+        runner.start(job)
+    assert failures == ["Dataset /nope does not exist; check the path."]
+    _wait_done(qtbot, runner)
+
+
+@pytest.mark.parametrize("exc", [SystemExit(3), KeyboardInterrupt(), RuntimeError("boom")])
+def test_task_runner_always_ends_even_on_base_exceptions(qtbot, exc):
+    runner = TaskRunner()
+    failures = []
+    runner.failed.connect(failures.append)
+
+    def job(report, should_stop):
+        raise exc
+    with qtbot.waitSignal(runner.done, timeout=10000):
+        runner.start(job)
+    assert len(failures) == 1 and failures[0]
+    _wait_done(qtbot, runner)
+    assert not live_threads()
+
+
+def test_task_runner_progress_and_stop(qtbot):
+    runner = TaskRunner()
+    progress, results = [], []
+    runner.progress.connect(progress.append)
+    runner.succeeded.connect(results.append)
+    started = threading.Event()
+
+    def job(report, should_stop):
+        report(1, 10)
+        started.set()
+        while not should_stop():
+            time.sleep(0.01)
+        return "stopped cleanly"
+    runner.start(job)
+    assert started.wait(10)
+    with qtbot.waitSignal(runner.done, timeout=10000):
+        runner.request_stop()
+    assert progress == [(1, 10)] and results == ["stopped cleanly"]
+    _wait_done(qtbot, runner)
+
+
+def _fake_train(n_iters, sleep_s=0.0):
+    def train(cfg, on_event, should_stop, *, resume=None, extend_epochs=0):
+        for i in range(1, n_iters + 1):
+            if should_stop():
+                return FinishedEvent("stopped", "run", i - 1, 0)
+            on_event(IterationEvent(i, 0, n_iters, {"loss_mask": 0.5}, 0.5, 0.01, 10.0, 0.1, 0.0, 0.0))
+            time.sleep(sleep_s)
+        return FinishedEvent("completed", "run", n_iters, 0)
+    return train
+
+
+def test_training_runner_batches_events_instead_of_one_signal_per_iteration(qtbot):
+    runner = TrainingRunner()
+    batches, finished = [], []
+    runner.events.connect(batches.append)
+    runner.finished.connect(finished.append)
+    with qtbot.waitSignal(runner.finished, timeout=20000):
+        runner.start(_fake_train(5000), cfg=None)
+    events = [e for b in batches for e in b]
+    assert [e["iteration"] for e in events] == list(range(1, 5001))   # nothing lost, in order
+    assert len(batches) < 100                                          # but not 5000 signals
+    assert finished[0]["status"] == "completed"
+    assert not runner.is_running() and not live_threads()
+
+
+def test_training_runner_stop_flag_and_crash_give_a_terminal_result(qtbot):
+    runner = TrainingRunner()
+    results = []
+    runner.finished.connect(results.append)
+    runner.start(_fake_train(10**6, sleep_s=0.001), cfg=None)
+    qtbot.wait(100)
+    with qtbot.waitSignal(runner.finished, timeout=20000):
+        runner.stop()
+    assert results[-1]["status"] == "stopped"
+
+    def crash(cfg, on_event, should_stop, **kw):
+        raise SystemExit(1)
+    with qtbot.waitSignal(runner.finished, timeout=20000):
+        runner.start(crash, cfg=None)
+    assert results[-1]["status"] == "failed" and results[-1]["message"]
+
+
+def test_render_service_delivers_only_the_newest_request(qtbot):
+    service = RenderService()
+    got = []
+    service.resultReady.connect(lambda ch, seq, payload: got.append((ch, payload)))
+    gate = threading.Event()
+    service.submit("a", lambda: (gate.wait(10), "first")[1])   # keeps the thread busy
+    for i in range(20):
+        service.submit("a", lambda i=i: f"draw {i}")
+    service.submit("b", lambda: "other channel")
+    gate.set()
+    qtbot.waitUntil(lambda: ("a", "draw 19") in got and ("b", "other channel") in got, timeout=10000)
+    qtbot.wait(100)
+    assert [p for ch, p in got if ch == "a"] == ["draw 19"]   # stale results never reach the window
+    service.shutdown()
+    assert not live_threads()
