@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,8 +59,10 @@ def build_pipeline(aug_cfg, train: bool = True, keep_crowd: bool | None = None) 
                                min_visibility=aug_cfg.min_visibility if train else 0.0,
                                clip=True, filter_invalid_bboxes=True)
     # Masks travel as one coordinate map (see _coordinate_map), resampled nearest-neighbour.
-    compose = A.Compose(transforms, bbox_params=bbox_params, save_applied_params=True,
-                        mask_interpolation=0)
+    with warnings.catch_warnings():  # an empty pipeline "has no transform for bboxes": that is fine
+        warnings.simplefilter("ignore", UserWarning)
+        compose = A.Compose(transforms, bbox_params=bbox_params, save_applied_params=True,
+                            mask_interpolation=0)
     mode = aug_cfg.boxes_from_masks
     from_masks = mode == "always" or (mode == "auto" and loosens_boxes(spec))
     return Pipeline(compose, spec, from_masks, train, (not train) if keep_crowd is None else keep_crowd)
@@ -105,26 +108,32 @@ def _applied(result: dict) -> list[dict]:
 
 
 _COORDS: dict[tuple[int, int], np.ndarray] = {}
+_EXACT_FLOAT32 = 2 ** 24   # float32 holds every integer up to this exactly
 
 
 def _coordinate_map(h: int, w: int) -> np.ndarray:
-    """HxWx2 float32 (x + 1, y + 1) per pixel: 0 then marks pixels that came from outside the image.
+    """Per pixel, 1 + its flat index y * w + x (float32, HxW); 0 then marks pixels from outside the image.
 
     The geometric transforms move this map instead of N masks (nearest-neighbour, fill 0), and the masks
     are then gathered through it: one warp per sample instead of one per instance, and only survivors
-    are gathered. float32 holds these integers exactly up to 2**24 pixels per side.
+    are gathered. One channel gives exactly the pixels OpenCV gives a uint8 mask (tested); images of
+    2**24 pixels or more use two channels (x + 1, y + 1), where rare edge pixels may differ by one.
     """
     cached = _COORDS.get((h, w))
-    if cached is None:
-        cached = np.empty((h, w, 2), np.float32)
-        cached[:, :, 0] = np.arange(1, w + 1, dtype=np.float32)[None, :]
-        cached[:, :, 1] = np.arange(1, h + 1, dtype=np.float32)[:, None]
-        cached.setflags(write=False)  # shared between samples: a transform must never write into it
-        if h * w <= 4_000_000:
-            if len(_COORDS) >= 16:
-                _COORDS.pop(next(iter(_COORDS)))
-            _COORDS[(h, w)] = cached
-    return cached
+    if cached is not None:
+        return cached
+    if h * w < _EXACT_FLOAT32:
+        coords = np.arange(1, h * w + 1, dtype=np.float32).reshape(h, w)
+    else:
+        coords = np.empty((h, w, 2), np.float32)
+        coords[:, :, 0] = np.arange(1, w + 1, dtype=np.float32)[None, :]
+        coords[:, :, 1] = np.arange(1, h + 1, dtype=np.float32)[:, None]
+    coords.setflags(write=False)  # shared between samples: a transform must never write into it
+    if h * w <= 4_000_000:
+        if len(_COORDS) >= 32:
+            _COORDS.pop(next(iter(_COORDS)))
+        _COORDS[(h, w)] = coords
+    return coords
 
 
 def _run_compose(pipeline: Pipeline, raw: RawSample, idx: np.ndarray, seed: int) -> tuple[dict, np.ndarray]:
@@ -142,10 +151,15 @@ def _gather_masks(masks: np.ndarray, kept: np.ndarray, moved: np.ndarray) -> np.
     n, height, width = masks.shape
     if len(kept) == 0:
         return np.zeros((0, h, w), np.uint8)
-    x = moved[:, :, 0].astype(np.int64) - 1
-    y = moved[:, :, 1].astype(np.int64) - 1
-    inside = (x >= 0) & (y >= 0)
-    flat = np.where(inside, y * width + x, 0).reshape(-1)
+    if moved.ndim == 2:
+        flat = moved.astype(np.int64).reshape(-1) - 1
+        inside = moved > 0
+    else:
+        x = moved[:, :, 0].astype(np.int64) - 1
+        y = moved[:, :, 1].astype(np.int64) - 1
+        inside = (x >= 0) & (y >= 0)
+        flat = (y * width + x).reshape(-1)
+    flat[flat < 0] = 0
     hwn = np.moveaxis(masks, 0, 2)
     if hwn.flags.c_contiguous:      # stored HxWxN (Deep Lake, COCO): gather whole pixels, then pick
         out = np.take(hwn.reshape(-1, n), flat, axis=0)[:, kept].T.reshape(len(kept), h, w)

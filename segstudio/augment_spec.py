@@ -228,15 +228,18 @@ def _check_params(i: int, name: str, params: dict) -> None:
 
 
 def _first_error(exc: Exception) -> tuple[str, str]:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        try:
-            err = errors()[0]
-            loc = ".".join(str(x) for x in err.get("loc", ()) if not isinstance(x, int)) or "?"
-            return loc, err.get("msg", str(exc))
-        except Exception:  # noqa: BLE001 - fall back to the plain message
-            pass
-    return "?", str(exc).splitlines()[0]
+    """(parameter, message) from Albumentations' pydantic error (raised as ValueError from it)."""
+    for e in (exc, exc.__cause__, exc.__context__):
+        errors = getattr(e, "errors", None)
+        if callable(errors):
+            try:
+                err = errors()[0]
+                loc = ".".join(str(x) for x in err.get("loc", ()) if not isinstance(x, int)) or "?"
+                return loc, err.get("msg", str(e))
+            except Exception:  # noqa: BLE001 - fall back to the plain message
+                pass
+    lines = str(exc).splitlines()
+    return "?", (lines[-1] if lines else type(exc).__name__).strip()
 
 
 def make_transform(i: int, entry: dict):
@@ -250,8 +253,14 @@ def make_transform(i: int, entry: dict):
         return getattr(A, name)(**params)
     except Exception as exc:  # pydantic ValidationError, ValueError, TypeError
         key, msg = _first_error(exc)
-        value = params.get(key, "?")
-        raise ConfigError(f"{_where(i, name)}: invalid value {value!r} for parameter {key} ({msg}).") from None
+        if key in params:
+            raise ConfigError(f"{_where(i, name)}: invalid value {params[key]!r} for parameter {key} "
+                              f"({msg}).") from None
+        if key != "?":
+            raise ConfigError(f"{_where(i, name)}: parameter {key}: {msg}; check it against "
+                              "list_transforms().") from None
+        raise ConfigError(f"{_where(i, name)}: invalid parameters ({msg}); check them against "
+                          "list_transforms().") from None
 
 
 def validate_spec(spec: list[dict]) -> list:
