@@ -44,6 +44,9 @@ def _summary(path: Path) -> str:
 def run(args) -> int:
     import subprocess
 
+    if getattr(sys, "frozen", False):   # a bundle's sys.executable is segstudio, not Python
+        raise UserError("benchmarks need a Python interpreter and are not part of the desktop bundle; "
+                        "run `segstudio bench` from a source checkout.")
     folder = bench_dir()
     found = scripts(folder)
     if not args.name:
