@@ -38,12 +38,6 @@ def _get(obj, key, default=None):
     return getattr(obj, key, default)
 
 
-def tensor_to_rgb(image) -> np.ndarray:
-    """PreparedSample.image (float CxHxW in [0,1]) -> HxWx3 uint8 for the renderer."""
-    arr = image.detach().cpu().clamp(0, 1).mul(255).round().to(dtype=__import__("torch").uint8)
-    return np.ascontiguousarray(arr.permute(1, 2, 0).numpy())
-
-
 def describe_report(report, class_names=()) -> str:
     """What the draw dropped and which parameters each transform applied, as readable lines."""
     if not report:
@@ -98,9 +92,9 @@ class AugmentRenderer:
     def raw(self, ds, row, mapping, fmt, names):
         key = (id(ds), row, mapping, fmt)
         if key != self._raw_key:
-            render = core("render", "render")
+            render, raw_to_render = core("render", "render", "raw_to_render")
             raw = read_sample(ds, row, mapping, fmt)
-            self._original = render(raw.image, raw.masks, raw.boxes, raw.labels, names)
+            self._original = render(**raw_to_render(raw), class_names=names)
             self._raw, self._raw_key = raw, key
         return self._raw, self._original
 
@@ -113,12 +107,12 @@ class AugmentRenderer:
 
     def draw(self, raw, aug_cfg, seed, names):
         prepare_sample = core("augment", "prepare_sample")
-        render = core("render", "render")
+        render, prepared_to_render, enlarge = core("render", "render", "prepared_to_render", "enlarge")
         prepared = prepare_sample(raw, self.pipeline(aug_cfg), seed)
-        t = prepared.target
-        labels = t["labels"].cpu().numpy().astype(np.int64) - 1  # back to 0-based class indices
-        rgb = render(tensor_to_rgb(prepared.image), t["masks"].cpu().numpy(), t["boxes"].cpu().numpy(),
-                     labels, names)
+        # a small training crop is shown enlarged (pixels repeated, not resampled) as `preview` does,
+        # so its labels stay readable next to the original
+        factor = max(1, min(4, raw.image.shape[0] // max(1, int(prepared.image.shape[1]))))
+        rgb = render(**enlarge(prepared_to_render(prepared), factor), class_names=names)
         return rgb, prepared.report
 
     def job(self, ds, row, mapping, fmt, names, aug_cfg, seed):

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QGridLayout, QWidget
 
 SMOOTHING = 0.9          # exponential moving average factor of the smoothed loss curves
 REDRAW_MS = 100
+GROUP_COLOURS = {"lr": "#e8710a", "speed": "#1a73e8", "wait": "#a142f4"}
 TERM_COLOURS = ["#e8710a", "#1a73e8", "#188038", "#a142f4", "#d01884", "#12b5cb", "#f9ab00", "#5f6368"]
 
 
@@ -63,6 +64,7 @@ def make_plot(object_name: str, title: str, left: str, bottom: str = "iteration"
     item.setClipToView(True)
     item.setDownsampling(auto=True, mode="peak")
     item.addLegend(offset=(-8, 8), labelTextSize="8pt")
+    item.getAxis("left").enableAutoSIPrefix(False)   # "lr (x0.001)" style axis titles confuse readers
     plot.setMinimumSize(260, 170)
     return plot
 
@@ -78,6 +80,11 @@ class CurvesWidget(QWidget):
         self.waitPlot = make_plot("dataWaitPlot", "Share of step waiting for data", "%")
         self.apPlot = make_plot("apPlot", "Validation AP", "AP", bottom="iteration")
         self.waitPlot.setYRange(0, 100)
+        self.apPlot.setYRange(0, 1)                      # AP is a share: keep its scale fixed
+        self.apPlot.getPlotItem().enableAutoRange(y=False)
+        self._ap_hint = pg.TextItem("no evaluation yet", color="#80868b", anchor=(0.5, 0.5))
+        self.apPlot.getPlotItem().addItem(self._ap_hint, ignoreBounds=True)
+        self._ap_hint.setPos(0.5, 0.5)
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.lossPlot, 0, 0, 1, 2)
@@ -91,6 +98,7 @@ class CurvesWidget(QWidget):
         self._series: dict[str, Series] = {}
         self._items: dict[str, pg.PlotDataItem] = {}
         self._ema: dict[str, float] = {}
+        self._colours: dict[str, int] = {"total": -1}
         self._overlays: list[tuple[pg.PlotWidget, pg.PlotDataItem]] = []
         self.timer = QTimer(self, interval=REDRAW_MS)
         self.timer.timeout.connect(self.redraw)
@@ -107,6 +115,8 @@ class CurvesWidget(QWidget):
         self._series.clear()
         self._items.clear()
         self._ema.clear()
+        self._colours = {"total": -1}
+        self._ap_hint.setVisible(True)
 
     def add_events(self, events: list[dict]) -> None:
         """Append a batch of event dicts (as the worker sends them, or as read from metrics.jsonl)."""
@@ -138,6 +148,8 @@ class CurvesWidget(QWidget):
         self._point("smooth:" + name, x, smooth)
 
     def _point(self, key: str, x: float, y: float) -> None:
+        if key.startswith("ap:"):
+            self._ap_hint.setVisible(False)
         series = self._series.get(key)
         if series is None:
             series = self._series[key] = Series()
@@ -150,12 +162,14 @@ class CurvesWidget(QWidget):
 
     def _new_item(self, key: str) -> pg.PlotDataItem:
         group, name = key.split(":", 1)
-        names = sorted({k.split(":", 1)[1] for k in self._series if k.startswith(("loss:", "smooth:"))})
-        colour = TERM_COLOURS[(names.index(name) if name in names else 0) % len(TERM_COLOURS)]
+        # one colour per loss term, in order of first appearance, shared by its raw and smoothed curves
+        colour = TERM_COLOURS[self._colours.setdefault(name, len(self._colours)) % len(TERM_COLOURS)]
         if name == "total":
             colour = "#202124"
         if group == "ap":
             colour = "#1a73e8" if name == "box AP" else "#d93025"
+        elif group in GROUP_COLOURS:
+            colour = GROUP_COLOURS[group]
         plot = self._plot_of(key)
         if group == "loss":
             pen = pg.mkPen(pg.mkColor(colour).lighter(150), width=1)

@@ -30,9 +30,9 @@ def open_and_describe(url: str, endpoint_url: str, creds: dict | None):
 
 def render_row(ds, row: int, mapping, box_format, class_names):
     """Render job: one raw row with masks, boxes and names, as the core draws it."""
-    render = core("render", "render")
+    render, raw_to_render = core("render", "render", "raw_to_render")
     raw = read_sample(ds, row, mapping, box_format)
-    rgb = render(raw.image, raw.masks, raw.boxes, raw.labels, class_names)
+    rgb = render(**raw_to_render(raw), class_names=class_names)
     names = [class_names[i] if 0 <= i < len(class_names) else str(i) for i in raw.labels.tolist()]
     h, w = raw.image.shape[:2]
     text = f"row {row}: {w}x{h}, {raw.num_instances} instances" + (f" ({', '.join(names[:12])}"
@@ -345,18 +345,18 @@ class DatasetPanel(QWidget):
             self._checks_again = True
             return
         self._checks_again = False
-        ds, mapping, fmt, n = st.ds, st.mapping, st.box_format, st.num_rows
-        rows = None if n <= PREFLIGHT_ROWS else list(range(PREFLIGHT_ROWS))
+        ds, mapping, fmt, n, k = st.ds, st.mapping, st.box_format, st.num_rows, len(st.class_names)
         self._set_preflight_message("Checking rows ..." if n <= PREFLIGHT_ROWS
-                                    else f"Checking the first {PREFLIGHT_ROWS} of {n} rows ...")
+                                    else f"Checking a fixed sample of {PREFLIGHT_ROWS} of {n} rows ...")
 
         def job(report, should_stop):
-            counts = class_counts(ds, mapping, rows)
+            class_counts = core("commands.inspect", "class_counts")   # what `segstudio inspect` shows
+            counts = class_counts(ds, mapping.labels, mapping.iscrowd, k)
             try:
-                preflight = core("data.preflight", "preflight")
+                preflight, sample_rows = core("data.preflight", "preflight", "sample_rows")
             except NotImplementedYet as exc:
                 return mapping, counts, str(exc)
-            return mapping, counts, preflight(ds, mapping, fmt, rows=rows)
+            return mapping, counts, preflight(ds, mapping, fmt, rows=sample_rows(n, PREFLIGHT_ROWS))
         self._checker.start(job)
         self._checker.done.connect(self._after_checks, Qt.ConnectionType.SingleShotConnection)
 
@@ -381,19 +381,22 @@ class DatasetPanel(QWidget):
             return
         findings = [("error", f) for f in report.errors] + [("warning", f) for f in report.warnings]
         if not findings:
-            QTreeWidgetItem(self.preflightTree, ["No problems found."])
+            QTreeWidgetItem(self.preflightTree, [f"No problems found in {report.rows_checked} rows checked."])
         for level, f in findings:
-            top = QTreeWidgetItem(self.preflightTree, [f"{level}: {f.message} ({f.count} rows)"])
+            top = QTreeWidgetItem(self.preflightTree, [f"{level}: {f.message}"])
+            top.setToolTip(0, f.message)
             top.setForeground(0, Qt.GlobalColor.red if level == "error" else Qt.GlobalColor.darkYellow)
             for row in list(f.rows)[:200]:
                 child = QTreeWidgetItem(top, [f"row {row}"])
                 child.setData(0, Qt.ItemDataRole.UserRole, int(row))
         self.preflightTree.expandToDepth(0)
 
-    def _show_counts(self, counts: dict[int, int]) -> None:
+    def _show_counts(self, counts) -> None:
+        total, crowd = counts
         self.classList.clear()
         for i, name in enumerate(self.state.class_names):
-            self.classList.addItem(f"{name}  ({counts.get(i, 0)})")
+            extra = f", {crowd[i]} crowd" if i < len(crowd) and crowd[i] else ""
+            self.classList.addItem(f"{name}  ({total[i] if i < len(total) else 0}{extra})")
 
     @Slot(QTreeWidgetItem)
     def _on_finding_clicked(self, item, *_):
@@ -445,15 +448,3 @@ def format_shape(shape) -> str:
     if shape is None:
         return "?"
     return " x ".join("?" if d is None else str(d) for d in shape) or "scalar"
-
-
-def class_counts(ds, mapping, rows=None) -> dict[int, int]:
-    """Instances per class index, read from the labels column (the class list shows them)."""
-    import numpy as np
-    column = ds[mapping.labels]
-    values = column[:] if rows is None else [column[int(r)] for r in rows]
-    counts: dict[int, int] = {}
-    for labels in values:
-        for idx, n in zip(*np.unique(np.asarray(labels, dtype=np.int64).reshape(-1), return_counts=True)):
-            counts[int(idx)] = counts.get(int(idx), 0) + int(n)
-    return counts

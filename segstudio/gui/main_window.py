@@ -76,7 +76,7 @@ class MainWindow(QMainWindow):
                           context=Qt.ShortcutContext.ApplicationShortcut)
         add(["Ctrl+O"], self._focus_open)
         add(["Ctrl+R"], self.augmentPanel.reroll)
-        add(["Ctrl+Return", "Ctrl+Enter"], self.trainPanel.start)
+        add(["Ctrl+Return", "Ctrl+Enter"], lambda: self.trainPanel.start())
         add(["Escape", "Ctrl+."], self.trainPanel.stop)
         add(["Ctrl+S"], self.trainPanel.save_config_dialog)
         add(["Ctrl+Q"], self.close)

@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
                                QLabel, QListWidget, QListWidgetItem, QMenu, QProgressBar, QPushButton,
-                               QScrollArea, QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget)
+                               QScrollArea, QSizePolicy, QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 from segstudio.config import Config, dumps_config, load_config, save_config, validate
 from segstudio.errors import UserError
@@ -94,7 +94,7 @@ class TrainPanel(QWidget):
         load = QPushButton("Load...", objectName="loadConfigButton", clicked=self.load_config_dialog)
         save = QPushButton("Save...", objectName="saveConfigButton", clicked=self.save_config_dialog)
         save.setToolTip("Save the complete config as TOML (Ctrl+S)")
-        self.startButton = QPushButton("Start", objectName="startButton", clicked=self.start)
+        self.startButton = QPushButton("Start", objectName="startButton", clicked=lambda: self.start())
         self.startButton.setToolTip("Start training (Ctrl+Enter)")
         self.stopButton = QPushButton("Stop", objectName="stopButton", clicked=self.stop, enabled=False)
         self.stopButton.setToolTip("Stop after the current iteration; last.pt is kept (Esc)")
@@ -141,7 +141,7 @@ class TrainPanel(QWidget):
         self.runList = QListWidget(objectName="runList")
         self.runList.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.runList.itemSelectionChanged.connect(self._on_runs_selected)
-        self.runList.setMaximumHeight(130)
+        self.runList.setMaximumHeight(96)
         refresh = QPushButton("Refresh", objectName="refreshRunsButton", clicked=self.refresh_runs)
         self.resumeButton = QPushButton("Resume", objectName="resumeButton", clicked=self.resume_selected)
         self.resumeButton.setToolTip("Continue the selected run from its last checkpoint")
@@ -158,6 +158,7 @@ class TrainPanel(QWidget):
         layout = QVBoxLayout(box)
         layout.addWidget(self.runList)
         layout.addLayout(row)
+        box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         return box
 
     # ---- config -------------------------------------------------------------------------------
@@ -258,7 +259,6 @@ class TrainPanel(QWidget):
     def is_running(self) -> bool:
         return self.runner.is_running()
 
-    @Slot()
     def start(self, resume: str | None = None, extend_epochs: int = 0) -> bool:
         if self.runner.is_running():
             self.message.emit("A training run is already in progress; stop it first.", True)

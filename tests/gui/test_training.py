@@ -5,6 +5,10 @@ from PySide6.QtWidgets import QComboBox, QLabel, QLineEdit, QPushButton, QSpinBo
 from segstudio.gui.workers import live_threads
 
 
+def training_threads():
+    return [t for t in live_threads() if t.objectName() == "segstudio-train"]
+
+
 def child(window, name, cls=QWidget):
     widget = window.findChild(cls, name)
     assert widget is not None, f"no widget named {name}"
@@ -52,7 +56,7 @@ def test_train_stop_and_resume_from_the_window(window, qtbot, tmp_path, screensh
     assert panel.last_result["status"] == "stopped"
     stopped_at = panel.last_result["iteration"]
     assert stopped_at < 40 and "stopped" in child(window, "statusLabel", QLabel).text()
-    assert not live_threads()
+    assert not training_threads()
     window.grab().save(str(screenshot_dir / "gui_training.png"))
 
     runs = child(window, "runList")
@@ -91,3 +95,20 @@ def test_closing_during_training_asks_stops_then_closes(window, qtbot, tmp_path)
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=60000)
     assert window.trainPanel.last_result["status"] == "stopped"
     assert not live_threads()
+
+
+def test_a_completed_run_shows_its_evaluation(window, qtbot, tmp_path, screenshot_dir):
+    set_tiny_training(window, tmp_path / "runs", max_iters=2)
+    child(window, "epochsSpin", QSpinBox).setValue(1)
+    click(qtbot, window, "startButton")
+    qtbot.waitUntil(lambda: not window.trainPanel.is_running(), timeout=240000)
+    assert window.trainPanel.last_result["status"] == "completed", window.statusLabel.text()
+    window.tabs.setCurrentWidget(window.trainPanel)
+    window.grab().save(str(screenshot_dir / "gui_training_completed.png"))
+    window.tabs.setCurrentWidget(window.evalPanel)
+    table = child(window, "perClassApTable")
+    qtbot.waitUntil(lambda: table.rowCount() > 0, timeout=10000)
+    names = {table.item(r, 0).text() for r in range(table.rowCount())}
+    assert names <= set(window.state.class_names)
+    assert "mask AP" in child(window, "evalSummaryLabel", QLabel).text()
+    window.grab().save(str(screenshot_dir / "gui_evaluation.png"))

@@ -51,6 +51,8 @@ def test_opens_the_demo_dataset_and_shows_its_first_row(window, demo_dataset, qt
     child(window, "sampleSpin", QSpinBox).setValue(5)
     qtbot.waitUntil(lambda: np.array_equal(view.array, expected_row(demo_dataset, 5))
                     if view.array.shape == expected_row(demo_dataset, 5).shape else False, timeout=20000)
+    child(window, "sampleSpin", QSpinBox).setValue(1)      # a row with several instances for the picture
+    qtbot.waitUntil(lambda: window.datasetPanel.sampleInfo.text().startswith("row 1:"), timeout=20000)
     qtbot.wait(300)
     window.tabs.setCurrentIndex(0)
     window.grab().save(str(screenshot_dir / "gui_dataset.png"))
