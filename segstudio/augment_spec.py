@@ -234,7 +234,7 @@ def _first_error(exc: Exception) -> tuple[str, str]:
         if callable(errors):
             try:
                 err = errors()[0]
-                loc = ".".join(str(x) for x in err.get("loc", ()) if not isinstance(x, int)) or "?"
+                loc = str(err["loc"][0]) if err.get("loc") else "?"   # the field; the rest is type detail
                 return loc, err.get("msg", str(e))
             except Exception:  # noqa: BLE001 - fall back to the plain message
                 pass

@@ -97,9 +97,8 @@ class SegmentationDataset(Dataset):
         self.rows = [int(r) for r in rows]
         self.aug_cfg, self.train, self.seed, self.keep_crowd = aug_cfg, train, int(seed), keep_crowd
         self.epoch = 0
-        self._ds = None
-        self._pipeline = None
-        build_pipeline(aug_cfg, train, keep_crowd)  # validate now, in the caller's process
+        self._pipeline = build_pipeline(aug_cfg, train, keep_crowd)  # errors surface in the caller's process
+        self._ds = open_for_reading(url, endpoint_url)  # likewise; workers reopen it (see __getstate__)
 
     def __getstate__(self):
         state = dict(self.__dict__)

@@ -1,0 +1,150 @@
+"""Loader: fast reads equal read_sample, preview equals training (also in spawned workers), epochs, batching."""
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from segstudio.augment import build_pipeline
+from segstudio.config import AugmentConfig
+from segstudio.data.describe import describe
+from segstudio.data.sample import read_sample
+from segstudio.errors import DataError
+from segstudio.loader import (EpochBatchSampler, SegmentationDataset, build_loader, collate,
+                              open_for_reading, read_row)
+
+
+@pytest.fixture(scope="module")
+def demo(demo_dataset):
+    ds = open_for_reading(demo_dataset)
+    info = describe(ds, demo_dataset)
+    return demo_dataset, ds, info.mapping, info.box_format
+
+
+def make_dataset(demo, preset="seed", rows=None, seed=0, train=True):
+    url, ds, mapping, box_format = demo
+    rows = list(range(len(ds))) if rows is None else rows
+    return SegmentationDataset(url, "", mapping, box_format, rows, AugmentConfig(preset=preset), train=train,
+                               seed=seed)
+
+
+def assert_same_rows(ds, mapping, box_format, rows):
+    for r in rows:
+        a, b = read_row(ds, r, mapping, box_format), read_sample(ds, r, mapping, box_format)
+        assert a.image.shape == b.image.shape and a.image.shape[2] == 3
+        assert np.array_equal(a.image, b.image)
+        assert np.array_equal(a.masks, b.masks) and a.masks.dtype == np.uint8
+        assert np.array_equal(a.boxes, b.boxes) and np.array_equal(a.labels, b.labels)
+        assert np.array_equal(a.iscrowd, b.iscrowd)
+
+
+def test_read_row_equals_read_sample_on_demo(demo):
+    _, ds, mapping, box_format = demo
+    assert_same_rows(ds, mapping, box_format, range(len(ds)))
+
+
+def test_read_row_equals_read_sample_on_coco128(coco128, tmp_path_factory):
+    import deeplake
+    dest = str(tmp_path_factory.mktemp("coco") / "coco128")
+    deeplake.from_coco(str(coco128 / "images"), {"instances": str(coco128 / "annotations.json")}, dest,
+                       file_to_group_mapping={"instances": ""})
+    ds = open_for_reading(dest)
+    info = describe(ds, dest)
+    assert_same_rows(ds, info.mapping, info.box_format, range(0, len(ds), 3))
+
+
+def test_dataset_pickles_without_its_connection(demo):
+    data = make_dataset(demo)
+    clone = pickle.loads(pickle.dumps(data))
+    assert clone._ds is None and clone._pipeline is None
+    assert torch.equal(clone[3].image, data[3].image)
+
+
+def test_bad_url_fails_in_the_callers_process(tmp_path):
+    with pytest.raises(DataError):
+        SegmentationDataset(str(tmp_path / "missing"), "", None, None, [0], AugmentConfig(), True, 0)
+
+
+def loader_samples(loader):
+    out = {}
+    for images, targets, rows in loader:
+        for img, t, r in zip(images, targets, rows):
+            out[r] = (img, t)
+    return out
+
+
+def assert_matches_preview(data, samples, epoch):
+    for row, (img, t) in samples.items():
+        ref = data.sample(row, epoch)      # what `segstudio preview` and the window show
+        assert torch.equal(img, ref.image)
+        for key in ("boxes", "labels", "masks"):
+            assert torch.equal(t[key], ref.target[key])
+
+
+def test_preview_equals_training_sample_in_process(demo):
+    data = make_dataset(demo, "strong", seed=5)
+    loader = build_loader(data, batch_size=4, workers=0, shuffle=True, seed=5)
+    first = loader_samples(loader)
+    assert sorted(first) == data.rows
+    assert_matches_preview(data, first, epoch=0)
+    second = loader_samples(loader)          # the next epoch draws new augmentations
+    assert_matches_preview(data, second, epoch=1)
+    assert any(not torch.equal(first[r][0], second[r][0]) for r in first)
+
+
+@pytest.mark.timeout(240)
+def test_preview_equals_training_sample_in_spawned_workers(demo):
+    data = make_dataset(demo, "seed", rows=list(range(12)), seed=11)
+    loader = build_loader(data, batch_size=3, workers=2, shuffle=True, seed=11, timeout=180)
+    try:
+        assert_matches_preview(data, loader_samples(loader), epoch=0)
+        assert_matches_preview(data, loader_samples(loader), epoch=1)   # persistent workers, next epoch
+    finally:
+        del loader
+
+
+def test_shuffle_is_seeded_per_epoch():
+    a = EpochBatchSampler(20, 4, shuffle=True, seed=1)
+    b = EpochBatchSampler(20, 4, shuffle=True, seed=1)
+    e0, e1 = list(a), list(a)
+    assert e0 == list(b) and e0 != e1
+    assert {e for batch in e1 for _, e in batch} == {1}
+    a.set_epoch(0)
+    assert list(a) == e0
+
+
+def test_aspect_grouped_batches():
+    groups = [0, 1] * 10 + [1] * 3
+    sampler = EpochBatchSampler(len(groups), 4, shuffle=True, seed=2, groups=groups)
+    batches = list(sampler)
+    assert sorted(p for b in batches for p, _ in b) == list(range(len(groups)))
+    full = [b for b in batches if len(b) == 4]
+    assert len(full) >= 4
+    assert all(len({groups[p] for p, _ in b}) == 1 for b in full)
+    assert len(sampler) == len(batches)
+    assert all(len(b) == 4 for b in EpochBatchSampler(len(groups), 4, True, 2, drop_last=True, groups=groups))
+
+
+def test_grouping_only_when_shapes_vary(demo):
+    fixed = build_loader(make_dataset(demo, "seed"), 4, 0, True, 0)
+    varied = build_loader(make_dataset(demo, "none"), 4, 0, True, 0)
+    assert fixed.batch_sampler.groups is None
+    assert varied.batch_sampler.groups is not None and len(set(varied.batch_sampler.groups)) == 2
+    mixed = 0
+    for images, _, _ in varied:
+        mixed += len({("portrait" if im.shape[1] > im.shape[2] else "landscape") for im in images}) > 1
+    assert mixed <= 1          # only the leftovers of the two groups may share a batch
+
+
+def test_evaluation_dataset_keeps_original_size_and_crowds(demo):
+    data = make_dataset(demo, "strong", train=False)
+    raw, prepared = data.sample_with_raw(0)
+    assert tuple(prepared.image.shape[1:]) == raw.image.shape[:2]
+    assert "iscrowd" in prepared.target
+
+
+def test_collate_keeps_lists(demo):
+    data = make_dataset(demo)
+    images, targets, rows = collate([data[0], data[1]])
+    assert len(images) == len(targets) == 2 and rows == [0, 1]
+    assert set(targets[0]) >= {"boxes", "labels", "masks"}
