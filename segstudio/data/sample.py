@@ -4,7 +4,7 @@ Whatever the dataset stores (masks HxWxN or NxHxW, boxes ltwh/ltrb/ccwh in pixel
 grayscale/RGBA/16-bit images), `read_sample` returns a RawSample in this layout:
 
     image    HxWx3 uint8 RGB
-    masks    NxHxW uint8 (0/1)
+    masks    NxHxW uint8 (0/1), possibly a strided view of the stored HxWxN array
     boxes    Nx4 float32 x1,y1,x2,y2 in pixels
     labels   N int64, 0-based index into the class names (Mask R-CNN's +1 happens in augment)
     iscrowd  N bool (all False when the dataset has no crowd column)
@@ -123,7 +123,11 @@ def masks_layout(shape: tuple, height: int, width: int) -> str:
 
 
 def masks_to_nhw(masks: np.ndarray, height: int, width: int, row: int | None = None) -> np.ndarray:
-    """Masks stored HxWxN, NxHxW or HxW (decided from the image's shape) -> NxHxW uint8 0/1."""
+    """Masks stored HxWxN, NxHxW or HxW (decided from the image's shape) -> NxHxW uint8 0/1.
+
+    Bool masks stored HxWxN come back as a strided view (no copy: the transposing copy would cost more
+    than reading the row); call np.ascontiguousarray where contiguous memory is needed.
+    """
     m = np.asarray(masks)
     layout = masks_layout(m.shape, height, width)
     if layout == "":
@@ -132,13 +136,13 @@ def masks_to_nhw(masks: np.ndarray, height: int, width: int, row: int | None = N
                         f"{height}x{width}xN or Nx{height}x{width}); choose the right mask column (data.masks).")
     if layout == "empty":
         return np.zeros((0, height, width), np.uint8)
+    if m.dtype != bool:
+        m = m != 0
     if layout == "hw":
         m = m[None]
     elif layout == "hwn":
         m = np.moveaxis(m, 2, 0)
-    if m.dtype != bool:
-        m = m != 0
-    return np.ascontiguousarray(m.view(np.uint8))
+    return m.view(np.uint8)
 
 
 def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
@@ -166,17 +170,17 @@ def read_sample(ds, index: int, mapping: ColumnMapping, box_format: BoxFormat = 
     masks do not fit the image or the instance counts of masks, boxes, labels and crowd flags differ.
     """
     index = int(index)
-    row = ds[index]
-    image = to_rgb_uint8(row[mapping.images])
+    # Column-first access (ds[col][i]) decodes faster than row-first (ds[i][col]) in deeplake 4.7.
+    image = to_rgb_uint8(ds[mapping.images][index])
     h, w = image.shape[:2]
-    labels = np.asarray(row[mapping.labels]).astype(np.int64, copy=False).reshape(-1)
+    labels = np.asarray(ds[mapping.labels][index]).astype(np.int64, copy=False).reshape(-1)
     if mapping.masks:
-        masks = masks_to_nhw(row[mapping.masks], h, w, row=index)
+        masks = masks_to_nhw(ds[mapping.masks][index], h, w, row=index)
     else:
         masks = np.zeros((len(labels), h, w), np.uint8)
-    boxes = (boxes_to_xyxy(row[mapping.boxes], box_format, w, h) if mapping.boxes
+    boxes = (boxes_to_xyxy(ds[mapping.boxes][index], box_format, w, h) if mapping.boxes
              else boxes_from_masks(masks))
-    iscrowd = (np.asarray(row[mapping.iscrowd]).reshape(-1).astype(bool) if mapping.iscrowd
+    iscrowd = (np.asarray(ds[mapping.iscrowd][index]).reshape(-1).astype(bool) if mapping.iscrowd
                else np.zeros(len(labels), bool))
     _check_counts(index, masks, boxes, labels, iscrowd)
     return RawSample(index, image, masks, boxes, labels, iscrowd)
