@@ -23,6 +23,7 @@ import torch  # noqa: E402
 from segstudio.augment_spec import (PRESET_DESCRIPTIONS, PRESETS, list_transforms,  # noqa: E402,F401
                                     loosens_boxes, resolve_spec, validate_spec)
 from segstudio.data.sample import RawSample  # noqa: E402
+from segstudio.errors import DataError  # noqa: E402
 
 MIN_BOX_SIDE = 1.0  # pixels; Mask R-CNN rejects boxes without positive width and height
 
@@ -57,7 +58,7 @@ def build_pipeline(aug_cfg, train: bool = True, keep_crowd: bool | None = None) 
     bbox_params = A.BboxParams(format="pascal_voc", label_fields=["instance_ids"],
                                min_area=aug_cfg.min_area if train else 0.0,
                                min_visibility=aug_cfg.min_visibility if train else 0.0,
-                               clip=True, filter_invalid_bboxes=True)
+                               clip=True, filter_invalid_bboxes=True, check_each_transform=False)
     # Masks travel as one coordinate map (see _coordinate_map), resampled nearest-neighbour.
     with warnings.catch_warnings():  # an empty pipeline "has no transform for bboxes": that is fine
         warnings.simplefilter("ignore", UserWarning)
@@ -108,58 +109,55 @@ def _applied(result: dict) -> list[dict]:
 
 
 _COORDS: dict[tuple[int, int], np.ndarray] = {}
-_EXACT_FLOAT32 = 2 ** 24   # float32 holds every integer up to this exactly
+_CANVAS = 2048                 # one shared map covers every image up to this side (16 MB per process)
+_canvas: np.ndarray | None = None
 
 
-def _coordinate_map(h: int, w: int) -> np.ndarray:
-    """Per pixel, 1 + its flat index y * w + x (float32, HxW); 0 then marks pixels from outside the image.
+def _coordinate_map(h: int, w: int) -> tuple[np.ndarray, int]:
+    """(map, stride): per pixel 1 + y * stride + x as float32 (exact: below 2**24), 0 then marking pixels
+    that came from outside the image.
 
     The geometric transforms move this map instead of N masks (nearest-neighbour, fill 0), and the masks
     are then gathered through it: one warp per sample instead of one per instance, and only survivors
-    are gathered. One channel gives exactly the pixels OpenCV gives a uint8 mask (tested); images of
-    2**24 pixels or more use two channels (x + 1, y + 1), where rare edge pixels may differ by one.
+    are gathered. One channel gives exactly the pixels OpenCV gives a uint8 mask (tested). Images up to
+    2048 px share one precomputed canvas (a view, stride 2048); larger ones get their own map.
     """
-    cached = _COORDS.get((h, w))
-    if cached is not None:
-        return cached
-    if h * w < _EXACT_FLOAT32:
+    global _canvas
+    if h <= _CANVAS and w <= _CANVAS:
+        if _canvas is None:
+            _canvas = np.arange(1, _CANVAS * _CANVAS + 1, dtype=np.float32).reshape(_CANVAS, _CANVAS)
+            _canvas.setflags(write=False)   # shared between samples: no transform may write into it
+        return _canvas[:h, :w], _CANVAS
+    if h * w >= 2 ** 24:
+        raise DataError(f"Images of {w}x{h} pixels are too large to augment (at most 16.7 megapixels); "
+                        "downscale the dataset first.")
+    coords = _COORDS.get((h, w))
+    if coords is None:
         coords = np.arange(1, h * w + 1, dtype=np.float32).reshape(h, w)
-    else:
-        coords = np.empty((h, w, 2), np.float32)
-        coords[:, :, 0] = np.arange(1, w + 1, dtype=np.float32)[None, :]
-        coords[:, :, 1] = np.arange(1, h + 1, dtype=np.float32)[:, None]
-    coords.setflags(write=False)  # shared between samples: a transform must never write into it
-    if h * w <= 4_000_000:
-        if len(_COORDS) >= 32:
-            _COORDS.pop(next(iter(_COORDS)))
+        coords.setflags(write=False)
+        _COORDS.clear()   # large images are rare: keep only the last shape
         _COORDS[(h, w)] = coords
-    return coords
+    return coords, w
 
 
 def _run_compose(pipeline: Pipeline, raw: RawSample, idx: np.ndarray, seed: int) -> tuple[dict, np.ndarray]:
     # Shared generators across the transforms (set_random_seed would give each the same stream).
     pipeline.compose.set_random_state(np.random.default_rng(seed), random.Random(seed))
-    coords = _coordinate_map(*raw.image.shape[:2])
+    coords, stride = _coordinate_map(*raw.image.shape[:2])
     result = pipeline.compose(image=raw.image, mask=coords, bboxes=raw.boxes[idx].reshape(-1, 4),
                               instance_ids=idx.astype(np.float32))
-    return result, coords
+    return result, coords, stride
 
 
-def _gather_masks(masks: np.ndarray, kept: np.ndarray, moved: np.ndarray) -> np.ndarray:
+def _gather_masks(masks: np.ndarray, kept: np.ndarray, moved: np.ndarray, stride: int) -> np.ndarray:
     """Masks of the survivors `kept` (Albumentations never filters masks) warped by the moved coordinates."""
     h, w = moved.shape[:2]
     n, height, width = masks.shape
     if len(kept) == 0:
         return np.zeros((0, h, w), np.uint8)
-    if moved.ndim == 2:
-        flat = moved.astype(np.int64).reshape(-1) - 1
-        inside = moved > 0
-    else:
-        x = moved[:, :, 0].astype(np.int64) - 1
-        y = moved[:, :, 1].astype(np.int64) - 1
-        inside = (x >= 0) & (y >= 0)
-        flat = (y * width + x).reshape(-1)
-    flat[flat < 0] = 0
+    inside = moved > 0
+    code = np.maximum(moved.astype(np.int64).reshape(-1) - 1, 0)
+    flat = code if stride == width else (code // stride) * width + code % stride
     hwn = np.moveaxis(masks, 0, 2)
     if hwn.flags.c_contiguous:      # stored HxWxN (Deep Lake, COCO): gather whole pixels, then pick
         out = np.take(hwn.reshape(-1, n), flat, axis=0)[:, kept].T.reshape(len(kept), h, w)
@@ -170,24 +168,25 @@ def _gather_masks(masks: np.ndarray, kept: np.ndarray, moved: np.ndarray) -> np.
     return out
 
 
-def _select_masks(masks: np.ndarray, kept: np.ndarray, moved: np.ndarray, coords: np.ndarray) -> np.ndarray:
+def _select_masks(masks: np.ndarray, kept: np.ndarray, moved: np.ndarray, coords: np.ndarray,
+                  stride: int) -> np.ndarray:
     if moved is coords:             # no geometric transform ran: the masks are unchanged
         out = masks[kept]
         return out.view(np.uint8) if out.dtype == bool else np.ascontiguousarray(out)
-    return _gather_masks(masks, kept, moved)
+    return _gather_masks(masks, kept, moved, stride)
 
 
 def prepare_sample(raw: RawSample, pipeline: Pipeline, seed: int) -> PreparedSample:
     """RawSample -> PreparedSample (model-ready image and target, plus what was dropped and applied)."""
     report: dict[str, list] = {"dropped": [], "applied": []}
     idx = _valid_input(raw, pipeline.keep_crowd, report)
-    result, coords = _run_compose(pipeline, raw, idx, seed)
+    result, coords, stride = _run_compose(pipeline, raw, idx, seed)
     report["applied"] = _applied(result)
     image = result["image"]
     hw = image.shape[:2]
     kept = np.asarray(result["instance_ids"], dtype=np.float64).round().astype(np.int64).reshape(-1)
     _drop(report, np.setdiff1d(idx, kept), raw.labels, "box outside the crop, under min_area or min_visibility")
-    masks = _select_masks(raw.masks, kept, result["mask"], coords)
+    masks = _select_masks(raw.masks, kept, result["mask"], coords, stride)
     nonempty = masks.reshape(len(kept), -1).any(axis=1) if len(kept) else np.zeros(0, bool)
     _drop(report, kept[~nonempty], raw.labels, "mask empty (before or after transforms)")
     kept, masks = kept[nonempty], masks[nonempty]

@@ -1,0 +1,223 @@
+"""Sample throughput, dataset row -> model-ready tensors, on coco128 (the demo data when shared/ is absent).
+
+    python bench/bench_augment.py [--reps 3] [--workers 2] [--batch 8] [--source DIR]
+
+Three pipelines over the same rows, in one process and with DataLoader workers (spawn):
+  tutorial     the tutorial's seed pipeline, reimplemented faithfully: COCO -> pascal_voc conversion,
+               per-instance mask list, RandomSizedBBoxSafeCrop(128, 128, 0.2) + HorizontalFlip +
+               Normalize + ToTensorV2, bbox ids in a label field, masks re-selected by id, int64 boxes
+  segstudio    the seed preset through SegmentationDataset (read_row + prepare_sample)
+  decode-only  read_sample for the same rows, no augmentation: the upper bound
+Targets: segstudio >= 2x tutorial and >= 0.6x decode-only. Ends with one JSON line.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch.utils.data import DataLoader, Dataset  # noqa: E402
+
+COCO128 = ROOT.parent / "shared" / "data" / "coco128"
+
+
+# ---- the tutorial's pipeline, as it wrote it (with its NameError on grayscale images fixed) ----------
+
+def _tutorial_compose():
+    import albumentations as A
+    from albumentations.pytorch import ToTensorV2
+    return A.Compose([
+        A.RandomSizedBBoxSafeCrop(width=128, height=128, erosion_rate=0.2),
+        A.HorizontalFlip(p=0.5),
+        A.Normalize(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
+        ToTensorV2(),
+    ], bbox_params=A.BboxParams(format="pascal_voc", label_fields=["class_labels", "bbox_ids"],
+                                min_area=25, min_visibility=0.6))
+
+
+def coco_2_pascal(boxes, shape):
+    return np.stack((np.clip(boxes[:, 0], 0, None), np.clip(boxes[:, 1], 0, None),
+                     np.clip(boxes[:, 0] + np.clip(boxes[:, 2], 1, None), 0, shape[1]),
+                     np.clip(boxes[:, 1] + np.clip(boxes[:, 3], 1, None), 0, shape[0])), axis=1)
+
+
+def tutorial_transform(sample_in, tform):
+    image = sample_in["images"]
+    shape = image.shape
+    if shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    boxes = coco_2_pascal(sample_in["boxes"], shape)
+    m = sample_in["masks"]
+    masks = [m[:, :, i].astype(np.uint8) for i in range(m.shape[2])]
+    transformed = tform(image=image, masks=masks, bboxes=boxes, bbox_ids=np.arange(boxes.shape[0]),
+                        class_labels=sample_in["categories"])
+    labels_torch = torch.tensor(transformed["class_labels"], dtype=torch.int64)
+    boxes_torch = torch.zeros((len(transformed["bboxes"]), 4), dtype=torch.int64)
+    for b, box in enumerate(transformed["bboxes"]):
+        boxes_torch[b, :] = torch.tensor(np.round(box))
+    masks_torch = torch.zeros((len(transformed["bbox_ids"]), transformed["image"].shape[1],
+                               transformed["image"].shape[2]), dtype=torch.int64)
+    if len(transformed["bbox_ids"]) > 0:
+        masks_torch = torch.tensor(np.stack([transformed["masks"][int(i)] for i in transformed["bbox_ids"]],
+                                            axis=0), dtype=torch.uint8)
+    return transformed["image"], {"masks": masks_torch, "labels": labels_torch, "boxes": boxes_torch}
+
+
+class _Lazy(Dataset):
+    def __init__(self, url, mapping, box_format, rows):
+        self.url, self.mapping, self.box_format, self.rows = url, mapping, box_format, rows
+        self._ds = None
+
+    def __getstate__(self):
+        return {**self.__dict__, "_ds": None, "_tform": None}
+
+    @property
+    def ds(self):
+        if self._ds is None:
+            import deeplake
+            self._ds = deeplake.open_read_only(self.url)
+        return self._ds
+
+    def __len__(self):
+        return len(self.rows)
+
+
+class TutorialDataset(_Lazy):
+    _tform = None
+
+    def __getitem__(self, i):
+        if self._tform is None:
+            self._tform = _tutorial_compose()
+        row = self.ds[int(self.rows[i])]
+        m = self.mapping
+        sample = {"images": row[m.images], "masks": row[m.masks], "boxes": row[m.boxes],
+                  "categories": row[m.labels]}
+        return tutorial_transform(sample, self._tform)
+
+
+class DecodeOnlyDataset(_Lazy):
+    def __getitem__(self, i):
+        from segstudio.data.sample import read_sample
+        return read_sample(self.ds, int(self.rows[i]), self.mapping, self.box_format)
+
+
+def list_collate(batch):
+    return batch
+
+
+# ---- measurement ---------------------------------------------------------------------------------
+
+def source_dataset(tmp: str, source: str | None) -> tuple[str, str]:
+    import deeplake
+    src = Path(source) if source else COCO128
+    if (src / "annotations.json").exists():
+        dest = os.path.join(tmp, "coco128")
+        deeplake.from_coco(str(src / "images"), {"instances": str(src / "annotations.json")}, dest,
+                           file_to_group_mapping={"instances": ""})
+        return dest, f"coco ({src.name})"
+    from segstudio.data.demo import create_demo_dataset
+    dest = os.path.join(tmp, "demo")
+    create_demo_dataset(dest, num_images=300, seed=0)
+    return dest, "demo (300 rows; shared/data/coco128 absent)"
+
+
+def rows_per_s(fn, n: int, reps: int) -> float:
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for i in range(n):
+            fn(i)
+        times.append(time.perf_counter() - t0)
+    return n / statistics.median(times)
+
+
+def loader_rows_per_s(loader, n: int, reps: int) -> float:
+    for _ in loader:   # first epoch: start the workers and warm up
+        pass
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        for _ in loader:
+            pass
+        times.append(time.perf_counter() - t0)
+    return n / statistics.median(times)
+
+
+def plain_loader(dataset, workers: int, batch: int):
+    from segstudio.loader import worker_init
+    return DataLoader(dataset, batch_size=batch, shuffle=False, num_workers=workers, collate_fn=list_collate,
+                      multiprocessing_context="spawn", persistent_workers=True, worker_init_fn=worker_init,
+                      timeout=300)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--reps", type=int, default=3, help="timed passes over the rows (median)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--source", help="a COCO folder with images/ and annotations.json (default coco128)")
+    args = ap.parse_args(argv)
+
+    import cv2
+    from segstudio.config import AugmentConfig
+    from segstudio.data.describe import describe
+    from segstudio.loader import SegmentationDataset, build_loader, open_for_reading, read_row
+
+    cv2.setNumThreads(0)
+    torch.set_num_threads(1)   # same as in workers: one thread per process
+    with tempfile.TemporaryDirectory() as tmp:
+        url, label = source_dataset(tmp, args.source)
+        ds = open_for_reading(url)
+        info = describe(ds, url)
+        mapping, fmt = info.mapping, info.box_format
+        rows = list(range(len(ds)))
+        n = len(rows)
+        ours = SegmentationDataset(url, "", mapping, fmt, rows, AugmentConfig(preset="seed"), True, 0)
+        tut, dec = TutorialDataset(url, mapping, fmt, rows), DecodeOnlyDataset(url, mapping, fmt, rows)
+        print(f"data: {label}, {n} rows; seed pipeline at 128 px")
+
+        single = {"tutorial": [], "segstudio": [], "decode_only": [], "read_row": []}
+        for _ in range(args.reps):   # interleaved, so load from other processes hits all alike
+            single["tutorial"].append(rows_per_s(tut.__getitem__, n, 1))
+            single["segstudio"].append(rows_per_s(ours.__getitem__, n, 1))
+            single["decode_only"].append(rows_per_s(dec.__getitem__, n, 1))
+            single["read_row"].append(rows_per_s(lambda i: read_row(ds, i, mapping, fmt), n, 1))
+        single = {k: statistics.median(v) for k, v in single.items()}
+
+        multi = {}
+        if args.workers > 0:
+            multi["tutorial"] = loader_rows_per_s(plain_loader(tut, args.workers, args.batch), n, args.reps)
+            multi["segstudio"] = loader_rows_per_s(
+                build_loader(ours, args.batch, args.workers, shuffle=False, seed=0), n, args.reps)
+            multi["decode_only"] = loader_rows_per_s(plain_loader(dec, args.workers, args.batch), n, args.reps)
+
+    def report(name, r):
+        vs_tut, vs_dec = r["segstudio"] / r["tutorial"], r["segstudio"] / r["decode_only"]
+        print(f"{name:>14}: tutorial {r['tutorial']:7.1f} rows/s | segstudio {r['segstudio']:7.1f} rows/s | "
+              f"decode-only {r['decode_only']:7.1f} rows/s")
+        print(f"{'':>14}  segstudio/tutorial {vs_tut:4.2f}x (target >= 2.0: {'met' if vs_tut >= 2 else 'MISSED'})"
+              f" | segstudio/decode-only {vs_dec:4.2f}x (target >= 0.6: {'met' if vs_dec >= 0.6 else 'MISSED'})")
+        return {"rows_per_s": {k: round(v, 1) for k, v in r.items()}, "vs_tutorial": round(vs_tut, 3),
+                "vs_decode_only": round(vs_dec, 3)}
+
+    out = {"bench": "augment", "data": label, "rows": n, "single_process": report("1 process", single)}
+    print(f"{'':>14}  (segstudio's own reader, read_row, alone: {single['read_row']:.1f} rows/s)")
+    if multi:
+        out[f"workers_{args.workers}"] = report(f"{args.workers} workers", multi)
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
