@@ -12,6 +12,8 @@ import argparse
 import contextlib
 import io
 import json
+import os
+import resource
 import shutil
 import statistics
 import sys
@@ -25,22 +27,32 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def run_segstudio(images, ann, dest, chunk_size, workers) -> float:
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def measured(fn) -> tuple:
+    """(wall seconds, CPU seconds of all threads) of fn()."""
+    wall, cpu = time.perf_counter(), _cpu()
+    fn()
+    return time.perf_counter() - wall, _cpu() - cpu
+
+
+def run_segstudio(images, ann, dest, chunk_size, workers) -> tuple:
     from segstudio.data.coco_import import import_coco
 
-    start = time.perf_counter()
-    import_coco(images, ann, dest, chunk_size=chunk_size, workers=workers)
-    return time.perf_counter() - start
+    return measured(lambda: import_coco(images, ann, dest, chunk_size=chunk_size, workers=workers))
 
 
-def run_from_coco(images, ann, dest) -> float:
+def run_from_coco(images, ann, dest) -> tuple:
     import deeplake
 
-    start = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        deeplake.from_coco(str(images), {"instances": str(ann)}, str(dest),
-                           file_to_group_mapping={"instances": ""})
-    return time.perf_counter() - start
+    def go():
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            deeplake.from_coco(str(images), {"instances": str(ann)}, str(dest),
+                               file_to_group_mapping={"instances": ""})
+    return measured(go)
 
 
 def compare(ours_path, theirs_path) -> dict:
@@ -75,16 +87,19 @@ def main(argv=None) -> int:
         print(f"no COCO sample at {coco}; pass --coco", file=sys.stderr)
         return 1
     n_images = len(json.loads(ann.read_text())["images"])
-    ours_t, theirs_t = [], []
+    ours_t, theirs_t, ours_cpu, theirs_cpu = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="bench_import_") as tmp:
         for r in range(args.repeats):
             for name in ("ours", "theirs"):
                 dest = Path(tmp) / f"{name}{r}"
                 if name == "ours":
-                    ours_t.append(run_segstudio(images, ann, dest, args.chunk_size, args.workers))
+                    wall, cpu = run_segstudio(images, ann, dest, args.chunk_size, args.workers)
+                    ours_t.append(wall), ours_cpu.append(cpu)
                 else:
-                    theirs_t.append(run_from_coco(images, ann, dest))
-            print(f"repeat {r + 1}: segstudio {ours_t[-1]:.2f} s, deeplake.from_coco {theirs_t[-1]:.2f} s")
+                    wall, cpu = run_from_coco(images, ann, dest)
+                    theirs_t.append(wall), theirs_cpu.append(cpu)
+            print(f"repeat {r + 1}: segstudio {ours_t[-1]:.2f} s ({ours_cpu[-1]:.2f} s CPU), "
+                  f"deeplake.from_coco {theirs_t[-1]:.2f} s ({theirs_cpu[-1]:.2f} s CPU)")
         check = compare(Path(tmp) / "ours0", Path(tmp) / "theirs0")
         shutil.rmtree(tmp, ignore_errors=True)
     best_o, best_t = min(ours_t), min(theirs_t)
@@ -92,10 +107,14 @@ def main(argv=None) -> int:
               "segstudio_s": round(best_o, 3), "from_coco_s": round(best_t, 3),
               "segstudio_img_per_s": round(n_images / best_o, 1), "from_coco_img_per_s": round(n_images / best_t, 1),
               "speedup_best": round(best_t / best_o, 2),
-              "speedup_median": round(statistics.median(theirs_t) / statistics.median(ours_t), 2), **check}
+              "speedup_median": round(statistics.median(theirs_t) / statistics.median(ours_t), 2),
+              "cpu_s": round(min(ours_cpu), 3), "from_coco_cpu_s": round(min(theirs_cpu), 3),
+              "cpu_ratio": round(min(theirs_cpu) / min(ours_cpu), 2), "load_avg_1min": os.getloadavg()[0],
+              "cpus": os.cpu_count(), **check}
     print(f"segstudio import-coco: {result['segstudio_img_per_s']} images/s (best of {args.repeats})")
     print(f"deeplake.from_coco:    {result['from_coco_img_per_s']} images/s")
-    print(f"speed-up: {result['speedup_best']}x best, {result['speedup_median']}x median (target >= 3x)")
+    print(f"speed-up: {result['speedup_best']}x best, {result['speedup_median']}x median (target >= 3x); "
+          f"CPU time {result['cpu_ratio']}x less; load average {result['load_avg_1min']:.1f} on {result['cpus']} CPUs")
     print(f"same images: {check['images_identical']}/{check['rows']}; identical non-crowd masks: "
           f"{check['noncrowd_masks_identical']}/{check['noncrowd_masks']}")
     print(json.dumps(result))

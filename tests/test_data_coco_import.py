@@ -132,7 +132,7 @@ def test_summary_counts_every_oddity(synthetic):
     assert s.skipped["missing image file"] == 1
     assert s.skipped["unreadable image file (OSError)"] + s.skipped.get("unreadable image file (SyntaxError)", 0) \
         + s.skipped.get("unreadable image file (UnidentifiedImageError)", 0) == 1
-    assert s.skipped["annotation for an unknown image"] == 1
+    assert s.skipped["annotation for an unknown image"] == 1 and s.skipped["annotation of a skipped image"] == 1
     assert s.skipped["annotation with an unknown category"] == 1
     assert s.skipped["annotation without a usable segmentation"] == 1
     assert s.instances == 9 and s.crowd == 1 and s.empty_images == 1

@@ -15,6 +15,7 @@ def add_arguments(p):
 
 def run(args) -> int:
     import json
+    import sys
 
     from tqdm import tqdm
 
@@ -31,6 +32,11 @@ def run(args) -> int:
     try:
         summary = import_coco(args.images_dir, args.annotations, args.dest, resume=args.resume,
                               progress=progress, chunk_size=max(1, args.chunk_size))
+    except KeyboardInterrupt:
+        done = bars[0].n if bars else 0
+        print(f"interrupted: the images committed so far (about {done}) stay in {args.dest}; run the same "
+              "command with --resume to continue.", file=sys.stderr)
+        return 130
     finally:
         for bar in bars:
             bar.close()

@@ -116,6 +116,13 @@ def _clip_box(box, width: int, height: int):
     return [x1, y1, x2 - x1, y2 - y1]
 
 
+def _flag(value) -> bool:
+    """iscrowd as exporters write it: 0/1, true/false, or the strings "0"/"1"/"true"/"false"."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes")
+    return bool(value)
+
+
 def _instances(anns: list, coco: CocoFile, width: int, height: int, skipped: Counter) -> dict:
     rles, boxes, labels, crowd, areas, ann_ids = [], [], [], [], [], []
     for ann in anns:
@@ -129,7 +136,7 @@ def _instances(anns: list, coco: CocoFile, width: int, height: int, skipped: Cou
         rles.append(rle)
         boxes.append(box)
         labels.append(coco.label_of[int(ann["category_id"])])
-        crowd.append(bool(ann.get("iscrowd", 0)))
+        crowd.append(_flag(ann.get("iscrowd", 0)))
         areas.append(float(given_area) if isinstance(given_area, (int, float)) else area)
         ann_ids.append(int(ann.get("id", -1)))
     return {"masks": rasterise(rles, height, width),
@@ -147,6 +154,9 @@ def _prepare_row(record: dict, coco: CocoFile, images_dir: Path):
     try:
         image = prepare_image(_find_image(images_dir, str(record["file_name"])), json_size)
     except ImageProblem as exc:
+        n_anns = len(coco.anns_by_image.get(record["id"], []))
+        if n_anns:
+            skipped["annotation of a skipped image"] += n_anns
         return None, str(exc), "", skipped
     row = _instances(coco.anns_by_image.get(record["id"], []), coco, image.width, image.height, skipped)
     row.update(images=image.data, coco_image_id=int(record["id"]), file_name=str(record["file_name"]))
