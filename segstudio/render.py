@@ -44,19 +44,26 @@ def _mask_extent(mask: np.ndarray, box, h: int, w: int) -> tuple[int, int, int, 
 
 
 def _blend(out: np.ndarray, owner: np.ndarray, colours: np.ndarray, alpha: float) -> None:
-    """Tint owned pixels with their instance's colour and darken instance outlines, in place."""
-    sel = owner > 0
+    """Tint owned pixels with their instance's colour and darken instance outlines, in place.
+
+    Whole-image OpenCV operations plus masked copies: much faster than boolean-indexed numpy updates."""
+    sel = (owner > 0).view(np.uint8)
     if not sel.any():
         return
-    a = int(round(alpha * 256))
-    col = colours[owner[sel] - 1].astype(np.uint16)
-    out[sel] = ((out[sel].astype(np.uint16) * (256 - a) + col * a) >> 8).astype(np.uint8)
-    edge = np.zeros_like(sel)
-    edge[:, 1:] |= owner[:, 1:] != owner[:, :-1]
-    edge[1:, :] |= owner[1:, :] != owner[:-1, :]
+    table = np.vstack([np.zeros((1, 3), np.uint8), colours.astype(np.uint8)])
+    colour_map = np.take(table, owner, axis=0)                        # HxWx3
+    tinted = cv2.addWeighted(out, 1.0 - alpha, colour_map, alpha, 0.0)
+    cv2.copyTo(tinted, sel, out)
+    # outline: owned pixels whose left/right/upper/lower neighbour belongs to someone else
+    horizontal = (owner[:, 1:] != owner[:, :-1]).view(np.uint8)
+    vertical = (owner[1:, :] != owner[:-1, :]).view(np.uint8)
+    edge = np.zeros(owner.shape, np.uint8)
+    edge[:, 1:] |= horizontal
+    edge[:, :-1] |= horizontal
+    edge[1:, :] |= vertical
+    edge[:-1, :] |= vertical
     edge &= sel
-    if edge.any():
-        out[edge] = (colours[owner[edge] - 1].astype(np.uint16) * 3 // 5).astype(np.uint8)
+    cv2.copyTo(cv2.convertScaleAbs(colour_map, alpha=0.6), edge, out)
 
 
 def _text_scale(h: int, w: int) -> tuple[float, int]:
