@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     p.add_argument("--coco", default=str(ROOT.parent / "shared" / "data" / "coco128"),
                    help="folder with images/ and annotations.json")
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--chunk-size", type=int, default=64)
+    p.add_argument("--chunk-size", type=int, default=32)
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args(argv)
     coco = Path(args.coco)

@@ -9,7 +9,7 @@ def add_arguments(p):
     p.add_argument("annotations", help="COCO instances .json file")
     p.add_argument("dest", help="new dataset path or URL (refused if it exists, unless --resume)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted import into DEST")
-    p.add_argument("--chunk-size", type=int, default=64, help="images appended and committed together")
+    p.add_argument("--chunk-size", type=int, default=32, help="images appended and committed together")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 

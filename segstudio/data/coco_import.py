@@ -179,7 +179,7 @@ def _append_chunk(ds, results: list, chunk: list, summary: ImportSummary) -> Non
 
 
 def import_coco(images_dir, annotations, dest, resume: bool = False, progress=None, should_stop=None,
-                chunk_size: int = 64, workers: int = 2) -> ImportSummary:
+                chunk_size: int = 32, workers: int = 2) -> ImportSummary:
     """Import COCO instances into a new Deep Lake dataset at `dest`; see the module docstring."""
     started = time.perf_counter()
     images_dir = Path(images_dir)
