@@ -60,6 +60,8 @@ def test_empty_url_and_unknown_scheme():
         open_dataset("  ")
     with pytest.raises(DataError, match="not a dataset URL"):
         open_dataset("gibberish://x/y")
+    with pytest.raises(DataError, match="3.x address.*al://"):
+        open_dataset("hub://activeloop/coco-train")
 
 
 def test_unreachable_s3_endpoint_fails_fast():

@@ -123,6 +123,9 @@ def open_dataset(url: str, *, endpoint_url: str = "", creds: dict | None = None,
     if not url:
         raise DataError("No dataset URL given; pass a path or a URL such as s3://bucket/dataset.")
     scheme = scheme_of(url)
+    if scheme == "hub":
+        raise DataError(f"{url} is a Deep Lake 3.x address; Deep Lake 4 datasets use al://org/name, and a 3.x "
+                        "dataset must first be converted with deeplake.convert.")
     path = local_path(url)
     token = None
     if path is not None:
