@@ -43,14 +43,30 @@ def test_read_row_equals_read_sample_on_demo(demo):
     assert_same_rows(ds, mapping, box_format, range(len(ds)))
 
 
-def test_read_row_equals_read_sample_on_coco128(coco128, tmp_path_factory):
+@pytest.fixture(scope="module")
+def coco(coco128, tmp_path_factory):
     import deeplake
     dest = str(tmp_path_factory.mktemp("coco") / "coco128")
     deeplake.from_coco(str(coco128 / "images"), {"instances": str(coco128 / "annotations.json")}, dest,
                        file_to_group_mapping={"instances": ""})
     ds = open_for_reading(dest)
     info = describe(ds, dest)
-    assert_same_rows(ds, info.mapping, info.box_format, range(0, len(ds), 3))
+    return dest, ds, info.mapping, info.box_format
+
+
+def test_read_row_equals_read_sample_on_coco128(coco):
+    _, ds, mapping, box_format = coco
+    assert_same_rows(ds, mapping, box_format, range(0, len(ds), 3))
+
+
+@pytest.mark.parametrize("preset", ["seed", "strong"])
+def test_real_coco_rows_give_consistent_targets(coco, preset):
+    """Crowds (RLE), a grayscale image, empty rows, boxes under 2 px: every target stays consistent."""
+    from test_augment import check_target
+    data = make_dataset(coco, preset, seed=3)
+    for row in data.rows:
+        raw, prepared = data.sample_with_raw(row, epoch=1)
+        check_target(prepared, raw)
 
 
 def test_dataset_pickles_without_its_connection(demo):
