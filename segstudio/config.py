@@ -74,6 +74,8 @@ class ModelConfig:
     box_detections_per_img: int = _opt(100, min=1)
     mask_head_channels: int = _opt(128, min=8, max=512)
     mask_head_layers: int = _opt(2, min=1, max=8)
+    fpn_channels: int = _opt(128, min=0, max=512,
+                             help="FPN/RPN width (box head = 4x); 0 or 256 = torchvision's (COCO weights need 256)")
 
 
 @dataclass

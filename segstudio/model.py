@@ -14,8 +14,10 @@ from torch import nn
 from torchvision.models.detection import MaskRCNN, maskrcnn_resnet50_fpn_v2
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import mobilenet_backbone, resnet_fpn_backbone
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
-from torchvision.ops import MultiScaleRoIAlign, misc as misc_nn_ops
+from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign, misc as misc_nn_ops
+from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from segstudio.errors import TrainingError
 
@@ -71,15 +73,32 @@ def anchor_sizes(image_size: int, levels: int) -> tuple:
     return tuple((smallest * 2 ** i,) for i in range(levels))
 
 
-def _mask_head(channels: int, layers: int, norm_layer=None) -> MaskRCNNHeads:
-    return MaskRCNNHeads(256, [channels] * layers, 1, norm_layer=norm_layer)
+def _mask_head(in_channels: int, channels: int, layers: int, norm_layer=None) -> MaskRCNNHeads:
+    return MaskRCNNHeads(in_channels, [channels] * layers, 1, norm_layer=norm_layer)
 
 
-def _scratch_aware_mask_head(model_cfg, pretrained: bool) -> MaskRCNNHeads:
+def _narrow_fpn(backbone: nn.Module, channels: int) -> None:
+    """Replace the backbone's 256-channel FPN by a `channels`-wide one.
+
+    At 128 px the FPN output convs and the RPN conv on the stride-4 level cost more than a
+    ResNet-18 body; halving the width cuts them 4x."""
+    if not channels or channels == backbone.out_channels:
+        return
+    in_list = [block[0].in_channels for block in backbone.fpn.inner_blocks]
+    backbone.fpn = FeaturePyramidNetwork(in_list, channels, extra_blocks=LastLevelMaxPool())
+    backbone.out_channels = channels
+
+
+def _box_head(backbone: nn.Module) -> TwoMLPHead:
+    # torchvision's 1024-wide head on 256 channels; narrower FPNs get a proportionally narrower head.
+    return TwoMLPHead(backbone.out_channels * 7 * 7, 4 * backbone.out_channels)
+
+
+def _scratch_aware_mask_head(model_cfg, pretrained: bool, in_channels: int) -> MaskRCNNHeads:
     # From scratch, kaiming-initialised convs on un-normalised FPN features give mask logits in the
     # tens and the mask loss diverges in a few steps; BatchNorm (as in the v2 head) keeps it near 0.7.
     # Pretrained heads have no norm layers, so theirs stay as they were trained.
-    return _mask_head(model_cfg.mask_head_channels, model_cfg.mask_head_layers,
+    return _mask_head(in_channels, model_cfg.mask_head_channels, model_cfg.mask_head_layers,
                       None if pretrained else nn.BatchNorm2d)
 
 
@@ -101,9 +120,10 @@ def _resnet_model(name: str, model_cfg, num_classes: int, kwargs: dict, pretrain
     norm = misc_nn_ops.FrozenBatchNorm2d if pretrained else nn.BatchNorm2d
     trainable = model_cfg.trainable_backbone_layers if pretrained else 5
     backbone = resnet_fpn_backbone(backbone_name=name, weights=None, norm_layer=norm, trainable_layers=trainable)
+    _narrow_fpn(backbone, model_cfg.fpn_channels)
     anchors = AnchorGenerator(anchor_sizes(kwargs["min_size"], 5), ((0.5, 1.0, 2.0),) * 5)
-    return MaskRCNN(backbone, num_classes, rpn_anchor_generator=anchors,
-                    mask_head=_scratch_aware_mask_head(model_cfg, pretrained), **kwargs)
+    return MaskRCNN(backbone, num_classes, rpn_anchor_generator=anchors, box_head=_box_head(backbone),
+                    mask_head=_scratch_aware_mask_head(model_cfg, pretrained, backbone.out_channels), **kwargs)
 
 
 def _mobilenet_model(model_cfg, num_classes: int, kwargs: dict, pretrained: bool) -> MaskRCNN:
@@ -111,19 +131,21 @@ def _mobilenet_model(model_cfg, num_classes: int, kwargs: dict, pretrained: bool
     trainable = min(model_cfg.trainable_backbone_layers + 1, 6) if pretrained else 6
     backbone = mobilenet_backbone(backbone_name="mobilenet_v3_large", weights=None, fpn=True,
                                   norm_layer=norm, trainable_layers=trainable)
+    _narrow_fpn(backbone, model_cfg.fpn_channels)
     # Two feature maps (strides 16 and 32) plus a pooled one: every anchor size on each, as torchvision.
     sizes = tuple(s[0] for s in anchor_sizes(kwargs["min_size"], 5))
     anchors = AnchorGenerator((sizes,) * 3, ((0.5, 1.0, 2.0),) * 3)
     box_pool = MultiScaleRoIAlign(featmap_names=["0", "1"], output_size=7, sampling_ratio=2)
     mask_pool = MultiScaleRoIAlign(featmap_names=["0", "1"], output_size=14, sampling_ratio=2)
     return MaskRCNN(backbone, num_classes, rpn_anchor_generator=anchors, box_roi_pool=box_pool,
-                    mask_roi_pool=mask_pool,
-                    mask_head=_scratch_aware_mask_head(model_cfg, pretrained), **kwargs)
+                    mask_roi_pool=mask_pool, box_head=_box_head(backbone),
+                    mask_head=_scratch_aware_mask_head(model_cfg, pretrained, backbone.out_channels), **kwargs)
 
 
 def _v2_model(model_cfg, num_classes: int, kwargs: dict, pretrained: bool) -> MaskRCNN:
     model = maskrcnn_resnet50_fpn_v2(weights=None, weights_backbone=None, num_classes=num_classes, **kwargs)
-    model.roi_heads.mask_head = _mask_head(model_cfg.mask_head_channels, model_cfg.mask_head_layers,
+    # v2 keeps torchvision's 256-channel FPN (model.fpn_channels applies to the other backbones).
+    model.roi_heads.mask_head = _mask_head(256, model_cfg.mask_head_channels, model_cfg.mask_head_layers,
                                            norm_layer=nn.BatchNorm2d)
     if pretrained:
         _freeze_resnet_layers(model.backbone.body, model_cfg.trainable_backbone_layers)
@@ -158,10 +180,11 @@ def build_model(model_cfg, num_classes: int, image_size: int) -> MaskRCNN:
         model = _mobilenet_model(model_cfg, num_classes, kwargs, pretrained)
     else:
         model = _v2_model(model_cfg, num_classes, kwargs, pretrained)
+    box_width = [m for m in model.roi_heads.box_head.modules() if isinstance(m, nn.Linear)][-1].out_features
+    model.roi_heads.box_predictor = FastRCNNPredictor(box_width, num_classes)
     model.roi_heads.mask_predictor = MaskRCNNPredictor(model_cfg.mask_head_channels,
                                                        model_cfg.mask_head_channels, num_classes)
-    if pretrained:
-        load_pretrained(model, kind, path)
+    model.pretrained_skipped = load_pretrained(model, kind, path) if pretrained else 0
     return model
 
 
@@ -179,7 +202,10 @@ def _read_state_dict(path: Path) -> dict:
 
 
 def load_pretrained(model: MaskRCNN, kind: str, path: Path) -> int:
-    """Copy every tensor whose name and shape match; predictors stay new. Returns tensors loaded."""
+    """Copy every tensor whose name and shape match; predictors stay new.
+
+    Returns how many tensors of the file were skipped because their shape differs (e.g. a narrower
+    FPN than the file's), so the caller can warn."""
     state = _read_state_dict(path)
     if kind == "imagenet":
         # Classification weights fit the backbone body only (their fc layer is dropped).
@@ -193,7 +219,8 @@ def load_pretrained(model: MaskRCNN, kind: str, path: Path) -> int:
     if not usable:
         raise TrainingError(f"No tensor in {path} fits this model; check model.arch matches the weights.")
     model.load_state_dict(usable, strict=False)
-    return len(usable)
+    return sum(1 for k, v in state.items() if k in own and own[k].shape != v.shape
+               and not k.startswith(_NEW_HEAD_PREFIXES))
 
 
 def _is_mobilenet(model: MaskRCNN) -> bool:

@@ -1,14 +1,129 @@
-"""`segstudio train`: not built yet."""
-from segstudio.errors import NotImplementedYet
+"""`segstudio train`: train from a TOML config (or the defaults on the demo dataset), resume or extend a run.
 
-HELP = 'Train a model from a TOML config.'
+A progress bar in a terminal, plain log lines otherwise. The first Ctrl+C asks the engine to stop (it
+writes last.pt and returns within an iteration); a second one aborts at once.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+
+HELP = "Train a model from a TOML config (default: the CPU preset on the demo dataset)."
 
 
 def add_arguments(p):
-    p.add_argument("--config", metavar="FILE")
-    p.add_argument("--resume", metavar="RUN")
-    p.add_argument("--extend-epochs", type=int, metavar="N")
+    p.add_argument("--config", metavar="FILE", help="TOML config; default: built-in defaults on the demo data")
+    p.add_argument("--resume", metavar="RUN", help="continue a run (folder or name under runs/) from last.pt")
+    p.add_argument("--extend-epochs", type=int, default=0, metavar="N",
+                   help="with --resume: add N epochs to the run's config")
+    p.add_argument("--runs-dir", metavar="DIR", help="override train.runs_dir")
+    p.add_argument("--max-iters", type=int, metavar="N", help="override train.max_iters")
+
+
+def _fmt_s(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def _short_losses(losses: dict) -> str:
+    return " ".join(f"{k.removeprefix('loss_')}={v:.3f}" for k, v in losses.items())
+
+
+class ConsoleReporter:
+    """Events -> a tqdm bar (terminal) or one log line every few seconds (not a terminal)."""
+
+    def __init__(self, stream=sys.stderr, every_s: float = 5.0):
+        self.stream, self.every_s = stream, every_s
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.bar = None
+        self._last_line = 0.0
+
+    def __call__(self, event) -> None:
+        kind = event.kind
+        if kind == "iteration":
+            self._iteration(event)
+        elif kind == "started":
+            self._line(f"run {event.run_dir}: {event.train_images} train / {event.val_images} val images, "
+                       f"{event.total_iters} iterations on {event.device}"
+                       + (f", resuming at {event.start_iteration}" if event.start_iteration else ""))
+            if self.tty:
+                from tqdm import tqdm
+                self.bar = tqdm(total=event.total_iters, initial=event.start_iteration, file=self.stream,
+                                unit="it", dynamic_ncols=True)
+        elif kind == "eval":
+            m = event.metrics
+            self._line(f"eval epoch {event.epoch + 1}: mask AP {m.get('segm_map', 0):.3f} "
+                       f"AP50 {m.get('segm_map_50', 0):.3f} | box AP {m.get('bbox_map', 0):.3f} "
+                       f"AP50 {m.get('bbox_map_50', 0):.3f} ({event.duration_s:.0f} s)")
+        elif kind == "epoch":
+            self._line(f"epoch {event.epoch + 1} done at iteration {event.iteration}: "
+                       f"{_short_losses(event.mean_losses)} ({event.duration_s:.0f} s)")
+        elif kind in ("warning", "error"):
+            self._line(f"{kind}: {event.message}")
+        elif kind == "finished":
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+            best = f", best mask AP {event.best_metric:.3f}" if event.best_metric is not None else ""
+            self._line(f"{event.status} at iteration {event.iteration}{best}: {event.run_dir}")
+
+    def _iteration(self, e) -> None:
+        text = f"loss={e.loss:.3f} {_short_losses(e.losses)} lr={e.lr:.2e} {e.images_per_s:.1f} img/s"
+        if self.bar is not None:
+            self.bar.set_postfix_str(text, refresh=False)
+            self.bar.update(e.iteration - self.bar.n)
+            return
+        now = time.monotonic()
+        if now - self._last_line >= self.every_s or e.iteration == e.total_iters:
+            self._last_line = now
+            self._line(f"it {e.iteration}/{e.total_iters} ep {e.epoch + 1} {text} "
+                       f"wait {e.data_wait:.0%} eta {_fmt_s(e.eta_s)}")
+
+    def _line(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream, flush=True)
+
+
+def install_stop_handler(stop: threading.Event):
+    """First SIGINT: request a graceful stop. Second: KeyboardInterrupt as usual."""
+    def handler(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nstopping after this iteration (Ctrl+C again to abort)...", file=sys.stderr, flush=True)
+    if threading.current_thread() is threading.main_thread():
+        return signal.signal(signal.SIGINT, handler)
+    return None
+
+
+def load_cli_config(args):
+    from segstudio.config import Config, load_config, validate
+
+    cfg = load_config(args.config) if args.config else Config()
+    if args.runs_dir:
+        cfg.train.runs_dir = args.runs_dir
+    if args.max_iters is not None:
+        cfg.train.max_iters = args.max_iters
+    return validate(cfg)
 
 
 def run(args) -> int:
-    raise NotImplementedYet("not implemented yet.")
+    from segstudio.engine.train import train
+    from segstudio.errors import ConfigError
+
+    if args.extend_epochs and not args.resume:
+        raise ConfigError("--extend-epochs needs --resume RUN; name the run to extend.")
+    cfg = load_cli_config(args)
+    stop = threading.Event()
+    previous = install_stop_handler(stop)
+    try:
+        finished = train(cfg, ConsoleReporter(), stop.is_set, resume=args.resume,
+                         extend_epochs=args.extend_epochs or 0)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    return 1 if finished.status == "failed" else 0

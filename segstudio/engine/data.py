@@ -14,18 +14,18 @@ from torch.utils.data import DataLoader, DistributedSampler
 from segstudio.data.sample import BoxFormat, ColumnMapping
 from segstudio.engine.distributed import DistInfo
 from segstudio.engine.rundir import strip_secrets
-from segstudio.engine.sampleset import RowDataset, collate_rows, worker_init
+from segstudio.loader import SegmentationDataset, build_loader, collate, worker_init
 from segstudio.errors import DataError
 
 LOADER_TIMEOUT_S = 300   # a hung worker becomes an error instead of a frozen run
 
 
 class _Planner:
-    """Batches of (epoch, row) keys for one epoch; iter() reads the epoch/skip set last."""
+    """Batches of (position, epoch) keys for SegmentationDataset; iter() uses the epoch/skip set last."""
 
-    def __init__(self, rows: list, batch_size: int, seed: int, dist: DistInfo):
-        self.rows, self.batch_size = rows, batch_size
-        self.sampler = DistributedSampler(range(len(rows)), num_replicas=dist.world_size, rank=dist.rank,
+    def __init__(self, num_rows: int, batch_size: int, seed: int, dist: DistInfo):
+        self.batch_size = batch_size
+        self.sampler = DistributedSampler(range(num_rows), num_replicas=dist.world_size, rank=dist.rank,
                                           shuffle=True, seed=seed, drop_last=False)
         self.epoch, self.skip = 0, 0
 
@@ -34,10 +34,10 @@ class _Planner:
 
     def __iter__(self):
         self.sampler.set_epoch(self.epoch)
-        order = [self.rows[i] for i in self.sampler]
+        order = list(self.sampler)
         batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         for batch in batches[self.skip:]:
-            yield [(self.epoch, row) for row in batch]
+            yield [(pos, self.epoch) for pos in batch]
 
 
 class TrainData:
@@ -49,17 +49,17 @@ class TrainData:
         self.train_rows, self.val_rows = list(split.train), list(split.val)
         self._split, self._version, self._url = split, version, ds_url
         self._mapping, self._box_format, self._cfg = mapping, box_format, cfg
-        workers = cfg.train.workers
         common = dict(url=ds_url, endpoint_url=cfg.data.endpoint_url, mapping=mapping, box_format=box_format,
-                      aug_cfg=cfg.augment, run_seed=cfg.train.seed)
-        self._planner = _Planner(self.train_rows, cfg.train.batch_size, cfg.train.seed, dist)
-        self._train_loader = _loader(RowDataset(train=True, **common), self._planner, workers)
+                      aug_cfg=cfg.augment, seed=cfg.train.seed)
+        self._planner = _Planner(len(self.train_rows), cfg.train.batch_size, cfg.train.seed, dist)
+        train_set = SegmentationDataset(rows=self.train_rows, train=True, **common)
+        self._train_loader = _loader(train_set, self._planner, cfg.train.workers)
+        # Validation: un-augmented, original size, crowd kept; each rank takes a shard (metrics gather).
         val_rows = self.val_rows[dist.rank::dist.world_size]
         if cfg.eval.max_images:
             val_rows = val_rows[:max(cfg.eval.max_images // dist.world_size, 1)]
-        val_batches = [[(0, r) for r in val_rows[i:i + cfg.train.batch_size]]
-                       for i in range(0, len(val_rows), cfg.train.batch_size)]
-        self._val_loader = _loader(RowDataset(train=False, **common), val_batches, min(workers, 1))
+        val_set = SegmentationDataset(rows=val_rows, train=False, **common)
+        self._val_loader = build_loader(val_set, cfg.train.batch_size, 0, shuffle=False, seed=cfg.train.seed)
 
     @property
     def iters_per_epoch(self) -> int:
@@ -95,7 +95,7 @@ def _loader(dataset, batch_sampler, workers: int) -> DataLoader:
     if workers > 0:
         kwargs = dict(multiprocessing_context="spawn", persistent_workers=True, worker_init_fn=worker_init,
                       timeout=LOADER_TIMEOUT_S, prefetch_factor=2)
-    return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=workers, collate_fn=collate_rows,
+    return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=workers, collate_fn=collate,
                       **kwargs)
 
 
@@ -110,10 +110,10 @@ def _resolve_url(cfg) -> str:
     return url
 
 
-def _run_preflight(ds, mapping, box_format, rows: list, warn: Callable[[str], None]) -> None:
+def _run_preflight(ds, mapping, box_format, rows: list, num_classes: int, warn: Callable[[str], None]) -> None:
     from segstudio.data.preflight import preflight
 
-    report = preflight(ds, mapping, box_format, rows=rows)
+    report = preflight(ds, mapping, box_format, rows=rows, num_classes=num_classes)
     for finding in report.warnings:
         warn(finding.message)
     if report.errors:
@@ -135,7 +135,7 @@ def build_train_data(cfg, *, split=None, warn: Callable[[str], None] = lambda m:
     mapping, box_format = resolve_mapping(info, cfg.data)
     class_names = class_names_for(info, mapping, cfg.data)
     split = Split.from_dict(split).check(len(ds)) if split else make_split(ds, cfg.data)
-    _run_preflight(ds, mapping, box_format, split.train + split.val, warn)
+    _run_preflight(ds, mapping, box_format, split.train + split.val, len(class_names), warn)
     cfg.data.url = url
     for role in ("images", "masks", "boxes", "labels", "iscrowd"):
         setattr(cfg.data, role, getattr(mapping, role))
