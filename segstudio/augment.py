@@ -23,7 +23,6 @@ import torch  # noqa: E402
 from segstudio.augment_spec import (PRESET_DESCRIPTIONS, PRESETS, list_transforms,  # noqa: E402,F401
                                     loosens_boxes, resolve_spec, validate_spec)
 from segstudio.data.sample import RawSample  # noqa: E402
-from segstudio.errors import DataError  # noqa: E402
 
 MIN_BOX_SIDE = 1.0  # pixels; Mask R-CNN rejects boxes without positive width and height
 
@@ -120,7 +119,8 @@ def _coordinate_map(h: int, w: int) -> tuple[np.ndarray, int]:
     The geometric transforms move this map instead of N masks (nearest-neighbour, fill 0), and the masks
     are then gathered through it: one warp per sample instead of one per instance, and only survivors
     are gathered. One channel gives exactly the pixels OpenCV gives a uint8 mask (tested). Images up to
-    2048 px share one precomputed canvas (a view, stride 2048); larger ones get their own map.
+    2048 px share one precomputed canvas (a view, stride 2048); larger ones get their own map, in two
+    channels (x + 1, y + 1) from 2**24 pixels on, where OpenCV may pick a neighbouring pixel at rare edges.
     """
     global _canvas
     if h <= _CANVAS and w <= _CANVAS:
@@ -128,12 +128,14 @@ def _coordinate_map(h: int, w: int) -> tuple[np.ndarray, int]:
             _canvas = np.arange(1, _CANVAS * _CANVAS + 1, dtype=np.float32).reshape(_CANVAS, _CANVAS)
             _canvas.setflags(write=False)   # shared between samples: no transform may write into it
         return _canvas[:h, :w], _CANVAS
-    if h * w >= 2 ** 24:
-        raise DataError(f"Images of {w}x{h} pixels are too large to augment (at most 16.7 megapixels); "
-                        "downscale the dataset first.")
     coords = _COORDS.get((h, w))
     if coords is None:
-        coords = np.arange(1, h * w + 1, dtype=np.float32).reshape(h, w)
+        if h * w < 2 ** 24:
+            coords = np.arange(1, h * w + 1, dtype=np.float32).reshape(h, w)
+        else:   # 16.7 megapixels or more: (x + 1, y + 1) in two channels, each exact
+            coords = np.empty((h, w, 2), np.float32)
+            coords[:, :, 0] = np.arange(1, w + 1, dtype=np.float32)[None, :]
+            coords[:, :, 1] = np.arange(1, h + 1, dtype=np.float32)[:, None]
         coords.setflags(write=False)
         _COORDS.clear()   # large images are rare: keep only the last shape
         _COORDS[(h, w)] = coords
@@ -155,9 +157,14 @@ def _gather_masks(masks: np.ndarray, kept: np.ndarray, moved: np.ndarray, stride
     n, height, width = masks.shape
     if len(kept) == 0:
         return np.zeros((0, h, w), np.uint8)
-    inside = moved > 0
-    code = np.maximum(moved.astype(np.int64).reshape(-1) - 1, 0)
-    flat = code if stride == width else (code // stride) * width + code % stride
+    if moved.ndim == 3:             # two-channel map of a very large image
+        inside = moved[:, :, 0] > 0
+        x, y = (np.maximum(moved[:, :, c].astype(np.int64) - 1, 0).reshape(-1) for c in (0, 1))
+        flat = y * width + x
+    else:
+        inside = moved > 0
+        code = np.maximum(moved.astype(np.int64).reshape(-1) - 1, 0)
+        flat = code if stride == width else (code // stride) * width + code % stride
     hwn = np.moveaxis(masks, 0, 2)
     if hwn.flags.c_contiguous:      # stored HxWxN (Deep Lake, COCO): gather whole pixels, then pick
         out = np.take(hwn.reshape(-1, n), flat, axis=0)[:, kept].T.reshape(len(kept), h, w)

@@ -202,3 +202,27 @@ def test_sample_seed_is_stable_and_distinct():
     assert sample_seed(0, 0, 0) == sample_seed(0, 0, 0)
     assert len({sample_seed(s, e, r) for s in range(3) for e in range(3) for r in range(20)}) == 180
     assert 0 <= sample_seed(2**40, 5, 10**9) < 2**32
+
+
+def test_large_images_use_their_own_coordinate_map(monkeypatch):
+    """Images beyond the shared canvas (and beyond float32's exact range) keep masks and image aligned."""
+    import segstudio.augment as aug
+    monkeypatch.setattr(aug, "_CANVAS", 64)
+    raw = make_raw(8, 100, 180, 6)
+    pipe = PIPELINES["rotating"]
+    small_canvas = prepare_sample(raw, pipe, 4)
+    check_target(small_canvas, raw)
+    monkeypatch.setattr(aug, "_COORDS", {})
+    real_arange = np.arange
+
+    def fake_large(h, w):   # force the two-channel map by pretending the image is huge
+        coords = np.empty((h, w, 2), np.float32)
+        coords[:, :, 0] = real_arange(1, w + 1, dtype=np.float32)[None, :]
+        coords[:, :, 1] = real_arange(1, h + 1, dtype=np.float32)[:, None]
+        return coords, w
+    monkeypatch.setattr(aug, "_coordinate_map", fake_large)
+    two_channel = prepare_sample(raw, pipe, 4)
+    check_target(two_channel, raw)
+    assert torch.equal(two_channel.image, small_canvas.image)
+    agree = (two_channel.target["masks"] == small_canvas.target["masks"]).float().mean()
+    assert float(agree) > 0.99
