@@ -99,7 +99,7 @@ def make_coco(root):
         {"id": 16, "image_id": 5, "category_id": 7, "bbox": [2, 25, 10, 12],
          "segmentation": [[2, 25, 12, 25, 12, 37, 2, 37]]},
         {"id": 17, "image_id": 8, "category_id": 0, "bbox": [2, 2, 10, 5],
-         "segmentation": [[2, 2, 12, 2, 12, 7, 2, 7]]},
+         "segmentation": [2, 2, 12, 2, 12, 7, 2, 7]},                     # flat list: one polygon
         {"id": 18, "image_id": 7, "category_id": 0, "bbox": [1, 1, 5, 5], "segmentation": [[1, 1, 6, 1, 6, 6]]},
         {"id": 19, "image_id": 999, "category_id": 0, "bbox": [1, 1, 5, 5], "segmentation": [[1, 1, 6, 1, 6, 6]]},
         {"id": 20, "image_id": 1, "category_id": 55, "bbox": [1, 1, 5, 5], "segmentation": [[1, 1, 6, 1, 6, 6]]},
@@ -168,7 +168,10 @@ def test_every_mask_matches_pycocotools(synthetic):
         assert masks.dtype == bool and masks.shape[2] == len(ann_ids)
         assert masks.shape[:2] == ds[i]["images"].shape[:2]
         for k, aid in enumerate(ann_ids):
-            ref = coco.annToMask(coco.anns[int(aid)]).astype(bool)
+            ann = dict(coco.anns[int(aid)])
+            if isinstance(ann["segmentation"], list) and not isinstance(ann["segmentation"][0], list):
+                ann["segmentation"] = [ann["segmentation"]]   # COCO.annToMask cannot read a flat list
+            ref = coco.annToMask(ann).astype(bool)
             np.testing.assert_array_equal(masks[:, :, k], ref, err_msg=f"annotation {aid}")
             checked += 1
     assert checked == 9

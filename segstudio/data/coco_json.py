@@ -105,6 +105,8 @@ def _as_int(value, where: str, path) -> int:
 def _has_segmentation(seg) -> bool:
     if isinstance(seg, dict):
         return "counts" in seg and "size" in seg
+    if isinstance(seg, list) and len(seg) >= 6 and all(isinstance(v, (int, float)) for v in seg):
+        return True     # a flat list: one polygon
     return isinstance(seg, list) and any(isinstance(p, list) and len(p) >= 6 for p in seg)
 
 

@@ -12,7 +12,12 @@ from pycocotools import mask as mask_utils
 
 
 def clean_polygons(seg: list) -> list:
-    """Polygon parts with an even number of coordinates and at least 3 points, as float lists."""
+    """Polygon parts with an even number of coordinates and at least 3 points, as float lists.
+
+    A flat list of numbers is one polygon (some exporters write that; pycocotools accepts it too).
+    """
+    if seg and all(isinstance(v, (int, float)) for v in seg):
+        seg = [seg]
     parts = []
     for part in seg:
         if not isinstance(part, list):
