@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer, Slot
-from PySide6.QtWidgets import QGridLayout, QWidget
+from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtWidgets import QCheckBox, QGridLayout, QWidget
 
 SMOOTHING = 0.9          # exponential moving average factor of the smoothed loss curves
 REDRAW_MS = 100
@@ -60,7 +60,7 @@ def make_plot(object_name: str, title: str, left: str, bottom: str = "iteration"
     item.setTitle(title, color="#202124", size="10pt")
     item.setLabel("left", left)
     item.setLabel("bottom", bottom)
-    item.showGrid(x=True, y=True, alpha=0.25)
+    # no grid: on the raster paint engine it costs more than all the curves together
     item.setClipToView(True)
     item.setDownsampling(auto=True, mode="peak")
     item.addLegend(offset=(-8, 8), labelTextSize="8pt")
@@ -85,16 +85,20 @@ class CurvesWidget(QWidget):
         self._ap_hint = pg.TextItem("no evaluation yet", color="#80868b", anchor=(0.5, 0.5))
         self.apPlot.getPlotItem().addItem(self._ap_hint, ignoreBounds=True)
         self._ap_hint.setPos(0.5, 0.5)
+        self.rawTermsCheck = QCheckBox("raw loss terms", objectName="rawTermsCheck", checked=True)
+        self.rawTermsCheck.setToolTip("Show each loss term's raw values as thin lines (the total is always shown)")
+        self.rawTermsCheck.toggled.connect(self.show_raw_terms)
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.lossPlot, 0, 0, 1, 2)
-        layout.addWidget(self.lrPlot, 1, 0)
-        layout.addWidget(self.apPlot, 1, 1)
-        layout.addWidget(self.speedPlot, 2, 0)
-        layout.addWidget(self.waitPlot, 2, 1)
-        layout.setRowStretch(0, 3)
-        layout.setRowStretch(1, 2)
+        layout.addWidget(self.rawTermsCheck, 0, 0, 1, 2, Qt.AlignmentFlag.AlignRight)
+        layout.addWidget(self.lossPlot, 1, 0, 1, 2)
+        layout.addWidget(self.lrPlot, 2, 0)
+        layout.addWidget(self.apPlot, 2, 1)
+        layout.addWidget(self.speedPlot, 3, 0)
+        layout.addWidget(self.waitPlot, 3, 1)
+        layout.setRowStretch(1, 3)
         layout.setRowStretch(2, 2)
+        layout.setRowStretch(3, 2)
         self._series: dict[str, Series] = {}
         self._items: dict[str, pg.PlotDataItem] = {}
         self._ema: dict[str, float] = {}
@@ -180,7 +184,19 @@ class CurvesWidget(QWidget):
         else:
             item = pg.PlotDataItem(pen=pg.mkPen(colour, width=2), name=name if group == "smooth" else None)
         plot.getPlotItem().addItem(item)
+        # peaks matter on raw losses (spikes); smooth curves can simply be subsampled, which draws half
+        # the points (addItem copied the plot's mode, so set it per item afterwards)
+        item.setDownsampling(auto=True, method="peak" if group == "loss" else "subsample")
+        if group == "loss" and name != "total":
+            item.setVisible(self.rawTermsCheck.isChecked())
         return item
+
+    @Slot(bool)
+    def show_raw_terms(self, on: bool) -> None:
+        for key, item in self._items.items():
+            if key.startswith("loss:") and key != "loss:total":
+                item.setVisible(on)
+        self.redraw()
 
     # ---- past runs ----------------------------------------------------------------------------
     def clear_overlays(self) -> None:
@@ -211,7 +227,7 @@ class CurvesWidget(QWidget):
     @Slot()
     def redraw(self) -> None:
         for key, series in self._series.items():
-            if series.dirty:
+            if series.dirty and self._items[key].isVisible():
                 x, y = series.data()
                 self._items[key].setData(x, y, skipFiniteCheck=series.finite)
                 series.dirty = False

@@ -13,7 +13,7 @@ from segstudio.gui.dataset_panel import DatasetPanel
 from segstudio.gui.eval_panel import EvalPanel
 from segstudio.gui.state import DatasetState
 from segstudio.gui.train_panel import TrainPanel
-from segstudio.gui.workers import RenderService
+from segstudio.gui.workers import RenderService, calm_gc
 
 TEXT_KINDS = ("text", "class_label", "scalar")
 
@@ -53,6 +53,7 @@ class MainWindow(QMainWindow):
         self._shortcuts()
         self._restore()
         self.evalPanel.refresh_runs()
+        calm_gc(collect=True)
 
     # ---- wiring -------------------------------------------------------------------------------
     def _connect(self) -> None:

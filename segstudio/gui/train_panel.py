@@ -15,7 +15,7 @@ from segstudio.errors import UserError
 from segstudio.gui import config_form, settings
 from segstudio.gui.core_api import core
 from segstudio.gui.curves import CurvesWidget
-from segstudio.gui.workers import TrainingRunner, describe_exception
+from segstudio.gui.workers import TrainingRunner, calm_gc, describe_exception
 
 
 def format_eta(seconds: float) -> str:
@@ -314,6 +314,7 @@ class TrainPanel(QWidget):
             if kind == "iteration":
                 last_iter = ev
             elif kind == "started":
+                calm_gc()   # the run's model and optimizer are set up: keep full collections short
                 self.run_dir = ev.get("run_dir", "")
                 self._epochs = int(ev.get("epochs", self._epochs))
                 self.progressBar.setMaximum(max(1, int(ev.get("total_iters", 1))))

@@ -26,6 +26,20 @@ log = logging.getLogger(__name__)
 _LIVE_THREADS: set[QThread] = set()
 
 
+def calm_gc(collect: bool = False) -> None:
+    """Move every object alive now into the GC's permanent generation.
+
+    A full (generation 2) collection walks every tracked object; with torch, a model and the window
+    loaded that took 280-420 ms here, and whichever thread triggers it holds the GIL, so the window froze.
+    Called once the window is built and again when a run has set up its model; objects already alive then
+    are mostly long-lived, and refcounting still frees them.
+    """
+    import gc
+    if collect:  # a full collection first (at start-up only: it is itself one of those long pauses)
+        gc.collect()
+    gc.freeze()
+
+
 def live_threads() -> list[QThread]:
     return [t for t in list(_LIVE_THREADS) if t.isRunning()]
 
