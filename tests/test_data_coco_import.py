@@ -277,3 +277,12 @@ def test_cli_import_and_refusal(tmp_path, capsys):
     assert main(["import-coco", str(img_dir), str(ann), str(dest)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "--resume" in err and "Traceback" not in err
+
+
+def test_memory_budget_cuts_chunks(tmp_path, monkeypatch):
+    img_dir, ann = make_coco(tmp_path)
+    monkeypatch.setattr(coco_import, "MEMORY_BUDGET", 1)       # every row exceeds it: one commit per image
+    s = import_coco(img_dir, ann, tmp_path / "ds", chunk_size=64)
+    ds = deeplake.open_read_only(str(tmp_path / "ds"))
+    row_commits = [v for v in ds.history if "rows" in str(v.message)]
+    assert s.rows_in_dataset == 7 and len(row_commits) == 7

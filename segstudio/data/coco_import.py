@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -163,9 +163,44 @@ def _prepare_row(record: dict, coco: CocoFile, images_dir: Path):
     return row, image.action, image.note, skipped
 
 
-def _chunks(items: list, size: int):
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+MEMORY_BUDGET = 256 * 2 ** 20     # bytes of decoded masks per chunk, and per prefetch window
+
+
+def _row_bytes(result) -> int:
+    row = result[0]
+    return int(row["masks"].nbytes) + len(row["images"]) if row is not None else 0
+
+
+def _chunk_bytes(chunk: list) -> int:
+    return sum(_row_bytes(result) for _, result in chunk)
+
+
+def _prepared(pool, todo: list, coco: CocoFile, images_dir: Path, window: int):
+    """(record, prepared row) in file order, decoded ahead by the pool while the caller writes.
+
+    The window of images decoded ahead shrinks when rows are large (many instances on big images), so
+    memory stays near MEMORY_BUDGET instead of growing with the chunk size.
+    """
+    pending: deque = deque()
+    records = iter(todo)
+    avg = 0.0
+    try:
+        while True:
+            ahead = window if avg == 0 else max(2, min(window, int(MEMORY_BUDGET // max(avg, 1.0))))
+            while len(pending) < ahead:
+                rec = next(records, None)
+                if rec is None:
+                    break
+                pending.append((rec, pool.submit(_prepare_row, rec, coco, images_dir)))
+            if not pending:
+                return
+            rec, future = pending.popleft()
+            result = future.result()
+            avg = 0.8 * avg + 0.2 * _row_bytes(result) if avg else float(_row_bytes(result) or 1)
+            yield rec, result
+    finally:        # stopped early: drop the work queued ahead
+        for _, future in pending:
+            future.cancel()
 
 
 def _append_chunk(ds, results: list, chunk: list, summary: ImportSummary) -> None:
@@ -196,23 +231,20 @@ def import_coco(images_dir, annotations, dest, resume: bool = False, progress=No
     done = len(coco.images) - len(todo)
     if progress:
         progress(done, len(coco.images))
+    total = len(coco.images)
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        # Chunk k+1 is decoded and rasterised by the pool while chunk k is appended (Deep Lake's append
-        # releases the GIL); at most two chunks are held in memory.
-        chunks = list(_chunks(todo, chunk_size))
-        pending = [pool.submit(_prepare_row, rec, coco, images_dir) for rec in chunks[0]] if chunks else []
-        for k, chunk in enumerate(chunks):
-            results = [f.result() for f in pending]
-            pending = ([pool.submit(_prepare_row, rec, coco, images_dir) for rec in chunks[k + 1]]
-                       if k + 1 < len(chunks) else [])
-            _append_chunk(ds, results, chunk, summary)
+        chunk: list = []
+        for rec, result in _prepared(pool, todo, coco, images_dir, chunk_size):
+            chunk.append((rec, result))
+            if len(chunk) < chunk_size and _chunk_bytes(chunk) < MEMORY_BUDGET and done + len(chunk) < total:
+                continue
+            _append_chunk(ds, [r for _, r in chunk], [c for c, _ in chunk], summary)
             done += len(chunk)
+            chunk = []
             if progress:
-                progress(done, len(coco.images))
-            if should_stop is not None and should_stop() and done < len(coco.images):
+                progress(done, total)
+            if should_stop is not None and should_stop() and done < total:
                 summary.stopped = True
-                for f in pending:
-                    f.cancel()
                 break
     if not summary.stopped:
         meta["complete"] = True
