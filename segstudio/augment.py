@@ -108,7 +108,8 @@ def _applied(result: dict) -> list[dict]:
 
 
 _COORDS: dict[tuple[int, int], np.ndarray] = {}
-_CANVAS = 2048                 # one shared map covers every image up to this side (16 MB per process)
+_CANVAS_BITS = 11
+_CANVAS = 1 << _CANVAS_BITS    # one shared map covers every image up to 2048 px a side (16 MB a process)
 _canvas: np.ndarray | None = None
 
 
@@ -162,12 +163,15 @@ def _gather_masks(masks: np.ndarray, kept: np.ndarray, moved: np.ndarray, stride
         x, y = (np.maximum(moved[:, :, c].astype(np.int64) - 1, 0).reshape(-1) for c in (0, 1))
         flat = y * width + x
     else:
-        inside = moved > 0
-        code = np.maximum(moved.astype(np.int64).reshape(-1) - 1, 0)
-        flat = code if stride == width else (code // stride) * width + code % stride
+        code = moved.astype(np.int32).reshape(-1) - 1      # exact: below 2**24
+        inside = (code >= 0).reshape(h, w)
+        np.maximum(code, 0, out=code)
+        # the canvas stride is a power of two: shift and mask instead of integer division
+        flat = code if stride == width else (code >> _CANVAS_BITS) * width + (code & (_CANVAS - 1))
     hwn = np.moveaxis(masks, 0, 2)
     if hwn.flags.c_contiguous:      # stored HxWxN (Deep Lake, COCO): gather whole pixels, then pick
-        out = np.take(hwn.reshape(-1, n), flat, axis=0)[:, kept].T.reshape(len(kept), h, w)
+        pixels = np.take(hwn.reshape(-1, n), flat, axis=0)
+        out = (pixels if len(kept) == n else pixels[:, kept]).T.reshape(len(kept), h, w)
     else:
         out = np.take(np.ascontiguousarray(masks).reshape(n, -1), flat, axis=1)[kept].reshape(-1, h, w)
     out = np.ascontiguousarray(out).view(np.uint8) if out.dtype == bool else np.ascontiguousarray(out)

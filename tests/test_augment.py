@@ -207,7 +207,11 @@ def test_sample_seed_is_stable_and_distinct():
 def test_large_images_use_their_own_coordinate_map(monkeypatch):
     """Images beyond the shared canvas (and beyond float32's exact range) keep masks and image aligned."""
     import segstudio.augment as aug
+    monkeypatch.setattr(aug, "_CANVAS_BITS", 6)
     monkeypatch.setattr(aug, "_CANVAS", 64)
+    monkeypatch.setattr(aug, "_canvas", None)
+    small = make_raw(9, 40, 60, 4)            # fits the 64 px canvas: strided view, shift decoding
+    check_target(prepare_sample(small, PIPELINES["rotating"], 1), small)
     raw = make_raw(8, 100, 180, 6)
     pipe = PIPELINES["rotating"]
     small_canvas = prepare_sample(raw, pipe, 4)
