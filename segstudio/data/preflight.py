@@ -115,7 +115,7 @@ def _column(ds, name: str, rows: list) -> list:
     return list(ds[name][rows]) if name else [None] * len(rows)
 
 
-def _check_row(t: _Tally, row: int, shape, masks, boxes, labels, crowd, fmt: BoxFormat, k: int) -> None:
+def _check_row(t: _Tally, row: int, shape, masks, boxes, labels, crowd, fmt: BoxFormat, k) -> None:
     h, w, ch, dt = shape
     if h <= 0 or w <= 0 or ch not in (1, 2, 3, 4):
         t.add("image_unusable", row)
@@ -123,7 +123,7 @@ def _check_row(t: _Tally, row: int, shape, masks, boxes, labels, crowd, fmt: Box
     if ch != 3 or dt != "uint8":
         t.add("unusual_image", row)
     labels = np.asarray(labels).reshape(-1)
-    if len(labels) and (labels.min() < 0 or labels.max() >= k):
+    if len(labels) and k is not None and (labels.min() < 0 or labels.max() >= k):
         t.add("label_out_of_range", row)
     m = _masks_nhw(t, row, masks, h, w)
     b = None
@@ -190,14 +190,18 @@ def _check_masks(t: _Tally, row: int, m: np.ndarray, b) -> None:
 
 def preflight(ds, mapping: ColumnMapping, box_format: BoxFormat = BoxFormat(), rows=None,
               num_classes: int | None = None) -> PreflightReport:
-    """Check `rows` (default: all) of `ds`; counts and first row ids per problem."""
+    """Check `rows` (default: all) of `ds`; counts and first row ids per problem.
+
+    num_classes bounds the label ids; by default the label column's class_names give it (pass it when the
+    names come from elsewhere, e.g. data.class_names).
+    """
     started = time.perf_counter()
     rows = list(range(len(ds))) if rows is None else sorted(int(r) for r in rows)
     if num_classes is None:
         try:
             num_classes = len(ds[mapping.labels].metadata["class_names"])
-        except Exception:  # noqa: BLE001 - no class names: every label id is out of range
-            num_classes = 0
+        except Exception:  # noqa: BLE001 - no class names stored: the range cannot be checked here
+            num_classes = None
     t = _Tally()
     for start in range(0, len(rows), _BATCH):
         batch = rows[start:start + _BATCH]
