@@ -63,7 +63,8 @@ def make_plot(object_name: str, title: str, left: str, bottom: str = "iteration"
     # no grid: on the raster paint engine it costs more than all the curves together
     item.setClipToView(True)
     item.setDownsampling(auto=True, mode="peak")
-    item.addLegend(offset=(-8, 8), labelTextSize="8pt")
+    legend = item.addLegend(offset=(-8, 8), labelTextSize="8pt", labelTextColor="#202124")
+    legend.setBrush(pg.mkBrush(255, 255, 255, 215))   # readable over the curves it covers
     item.getAxis("left").enableAutoSIPrefix(False)   # "lr (x0.001)" style axis titles confuse readers
     plot.setMinimumSize(260, 170)
     return plot

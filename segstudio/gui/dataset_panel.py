@@ -35,7 +35,8 @@ def render_row(ds, row: int, mapping, box_format, class_names):
     rgb = render(**raw_to_render(raw), class_names=class_names)
     names = [class_names[i] if 0 <= i < len(class_names) else str(i) for i in raw.labels.tolist()]
     h, w = raw.image.shape[:2]
-    text = f"row {row}: {w}x{h}, {raw.num_instances} instances" + (f" ({', '.join(names[:12])}"
+    n = raw.num_instances
+    text = f"row {row}: {w}x{h}, {n} instance{'' if n == 1 else 's'}" + (f" ({', '.join(names[:12])}"
                                                                     f"{', ...' if len(names) > 12 else ''})"
                                                                     if names else "")
     return row, rgb, text
