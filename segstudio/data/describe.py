@@ -74,30 +74,36 @@ def read_box_formats(ds) -> dict:
 
     deeplake 4.7 keeps a BoundingBox's format/type only in the column definition it logs (the Python
     Type object and the column metadata do not expose it), so the log is read through the dataset's own
-    storage reader: this works for every storage backend the dataset was opened with.
+    storage reader: this works for every storage backend the dataset was opened with. Reading stops as
+    soon as every box column is found (the log holds one file per commit; remote storage pays per file).
     """
     found: dict = {}
     try:
+        wanted = {c.name for c in ds.schema.columns if c.dtype.kind.name == "BoundingBox"}
         reader = ds._reader
-        branch_dirs = reader.list_dirs("_deeplake_log")
+        branch_dirs = reader.list_dirs("_deeplake_log") if wanted else []
         current = f"_deeplake_log/{ds.current_branch.id}"
     except Exception:  # noqa: BLE001 - views and exotic backends: format stays unknown
         return found
-    # Other branches first, so the current branch's definitions win.
-    ordered = [d for d in branch_dirs if d != current and not d.endswith("_meta")] + [current]
-    for branch_dir in ordered:
+    # The current branch first; columns made before a branch was created may sit in its parent's log.
+    ordered = [current] + [d for d in branch_dirs if d != current and not d.endswith("_meta")]
+    for branch_dir in ordered if wanted else []:
         try:
             files = sorted(m.path for m in reader.list(branch_dir) if m.path.endswith((".jsonl", ".jsonl.lz4")))
         except Exception:  # noqa: BLE001
             continue
         for path in files:
+            if wanted <= set(found):
+                return found
             raw = bytes(reader.get(path))
             try:
                 text = (_lz4_log(raw) if path.endswith(".lz4") else raw).decode("utf-8", "replace")
             except (IndexError, ValueError):
                 continue
+            branch_found: dict = {}
             for line in text.splitlines():
-                _parse_log_line(line, found)
+                _parse_log_line(line, branch_found)
+            found.update({k: v for k, v in branch_found.items() if k in wanted and k not in found})
     return found
 
 
