@@ -407,35 +407,50 @@ class DatasetPanel(QWidget):
 
     # ---- COCO import --------------------------------------------------------------------------
     def _import_coco(self) -> None:
+        dialog = ImportCocoDialog(self)
+        if dialog.exec() == ImportCocoDialog.DialogCode.Accepted:
+            self.import_coco(*dialog.values())
+
+    def import_coco(self, images: str, annotations: str, dest: str, resume: bool = False) -> bool:
+        """Run the COCO importer in a worker with a progress dialog (Cancel stops it); open the result."""
         try:
             import_coco = core("data.coco_import", "import_coco")
         except NotImplementedYet as exc:
             self._show_error(f"Import COCO: {exc}")
-            return
-        dialog = ImportCocoDialog(self)
-        if dialog.exec() != ImportCocoDialog.DialogCode.Accepted:
-            return
-        images, annotations, dest = dialog.values()
-        progress = QProgressDialog("Importing COCO ...", "Cancel", 0, 0, self)
+            return False
+        if self._importer.is_running():
+            self._show_error("An import is already running; wait for it or cancel it.")
+            return False
+        progress = QProgressDialog(f"Importing {annotations} ...", "Cancel", 0, 0, self)
         progress.setObjectName("importProgressDialog")
+        progress.setWindowTitle("Import COCO")
         progress.setWindowModality(Qt.WindowModality.WindowModal)
         progress.setMinimumDuration(0)
+        progress.setAutoClose(False)
+        progress.setAutoReset(False)
         progress.canceled.connect(self._importer.request_stop)
         self._import_progress = progress
 
-        def finish_ok(_summary):
+        def finish_ok(summary):
+            self._import_progress = None
             progress.close()
+            if getattr(summary, "stopped", False):
+                self.message.emit(f"Import stopped; {dest} holds the images done so far. Import again with "
+                                  "'Resume' ticked to continue.", True)
+                return
             self.open_url(dest)
 
         def finish_failed(message):
+            self._import_progress = None
             progress.close()
             self._show_error(f"Import COCO: {message}")
         self._importer.succeeded.connect(finish_ok, Qt.ConnectionType.SingleShotConnection)
         self._importer.failed.connect(finish_failed, Qt.ConnectionType.SingleShotConnection)
-        self._importer.start(lambda report, stop: import_coco(images, annotations, dest, progress=report,
-                                                               should_stop=stop))
+        self._importer.start(lambda report, stop: import_coco(images, annotations, dest, resume=resume,
+                                                               progress=report, should_stop=stop))
         progress.show()
-
+        self.message.emit(f"Importing {annotations} into {dest} ...", False)
+        return True
 
     @Slot(object)
     def _on_import_progress(self, values) -> None:

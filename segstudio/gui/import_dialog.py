@@ -1,7 +1,7 @@
 """The small form asking where a COCO export lives and where to write the Deep Lake dataset."""
 from __future__ import annotations
 
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit,
+from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit,
                                QPushButton, QWidget)
 
 
@@ -17,6 +17,8 @@ class ImportCocoDialog(QDialog):
         form.addRow("Images folder", self._with_browse(self.imagesEdit, self._pick_images))
         form.addRow("Annotations (.json)", self._with_browse(self.annotationsEdit, self._pick_annotations))
         form.addRow("New dataset folder", self._with_browse(self.destEdit, self._pick_dest))
+        self.resumeCheck = QCheckBox("Resume a stopped import into this folder", objectName="cocoResumeCheck")
+        form.addRow("", self.resumeCheck)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -47,5 +49,6 @@ class ImportCocoDialog(QDialog):
         if path:
             self.destEdit.setText(path)
 
-    def values(self) -> tuple[str, str, str]:
-        return self.imagesEdit.text().strip(), self.annotationsEdit.text().strip(), self.destEdit.text().strip()
+    def values(self) -> tuple[str, str, str, bool]:
+        return (self.imagesEdit.text().strip(), self.annotationsEdit.text().strip(), self.destEdit.text().strip(),
+                self.resumeCheck.isChecked())

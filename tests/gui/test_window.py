@@ -143,3 +143,24 @@ def test_config_saves_and_loads_as_toml(window, tmp_path):
     path.write_text("[train]\nepochs = 'many'\n")
     assert not window.trainPanel.load_config_file(str(path))
     assert "train.epochs" in child(window, "statusLabel", QLabel).text()
+
+
+def test_import_coco_runs_in_a_worker_then_opens_the_result(make_window, qtbot, coco128, tmp_path,
+                                                            screenshot_dir):
+    window = make_window()
+    dest = tmp_path / "coco128"
+    assert window.datasetPanel.import_coco(str(coco128 / "images"), str(coco128 / "annotations.json"), str(dest))
+    qtbot.waitUntil(lambda: window.state.ready and window.state.url == str(dest), timeout=240000)
+    assert window.state.num_rows > 100 and "person" in window.state.class_names
+    qtbot.waitUntil(lambda: child(window, "previewView", ImageView).array is not None, timeout=30000)
+    qtbot.waitUntil(lambda: "(" in child(window, "classList", QListWidget).item(0).text(), timeout=60000)
+    window.grab().save(str(screenshot_dir / "gui_dataset_coco128.png"))
+
+
+def test_import_coco_error_is_a_message(make_window, qtbot, tmp_path):
+    window = make_window()
+    (tmp_path / "bad.json").write_text("{not json")
+    window.datasetPanel.import_coco(str(tmp_path), str(tmp_path / "bad.json"), str(tmp_path / "out"))
+    status = child(window, "statusLabel", QLabel)
+    qtbot.waitUntil(lambda: status.text().startswith("Import COCO:"), timeout=30000)
+    assert window.state.ds is None
