@@ -108,7 +108,8 @@ def make_coco(root):
     cats = [{"id": 7, "name": "cat"}, {"id": 0, "name": "dog"}, {"id": 3, "name": "cat"},
             {"id": 12, "name": "unused"}]
     path = root / "annotations.json"
-    path.write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
+    text = json.dumps({"images": images, "annotations": anns, "categories": cats})
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())          # with a byte-order mark, as Windows tools write
     return img_dir, path
 
 
@@ -122,8 +123,12 @@ def synthetic(tmp_path_factory):
 
 
 def _coco(path):
+    """pycocotools' COCO for the file (it cannot read a byte-order mark, so the JSON is parsed here)."""
     with contextlib.redirect_stdout(io.StringIO()):
-        return COCO(str(path))
+        coco = COCO()
+        coco.dataset = json.loads(path.read_bytes().decode("utf-8-sig"))
+        coco.createIndex()
+    return coco
 
 
 def test_summary_counts_every_oddity(synthetic):

@@ -37,7 +37,10 @@ def load_json(path: str | Path) -> dict:
     path = Path(path)
     try:
         with open(path, "rb") as fh:
-            data = json.load(fh)
+            raw = fh.read()
+        if raw.startswith(b"\xef\xbb\xbf"):     # a UTF-8 byte-order mark, as some Windows tools write
+            raw = raw[3:]
+        data = json.loads(raw)
     except FileNotFoundError:
         raise DataError(f"Annotations file {path} does not exist; check the path.") from None
     except IsADirectoryError:

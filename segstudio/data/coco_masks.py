@@ -7,6 +7,8 @@ dropped first: pycocotools would read a 4-number part as a box, which no exporte
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from pycocotools import mask as mask_utils
 
@@ -22,8 +24,11 @@ def clean_polygons(seg: list) -> list:
     for part in seg:
         if not isinstance(part, list):
             continue
-        coords = [float(v) for v in part[: len(part) - len(part) % 2]]
-        if len(coords) >= 6:
+        try:
+            coords = [float(v) for v in part[: len(part) - len(part) % 2]]
+        except (TypeError, ValueError):
+            continue
+        if len(coords) >= 6 and all(math.isfinite(v) for v in coords):
             parts.append(coords)
     return parts
 
