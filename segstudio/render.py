@@ -128,17 +128,18 @@ def _draw_boxes(out, boxes, colours, thickness) -> None:
 
 def side_by_side(left: np.ndarray, right: np.ndarray, titles=("original", "augmented"), gap: int = 8,
                  background: int = 255) -> np.ndarray:
-    """Two RGB images next to each other, top-aligned, each with a title strip above it."""
-    strip = 22 if titles else 0
+    """Two RGB images next to each other, top-aligned, each with a title strip above it (a column is
+    widened to fit its title)."""
+    titles = tuple(str(t) for t in titles) if titles else ("", "")
+    strip = 22 if any(titles) else 0
+    widths = [max(img.shape[1], cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)[0][0] + 4 if t else 0)
+              for img, t in ((left, titles[0]), (right, titles[1]))]
     height = max(left.shape[0], right.shape[0]) + strip
-    width = left.shape[1] + gap + right.shape[1]
-    canvas = np.full((height, width, 3), background, np.uint8)
-    for x0, img, title in ((0, left, titles[0] if titles else ""),
-                           (left.shape[1] + gap, right, titles[1] if titles else "")):
+    canvas = np.full((height, widths[0] + gap + widths[1], 3), background, np.uint8)
+    for x0, img, title in ((0, left, titles[0]), (widths[0] + gap, right, titles[1])):
         canvas[strip:strip + img.shape[0], x0:x0 + img.shape[1]] = img
         if title:
-            cv2.putText(canvas, str(title), (x0 + 2, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
-                        cv2.LINE_AA)
+            cv2.putText(canvas, title, (x0 + 2, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     return canvas
 
 

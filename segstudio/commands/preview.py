@@ -73,7 +73,7 @@ def write_preview(url: str, cfg, n: int, out_dir, endpoint_url: str = "") -> dic
     for i, row in enumerate(rows):
         raw, prepared = dataset.sample_with_raw(row, epoch=0)
         aug_h, aug_w = prepared.image.shape[1:]
-        factor = max(1, raw.image.shape[0] // max(1, aug_h))
+        factor = max(1, round(raw.image.shape[0] / max(1, aug_h)))
         shown = f", shown x{factor}" if factor > 1 else ""
         picture = side_by_side(render(**raw_to_render(raw), class_names=names),
                                render(**enlarge(prepared_to_render(prepared), factor), class_names=names),
