@@ -1,14 +1,22 @@
-"""`segstudio predict`: not built yet."""
-from segstudio.errors import NotImplementedYet
-
-HELP = 'Predict on a folder of images or a dataset; write overlays and COCO results.'
+"""`segstudio predict RUN INPUT --out DIR`: overlays and COCO-format results for a folder or a dataset."""
+HELP = "Predict on a folder of images or a dataset; write overlays and COCO results."
 
 
 def add_arguments(p):
-    p.add_argument("run")
-    p.add_argument("input")
+    p.add_argument("run", help="run folder (or its name under --runs-dir)")
+    p.add_argument("input", help="a folder of images or a dataset URL")
     p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    p.add_argument("--score-threshold", type=float, default=0.5, metavar="S")
+    p.add_argument("--runs-dir", default="runs", metavar="DIR")
+    p.add_argument("--device", default="cpu")
 
 
 def run(args) -> int:
-    raise NotImplementedYet("not implemented yet.")
+    from segstudio.engine.inference import load_run_model, predict
+
+    loaded = load_run_model(args.run, args.checkpoint, args.runs_dir, args.device)
+    summary = predict(loaded, args.input, args.out, score_threshold=args.score_threshold, device=args.device)
+    print(f"{summary['images']} images, {summary['detections']} detections: overlays and predictions.json "
+          f"in {summary['out']}")
+    return 0

@@ -1,0 +1,176 @@
+"""Using a trained run: load its model, evaluate a checkpoint, predict on images or a dataset.
+
+Predictions are written as COCO results (category_id = class index + 1, masks as RLE), the format
+pycocotools' loadRes reads, next to overlays drawn by segstudio.render.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+
+from segstudio.config import atomic_write_text
+from segstudio.engine import rundir
+from segstudio.engine.checkpoint import load_checkpoint
+from segstudio.engine.evaluate import evaluate_model
+from segstudio.errors import DataError, TrainingError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+@dataclass
+class LoadedRun:
+    run_dir: Path
+    cfg: object
+    model: torch.nn.Module
+    class_names: list
+    checkpoint: str
+    iteration: int
+
+
+def load_run_model(run: str, which: str = "best", runs_dir: str = "runs", device: str = "cpu") -> LoadedRun:
+    """The run's model in eval mode with the weights of checkpoints/<which>.pt (best falls back to last)."""
+    from segstudio.model import build_model
+
+    run_dir = rundir.resolve_run(run, runs_dir)
+    cfg = rundir.load_run_config(run_dir)
+    path = rundir.checkpoint_path(run_dir, which)
+    if which == "best" and not path.is_file():
+        path = rundir.checkpoint_path(run_dir, "last")
+    state = load_checkpoint(path)
+    class_names = list(state.get("class_names") or cfg.data.class_names)
+    cfg.model.weights = "none"   # the checkpoint holds every weight; no pretrained file is needed now
+    model = build_model(cfg.model, len(class_names) + 1, cfg.augment.image_size)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError:
+        raise TrainingError(f"Checkpoint {path} does not fit the run's config.toml; "
+                            "restore the config the run was trained with.") from None
+    model.to(device).eval()
+    return LoadedRun(run_dir, cfg, model, class_names, path.name, int(state["state"]["iteration"]))
+
+
+def evaluate_run(loaded: LoadedRun, dataset: str = "", *, batch_size: int = 4, device: str = "cpu",
+                 should_stop: Callable[[], bool] | None = None) -> dict:
+    """COCO box/mask AP of the run on its validation split, or on every row of `dataset`.
+
+    Writes runs/<name>/eval/metrics.json and returns its content."""
+    from segstudio.data.describe import class_names_for, describe, resolve_mapping
+    from segstudio.data.open import open_dataset
+    from segstudio.loader import SegmentationDataset, build_loader
+
+    cfg = loaded.cfg
+    url = dataset or cfg.data.url
+    ds = open_dataset(url, endpoint_url=cfg.data.endpoint_url)
+    info = describe(ds, url)
+    data_cfg = cfg.data
+    if dataset:   # another dataset: propose its own mapping, keep only the run's explicit choices
+        from segstudio.config import DataConfig
+        data_cfg = DataConfig(class_names=list(loaded.class_names))
+    mapping, box_format = resolve_mapping(info, data_cfg)
+    names = class_names_for(info, mapping, data_cfg)
+    if names != loaded.class_names:
+        raise DataError(f"The dataset's classes {names} differ from the run's {loaded.class_names}; "
+                        "evaluate on a dataset with the same classes in the same order.")
+    if dataset:
+        from segstudio.data.splits import filtered_rows
+        rows = [int(r) for r in filtered_rows(ds, cfg.data.query)]
+    else:
+        split = rundir.read_split(loaded.run_dir)
+        rows = list(split["val"]) if split else []
+    if not rows:
+        raise DataError("There are no rows to evaluate; pass --dataset URL or train with a validation split.")
+    val_set = SegmentationDataset(url, cfg.data.endpoint_url, mapping, box_format, rows, cfg.augment,
+                                  train=False, seed=cfg.train.seed)
+    batches = build_loader(val_set, batch_size, 0, shuffle=False, seed=0)
+    metrics, per_class, seconds = evaluate_model(
+        loaded.model, batches, torch.device(device), loaded.class_names, backend=cfg.eval.backend,
+        score_threshold=cfg.eval.score_threshold, should_stop=should_stop)
+    result = {"run": str(loaded.run_dir), "checkpoint": loaded.checkpoint, "iteration": loaded.iteration,
+              "dataset": rundir.strip_secrets(url), "images": len(rows), "metrics": metrics,
+              "per_class": per_class, "seconds": round(seconds, 2)}
+    out = loaded.run_dir / "eval" / "metrics.json"
+    atomic_write_text(out, json.dumps(result, indent=2) + "\n")
+    result["path"] = str(out)
+    return result
+
+
+def _images_from_folder(folder: Path) -> Iterable[tuple[str, np.ndarray]]:
+    from PIL import Image
+
+    from segstudio.data.sample import to_rgb_uint8
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"No images (.jpg, .png, ...) in {folder}; pass a folder of images or a dataset URL.")
+    for path in files:
+        with Image.open(path) as im:
+            yield path.stem, to_rgb_uint8(np.asarray(im.convert("RGB")))
+
+
+def _images_from_dataset(url: str, cfg) -> Iterable[tuple[str, np.ndarray]]:
+    from segstudio.data.describe import describe, resolve_mapping
+    from segstudio.data.open import open_dataset
+    from segstudio.data.sample import to_rgb_uint8
+
+    ds = open_dataset(url, endpoint_url=cfg.data.endpoint_url)
+    from segstudio.config import DataConfig
+    mapping, _ = resolve_mapping(describe(ds, url), DataConfig(images=cfg.data.images
+                                                               if cfg.data.url == url else ""))
+    for row in range(len(ds)):
+        yield str(row), to_rgb_uint8(ds[row][mapping.images])
+
+
+def to_coco_results(image_id, output: dict, score_threshold: float) -> list[dict]:
+    """Model output for one image -> COCO result dicts (bbox xywh, RLE segmentation, 1-based category)."""
+    from pycocotools import mask as mask_utils
+
+    keep = output["scores"] >= score_threshold
+    boxes = output["boxes"][keep].cpu().numpy()
+    masks = (output["masks"][keep][:, 0] > 0.5).cpu().numpy().astype(np.uint8)
+    results = []
+    for box, label, score, mask in zip(boxes, output["labels"][keep].tolist(), output["scores"][keep].tolist(),
+                                       masks):
+        rle = mask_utils.encode(np.asfortranarray(mask))
+        rle["counts"] = rle["counts"].decode("ascii")
+        x1, y1, x2, y2 = (float(v) for v in box)
+        results.append({"image_id": image_id, "category_id": int(label), "score": round(float(score), 5),
+                        "bbox": [x1, y1, x2 - x1, y2 - y1], "segmentation": rle})
+    return results
+
+
+@torch.no_grad()
+def predict(loaded: LoadedRun, source: str, out_dir: str, *, score_threshold: float = 0.5,
+            device: str = "cpu", progress: Callable[[int], None] | None = None) -> dict:
+    """Overlays (out/<name>.png) and COCO results (out/predictions.json) for a folder or a dataset."""
+    from PIL import Image
+
+    from segstudio.render import render
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    src = Path(source)
+    is_folder = src.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in src.iterdir())
+    images = _images_from_folder(src) if is_folder else _images_from_dataset(source, loaded.cfg)
+    results, names, count = [], [], 0
+    for name, image in images:
+        tensor = torch.from_numpy(image).permute(2, 0, 1).float().div(255).to(device)
+        output = loaded.model([tensor])[0]
+        image_id = int(name) if name.isdigit() else len(names)
+        names.append({"id": image_id, "file_name": name, "height": image.shape[0], "width": image.shape[1]})
+        results += to_coco_results(image_id, output, score_threshold)
+        keep = output["scores"] >= score_threshold
+        overlay = render(image, (output["masks"][keep][:, 0] > 0.5).cpu().numpy(),
+                         output["boxes"][keep].cpu().numpy(), (output["labels"][keep] - 1).cpu().numpy(),
+                         loaded.class_names, output["scores"][keep].cpu().numpy())
+        Image.fromarray(overlay).save(out / f"{name}.png")
+        count += 1
+        if progress:
+            progress(count)
+    categories = [{"id": i + 1, "name": n} for i, n in enumerate(loaded.class_names)]
+    atomic_write_text(out / "predictions.json", json.dumps(results) + "\n")
+    atomic_write_text(out / "images.json", json.dumps({"images": names, "categories": categories}) + "\n")
+    return {"images": count, "detections": len(results), "out": str(out)}
