@@ -83,7 +83,50 @@ class _TaskWorker(QObject):
         self.progress.emit(tuple(values))
 
 
-class TaskRunner(QObject):
+class _ThreadOwner(QObject):
+    """Owns one QThread + worker pair at a time and keeps Python references until the thread has ended."""
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._thread: QThread | None = None
+        self._worker: QObject | None = None
+
+    def is_running(self) -> bool:
+        return self._thread is not None
+
+    def wait(self, ms: int = 30000) -> bool:
+        thread = self._thread
+        return True if thread is None else thread.wait(ms)
+
+    def _launch(self, worker: QObject, terminal, name: str) -> None:
+        """Move `worker` to a new thread, run worker.run there; the thread quits on `terminal`."""
+        thread = QThread()
+        thread.setObjectName(name)
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        # direct: quit() is thread-safe, and a queued call would wait for the GUI loop (deadlock in wait())
+        terminal.connect(thread.quit, Qt.ConnectionType.DirectConnection)
+        thread.finished.connect(self._on_thread_finished)
+        self._thread, self._worker = thread, worker
+        _LIVE_THREADS.add(thread)
+        thread.start()
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        thread, worker = self._thread, self._worker
+        self._thread = self._worker = None
+        if thread is not None:
+            _LIVE_THREADS.discard(thread)
+            thread.deleteLater()
+        if worker is not None:
+            worker.deleteLater()
+        self._ended()
+
+    def _ended(self) -> None:
+        """Runs on the GUI thread once the thread has finished and the references are dropped."""
+
+
+class TaskRunner(_ThreadOwner):
     """Runs `fn(report, should_stop)` in a QThread; re-emits progress, then succeeded or failed, then done."""
 
     progress = Signal(object)
@@ -93,48 +136,22 @@ class TaskRunner(QObject):
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self._thread: QThread | None = None
-        self._worker: _TaskWorker | None = None
         self._stop = threading.Event()
-
-    def is_running(self) -> bool:
-        return self._thread is not None
 
     def start(self, fn: Callable) -> None:
         if self._thread is not None:
             raise RuntimeError("a task is already running")
         self._stop = threading.Event()
-        thread = QThread()
-        thread.setObjectName("segstudio-task")
         worker = _TaskWorker(fn, self._stop)
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
         worker.progress.connect(self.progress)
         worker.succeeded.connect(self.succeeded)
         worker.failed.connect(self.failed)
-        # direct: quit() is thread-safe, and a queued call would wait for the GUI loop (deadlock in wait())
-        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        thread.finished.connect(self._on_finished)
-        self._thread, self._worker = thread, worker
-        _LIVE_THREADS.add(thread)
-        thread.start()
+        self._launch(worker, worker.done, "segstudio-task")
 
     def request_stop(self) -> None:
         self._stop.set()
 
-    def wait(self, ms: int = 30000) -> bool:
-        thread = self._thread
-        return True if thread is None else thread.wait(ms)
-
-    @Slot()
-    def _on_finished(self) -> None:
-        thread, worker = self._thread, self._worker
-        self._thread = self._worker = None
-        if thread is not None:
-            _LIVE_THREADS.discard(thread)
-            thread.deleteLater()
-        if worker is not None:
-            worker.deleteLater()
+    def _ended(self) -> None:
         self.done.emit()
 
 
@@ -186,7 +203,7 @@ class _TrainWorker(QObject):
                 self.finished.emit(result)
 
 
-class TrainingRunner(QObject):
+class TrainingRunner(_ThreadOwner):
     """Owns the training QThread. `stop()` is safe to call from the GUI thread at any time."""
 
     events = Signal(object)
@@ -195,55 +212,31 @@ class TrainingRunner(QObject):
     def __init__(self, parent: QObject | None = None, flush_s: float = 0.1):
         super().__init__(parent)
         self._flush_s = flush_s
-        self._thread: QThread | None = None
-        self._worker: _TrainWorker | None = None
         self._stop = threading.Event()
+        self._result: dict | None = None
         self.stop_requested_at: float | None = None
-
-    def is_running(self) -> bool:
-        return self._thread is not None
 
     def start(self, train_fn: Callable, cfg, resume=None, extend_epochs: int = 0) -> None:
         if self._thread is not None:
             raise RuntimeError("training is already running")
         self._stop = threading.Event()
         self.stop_requested_at = None
-        thread = QThread()
-        thread.setObjectName("segstudio-train")
+        self._result = None
         worker = _TrainWorker(train_fn, cfg, self._stop, resume, extend_epochs, self._flush_s)
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
         worker.events.connect(self.events)
         worker.finished.connect(self._on_worker_finished)
-        worker.finished.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        thread.finished.connect(self._on_thread_finished)
-        self._thread, self._worker = thread, worker
-        self._result = None
-        _LIVE_THREADS.add(thread)
-        thread.start()
+        self._launch(worker, worker.finished, "segstudio-train")
 
     def stop(self) -> None:
         if self._thread is not None and not self._stop.is_set():
             self.stop_requested_at = time.monotonic()
             self._stop.set()
 
-    def wait(self, ms: int = 60000) -> bool:
-        thread = self._thread
-        return True if thread is None else thread.wait(ms)
-
     @Slot(object)
     def _on_worker_finished(self, result) -> None:
         self._result = result
 
-    @Slot()
-    def _on_thread_finished(self) -> None:
-        thread, worker = self._thread, self._worker
-        self._thread = self._worker = None
-        if thread is not None:
-            _LIVE_THREADS.discard(thread)
-            thread.deleteLater()
-        if worker is not None:
-            worker.deleteLater()
+    def _ended(self) -> None:
         self.finished.emit(self._result or {"status": "failed", "message": "Training thread ended."})
 
 
