@@ -17,61 +17,13 @@ import torch  # noqa: E402
 from torch.utils.data import DataLoader, Dataset, Sampler  # noqa: E402
 
 from segstudio.augment import PreparedSample, build_pipeline, prepare_sample, sample_seed  # noqa: E402
-from segstudio.data.sample import (BoxFormat, ColumnMapping, RawSample, boxes_from_masks,  # noqa: E402
-                                   boxes_to_xyxy, masks_layout, read_sample, to_rgb_uint8)
-from segstudio.errors import DataError  # noqa: E402
-
-_JPEG_MAGIC = b"\xff\xd8\xff"
+from segstudio.data.sample import BoxFormat, ColumnMapping, RawSample, read_sample  # noqa: E402
 
 
 def open_for_reading(url: str, endpoint_url: str = ""):
     """The one place the loader opens datasets (read-only; DataError with one sentence on failure)."""
     from segstudio.data.open import open_dataset
     return open_dataset(url, endpoint_url=endpoint_url)
-
-
-def _decode_image(ds, index: int, column: str, row) -> np.ndarray:
-    """Decode a stored JPEG with OpenCV straight to RGB (same pixels as Deep Lake's decoder, measured
-    identical on coco128, about 20% faster); anything else goes through Deep Lake."""
-    import cv2
-    try:
-        data = ds[column].get_bytes(index)
-    except Exception:  # noqa: BLE001 - a view or a column without stored bytes: use the normal path
-        data = b""
-    if isinstance(data, (bytes, bytearray, memoryview)) and bytes(data[:3]) == _JPEG_MAGIC:
-        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION)
-        if img is not None:
-            return img
-    return to_rgb_uint8(row[column])
-
-
-def read_row(ds, index: int, mapping: ColumnMapping, box_format: BoxFormat = BoxFormat()) -> RawSample:
-    """Like `read_sample`, but masks stored HxWxN stay a zero-copy NxHxW view.
-
-    Transposing every full-size mask costs more than decoding the image on dense rows (about 50 ms for
-    90 instances at 640x480); prepare_sample gathers only the surviving, transformed pixels from the view.
-    Any layout other than HxWxN is handed to read_sample.
-    """
-    index = int(index)
-    row = ds[index]
-    masks = row[mapping.masks] if mapping.masks else None
-    if masks is None or not isinstance(masks, np.ndarray) or masks.ndim != 3:
-        return read_sample(ds, index, mapping, box_format)
-    image = _decode_image(ds, index, mapping.images, row)
-    h, w = image.shape[:2]
-    if masks_layout(masks.shape, h, w) != "hwn":
-        return read_sample(ds, index, mapping, box_format)
-    masks = np.moveaxis(masks if masks.dtype == bool else masks != 0, 2, 0).view(np.uint8)
-    labels = np.asarray(row[mapping.labels]).astype(np.int64, copy=False).reshape(-1)
-    boxes = (boxes_to_xyxy(row[mapping.boxes], box_format, w, h) if mapping.boxes
-             else boxes_from_masks(masks))
-    iscrowd = (np.asarray(row[mapping.iscrowd]).reshape(-1).astype(bool) if mapping.iscrowd
-               else np.zeros(len(labels), bool))
-    if not len(masks) == len(boxes) == len(labels) == len(iscrowd):
-        raise DataError(f"Row {index} has {len(masks)} masks, {len(boxes)} boxes, {len(labels)} labels and "
-                        f"{len(iscrowd)} crowd flags; every instance needs one of each, so fix the row or "
-                        "filter it out with data.query.")
-    return RawSample(index, image, masks, boxes, labels, iscrowd)
 
 
 def _image_size(ds, index: int, column: str) -> tuple[int, int]:
@@ -121,7 +73,8 @@ class SegmentationDataset(Dataset):
         return self._pipeline
 
     def read(self, row: int) -> RawSample:
-        return read_row(self.ds, row, self.mapping, self.box_format)
+        # read_sample leaves HxWxN masks as a zero-copy NxHxW view; prepare_sample gathers from it.
+        return read_sample(self.ds, row, self.mapping, self.box_format)
 
     def sample_with_raw(self, row: int, epoch: int = 0) -> tuple[RawSample, PreparedSample]:
         """Dataset row `row` as read and as prepared at `epoch`: what training sees, what preview shows."""

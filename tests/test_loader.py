@@ -1,4 +1,4 @@
-"""Loader: fast reads equal read_sample, preview equals training (also in spawned workers), epochs, batching."""
+"""Loader: preview equals training (also in spawned workers), epochs, batching, real COCO rows."""
 import pickle
 
 import numpy as np
@@ -8,10 +8,8 @@ import torch
 from segstudio.augment import build_pipeline
 from segstudio.config import AugmentConfig
 from segstudio.data.describe import describe
-from segstudio.data.sample import read_sample
 from segstudio.errors import DataError
-from segstudio.loader import (EpochBatchSampler, SegmentationDataset, build_loader, collate,
-                              open_for_reading, read_row)
+from segstudio.loader import EpochBatchSampler, SegmentationDataset, build_loader, collate, open_for_reading
 
 
 @pytest.fixture(scope="module")
@@ -28,21 +26,6 @@ def make_dataset(demo, preset="seed", rows=None, seed=0, train=True):
                                seed=seed)
 
 
-def assert_same_rows(ds, mapping, box_format, rows):
-    for r in rows:
-        a, b = read_row(ds, r, mapping, box_format), read_sample(ds, r, mapping, box_format)
-        assert a.image.shape == b.image.shape and a.image.shape[2] == 3
-        assert np.array_equal(a.image, b.image)
-        assert np.array_equal(a.masks, b.masks) and a.masks.dtype == np.uint8
-        assert np.array_equal(a.boxes, b.boxes) and np.array_equal(a.labels, b.labels)
-        assert np.array_equal(a.iscrowd, b.iscrowd)
-
-
-def test_read_row_equals_read_sample_on_demo(demo):
-    _, ds, mapping, box_format = demo
-    assert_same_rows(ds, mapping, box_format, range(len(ds)))
-
-
 @pytest.fixture(scope="module")
 def coco(coco128, tmp_path_factory):
     import deeplake
@@ -52,11 +35,6 @@ def coco(coco128, tmp_path_factory):
     ds = open_for_reading(dest)
     info = describe(ds, dest)
     return dest, ds, info.mapping, info.box_format
-
-
-def test_read_row_equals_read_sample_on_coco128(coco):
-    _, ds, mapping, box_format = coco
-    assert_same_rows(ds, mapping, box_format, range(0, len(ds), 3))
 
 
 @pytest.mark.parametrize("preset", ["seed", "strong"])
