@@ -1,21 +1,25 @@
 """Evaluation panel: per-class AP of a run, and its validation images with predictions beside ground truth.
 
-The AP table comes from the run's metrics.jsonl (the engine's evaluation events). The image browser needs
-the engine's per-image evaluation; while that is missing the panel says so.
+The AP table shows the run's last evaluation (metrics.jsonl), or a fresh `segstudio eval` of its best
+checkpoint (engine.inference.evaluate_run). The browser runs the run's model (load_run_model) on its
+validation rows in the render thread and draws with segstudio.render; the threshold only re-draws.
+Ordering images worst first needs per-image scores the engine does not compute yet; the panel says so.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
-                               QListWidget, QListWidgetItem, QPushButton, QSlider, QSplitter, QTableWidget,
+                               QListWidget, QPushButton, QSlider, QSplitter, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from segstudio.errors import NotImplementedYet, UserError
 from segstudio.gui.core_api import core
-from segstudio.gui.widgets import ImageView, Notice
-from segstudio.gui.workers import TaskRunner
+from segstudio.data.sample import read_sample
+from segstudio.gui.widgets import ImageView
+from segstudio.gui.workers import RenderService, TaskRunner
 
 
 def latest_eval(records: list[dict]) -> dict | None:
@@ -30,23 +34,32 @@ def _fmt(value) -> str:
 class EvalPanel(QWidget):
     message = Signal(str, bool)
 
-    def __init__(self, runs_dir_fn, parent: QWidget | None = None):
+    def __init__(self, runs_dir_fn, renderer: RenderService, parent: QWidget | None = None):
         super().__init__(parent)
         self.runs_dir_fn = runs_dir_fn
+        self.renderer = renderer
         self._runner = TaskRunner(self)
         self._runner.succeeded.connect(self._on_images)
         self._runner.failed.connect(lambda m: self.message.emit(f"Evaluation: {m}", True))
-        self._results: list = []
+        self._browser: Browser | None = None
+        self._outputs: dict = {}    # row -> model output (numpy), filled by the render thread
         self._build()
+        renderer.resultReady.connect(self._on_render)
+        renderer.failed.connect(self._on_render_failed)
 
     def _build(self) -> None:
         self.runCombo = QComboBox(objectName="evalRunCombo")
         self.runCombo.currentIndexChanged.connect(self._on_run)
         refresh = QPushButton("Refresh", objectName="evalRefreshButton", clicked=self.refresh_runs)
+        evaluate = QPushButton("Evaluate checkpoint", objectName="evaluateButton",
+                               clicked=self.evaluate_checkpoint)
+        evaluate.setToolTip("COCO box and mask AP of the run's best checkpoint on its validation split "
+                            "(as `segstudio eval RUN`)")
         top = QHBoxLayout()
         top.addWidget(QLabel("Run:"))
         top.addWidget(self.runCombo, 1)
         top.addWidget(refresh)
+        top.addWidget(evaluate)
         self.summaryLabel = QLabel("Select a run that has been evaluated.", objectName="evalSummaryLabel",
                                    wordWrap=True)
 
@@ -69,54 +82,55 @@ class EvalPanel(QWidget):
         layout.addWidget(split, 1)
 
     def _build_browser(self) -> QWidget:
-        box = QGroupBox("Validation images, worst first: prediction | ground truth")
+        box = QGroupBox("Validation images: prediction | ground truth")
         layout = QVBoxLayout(box)
-        self._predict = self._find_image_api()
-        if self._predict is None:
-            layout.addWidget(Notice("Per-image predictions: not implemented yet (the engine has no per-image "
-                                    "evaluation function in this build). The per-class AP table works."))
-            self.imageList = QListWidget(objectName="evalImageList")
-            self.imageList.setVisible(False)
-            return box
         controls = QHBoxLayout()
-        self.evalButton = QPushButton("Evaluate images", objectName="evalImagesButton", clicked=self.run_images)
+        self.loadButton = QPushButton("Show predictions", objectName="evalImagesButton",
+                                      clicked=self.load_predictions)
+        self.loadButton.setToolTip("Load the run's best checkpoint and predict its validation images")
         self.thresholdSlider = QSlider(Qt.Orientation.Horizontal, objectName="scoreThresholdSlider")
         self.thresholdSlider.setRange(0, 100)
         self.thresholdSlider.setValue(50)
         self.thresholdSpin = QDoubleSpinBox(objectName="scoreThresholdSpin", minimum=0, maximum=1,
-                                            singleStep=0.05, value=0.5)
+                                            singleStep=0.05, value=0.5, decimals=2)
         self.thresholdSlider.valueChanged.connect(lambda v: self.thresholdSpin.setValue(v / 100))
         self.thresholdSpin.valueChanged.connect(lambda v: self.thresholdSlider.setValue(round(v * 100)))
         self.thresholdSpin.valueChanged.connect(self._show_current)
-        controls.addWidget(self.evalButton)
+        controls.addWidget(self.loadButton)
         controls.addStretch(1)
         controls.addWidget(QLabel("Score threshold"))
         controls.addWidget(self.thresholdSlider, 1)
         controls.addWidget(self.thresholdSpin)
+        self.orderLabel = QLabel("Rows in split order; worst-first ordering: not implemented yet (needs "
+                                 "per-image scores from the engine).", objectName="evalOrderLabel",
+                                 wordWrap=True)
+        self.orderLabel.setStyleSheet("color: #8a6d3b;")
         self.imageList = QListWidget(objectName="evalImageList")
-        self.imageList.setMaximumWidth(220)
+        self.imageList.setMaximumWidth(160)
         self.imageList.currentRowChanged.connect(self._show_current)
         self.predView = ImageView(placeholder="prediction")
         self.predView.setObjectName("evalPredictionView")
         self.truthView = ImageView(placeholder="ground truth")
         self.truthView.setObjectName("evalTruthView")
+        self.imageInfo = QLabel("", objectName="evalImageInfoLabel")
         views = QHBoxLayout()
         views.addWidget(self.imageList)
-        views.addWidget(self.predView, 1)
-        views.addWidget(self.truthView, 1)
+        views.addWidget(self._titled("Prediction", self.predView), 1)
+        views.addWidget(self._titled("Ground truth", self.truthView), 1)
         layout.addLayout(controls)
+        layout.addWidget(self.orderLabel)
         layout.addLayout(views, 1)
+        layout.addWidget(self.imageInfo)
         return box
 
     @staticmethod
-    def _find_image_api():
-        """The engine's per-image evaluation, if this build has one."""
-        for module, name in (("engine.evaluate", "evaluate_images"), ("engine.evaluate", "evaluate_run_images")):
-            try:
-                return core(module, name)
-            except NotImplementedYet:
-                continue
-        return None
+    def _titled(title: str, widget: QWidget) -> QWidget:
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(QLabel(title))
+        layout.addWidget(widget, 1)
+        return box
 
     # ---- runs and table -----------------------------------------------------------------------
     @Slot()
@@ -148,55 +162,142 @@ class EvalPanel(QWidget):
     def _on_run(self, *_):
         path = self.runCombo.currentData()
         self.apTable.setRowCount(0)
+        self._browser = None
+        self._outputs = {}
+        self.imageList.clear()
         if not path:
             self.summaryLabel.setText("No runs yet: train one in the Training tab.")
             return
         ev = latest_eval(core("engine.rundir", "read_metrics")(path))
         if ev is None:
-            self.summaryLabel.setText(f"{Path(path).name} has no evaluation yet.")
+            self.summaryLabel.setText(f"{Path(path).name} has no evaluation yet: press Evaluate checkpoint.")
             return
-        m = ev.get("metrics", {})
+        self._fill_table(ev.get("metrics", {}), ev.get("per_class", {}),
+                         f"{Path(path).name}, epoch {ev.get('epoch', 0) + 1}")
+
+    def _fill_table(self, m: dict, per_class: dict, title: str) -> None:
         self.summaryLabel.setText(
-            f"{Path(path).name}, epoch {ev.get('epoch', 0) + 1}: box AP {_fmt(m.get('bbox_map'))}, "
-            f"AP50 {_fmt(m.get('bbox_map_50'))}; mask AP {_fmt(m.get('segm_map'))}, "
-            f"AP50 {_fmt(m.get('segm_map_50'))}")
-        per_class = ev.get("per_class", {}) or {}
+            f"{title}: box AP {_fmt(m.get('bbox_map'))}, AP50 {_fmt(m.get('bbox_map_50'))}; "
+            f"mask AP {_fmt(m.get('segm_map'))}, AP50 {_fmt(m.get('segm_map_50'))}")
         self.apTable.setSortingEnabled(False)
         self.apTable.setRowCount(len(per_class))
         for r, (name, values) in enumerate(sorted(per_class.items())):
             self.apTable.setItem(r, 0, QTableWidgetItem(name))
             for c, key in ((1, "bbox_ap"), (2, "segm_ap")):
-                item = QTableWidgetItem()
-                value = values.get(key)
-                item.setData(Qt.ItemDataRole.DisplayRole, _fmt(value))
-                self.apTable.setItem(r, c, item)
+                self.apTable.setItem(r, c, QTableWidgetItem(_fmt(values.get(key))))
         self.apTable.setSortingEnabled(True)
 
-    # ---- per-image browser --------------------------------------------------------------------
-    def run_images(self) -> None:
+    # ---- evaluation of a checkpoint ---------------------------------------------------------
+    def evaluate_checkpoint(self) -> None:
         path = self.runCombo.currentData()
-        if not path or self._predict is None or self._runner.is_running():
+        if not path or self._runner.is_running():
             return
-        predict = self._predict
-        self.message.emit("Evaluating validation images ...", False)
-        self._runner.start(lambda report, stop: predict(path, progress=report, should_stop=stop))
+        try:
+            load_run_model, evaluate_run = core("engine.inference", "load_run_model", "evaluate_run")
+        except NotImplementedYet as exc:
+            self.message.emit(f"Evaluation: {exc}", True)
+            return
+        self.message.emit(f"Evaluating {Path(path).name} (best checkpoint) ...", False)
+        self._runner.start(lambda report, stop: ("eval", evaluate_run(load_run_model(path, "best"),
+                                                                      should_stop=stop)))
+
+    def _show_eval_result(self, result: dict) -> None:
+        self._fill_table(result.get("metrics", {}), result.get("per_class", {}),
+                         f"{Path(result['run']).name}, {result['checkpoint']} (iteration {result['iteration']}) "
+                         f"on {result['images']} images")
+        self.message.emit(f"Evaluation written to {result.get('path', '')}.", False)
+
+    # ---- per-image browser --------------------------------------------------------------------
+    def load_predictions(self) -> None:
+        path = self.runCombo.currentData()
+        if not path or self._runner.is_running():
+            return
+        try:
+            load_run_model = core("engine.inference", "load_run_model")
+        except NotImplementedYet as exc:
+            self.message.emit(f"Predictions: {exc}", True)
+            return
+        self.message.emit(f"Loading the model of {Path(path).name} ...", False)
+        self._runner.start(lambda report, stop: ("browser", load_browser(load_run_model(path, "best"))))
 
     @Slot(object)
-    def _on_images(self, results) -> None:
-        self._results = sorted(results, key=lambda r: getattr(r, "score", 0.0))
+    def _on_images(self, result) -> None:
+        kind, payload = result
+        if kind == "eval":
+            self._show_eval_result(payload)
+            return
+        self._browser = payload
+        self._outputs.clear()
         self.imageList.clear()
-        for r in self._results:
-            item = QListWidgetItem(f"row {r.row}: {getattr(r, 'score', 0.0):.2f}")
-            self.imageList.addItem(item)
-        if self._results:
+        for row in payload.rows:
+            self.imageList.addItem(f"row {row}")
+        self.message.emit(f"{len(payload.rows)} validation images of {payload.loaded.run_dir.name}.", False)
+        if payload.rows:
             self.imageList.setCurrentRow(0)
 
     @Slot()
     def _show_current(self, *_):
-        row = self.imageList.currentRow()
-        if not 0 <= row < len(self._results):
+        index = self.imageList.currentRow()
+        browser = self._browser
+        if browser is None or not 0 <= index < len(browser.rows):
             return
-        r = self._results[row]
-        threshold = self.thresholdSpin.value()
-        self.predView.set_image(r.render_prediction(threshold))
-        self.truthView.set_image(r.render_truth())
+        row, threshold, outputs = browser.rows[index], self.thresholdSpin.value(), self._outputs
+        self.renderer.submit("eval", lambda: draw_prediction(browser, row, threshold, outputs))
+
+    @Slot(str, int, object)
+    def _on_render(self, channel: str, seq: int, payload) -> None:
+        if channel == "eval":
+            prediction, truth, text = payload
+            self.predView.set_image(prediction)
+            self.truthView.set_image(truth)
+            self.imageInfo.setText(text)
+
+    @Slot(str, int, str)
+    def _on_render_failed(self, channel: str, seq: int, message: str) -> None:
+        if channel == "eval":
+            self.predView.set_message("Cannot predict this image")
+            self.imageInfo.setText(message)
+            self.message.emit(message, True)
+
+
+@dataclass
+class Browser:
+    loaded: object
+    ds: object
+    mapping: object
+    box_format: object
+    rows: list
+
+
+def load_browser(loaded) -> Browser:
+    """Worker job: the run's dataset, mapping and validation rows (as the run recorded them)."""
+    describe, resolve_mapping = core("data.describe", "describe", "resolve_mapping")
+    open_dataset = core("data.open", "open_dataset")
+    read_split = core("engine.rundir", "read_split")
+    cfg = loaded.cfg
+    ds = open_dataset(cfg.data.url, endpoint_url=cfg.data.endpoint_url)
+    mapping, box_format = resolve_mapping(describe(ds, cfg.data.url), cfg.data)
+    split = read_split(loaded.run_dir) or {}
+    return Browser(loaded, ds, mapping, box_format, [int(r) for r in split.get("val", [])])
+
+
+def draw_prediction(browser: Browser, row: int, threshold: float, cache: dict):
+    """Render job: the model's output for a row (computed once, cached) drawn at `threshold`, and the truth."""
+    import torch
+
+    render, raw_to_render = core("render", "render", "raw_to_render")
+    names = browser.loaded.class_names
+    raw = read_sample(browser.ds, row, browser.mapping, browser.box_format)
+    if row not in cache:
+        with torch.no_grad():
+            tensor = torch.from_numpy(raw.image).permute(2, 0, 1).float().div(255)
+            out = browser.loaded.model([tensor])[0]
+        cache[row] = {k: v.cpu().numpy() for k, v in out.items()}
+    out = cache[row]
+    keep = out["scores"] >= threshold
+    prediction = render(raw.image, out["masks"][keep][:, 0] > 0.5, out["boxes"][keep], out["labels"][keep] - 1,
+                        names, out["scores"][keep])
+    truth = render(**raw_to_render(raw), class_names=names)
+    text = (f"row {row}: {int(keep.sum())} predictions at score >= {threshold:.2f} "
+            f"({len(keep)} in all), {raw.num_instances} ground-truth instances")
+    return prediction, truth, text

@@ -38,7 +38,7 @@ class MainWindow(QMainWindow):
         self.augmentPanel = AugmentPanel(self.state, self.renderer,
                                          image_size_fn=lambda: self.trainPanel.imageSizeSpin.value())
         self.augmentPanel.row_fn = self.datasetPanel.sampleSpin.value
-        self.evalPanel = EvalPanel(self.trainPanel.runs_dir)
+        self.evalPanel = EvalPanel(self.trainPanel.runs_dir, self.renderer)
         self.tabs = QTabWidget(objectName="mainTabs")
         self.tabs.addTab(self.datasetPanel, "1 Dataset")
         self.tabs.addTab(self.augmentPanel, "2 Augmentation")

@@ -111,4 +111,15 @@ def test_a_completed_run_shows_its_evaluation(window, qtbot, tmp_path, screensho
     names = {table.item(r, 0).text() for r in range(table.rowCount())}
     assert names <= set(window.state.class_names)
     assert "mask AP" in child(window, "evalSummaryLabel", QLabel).text()
+
+    status = child(window, "statusLabel", QLabel)
+    click(qtbot, window, "evaluateButton")                      # as `segstudio eval RUN`
+    qtbot.waitUntil(lambda: status.text().startswith("Evaluation written"), timeout=120000)
+    assert (tmp_path / "runs" / "gui-test" / "eval" / "metrics.json").is_file()
+    click(qtbot, window, "evalImagesButton")
+    pred = window.evalPanel.predView
+    qtbot.waitUntil(lambda: pred.array is not None, timeout=120000)
+    assert window.evalPanel.truthView.array.shape == pred.array.shape
+    child(window, "scoreThresholdSpin").setValue(0.0)
+    qtbot.waitUntil(lambda: "score >= 0.00" in child(window, "evalImageInfoLabel", QLabel).text(), timeout=30000)
     window.grab().save(str(screenshot_dir / "gui_evaluation.png"))
