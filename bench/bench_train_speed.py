@@ -1,0 +1,114 @@
+"""Training images/s on CPU: the default CPU preset vs the tutorial's configuration, on the same batches.
+
+Tutorial configuration: maskrcnn_resnet50_fpn with torchvision's default heads (256-channel FPN, four
+256-channel mask convs, 1024-wide box head), 2000 proposals kept before/after NMS, 512 ROIs per image, and
+the model's own resize of the 128 px crops to min_size 800 / max_size 1333. Both get the same batches of
+8 crops made by segstudio's pipeline from the demo dataset (seed preset, 128 px). A tutorial step takes
+about 70-120 s on 2 cores, so it is timed for only a few steps.
+
+    python bench/bench_train_speed.py                       # ~5-8 minutes on 2 cores
+    python bench/bench_train_speed.py --tutorial-steps 1 --preset-steps 5
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", default="", help="dataset URL (default: the demo dataset)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--preset-steps", type=int, default=10, help="timed steps of the CPU preset")
+    p.add_argument("--tutorial-steps", type=int, default=2, help="timed steps of the tutorial configuration")
+    p.add_argument("--warmup", type=int, default=1, help="untimed steps before timing each configuration")
+    p.add_argument("--threads", type=int, default=2)
+    return p.parse_args()
+
+
+def make_batches(url: str, batch_size: int, count: int):
+    """`count` batches of training crops through the real pipeline (identical for both models)."""
+    from segstudio.config import Config
+    from segstudio.data.describe import describe, resolve_mapping
+    from segstudio.data.open import open_dataset
+    from segstudio.loader import SegmentationDataset, collate
+
+    cfg = Config()
+    if not url:
+        from segstudio.data.demo import ensure_demo_dataset
+        url = ensure_demo_dataset()
+    ds = open_dataset(url)
+    mapping, box_format = resolve_mapping(describe(ds, url), cfg.data)
+    rows = list(range(min(len(ds), batch_size * count)))
+    data = SegmentationDataset(url, "", mapping, box_format, rows, cfg.augment, train=True, seed=0)
+    samples = [data[(i, 0)] for i in range(len(rows))]
+    batches = [collate(samples[i:i + batch_size]) for i in range(0, len(samples), batch_size)]
+    return [b for b in batches if len(b[0]) == batch_size], len(describe(ds, url).class_names)
+
+
+def tutorial_model_config():
+    from segstudio.config import ModelConfig
+    return ModelConfig(arch="maskrcnn_resnet50_fpn", weights="none", min_size=800, max_size=1333,
+                       rpn_pre_nms_top_n_train=2000, rpn_post_nms_top_n_train=2000,
+                       rpn_pre_nms_top_n_test=1000, rpn_post_nms_top_n_test=1000,
+                       box_batch_size_per_image=512, mask_head_channels=256, mask_head_layers=4,
+                       fpn_channels=256, trainable_backbone_layers=3)
+
+
+def time_steps(model_cfg, num_classes: int, batches, warmup: int, steps: int) -> list[float]:
+    import torch
+
+    from segstudio.model import build_model
+    torch.manual_seed(0)
+    model = build_model(model_cfg, num_classes + 1, 128).train()
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.005, momentum=0.9,
+                          weight_decay=5e-4)
+    times = []
+    for i in range(warmup + steps):
+        images, targets, _ = batches[i % len(batches)]
+        t0 = time.perf_counter()
+        loss = sum(model(images, targets).values())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+            print(f"  step {i - warmup + 1}: {times[-1]:.2f} s", flush=True)
+    return times
+
+
+def main() -> int:
+    args = parse_args()
+    import torch
+
+    from segstudio.config import Config
+    torch.set_num_threads(args.threads)
+    batches, num_classes = make_batches(args.dataset, args.batch_size, 6)
+    preset = Config().model
+    print(f"CPU preset ({preset.arch}, {Config().augment.image_size} px, FPN {preset.fpn_channels}, "
+          f"{preset.rpn_post_nms_top_n_train} proposals, {preset.box_batch_size_per_image} ROIs/image, "
+          f"mask head {preset.mask_head_layers}x{preset.mask_head_channels}):", flush=True)
+    fast = time_steps(preset, num_classes, batches, args.warmup, args.preset_steps)
+    print("tutorial configuration (maskrcnn_resnet50_fpn, 128 px crops resized to 800, 2000 proposals, "
+          "512 ROIs/image, mask head 4x256):", flush=True)
+    slow = time_steps(tutorial_model_config(), num_classes, batches, args.warmup, args.tutorial_steps)
+    fast_ips = args.batch_size / statistics.median(fast)
+    slow_ips = args.batch_size / statistics.median(slow)
+    ratio = fast_ips / slow_ips
+    print(f"\nCPU preset {fast_ips:.2f} images/s vs tutorial {slow_ips:.3f} images/s: {ratio:.1f}x "
+          f"(target >= 40x; {args.threads} threads, batch {args.batch_size})")
+    print(json.dumps({"bench": "train_speed", "preset_images_per_s": round(fast_ips, 3),
+                      "tutorial_images_per_s": round(slow_ips, 4), "ratio": round(ratio, 1),
+                      "preset_step_s": [round(t, 3) for t in fast], "tutorial_step_s": [round(t, 2) for t in slow],
+                      "threads": args.threads, "batch_size": args.batch_size}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

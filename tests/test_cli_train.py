@@ -1,0 +1,129 @@
+"""The train/eval/predict/export commands end to end on the demo dataset with a tiny model."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from segstudio.cli import main
+
+TINY = """
+[data]
+url = "{url}"
+split_column = "split"
+
+[augment]
+image_size = 64
+
+[model]
+fpn_channels = 32
+mask_head_channels = 16
+mask_head_layers = 1
+rpn_pre_nms_top_n_train = 100
+rpn_post_nms_top_n_train = 50
+rpn_pre_nms_top_n_test = 50
+rpn_post_nms_top_n_test = 25
+box_batch_size_per_image = 32
+
+[train]
+epochs = 1
+batch_size = 2
+max_iters = {iters}
+workers = 0
+device = "cpu"
+runs_dir = "{runs}"
+run_name = "{name}"
+
+[eval]
+max_images = 4
+"""
+
+
+def write_config(tmp_path: Path, url: str, name: str = "cli", iters: int = 3) -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(TINY.format(url=url, runs=tmp_path / "runs", name=name, iters=iters))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained_run(demo_dataset, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cli")
+    assert main(["train", "--config", str(write_config(tmp, demo_dataset))]) == 0
+    return tmp / "runs" / "cli"
+
+
+def test_train_writes_run_folder(trained_run, capsys):
+    assert (trained_run / "checkpoints" / "last.pt").is_file()
+    assert (trained_run / "checkpoints" / "best.pt").is_file()
+    records = [json.loads(line) for line in (trained_run / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["event"] == "finished" and records[-1]["status"] == "completed"
+    card = (trained_run / "config.toml").read_text()
+    assert 'images = "images"' in card and "circle" in card and "# libraries:" in card
+
+
+def test_eval_prints_table_and_writes_metrics(trained_run, capsys):
+    assert main(["eval", str(trained_run), "--checkpoint", "last"]) == 0
+    out = capsys.readouterr().out
+    assert "mask" in out and "AP50" in out
+    result = json.loads((trained_run / "eval" / "metrics.json").read_text())
+    assert result["images"] == len(json.loads((trained_run / "split.json").read_text())["val"])
+    assert {"segm_map", "bbox_map_50"} <= set(result["metrics"])
+
+
+def test_predict_folder_writes_overlays_and_coco_results(trained_run, tmp_path, capsys):
+    from PIL import Image
+    images = tmp_path / "imgs"
+    images.mkdir()
+    for i in range(2):
+        Image.new("RGB", (80, 60), (i * 100, 50, 50)).save(images / f"im{i}.jpg")
+    out = tmp_path / "pred"
+    assert main(["predict", str(trained_run), str(images), "--out", str(out), "--score-threshold", "0"]) == 0
+    assert sorted(p.name for p in out.glob("*.png")) == ["im0.png", "im1.png"]
+    results = json.loads((out / "predictions.json").read_text())
+    assert all({"image_id", "category_id", "score", "bbox", "segmentation"} <= set(r) for r in results)
+
+
+def test_export_torchscript_round_trip(trained_run, capsys):
+    assert main(["export", str(trained_run), "--format", "torchscript"]) == 0
+    assert "max difference" in capsys.readouterr().out
+    scripted = torch.jit.load(str(trained_run / "export" / "model.torchscript.pt"))
+    assert list(scripted.class_names) == ["circle", "square", "triangle", "star", "ring", "cross"]
+    dets = scripted([torch.rand(3, 64, 80)])
+    assert set(dets[0]) >= {"boxes", "labels", "scores", "masks"}
+
+
+def test_cli_errors_are_one_line(trained_run, capsys):
+    assert main(["train", "--resume", str(trained_run.parent / "nope")]) == 1
+    assert "was not found" in capsys.readouterr().err
+    assert main(["train", "--extend-epochs", "2"]) == 1
+    assert main(["eval", str(trained_run.parent / "nope")]) == 1
+
+
+def test_missing_pretrained_weights_from_cli(demo_dataset, tmp_path, capsys):
+    cfg = write_config(tmp_path, demo_dataset, name="w")
+    cfg.write_text(cfg.read_text().replace("[model]\n", '[model]\nweights = "coco"\narch = "maskrcnn_resnet50_fpn"\n'))
+    assert main(["train", "--config", str(cfg)]) == 1
+    assert "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes(demo_dataset, tmp_path):
+    cfg = write_config(tmp_path, demo_dataset, name="ddp", iters=2)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "-m", "segstudio", "train", "--config", str(cfg)],
+                          capture_output=True, text=True, timeout=400, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = tmp_path / "runs" / "ddp"
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["ddp"]   # rank 0 made the one folder
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    started = records[0]
+    assert started["event"] == "started" and started["total_iters"] == 2
+    assert [r["iteration"] for r in records if r["event"] == "iteration"] == [1, 2]
+    assert any(r["event"] == "eval" for r in records)
+    assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["state"]["iteration"] == 2

@@ -1,0 +1,100 @@
+"""Validation AP from engine.evaluate equals pycocotools' COCOeval run by hand on the same predictions."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from segstudio.engine.evaluate import evaluate_model
+
+H = W = 40
+
+
+def _mask(x1, y1, x2, y2):
+    m = torch.zeros(H, W, dtype=torch.uint8)
+    m[y1:y2, x1:x2] = 1
+    return m
+
+
+def _box(m):
+    ys, xs = torch.nonzero(m, as_tuple=True)
+    return [float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)]
+
+
+# image 0: a class-1 square, a class-2 bar, a class-1 crowd region; image 1: one class-1 square
+GT = [
+    [(_mask(2, 2, 14, 14), 1, 0), (_mask(20, 5, 26, 35), 2, 0), (_mask(28, 28, 40, 40), 1, 1)],
+    [(_mask(10, 10, 30, 30), 1, 0)],
+]
+# predictions: (mask, label, score); a near-hit, a shifted hit, a false positive, one on the crowd region
+PRED = [
+    [(_mask(3, 2, 14, 15), 1, 0.9), (_mask(21, 8, 27, 35), 2, 0.8), (_mask(0, 30, 10, 40), 2, 0.6),
+     (_mask(29, 29, 39, 39), 1, 0.7)],
+    [(_mask(12, 10, 30, 28), 1, 0.95), (_mask(0, 0, 8, 8), 1, 0.3)],
+]
+
+
+class FixedModel(torch.nn.Module):
+    """Returns the PRED detections for image i (identified by its constant fill value)."""
+
+    def forward(self, images):
+        outs = []
+        for img in images:
+            preds = PRED[int(img[0, 0, 0].item())]
+            masks = torch.stack([m for m, _, _ in preds]).float()[:, None]
+            outs.append({"boxes": torch.tensor([_box(m) for m, _, _ in preds]),
+                         "labels": torch.tensor([lab for _, lab, _ in preds]),
+                         "scores": torch.tensor([s for _, _, s in preds]), "masks": masks})
+        return outs
+
+
+def _batches():
+    images = [torch.full((3, H, W), float(i)) for i in range(len(GT))]
+    targets = [{"boxes": torch.tensor([_box(m) for m, _, _ in gt]), "labels": torch.tensor([lab for _, lab, _ in gt]),
+                "masks": torch.stack([m for m, _, _ in gt]), "iscrowd": torch.tensor([c for _, _, c in gt])}
+               for gt in GT]
+    yield images, targets, [0, 1]
+
+
+def _rle(m):
+    rle = mask_utils.encode(np.asfortranarray(m.numpy()))
+    rle["counts"] = rle["counts"].decode("ascii")
+    return rle
+
+
+def _by_hand(iou_type):
+    anns, results, k = [], [], 0
+    for i, gt in enumerate(GT):
+        for m, lab, crowd in gt:
+            k += 1
+            x1, y1, x2, y2 = _box(m)
+            anns.append({"id": k, "image_id": i, "category_id": lab, "iscrowd": crowd, "area": float(m.sum()),
+                         "bbox": [x1, y1, x2 - x1, y2 - y1], "segmentation": _rle(m)})
+        for m, lab, score in PRED[i]:
+            x1, y1, x2, y2 = _box(m)
+            results.append({"image_id": i, "category_id": lab, "score": score,
+                            "bbox": [x1, y1, x2 - x1, y2 - y1], "segmentation": _rle(m)})
+    coco = COCO()
+    coco.dataset = {"images": [{"id": i, "height": H, "width": W} for i in range(len(GT))],
+                    "annotations": anns, "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]}
+    coco.createIndex()
+    ev = COCOeval(coco, coco.loadRes(results), iou_type)
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    return ev.stats
+
+
+@pytest.mark.parametrize("backend", ["pycocotools", "faster_coco_eval"])
+def test_ap_matches_pycocotools_by_hand(backend):
+    metrics, per_class, _ = evaluate_model(FixedModel(), _batches(), torch.device("cpu"), ["a", "b"],
+                                           backend=backend, score_threshold=0.0)
+    for iou_type, prefix in (("segm", "segm"), ("bbox", "bbox")):
+        stats = _by_hand(iou_type)
+        assert metrics[f"{prefix}_map"] == pytest.approx(stats[0], abs=1e-4)
+        assert metrics[f"{prefix}_map_50"] == pytest.approx(stats[1], abs=1e-4)
+        assert metrics[f"{prefix}_map_75"] == pytest.approx(stats[2], abs=1e-4)
+    assert set(per_class) == {"a", "b"} and {"bbox_ap", "segm_ap"} <= set(per_class["a"])
