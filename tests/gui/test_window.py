@@ -105,6 +105,10 @@ def test_reroll_changes_the_augmented_preview(window, qtbot, screenshot_dir):
         qtbot.waitUntil(lambda: not np.array_equal(aug.array, seen[-1]), timeout=30000)
         seen.append(aug.array.copy())
     assert window.augmentPanel.reportText.toPlainText().startswith("Draw seed")
+    draw = window.augmentPanel.drawSpin.value()
+    qtbot.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)   # the Ctrl+R shortcut
+    assert window.augmentPanel.drawSpin.value() == draw + 1
+    qtbot.waitUntil(lambda: not np.array_equal(aug.array, seen[-1]), timeout=30000)
     window.grab().save(str(screenshot_dir / "gui_augmentation.png"))
     window.augmentPanel.gridSpin.setValue(6)
     window.augmentPanel.request_grid()
