@@ -42,7 +42,7 @@ def measured(fn) -> tuple:
 def run_segstudio(images, ann, dest, chunk_size, workers) -> tuple:
     from segstudio.data.coco_import import import_coco
 
-    return measured(lambda: import_coco(images, ann, dest, chunk_size=chunk_size, workers=workers))
+    return measured(lambda: import_coco(images, ann, dest, chunk_size=chunk_size, workers=workers or None))
 
 
 def run_from_coco(images, ann, dest) -> tuple:
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
                    help="folder with images/ and annotations.json")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--chunk-size", type=int, default=32)
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=int, default=0, help="decoding threads (0: one per CPU, at most 8)")
     args = p.parse_args(argv)
     coco = Path(args.coco)
     images, ann = coco / "images", coco / "annotations.json"

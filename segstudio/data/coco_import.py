@@ -214,8 +214,12 @@ def _append_chunk(ds, results: list, chunk: list, summary: ImportSummary) -> Non
 
 
 def import_coco(images_dir, annotations, dest, resume: bool = False, progress=None, should_stop=None,
-                chunk_size: int = 32, workers: int = 2) -> ImportSummary:
-    """Import COCO instances into a new Deep Lake dataset at `dest`; see the module docstring."""
+                chunk_size: int = 32, workers: int | None = None) -> ImportSummary:
+    """Import COCO instances into a new Deep Lake dataset at `dest`; see the module docstring.
+
+    workers: threads decoding images and rasterising masks (pycocotools and numpy release the GIL);
+    default: one per CPU, at most 8.
+    """
     started = time.perf_counter()
     images_dir = Path(images_dir)
     if not images_dir.is_dir():
@@ -232,6 +236,7 @@ def import_coco(images_dir, annotations, dest, resume: bool = False, progress=No
     if progress:
         progress(done, len(coco.images))
     total = len(coco.images)
+    workers = workers or min(8, os.cpu_count() or 2)
     with ThreadPoolExecutor(max(1, workers)) as pool:
         chunk: list = []
         for rec, result in _prepared(pool, todo, coco, images_dir, chunk_size):
