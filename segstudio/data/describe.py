@@ -228,7 +228,7 @@ def describe(ds, url: str = "") -> DatasetInfo:
     if picks["boxes"] and picks["boxes"] not in formats:
         notes.append(f"The box format of column '{picks['boxes']}' is not recorded; assuming ltwh in pixels.")
     by_column = {c.name: _class_names(ds, c.name) for c in columns
-                 if c.kind == "class_label" or c.name == picks["labels"]}
+                 if c.kind in ("class_label", "array") or c.name == picks["labels"]}
     by_column = {k: v for k, v in by_column.items() if v}
     class_names = by_column.get(picks["labels"], [])
     if picks["labels"] and not class_names:
