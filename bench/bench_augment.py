@@ -168,6 +168,47 @@ def plain_loader(dataset, workers: int, batch: int):
                       timeout=300)
 
 
+def measure(url: str, args) -> tuple[int, dict, dict]:
+    """rows, single-process rows/s and DataLoader rows/s for the three pipelines."""
+    from segstudio.config import AugmentConfig
+    from segstudio.data.describe import describe
+    from segstudio.loader import SegmentationDataset, build_loader, open_for_reading
+
+    ds = open_for_reading(url)
+    info = describe(ds, url)
+    mapping, fmt = info.mapping, info.box_format
+    rows = list(range(len(ds)))
+    n = len(rows)
+    ours = SegmentationDataset(url, "", mapping, fmt, rows, AugmentConfig(preset="seed"), True, 0)
+    tut, dec = TutorialDataset(url, mapping, fmt, rows), DecodeOnlyDataset(url, mapping, fmt, rows)
+    single = {"tutorial": [], "segstudio": [], "decode_only": []}
+    for _ in range(args.reps):   # interleaved, so load from other processes hits all alike
+        single["tutorial"].append(rows_per_s(tut.__getitem__, n, 1))
+        single["segstudio"].append(rows_per_s(ours.__getitem__, n, 1))
+        single["decode_only"].append(rows_per_s(dec.__getitem__, n, 1))
+    single = {k: statistics.median(v) for k, v in single.items()}
+    multi = {}
+    if args.workers > 0:
+        multi["tutorial"] = loader_rows_per_s(plain_loader(tut, args.workers, args.batch), n, args.reps)
+        multi["segstudio"] = loader_rows_per_s(
+            build_loader(ours, args.batch, args.workers, shuffle=False, seed=0), n, args.reps)
+        multi["decode_only"] = loader_rows_per_s(plain_loader(dec, args.workers, args.batch), n, args.reps)
+    return n, single, multi
+
+
+def report(name: str, r: dict) -> dict:
+    vs_tut, vs_dec = r["segstudio"] / r["tutorial"], r["segstudio"] / r["decode_only"]
+    bound = r["decode_only"] / r["tutorial"]
+    print(f"{name:>14}: tutorial {r['tutorial']:7.1f} rows/s | segstudio {r['segstudio']:7.1f} rows/s | "
+          f"decode-only {r['decode_only']:7.1f} rows/s")
+    print(f"{'':>14}  segstudio/tutorial {vs_tut:4.2f}x (target >= 2.0: {'met' if vs_tut >= 2 else 'MISSED'})"
+          f" | segstudio/decode-only {vs_dec:4.2f}x (target >= 0.6: {'met' if vs_dec >= 0.6 else 'MISSED'})")
+    print(f"{'':>14}  (decode-only itself is {bound:4.2f}x the tutorial here: the bound for any pipeline "
+          f"that reads rows through read_sample)")
+    return {"rows_per_s": {k: round(v, 1) for k, v in r.items()}, "vs_tutorial": round(vs_tut, 3),
+            "vs_decode_only": round(vs_dec, 3), "decode_only_vs_tutorial": round(bound, 3)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=3, help="timed passes over the rows (median)")
@@ -175,51 +216,13 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--source", help="a COCO folder with images/ and annotations.json (default coco128)")
     args = ap.parse_args(argv)
-
     import cv2
-    from segstudio.config import AugmentConfig
-    from segstudio.data.describe import describe
-    from segstudio.loader import SegmentationDataset, build_loader, open_for_reading
-
     cv2.setNumThreads(0)
-    torch.set_num_threads(1)   # same as in workers: one thread per process
+    torch.set_num_threads(1)   # as in the workers: one thread per process
     with tempfile.TemporaryDirectory() as tmp:
         url, label = source_dataset(tmp, args.source)
-        ds = open_for_reading(url)
-        info = describe(ds, url)
-        mapping, fmt = info.mapping, info.box_format
-        rows = list(range(len(ds)))
-        n = len(rows)
-        ours = SegmentationDataset(url, "", mapping, fmt, rows, AugmentConfig(preset="seed"), True, 0)
-        tut, dec = TutorialDataset(url, mapping, fmt, rows), DecodeOnlyDataset(url, mapping, fmt, rows)
-        print(f"data: {label}, {n} rows; seed pipeline at 128 px")
-
-        single = {"tutorial": [], "segstudio": [], "decode_only": []}
-        for _ in range(args.reps):   # interleaved, so load from other processes hits all alike
-            single["tutorial"].append(rows_per_s(tut.__getitem__, n, 1))
-            single["segstudio"].append(rows_per_s(ours.__getitem__, n, 1))
-            single["decode_only"].append(rows_per_s(dec.__getitem__, n, 1))
-        single = {k: statistics.median(v) for k, v in single.items()}
-
-        multi = {}
-        if args.workers > 0:
-            multi["tutorial"] = loader_rows_per_s(plain_loader(tut, args.workers, args.batch), n, args.reps)
-            multi["segstudio"] = loader_rows_per_s(
-                build_loader(ours, args.batch, args.workers, shuffle=False, seed=0), n, args.reps)
-            multi["decode_only"] = loader_rows_per_s(plain_loader(dec, args.workers, args.batch), n, args.reps)
-
-    def report(name, r):
-        vs_tut, vs_dec = r["segstudio"] / r["tutorial"], r["segstudio"] / r["decode_only"]
-        print(f"{name:>14}: tutorial {r['tutorial']:7.1f} rows/s | segstudio {r['segstudio']:7.1f} rows/s | "
-              f"decode-only {r['decode_only']:7.1f} rows/s")
-        print(f"{'':>14}  segstudio/tutorial {vs_tut:4.2f}x (target >= 2.0: {'met' if vs_tut >= 2 else 'MISSED'})"
-              f" | segstudio/decode-only {vs_dec:4.2f}x (target >= 0.6: {'met' if vs_dec >= 0.6 else 'MISSED'})")
-        bound = r["decode_only"] / r["tutorial"]
-        print(f"{'':>14}  (decode-only itself is {bound:4.2f}x the tutorial here: the bound for any pipeline "
-              f"that reads rows through read_sample)")
-        return {"rows_per_s": {k: round(v, 1) for k, v in r.items()}, "vs_tutorial": round(vs_tut, 3),
-                "vs_decode_only": round(vs_dec, 3), "decode_only_vs_tutorial": round(bound, 3)}
-
+        print(f"data: {label}; seed pipeline at 128 px")
+        n, single, multi = measure(url, args)
     out = {"bench": "augment", "data": label, "rows": n, "single_process": report("1 process", single)}
     if multi:
         out[f"workers_{args.workers}"] = report(f"{args.workers} workers", multi)

@@ -12,7 +12,6 @@ import os
 import random
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
@@ -29,7 +28,9 @@ MIN_BOX_SIDE = 1.0  # pixels; Mask R-CNN rejects boxes without positive width an
 
 @dataclass
 class Pipeline:
-    """A built, picklable pipeline: the Albumentations Compose plus how to post-process its output."""
+    """A built, picklable pipeline: the Albumentations Compose plus how to post-process its output.
+
+    prepare_sample sets its random state per call, so use one Pipeline per thread."""
     compose: A.Compose
     spec: list[dict]
     boxes_from_masks: bool
@@ -83,7 +84,7 @@ def _valid_input(raw: RawSample, keep_crowd: bool, report: dict) -> np.ndarray:
         _drop(report, np.flatnonzero(crowd), raw.labels, "crowd")
         keep &= ~crowd
     b = np.clip(raw.boxes, 0, [w, h, w, h]) if n else raw.boxes.reshape(0, 4)
-    small = keep & ((b[:, 2] - b[:, 0] < MIN_BOX_SIDE) | (b[:, 3] - b[:, 1] < MIN_BOX_SIDE))
+    small = keep & ~((b[:, 2] - b[:, 0] >= MIN_BOX_SIDE) & (b[:, 3] - b[:, 1] >= MIN_BOX_SIDE))  # NaN too
     _drop(report, np.flatnonzero(small), raw.labels, "box under 1 px inside the image")
     keep &= ~small
     return np.flatnonzero(keep)
@@ -143,7 +144,8 @@ def _coordinate_map(h: int, w: int) -> tuple[np.ndarray, int]:
     return coords, w
 
 
-def _run_compose(pipeline: Pipeline, raw: RawSample, idx: np.ndarray, seed: int) -> tuple[dict, np.ndarray]:
+def _run_compose(pipeline: Pipeline, raw: RawSample, idx: np.ndarray, seed: int):
+    """-> (Albumentations result, the coordinate map passed in, its stride)."""
     # Shared generators across the transforms (set_random_seed would give each the same stream).
     pipeline.compose.set_random_state(np.random.default_rng(seed), random.Random(seed))
     coords, stride = _coordinate_map(*raw.image.shape[:2])

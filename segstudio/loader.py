@@ -33,7 +33,7 @@ def _image_size(ds, index: int, column: str) -> tuple[int, int]:
         with Image.open(io.BytesIO(bytes(ds[column].get_bytes(index)))) as im:
             return im.size[1], im.size[0]
     except Exception:  # noqa: BLE001 - not an encoded file: decode it
-        return tuple(np.asarray(ds[index][column]).shape[:2])
+        return tuple(np.asarray(ds[column][index]).shape[:2])
 
 
 class SegmentationDataset(Dataset):

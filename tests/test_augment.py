@@ -38,7 +38,8 @@ def make_raw(seed: int, h: int, w: int, n: int, gray: bool = False, crowd: float
     for i in range(n):
         size = int(rng.choice([1, 2, 5, max(1, min(h, w) // 4), max(h, w)]))
         x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h))
-        x1, y1 = min(w, x0 + max(1, int(rng.integers(1, size + 1)))), min(h, y0 + max(1, int(rng.integers(1, size + 1))))
+        x1 = min(w, x0 + int(rng.integers(1, size + 1)))
+        y1 = min(h, y0 + int(rng.integers(1, size + 1)))
         if rng.random() < 0.5 or size < 5:
             masks[i, y0:y1, x0:x1] = 1
         else:

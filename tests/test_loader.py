@@ -1,11 +1,9 @@
 """Loader: preview equals training (also in spawned workers), epochs, batching, real COCO rows."""
 import pickle
 
-import numpy as np
 import pytest
 import torch
 
-from segstudio.augment import build_pipeline
 from segstudio.config import AugmentConfig
 from segstudio.data.describe import describe
 from segstudio.errors import DataError

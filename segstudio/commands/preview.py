@@ -48,6 +48,19 @@ def _out_dir(path: str):
     return out
 
 
+def _picture(raw, prepared, names):
+    """Original | as-trained side by side; a small training crop is enlarged (pixels repeated)."""
+    from segstudio.render import enlarge, prepared_to_render, raw_to_render, render, side_by_side
+
+    aug_h, aug_w = prepared.image.shape[1:]
+    factor = max(1, round(raw.image.shape[0] / max(1, aug_h)))
+    shown = f", shown x{factor}" if factor > 1 else ""
+    return side_by_side(render(**raw_to_render(raw), class_names=names),
+                        render(**enlarge(prepared_to_render(prepared), factor), class_names=names),
+                        titles=(f"row {raw.index}: original {raw.image.shape[1]}x{raw.image.shape[0]}",
+                                f"as trained, epoch 0: {aug_w}x{aug_h}{shown}"))
+
+
 def write_preview(url: str, cfg, n: int, out_dir, endpoint_url: str = "") -> dict:
     """Write the PNGs and preview.json; return the JSON document."""
     import json
@@ -60,7 +73,6 @@ def write_preview(url: str, cfg, n: int, out_dir, endpoint_url: str = "") -> dic
     from segstudio.data.splits import make_split
     from segstudio.errors import UserError
     from segstudio.loader import SegmentationDataset, open_for_reading
-    from segstudio.render import enlarge, prepared_to_render, raw_to_render, render, side_by_side
 
     ds = open_for_reading(url, endpoint_url)
     info = describe(ds, url)
@@ -71,16 +83,9 @@ def write_preview(url: str, cfg, n: int, out_dir, endpoint_url: str = "") -> dic
                                   seed=cfg.train.seed)
     samples = []
     for i, row in enumerate(rows):
-        raw, prepared = dataset.sample_with_raw(row, epoch=0)
-        aug_h, aug_w = prepared.image.shape[1:]
-        factor = max(1, round(raw.image.shape[0] / max(1, aug_h)))
-        shown = f", shown x{factor}" if factor > 1 else ""
-        picture = side_by_side(render(**raw_to_render(raw), class_names=names),
-                               render(**enlarge(prepared_to_render(prepared), factor), class_names=names),
-                               titles=(f"row {row}: original {raw.image.shape[1]}x{raw.image.shape[0]}",
-                                       f"as trained, epoch 0: {aug_w}x{aug_h}{shown}"))
+        raw, prepared = dataset.sample_with_raw(row, epoch=0)   # exactly what training gets at epoch 0
         name = f"{i:03d}_row{row}.png"
-        if not cv2.imwrite(str(out_dir / name), picture[:, :, ::-1]):
+        if not cv2.imwrite(str(out_dir / name), _picture(raw, prepared, names)[:, :, ::-1]):
             raise UserError(f"Cannot write {out_dir / name}; check that the folder is writable.")
         samples.append({"row": int(row), "file": name, "instances_in": raw.num_instances,
                         "instances_out": int(len(prepared.target["labels"])),
