@@ -1,6 +1,6 @@
 """Sample throughput, dataset row -> model-ready tensors, on coco128 (the demo data when shared/ is absent).
 
-    python bench/bench_augment.py [--reps 3] [--workers 2] [--batch 8] [--source DIR]
+    python bench/bench_augment.py [--reps 3] [--workers 2] [--batch 8] [--source DIR | --dense 90]
 
 Three pipelines over the same rows, in one process and with DataLoader workers (spawn):
   tutorial     the tutorial's seed pipeline, reimplemented faithfully: COCO -> pascal_voc conversion,
@@ -139,6 +139,36 @@ def source_dataset(tmp: str, source: str | None) -> tuple[str, str]:
     return dest, "demo (300 rows; shared/data/coco128 absent)"
 
 
+def dense_dataset(tmp: str, instances: int, rows: int = 32) -> tuple[str, str]:
+    """Synthetic 640x480 JPEG rows with `instances` overlapping ellipses each (COCO's densest scenes)."""
+    import cv2
+    import deeplake
+    from deeplake import types
+    dest = os.path.join(tmp, "dense")
+    ds = deeplake.create(dest)
+    ds.add_column("images", types.Image(dtype="uint8", sample_compression="jpg"))
+    ds.add_column("masks", types.BinaryMask(sample_compression="lz4"))
+    ds.add_column("boxes", types.BoundingBox(dtype="float32", format="ltwh", bbox_type="pixel"))
+    ds.add_column("categories", types.ClassLabel(types.Array("uint32", 1)))
+    ds["categories"].metadata["class_names"] = [f"c{i}" for i in range(80)]
+    rng = np.random.default_rng(0)
+    for _ in range(rows):
+        image = cv2.GaussianBlur(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), (9, 9), 3)
+        masks = np.zeros((480, 640, instances), bool)
+        boxes = np.zeros((instances, 4), np.float32)
+        for k in range(instances):
+            rx, ry = int(rng.integers(3, 120)), int(rng.integers(3, 90))
+            cx, cy = int(rng.integers(rx, 640 - rx)), int(rng.integers(ry, 480 - ry))
+            m = np.zeros((480, 640), np.uint8)
+            cv2.ellipse(m, (cx, cy), (rx, ry), 0, 0, 360, 1, -1)
+            masks[:, :, k] = m > 0
+            boxes[k] = (cx - rx, cy - ry, 2 * rx + 1, 2 * ry + 1)
+        ds.append({"images": [image], "masks": [masks], "boxes": [boxes],
+                   "categories": [rng.integers(0, 80, instances).astype(np.uint32)]})
+    ds.commit("dense rows for bench_augment")
+    return dest, f"synthetic dense ({rows} rows of 640x480, {instances} instances each)"
+
+
 def rows_per_s(fn, n: int, reps: int) -> float:
     times = []
     for _ in range(reps):
@@ -215,12 +245,14 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--source", help="a COCO folder with images/ and annotations.json (default coco128)")
+    ap.add_argument("--dense", type=int, default=0, metavar="N",
+                    help="instead: synthetic 640x480 rows with N instances each (e.g. 90)")
     args = ap.parse_args(argv)
     import cv2
     cv2.setNumThreads(0)
     torch.set_num_threads(1)   # as in the workers: one thread per process
     with tempfile.TemporaryDirectory() as tmp:
-        url, label = source_dataset(tmp, args.source)
+        url, label = dense_dataset(tmp, args.dense) if args.dense else source_dataset(tmp, args.source)
         print(f"data: {label}; seed pipeline at 128 px")
         n, single, multi = measure(url, args)
     out = {"bench": "augment", "data": label, "rows": n, "single_process": report("1 process", single)}
