@@ -271,6 +271,9 @@ def test_input_errors(tmp_path):
     (tmp_path / "d3" / "x.txt").write_text("x")
     with pytest.raises(DataError, match="not a Deep Lake dataset"):
         import_coco(img_dir, ann, tmp_path / "d3", resume=True)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DataError, match="Cannot create a dataset"):
+        import_coco(img_dir, ann, tmp_path / "file" / "ds")
 
 
 def test_cli_import_and_refusal(tmp_path, capsys):

@@ -90,7 +90,11 @@ def _open_dest(dest: str, coco: CocoFile, resume: bool, meta: dict):
                             "destination.")
         done = set(int(i) for i in np.asarray(ds["coco_image_id"][:]).reshape(-1)) if len(ds) else set()
         return ds, done
-    ds = deeplake.create(target, creds=creds or None)
+    try:
+        ds = deeplake.create(target, creds=creds or None)
+    except Exception as exc:  # noqa: BLE001 - permissions, bad URL, storage errors
+        raise DataError(f"Cannot create a dataset at {dest} ({type(exc).__name__}); check the path and that "
+                        "it is writable.") from None
     _create_schema(ds, coco, meta)
     return ds, set()
 
