@@ -111,7 +111,6 @@ def test_missing_pretrained_weights_from_cli(demo_dataset, tmp_path, capsys):
     assert "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth" in capsys.readouterr().err
 
 
-@pytest.mark.slow
 def test_torchrun_two_cpu_processes(demo_dataset, tmp_path):
     cfg = write_config(tmp_path, demo_dataset, name="ddp", iters=2)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

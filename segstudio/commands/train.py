@@ -34,8 +34,9 @@ def _short_losses(losses: dict) -> str:
 class ConsoleReporter:
     """Events -> a tqdm bar (terminal) or one log line every few seconds (not a terminal)."""
 
-    def __init__(self, stream=sys.stderr, every_s: float = 5.0):
-        self.stream, self.every_s = stream, every_s
+    def __init__(self, stream=None, every_s: float = 5.0):
+        self.stream, self.every_s = stream if stream is not None else sys.stderr, every_s
+        stream = self.stream
         self.tty = hasattr(stream, "isatty") and stream.isatty()
         self.bar = None
         self._last_line = 0.0
@@ -66,6 +67,8 @@ class ConsoleReporter:
             if self.bar is not None:
                 self.bar.close()
                 self.bar = None
+            if not event.run_dir:   # failed before the run folder existed: the error line said it all
+                return
             best = f", best mask AP {event.best_metric:.3f}" if event.best_metric is not None else ""
             self._line(f"{event.status} at iteration {event.iteration}{best}: {event.run_dir}")
 

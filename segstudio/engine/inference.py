@@ -157,7 +157,7 @@ def predict(loaded: LoadedRun, source: str, out_dir: str, *, score_threshold: fl
     images = _images_from_folder(src) if is_folder else _images_from_dataset(source, loaded.cfg)
     results, names, count = [], [], 0
     for name, image in images:
-        tensor = torch.from_numpy(image).permute(2, 0, 1).float().div(255).to(device)
+        tensor = torch.from_numpy(np.array(image)).permute(2, 0, 1).float().div(255).to(device)
         output = loaded.model([tensor])[0]
         image_id = int(name) if name.isdigit() else len(names)
         names.append({"id": image_id, "file_name": name, "height": image.shape[0], "width": image.shape[1]})

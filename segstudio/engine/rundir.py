@@ -41,11 +41,12 @@ def new_run_dir(runs_dir: str, run_name: str = "") -> Path:
 
 def resolve_run(run: str, runs_dir: str = "runs") -> Path:
     """A run given as a folder path or as a name under runs_dir."""
-    for candidate in (Path(run), Path(runs_dir) / run):
+    candidates = list(dict.fromkeys([Path(run), Path(runs_dir) / run]))
+    for candidate in candidates:
         if (candidate / CONFIG).is_file():
             return candidate
-    raise TrainingError(f"Run {run} was not found (no {CONFIG} in {run} or {Path(runs_dir) / run}); "
-                        "give the run folder's path.")
+    where = " or ".join(str(c) for c in candidates)
+    raise TrainingError(f"Run {run} was not found (no {CONFIG} in {where}); give the run folder's path.")
 
 
 def load_run_config(run_dir: str | os.PathLike):
