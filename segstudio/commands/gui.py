@@ -6,7 +6,8 @@ HELP = 'Open the window (default when no subcommand is given).'
 def add_arguments(p):
     p.add_argument("--dataset", metavar="URL", help="dataset to open (default: the demo dataset)")
     p.add_argument("--screenshot", metavar="PNG",
-                   help="render the window offscreen once it has loaded, save it as PNG and quit")
+                   help="render the window offscreen once it has loaded, save it as PNG and quit; "
+                        "a path containing {tab} saves one PNG per tab")
 
 
 def run(args) -> int:

@@ -90,33 +90,47 @@ def run(dataset: str | None = None, screenshot: str | None = None) -> int:
     return int(app.exec())
 
 
+TAB_NAMES = ("dataset", "augmentation", "training", "evaluation")
+
+
 def _arrange_screenshot(app, window, path: str) -> None:
+    """Once the first row is on screen, save the window as PNG and quit. A path containing "{tab}"
+    saves one picture per tab (dataset, augmentation, training, evaluation), e.g. for the README."""
     from PySide6.QtCore import QTimer
 
-    state = {"saved": False}
+    state = {"started": False}
+    tabs = list(enumerate(TAB_NAMES)) if "{tab}" in path else [(0, "")]
 
-    def save():
-        if state["saved"]:
-            return
-        state["saved"] = True
-        window.resize(1360, 860)
-        window.grab().save(path)
-        print(f"saved {path}")
-        window.close()
-        app.quit()
+    def shoot(remaining):
+        index, name = remaining[0]
+        window.tabs.setCurrentIndex(index)
+        # give the tab's previews a moment to render in their thread
+        QTimer.singleShot(1500, lambda: save(remaining, path.replace("{tab}", name)))
 
-    def settle():
-        # the augmentation preview and the pre-flight run right after the first row appears
-        QTimer.singleShot(1500, save)
-    window.loaded.connect(settle)
-    QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, save)
+    def save(remaining, target):
+        window.grab().save(target)
+        print(f"saved {target}")
+        if remaining[1:]:
+            shoot(remaining[1:])
+        else:
+            window.close()
+            app.quit()
+
+    def start():
+        if not state["started"]:
+            state["started"] = True
+            window.resize(1360, 860)
+            shoot(tabs)
+    window.loaded.connect(start)
+    QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, start)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `segstudio-gui` (and of `segstudio gui`)."""
     parser = argparse.ArgumentParser(prog="segstudio-gui", description="Open the segstudio window.")
     parser.add_argument("--dataset", metavar="URL", help="dataset to open (default: the demo dataset)")
-    parser.add_argument("--screenshot", metavar="PNG", help="save a screenshot once loaded, then quit")
+    parser.add_argument("--screenshot", metavar="PNG", help="save a screenshot once loaded, then quit "
+                        "(a path with {tab} saves every tab)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     return run(args.dataset, args.screenshot)
 

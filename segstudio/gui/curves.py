@@ -86,6 +86,10 @@ class CurvesWidget(QWidget):
         self._ap_hint = pg.TextItem("no evaluation yet", color="#80868b", anchor=(0.5, 0.5))
         self.apPlot.getPlotItem().addItem(self._ap_hint, ignoreBounds=True)
         self._ap_hint.setPos(0.5, 0.5)
+        self._loss_hint = pg.TextItem("No run yet: set the form and press Start (Ctrl+Enter), or pick a past run",
+                                      color="#80868b", anchor=(0.5, 0.5))
+        self.lossPlot.getPlotItem().addItem(self._loss_hint, ignoreBounds=True)
+        self._loss_hint.setPos(0.5, 0.5)
         self.rawTermsCheck = QCheckBox("raw loss terms", objectName="rawTermsCheck", checked=True)
         self.rawTermsCheck.setToolTip("Show each loss term's raw values as thin lines (the total is always shown)")
         self.rawTermsCheck.toggled.connect(self.show_raw_terms)
@@ -155,6 +159,7 @@ class CurvesWidget(QWidget):
     def _point(self, key: str, x: float, y: float) -> None:
         if key.startswith("ap:"):
             self._ap_hint.setVisible(False)
+        self._loss_hint.setVisible(False)
         series = self._series.get(key)
         if series is None:
             series = self._series[key] = Series()
@@ -223,6 +228,7 @@ class CurvesWidget(QWidget):
                                    name=f"{label} (past)" if plot is self.lossPlot else None)
             plot.getPlotItem().addItem(item)
             self._overlays.append((plot, item))
+            self._loss_hint.setVisible(False)
 
     # ---- drawing ------------------------------------------------------------------------------
     @Slot()

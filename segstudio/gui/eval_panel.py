@@ -51,7 +51,7 @@ class EvalPanel(QWidget):
         self.runCombo = QComboBox(objectName="evalRunCombo")
         self.runCombo.currentIndexChanged.connect(self._on_run)
         refresh = QPushButton("Refresh", objectName="evalRefreshButton", clicked=self.refresh_runs)
-        evaluate = QPushButton("Evaluate checkpoint", objectName="evaluateButton",
+        self.evaluateButton = evaluate = QPushButton("Evaluate checkpoint", objectName="evaluateButton",
                                clicked=self.evaluate_checkpoint)
         evaluate.setToolTip("COCO box and mask AP of the run's best checkpoint on its validation split "
                             "(as `segstudio eval RUN`)")
@@ -108,9 +108,9 @@ class EvalPanel(QWidget):
         self.imageList = QListWidget(objectName="evalImageList")
         self.imageList.setMaximumWidth(160)
         self.imageList.currentRowChanged.connect(self._show_current)
-        self.predView = ImageView(placeholder="prediction")
+        self.predView = ImageView(placeholder="Pick a run, then press Show predictions")
         self.predView.setObjectName("evalPredictionView")
-        self.truthView = ImageView(placeholder="ground truth")
+        self.truthView = ImageView(placeholder="The same image with its annotations")
         self.truthView.setObjectName("evalTruthView")
         self.imageInfo = QLabel("", objectName="evalImageInfoLabel")
         views = QHBoxLayout()
@@ -165,6 +165,8 @@ class EvalPanel(QWidget):
         self._browser = None
         self._outputs = {}
         self.imageList.clear()
+        for button in (self.loadButton, self.evaluateButton):
+            button.setEnabled(bool(path))
         if not path:
             self.summaryLabel.setText("No runs yet: train one in the Training tab.")
             return
