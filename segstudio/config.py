@@ -69,10 +69,10 @@ class ModelConfig:
     rpn_post_nms_top_n_train: int = _opt(300, min=1)
     rpn_pre_nms_top_n_test: int = _opt(300, min=1)
     rpn_post_nms_top_n_test: int = _opt(150, min=1)
-    box_batch_size_per_image: int = _opt(128, min=1, help="ROIs sampled per image for the heads")
+    box_batch_size_per_image: int = _opt(64, min=1, help="ROIs sampled per image for the heads")
     box_positive_fraction: float = _opt(0.25, min=0.01, max=1.0)
     box_detections_per_img: int = _opt(100, min=1)
-    mask_head_channels: int = _opt(128, min=8, max=512)
+    mask_head_channels: int = _opt(64, min=8, max=512)
     mask_head_layers: int = _opt(2, min=1, max=8)
     fpn_channels: int = _opt(128, min=0, max=512,
                              help="FPN/RPN width (box head = 4x); 0 or 256 = torchvision's (COCO weights need 256)")
@@ -80,7 +80,7 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = _opt(12, min=1, max=100000)
+    epochs: int = _opt(40, min=1, max=100000)
     batch_size: int = _opt(8, min=1, max=1024)
     optimizer: str = _opt("sgd", choices=["sgd", "adamw"])
     lr: float = _opt(0.02, min=0.0, max=10.0)

@@ -117,6 +117,9 @@ class Session:
 
         cfg = self.cfg
         self.model = build_model(cfg.model, len(self.data.class_names) + 1, cfg.augment.image_size)
+        if getattr(self.model, "pretrained_skipped", 0):
+            self.warn(f"{self.model.pretrained_skipped} pretrained tensors did not fit this model and start "
+                      "from scratch; for COCO weights set model.fpn_channels = 256 and the mask head to 4 x 256.")
         self.model.to(self.device)
         optimizer = build_optimizer(self.model, cfg.train)
         ipe, total = self._totals()
