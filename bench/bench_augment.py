@@ -179,16 +179,19 @@ def rows_per_s(fn, n: int, reps: int) -> float:
     return n / statistics.median(times)
 
 
-def loader_rows_per_s(loader, n: int, reps: int) -> float:
-    for _ in loader:   # first epoch: start the workers and warm up
-        pass
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
+def loaders_rows_per_s(loaders: dict, n: int, reps: int) -> dict:
+    """rows/s per DataLoader: one warm-up epoch each (starts the workers), then epochs interleaved."""
+    for loader in loaders.values():
         for _ in loader:
             pass
-        times.append(time.perf_counter() - t0)
-    return n / statistics.median(times)
+    times = {name: [] for name in loaders}
+    for _ in range(reps):
+        for name, loader in loaders.items():
+            t0 = time.perf_counter()
+            for _ in loader:
+                pass
+            times[name].append(time.perf_counter() - t0)
+    return {name: n / statistics.median(t) for name, t in times.items()}
 
 
 def plain_loader(dataset, workers: int, batch: int):
@@ -219,10 +222,10 @@ def measure(url: str, args) -> tuple[int, dict, dict]:
     single = {k: statistics.median(v) for k, v in single.items()}
     multi = {}
     if args.workers > 0:
-        multi["tutorial"] = loader_rows_per_s(plain_loader(tut, args.workers, args.batch), n, args.reps)
-        multi["segstudio"] = loader_rows_per_s(
-            build_loader(ours, args.batch, args.workers, shuffle=False, seed=0), n, args.reps)
-        multi["decode_only"] = loader_rows_per_s(plain_loader(dec, args.workers, args.batch), n, args.reps)
+        multi = loaders_rows_per_s({
+            "tutorial": plain_loader(tut, args.workers, args.batch),
+            "segstudio": build_loader(ours, args.batch, args.workers, shuffle=False, seed=0),
+            "decode_only": plain_loader(dec, args.workers, args.batch)}, n, args.reps)
     return n, single, multi
 
 
