@@ -160,14 +160,19 @@ def _freeze_resnet_layers(body: nn.Module, trainable: int) -> None:
         p.requires_grad_(any(name.startswith(k) for k in keep))
 
 
-def build_model(model_cfg, num_classes: int, image_size: int) -> MaskRCNN:
+def build_model(model_cfg, num_classes: int, image_size: int, *, load_weights: bool = True) -> MaskRCNN:
     """A Mask R-CNN for `num_classes` (background included) with weights as model_cfg.weights says.
 
     min_size/max_size of 0 follow the augmentation's output size, so the model never upscales
-    the crops it is given (the tutorial's 128 px crops became 800 px inputs)."""
+    the crops it is given (the tutorial's 128 px crops became 800 px inputs). With load_weights=False
+    the architecture is the same (frozen norms for pretrained runs) but no file is read: a checkpoint
+    is about to supply every weight."""
     if model_cfg.arch not in ARCHS:
         raise TrainingError(f"Unknown model.arch {model_cfg.arch!r}; use one of {', '.join(ARCHS)}.")
-    kind, path = resolve_weights(model_cfg.arch, model_cfg.weights)
+    if load_weights:
+        kind, path = resolve_weights(model_cfg.arch, model_cfg.weights)
+    else:
+        kind, path = ("none" if (model_cfg.weights or "none").lower() == "none" else "skip"), None
     pretrained = kind != "none"
     size_min = model_cfg.min_size or image_size
     size_max = max(model_cfg.max_size or image_size, size_min)
@@ -184,7 +189,7 @@ def build_model(model_cfg, num_classes: int, image_size: int) -> MaskRCNN:
     model.roi_heads.box_predictor = FastRCNNPredictor(box_width, num_classes)
     model.roi_heads.mask_predictor = MaskRCNNPredictor(model_cfg.mask_head_channels,
                                                        model_cfg.mask_head_channels, num_classes)
-    model.pretrained_skipped = load_pretrained(model, kind, path) if pretrained else 0
+    model.pretrained_skipped = load_pretrained(model, kind, path) if path is not None else 0
     return model
 
 

@@ -43,8 +43,7 @@ def load_run_model(run: str, which: str = "best", runs_dir: str = "runs", device
         path = rundir.checkpoint_path(run_dir, "last")
     state = load_checkpoint(path)
     class_names = list(state.get("class_names") or cfg.data.class_names)
-    cfg.model.weights = "none"   # the checkpoint holds every weight; no pretrained file is needed now
-    model = build_model(cfg.model, len(class_names) + 1, cfg.augment.image_size)
+    model = build_model(cfg.model, len(class_names) + 1, cfg.augment.image_size, load_weights=False)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError:

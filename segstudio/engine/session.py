@@ -116,7 +116,8 @@ class Session:
         from segstudio.model import build_model
 
         cfg = self.cfg
-        self.model = build_model(cfg.model, len(self.data.class_names) + 1, cfg.augment.image_size)
+        self.model = build_model(cfg.model, len(self.data.class_names) + 1, cfg.augment.image_size,
+                                 load_weights=checkpoint is None)
         if getattr(self.model, "pretrained_skipped", 0):
             self.warn(f"{self.model.pretrained_skipped} pretrained tensors did not fit this model and start "
                       "from scratch; for COCO weights set model.fpn_channels = 256 and the mask head to 4 x 256.")
