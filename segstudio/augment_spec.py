@@ -72,6 +72,7 @@ class ParamInfo:
     max: float | None = None
     choices: tuple | None = None
     annotation: str = ""
+    required: bool = False    # no default: the spec must give it (e.g. a crop's height and width)
 
 
 @dataclass(frozen=True)
@@ -119,9 +120,9 @@ def _param_infos(cls) -> tuple[ParamInfo, ...]:
         f = fields.get(name)
         kind, choices = _type_of(f.annotation) if f is not None else ("any", None)
         lo, hi = _bounds(f.metadata) if f is not None else (None, None)
-        default = None if par.default is inspect.Parameter.empty else par.default
-        out.append(ParamInfo(name, kind, default, lo, hi, choices,
-                             str(f.annotation) if f is not None else ""))
+        required = par.default is inspect.Parameter.empty
+        out.append(ParamInfo(name, kind, None if required else par.default, lo, hi, choices,
+                             str(f.annotation) if f is not None else "", required))
     return tuple(out)
 
 

@@ -31,6 +31,7 @@ def test_catalogue_has_typed_params():
     p = {q.name: q for q in infos["RandomSizedBBoxSafeCrop"].params}
     assert p["height"].type == "int" and p["erosion_rate"].type == "float" and p["erosion_rate"].default == 0.0
     assert p["p"].min == 0 and p["p"].max == 1
+    assert p["height"].required and not p["erosion_rate"].required
     assert "mask_interpolation" not in p and "strict" not in p
     assert {q.name: q for q in infos["Affine"].params}["rotate"].type == "range"
     assert "Normalize" not in infos and "ToTensorV2" not in infos
