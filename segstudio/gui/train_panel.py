@@ -50,6 +50,8 @@ class TrainPanel(QWidget):
         self._epochs = 0
         self._build()
         config_form.fill_form(self.base, self.editors)
+        for w in self.editors.values():
+            config_form.changed_signal(w).connect(self._validate_live)
         self.refresh_runs()
 
     # ---- layout -------------------------------------------------------------------------------
@@ -249,6 +251,16 @@ class TrainPanel(QWidget):
         path, _ = QFileDialog.getOpenFileName(self, "Weights file", "", "PyTorch weights (*.pth *.pt)")
         if path:
             self.editors["model.weights"].setCurrentText(path)
+
+    @Slot()
+    def _validate_live(self, *_):
+        """Check the form as it is edited; the message names the key and what is allowed."""
+        try:
+            self.config()
+        except UserError as exc:
+            self.validationLabel.setText(str(exc))
+        else:
+            self.validationLabel.setText("")
 
     def _show_validation(self, text: str) -> None:
         self.validationLabel.setText(text)

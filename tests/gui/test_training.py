@@ -62,6 +62,7 @@ def test_train_stop_and_resume_from_the_window(window, qtbot, tmp_path, screensh
     runs = child(window, "runList")
     qtbot.waitUntil(lambda: runs.count() == 1, timeout=5000)
     runs.item(0).setSelected(True)
+    assert panel.curves._overlays                                       # the past run's curves, overlaid
     click(qtbot, window, "resumeButton")
     assert panel.is_running()
     qtbot.waitUntil(lambda: panel.curves.point_count() > stopped_at + 1, timeout=180000)
@@ -123,3 +124,15 @@ def test_a_completed_run_shows_its_evaluation(window, qtbot, tmp_path, screensho
     child(window, "scoreThresholdSpin").setValue(0.0)
     qtbot.waitUntil(lambda: "score >= 0.00" in child(window, "evalImageInfoLabel", QLabel).text(), timeout=30000)
     window.grab().save(str(screenshot_dir / "gui_evaluation.png"))
+
+    window.tabs.setCurrentWidget(window.trainPanel)             # Extend: one more epoch on the same run
+    runs = child(window, "runList")
+    runs.item(0).setSelected(True)
+    child(window, "extendEpochsSpin", QSpinBox).setValue(1)
+    click(qtbot, window, "extendButton")
+    qtbot.waitUntil(lambda: window.trainPanel.curves.point_count() > 2, timeout=180000)
+    click(qtbot, window, "stopButton")
+    qtbot.waitUntil(lambda: not window.trainPanel.is_running(), timeout=60000)
+    assert window.trainPanel.last_result["status"] == "stopped"
+    from segstudio.engine.rundir import load_run_config
+    assert load_run_config(tmp_path / "runs" / "gui-test").train.epochs == 2

@@ -168,3 +168,30 @@ def test_import_coco_error_is_a_message(make_window, qtbot, tmp_path):
     status = child(window, "statusLabel", QLabel)
     qtbot.waitUntil(lambda: status.text().startswith("Import COCO:"), timeout=30000)
     assert window.state.ds is None
+
+
+def test_form_validation_names_the_key(window, qtbot):
+    child(window, "valFractionSpin").setEnabled(True)
+    child(window, "splitColumnCombo", QComboBox).setCurrentText("")
+    child(window, "valFractionSpin").setValue(0.0)          # a random split needs a validation share
+    label = child(window, "validationLabel", QLabel)
+    assert "data.val_fraction" in label.text()
+    child(window, "valFractionSpin").setValue(0.2)
+    assert label.text() == ""
+
+
+def test_s3_credentials_stay_in_memory(make_window, qtbot, tmp_path, isolated_settings):
+    window = make_window()
+    panel = window.datasetPanel
+    panel.credsButton.setChecked(True)
+    panel.endpointEdit.setText("http://127.0.0.1:9")          # nothing listens there
+    panel.keyEdit.setText("AKIAEXAMPLEKEY")
+    panel.secretEdit.setText("super-secret-value")
+    child(window, "datasetUrlEdit", QLineEdit).setText("s3://bucket/dataset")
+    qtbot.mouseClick(child(window, "openDatasetButton", QPushButton), Qt.MouseButton.LeftButton)
+    status = child(window, "statusLabel", QLabel)
+    qtbot.waitUntil(lambda: "127.0.0.1:9" in status.text() and not status.text().startswith("Opening"),
+                    timeout=60000)
+    window.close()
+    written = "".join(p.read_text(errors="ignore") for p in isolated_settings.rglob("*") if p.is_file())
+    assert written and "super-secret-value" not in written and "AKIAEXAMPLEKEY" not in written
