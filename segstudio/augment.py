@@ -62,8 +62,9 @@ def build_pipeline(aug_cfg, train: bool = True, keep_crowd: bool | None = None) 
     # Masks travel as one coordinate map (see _coordinate_map), resampled nearest-neighbour.
     with warnings.catch_warnings():  # an empty pipeline "has no transform for bboxes": that is fine
         warnings.simplefilter("ignore", UserWarning)
+        # is_check_shapes=False: the coordinate map is made from the image's own shape
         compose = A.Compose(transforms, bbox_params=bbox_params, save_applied_params=True,
-                            mask_interpolation=0)
+                            mask_interpolation=0, is_check_shapes=False)
     mode = aug_cfg.boxes_from_masks
     from_masks = mode == "always" or (mode == "auto" and loosens_boxes(spec))
     return Pipeline(compose, spec, from_masks, train, (not train) if keep_crowd is None else keep_crowd)
