@@ -204,3 +204,17 @@ def test_loss_falls_on_tiny_dataset(tmp_path):
     losses = [e.loss for e in rec.of("iteration")]
     assert len(losses) == 32 and all(math.isfinite(v) for v in losses)
     assert sum(losses[-6:]) / 6 < 0.7 * sum(losses[:6]) / 6
+
+
+def test_stop_during_evaluation_skips_the_partial_result(tmp_path):
+    rec = Recorder()
+    stop = {"now": False}
+
+    class SlowVal(FakeData):
+        def val_batches(self):
+            stop["now"] = True          # the user presses Stop while validation runs
+            return super().val_batches()
+
+    fin = train(tiny_config(tmp_path), rec, lambda: stop["now"], data=SlowVal())
+    assert fin.status == "stopped" and not rec.of("eval")
+    assert load_checkpoint(rundir.checkpoint_path(fin.run_dir, "last"))["state"]["iteration"] == 4

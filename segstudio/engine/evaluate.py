@@ -88,7 +88,8 @@ def evaluate_model(model, batches: Iterable, device: torch.device, class_names: 
             seen += len(images)
             if max_images and seen >= max_images:
                 break
-        metrics, per_class = summarize(metric.compute(), class_names)
+        # Nothing seen (stopped at once, or an empty shard): no metric rather than COCO's -1 placeholders.
+        metrics, per_class = summarize(metric.compute(), class_names) if seen else ({}, {})
     finally:
         model.train(was_training)
     return metrics, per_class, time.perf_counter() - started

@@ -20,7 +20,7 @@ from segstudio.engine.checkpoint import load_checkpoint, rng_state, save_checkpo
 from segstudio.engine.evaluate import evaluate_model
 from segstudio.engine.events import (CheckpointEvent, EpochEvent, ErrorEvent, EvalEvent, Event,
                                      FinishedEvent, StartedEvent, WarningEvent)
-from segstudio.engine.loop import LoopState, StepContext, run_epoch
+from segstudio.engine.loop import LoopState, StepContext, StopRequested, run_epoch
 from segstudio.engine.optim import build_optimizer, build_scheduler
 from segstudio.errors import TrainingError
 
@@ -197,7 +197,11 @@ class Session:
         metrics, per_class, seconds = evaluate_model(
             self.model, self.data.val_batches(), self.device, self.data.class_names,
             backend=self.cfg.eval.backend, score_threshold=self.cfg.eval.score_threshold,
-            max_images=self.cfg.eval.max_images, amp=self.ctx.amp)
+            max_images=self.cfg.eval.max_images, amp=self.ctx.amp,
+            # Under torchrun every rank must reach the metric's gather, so only one process may cut it short.
+            should_stop=None if self.dist.enabled else self.should_stop)
+        if not self.dist.enabled and self.should_stop():
+            raise StopRequested()   # a cut-short evaluation is not a result; last.pt is written on the way out
         state = self.state
         self.emit(EvalEvent(epoch=epoch, iteration=state.iteration, metrics=metrics, per_class=per_class,
                             duration_s=seconds))
