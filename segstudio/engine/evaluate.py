@@ -89,7 +89,9 @@ def evaluate_model(model, batches: Iterable, device: torch.device, class_names: 
             if max_images and seen >= max_images:
                 break
         # Nothing seen (stopped at once, or an empty shard): no metric rather than COCO's -1 placeholders.
-        metrics, per_class = summarize(metric.compute(), class_names) if seen else ({}, {})
+        # (Under torchrun every rank takes part in the gather inside compute(), seen or not.)
+        gather = torch.distributed.is_available() and torch.distributed.is_initialized()
+        metrics, per_class = summarize(metric.compute(), class_names) if seen or gather else ({}, {})
     finally:
         model.train(was_training)
     return metrics, per_class, time.perf_counter() - started
