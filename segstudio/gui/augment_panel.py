@@ -18,7 +18,7 @@ from segstudio.data.sample import read_sample
 from segstudio.errors import NotImplementedYet
 from segstudio.gui.core_api import core
 from segstudio.gui.state import DatasetState
-from segstudio.gui.widgets import ImageView, Notice, tile_images
+from segstudio.gui.widgets import ImageView, Notice, hbox, tile_images, titled, vbox
 from segstudio.gui.workers import RenderService
 
 CUSTOM = "custom"
@@ -153,89 +153,9 @@ class AugmentPanel(QWidget):
 
     # ---- layout -------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.presetCombo = QComboBox(objectName="augPresetCombo")
-        self.presetCombo.addItems(list(self._presets) + [CUSTOM])
-        self.presetCombo.currentTextChanged.connect(self._on_preset)
-        self.transformList = QListWidget(objectName="transformList")
-        self.transformList.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
-        self.transformList.currentRowChanged.connect(self._show_params)
-        self.transformList.model().rowsMoved.connect(self._on_reordered)
-        self.addCombo = QComboBox(objectName="addTransformCombo")
-        self.addCombo.addItems(sorted(self._transforms))
-        add = QPushButton("Add", objectName="addTransformButton", clicked=self._add_transform)
-        remove = QPushButton("Remove", objectName="removeTransformButton", clicked=self._remove_transform)
-        up = QPushButton("Up", objectName="moveUpButton", clicked=lambda: self._move(-1))
-        down = QPushButton("Down", objectName="moveDownButton", clicked=lambda: self._move(1))
-        self.paramBox = QGroupBox("Parameters")
-        self.paramForm = QFormLayout(self.paramBox)
-
-        self.seedSpin = QSpinBox(objectName="augSeedSpin", minimum=0, maximum=2**31 - 1)
-        self.seedSpin.setToolTip("Run seed (the training seed); with the draw number it fixes the sample")
-        self.drawSpin = QSpinBox(objectName="augDrawSpin", minimum=0, maximum=100000)
-        self.drawSpin.setToolTip("Which draw: the epoch whose augmentation of this row is shown")
-        self.seedSpin.valueChanged.connect(self.request_preview)
-        self.drawSpin.valueChanged.connect(self.request_preview)
-        self.rerollButton = QPushButton("Re-roll", objectName="rerollButton")
-        self.rerollButton.setToolTip("Show the next draw (Ctrl+R)")
-        self.rerollButton.clicked.connect(self.reroll)
-        self.gridSpin = QSpinBox(objectName="gridCountSpin", minimum=2, maximum=64, value=9)
-        grid = QPushButton("Show grid", objectName="showGridButton", clicked=self.request_grid)
-
-        left = QVBoxLayout()
-        form = QFormLayout()
-        form.addRow("Preset", self.presetCombo)
-        left.addLayout(form)
-        left.addWidget(QLabel("Transforms, in order (drag to reorder):"))
-        left.addWidget(self.transformList, 1)
-        addrow = QHBoxLayout()
-        addrow.addWidget(self.addCombo, 1)
-        addrow.addWidget(add)
-        left.addLayout(addrow)
-        moverow = QHBoxLayout()
-        for b in (remove, up, down):
-            moverow.addWidget(b)
-        left.addLayout(moverow)
-        scroll = QScrollArea(widgetResizable=True)
-        scroll.setWidget(self.paramBox)
-        left.addWidget(scroll, 1)
-        leftw = QWidget()
-        leftw.setLayout(left)
-
-        controls = QHBoxLayout()
-        controls.addWidget(QLabel("Seed"))
-        controls.addWidget(self.seedSpin)
-        controls.addWidget(QLabel("Draw"))
-        controls.addWidget(self.drawSpin)
-        controls.addWidget(self.rerollButton)
-        controls.addStretch(1)
-        controls.addWidget(QLabel("Grid of"))
-        controls.addWidget(self.gridSpin)
-        controls.addWidget(grid)
-        self.originalView = ImageView(placeholder="original")
-        self.originalView.setObjectName("augOriginalView")
-        self.augmentedView = ImageView(placeholder="augmented")
-        self.augmentedView.setObjectName("augmentedView")
-        self.gridView = ImageView(placeholder="Press 'Show grid'")
-        self.gridView.setObjectName("augGridView")
-        pair = QSplitter(Qt.Orientation.Horizontal)
-        pair.addWidget(self._titled("Original (raw row)", self.originalView))
-        pair.addWidget(self._titled("Augmented (what the model gets)", self.augmentedView))
-        self.viewTabs = QTabWidget(objectName="augViewTabs")
-        self.viewTabs.addTab(pair, "Original | augmented")
-        self.viewTabs.addTab(self.gridView, "Grid")
-        self.reportText = QPlainTextEdit(objectName="augReportText", readOnly=True)
-        self.reportText.setMaximumHeight(130)
-        self.reportText.setPlaceholderText("Dropped instances and applied parameters of the shown draw")
-        right = QVBoxLayout()
-        right.addLayout(controls)
-        right.addWidget(self.viewTabs, 1)
-        right.addWidget(self.reportText)
-        rightw = QWidget()
-        rightw.setLayout(right)
-
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(leftw)
-        split.addWidget(rightw)
+        split.addWidget(self._build_pipeline_editor())
+        split.addWidget(self._build_views())
         split.setSizes([330, 900])
         layout = QVBoxLayout(self)
         if self._missing:
@@ -246,14 +166,61 @@ class AugmentPanel(QWidget):
             self.presetCombo.setCurrentText("seed" if "seed" in self._presets else list(self._presets)[0])
             self._on_preset(self.presetCombo.currentText())
 
-    @staticmethod
-    def _titled(title: str, widget: QWidget) -> QWidget:
-        box = QWidget()
-        layout = QVBoxLayout(box)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(QLabel(title))
-        layout.addWidget(widget, 1)
-        return box
+    def _build_pipeline_editor(self) -> QWidget:
+        """Left side: preset, the ordered transform list with add/remove/move, the parameter form."""
+        self.presetCombo = QComboBox(objectName="augPresetCombo")
+        self.presetCombo.addItems(list(self._presets) + [CUSTOM])
+        self.presetCombo.currentTextChanged.connect(self._on_preset)
+        self.transformList = QListWidget(objectName="transformList")
+        self.transformList.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
+        self.transformList.currentRowChanged.connect(self._show_params)
+        self.transformList.model().rowsMoved.connect(self._on_reordered)
+        self.addCombo = QComboBox(objectName="addTransformCombo")
+        self.addCombo.addItems(sorted(self._transforms))
+        self.paramBox = QGroupBox("Parameters")
+        self.paramForm = QFormLayout(self.paramBox)
+        scroll = QScrollArea(widgetResizable=True)
+        scroll.setWidget(self.paramBox)
+        form = QFormLayout()
+        form.addRow("Preset", self.presetCombo)
+        return vbox(form, QLabel("Transforms, in order (drag to reorder):"), (self.transformList, 1),
+                    hbox((self.addCombo, 1),
+                         QPushButton("Add", objectName="addTransformButton", clicked=self._add_transform)),
+                    hbox(QPushButton("Remove", objectName="removeTransformButton", clicked=self._remove_transform),
+                         QPushButton("Up", objectName="moveUpButton", clicked=lambda: self._move(-1)),
+                         QPushButton("Down", objectName="moveDownButton", clicked=lambda: self._move(1))),
+                    (scroll, 1))
+
+    def _build_views(self) -> QWidget:
+        """Right side: seed/draw/re-roll, original | augmented (or a grid), what the draw did."""
+        self.seedSpin = QSpinBox(objectName="augSeedSpin", minimum=0, maximum=2**31 - 1)
+        self.seedSpin.setToolTip("Run seed (the training seed); with the draw number it fixes the sample")
+        self.drawSpin = QSpinBox(objectName="augDrawSpin", minimum=0, maximum=100000)
+        self.drawSpin.setToolTip("Which draw: the epoch whose augmentation of this row is shown")
+        self.seedSpin.valueChanged.connect(self.request_preview)
+        self.drawSpin.valueChanged.connect(self.request_preview)
+        self.rerollButton = QPushButton("Re-roll", objectName="rerollButton", clicked=self.reroll)
+        self.rerollButton.setToolTip("Show the next draw (Ctrl+R)")
+        self.gridSpin = QSpinBox(objectName="gridCountSpin", minimum=2, maximum=64, value=9)
+        self.originalView = ImageView(placeholder="original")
+        self.originalView.setObjectName("augOriginalView")
+        self.augmentedView = ImageView(placeholder="augmented")
+        self.augmentedView.setObjectName("augmentedView")
+        self.gridView = ImageView(placeholder="Press 'Show grid'")
+        self.gridView.setObjectName("augGridView")
+        pair = QSplitter(Qt.Orientation.Horizontal)
+        pair.addWidget(titled("Original (raw row)", self.originalView))
+        pair.addWidget(titled("Augmented (what the model gets)", self.augmentedView))
+        self.viewTabs = QTabWidget(objectName="augViewTabs")
+        self.viewTabs.addTab(pair, "Original | augmented")
+        self.viewTabs.addTab(self.gridView, "Grid")
+        self.reportText = QPlainTextEdit(objectName="augReportText", readOnly=True)
+        self.reportText.setMaximumHeight(130)
+        self.reportText.setPlaceholderText("Dropped instances and applied parameters of the shown draw")
+        controls = hbox(QLabel("Seed"), self.seedSpin, QLabel("Draw"), self.drawSpin, self.rerollButton, 1,
+                        QLabel("Grid of"), self.gridSpin,
+                        QPushButton("Show grid", objectName="showGridButton", clicked=self.request_grid))
+        return vbox(controls, (self.viewTabs, 1), self.reportText)
 
     # ---- the spec -----------------------------------------------------------------------------
     def augment_config(self) -> AugmentConfig:

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGroupBox, QHBoxLayout
 from segstudio.errors import NotImplementedYet, UserError
 from segstudio.gui.core_api import core
 from segstudio.data.sample import read_sample
-from segstudio.gui.widgets import ImageView
+from segstudio.gui.widgets import ImageView, titled
 from segstudio.gui.workers import RenderService, TaskRunner
 
 
@@ -115,21 +115,12 @@ class EvalPanel(QWidget):
         self.imageInfo = QLabel("", objectName="evalImageInfoLabel")
         views = QHBoxLayout()
         views.addWidget(self.imageList)
-        views.addWidget(self._titled("Prediction", self.predView), 1)
-        views.addWidget(self._titled("Ground truth", self.truthView), 1)
+        views.addWidget(titled("Prediction", self.predView), 1)
+        views.addWidget(titled("Ground truth", self.truthView), 1)
         layout.addLayout(controls)
         layout.addWidget(self.orderLabel)
         layout.addLayout(views, 1)
         layout.addWidget(self.imageInfo)
-        return box
-
-    @staticmethod
-    def _titled(title: str, widget: QWidget) -> QWidget:
-        box = QWidget()
-        layout = QVBoxLayout(box)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(QLabel(title))
-        layout.addWidget(widget, 1)
         return box
 
     # ---- runs and table -----------------------------------------------------------------------

@@ -126,6 +126,7 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_dataset_changed(self) -> None:
+        self._on_running_changed(self.trainPanel.is_running())
         info = self.state.info
         if info is not None:
             self.trainPanel.set_split_columns([c.name for c in info.columns if c.kind in TEXT_KINDS
@@ -147,8 +148,9 @@ class MainWindow(QMainWindow):
             self.loaded.emit()
 
     @Slot(bool)
-    def _on_running_changed(self, running: bool) -> None:
-        self.setWindowTitle("segstudio - training" if running else "segstudio")
+    def _on_running_changed(self, running: bool = False) -> None:
+        where = f" - {self.state.url}" if self.state.url else ""
+        self.setWindowTitle(f"segstudio{where}{' (training)' if running else ''}")
 
     @Slot(object)
     def _on_training_finished(self, result) -> None:

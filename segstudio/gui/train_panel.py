@@ -15,6 +15,7 @@ from segstudio.errors import UserError
 from segstudio.gui import config_form, settings
 from segstudio.gui.core_api import core
 from segstudio.gui.curves import CurvesWidget
+from segstudio.gui.widgets import hbox, vbox
 from segstudio.gui.workers import TrainingRunner, calm_gc, describe_exception
 
 
@@ -56,35 +57,53 @@ class TrainPanel(QWidget):
 
     # ---- layout -------------------------------------------------------------------------------
     def _build(self) -> None:
+        self.validationLabel = QLabel("", objectName="validationLabel", wordWrap=True)
+        self.validationLabel.setStyleSheet("color: #b00020;")
+        self.startButton = QPushButton("Start", objectName="startButton", clicked=lambda: self.start())
+        self.startButton.setToolTip("Start training (Ctrl+Enter)")
+        self.startButton.setStyleSheet("font-weight: bold;")
+        self.stopButton = QPushButton("Stop", objectName="stopButton", clicked=self.stop, enabled=False)
+        self.stopButton.setToolTip("Stop after the current iteration; last.pt is kept (Esc)")
+        left = vbox(self._build_file_buttons(), (self._build_form(), 1), self.validationLabel,
+                    hbox((self.startButton, 1), (self.stopButton, 1)), self._build_runs())
+
+        self.progressBar = QProgressBar(objectName="progressBar", format="idle", value=0, textVisible=True)
+        self.readoutLabel = QLabel("", objectName="readoutLabel")
+        self.readoutLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.curves = CurvesWidget()
+        self.lossPlot, self.speedPlot = self.curves.lossPlot, self.curves.speedPlot
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(vbox(self.progressBar, self.readoutLabel, (self.curves, 1)))
+        split.setStretchFactor(1, 1)
+        split.setSizes([380, 900])
+        QVBoxLayout(self).addWidget(split)
+
+    def _build_form(self) -> QScrollArea:
+        """One editor per config key (config_form.GROUPS), grouped, in a scroll area."""
         self.editors: dict[str, QWidget] = {}
-        form_box = QWidget()
-        form_layout = QVBoxLayout(form_box)
+        boxes = []
         for group, rows in config_form.GROUPS.items():
             box = QGroupBox(group)
             form = QFormLayout(box)
             for key, label, name in rows:
-                w = config_form.make_editor(key, name)
-                self.editors[key] = w
+                w = self.editors[key] = config_form.make_editor(key, name)
                 if key == "model.weights":
-                    row = QHBoxLayout()
-                    row.addWidget(w, 1)
-                    row.addWidget(QPushButton("File...", objectName="weightsFileButton",
-                                              clicked=self._pick_weights))
-                    form.addRow(label, row)
-                else:
-                    form.addRow(label, w)
-            form_layout.addWidget(box)
+                    w = hbox((w, 1), QPushButton("File...", objectName="weightsFileButton",
+                                                 clicked=self._pick_weights))
+                form.addRow(label, w)
+            boxes.append(box)
         self.editors["data.split_column"].currentTextChanged.connect(self._on_split_column)
-        form_layout.addStretch(1)
         for key in ("train.epochs", "train.batch_size", "train.lr", "augment.image_size", "train.workers"):
             setattr(self, self.editors[key].objectName(), self.editors[key])  # e.g. self.epochsSpin
         scroll = QScrollArea(widgetResizable=True)
-        scroll.setWidget(form_box)
+        scroll.setWidget(vbox(*boxes, 1))
         scroll.setMinimumWidth(330)
+        return scroll
 
-        self.validationLabel = QLabel("", objectName="validationLabel", wordWrap=True)
-        self.validationLabel.setStyleSheet("color: #b00020;")
+    def _build_file_buttons(self) -> QHBoxLayout:
         presets = QToolButton(text="Preset", objectName="loadPresetButton")
+        presets.setToolTip("Fill the form from a shipped preset (cpu, gpu, tutorial)")
         presets.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(presets)
         try:
@@ -93,50 +112,10 @@ class TrainPanel(QWidget):
         except UserError:
             presets.setEnabled(False)
         presets.setMenu(menu)
-        load = QPushButton("Load...", objectName="loadConfigButton", clicked=self.load_config_dialog)
         save = QPushButton("Save...", objectName="saveConfigButton", clicked=self.save_config_dialog)
         save.setToolTip("Save the complete config as TOML (Ctrl+S)")
-        self.startButton = QPushButton("Start", objectName="startButton", clicked=lambda: self.start())
-        self.startButton.setToolTip("Start training (Ctrl+Enter)")
-        self.stopButton = QPushButton("Stop", objectName="stopButton", clicked=self.stop, enabled=False)
-        self.stopButton.setToolTip("Stop after the current iteration; last.pt is kept (Esc)")
-        self.startButton.setStyleSheet("font-weight: bold;")
-        buttons = QHBoxLayout()
-        for b in (presets, load, save):
-            buttons.addWidget(b)
-        buttons.addStretch(1)
-        run_buttons = QHBoxLayout()
-        run_buttons.addWidget(self.startButton, 1)
-        run_buttons.addWidget(self.stopButton, 1)
-        left = QVBoxLayout()
-        left.addLayout(buttons)
-        left.addWidget(scroll, 1)
-        left.addWidget(self.validationLabel)
-        left.addLayout(run_buttons)
-        left.addWidget(self._build_runs())
-        leftw = QWidget()
-        leftw.setLayout(left)
-
-        self.progressBar = QProgressBar(objectName="progressBar")
-        self.progressBar.setFormat("idle")
-        self.progressBar.setValue(0)
-        self.progressBar.setTextVisible(True)
-        self.readoutLabel = QLabel("", objectName="readoutLabel")
-        self.readoutLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.curves = CurvesWidget()
-        self.lossPlot, self.speedPlot = self.curves.lossPlot, self.curves.speedPlot
-        right = QVBoxLayout()
-        right.addWidget(self.progressBar)
-        right.addWidget(self.readoutLabel)
-        right.addWidget(self.curves, 1)
-        rightw = QWidget()
-        rightw.setLayout(right)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(leftw)
-        split.addWidget(rightw)
-        split.setStretchFactor(1, 1)
-        split.setSizes([380, 900])
-        QVBoxLayout(self).addWidget(split)
+        return hbox(presets, QPushButton("Load...", objectName="loadConfigButton", clicked=self.load_config_dialog),
+                    save, 1)
 
     def _build_runs(self) -> QGroupBox:
         box = QGroupBox("Runs (select to overlay their curves)")
@@ -170,7 +149,7 @@ class TrainPanel(QWidget):
         combo.blockSignals(True)
         combo.clear()
         combo.addItems([""] + list(names))
-        combo.setCurrentText(current)
+        combo.setCurrentText(current if current in names else "")   # a column the new dataset lacks
         combo.blockSignals(False)
         self._on_split_column(current)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QBoxLayout, QHBoxLayout, QLabel, QLayout, QVBoxLayout, QWidget
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
@@ -79,3 +79,34 @@ def tile_images(images: list[np.ndarray], columns: int, cell: int = 256, gap: in
         y0, x0 = r * (cell + gap), c * (cell + gap)
         out[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
     return out
+
+
+def _fill(layout: QBoxLayout, items) -> QBoxLayout:
+    """Add widgets/layouts; (item, stretch) pairs stretch; a bare int adds a stretch."""
+    for item in items:
+        item, stretch = item if isinstance(item, tuple) else (item, 0)
+        if isinstance(item, int):
+            layout.addStretch(item)
+        elif isinstance(item, QLayout):
+            layout.addLayout(item, stretch)
+        else:
+            layout.addWidget(item, stretch)
+    return layout
+
+
+def hbox(*items) -> QHBoxLayout:
+    return _fill(QHBoxLayout(), items)
+
+
+def vbox(*items) -> QWidget:
+    """A plain widget holding `items` stacked vertically."""
+    box = QWidget()
+    _fill(QVBoxLayout(box), items)
+    return box
+
+
+def titled(title: str, widget: QWidget) -> QWidget:
+    """`widget` with a caption above it."""
+    box = vbox(QLabel(title), (widget, 1))
+    box.layout().setContentsMargins(0, 0, 0, 0)
+    return box
