@@ -72,10 +72,13 @@ def _format_item(value) -> str:
 
 
 def _short(v) -> str:
+    """Parameters at a readable precision: 0.7517556504 -> 0.752, nested lists and dicts alike."""
     if isinstance(v, float):
         return f"{v:.3g}"
     if isinstance(v, (list, tuple)):
         return "(" + ", ".join(_short(x) for x in v) + ")"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_short(x)}" for k, x in v.items()) + "}"
     return str(v)
 
 
