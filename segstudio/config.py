@@ -63,7 +63,7 @@ class ModelConfig:
                               "maskrcnn_resnet18_fpn", "maskrcnn_mobilenet_v3_fpn"])
     weights: str = _opt("none", help="none, coco, imagenet, or a path to a .pth file")
     min_size: int = _opt(0, min=0, max=4096, help="model input short side; 0 follows augment.image_size")
-    max_size: int = _opt(0, min=0, max=8192, help="model input long side; 0 follows augment.image_size")
+    max_size: int = _opt(0, min=0, max=8192, help="model input long side; 0: augment.image_size x 1333/800")
     trainable_backbone_layers: int = _opt(5, min=0, max=5)
     rpn_pre_nms_top_n_train: int = _opt(600, min=1)
     rpn_post_nms_top_n_train: int = _opt(300, min=1)

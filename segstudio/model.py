@@ -175,7 +175,9 @@ def build_model(model_cfg, num_classes: int, image_size: int, *, load_weights: b
         kind, path = ("none" if (model_cfg.weights or "none").lower() == "none" else "skip"), None
     pretrained = kind != "none"
     size_min = model_cfg.min_size or image_size
-    size_max = max(model_cfg.max_size or image_size, size_min)
+    # torchvision's 800/1333 ratio: square training crops are not resized at all, while non-square
+    # validation images at original size keep a long side of up to 1.67x, close to the training scale.
+    size_max = max(model_cfg.max_size or round(image_size * 1333 / 800), size_min)
     kwargs = _common_kwargs(model_cfg, size_min, size_max)
     if model_cfg.arch == "maskrcnn_resnet50_fpn":
         model = _resnet_model("resnet50", model_cfg, num_classes, kwargs, pretrained)

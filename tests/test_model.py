@@ -28,7 +28,7 @@ def test_every_arch_builds_offline_with_dataset_heads(arch):
     model = build_model(small(arch=arch), num_classes=4, image_size=64)
     assert model.roi_heads.box_predictor.cls_score.out_features == 4
     assert model.roi_heads.mask_predictor.mask_fcn_logits.out_channels == 4
-    assert model.transform.min_size == (64,) and model.transform.max_size == 64
+    assert model.transform.min_size == (64,) and model.transform.max_size == 107   # 64 x 1333/800
     if arch in ("maskrcnn_resnet18_fpn", "maskrcnn_mobilenet_v3_fpn"):
         losses = model.train()([torch.rand(3, 64, 64)], [_target()])
         assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness",
