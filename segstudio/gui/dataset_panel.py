@@ -1,6 +1,8 @@
 """Dataset panel: open a dataset, pick its columns, browse rows, read the pre-flight report, import COCO."""
 from __future__ import annotations
 
+import textwrap
+
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView,
                                QLabel, QLineEdit, QListWidget, QMenu, QProgressDialog, QPushButton,
@@ -162,7 +164,7 @@ class DatasetPanel(QWidget):
         box = QGroupBox("Pre-flight check (click a row id to show it)")
         self.preflightTree = QTreeWidget(objectName="preflightTree")
         self.preflightTree.setHeaderHidden(True)
-        self.preflightTree.setWordWrap(True)
+        self.preflightTree.setTextElideMode(Qt.TextElideMode.ElideNone)
         self.preflightTree.itemActivated.connect(self._on_finding_clicked)
         self.preflightTree.itemClicked.connect(self._on_finding_clicked)
         QVBoxLayout(box).addWidget(self.preflightTree)
@@ -384,13 +386,14 @@ class DatasetPanel(QWidget):
         if not findings:
             QTreeWidgetItem(self.preflightTree, [f"No problems found in {report.rows_checked} rows checked."])
         for level, f in findings:
-            top = QTreeWidgetItem(self.preflightTree, [f"{level}: {f.message}"])
+            # broken into lines by hand: QTreeView does not wrap item text to the column width
+            top = QTreeWidgetItem(self.preflightTree, [textwrap.fill(f"{level}: {f.message}", 58)])
             top.setToolTip(0, f.message)
             top.setForeground(0, Qt.GlobalColor.red if level == "error" else Qt.GlobalColor.darkYellow)
             for row in list(f.rows)[:200]:
                 child = QTreeWidgetItem(top, [f"row {row}"])
                 child.setData(0, Qt.ItemDataRole.UserRole, int(row))
-        self.preflightTree.expandToDepth(0)
+            top.setExpanded(level == "error" or len(findings) == 1)   # warnings open on a click
 
     def _show_counts(self, counts) -> None:
         total, crowd = counts

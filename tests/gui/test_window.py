@@ -55,6 +55,13 @@ def test_opens_the_demo_dataset_and_shows_its_first_row(window, demo_dataset, qt
     assert child(window, "labelsColumnCombo", QComboBox).currentText() == "categories"
     assert "Opened" in child(window, "statusLabel", QLabel).text()
 
+    tree = child(window, "preflightTree")
+    finding = tree.topLevelItem(0)
+    assert "no instances" in finding.text(0)                # the demo has empty rows on purpose
+    row_item = finding.child(0)
+    tree.itemClicked.emit(row_item, 0)                      # clicking a row id shows that row
+    assert child(window, "sampleSpin", QSpinBox).value() == int(row_item.text(0).split()[1])
+
     child(window, "sampleSpin", QSpinBox).setValue(5)
     qtbot.waitUntil(lambda: np.array_equal(view.array, expected_row(demo_dataset, 5))
                     if view.array.shape == expected_row(demo_dataset, 5).shape else False, timeout=20000)
