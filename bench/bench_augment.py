@@ -169,14 +169,23 @@ def dense_dataset(tmp: str, instances: int, rows: int = 32) -> tuple[str, str]:
     return dest, f"synthetic dense ({rows} rows of 640x480, {instances} instances each)"
 
 
-def rows_per_s(fn, n: int, reps: int) -> float:
-    times = []
+def interleaved_rows_per_s(fns: dict, n: int, reps: int, block: int = 16) -> dict:
+    """rows/s per function, alternating functions every `block` rows so that load from other processes
+    (a shared machine) falls on all of them alike, while each still runs long enough to keep its own
+    data in cache; the median pass of `reps` counts."""
+    totals = {name: [] for name in fns}
+    clock = time.perf_counter
     for _ in range(reps):
-        t0 = time.perf_counter()
-        for i in range(n):
-            fn(i)
-        times.append(time.perf_counter() - t0)
-    return n / statistics.median(times)
+        spent = dict.fromkeys(fns, 0.0)
+        for start in range(0, n, block):
+            for name, fn in fns.items():
+                t0 = clock()
+                for i in range(start, min(n, start + block)):
+                    fn(i)
+                spent[name] += clock() - t0
+        for name in fns:
+            totals[name].append(spent[name])
+    return {name: n / statistics.median(t) for name, t in totals.items()}
 
 
 def loaders_rows_per_s(loaders: dict, n: int, reps: int) -> dict:
@@ -214,12 +223,8 @@ def measure(url: str, args) -> tuple[int, dict, dict]:
     n = len(rows)
     ours = SegmentationDataset(url, "", mapping, fmt, rows, AugmentConfig(preset="seed"), True, 0)
     tut, dec = TutorialDataset(url, mapping, fmt, rows), DecodeOnlyDataset(url, mapping, fmt, rows)
-    single = {"tutorial": [], "segstudio": [], "decode_only": []}
-    for _ in range(args.reps):   # interleaved, so load from other processes hits all alike
-        single["tutorial"].append(rows_per_s(tut.__getitem__, n, 1))
-        single["segstudio"].append(rows_per_s(ours.__getitem__, n, 1))
-        single["decode_only"].append(rows_per_s(dec.__getitem__, n, 1))
-    single = {k: statistics.median(v) for k, v in single.items()}
+    single = interleaved_rows_per_s({"tutorial": tut.__getitem__, "segstudio": ours.__getitem__,
+                                     "decode_only": dec.__getitem__}, n, args.reps)
     multi = {}
     if args.workers > 0:
         multi = loaders_rows_per_s({
