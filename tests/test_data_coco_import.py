@@ -294,3 +294,13 @@ def test_memory_budget_cuts_chunks(tmp_path, monkeypatch):
     ds = deeplake.open_read_only(str(tmp_path / "ds"))
     row_commits = [v for v in ds.history if "rows" in str(v.message)]
     assert s.rows_in_dataset == 7 and len(row_commits) == 7
+
+
+def test_progress_reports_and_crowd_flags(tmp_path):
+    img_dir, ann = make_coco(tmp_path)
+    seen = []
+    import_coco(img_dir, ann, tmp_path / "ds", chunk_size=3, progress=lambda done, total: seen.append((done, total)))
+    assert seen[0] == (0, 9) and seen[-1] == (9, 9)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert [coco_import._flag(v) for v in (1, 0, True, False, "1", "0", "true", "False")] == \
+        [True, False, True, False, True, False, True, False]
