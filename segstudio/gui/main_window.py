@@ -66,6 +66,7 @@ class MainWindow(QMainWindow):
         self.trainPanel.runningChanged.connect(self._on_running_changed)
         self.trainPanel.runSelected.connect(self.evalPanel.select_run)
         self.state.changed.connect(self._on_dataset_changed)
+        self.state.changed.connect(self.trainPanel._validate_live)
         self.renderer.resultReady.connect(self._on_first_render)
         self.renderer.failed.connect(self._on_first_render)
         self.datasetPanel._opener.failed.connect(lambda _m: self._mark_loaded())
@@ -111,8 +112,11 @@ class MainWindow(QMainWindow):
     # ---- callbacks ----------------------------------------------------------------------------
     def _config_parts(self):
         st, panel = self.state, self.datasetPanel
-        if not st.ready:
+        if st.ds is None:
             raise UserError("No dataset is open; open one on the Dataset tab first.")
+        if st.mapping is None:
+            raise UserError("The dataset's columns are not chosen; pick the images, masks, boxes and labels "
+                            "columns on the Dataset tab.")
         data = DataConfig(url=st.url, endpoint_url=st.endpoint_url, images=st.mapping.images,
                           masks=st.mapping.masks, boxes=st.mapping.boxes, labels=st.mapping.labels,
                           iscrowd=st.mapping.iscrowd)

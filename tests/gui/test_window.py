@@ -178,6 +178,7 @@ def test_import_coco_error_is_a_message(make_window, qtbot, tmp_path):
 
 
 def test_form_validation_names_the_key(window, qtbot):
+    assert child(window, "validationLabel", QLabel).text() == ""   # nothing stale once a dataset is open
     child(window, "valFractionSpin").setEnabled(True)
     child(window, "splitColumnCombo", QComboBox).setCurrentText("")
     child(window, "valFractionSpin").setValue(0.0)          # a random split needs a validation share
