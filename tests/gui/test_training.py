@@ -136,3 +136,18 @@ def test_a_completed_run_shows_its_evaluation(window, qtbot, tmp_path, screensho
     assert window.trainPanel.last_result["status"] == "stopped"
     from segstudio.engine.rundir import load_run_config
     assert load_run_config(tmp_path / "runs" / "gui-test").train.epochs == 2
+
+
+def test_training_with_spawned_loader_workers_from_the_window(window, qtbot, tmp_path):
+    """DataLoader workers are spawned (never forked) from the Qt process and exit with the run."""
+    import multiprocessing
+
+    set_tiny_training(window, tmp_path / "runs", max_iters=2)
+    child(window, "workersSpin", QSpinBox).setValue(1)
+    child(window, "epochsSpin", QSpinBox).setValue(1)
+    window.trainPanel.base.eval.max_images = 2
+    click(qtbot, window, "startButton")
+    qtbot.waitUntil(lambda: not window.trainPanel.is_running(), timeout=240000)
+    assert window.trainPanel.last_result["status"] == "completed", window.statusLabel.text()
+    assert loss_points(window) >= 2
+    qtbot.waitUntil(lambda: not multiprocessing.active_children(), timeout=30000)
