@@ -61,26 +61,32 @@ def tutorial_model_config():
                        fpn_channels=256, trainable_backbone_layers=3)
 
 
-def time_steps(model_cfg, num_classes: int, batches, warmup: int, steps: int) -> list[float]:
-    import torch
+class Stepper:
+    """One model and optimizer; step() trains on the next batch and records wall and CPU seconds."""
 
-    from segstudio.model import build_model
-    torch.manual_seed(0)
-    model = build_model(model_cfg, num_classes + 1, 128).train()
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.005, momentum=0.9,
-                          weight_decay=5e-4)
-    times = []
-    for i in range(warmup + steps):
-        images, targets, _ = batches[i % len(batches)]
-        t0 = time.perf_counter()
-        loss = sum(model(images, targets).values())
-        opt.zero_grad()
+    def __init__(self, model_cfg, num_classes: int, batches):
+        import torch
+
+        from segstudio.model import build_model
+        torch.manual_seed(0)
+        self.model = build_model(model_cfg, num_classes + 1, 128).train()
+        self.opt = torch.optim.SGD([p for p in self.model.parameters() if p.requires_grad], lr=0.005,
+                                   momentum=0.9, weight_decay=5e-4)
+        self.batches, self.i = batches, 0
+        self.wall, self.cpu = [], []
+
+    def step(self, record: bool = True, label: str = "") -> None:
+        images, targets, _ = self.batches[self.i % len(self.batches)]
+        self.i += 1
+        t0, c0 = time.perf_counter(), time.process_time()
+        loss = sum(self.model(images, targets).values())
+        self.opt.zero_grad()
         loss.backward()
-        opt.step()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-            print(f"  step {i - warmup + 1}: {times[-1]:.2f} s", flush=True)
-    return times
+        self.opt.step()
+        if record:
+            self.wall.append(time.perf_counter() - t0)
+            self.cpu.append(time.process_time() - c0)
+            print(f"  {label} step {len(self.wall)}: {self.wall[-1]:.2f} s (cpu {self.cpu[-1]:.2f} s)", flush=True)
 
 
 def main() -> int:
@@ -93,18 +99,32 @@ def main() -> int:
     preset = Config().model
     print(f"CPU preset ({preset.arch}, {Config().augment.image_size} px, FPN {preset.fpn_channels}, "
           f"{preset.rpn_post_nms_top_n_train} proposals, {preset.box_batch_size_per_image} ROIs/image, "
-          f"mask head {preset.mask_head_layers}x{preset.mask_head_channels}):", flush=True)
-    fast = time_steps(preset, num_classes, batches, args.warmup, args.preset_steps)
-    print("tutorial configuration (maskrcnn_resnet50_fpn, 128 px crops resized to 800, 2000 proposals, "
-          "512 ROIs/image, mask head 4x256):", flush=True)
-    slow = time_steps(tutorial_model_config(), num_classes, batches, args.warmup, args.tutorial_steps)
+          f"mask head {preset.mask_head_layers}x{preset.mask_head_channels}) vs the tutorial configuration "
+          "(maskrcnn_resnet50_fpn, 128 px crops resized to 800, 2000 proposals, 512 ROIs/image, "
+          "mask head 4x256)", flush=True)
+    fast = Stepper(preset, num_classes, batches)
+    slow = Stepper(tutorial_model_config(), num_classes, batches)
+    for _ in range(args.warmup):
+        fast.step(record=False)
+        slow.step(record=False)
+    # Preset steps before and after the tutorial's, so a change in machine load hits both alike.
+    half = args.preset_steps // 2
+    for _ in range(half):
+        fast.step(label="preset")
+    for _ in range(args.tutorial_steps):
+        slow.step(label="tutorial")
+    for _ in range(args.preset_steps - half):
+        fast.step(label="preset")
+    fast, slow, fast_cpu, slow_cpu = fast.wall, slow.wall, fast.cpu, slow.cpu
     fast_ips = args.batch_size / statistics.median(fast)
     slow_ips = args.batch_size / statistics.median(slow)
     ratio = fast_ips / slow_ips
+    cpu_ratio = statistics.median(slow_cpu) / statistics.median(fast_cpu)
     print(f"\nCPU preset {fast_ips:.2f} images/s vs tutorial {slow_ips:.3f} images/s: {ratio:.1f}x "
-          f"(target >= 40x; {args.threads} threads, batch {args.batch_size})")
+          f"(target >= 40x; {args.threads} threads, batch {args.batch_size}); CPU seconds per step: "
+          f"{cpu_ratio:.1f}x fewer")
     print(json.dumps({"bench": "train_speed", "preset_images_per_s": round(fast_ips, 3),
-                      "tutorial_images_per_s": round(slow_ips, 4), "ratio": round(ratio, 1),
+                      "tutorial_images_per_s": round(slow_ips, 4), "ratio": round(ratio, 1), "cpu_ratio": round(cpu_ratio, 1),
                       "preset_step_s": [round(t, 3) for t in fast], "tutorial_step_s": [round(t, 2) for t in slow],
                       "threads": args.threads, "batch_size": args.batch_size}))
     return 0
