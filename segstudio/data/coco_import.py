@@ -99,12 +99,15 @@ def _open_dest(dest: str, coco: CocoFile, resume: bool, meta: dict):
     return ds, set()
 
 
-def _find_image(images_dir: Path, file_name: str) -> str:
-    """The file for a COCO file_name; exporters sometimes add folders, so fall back to the base name."""
-    candidate = images_dir / file_name
-    if candidate.exists():
-        return str(candidate)
-    return str(images_dir / os.path.basename(file_name.replace("\\", "/")))
+def _read_image(images_dir: str, file_name: str, json_size):
+    """prepare_image for a COCO file_name; exporters sometimes add folders, so fall back to the base name."""
+    try:
+        return prepare_image(os.path.join(images_dir, file_name), json_size)
+    except ImageProblem as exc:
+        base = os.path.basename(file_name.replace("\\", "/"))
+        if str(exc) != "missing image file" or base == file_name:
+            raise
+        return prepare_image(os.path.join(images_dir, base), json_size)
 
 
 def _clip_box(box, width: int, height: int):
@@ -156,7 +159,7 @@ def _prepare_row(record: dict, coco: CocoFile, images_dir: Path):
     if isinstance(record.get("width"), (int, float)) and isinstance(record.get("height"), (int, float)):
         json_size = (int(record["width"]), int(record["height"]))
     try:
-        image = prepare_image(_find_image(images_dir, str(record["file_name"])), json_size)
+        image = _read_image(str(images_dir), str(record["file_name"]), json_size)
     except ImageProblem as exc:
         n_anns = len(coco.anns_by_image.get(record["id"], []))
         if n_anns:

@@ -63,12 +63,13 @@ def rasterise(rles: list, height: int, width: int) -> np.ndarray:
     outside it) is copied into a zeroed array, whose untouched pages cost nothing.
     """
     out = np.zeros((height, width, len(rles)), dtype=np.uint8)
-    boxes = mask_utils.toBbox(rles) if rles else np.zeros((0, 4))
-    for i, (rle, (x, y, w, h)) in enumerate(zip(rles, boxes)):
-        if w <= 0 or h <= 0:
-            continue
-        x0, y0, x1, y1 = int(x), int(y), int(x + w), int(y + h)
-        out[y0:y1, x0:x1, i] = mask_utils.decode(rle)[y0:y1, x0:x1]
+    if not rles:
+        return out.view(bool)
+    planes = mask_utils.decode(rles)        # one call for all N: column-major H x W x N
+    for i, (x, y, w, h) in enumerate(mask_utils.toBbox(rles)):
+        if w > 0 and h > 0:
+            x0, y0, x1, y1 = int(x), int(y), int(x + w), int(y + h)
+            out[y0:y1, x0:x1, i] = planes[y0:y1, x0:x1, i]
     return out.view(bool)
 
 
