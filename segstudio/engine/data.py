@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
+import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from segstudio.data.sample import BoxFormat, ColumnMapping
@@ -53,7 +54,8 @@ class TrainData:
                       aug_cfg=cfg.augment, seed=cfg.train.seed)
         self._planner = _Planner(len(self.train_rows), cfg.train.batch_size, cfg.train.seed, dist)
         train_set = SegmentationDataset(rows=self.train_rows, train=True, **common)
-        self._train_loader = _loader(train_set, self._planner, cfg.train.workers)
+        pin = cfg.train.device in ("auto", "cuda") and torch.cuda.is_available()
+        self._train_loader = _loader(train_set, self._planner, cfg.train.workers, pin)
         # Validation: un-augmented, original size, crowd kept; each rank takes a shard (metrics gather).
         val_rows = self.val_rows[dist.rank::dist.world_size]
         if cfg.eval.max_images:
@@ -90,13 +92,13 @@ class TrainData:
         self._train_loader = self._val_loader = None
 
 
-def _loader(dataset, batch_sampler, workers: int) -> DataLoader:
+def _loader(dataset, batch_sampler, workers: int, pin_memory: bool = False) -> DataLoader:
     kwargs = {}
     if workers > 0:
         kwargs = dict(multiprocessing_context="spawn", persistent_workers=True, worker_init_fn=worker_init,
                       timeout=LOADER_TIMEOUT_S, prefetch_factor=2)
     return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=workers, collate_fn=collate,
-                      **kwargs)
+                      pin_memory=pin_memory, **kwargs)
 
 
 def _resolve_url(cfg) -> str:

@@ -70,7 +70,8 @@ def train_step(ctx: StepContext, images: list, targets: list) -> dict:
     with torch.autocast(ctx.device.type, enabled=ctx.amp):
         loss_dict = ctx.model(images, targets)
     loss = sum(loss_dict.values())
-    values = {k: float(v.detach()) for k, v in loss_dict.items()}
+    # One device sync for all the terms (the events need them as plain floats anyway).
+    values = dict(zip(loss_dict, torch.stack([v.detach().float() for v in loss_dict.values()]).tolist()))
     finite = math.isfinite(sum(values.values()))
     if not dist_utils.all_true(finite):
         raise NonFiniteLoss(batch_rows(targets), values)

@@ -73,6 +73,8 @@ class Session:
         self.dist = dist_utils.init_distributed(self.device.type)
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True   # training crops have one size: tune convolutions once
         seed_everything(cfg.train.seed + self.dist.rank)
         if self.data is None:
             from segstudio.engine.data import build_train_data
