@@ -55,11 +55,14 @@ class Session:
         self.model = self.ddp_model = self.ctx = None
         self.dist = dist_utils.DistInfo()
         self.finished: FinishedEvent | None = None
+        self._pending: list[Event] = []
 
     # ---- events -------------------------------------------------------------------------------
     def emit(self, event: Event) -> None:
         if self.metrics_log is not None:
             self.metrics_log.write(event.to_dict())
+        elif self.dist.is_main:
+            self._pending.append(event)   # warnings from pre-flight come before the run folder exists
         self._emit_out(event)
 
     def warn(self, message: str) -> None:
@@ -106,6 +109,9 @@ class Session:
             if not self.resume or self.extend_epochs:
                 rundir.write_run_card(self.run_dir, self.cfg, self.data.run_info(), self.data.split_dict())
             self.metrics_log = rundir.MetricsLog(self.run_dir)
+            for event in self._pending:
+                self.metrics_log.write(event.to_dict())
+            self._pending.clear()
 
     def _totals(self) -> tuple[int, int]:
         ipe = self.data.iters_per_epoch
