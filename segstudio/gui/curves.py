@@ -233,11 +233,17 @@ class CurvesWidget(QWidget):
     # ---- drawing ------------------------------------------------------------------------------
     @Slot()
     def redraw(self) -> None:
+        if not self.isVisible():
+            return  # another tab is shown: keep the buffers dirty, draw when the plots are shown again
         for key, series in self._series.items():
             if series.dirty and self._items[key].isVisible():
                 x, y = series.data()
                 self._items[key].setData(x, y, skipFiniteCheck=series.finite)
                 series.dirty = False
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.redraw()
 
     def point_count(self, key: str = "loss:total") -> int:
         series = self._series.get(key)

@@ -16,7 +16,8 @@ def child(window, name, cls=QWidget):
 
 
 def set_tiny_training(window, runs_dir, max_iters=40):
-    """CPU, 64 px, batch 2, no loader workers, a few iterations, small evaluation."""
+    """CPU, 64 px, batch 2, no loader workers, a few iterations, small evaluation; Training tab shown."""
+    window.tabs.setCurrentWidget(window.trainPanel)
     child(window, "imageSizeSpin", QSpinBox).setValue(64)
     child(window, "batchSizeSpin", QSpinBox).setValue(2)
     child(window, "workersSpin", QSpinBox).setValue(0)
