@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Slot
-from PySide6.QtWidgets import QCheckBox, QGridLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QGridLayout, QSizePolicy, QWidget
 
 SMOOTHING = 0.9          # exponential moving average factor of the smoothed loss curves
 REDRAW_MS = 100
@@ -53,7 +53,8 @@ class Series:
         return self.x[:self.n], self.y[:self.n]
 
 
-def make_plot(object_name: str, title: str, left: str, bottom: str = "iteration") -> pg.PlotWidget:
+def make_plot(object_name: str, title: str, left: str, bottom: str = "iteration",
+              legend: bool = False) -> pg.PlotWidget:
     plot = pg.PlotWidget(background="w")
     plot.setObjectName(object_name)
     item = plot.getPlotItem()
@@ -63,9 +64,13 @@ def make_plot(object_name: str, title: str, left: str, bottom: str = "iteration"
     # no grid: on the raster paint engine it costs more than all the curves together
     item.setClipToView(True)
     item.setDownsampling(auto=True, mode="peak")
-    legend = item.addLegend(offset=(-8, 8), labelTextSize="8pt", labelTextColor="#202124")
-    legend.setBrush(pg.mkBrush(255, 255, 255, 215))   # readable over the curves it covers
     item.getAxis("left").enableAutoSIPrefix(False)   # "lr (x0.001)" style axis titles confuse readers
+    if legend:
+        # beside the plot, not over it: a legend inside the view hides the newest points
+        item.legend = pg.LegendItem(labelTextSize="8pt", labelTextColor="#202124")
+        item.legend.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)  # rows stay compact
+        item.layout.addItem(item.legend, 2, 3)
+        item.layout.setAlignment(item.legend, Qt.AlignmentFlag.AlignTop)
     plot.setMinimumSize(260, 170)
     return plot
 
@@ -75,11 +80,11 @@ class CurvesWidget(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.lossPlot = make_plot("lossPlot", "Loss (thin: raw, thick: smoothed)", "loss")
+        self.lossPlot = make_plot("lossPlot", "Loss (thin: raw, thick: smoothed)", "loss", legend=True)
         self.lrPlot = make_plot("lrPlot", "Learning rate", "lr")
         self.speedPlot = make_plot("speedPlot", "Speed", "images/s")
         self.waitPlot = make_plot("dataWaitPlot", "Share of step waiting for data", "%")
-        self.apPlot = make_plot("apPlot", "Validation AP", "AP", bottom="iteration")
+        self.apPlot = make_plot("apPlot", "Validation AP", "AP", legend=True)
         self.waitPlot.setYRange(0, 100)
         self.apPlot.setYRange(0, 1)                      # AP is a share: keep its scale fixed
         self.apPlot.getPlotItem().enableAutoRange(y=False)
