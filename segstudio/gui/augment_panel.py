@@ -87,18 +87,20 @@ class AugmentRenderer:
 
     def __init__(self):
         self._raw_key = None
+        self._raw_ds = None
         self._raw = None
         self._original = None
         self._pipe_key = None
         self._pipeline = None
 
     def raw(self, ds, row, mapping, fmt, names):
-        key = (id(ds), row, mapping, fmt)
-        if key != self._raw_key:
+        key = (row, mapping, fmt)
+        if key != self._raw_key or ds is not self._raw_ds:   # identity, not id(): ids are reused
             render, raw_to_render = core("render", "render", "raw_to_render")
             raw = read_sample(ds, row, mapping, fmt)
             self._original = render(**raw_to_render(raw), class_names=names)
-            self._raw, self._raw_key = raw, key
+            self._original.setflags(write=False)   # sent to the GUI thread again on every draw: read-only
+            self._raw, self._raw_key, self._raw_ds = raw, key, ds
         return self._raw, self._original
 
     def pipeline(self, aug_cfg: AugmentConfig):

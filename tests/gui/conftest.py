@@ -30,6 +30,15 @@ def close_window(qtbot, window, timeout_ms=60000):
     assert not live_threads()
 
 
+@pytest.fixture(autouse=True)
+def no_thread_left_running(qtbot):
+    """Every test ends with none of our QThreads running (a running QThread aborts the process at exit)."""
+    yield
+    from segstudio.gui.workers import live_threads
+
+    qtbot.waitUntil(lambda: not live_threads(), timeout=30000)
+
+
 @pytest.fixture
 def make_window(qtbot):
     """A factory for MainWindows that are closed (and checked for leftover threads) after the test."""
