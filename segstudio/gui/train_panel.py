@@ -16,7 +16,7 @@ from segstudio.gui import config_form, settings
 from segstudio.gui.core_api import core
 from segstudio.gui.curves import CurvesWidget
 from segstudio.gui.widgets import hbox, vbox
-from segstudio.gui.workers import TrainingRunner, calm_gc, describe_exception
+from segstudio.gui.workers import TrainingRunner, calm_gc, describe_exception, release_gc
 
 
 def format_eta(seconds: float) -> str:
@@ -336,6 +336,7 @@ class TrainPanel(QWidget):
 
     @Slot(object)
     def _on_finished(self, result: dict) -> None:
+        release_gc()
         self.last_result = result
         self._set_running(False)
         status, msg = result.get("status", "failed"), result.get("message", "")

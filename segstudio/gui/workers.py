@@ -32,11 +32,20 @@ def calm_gc(collect: bool = False) -> None:
     A full (generation 2) collection walks every tracked object; with torch, a model and the window
     loaded that took 280-420 ms here, and whichever thread triggers it holds the GIL, so the window froze.
     Called once the window is built and again when a run has set up its model; objects already alive then
-    are mostly long-lived, and refcounting still frees them.
+    are mostly long-lived, and refcounting still frees them. `release_gc` undoes it when a run ends.
     """
     import gc
     if collect:  # a full collection first (at start-up only: it is itself one of those long pauses)
         gc.collect()
+    gc.freeze()
+
+
+def release_gc() -> None:
+    """After a run: let the collector see the frozen objects again, so a finished run's model and
+    optimizer (and their GPU memory) are freed even if they sit in reference cycles; then freeze again."""
+    import gc
+    gc.unfreeze()
+    gc.collect()
     gc.freeze()
 
 
