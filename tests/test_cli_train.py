@@ -126,3 +126,25 @@ def test_torchrun_two_cpu_processes(demo_dataset, tmp_path):
     assert [r["iteration"] for r in records if r["event"] == "iteration"] == [1, 2]
     assert any(r["event"] == "eval" for r in records)
     assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["state"]["iteration"] == 2
+
+
+def test_console_reporter_plain_lines_when_not_a_terminal():
+    import io
+
+    from segstudio.commands.train import ConsoleReporter
+    from segstudio.engine.events import (EvalEvent, FinishedEvent, IterationEvent, StartedEvent,
+                                         WarningEvent)
+    out = io.StringIO()
+    rep = ConsoleReporter(out, every_s=0)
+    rep(StartedEvent(run_dir="runs/x", total_iters=2, iters_per_epoch=2, epochs=1, train_images=4, val_images=2))
+    for i in (1, 2):
+        rep(IterationEvent(iteration=i, epoch=0, total_iters=2, losses={"loss_mask": 0.5, "loss_classifier": 0.25},
+                           loss=0.75, lr=0.01, images_per_s=3.5, data_wait=0.1, elapsed_s=i, eta_s=2 - i))
+    rep(WarningEvent("3 image(s) have no instances"))
+    rep(EvalEvent(epoch=0, iteration=2, metrics={"segm_map": 0.4, "segm_map_50": 0.6, "bbox_map": 0.5,
+                                                  "bbox_map_50": 0.7}))
+    rep(FinishedEvent(status="completed", run_dir="runs/x", iteration=2, epoch=1, best_metric=0.4))
+    text = out.getvalue()
+    assert "it 2/2" in text and "mask=0.500" in text and "3.5 img/s" in text and "eta 0:00:00" in text
+    assert "warning: 3 image(s)" in text and "mask AP 0.400 AP50 0.600" in text
+    assert text.strip().endswith("completed at iteration 2, best mask AP 0.400: runs/x")
