@@ -194,7 +194,12 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers (spawned processes)")
     p.add_argument("--points", type=int, default=100_000)
+    p.add_argument("--torch-threads", type=int, default=0, help="torch.set_num_threads before training "
+                   "(0: torch's default); fewer threads leave a core to the window")
     args = p.parse_args(argv)
+    if args.torch_threads:
+        import torch
+        torch.set_num_threads(args.torch_threads)
 
     from PySide6.QtCore import QSettings
 
@@ -239,7 +244,7 @@ def main(argv=None) -> int:
     print(f"  with the 5 Mask R-CNN terms too: {redraw['all_terms_ms']:.1f} ms raw + smoothed, "
           f"{redraw['smoothed_terms_ms']:.1f} ms with raw terms hidden")
     result = {
-        "bench": "gui", "load_average": round(os.getloadavg()[0], 2), "workers": args.workers,
+        "bench": "gui", "load_average": round(os.getloadavg()[0], 2), "workers": args.workers, "torch_threads": args.torch_threads,
         "stall_max_ms": round(b["max_ms"], 2), "stall_p99_ms": round(b["p99_ms"], 2),
         "idle_stall_max_ms": round(i["max_ms"], 2), "idle_stall_p99_ms": round(i["p99_ms"], 2),
         "iteration_s": round(train["iteration_s"], 3), "stop_s": round(train["stop_s"], 3),

@@ -1,4 +1,6 @@
 """The thread helpers: terminal signals always arrive, events are batched, newest render wins."""
+import os
+import sys
 import threading
 import time
 
@@ -140,3 +142,20 @@ def test_a_finished_runs_objects_in_cycles_are_collected():
     release_gc()
     assert ref() is None
     gc.unfreeze()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux-only")
+def test_training_thread_yields_the_cpu_to_the_window(qtbot):
+    from segstudio.gui.workers import TRAINING_NICENESS
+
+    seen = []
+
+    def train(cfg, on_event, should_stop, **kw):
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return FinishedEvent("completed", "run", 0, 0)
+    runner = TrainingRunner()
+    with qtbot.waitSignal(runner.finished, timeout=20000):
+        runner.start(train, cfg=None)
+    window_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert seen == [min(19, window_nice + TRAINING_NICENESS)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == window_nice   # window untouched
