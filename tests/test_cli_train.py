@@ -148,3 +148,11 @@ def test_console_reporter_plain_lines_when_not_a_terminal():
     assert "it 2/2" in text and "mask=0.500" in text and "3.5 img/s" in text and "eta 0:00:00" in text
     assert "warning: 3 image(s)" in text and "mask AP 0.400 AP50 0.600" in text
     assert text.strip().endswith("completed at iteration 2, best mask AP 0.400: runs/x")
+
+
+def test_predict_on_a_dataset_url(trained_run, demo_dataset, tmp_path, capsys):
+    out = tmp_path / "pred-ds"
+    assert main(["predict", str(trained_run), demo_dataset, "--out", str(out), "--checkpoint", "last"]) == 0
+    assert len(list(out.glob("*.png"))) == 48
+    images = json.loads((out / "images.json").read_text())
+    assert images["categories"][0] == {"id": 1, "name": "circle"} and len(images["images"]) == 48
