@@ -2,6 +2,9 @@
 import contextlib
 import io
 import json
+import signal
+import subprocess
+import sys
 
 import deeplake
 import numpy as np
@@ -13,6 +16,7 @@ from pycocotools.coco import COCO
 from segstudio.cli import main
 from segstudio.data import coco_import
 from segstudio.data.coco_import import import_coco
+from segstudio.data.describe import describe
 from segstudio.errors import DataError
 
 W, H = 40, 30
@@ -208,10 +212,38 @@ def test_interrupted_import_resumes(tmp_path):
     assert s1.stopped and s1.rows_in_dataset == 4
     ds = deeplake.open_read_only(str(dest))
     assert len(ds) == 4 and ds.metadata["segstudio_import"]["complete"] is False
+    note = describe(ds, str(dest)).notes[-1]        # inspect and the window tell the user to resume
+    assert "interrupted: 4 of 9 images" in note and f"{dest} --resume" in note
     with pytest.raises(DataError, match="already exists"):
         import_coco(img_dir, ann, dest)
     s2 = import_coco(img_dir, ann, dest, resume=True, chunk_size=2)
     assert not s2.stopped and s2.resumed_rows == 4 and s2.rows_in_dataset == 7
+    ds = deeplake.open_read_only(str(dest))
+    ids = [int(v) for v in ds["coco_image_id"][:]]
+    assert len(ids) == len(set(ids)) == 7 and ds.metadata["segstudio_import"]["complete"] is True
+    assert not any("interrupted" in n for n in describe(ds, str(dest)).notes)
+
+
+KILL_SCRIPT = """
+import os, signal, sys
+from segstudio.data.coco_import import import_coco
+from segstudio.data.describe import describe
+def progress(done, total):
+    if done >= 4:       # two chunks committed: die the hard way, as kill -9 or a power cut would
+        os.kill(os.getpid(), signal.SIGKILL)
+import_coco(sys.argv[1], sys.argv[2], sys.argv[3], chunk_size=2, progress=progress, workers=1)
+"""
+
+
+def test_killed_import_is_readable_and_resumes(tmp_path):
+    img_dir, ann = make_coco(tmp_path)
+    dest = tmp_path / "ds"
+    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(img_dir), str(ann), str(dest)],
+                          capture_output=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    ds = deeplake.open_read_only(str(dest))
+    assert len(ds) == 4 and all(np.asarray(ds[i]["masks"]).ndim == 3 for i in range(4))
+    assert main(["import-coco", str(img_dir), str(ann), str(dest), "--resume"]) == 0
     ds = deeplake.open_read_only(str(dest))
     ids = [int(v) for v in ds["coco_image_id"][:]]
     assert len(ids) == len(set(ids)) == 7 and ds.metadata["segstudio_import"]["complete"] is True
@@ -274,6 +306,15 @@ def test_input_errors(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(DataError, match="Cannot create a dataset"):
         import_coco(img_dir, ann, tmp_path / "file" / "ds")
+    # arguments swapped or mistyped: no hint at --resume where resuming cannot work
+    with pytest.raises(DataError, match="is a file, not a folder of images"):
+        import_coco(ann, ann, tmp_path / "d4")
+    with pytest.raises(DataError, match=r"is a file; choose a new destination") as err:
+        import_coco(img_dir, ann, tmp_path / "file")
+    assert "--resume" not in str(err.value) and (tmp_path / "file").read_text() == "x"
+    with pytest.raises(DataError, match="is a folder that is not a Deep Lake dataset") as err:
+        import_coco(img_dir, ann, tmp_path / "d3")
+    assert "--resume" not in str(err.value) and sorted(p.name for p in (tmp_path / "d3").iterdir()) == ["x.txt"]
 
 
 def test_cli_import_and_refusal(tmp_path, capsys):

@@ -93,3 +93,18 @@ def test_inspect_text_on_demo(demo_dataset, capsys):
 def test_inspect_user_errors(tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "missing")]) == 1
     assert capsys.readouterr().err.startswith("error: Dataset path")
+
+
+def test_inspect_column_problem_is_one_error_line(planted, capsys):
+    """A wrong column: the schema on stdout (to choose from), one `error:` line on stderr, exit 1."""
+    assert main(["inspect", planted, "--images", "nothere"]) == 1
+    captured = capsys.readouterr()
+    assert "Columns:" in captured.out and "nothere" not in captured.out
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: Column 'nothere'")
+
+
+def test_inspect_negative_limit(planted, capsys):
+    assert main(["inspect", planted, "--limit", "-3"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --limit -3")

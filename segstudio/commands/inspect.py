@@ -45,15 +45,14 @@ def _text(info, mapping, box_format, counts, report, problem: str) -> str:
                      f" labels={mapping.labels} iscrowd={mapping.iscrowd or '(none)'}")
         lines.append(f"Boxes: {box_format.fmt}, {box_format.units}"
                      + ("" if info.box_format_known else " (assumed: not recorded in the schema)"))
-    lines += [f"Note: {n}" for n in info.notes]
-    if problem:
-        lines.append(f"Problem: {problem}")
+    lines += [f"Note: {n}" for n in info.notes if n != problem]   # the problem itself goes to stderr
     if counts is not None:
         total, crowd = counts
         lines.append(f"Classes: {len(info.class_names)} ({sum(1 for n in total if n)} with instances)")
+        name_width = min(40, max((len(n) for n in info.class_names), default=4))
         for i, name in enumerate(info.class_names):
             extra = f" ({crowd[i]} crowd)" if crowd[i] else ""
-            lines.append(f"  {i:4d}  {name:24s} {total[i]:7d}{extra}")
+            lines.append(f"  {i:4d}  {name:{name_width}s} {total[i]:7d}{extra}")
     if report is not None:
         lines.append(report.format_text())
     return "\n".join(lines)
@@ -67,8 +66,10 @@ def run(args) -> int:
     from segstudio.data.describe import describe, resolve_mapping
     from segstudio.data.open import open_dataset
     from segstudio.data.preflight import preflight, sample_rows
-    from segstudio.errors import DataError
+    from segstudio.errors import ConfigError, DataError
 
+    if args.limit < 0:
+        raise ConfigError(f"--limit {args.limit} is negative; give 0 to check every row or a number of rows.")
     ds = open_dataset(args.url, endpoint_url=args.endpoint_url)
     info = describe(ds, args.url)
     cfg = DataConfig(**{r: getattr(args, r) for r in ("images", "masks", "boxes", "labels", "iscrowd")})
@@ -94,4 +95,6 @@ def run(args) -> int:
         print(json.dumps(out, indent=2))
     else:
         print(_text(info, mapping, box_format, counts, report, problem))
+    if problem:     # the schema above helps choose columns; the problem itself is the one error line
+        raise DataError(problem)
     return 0 if mapping is not None and report.ok else 1

@@ -72,6 +72,10 @@ def _open_dest(dest: str, coco: CocoFile, resume: bool, meta: dict):
     creds = s3_creds() if scheme_of(dest) == "s3" else {}
     target = str(local_path(dest)) if local_path(dest) is not None else dest
     if _dest_exists(dest, creds):
+        path = local_path(dest)
+        if path is not None and not (path / "_deeplake_log").is_dir():
+            what = "a file" if path.is_file() else "a folder that is not a Deep Lake dataset"
+            raise DataError(f"{dest} is {what}; choose a new destination (import-coco never writes into it).")
         if not resume:
             raise DataError(f"{dest} already exists; choose a new destination, or add --resume to continue "
                             "an interrupted import into it.")
@@ -229,6 +233,9 @@ def import_coco(images_dir, annotations, dest, resume: bool = False, progress=No
     """
     started = time.perf_counter()
     images_dir = Path(images_dir)
+    if images_dir.is_file():
+        raise DataError(f"{images_dir} is a file, not a folder of images; give the folder holding the image "
+                        "files first, then the annotations file.")
     if not images_dir.is_dir():
         raise DataError(f"Images folder {images_dir} does not exist; give the folder holding the image files.")
     coco = read_coco(annotations)

@@ -233,11 +233,25 @@ def describe(ds, url: str = "") -> DatasetInfo:
     class_names = by_column.get(picks["labels"], [])
     if picks["labels"] and not class_names:
         notes.append(_no_class_names_message(picks["labels"]))
+    notes += _unfinished_import_note(ds, url)
     version = str(getattr(ds, "version", "") or "")
     return DatasetInfo(url=url, num_rows=len(ds), version=version, columns=columns, mapping=mapping,
                        box_format=box_format, class_names=class_names,
                        box_format_known=picks["boxes"] in formats, notes=notes, box_formats=formats,
                        class_names_by_column=by_column)
+
+
+def _unfinished_import_note(ds, url: str) -> list:
+    """A note when `segstudio import-coco` was interrupted before finishing this dataset."""
+    try:
+        meta = dict(ds.metadata["segstudio_import"])
+    except Exception:  # noqa: BLE001 - not made by import-coco (absent key raises, type varies by version)
+        return []
+    if meta.get("complete", True):
+        return []
+    return [f"This COCO import was interrupted: {len(ds)} of {meta.get('images_in_file', '?')} images are in; "
+            f"run `segstudio import-coco IMAGES_DIR {meta.get('annotations', 'ANNOTATIONS.json')} "
+            f"{url or 'DEST'} --resume` to finish it."]
 
 
 def _no_class_names_message(column: str) -> str:
