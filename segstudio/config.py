@@ -82,10 +82,10 @@ class ModelConfig:
 class TrainConfig:
     epochs: int = _opt(40, min=1, max=100000)
     batch_size: int = _opt(8, min=1, max=1024)
-    optimizer: str = _opt("sgd", choices=["sgd", "adamw"])
-    lr: float = _opt(0.02, min=0.0, max=10.0)
+    optimizer: str = _opt("adamw", choices=["sgd", "adamw"])
+    lr: float = _opt(0.001, min=0.0, max=10.0)
     momentum: float = _opt(0.9, min=0.0, max=1.0)
-    weight_decay: float = _opt(5e-4, min=0.0, max=1.0)
+    weight_decay: float = _opt(0.01, min=0.0, max=1.0)
     schedule: str = _opt("cosine", choices=["constant", "step", "cosine"])
     step_milestones: list = _opt([], help="epochs at which the step schedule multiplies lr by step_gamma")
     step_gamma: float = _opt(0.1, min=0.0, max=1.0)

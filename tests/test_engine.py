@@ -27,7 +27,7 @@ def tiny_config(tmp_path, **train) -> Config:
     cfg.train.run_name = "t"
     cfg.train.epochs = 2
     cfg.train.warmup_iters = 2
-    cfg.train.lr = 0.01
+    cfg.train.optimizer, cfg.train.lr, cfg.train.weight_decay = "sgd", 0.01, 5e-4
     cfg.train.workers = 0
     cfg.train.device = "cpu"
     for k, v in train.items():
