@@ -280,6 +280,10 @@ def test_crash_mid_import_leaves_whole_committed_chunks(tmp_path, monkeypatch):
     (json.dumps({"images": [], "annotations": [], "categories": [{"id": 1}, {"id": 1}]}), "appears twice"),
     (json.dumps({"images": [{"id": "x", "file_name": "a.jpg"}], "annotations": [], "categories": []}),
      "not an integer id"),
+    (json.dumps({"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": [], "categories": []}),
+     "empty 'categories' list"),
+    (json.dumps({"images": [{"id": 2 ** 63 + 5, "file_name": "a.jpg"}], "annotations": [],
+                 "categories": [{"id": 1}]}), "too large for a 64-bit id"),
 ])
 def test_malformed_annotations_are_one_sentence(tmp_path, content, match):
     (tmp_path / "a.json").write_text(content)
@@ -295,7 +299,7 @@ def test_input_errors(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         import_coco(img_dir, tmp_path / "nope.json", tmp_path / "d1")
     other = tmp_path / "other.json"
-    other.write_text(json.dumps({"images": [], "annotations": [], "categories": []}))
+    other.write_text(json.dumps({"images": [], "annotations": [], "categories": [{"id": 1, "name": "a"}]}))
     import_coco(img_dir, other, tmp_path / "d2")
     with pytest.raises(DataError, match="different annotations file"):
         import_coco(img_dir, ann, tmp_path / "d2", resume=True)
@@ -345,3 +349,11 @@ def test_progress_reports_and_crowd_flags(tmp_path):
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
     assert [coco_import._flag(v) for v in (1, 0, True, False, "1", "0", "true", "False")] == \
         [True, False, True, False, True, False, True, False]
+
+
+def test_annotation_ids_that_cannot_be_stored_become_minus_one():
+    from segstudio.data.coco_json import annotation_id
+
+    assert annotation_id({"id": 2 ** 40}) == 2 ** 40 and annotation_id({"id": "17"}) == 17
+    assert annotation_id({"id": "a1b2"}) == -1 and annotation_id({"id": 2 ** 64}) == -1
+    assert annotation_id({}) == -1 and annotation_id({"id": None}) == -1

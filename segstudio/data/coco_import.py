@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from segstudio.data.coco_images import ImageProblem, prepare_image
-from segstudio.data.coco_json import CocoFile, read_coco
+from segstudio.data.coco_json import CocoFile, annotation_id, read_coco
 from segstudio.data.coco_masks import annotation_rle, rasterise, rle_area_and_box
 from segstudio.data.coco_summary import ImportSummary
 from segstudio.data.open import local_path, s3_creds, scheme_of
@@ -149,7 +149,7 @@ def _instances(anns: list, coco: CocoFile, width: int, height: int, skipped: Cou
         labels.append(coco.label_of[int(ann["category_id"])])
         crowd.append(_flag(ann.get("iscrowd", 0)))
         areas.append(float(given_area) if isinstance(given_area, (int, float)) else area)
-        ann_ids.append(int(ann.get("id", -1)))
+        ann_ids.append(annotation_id(ann))
     return {"masks": rasterise(rles, height, width),
             "boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
             "categories": np.asarray(labels, np.uint32), "iscrowd": np.asarray(crowd, bool),

@@ -14,6 +14,9 @@ from pathlib import Path
 from segstudio.errors import DataError
 
 
+INT64_MIN, INT64_MAX = -2 ** 63, 2 ** 63 - 1
+
+
 @dataclass
 class CocoFile:
     path: str
@@ -102,7 +105,19 @@ def _as_int(value, where: str, path) -> int:
         raise DataError(f"{where} in {path} is {value!r}, not an integer id; fix the file.") from None
     if isinstance(value, float) and out != value:
         raise DataError(f"{where} in {path} is {value!r}, not an integer id; fix the file.")
+    if not INT64_MIN <= out <= INT64_MAX:     # stored as int64: a larger id would wrap and break --resume
+        raise DataError(f"{where} in {path} is {value!r}, too large for a 64-bit id; renumber the ids.")
     return out
+
+
+def annotation_id(ann: dict) -> int:
+    """The annotation's id as int64, or -1 when absent or unusable (it is only kept for reference)."""
+    value = ann.get("id", -1)
+    try:
+        out = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return -1
+    return out if INT64_MIN <= out <= INT64_MAX else -1
 
 
 def _has_segmentation(seg) -> bool:
@@ -143,5 +158,8 @@ def read_coco(path: str | Path) -> CocoFile:
             _note(skipped, examples, "annotation without a usable segmentation", ann.get("id", i))
         else:
             anns_by_image[iid].append(ann)
+    if not class_names:
+        raise DataError(f"{path} has an empty 'categories' list, so its masks would have no class names; "
+                        "export it again with the label classes included.")
     return CocoFile(str(path), images, class_names, category_ids, label_of, dict(anns_by_image),
                     skipped, examples)
