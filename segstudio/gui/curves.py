@@ -5,6 +5,8 @@ curve items. Plots clip to the view and downsample (peak mode), so 100k+ points 
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Slot
@@ -12,6 +14,7 @@ from PySide6.QtWidgets import QCheckBox, QGridLayout, QSizePolicy, QWidget
 
 SMOOTHING = 0.9          # exponential moving average factor of the smoothed loss curves
 REDRAW_MS = 100
+MAX_REDRAW_MS = 1000   # live readouts at least once a second
 GROUP_COLOURS = {"lr": "#e8710a", "speed": "#1a73e8", "wait": "#a142f4"}
 TERM_COLOURS = ["#e8710a", "#1a73e8", "#188038", "#a142f4", "#d01884", "#12b5cb", "#f9ab00", "#5f6368"]
 
@@ -240,11 +243,16 @@ class CurvesWidget(QWidget):
     def redraw(self) -> None:
         if not self.isVisible():
             return  # another tab is shown: keep the buffers dirty, draw when the plots are shown again
+        started = time.perf_counter()
         for key, series in self._series.items():
             if series.dirty and self._items[key].isVisible():
                 x, y = series.data()
                 self._items[key].setData(x, y, skipFiniteCheck=series.finite)
                 series.dirty = False
+        # very long runs make each redraw dearer: keep redrawing under ~1/8 of the GUI thread's time
+        # (the paint itself follows in the event loop, so the measured share is doubled)
+        cost_ms = 2000 * (time.perf_counter() - started)
+        self.timer.setInterval(int(min(MAX_REDRAW_MS, max(REDRAW_MS, 8 * cost_ms))))
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
