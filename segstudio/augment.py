@@ -22,8 +22,14 @@ import torch  # noqa: E402
 from segstudio.augment_spec import (PRESET_DESCRIPTIONS, PRESETS, list_transforms,  # noqa: E402,F401
                                     loosens_boxes, resolve_spec, validate_spec)
 from segstudio.data.sample import RawSample  # noqa: E402
+from segstudio.errors import ConfigError  # noqa: E402
 
 MIN_BOX_SIDE = 1.0  # pixels; Mask R-CNN rejects boxes without positive width and height
+try:  # raised when a crop is larger than the image; it is not a ValueError
+    from albumentations.augmentations.crops.transforms import CropSizeError  # noqa: E402
+except ImportError:  # pragma: no cover - other Albumentations versions
+    CropSizeError = ValueError
+_SETTING_ERRORS = (ValueError, CropSizeError)   # a transform's settings do not fit this image
 
 
 @dataclass
@@ -150,8 +156,14 @@ def _run_compose(pipeline: Pipeline, raw: RawSample, idx: np.ndarray, seed: int)
     # Shared generators across the transforms (set_random_seed would give each the same stream).
     pipeline.compose.set_random_state(np.random.default_rng(seed), random.Random(seed))
     coords, stride = _coordinate_map(*raw.image.shape[:2])
-    result = pipeline.compose(image=raw.image, mask=coords, bboxes=raw.boxes[idx].reshape(-1, 4),
-                              instance_ids=idx.astype(np.float32))
+    try:
+        result = pipeline.compose(image=raw.image, mask=coords, bboxes=raw.boxes[idx].reshape(-1, 4),
+                                  instance_ids=idx.astype(np.float32))
+    except _SETTING_ERRORS as exc:   # settings this image cannot take, e.g. a crop larger than the image
+        h, w = raw.image.shape[:2]
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"The augmentation cannot be applied to row {raw.index} ({w}x{h} pixels): {reason}; "
+                          "change augment.transforms (e.g. a smaller crop, or pad_if_needed = true).") from None
     return result, coords, stride
 
 

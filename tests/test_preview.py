@@ -65,3 +65,14 @@ def test_invalid_custom_transform_names_the_key(demo_dataset, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "augment.transforms[0]" in err and "Normalize" in err
     assert np.True_
+
+
+def test_crop_larger_than_the_image_is_one_error_line(demo_dataset, tmp_path, capsys):
+    """Albumentations raises CropSizeError (not a ValueError) at sample time: a one-line error, no traceback."""
+    cfg = tmp_path / "crop.toml"
+    cfg.write_text('[augment]\npreset = "custom"\n[[augment.transforms]]\nname = "RandomCrop"\n'
+                   'height = 5000\nwidth = 5000\n')
+    assert main(["preview", demo_dataset, "--config", str(cfg), "-n", "1", "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: The augmentation cannot be applied to row")
+    assert "pad_if_needed" in err[0]
