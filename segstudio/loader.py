@@ -18,6 +18,21 @@ from torch.utils.data import DataLoader, Dataset, Sampler  # noqa: E402
 
 from segstudio.augment import PreparedSample, build_pipeline, prepare_sample, sample_seed  # noqa: E402
 from segstudio.data.sample import BoxFormat, ColumnMapping, RawSample, read_sample  # noqa: E402
+from segstudio.errors import UserError  # noqa: E402
+
+
+class WorkerUserError(UserError):
+    """A UserError raised in a DataLoader worker, so that the main process gets the same one sentence.
+
+    torch re-raises a worker's exception as `type(exc)("Caught ... Original Traceback ...")`, which would
+    put a traceback into the message users see; this constructor keeps only the original sentence.
+    """
+
+    def __init__(self, message: str = ""):
+        marker = f"{__name__}.WorkerUserError: "
+        if "Original Traceback" in message and marker in message:
+            message = message.rsplit(marker, 1)[1].strip()
+        super().__init__(message)
 
 
 def open_for_reading(url: str, endpoint_url: str = ""):
@@ -86,7 +101,12 @@ class SegmentationDataset(Dataset):
 
     def __getitem__(self, key) -> PreparedSample:
         pos, epoch = key if isinstance(key, tuple) else (key, self.epoch)
-        return self.sample(self.rows[int(pos)], int(epoch))
+        try:
+            return self.sample(self.rows[int(pos)], int(epoch))
+        except UserError as exc:
+            if torch.utils.data.get_worker_info() is None:
+                raise
+            raise WorkerUserError(str(exc)) from None
 
     def image_sizes(self) -> list[tuple[int, int]]:
         return [_image_size(self.ds, r, self.mapping.images) for r in self.rows]

@@ -6,7 +6,7 @@ import torch
 
 from segstudio.config import AugmentConfig
 from segstudio.data.describe import describe
-from segstudio.errors import DataError
+from segstudio.errors import DataError, UserError
 from segstudio.loader import EpochBatchSampler, SegmentationDataset, build_loader, collate, open_for_reading
 
 
@@ -140,3 +140,18 @@ def test_collate_keeps_lists(demo):
     images, targets, rows = collate([data[0], data[1]])
     assert len(images) == len(targets) == 2 and rows == [0, 1]
     assert set(targets[0]) >= {"boxes", "labels", "masks"}
+
+
+@pytest.mark.timeout(240)
+def test_user_error_in_a_spawned_worker_keeps_its_one_sentence(demo):
+    """torch re-raises a worker's exception with the worker's traceback in its message; users must not see it."""
+    url, ds, mapping, box_format = demo
+    aug = AugmentConfig(preset="custom", transforms=[{"name": "RandomCrop", "height": 5000, "width": 5000}])
+    data = SegmentationDataset(url, "", mapping, box_format, [0, 1], aug, train=True)
+    loader = build_loader(data, batch_size=2, workers=1, shuffle=False, seed=0, timeout=180)
+    with pytest.raises(UserError) as err:
+        next(iter(loader))
+    del loader
+    message = str(err.value)
+    assert message.startswith("The augmentation cannot be applied to row") and "\n" not in message
+    assert "Traceback" not in message
