@@ -357,3 +357,13 @@ def test_annotation_ids_that_cannot_be_stored_become_minus_one():
     assert annotation_id({"id": 2 ** 40}) == 2 ** 40 and annotation_id({"id": "17"}) == 17
     assert annotation_id({"id": "a1b2"}) == -1 and annotation_id({"id": 2 ** 64}) == -1
     assert annotation_id({}) == -1 and annotation_id({"id": None}) == -1
+
+
+def test_resume_after_a_kill_before_the_schema_was_committed(tmp_path):
+    """Killed right after creating DEST: the refusal says --resume, so --resume must then work."""
+    img_dir, ann = make_coco(tmp_path)
+    dest = tmp_path / "ds"
+    deeplake.create(str(dest))          # what such a kill leaves: a dataset without columns
+    with pytest.raises(DataError, match="--resume"):
+        import_coco(img_dir, ann, dest)
+    assert import_coco(img_dir, ann, dest, resume=True).rows_in_dataset == 7

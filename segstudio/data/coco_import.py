@@ -83,6 +83,10 @@ def _open_dest(dest: str, coco: CocoFile, resume: bool, meta: dict):
             ds = deeplake.open(target, creds=creds or None)
         except Exception:  # noqa: BLE001
             raise DataError(f"{dest} exists but is not a Deep Lake dataset; choose a new destination.") from None
+        if resume and len(ds) == 0 and not list(ds.schema.columns):
+            # killed between creating the dataset and committing its schema: start it afresh
+            _create_schema(ds, coco, meta)
+            return ds, set()
         try:
             stored = dict(ds.metadata[META_KEY])
         except Exception:  # noqa: BLE001
