@@ -71,20 +71,46 @@ def _text_scale(h: int, w: int) -> tuple[float, int]:
     return max(0.3, min(0.8, side / 800)), 1
 
 
+def _label_order(boxes: np.ndarray, scores) -> np.ndarray:
+    """Who gets a label first when labels collide: highest score, else largest box."""
+    if scores is not None:
+        return np.argsort(-np.asarray(scores, np.float64).reshape(-1), kind="stable")
+    areas = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    return np.argsort(-areas, kind="stable")
+
+
+def _covered(rect, placed: list, limit: float = 0.0) -> bool:
+    """Whether more than `limit` of rect (x1, y1, x2, y2) lies under labels already drawn (0: any part)."""
+    x1, y1, x2, y2 = rect
+    own = max(1, (x2 - x1) * (y2 - y1))
+    for a1, b1, a2, b2 in placed:
+        dx, dy = min(x2, a2) - max(x1, a1), min(y2, b2) - max(y1, b1)
+        if dx > 0 and dy > 0 and dx * dy > limit * own:
+            return True
+    return False
+
+
 def _draw_labels(out, boxes, labels, class_names, scores, colours, thickness) -> None:
+    """Boxes for every instance; a label for each unless it would overlap another label (dense
+    scenes stay legible: the larger or higher-scoring instance keeps its label)."""
     h, w = out.shape[:2]
     scale, text_thick = _text_scale(h, w)
-    for i, box in enumerate(boxes):
-        x1, y1, x2, y2 = (int(round(v)) for v in box)
+    _draw_boxes(out, boxes, colours, thickness)
+    placed: list = []
+    for i in _label_order(boxes, scores):
+        x1, y1 = (int(round(v)) for v in boxes[i][:2])
         colour = tuple(int(c) for c in colours[i])
-        cv2.rectangle(out, (x1, y1), (max(x1, x2 - 1), max(y1, y2 - 1)), colour, thickness, cv2.LINE_4)
         label = int(labels[i])
         name = class_names[label] if 0 <= label < len(class_names) else str(label)
         text = name if scores is None else f"{name} {float(scores[i]):.2f}"
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, text_thick)
         tx = min(max(0, x1), max(0, w - tw - 2))
         ty = y1 - 2 if y1 - th - base - 2 >= 0 else min(h - 1, y1 + th + 2)
-        cv2.rectangle(out, (tx, ty - th - 1), (tx + tw + 1, ty + base - 1), colour, -1)
+        rect = (tx, ty - th - 1, tx + tw + 1, ty + base - 1)
+        if _covered(rect, placed):
+            continue
+        placed.append(rect)
+        cv2.rectangle(out, rect[:2], rect[2:], colour, -1)
         luma = 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
         ink = (0, 0, 0) if luma > 140 else (255, 255, 255)
         cv2.putText(out, text, (tx + 1, ty - 1), cv2.FONT_HERSHEY_SIMPLEX, scale, ink, text_thick, cv2.LINE_AA)

@@ -66,3 +66,22 @@ def test_prepared_sample_round_trip():
     assert inputs["image"].dtype == np.uint8 and inputs["image"].shape == (16, 20, 3)
     assert inputs["labels"].tolist() == [3]
     assert render(**inputs, class_names=["a", "b", "c", "d"]).shape == (16, 20, 3)
+
+
+def test_dense_scene_labels_do_not_overlap(monkeypatch):
+    """90-instance scenes: a label is skipped where it would overlap one already drawn (largest box first)."""
+    import segstudio.render as render_module
+
+    drawn = []
+    real = render_module.cv2.putText
+    monkeypatch.setattr(render_module.cv2, "putText",
+                        lambda img, text, *a, **k: drawn.append(text) or real(img, text, *a, **k))
+    image = np.zeros((120, 160, 3), np.uint8)
+    boxes = np.array([[10 + i % 10, 40, 60 + i % 10, 90] for i in range(20)] + [[100, 90, 150, 115]], np.float32)
+    boxes[7] = [5, 40, 80, 110]                                   # the largest of the stack
+    labels = np.arange(21) % 4
+    render(image, None, boxes, labels, ["alpha", "beta", "gamma", "delta"])
+    assert drawn == ["delta", "alpha"]                            # box 7 (class 3) wins the stack; box 20 is apart
+    drawn.clear()
+    render(image, None, boxes, labels, ["alpha", "beta", "gamma", "delta"], scores=np.linspace(0.1, 0.9, 21))
+    assert drawn == ["alpha 0.90", "delta 0.86"]                  # predictions: highest score first
