@@ -86,8 +86,10 @@ def test_refuses_existing_dataset_and_non_empty_folder(tmp_path):
     folder = tmp_path / "notes"
     folder.mkdir()
     (folder / "keep.txt").write_text("mine")
-    with pytest.raises(DataError, match="already exists"):
+    with pytest.raises(DataError, match="not a Deep Lake dataset"):
         create_demo_dataset(str(folder), num_images=2)
+    with pytest.raises(DataError, match="--overwrite only replaces a dataset"):    # was: folder deleted
+        create_demo_dataset(str(folder), num_images=2, overwrite=True)
     assert os.listdir(folder) == ["keep.txt"]
     assert len(deeplake.open_read_only(create_demo_dataset(path, num_images=3, overwrite=True))) == 3
     assert sorted(os.listdir(tmp_path)) == ["d", "notes"]   # no build or backup folders left behind

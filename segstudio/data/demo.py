@@ -94,8 +94,12 @@ def check_destination(dest: str, overwrite: bool) -> Path:
     path = Path(dest.removeprefix("file://")).expanduser().absolute()
     if path.is_file() or (path.exists() and not path.is_dir()):
         raise DataError(f"{path} is a file; choose a folder path for the demo dataset.")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise DataError(f"{path} already exists; choose another destination or pass --overwrite.")
+    if path.is_dir() and any(path.iterdir()):
+        if not (path / "_deeplake_log").is_dir():   # never delete a user's folder, even with --overwrite
+            raise DataError(f"{path} is a folder that is not a Deep Lake dataset and is not empty; choose "
+                            "another destination (--overwrite only replaces a dataset).")
+        if not overwrite:
+            raise DataError(f"{path} already exists; choose another destination or pass --overwrite.")
     parent = path.parent
     if parent.exists() and not parent.is_dir():
         raise DataError(f"{parent} is a file, so {path.name} cannot be created in it; choose another destination.")
@@ -177,8 +181,8 @@ def ensure_demo_dataset(progress: Progress | None = None) -> str:
     if deeplake.exists(str(path)):
         return str(path)
     if path.is_dir() and any(path.iterdir()):
-        raise DataError(f"{path} exists but is not a dataset; run `segstudio demo-data --overwrite` "
-                        "to regenerate it.")
+        raise DataError(f"{path} exists but is not a dataset; move it away, and the demo dataset will be "
+                        "generated there again.")
     try:
         return create_demo_dataset(str(path), progress=progress)
     except DataError:
