@@ -29,6 +29,10 @@ def test_preview_writes_pngs_and_json_matching_training(demo_dataset, tmp_path, 
         assert s["size_out"] == list(training.image.shape[1:])
         assert s["instances_in"] == s["instances_out"] + len(s["dropped"])
     assert "wrote 5 previews" in capsys.readouterr().out
+    (out / "notes.txt").write_text("mine")
+    assert main(["preview", demo_dataset, "-n", "2", "--out", str(out)]) == 0   # a second, shorter preview
+    assert sorted(p.name for p in out.iterdir()) == sorted(["notes.txt", "preview.json"] + [
+        s["file"] for s in json.loads((out / "preview.json").read_text())["samples"]])   # no stale pictures
 
 
 def test_preview_uses_the_config_file(demo_dataset, tmp_path):

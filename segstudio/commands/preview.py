@@ -81,6 +81,8 @@ def write_preview(url: str, cfg, n: int, out_dir, endpoint_url: str = "") -> dic
     rows = make_split(ds, cfg.data).train[:n]
     dataset = SegmentationDataset(url, endpoint_url, mapping, box_format, rows, cfg.augment, train=True,
                                   seed=cfg.train.seed)
+    for old in out_dir.glob("[0-9][0-9][0-9]_row*.png"):    # an earlier preview's pictures would mislead
+        old.unlink()
     samples = []
     for i, row in enumerate(rows):
         raw, prepared = dataset.sample_with_raw(row, epoch=0)   # exactly what training gets at epoch 0
