@@ -367,3 +367,14 @@ def test_resume_after_a_kill_before_the_schema_was_committed(tmp_path):
     with pytest.raises(DataError, match="--resume"):
         import_coco(img_dir, ann, dest)
     assert import_coco(img_dir, ann, dest, resume=True).rows_in_dataset == 7
+
+
+def test_rasterise_in_groups_equals_pycocotools(monkeypatch):
+    """Large images are decoded a few planes at a time (memory); the masks must not change."""
+    from segstudio.data import coco_masks
+
+    rles = [_rle_compressed(H, W, i, i + 5, 2 * i, 2 * i + 7) for i in range(7)] + [_rle_compressed(H, W, 0, 0, 0, 0)]
+    expected = mask_utils.decode([dict(r, counts=r["counts"].encode()) for r in rles]).astype(bool)
+    monkeypatch.setattr(coco_masks, "DECODE_BUDGET", 3 * H * W)      # groups of 3 planes
+    grouped = coco_masks.rasterise([dict(r, counts=r["counts"].encode()) for r in rles], H, W)
+    assert grouped.shape == (H, W, 8) and np.array_equal(grouped, expected)

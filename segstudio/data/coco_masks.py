@@ -54,6 +54,9 @@ def annotation_rle(seg, height: int, width: int):
     return {"size": size, "counts": counts}, ""
 
 
+DECODE_BUDGET = 64 * 2 ** 20     # bytes of decoded planes held at once while rasterising one image
+
+
 def rasterise(rles: list, height: int, width: int) -> np.ndarray:
     """H x W x N bool masks from N RLEs (N may be 0), C-ordered.
 
@@ -65,11 +68,16 @@ def rasterise(rles: list, height: int, width: int) -> np.ndarray:
     out = np.zeros((height, width, len(rles)), dtype=np.uint8)
     if not rles:
         return out.view(bool)
-    planes = mask_utils.decode(rles)        # one call for all N: column-major H x W x N
-    for i, (x, y, w, h) in enumerate(mask_utils.toBbox(rles)):
-        if w > 0 and h > 0:
-            x0, y0, x1, y1 = int(x), int(y), int(x + w), int(y + h)
-            out[y0:y1, x0:x1, i] = planes[y0:y1, x0:x1, i]
+    # Decode in groups whose full planes stay within DECODE_BUDGET: one call for a whole ordinary image,
+    # while a 12-megapixel photo with 90 instances does not hold a second 1 GB copy of its masks.
+    step = max(1, DECODE_BUDGET // max(1, height * width))
+    boxes = mask_utils.toBbox(rles)
+    for start in range(0, len(rles), step):
+        planes = mask_utils.decode(rles[start:start + step])     # column-major H x W x n
+        for j, (x, y, w, h) in enumerate(boxes[start:start + step]):
+            if w > 0 and h > 0:
+                x0, y0, x1, y1 = int(x), int(y), int(x + w), int(y + h)
+                out[y0:y1, x0:x1, start + j] = planes[y0:y1, x0:x1, j]
     return out.view(bool)
 
 
