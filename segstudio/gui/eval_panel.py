@@ -2,12 +2,13 @@
 
 The AP table shows the run's last evaluation (metrics.jsonl), or a fresh `segstudio eval` of its best
 checkpoint (engine.inference.evaluate_run). The browser runs the run's model (load_run_model) on its
-validation rows in the render thread and draws with segstudio.render; the threshold only re-draws.
-Ordering images worst first needs per-image scores the engine does not compute yet; the panel says so.
+validation rows in a worker, scores each image against its ground truth (engine.image_scores) and lists
+them worst first; drawing (segstudio.render) and re-scoring when the threshold moves run in the render
+thread, newest request wins.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
@@ -40,6 +41,7 @@ class EvalPanel(QWidget):
         self.renderer = renderer
         self._runner = TaskRunner(self)
         self._runner.succeeded.connect(self._on_images)
+        self._runner.progress.connect(self._on_progress)
         self._runner.failed.connect(lambda m: self.message.emit(f"Evaluation: {m}", True))
         self._browser: Browser | None = None
         self._outputs: dict = {}    # row -> model output (numpy), filled by the render thread
@@ -96,17 +98,15 @@ class EvalPanel(QWidget):
         self.thresholdSlider.valueChanged.connect(lambda v: self.thresholdSpin.setValue(v / 100))
         self.thresholdSpin.valueChanged.connect(lambda v: self.thresholdSlider.setValue(round(v * 100)))
         self.thresholdSpin.valueChanged.connect(self._show_current)
+        self.thresholdSpin.valueChanged.connect(self._rescore)
         controls.addWidget(self.loadButton)
         controls.addStretch(1)
         controls.addWidget(QLabel("Score threshold"))
         controls.addWidget(self.thresholdSlider, 1)
         controls.addWidget(self.thresholdSpin)
-        self.orderLabel = QLabel("Rows in split order; worst-first ordering: not implemented yet (needs "
-                                 "per-image scores from the engine).", objectName="evalOrderLabel",
-                                 wordWrap=True)
-        self.orderLabel.setStyleSheet("color: #8a6d3b;")
+        self.orderLabel = QLabel(ORDER_HELP, objectName="evalOrderLabel", wordWrap=True)
         self.imageList = QListWidget(objectName="evalImageList")
-        self.imageList.setMaximumWidth(160)
+        self.imageList.setMaximumWidth(180)
         self.imageList.currentRowChanged.connect(self._show_current)
         self.predView = ImageView(placeholder="Pick a run, then press Show predictions")
         self.predView.setObjectName("evalPredictionView")
@@ -211,7 +211,14 @@ class EvalPanel(QWidget):
             self.message.emit(f"Predictions: {exc}", True)
             return
         self.message.emit(f"Loading the model of {Path(path).name} ...", False)
-        self._runner.start(lambda report, stop: ("browser", load_browser(load_run_model(path, "best"))))
+        threshold = self.thresholdSpin.value()
+        self._runner.start(lambda report, stop: ("browser", load_browser(load_run_model(path, "best"),
+                                                                         threshold, report, stop)))
+
+    @Slot(object)
+    def _on_progress(self, values) -> None:
+        done, total = values
+        self.message.emit(f"Predicting validation images: {done}/{total} ...", False)
 
     @Slot(object)
     def _on_images(self, result) -> None:
@@ -220,26 +227,59 @@ class EvalPanel(QWidget):
             self._show_eval_result(payload)
             return
         self._browser = payload
-        self._outputs.clear()
+        self._outputs = payload.outputs
+        stopped = len(payload.scores) < len(payload.rows)
+        self.message.emit(f"{len(payload.scores)} of {len(payload.rows)} validation images of "
+                          f"{payload.loaded.run_dir.name}, worst first{' (stopped early)' if stopped else ''}.",
+                          False)
+        self._fill_list(payload.scores, payload.threshold, redraw=True)
+
+    def _fill_list(self, scores: dict, threshold: float, redraw: bool = False) -> None:
+        """List the scored rows worst first; keep the selected row selected."""
+        browser = self._browser
+        if browser is None:
+            return
+        current = self._current_row()
+        browser.scores, browser.threshold = scores, threshold
+        browser.order = core("engine.image_scores", "worst_first")(scores)
+        self.imageList.blockSignals(True)
         self.imageList.clear()
-        for row in payload.rows:
-            self.imageList.addItem(f"row {row}")
-        self.message.emit(f"{len(payload.rows)} validation images of {payload.loaded.run_dir.name}.", False)
-        if payload.rows:
-            self.imageList.setCurrentRow(0)
+        for row in browser.order:
+            self.imageList.addItem(f"{scores[row].score:.2f}   row {row}")
+        if browser.order:
+            self.imageList.setCurrentRow(browser.order.index(current) if current in browser.order else 0)
+        self.imageList.blockSignals(False)
+        self.orderLabel.setText(f"{ORDER_HELP} Scores at threshold {threshold:.2f}.")
+        if redraw or self._current_row() != current:
+            self._show_current()
+
+    def _current_row(self) -> int | None:
+        browser, index = self._browser, self.imageList.currentRow()
+        return browser.order[index] if browser is not None and 0 <= index < len(browser.order) else None
+
+    @Slot()
+    def _rescore(self, *_):
+        browser = self._browser
+        if browser is None:
+            return
+        threshold = self.thresholdSpin.value()
+        self.renderer.submit("evalscore", lambda: (threshold, score_rows(browser, threshold)))
 
     @Slot()
     def _show_current(self, *_):
-        index = self.imageList.currentRow()
-        browser = self._browser
-        if browser is None or not 0 <= index < len(browser.rows):
+        browser, row = self._browser, self._current_row()
+        if row is None:
             return
-        row, threshold, outputs = browser.rows[index], self.thresholdSpin.value(), self._outputs
+        threshold, outputs = self.thresholdSpin.value(), self._outputs
         self.renderer.submit("eval", lambda: draw_prediction(browser, row, threshold, outputs))
 
     @Slot(str, int, object)
     def _on_render(self, channel: str, seq: int, payload) -> None:
-        if channel == "eval":
+        if channel == "evalscore":
+            threshold, scores = payload
+            if self._browser is not None and threshold == self.thresholdSpin.value():
+                self._fill_list(scores, threshold)
+        elif channel == "eval":
             prediction, truth, text = payload
             self.predView.set_image(prediction)
             self.truthView.set_image(truth)
@@ -247,10 +287,16 @@ class EvalPanel(QWidget):
 
     @Slot(str, int, str)
     def _on_render_failed(self, channel: str, seq: int, message: str) -> None:
-        if channel == "eval":
+        if channel == "evalscore":
+            self.message.emit(f"Scoring images: {message}", True)
+        elif channel == "eval":
             self.predView.set_message("Cannot predict this image")
             self.imageInfo.setText(message)
             self.message.emit(message, True)
+
+
+ORDER_HELP = ("Worst images first: each image's score is the mask IoU of its matched objects over "
+              "(objects + false predictions), 1.00 = perfect.")
 
 
 @dataclass
@@ -260,10 +306,41 @@ class Browser:
     mapping: object
     box_format: object
     rows: list
+    outputs: dict = field(default_factory=dict)   # row -> model output as numpy arrays
+    scores: dict = field(default_factory=dict)    # row -> engine.image_scores.ImageScore
+    threshold: float = 0.5
+    order: list = field(default_factory=list)     # rows as listed, worst first
 
 
-def load_browser(loaded) -> Browser:
-    """Worker job: the run's dataset, mapping and validation rows (as the run recorded them)."""
+def predict_row(browser: Browser, row: int, cache: dict):
+    """(raw sample, the model's output for it as numpy), the output computed once and cached."""
+    import torch
+
+    raw = read_sample(browser.ds, row, browser.mapping, browser.box_format)
+    if row not in cache:
+        with torch.no_grad():
+            tensor = torch.from_numpy(raw.image.copy()).permute(2, 0, 1).float().div(255)  # read-only array
+            out = browser.loaded.model([tensor])[0]
+        cache[row] = {k: v.cpu().numpy() for k, v in out.items()}
+    return raw, cache[row]
+
+
+def score_row(raw, out: dict, threshold: float):
+    score_image = core("engine.image_scores", "score_image")
+    # the model numbers classes from 1 (0 is background); samples from 0
+    return score_image(out["masks"], out["labels"], out["scores"], raw.masks, raw.labels + 1, raw.iscrowd,
+                       score_threshold=threshold)
+
+
+def score_rows(browser: Browser, threshold: float) -> dict:
+    """Render job: every predicted row scored again at a new threshold (predictions are cached)."""
+    return {row: score_row(predict_row(browser, row, browser.outputs)[0], browser.outputs[row], threshold)
+            for row in list(browser.outputs)}
+
+
+def load_browser(loaded, threshold: float = 0.5, report=None, should_stop=None) -> Browser:
+    """Worker job: the run's dataset, mapping and validation rows (as the run recorded them), each row
+    predicted and scored at `threshold`; stops early (with the rows done so far) when asked."""
     describe, resolve_mapping = core("data.describe", "describe", "resolve_mapping")
     open_dataset = core("data.open", "open_dataset")
     read_split = core("engine.rundir", "read_split")
@@ -271,26 +348,28 @@ def load_browser(loaded) -> Browser:
     ds = open_dataset(cfg.data.url, endpoint_url=cfg.data.endpoint_url)
     mapping, box_format = resolve_mapping(describe(ds, cfg.data.url), cfg.data)
     split = read_split(loaded.run_dir) or {}
-    return Browser(loaded, ds, mapping, box_format, [int(r) for r in split.get("val", [])])
+    browser = Browser(loaded, ds, mapping, box_format, [int(r) for r in split.get("val", [])],
+                      threshold=threshold)
+    for done, row in enumerate(browser.rows):
+        if should_stop is not None and should_stop():
+            break
+        raw, out = predict_row(browser, row, browser.outputs)
+        browser.scores[row] = score_row(raw, out, threshold)
+        if report is not None:
+            report(done + 1, len(browser.rows))
+    return browser
 
 
 def draw_prediction(browser: Browser, row: int, threshold: float, cache: dict):
     """Render job: the model's output for a row (computed once, cached) drawn at `threshold`, and the truth."""
-    import torch
-
     render, raw_to_render = core("render", "render", "raw_to_render")
     names = browser.loaded.class_names
-    raw = read_sample(browser.ds, row, browser.mapping, browser.box_format)
-    if row not in cache:
-        with torch.no_grad():
-            tensor = torch.from_numpy(raw.image).permute(2, 0, 1).float().div(255)
-            out = browser.loaded.model([tensor])[0]
-        cache[row] = {k: v.cpu().numpy() for k, v in out.items()}
-    out = cache[row]
+    raw, out = predict_row(browser, row, cache)
     keep = out["scores"] >= threshold
     prediction = render(raw.image, out["masks"][keep][:, 0] > 0.5, out["boxes"][keep], out["labels"][keep] - 1,
                         names, out["scores"][keep])
     truth = render(**raw_to_render(raw), class_names=names)
     text = (f"row {row}: {int(keep.sum())} predictions at score >= {threshold:.2f} "
-            f"({len(keep)} in all), {raw.num_instances} ground-truth instances")
+            f"({len(keep)} in all), {raw.num_instances} ground-truth instances; "
+            f"{score_row(raw, out, threshold).describe()}")
     return prediction, truth, text

@@ -122,8 +122,15 @@ def test_a_completed_run_shows_its_evaluation(window, qtbot, tmp_path, screensho
     pred = window.evalPanel.predView
     qtbot.waitUntil(lambda: pred.array is not None, timeout=120000)
     assert window.evalPanel.truthView.array.shape == pred.array.shape
+    images = child(window, "evalImageList")
+    assert images.count() == len(window.evalPanel._browser.rows) > 0
+    listed = [float(images.item(i).text().split()[0]) for i in range(images.count())]
+    assert listed == sorted(listed)                             # worst images first, each with its score
     child(window, "scoreThresholdSpin").setValue(0.0)
     qtbot.waitUntil(lambda: "score >= 0.00" in child(window, "evalImageInfoLabel", QLabel).text(), timeout=30000)
+    qtbot.waitUntil(lambda: "threshold 0.00" in child(window, "evalOrderLabel", QLabel).text(), timeout=30000)
+    rescored = [float(images.item(i).text().split()[0]) for i in range(images.count())]
+    assert rescored == sorted(rescored) and images.count() == len(listed)
     window.grab().save(str(screenshot_dir / "gui_evaluation.png"))
 
     window.tabs.setCurrentWidget(window.trainPanel)             # Extend: one more epoch on the same run
