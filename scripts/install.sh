@@ -36,7 +36,7 @@ want="$(cat pyproject.toml scripts/install.sh | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "segstudio: installing Python packages into .venv (first run takes a few minutes)..."
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-  .venv/bin/python -m pip install -q --disable-pip-version-check $TORCH_PINS -e ".[test,export]" 2>&1 \
+  PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q --disable-pip-version-check $TORCH_PINS -e ".[test,export]" 2>&1 \
     | grep -v "^WARNING: Location" || true
   .venv/bin/python -c "import segstudio, torch, torchvision, deeplake, albumentations, PySide6.QtWidgets, pyqtgraph" \
     || { echo "segstudio: the install did not complete; see the messages above." >&2; exit 1; }
