@@ -16,7 +16,7 @@ from segstudio.gui import config_form, settings
 from segstudio.gui.core_api import core
 from segstudio.gui.curves import CurvesWidget
 from segstudio.gui.widgets import hbox, vbox
-from segstudio.gui.workers import TrainingRunner, calm_gc, describe_exception, release_gc
+from segstudio.gui.workers import TrainingRunner, describe_exception, hold_full_collections, release_gc
 
 
 def format_eta(seconds: float) -> str:
@@ -269,6 +269,7 @@ class TrainPanel(QWidget):
             self.curves.add_events(core("engine.rundir", "read_metrics")(resume))
         self.last_result = None
         self._epochs = cfg.train.epochs + extend_epochs
+        hold_full_collections()   # no full collection walks the heap mid-run (see workers.release_gc)
         self.runner.start(train_fn, cfg, resume=resume, extend_epochs=extend_epochs)
         self._set_running(True)
         what = "Resuming" if resume and not extend_epochs else ("Extending" if resume else "Starting")
@@ -305,7 +306,6 @@ class TrainPanel(QWidget):
             if kind == "iteration":
                 last_iter = ev
             elif kind == "started":
-                calm_gc()   # the run's model and optimizer are set up: keep full collections short
                 self.run_dir = ev.get("run_dir", "")
                 self._epochs = int(ev.get("epochs", self._epochs))
                 self.progressBar.setMaximum(max(1, int(ev.get("total_iters", 1))))

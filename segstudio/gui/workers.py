@@ -33,8 +33,8 @@ def calm_gc(collect: bool = False) -> None:
 
     A full (generation 2) collection walks every tracked object; with torch, a model and the window
     loaded that took 280-420 ms here, and whichever thread triggers it holds the GIL, so the window froze.
-    Called once the window is built and again when a run has set up its model; objects already alive then
-    are mostly long-lived, and refcounting still frees them. `release_gc` undoes it when a run ends.
+    Called once the window is built; objects alive then are mostly long-lived, and refcounting still
+    frees them. Runs use `hold_full_collections` / `release_gc`.
     """
     import gc
     if collect:  # a full collection first (at start-up only: it is itself one of those long pauses)
@@ -42,11 +42,32 @@ def calm_gc(collect: bool = False) -> None:
     gc.freeze()
 
 
-def release_gc() -> None:
-    """After a run: let the collector see the frozen objects again, so a finished run's model and
-    optimizer (and their GPU memory) are freed even if they sit in reference cycles; then freeze again."""
+_SAVED_THRESHOLDS: tuple | None = None
+
+
+def hold_full_collections() -> None:
+    """Called on the GUI thread as a run starts: everything alive now is frozen (cheap: a list splice), and
+    automatic full collections are held off until `release_gc`, so none walks the run's objects mid-run.
+    The run's own objects are NOT frozen, so cycles among them can still be collected at the end."""
     import gc
-    gc.unfreeze()
+    global _SAVED_THRESHOLDS
+    gc.freeze()
+    if _SAVED_THRESHOLDS is None:
+        _SAVED_THRESHOLDS = gc.get_threshold()
+        gen0, gen1, _ = _SAVED_THRESHOLDS
+        gc.set_threshold(gen0, gen1, 2**31 - 1)
+
+
+def release_gc() -> None:
+    """After a run: collect what the run left (e.g. a model and optimizer in reference cycles, and their GPU
+    memory), then freeze again. Only objects created since `hold_full_collections` are walked: a few
+    thousand after the first run, instead of the whole heap (unfreezing everything cost ~290 ms here,
+    a visible freeze of the window after every Stop)."""
+    import gc
+    global _SAVED_THRESHOLDS
+    if _SAVED_THRESHOLDS is not None:
+        gc.set_threshold(*_SAVED_THRESHOLDS)
+        _SAVED_THRESHOLDS = None
     gc.collect()
     gc.freeze()
 
