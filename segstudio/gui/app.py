@@ -87,7 +87,16 @@ def run(dataset: str | None = None, screenshot: str | None = None) -> int:
         window.open_dataset(dataset)
     else:
         QTimer.singleShot(0, lambda: ensure_demo_then(window, window.open_dataset))
-    return int(app.exec())
+    code = int(app.exec())
+    from segstudio.gui.workers import live_threads
+    if live_threads():
+        # A read the window abandoned on close (e.g. opening an unreachable s3:// server) is still blocked
+        # in the storage library; a normal exit would destroy its QThread while it runs and abort the
+        # process. Settings were saved on close; leave at once instead.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 TAB_NAMES = ("dataset", "augmentation", "training", "evaluation")

@@ -213,7 +213,12 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop background threads (render loop, open/check tasks); called when the window closes."""
         self.renderer.shutdown()
-        for runner in (self.datasetPanel._opener, self.datasetPanel._checker, self.datasetPanel._importer,
-                       self.evalPanel._runner):
+        importer = self.datasetPanel._importer
+        readers = (self.datasetPanel._opener, self.datasetPanel._checker, self.evalPanel._runner)
+        for runner in (importer, *readers):
             runner.request_stop()
-            runner.wait(30000)
+        importer.wait(30000)    # it stops between chunks, leaving a dataset that --resume continues
+        for runner in readers:
+            # Read-only work, safe to abandon: a call into an unreachable server (s3://...) can block for
+            # a minute and cannot be interrupted, and waiting for it froze the closing window.
+            runner.wait(2000)

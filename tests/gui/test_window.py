@@ -100,6 +100,34 @@ def test_bad_dataset_url_shows_its_message_and_the_window_stays_ready(make_windo
     assert window.state.ds is None
 
 
+def test_closing_while_a_dataset_server_hangs_does_not_wait_for_it(make_window, qtbot, monkeypatch):
+    """Opening an unreachable s3:// server blocks in the storage library for about a minute; closing
+    the window then must not wait that long (it froze, and exiting aborted on the running QThread)."""
+    import threading
+
+    import segstudio.gui.dataset_panel as dataset_panel
+    from segstudio.gui.workers import live_threads
+
+    from segstudio.errors import DataError
+    release = threading.Event()
+
+    def hang(*args):
+        release.wait(120)
+        raise DataError("Cannot reach the storage behind s3://unreachable/ds; check the network.")
+    monkeypatch.setattr(dataset_panel, "open_and_describe", hang)
+    window = make_window()
+    window.open_dataset("s3://unreachable/ds")
+    qtbot.waitUntil(lambda: window.datasetPanel._opener.is_running(), timeout=5000)
+    timer = threading.Timer(15, release.set)    # the server "answers" after 15 s (the close used to wait 30)
+    timer.start()
+    window.close()
+    assert not window.isVisible() and not release.is_set()   # closed while the read is still blocked
+    assert live_threads()                                    # (the app leaves with os._exit in that case)
+    release.set()
+    timer.cancel()
+    qtbot.waitUntil(lambda: not live_threads(), timeout=30000)
+
+
 def test_reroll_changes_the_augmented_preview(window, qtbot, screenshot_dir):
     window.tabs.setCurrentWidget(window.augmentPanel)
     aug = window.augmentPanel.augmentedView
