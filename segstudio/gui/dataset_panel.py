@@ -47,15 +47,15 @@ def render_row(ds, row: int, mapping, box_format, class_names):
 class DatasetPanel(QWidget):
     message = Signal(str, bool)     # text, is_error
     opened = Signal(str)            # url, after a successful open
+    openFailed = Signal(str)        # message, when the newest open failed
 
     def __init__(self, state: DatasetState, renderer: RenderService, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
         self.renderer = renderer
         self._creds: dict = {}  # in memory only: never written to settings, configs or logs
-        self._opener = TaskRunner(self)
-        self._opener.succeeded.connect(self._on_opened)
-        self._opener.failed.connect(self._on_open_failed)
+        self._abandoned: list[TaskRunner] = []   # superseded opens still blocked in the storage library
+        self._opener = self._new_opener()
         self._checker = TaskRunner(self)
         self._checker.succeeded.connect(self._on_preflight)
         self._checker.failed.connect(lambda msg: self._set_preflight_message(f"Pre-flight failed: {msg}"))
@@ -204,24 +204,39 @@ class DatasetPanel(QWidget):
     def open_current(self) -> None:
         self.open_url(self.urlEdit.text().strip())
 
+    def _new_opener(self) -> TaskRunner:
+        """A runner whose result counts only while it is the newest open."""
+        runner = TaskRunner(self)
+        runner.succeeded.connect(lambda result: runner is self._opener and self._on_opened(result))
+        runner.failed.connect(lambda message: runner is self._opener and self._on_open_failed(message))
+        runner.done.connect(lambda: runner in self._abandoned and self._abandoned.remove(runner))
+        return runner
+
+    def background_runners(self) -> list[TaskRunner]:
+        return [self._opener, *self._abandoned, self._checker, self._importer]
+
     def open_url(self, url: str) -> None:
-        if self._opener.is_running():
-            self.message.emit("Still opening the previous dataset; wait a moment.", True)
-            return
         if not url:
             self._show_error("No dataset given; type a path or URL, or pick a folder with Browse.")
             return
+        if self._opener.is_running():
+            if url == self._pending_url:
+                self.message.emit(f"Still opening {url}; wait a moment.", False)
+                return
+            # An unreachable server can block the previous open for a minute, uninterruptibly: leave it
+            # running (its result is ignored) and open the newly asked dataset now.
+            self._opener.request_stop()
+            self._abandoned.append(self._opener)
+            self._opener = self._new_opener()
         self.urlEdit.setText(url)
         self._pending_url = url
         endpoint, creds = self.endpointEdit.text().strip(), self.credentials()
-        self.openButton.setEnabled(False)
         self.errorLabel.setVisible(False)
         self.message.emit(f"Opening {url} ...", False)
         self._opener.start(lambda report, stop: open_and_describe(url, endpoint, creds))
 
     @Slot(object)
     def _on_opened(self, result) -> None:
-        self.openButton.setEnabled(True)
         ds, info = result
         url = self._pending_url
         self._fill_schema(info)
@@ -235,8 +250,8 @@ class DatasetPanel(QWidget):
 
     @Slot(str)
     def _on_open_failed(self, message: str) -> None:
-        self.openButton.setEnabled(True)
         self._show_error(message)
+        self.openFailed.emit(message)
 
     def _show_error(self, message: str) -> None:
         self.errorLabel.setText(message)

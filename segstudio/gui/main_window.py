@@ -69,7 +69,7 @@ class MainWindow(QMainWindow):
         self.state.changed.connect(self.trainPanel._validate_live)
         self.renderer.resultReady.connect(self._on_first_render)
         self.renderer.failed.connect(self._on_first_render)
-        self.datasetPanel._opener.failed.connect(lambda _m: self._mark_loaded())
+        self.datasetPanel.openFailed.connect(lambda _m: self._mark_loaded())
 
     def _shortcuts(self) -> None:
         def add(keys, slot):
@@ -214,7 +214,8 @@ class MainWindow(QMainWindow):
         """Stop background threads (render loop, open/check tasks); called when the window closes."""
         self.renderer.shutdown()
         importer = self.datasetPanel._importer
-        readers = (self.datasetPanel._opener, self.datasetPanel._checker, self.evalPanel._runner)
+        readers = [r for r in self.datasetPanel.background_runners() if r is not importer]
+        readers.append(self.evalPanel._runner)
         for runner in (importer, *readers):
             runner.request_stop()
         importer.wait(30000)    # it stops between chunks, leaving a dataset that --resume continues

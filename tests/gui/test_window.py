@@ -128,6 +128,39 @@ def test_closing_while_a_dataset_server_hangs_does_not_wait_for_it(make_window, 
     qtbot.waitUntil(lambda: not live_threads(), timeout=30000)
 
 
+def test_a_new_open_does_not_wait_for_a_hanging_one(make_window, qtbot, monkeypatch, demo_dataset):
+    """While an unreachable server blocks an open, the user can open another dataset at once; the
+    abandoned open's late failure does not replace the dataset now shown."""
+    import threading
+
+    import segstudio.gui.dataset_panel as dataset_panel
+    from segstudio.errors import DataError
+
+    release = threading.Event()
+    real_open = dataset_panel.open_and_describe
+
+    def maybe_hang(url, *args):
+        if url.startswith("s3://"):
+            release.wait(120)
+            raise DataError("Cannot reach the storage behind s3://unreachable/ds; check the network.")
+        return real_open(url, *args)
+    monkeypatch.setattr(dataset_panel, "open_and_describe", maybe_hang)
+    window = make_window()
+    url_edit, status = child(window, "datasetUrlEdit", QLineEdit), child(window, "statusLabel", QLabel)
+    url_edit.setText("s3://unreachable/ds")
+    qtbot.mouseClick(child(window, "openDatasetButton", QPushButton), Qt.MouseButton.LeftButton)
+    url_edit.setText(demo_dataset)
+    qtbot.mouseClick(child(window, "openDatasetButton", QPushButton), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: status.text().startswith("Opened"), timeout=60000)
+    abandoned = list(window.datasetPanel._abandoned)
+    assert abandoned and not release.is_set()
+    release.set()
+    qtbot.waitUntil(lambda: not abandoned[0].is_running(), timeout=30000)
+    qtbot.wait(50)
+    assert status.text().startswith("Opened") and window.state.url == demo_dataset
+    assert not window.datasetPanel._abandoned
+
+
 def test_reroll_changes_the_augmented_preview(window, qtbot, screenshot_dir):
     window.tabs.setCurrentWidget(window.augmentPanel)
     aug = window.augmentPanel.augmentedView
