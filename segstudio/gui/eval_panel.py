@@ -229,7 +229,8 @@ class EvalPanel(QWidget):
         self._browser = payload
         self._outputs = payload.outputs
         stopped = len(payload.scores) < len(payload.rows)
-        self.message.emit(f"{len(payload.scores)} of {len(payload.rows)} validation images of "
+        first = f" (the first of {payload.val_rows})" if payload.val_rows > len(payload.rows) else ""
+        self.message.emit(f"{len(payload.scores)} of {len(payload.rows)} validation images{first} of "
                           f"{payload.loaded.run_dir.name}, worst first{' (stopped early)' if stopped else ''}.",
                           False)
         self._fill_list(payload.scores, payload.threshold, redraw=True)
@@ -295,6 +296,7 @@ class EvalPanel(QWidget):
             self.message.emit(message, True)
 
 
+MAX_BROWSE_ROWS = 200   # each row is one model call on the CPU: keep "Show predictions" to minutes
 ORDER_HELP = ("Worst images first: each image's score is the mask IoU of its matched objects over "
               "(objects + false predictions), 1.00 = perfect.")
 
@@ -310,6 +312,7 @@ class Browser:
     scores: dict = field(default_factory=dict)    # row -> engine.image_scores.ImageScore
     threshold: float = 0.5
     order: list = field(default_factory=list)     # rows as listed, worst first
+    val_rows: int = 0                             # validation rows in the run's split (rows: the first ones)
 
 
 def predict_row(browser: Browser, row: int, cache: dict):
@@ -348,8 +351,9 @@ def load_browser(loaded, threshold: float = 0.5, report=None, should_stop=None) 
     ds = open_dataset(cfg.data.url, endpoint_url=cfg.data.endpoint_url)
     mapping, box_format = resolve_mapping(describe(ds, cfg.data.url), cfg.data)
     split = read_split(loaded.run_dir) or {}
-    browser = Browser(loaded, ds, mapping, box_format, [int(r) for r in split.get("val", [])],
-                      threshold=threshold)
+    val = [int(r) for r in split.get("val", [])]
+    browser = Browser(loaded, ds, mapping, box_format, val[:MAX_BROWSE_ROWS], threshold=threshold,
+                      val_rows=len(val))
     for done, row in enumerate(browser.rows):
         if should_stop is not None and should_stop():
             break
