@@ -62,6 +62,8 @@ def make_editor(key: str, object_name: str) -> QWidget:
         w = QDoubleSpinBox(decimals=DECIMALS.get(key, 4), minimum=float(meta.get("min") or 0.0),
                            maximum=float(meta.get("max") if meta.get("max") is not None else 1e9))
         w.setSingleStep(10 ** -(DECIMALS.get(key, 4) - 1) if key != "train.lr" else 0.001)
+        if key == "train.lr":   # a learning rate of 0 trains nothing, silently: the form stops at its last digit
+            w.setMinimum(10 ** -DECIMALS[key])
     else:
         w = QLineEdit()
     w.setObjectName(object_name)

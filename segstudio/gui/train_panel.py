@@ -151,7 +151,7 @@ class TrainPanel(QWidget):
         combo.addItems([""] + list(names))
         combo.setCurrentText(current if current in names else "")   # a column the new dataset lacks
         combo.blockSignals(False)
-        self._on_split_column(current)
+        self._on_split_column(combo.currentText())
 
     def _on_split_column(self, text: str) -> None:
         self.editors["data.val_fraction"].setEnabled(not text)

@@ -161,6 +161,17 @@ def test_a_new_open_does_not_wait_for_a_hanging_one(make_window, qtbot, monkeypa
     assert not window.datasetPanel._abandoned
 
 
+def test_form_follows_the_dataset_and_refuses_a_zero_learning_rate(window):
+    """Validation fraction editable when a newly opened dataset lacks the split column; lr 0 refused."""
+    split, fraction = child(window, "splitColumnCombo", QComboBox), child(window, "valFractionSpin")
+    assert split.currentText() == "split" and not fraction.isEnabled()   # the demo has a split column
+    window.trainPanel.set_split_columns(["source"])                      # a dataset without "split"
+    assert split.currentText() == "" and fraction.isEnabled()
+    lr = child(window, "learningRateSpin")
+    lr.setValue(0.0)              # a run with lr 0 "trains" with flat curves and no message
+    assert lr.value() > 0
+
+
 def test_reroll_changes_the_augmented_preview(window, qtbot, screenshot_dir):
     window.tabs.setCurrentWidget(window.augmentPanel)
     aug = window.augmentPanel.augmentedView
