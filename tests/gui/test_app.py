@@ -2,7 +2,7 @@
 import os
 import subprocess
 import sys
-import time
+import threading
 
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QProgressDialog
@@ -25,18 +25,23 @@ def test_first_run_creates_the_demo_dataset_with_progress_then_opens_it(make_win
     from segstudio.gui.app import ensure_demo_then
 
     calls = []
+    dialog_seen = threading.Event()
 
     def slow_ensure(progress=None):
+        # The creation lasts until the test has seen the dialog. (A fixed 0.9 s job raced the dialog's
+        # 400 ms show timer: with the GUI thread busy under load the job finished first, the dialog never
+        # showed and the test failed now and then.)
         for i in range(1, 4):
-            time.sleep(0.3)
             progress(i, 3)
             calls.append(i)
+            assert dialog_seen.wait(60)
         return demo_dataset
     monkeypatch.setattr(demo, "ensure_demo_dataset", slow_ensure)
     window = make_window()
     ensure_demo_then(window, window.open_dataset)
     qtbot.waitUntil(lambda: window.findChild(QProgressDialog, "demoProgressDialog") is not None
                     and window.findChild(QProgressDialog, "demoProgressDialog").isVisible(), timeout=10000)
+    dialog_seen.set()
     qtbot.waitUntil(lambda: window.state.ready, timeout=30000)
     assert calls == [1, 2, 3] and window.state.url == demo_dataset
     assert not window.findChild(QProgressDialog, "demoProgressDialog").isVisible()
