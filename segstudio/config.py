@@ -83,7 +83,7 @@ class TrainConfig:
     epochs: int = _opt(40, min=1, max=100000)
     batch_size: int = _opt(8, min=1, max=1024)
     optimizer: str = _opt("adamw", choices=["sgd", "adamw"])
-    lr: float = _opt(0.001, min=0.0, max=10.0)
+    lr: float = _opt(0.001, min=1e-7, max=10.0, help="learning rate; must be above 0")
     momentum: float = _opt(0.9, min=0.0, max=1.0)
     weight_decay: float = _opt(0.01, min=0.0, max=1.0)
     schedule: str = _opt("cosine", choices=["constant", "step", "cosine"])
@@ -185,6 +185,9 @@ def validate(cfg: Config) -> Config:
             _check_value(f"{name}.{f.name}", f, getattr(section, f.name))
     if cfg.data.split_column == "" and not 0.0 < cfg.data.val_fraction < 1.0:
         raise ConfigError("data.val_fraction must be between 0 and 1 (exclusive) when data.split_column is empty.")
+    name = cfg.train.run_name
+    if name and (name in (".", "..") or any(c in name for c in '/\\:*?"<>|') or name != name.strip()):
+        raise ConfigError(f"train.run_name must be a plain folder name (no / \\ : * ? \" < > |); got {name!r}.")
     for i, t in enumerate(cfg.augment.transforms):
         if not isinstance(t, dict) or not isinstance(t.get("name"), str):
             raise ConfigError(f"augment.transforms[{i}] must be a table with a 'name' key naming an "

@@ -77,3 +77,15 @@ def test_dumps_is_valid_toml_with_all_sections():
     text = dumps_config(Config())
     for section in ("[data]", "[augment]", "[model]", "[train]", "[eval]"):
         assert section in text
+
+
+@pytest.mark.parametrize("name", ["a/b", "..", "x\\y", " spaced"])
+def test_run_name_must_be_a_plain_folder_name(name):
+    with pytest.raises(ConfigError, match="train.run_name"):
+        config_from_dict({"train": {"run_name": name}})
+
+
+def test_zero_learning_rate_is_refused():
+    # lr 0 trains with flat curves and no message: refuse it up front
+    with pytest.raises(ConfigError, match="train.lr"):
+        config_from_dict({"train": {"lr": 0.0}})
