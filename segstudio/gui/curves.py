@@ -226,6 +226,7 @@ class CurvesWidget(QWidget):
         evals = [e for e in events if e.get("event") == "eval"]
         curves = [(self.lossPlot, [e["iteration"] for e in its], [e["loss"] for e in its]),
                   (self.lrPlot, [e["iteration"] for e in its], [e.get("lr", 0.0) for e in its]),
+                  (self.speedPlot, [e["iteration"] for e in its], [e.get("images_per_s", 0.0) for e in its]),
                   (self.apPlot, [e["iteration"] for e in evals],
                    [(e.get("metrics") or {}).get("segm_map", np.nan) for e in evals])]
         for plot, xs, ys in curves:
@@ -237,6 +238,8 @@ class CurvesWidget(QWidget):
             plot.getPlotItem().addItem(item)
             self._overlays.append((plot, item))
             self._loss_hint.setVisible(False)
+            if plot is self.apPlot:
+                self._ap_hint.setVisible(False)
 
     # ---- drawing ------------------------------------------------------------------------------
     @Slot()

@@ -1,0 +1,82 @@
+"""Screenshots of every tab for the README, with a past run's curves and predictions shown.
+
+    python scripts/readme_screenshots.py RUNS_DIR [--dataset URL] [--out docs/screenshots]
+
+RUNS_DIR holds at least one finished run (e.g. from `segstudio train`); its newest run is selected in the
+Training tab (curves overlaid) and the Evaluation tab (per-class AP, predictions worst first).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def wait(app, predicate, timeout_s: float) -> bool:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        app.processEvents()
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs_dir")
+    parser.add_argument("--dataset", default="")
+    parser.add_argument("--out", default="docs/screenshots")
+    args = parser.parse_args()
+
+    from PySide6.QtWidgets import QApplication, QLineEdit, QPushButton
+
+    from segstudio.data.demo import ensure_demo_dataset
+    from segstudio.gui import MainWindow
+
+    app = QApplication(sys.argv)
+    window = MainWindow()
+    window.resize(1360, 860)
+    window.show()
+    window.open_dataset(args.dataset or ensure_demo_dataset())
+    preview = window.datasetPanel.previewView
+    wait(app, lambda: getattr(preview, "array", None) is not None, 60)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def shoot(widget, name, settle=1.5):
+        window.tabs.setCurrentWidget(widget)
+        wait(app, lambda: False, settle)
+        window.grab().save(str(out / f"{name}.png"))
+        print(f"saved {out / name}.png")
+
+    shoot(window.datasetPanel, "dataset")
+    shoot(window.augmentPanel, "augmentation")
+
+    window.findChild(QLineEdit, "runsDirEdit").setText(args.runs_dir)
+    train = window.trainPanel
+    train.refresh_runs()
+    if train.runList.count():
+        train.runList.setCurrentRow(0)
+    shoot(train, "training", settle=2.5)
+
+    ev = window.evalPanel
+    ev.refresh_runs()
+    window.tabs.setCurrentWidget(ev)
+    button = ev.findChild(QPushButton, "showPredictionsButton") or getattr(ev, "showPredictionsButton", None)
+    wait(app, lambda: False, 1.0)
+    ev.load_predictions()
+    wait(app, lambda: ev.findChildren(QPushButton) and getattr(ev, "_browser", None) is not None, 240)
+    wait(app, lambda: False, 3.0)
+    shoot(ev, "evaluation", settle=2.0)
+    del button
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
