@@ -163,6 +163,21 @@ def _check_counts(index: int, masks, boxes, labels, iscrowd) -> None:
                         "filter it out with data.query.")
 
 
+def _fetch_cells(ds, index: int, mapping: ColumnMapping) -> dict:
+    """{column: value} of row `index` for every mapped column.
+
+    Column-first access (ds[col][i]) decodes faster than row-first (ds[i][col]) in deeplake 4.7, and
+    starting every column's read at once (get_async) overlaps the small columns' reads with the image
+    decode: about 1.3 ms of 3.5 ms a coco128 row. Objects without get_async are read one by one."""
+    names = list(dict.fromkeys(c for c in (mapping.images, mapping.labels, mapping.masks, mapping.boxes,
+                                           mapping.iscrowd) if c))
+    columns = [ds[name] for name in names]
+    if all(hasattr(c, "get_async") for c in columns):
+        futures = [c.get_async(index) for c in columns]
+        return {name: f.result() for name, f in zip(names, futures)}
+    return {name: c[index] for name, c in zip(names, columns)}
+
+
 def read_sample(ds, index: int, mapping: ColumnMapping, box_format: BoxFormat = BoxFormat()) -> RawSample:
     """Read row `index` of an open Deep Lake dataset (or view) into the canonical layout.
 
@@ -170,17 +185,17 @@ def read_sample(ds, index: int, mapping: ColumnMapping, box_format: BoxFormat = 
     masks do not fit the image or the instance counts of masks, boxes, labels and crowd flags differ.
     """
     index = int(index)
-    # Column-first access (ds[col][i]) decodes faster than row-first (ds[i][col]) in deeplake 4.7.
-    image = to_rgb_uint8(ds[mapping.images][index])
+    cells = _fetch_cells(ds, index, mapping)
+    image = to_rgb_uint8(cells[mapping.images])
     h, w = image.shape[:2]
-    labels = np.asarray(ds[mapping.labels][index]).astype(np.int64, copy=False).reshape(-1)
+    labels = np.asarray(cells[mapping.labels]).astype(np.int64, copy=False).reshape(-1)
     if mapping.masks:
-        masks = masks_to_nhw(ds[mapping.masks][index], h, w, row=index)
+        masks = masks_to_nhw(cells[mapping.masks], h, w, row=index)
     else:
         masks = np.zeros((len(labels), h, w), np.uint8)
-    boxes = (boxes_to_xyxy(ds[mapping.boxes][index], box_format, w, h) if mapping.boxes
+    boxes = (boxes_to_xyxy(cells[mapping.boxes], box_format, w, h) if mapping.boxes
              else boxes_from_masks(masks))
-    iscrowd = (np.asarray(ds[mapping.iscrowd][index]).reshape(-1).astype(bool) if mapping.iscrowd
+    iscrowd = (np.asarray(cells[mapping.iscrowd]).reshape(-1).astype(bool) if mapping.iscrowd
                else np.zeros(len(labels), bool))
     _check_counts(index, masks, boxes, labels, iscrowd)
     return RawSample(index, image, masks, boxes, labels, iscrowd)
