@@ -99,6 +99,23 @@ def test_resume_continues_iterations_and_lr(tmp_path):
         assert e.lr == pytest.approx(lr_full[e.iteration])
 
 
+def test_resume_after_a_kill_logs_each_iteration_once(tmp_path):
+    """A kill after the last checkpoint leaves logged iterations that the resume trains again: the
+    metrics must not hold them twice (the curves would double back)."""
+    first = Recorder(stop_after=5)
+    fin = train(tiny_config(tmp_path, epochs=2), first, first.should_stop, data=FakeData())
+    metrics = rundir.Path(fin.run_dir) / "metrics.jsonl"
+    with metrics.open("a") as fh:   # what a killed process logged past its checkpoint, then a torn line
+        for it in (6, 7):
+            fh.write(json.dumps({"event": "iteration", "iteration": it, "loss": 1.0}) + "\n")
+        fh.write('{"event": "iterat')
+    second = Recorder()
+    fin = train(tiny_config(tmp_path), second, second.should_stop, resume=fin.run_dir, data=FakeData())
+    assert fin.status == "completed"
+    iters = [r["iteration"] for r in rundir.read_metrics(fin.run_dir) if r["event"] == "iteration"]
+    assert iters == list(range(1, 9))
+
+
 def test_extend_adds_epochs_to_finished_run(tmp_path):
     rec = Recorder()
     fin = train(tiny_config(tmp_path, epochs=1), rec, rec.should_stop, data=FakeData())

@@ -105,6 +105,28 @@ class MetricsLog:
         self._fh.close()
 
 
+def drop_metrics_after(run_dir: str | os.PathLike, iteration: int) -> int:
+    """Cut metrics.jsonl back to the checkpoint a resume starts from, so the iterations trained again
+    after a crash or kill are not logged twice. Rewritten atomically; returns how many lines were cut."""
+    path = Path(run_dir) / METRICS
+    if not path.is_file():
+        return 0
+    lines = path.read_text(encoding="utf-8").splitlines()
+    keep = len(lines)
+    for i, line in enumerate(lines):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            keep = i          # a line torn by the crash: the run died here
+            break
+        if record.get("event") != "started" and record.get("iteration", 0) > iteration:
+            keep = i
+            break
+    if keep < len(lines):
+        atomic_write_text(path, "".join(line + "\n" for line in lines[:keep]))
+    return len(lines) - keep
+
+
 def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
     """Every record of metrics.jsonl; a line torn by a crash is skipped."""
     path = Path(run_dir) / METRICS

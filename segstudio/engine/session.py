@@ -92,6 +92,7 @@ class Session:
         self.run_dir = rundir.resolve_run(self.resume, self.cfg.train.runs_dir)
         self.cfg = rundir.load_run_config(self.run_dir)
         checkpoint = load_checkpoint(rundir.checkpoint_path(self.run_dir, "last"))
+        self.state_iteration_to_resume = int(checkpoint["state"]["iteration"])
         if self.extend_epochs:
             self.cfg.train.epochs += int(self.extend_epochs)
             self.cfg.train.max_iters = 0   # an extended run trains its new epochs in full
@@ -108,6 +109,8 @@ class Session:
         if self.dist.is_main:
             if not self.resume or self.extend_epochs:
                 rundir.write_run_card(self.run_dir, self.cfg, self.data.run_info(), self.data.split_dict())
+            if self.resume:
+                rundir.drop_metrics_after(self.run_dir, self.state_iteration_to_resume)
             self.metrics_log = rundir.MetricsLog(self.run_dir)
             for event in self._pending:
                 self.metrics_log.write(event.to_dict())
