@@ -21,7 +21,7 @@ import torch  # noqa: E402
 
 from segstudio.augment_spec import (PRESET_DESCRIPTIONS, PRESETS, list_transforms,  # noqa: E402,F401
                                     loosens_boxes, resolve_spec, validate_spec)
-from segstudio.data.sample import RawSample  # noqa: E402
+from segstudio.data.sample import RawSample, boxes_from_masks  # noqa: E402
 from segstudio.errors import ConfigError  # noqa: E402
 
 MIN_BOX_SIDE = 1.0  # pixels; Mask R-CNN rejects boxes without positive width and height
@@ -95,20 +95,6 @@ def _valid_input(raw: RawSample, keep_crowd: bool, report: dict) -> np.ndarray:
     _drop(report, np.flatnonzero(small), raw.labels, "box under 1 px inside the image")
     keep &= ~small
     return np.flatnonzero(keep)
-
-
-def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
-    """Tight xyxy boxes (pixel edges: a one-pixel mask gives a 1x1 box) of NxHxW masks; empty -> zeros."""
-    n = masks.shape[0]
-    if n == 0:
-        return np.zeros((0, 4), np.float32)
-    cols = masks.any(axis=1)   # N x W
-    rows = masks.any(axis=2)   # N x H
-    x1 = cols.argmax(axis=1)
-    x2 = cols.shape[1] - cols[:, ::-1].argmax(axis=1)
-    y1 = rows.argmax(axis=1)
-    y2 = rows.shape[1] - rows[:, ::-1].argmax(axis=1)
-    return np.stack([x1, y1, x2, y2], axis=1).astype(np.float32)
 
 
 def _applied(result: dict) -> list[dict]:

@@ -146,13 +146,20 @@ def masks_to_nhw(masks: np.ndarray, height: int, width: int, row: int | None = N
 
 
 def boxes_from_masks(masks: np.ndarray) -> np.ndarray:
-    """Tight x1,y1,x2,y2 boxes (pixel edges) of NxHxW masks; empty masks give zero boxes."""
-    out = np.zeros((len(masks), 4), np.float32)
-    for i, m in enumerate(masks):
-        ys, xs = np.nonzero(m.any(axis=1))[0], np.nonzero(m.any(axis=0))[0]
-        if len(ys):
-            out[i] = (xs[0], ys[0], xs[-1] + 1, ys[-1] + 1)
-    return out
+    """Tight x1,y1,x2,y2 boxes (pixel edges: a one-pixel mask gives a 1x1 box) of NxHxW masks; empty
+    masks give zero boxes. Vectorised: no per-instance loop, so dense scenes stay cheap."""
+    n = masks.shape[0]
+    if n == 0:
+        return np.zeros((0, 4), np.float32)
+    cols = masks.any(axis=1)   # N x W
+    rows = masks.any(axis=2)   # N x H
+    x1 = cols.argmax(axis=1)
+    x2 = cols.shape[1] - cols[:, ::-1].argmax(axis=1)
+    y1 = rows.argmax(axis=1)
+    y2 = rows.shape[1] - rows[:, ::-1].argmax(axis=1)
+    boxes = np.stack([x1, y1, x2, y2], axis=1).astype(np.float32)
+    boxes[~cols.any(axis=1)] = 0.0
+    return boxes
 
 
 def _check_counts(index: int, masks, boxes, labels, iscrowd) -> None:
