@@ -33,7 +33,7 @@ def main() -> int:
     parser.add_argument("--out", default="docs/screenshots")
     args = parser.parse_args()
 
-    from PySide6.QtWidgets import QApplication, QLineEdit, QPushButton
+    from PySide6.QtWidgets import QApplication, QLineEdit
 
     from segstudio.data.demo import ensure_demo_dataset
     from segstudio.gui import MainWindow
@@ -67,13 +67,10 @@ def main() -> int:
     ev = window.evalPanel
     ev.refresh_runs()
     window.tabs.setCurrentWidget(ev)
-    button = ev.findChild(QPushButton, "showPredictionsButton") or getattr(ev, "showPredictionsButton", None)
     wait(app, lambda: False, 1.0)
-    ev.load_predictions()
-    wait(app, lambda: ev.findChildren(QPushButton) and getattr(ev, "_browser", None) is not None, 240)
-    wait(app, lambda: False, 3.0)
-    shoot(ev, "evaluation", settle=2.0)
-    del button
+    ev.load_predictions()          # what "Show predictions" does: predict and score, worst first
+    wait(app, lambda: getattr(ev, "_browser", None) is not None, 240)
+    shoot(ev, "evaluation", settle=3.0)
     window.close()
     return 0
 
