@@ -170,19 +170,59 @@ def _check_counts(index: int, masks, boxes, labels, iscrowd) -> None:
                         "filter it out with data.query.")
 
 
+def _is_jpeg_column(ds, name: str) -> bool:
+    """True for a Deep Lake image column storing JPEG files (not links): its bytes can be decoded here."""
+    try:
+        t = ds.schema[name].dtype
+        return bool(t.is_image) and not t.is_link and str(t.sample_compression).lower() in ("jpeg", "jpg")
+    except Exception:  # noqa: BLE001 - an object without a Deep Lake schema: read cells as they come
+        return False
+
+
+def decode_jpeg(data) -> np.ndarray | None:
+    """JPEG file bytes -> HxWx3 uint8 RGB, or None when OpenCV cannot decode them.
+
+    The pixels equal Deep Lake's own decode of the same file (both use libjpeg-turbo's default
+    IDCT; checked on every coco128 and demo image) at about 60% of its cost. EXIF orientation is
+    ignored, as Deep Lake does, so masks and boxes stay aligned with the pixels."""
+    import cv2
+    buf = np.frombuffer(data, np.uint8)
+    if buf.size < 4 or buf[0] != 0xFF or buf[1] != 0xD8:
+        return None
+    bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if bgr is None:
+        return None
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
 def _fetch_cells(ds, index: int, mapping: ColumnMapping) -> dict:
     """{column: value} of row `index` for every mapped column.
 
     Column-first access (ds[col][i]) decodes faster than row-first (ds[i][col]) in deeplake 4.7, and
     starting every column's read at once (get_async) overlaps the small columns' reads with the image
-    decode: about 1.3 ms of 3.5 ms a coco128 row. Objects without get_async are read one by one."""
+    decode: about 1.3 ms of 3.5 ms a coco128 row. A JPEG image column is read as its file bytes and
+    decoded by OpenCV (same pixels, about 1.2 ms less per 640x480 image; see decode_jpeg); anything
+    OpenCV cannot decode is read through Deep Lake as before. Objects without get_async are read one
+    by one."""
     names = list(dict.fromkeys(c for c in (mapping.images, mapping.labels, mapping.masks, mapping.boxes,
                                            mapping.iscrowd) if c))
     columns = [ds[name] for name in names]
-    if all(hasattr(c, "get_async") for c in columns):
-        futures = [c.get_async(index) for c in columns]
-        return {name: f.result() for name, f in zip(names, futures)}
-    return {name: c[index] for name, c in zip(names, columns)}
+    if not all(hasattr(c, "get_async") for c in columns):
+        return {name: c[index] for name, c in zip(names, columns)}
+    image_col = columns[0]
+    as_bytes = hasattr(image_col, "get_bytes_async") and _is_jpeg_column(ds, names[0])
+    futures = [image_col.get_bytes_async(index) if as_bytes else image_col.get_async(index)]
+    futures += [c.get_async(index) for c in columns[1:]]
+    cells = {name: f.result() for name, f in zip(names, futures)}
+    if as_bytes:
+        image = decode_jpeg(cells[names[0]])
+        if image is None:   # OpenCV cannot read it: maybe Deep Lake can (it returns an empty array if not)
+            image = np.asarray(image_col[index])
+            if image.ndim < 2 or image.size == 0:
+                raise DataError(f"Row {index}: the image is not a readable JPEG file (truncated or corrupt); "
+                                "re-import the row or leave it out with data.query.")
+        cells[names[0]] = image
+    return cells
 
 
 def read_sample(ds, index: int, mapping: ColumnMapping, box_format: BoxFormat = BoxFormat()) -> RawSample:
