@@ -156,3 +156,38 @@ def test_predict_on_a_dataset_url(trained_run, demo_dataset, tmp_path, capsys):
     assert len(list(out.glob("*.png"))) == 48
     images = json.loads((out / "images.json").read_text())
     assert images["categories"][0] == {"id": 1, "name": "circle"} and len(images["images"]) == 48
+
+
+def _dets(boxes, scores, labels):
+    n = len(scores)
+    return {"boxes": torch.tensor(boxes, dtype=torch.float32).reshape(n, 4), "scores": torch.tensor(scores),
+            "labels": torch.tensor(labels), "masks": torch.zeros(n, 1, 4, 4)}
+
+
+def test_export_check_compares_low_scores_and_catches_missing_detections():
+    """The export check looks at every detection the model keeps (not only confident ones), matches them
+    by box and label, and reports a missing one as an infinite difference."""
+    from types import SimpleNamespace
+
+    from segstudio.engine.export import _max_difference, comparison_floor
+    model = SimpleNamespace(roi_heads=SimpleNamespace(score_thresh=0.05, detections_per_img=3))
+    ref = _dets([[0, 0, 10, 10], [20, 20, 30, 30]], [0.2, 0.08], [1, 2])
+    floor = comparison_floor(model, [ref])
+    assert floor == pytest.approx(0.06)
+    same = _dets([[20, 20, 30, 30.001], [0, 0, 10, 10]], [0.08, 0.2], [2, 1])   # another order
+    worst, compared = _max_difference([ref], [same], floor)
+    assert compared == 2 and worst == pytest.approx(0.001, abs=1e-4)
+    missing = _dets([[0, 0, 10, 10]], [0.2], [1])
+    assert _max_difference([ref], [missing], floor)[0] == float("inf")
+    relabelled = _dets([[0, 0, 10, 10], [20, 20, 30, 30]], [0.2, 0.08], [1, 3])
+    assert _max_difference([ref], [relabelled], floor)[0] == float("inf")
+    full = _dets([[0, 0, 10, 10]] * 3, [0.5, 0.3, 0.2], [1, 1, 1])   # at detections_per_img: cut-off moves
+    assert comparison_floor(model, [full]) == pytest.approx(0.21)
+
+
+def test_export_that_differs_fails_with_one_line(trained_run, capsys, monkeypatch):
+    from segstudio.engine import export as ex
+    monkeypatch.setattr(ex, "_max_difference", lambda ref, out, floor: (float("inf"), 4))
+    assert main(["export", str(trained_run), "--format", "torchscript"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "differs from PyTorch" in err[0]

@@ -50,28 +50,48 @@ def sample_images(loaded, count: int = 3) -> list[Tensor]:
         return [torch.rand(3, size, size, generator=g) for _ in range(count)]
 
 
-def _max_difference(reference: list[dict], exported: list[dict], min_score: float = 0.3) -> tuple[float, int]:
-    """Largest box/score/mask difference between each confident reference detection and its match.
+SCORE_MARGIN = 0.01   # detections this close to a cut-off may fall on either side of it in another runtime
+
+
+def comparison_floor(model, reference: list[dict]) -> float:
+    """Lowest reference score that every correct export must also produce.
+
+    Everything the model keeps is compared (its own score threshold, 0.05 by default), not only the
+    confident detections, so even a barely trained model gets checked; detections within SCORE_MARGIN
+    of the score threshold, or of the last score kept when an image hits detections_per_img, are left
+    out because a float difference may move them across that line."""
+    heads = getattr(model, "roi_heads", None)
+    floor = float(getattr(heads, "score_thresh", 0.0)) + SCORE_MARGIN
+    cap = int(getattr(heads, "detections_per_img", 0) or 0)
+    for ref in reference:
+        if cap and len(ref["scores"]) >= cap:
+            floor = max(floor, float(ref["scores"].min()) + SCORE_MARGIN)
+    return floor
+
+
+def _max_difference(reference: list[dict], exported: list[dict], min_score: float) -> tuple[float, int]:
+    """Largest box/score/mask difference between each reference detection scoring >= min_score and its
+    match in the export.
 
     Detections are matched by label and box IoU, not by position: near-equal scores may come out in
-    another order, and a score near the cut-off may fall on either side of it."""
+    another order. A reference detection with no match gives an infinite difference."""
     from torchvision.ops import box_iou
 
     worst, compared = 0.0, 0
     for ref, out in zip(reference, exported):
-        confident = ref["scores"] >= min_score
-        if not confident.any():
+        kept = ref["scores"] >= min_score
+        if not kept.any():
             continue
-        compared += int(confident.sum())
+        compared += int(kept.sum())
         if len(out["scores"]) == 0:
             return float("inf"), compared
-        iou = box_iou(ref["boxes"][confident], out["boxes"].float())
-        iou[ref["labels"][confident][:, None] != out["labels"][None, :]] = -1
+        iou = box_iou(ref["boxes"][kept], out["boxes"].float())
+        iou[ref["labels"][kept][:, None] != out["labels"][None, :]] = -1
         best, idx = iou.max(dim=1)
         if (best < 0.5).any():
             return float("inf"), compared
         for key in ("boxes", "scores", "masks"):
-            diff = (ref[key][confident].float() - out[key][idx].float()).abs()
+            diff = (ref[key][kept].float() - out[key][idx].float()).abs()
             worst = max(worst, float(diff.max()) if diff.numel() else 0.0)
     return worst, compared
 
@@ -90,7 +110,8 @@ def export_torchscript(loaded, out_dir: Path, images: list[Tensor]) -> tuple[Pat
         reloaded = torch.jit.load(str(path))
         reference = model(images)
         exported = reloaded(images)
-    return (path, *_max_difference(reference, exported))
+    floor = comparison_floor(model, reference)
+    return (path, *_max_difference(reference, exported, floor), floor)
 
 
 def export_onnx(loaded, out_dir: Path, images: list[Tensor]) -> tuple[Path, float, int]:
@@ -117,24 +138,43 @@ def export_onnx(loaded, out_dir: Path, images: list[Tensor]) -> tuple[Path, floa
         raise TrainingError(f"ONNX export of Mask R-CNN failed with torch {torch.__version__} "
                             f"({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}); "
                             "use --format torchscript instead.") from None
-    worst, compared = 0.0, 0
+    worst, compared, floor = 0.0, 0, 0.0
     with torch.no_grad():
         for img in images:
             ref = model([img])[0]
             boxes, labels, scores, masks = session.run(None, {"image": img.numpy()})
             out = {"boxes": torch.from_numpy(boxes), "labels": torch.from_numpy(labels),
                    "scores": torch.from_numpy(scores), "masks": torch.from_numpy(masks)}
-            diff, n = _max_difference([ref], [out])
-            worst, compared = max(worst, diff), compared + n
-    return path, worst, compared
+            image_floor = comparison_floor(model, [ref])
+            diff, n = _max_difference([ref], [out], image_floor)
+            worst, compared, floor = max(worst, diff), compared + n, max(floor, image_floor)
+    return path, worst, compared, floor
+
+
+def at_model_scale(image: Tensor, model) -> Tensor:
+    """The image resized to the size the model's own transform gives it, so that resize is a no-op.
+
+    Scripted torchvision computes that resize factor in float32 and eager Python in float64; for some
+    image sizes the two round to sizes a pixel apart, which would make the comparison measure
+    torchvision's rounding instead of the export. The check runs on images already at model scale."""
+    t = getattr(model, "transform", None)
+    if t is None:
+        return image
+    h, w = image.shape[-2:]
+    scale = min(float(t.min_size[-1]) / min(h, w), float(t.max_size) / max(h, w))
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    if size == (h, w):
+        return image
+    return torch.nn.functional.interpolate(image[None], size=size, mode="bilinear", align_corners=False)[0]
 
 
 def export_run(loaded, fmt: str, images: list[Tensor] | None = None) -> dict:
     out_dir = loaded.run_dir / "export"
     out_dir.mkdir(parents=True, exist_ok=True)
     images = images if images is not None else sample_images(loaded)
+    images = [at_model_scale(img, loaded.model) for img in images]
     exporter = export_torchscript if fmt == "torchscript" else export_onnx
-    path, worst, compared = exporter(loaded, out_dir, images)
+    path, worst, compared, floor = exporter(loaded, out_dir, images)
     return {"path": str(path), "format": fmt, "max_difference": worst, "images": len(images),
-            "detections_compared": compared,
+            "detections_compared": compared, "min_score_compared": round(floor, 4),
             "class_names": list(loaded.class_names)}
