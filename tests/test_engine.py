@@ -72,6 +72,40 @@ def test_run_folder_events_and_checkpoints(tmp_path):
     assert [r.name for r in rundir.list_runs(tmp_path / "runs")] == ["t"]
 
 
+def test_best_checkpoint_is_one_write_and_outlives_later_last_writes(tmp_path):
+    """best.pt shares last.pt's file at the best evaluation (no second 180 MB write), and keeps the best
+    weights after last.pt moves on."""
+    rec = Recorder()
+    fin = train(tiny_config(tmp_path, epochs=2), rec, rec.should_stop, data=FakeData())
+    ckpts = rec.of("checkpoint")
+    # each evaluation writes last.pt once; a new best adds only a link
+    assert [c.which for c in ckpts].count("last") == len({(c.iteration, c.epoch) for c in ckpts if c.which == "last"})
+    best = load_checkpoint(rundir.checkpoint_path(fin.run_dir, "best"))
+    last = load_checkpoint(rundir.checkpoint_path(fin.run_dir, "last"))
+    best_its = [c.iteration for c in ckpts if c.which == "best"]
+    assert best_its and best["state"]["iteration"] == best_its[-1]
+    assert last["state"]["iteration"] == fin.iteration
+    # save_checkpoint never writes in place, so replacing last.pt cannot touch best.pt's bytes
+    before = rundir.checkpoint_path(fin.run_dir, "best").read_bytes()
+    from segstudio.engine.checkpoint import save_checkpoint
+    save_checkpoint({"model": {}}, rundir.checkpoint_path(fin.run_dir, "last"))
+    assert rundir.checkpoint_path(fin.run_dir, "best").read_bytes() == before
+    assert not list(rundir.Path(fin.run_dir, "checkpoints").glob(".*.tmp"))
+
+
+def test_link_checkpoint_copies_where_hard_links_fail(tmp_path, monkeypatch):
+    from segstudio.engine import checkpoint as ck
+    src = tmp_path / "last.pt"
+    ck.save_checkpoint({"model": {"w": torch.ones(2)}}, src)
+
+    def no_links(*args):
+        raise OSError("hard links not supported")
+    monkeypatch.setattr(ck.os, "link", no_links)
+    ck.link_checkpoint(src, tmp_path / "best.pt")
+    assert torch.equal(ck.load_checkpoint(tmp_path / "best.pt")["model"]["w"], torch.ones(2))
+    assert (tmp_path / "best.pt").stat().st_ino != src.stat().st_ino
+
+
 def test_stop_exits_within_one_iteration_and_writes_last(tmp_path):
     rec = Recorder(stop_after=3)
     fin = train(tiny_config(tmp_path, epochs=5), rec, rec.should_stop, data=FakeData())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -27,6 +28,30 @@ def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
             torch.save(state, fh)
             fh.flush()
             os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def link_checkpoint(source: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Make `path` hold the same bytes as the finished checkpoint `source`, atomically.
+
+    A hard link when the file system has them (no copy; safe because checkpoints are never written in
+    place: save_checkpoint renames a new file over the old name), else a copy. Either way the new name
+    appears by rename, so a reader sees the old or the new checkpoint, never a torn one."""
+    source, path = Path(source), Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)
+    try:
+        try:
+            os.link(source, tmp)
+        except OSError:   # no hard links here (some network or FAT file systems)
+            shutil.copyfile(source, tmp)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except BaseException:

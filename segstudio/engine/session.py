@@ -16,7 +16,8 @@ import torch
 from segstudio.config import validate
 from segstudio.engine import distributed as dist_utils
 from segstudio.engine import rundir
-from segstudio.engine.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from segstudio.engine.checkpoint import (link_checkpoint, load_checkpoint, rng_state, save_checkpoint,
+                                         set_rng_state)
 from segstudio.engine.evaluate import evaluate_model
 from segstudio.engine.events import (CheckpointEvent, EpochEvent, ErrorEvent, EvalEvent, Event,
                                      FinishedEvent, StartedEvent, WarningEvent)
@@ -56,6 +57,7 @@ class Session:
         self.dist = dist_utils.DistInfo()
         self.finished: FinishedEvent | None = None
         self._pending: list[Event] = []
+        self._last_saved: tuple | None = None   # (iteration, epoch, best metric) last.pt holds
 
     # ---- events -------------------------------------------------------------------------------
     def emit(self, event: Event) -> None:
@@ -219,7 +221,7 @@ class Session:
         score = metrics.get("segm_map", -1.0)
         if score > state.best_metric:
             state.best_metric, state.evals_without_gain = score, 0
-            self._save("best")
+            self.save_best()
         else:
             state.evals_without_gain += 1
         patience = self.cfg.eval.early_stopping_patience
@@ -246,7 +248,22 @@ class Session:
                                   epoch=self.state.epoch))
 
     def save_last(self) -> None:
-        self._save("last")
+        """Write last.pt unless it already holds this very state (an evaluation that found a new best)."""
+        key = (self.state.iteration, self.state.epoch, self.state.best_metric)
+        if key != self._last_saved:
+            self._save("last")
+            self._last_saved = key
+
+    def save_best(self) -> None:
+        """best.pt is last.pt at the same moment: write last.pt, then link best.pt to it (one ~180 MB
+        write instead of two; a later last.pt is a new file renamed into place, so best.pt keeps its own)."""
+        if not self.dist.is_main or self.ctx is None:
+            return
+        self.save_last()
+        path = rundir.checkpoint_path(self.run_dir, "best")
+        link_checkpoint(rundir.checkpoint_path(self.run_dir, "last"), path)
+        self.emit(CheckpointEvent(path=str(path), which="best", iteration=self.state.iteration,
+                                  epoch=self.state.epoch))
 
     def finish(self, status: str, message: str = "") -> FinishedEvent:
         best = self.state.best_metric if self.state.best_metric >= 0 else None
