@@ -165,6 +165,15 @@ def _light_preset(size: int) -> list[dict]:
             {"name": "RandomBrightnessContrast", "brightness_limit": 0.1, "contrast_limit": 0.1, "p": 0.3}]
 
 
+def _multiscale_preset(size: int) -> list[dict]:
+    # Aspect kept and objects at the scale evaluation gives them (the model resizes the short side to
+    # image_size), +-25% jitter, then a square crop: no squashing as a crop resized to a square does.
+    sides = sorted({max(8, round(size * f)) for f in (0.875, 1.0, 1.125, 1.25)})
+    return [{"name": "SmallestMaxSize", "max_size": sides, "p": 1.0},
+            {"name": "RandomCrop", "height": size, "width": size, "pad_if_needed": True, "p": 1.0},
+            {"name": "HorizontalFlip", "p": 0.5}]
+
+
 def _strong_preset(size: int) -> list[dict]:
     # Crop first so that the costlier warps run on small images.
     return [{"name": "RandomSizedBBoxSafeCrop", "height": size, "width": size, "erosion_rate": 0.3, "p": 1.0},
@@ -177,12 +186,15 @@ def _strong_preset(size: int) -> list[dict]:
 
 
 PRESETS: dict[str, Callable[[int], list[dict]]] = {
-    "seed": _seed_preset, "none": _none_preset, "light": _light_preset, "strong": _strong_preset,
+    "seed": _seed_preset, "none": _none_preset, "light": _light_preset, "multiscale": _multiscale_preset,
+    "strong": _strong_preset,
 }
 PRESET_DESCRIPTIONS = {
     "seed": "the tutorial's pipeline: bbox-safe random crop to image_size and horizontal flip",
     "none": "no transforms; the model resizes to image_size itself",
     "light": "bbox-safe crop, flip and mild brightness/contrast",
+    "multiscale": "short side resized to image_size +-25% (aspect kept, as evaluation sees it), square "
+                  "random crop, flip",
     "strong": "crop, scale jitter, small rotations, flip, colour jitter and blur",
 }
 

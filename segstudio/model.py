@@ -115,6 +115,13 @@ def _common_kwargs(model_cfg, size_min: int, size_max: int) -> dict:
     )
 
 
+def _roi_pools(names: list[str], ratio: int) -> dict:
+    # RoIAlign's backward is single-threaded on CPU and was a third of a 128 px training step with
+    # torchvision's 2x2 samples per bin; at small inputs a box covers few feature pixels per bin anyway.
+    return dict(box_roi_pool=MultiScaleRoIAlign(featmap_names=names, output_size=7, sampling_ratio=ratio),
+                mask_roi_pool=MultiScaleRoIAlign(featmap_names=names, output_size=14, sampling_ratio=ratio))
+
+
 def _resnet_model(name: str, model_cfg, num_classes: int, kwargs: dict, pretrained: bool) -> MaskRCNN:
     # Pretrained statistics are kept frozen (as torchvision does); from scratch, BatchNorm learns them.
     norm = misc_nn_ops.FrozenBatchNorm2d if pretrained else nn.BatchNorm2d
@@ -123,7 +130,8 @@ def _resnet_model(name: str, model_cfg, num_classes: int, kwargs: dict, pretrain
     _narrow_fpn(backbone, model_cfg.fpn_channels)
     anchors = AnchorGenerator(anchor_sizes(kwargs["min_size"], 5), ((0.5, 1.0, 2.0),) * 5)
     return MaskRCNN(backbone, num_classes, rpn_anchor_generator=anchors, box_head=_box_head(backbone),
-                    mask_head=_scratch_aware_mask_head(model_cfg, pretrained, backbone.out_channels), **kwargs)
+                    mask_head=_scratch_aware_mask_head(model_cfg, pretrained, backbone.out_channels),
+                    **_roi_pools(["0", "1", "2", "3"], model_cfg.roi_sampling_ratio), **kwargs)
 
 
 def _mobilenet_model(model_cfg, num_classes: int, kwargs: dict, pretrained: bool) -> MaskRCNN:
@@ -135,15 +143,14 @@ def _mobilenet_model(model_cfg, num_classes: int, kwargs: dict, pretrained: bool
     # Two feature maps (strides 16 and 32) plus a pooled one: every anchor size on each, as torchvision.
     sizes = tuple(s[0] for s in anchor_sizes(kwargs["min_size"], 5))
     anchors = AnchorGenerator((sizes,) * 3, ((0.5, 1.0, 2.0),) * 3)
-    box_pool = MultiScaleRoIAlign(featmap_names=["0", "1"], output_size=7, sampling_ratio=2)
-    mask_pool = MultiScaleRoIAlign(featmap_names=["0", "1"], output_size=14, sampling_ratio=2)
-    return MaskRCNN(backbone, num_classes, rpn_anchor_generator=anchors, box_roi_pool=box_pool,
-                    mask_roi_pool=mask_pool, box_head=_box_head(backbone),
+    return MaskRCNN(backbone, num_classes, rpn_anchor_generator=anchors,
+                    **_roi_pools(["0", "1"], model_cfg.roi_sampling_ratio), box_head=_box_head(backbone),
                     mask_head=_scratch_aware_mask_head(model_cfg, pretrained, backbone.out_channels), **kwargs)
 
 
 def _v2_model(model_cfg, num_classes: int, kwargs: dict, pretrained: bool) -> MaskRCNN:
-    model = maskrcnn_resnet50_fpn_v2(weights=None, weights_backbone=None, num_classes=num_classes, **kwargs)
+    model = maskrcnn_resnet50_fpn_v2(weights=None, weights_backbone=None, num_classes=num_classes,
+                                     **_roi_pools(["0", "1", "2", "3"], model_cfg.roi_sampling_ratio), **kwargs)
     # v2 keeps torchvision's 256-channel FPN (model.fpn_channels applies to the other backbones).
     model.roi_heads.mask_head = _mask_head(256, model_cfg.mask_head_channels, model_cfg.mask_head_layers,
                                            norm_layer=nn.BatchNorm2d)
