@@ -47,13 +47,17 @@ class DataConfig:
 
 @dataclass
 class AugmentConfig:
-    preset: str = _opt("seed", help="seed, none, light, strong, or custom (use transforms)")
+    preset: str = _opt("multiscale", help="multiscale, seed (the tutorial's), none, light, strong, or custom "
+                                          "(use transforms)")
     transforms: list = _opt([], help="custom pipeline: list of {name = 'Transform', param = value}")
     image_size: int = _opt(128, min=32, max=4096, help="side of the training crop, pixels")
     min_area: float = _opt(25.0, min=0.0, help="drop boxes smaller than this after augmentation, px^2")
     min_visibility: float = _opt(0.6, min=0.0, max=1.0, help="drop boxes less visible than this")
     boxes_from_masks: str = _opt("auto", choices=["auto", "always", "never"],
                                  help="recompute boxes from masks (auto: when rotations are present)")
+    reduced_decode: bool = _opt(True, help="training decodes JPEGs at 1/2, 1/4 or 1/8 size when the "
+                                           "short side still covers the pipeline's output (preset "
+                                           "pipelines only; preview does the same)")
 
 
 @dataclass
@@ -83,7 +87,7 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = _opt(40, min=1, max=100000)
+    epochs: int = _opt(44, min=1, max=100000)
     batch_size: int = _opt(8, min=1, max=1024)
     optimizer: str = _opt("adamw", choices=["sgd", "adamw"])
     lr: float = _opt(0.001, min=1e-7, max=10.0, help="learning rate; must be above 0")
@@ -106,7 +110,7 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    interval_epochs: int = _opt(1, min=0, help="evaluate every N epochs; 0 only at the end")
+    interval_epochs: int = _opt(2, min=0, help="evaluate every N epochs; 0 only at the end")
     score_threshold: float = _opt(0.05, min=0.0, max=1.0)
     max_images: int = _opt(0, min=0, help="evaluate at most this many validation images (0: all)")
     early_stopping_patience: int = _opt(0, min=0, help="evaluations without mask-AP gain; 0 disables")

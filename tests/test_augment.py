@@ -18,6 +18,7 @@ CONFIGS = {
     "seed": AugmentConfig(preset="seed"),
     "none": AugmentConfig(preset="none"),
     "light": AugmentConfig(preset="light", image_size=64),
+    "multiscale": AugmentConfig(preset="multiscale", image_size=64),
     "strong": AugmentConfig(preset="strong", image_size=96),
     "rotating": AugmentConfig(preset="custom", transforms=ROTATING, min_area=4.0, min_visibility=0.3),
     "never": AugmentConfig(preset="custom", boxes_from_masks="never",
@@ -183,7 +184,7 @@ def test_labels_shift_by_one_and_report_names_params():
 
 def test_masks_match_albumentations_own_mask_handling():
     """The coordinate-map warp gives the masks Albumentations itself would produce (nearest)."""
-    for name in ("seed", "strong", "rotating"):
+    for name in ("seed", "strong", "rotating", "multiscale"):
         pipe = PIPELINES[name]
         for k in range(5):
             raw = make_raw(20 + k, 120, 140, 8)
