@@ -76,23 +76,6 @@ def build_pipeline(aug_cfg, train: bool = True, keep_crowd: bool | None = None) 
     return Pipeline(compose, spec, from_masks, train, (not train) if keep_crowd is None else keep_crowd)
 
 
-def decode_min_side(aug_cfg, train: bool = True) -> int:
-    """Short side (pixels) a training image must keep when read_sample may decode it at reduced size;
-    0 for a full decode.
-
-    Multiscale resizes the short side to at most 1.25 x image_size, so an image decoded with a short
-    side of at least that loses nothing (it is shrunk further anyway). The crop presets resize a crop
-    of random size to image_size; they keep a short side of 1.5 x image_size, so a 640x480 JPEG is
-    decoded at 320x240 for a 128 px pipeline (about half the cost of a full decode) and only crops
-    narrower than two thirds of the short side are enlarged from fewer source pixels than before.
-    Evaluation, the none preset and custom pipelines always decode at full size."""
-    if not train or not getattr(aug_cfg, "reduced_decode", False) or aug_cfg.preset in ("none", "custom"):
-        return 0
-    sizes = [int(v) for t in resolve_spec(aug_cfg) if t.get("name") == "SmallestMaxSize"
-             for v in np.atleast_1d(t.get("max_size", 0))]
-    return max(sizes) if sizes else int(np.ceil(1.5 * aug_cfg.image_size))
-
-
 def _drop(report: dict, ids, labels, reason: str) -> None:
     report["dropped"].extend({"instance": int(i), "label": int(labels[i]), "reason": reason} for i in ids)
 
@@ -189,9 +172,6 @@ def _gather_masks(masks: np.ndarray, kept: np.ndarray, moved: np.ndarray, stride
     hwn = np.moveaxis(masks, 0, 2)
     if hwn.flags.c_contiguous:      # stored HxWxN (Deep Lake, COCO): gather whole pixels, then pick
         pixels = np.take(hwn.reshape(-1, n), flat, axis=0)
-        out = (pixels if len(kept) == n else pixels[:, kept]).T.reshape(len(kept), h, w)
-    elif hwn.strides[2] == 1:       # every f-th pixel of HxWxN (reduced decode): index the view itself
-        pixels = hwn[flat // width, flat % width]
         out = (pixels if len(kept) == n else pixels[:, kept]).T.reshape(len(kept), h, w)
     else:
         out = np.take(np.ascontiguousarray(masks).reshape(n, -1), flat, axis=1)[kept].reshape(-1, h, w)

@@ -73,6 +73,7 @@ class ParamInfo:
     choices: tuple | None = None
     annotation: str = ""
     required: bool = False    # no default: the spec must give it (e.g. a crop's height and width)
+    labels: tuple | None = None   # what to show for each choice (OpenCV codes get their names)
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,21 @@ def _type_of(annotation) -> tuple[str, tuple | None]:
     return "any", None
 
 
+# OpenCV constants that Albumentations takes as plain ints: an editor shows these names.
+CODE_NAMES = {
+    "interpolation": {0: "nearest", 1: "linear", 2: "cubic", 3: "area", 4: "lanczos4", 5: "linear exact",
+                      6: "nearest exact"},
+    "border_mode": {0: "constant", 1: "replicate", 2: "reflect", 3: "wrap", 4: "reflect 101"},
+}
+
+
+def _labels(name: str, choices: tuple | None) -> tuple | None:
+    names = CODE_NAMES.get(name)
+    if not choices or names is None:
+        return None
+    return tuple(f"{names[c]} ({c})" if c in names else str(c) for c in choices)
+
+
 def _param_infos(cls) -> tuple[ParamInfo, ...]:
     schema = getattr(cls, "InitSchema", None)
     fields = schema.model_fields if schema is not None else {}
@@ -122,7 +138,7 @@ def _param_infos(cls) -> tuple[ParamInfo, ...]:
         lo, hi = _bounds(f.metadata) if f is not None else (None, None)
         required = par.default is inspect.Parameter.empty
         out.append(ParamInfo(name, kind, None if required else par.default, lo, hi, choices,
-                             str(f.annotation) if f is not None else "", required))
+                             str(f.annotation) if f is not None else "", required, _labels(name, choices)))
     return tuple(out)
 
 

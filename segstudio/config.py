@@ -55,9 +55,6 @@ class AugmentConfig:
     min_visibility: float = _opt(0.6, min=0.0, max=1.0, help="drop boxes less visible than this")
     boxes_from_masks: str = _opt("auto", choices=["auto", "always", "never"],
                                  help="recompute boxes from masks (auto: when rotations are present)")
-    reduced_decode: bool = _opt(True, help="training decodes JPEGs at 1/2, 1/4 or 1/8 size when the "
-                                           "short side still covers the pipeline's output (preset "
-                                           "pipelines only; preview does the same)")
 
 
 @dataclass

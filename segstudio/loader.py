@@ -16,8 +16,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.data import DataLoader, Dataset, Sampler  # noqa: E402
 
-from segstudio.augment import (PreparedSample, build_pipeline, decode_min_side, prepare_sample,  # noqa: E402
-                               sample_seed)
+from segstudio.augment import PreparedSample, build_pipeline, prepare_sample, sample_seed  # noqa: E402
 from segstudio.data.sample import BoxFormat, ColumnMapping, RawSample, read_sample  # noqa: E402
 from segstudio.errors import UserError  # noqa: E402
 
@@ -66,7 +65,6 @@ class SegmentationDataset(Dataset):
         self.aug_cfg, self.train, self.seed, self.keep_crowd = aug_cfg, train, int(seed), keep_crowd
         self.epoch = 0
         self._pipeline = build_pipeline(aug_cfg, train, keep_crowd)  # errors surface in the caller's process
-        self.min_side = decode_min_side(aug_cfg, train)   # > 0: JPEGs may be decoded at reduced size
         self._ds = open_for_reading(url, endpoint_url)  # likewise; workers reopen it (see __getstate__)
 
     def __getstate__(self):
@@ -91,7 +89,7 @@ class SegmentationDataset(Dataset):
 
     def read(self, row: int) -> RawSample:
         # read_sample leaves HxWxN masks as a zero-copy NxHxW view; prepare_sample gathers from it.
-        return read_sample(self.ds, row, self.mapping, self.box_format, min_side=self.min_side)
+        return read_sample(self.ds, row, self.mapping, self.box_format)
 
     def sample_with_raw(self, row: int, epoch: int = 0) -> tuple[RawSample, PreparedSample]:
         """Dataset row `row` as read and as prepared at `epoch`: what training sees, what preview shows."""

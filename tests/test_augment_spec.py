@@ -17,7 +17,7 @@ def test_presets_validate_and_follow_image_size(preset):
 
 
 def test_seed_preset_is_the_tutorials_pipeline_without_normalize():
-    spec = resolve_spec(AugmentConfig())
+    spec = resolve_spec(AugmentConfig(preset="seed"))
     assert [t["name"] for t in spec] == ["RandomSizedBBoxSafeCrop", "HorizontalFlip"]
     assert spec[0]["erosion_rate"] == 0.2 and spec[0]["height"] == 128
     pipe = build_pipeline(AugmentConfig(min_area=25, min_visibility=0.6))
@@ -85,3 +85,17 @@ def test_boxes_from_masks_modes():
 def test_evaluation_pipeline_has_nothing_random():
     pipe = build_pipeline(AugmentConfig(preset="strong"), train=False)
     assert pipe.spec == [] and pipe.keep_crowd
+
+
+def test_multiscale_preset_keeps_the_aspect_and_crops_to_image_size():
+    spec = resolve_spec(AugmentConfig(preset="multiscale", image_size=128))
+    assert [t["name"] for t in spec] == ["SmallestMaxSize", "RandomCrop", "HorizontalFlip"]
+    assert spec[0]["max_size"] == [112, 128, 144, 160] and spec[1]["height"] == spec[1]["width"] == 128
+    assert spec[1]["pad_if_needed"]   # a short side of 112 is padded, not a crash
+
+
+def test_opencv_codes_have_names_for_the_editor():
+    from segstudio.augment_spec import catalogue
+    info = {p.name: p for p in catalogue()["Affine"].params}
+    labels = dict(zip(info["interpolation"].choices, info["interpolation"].labels))
+    assert labels[1] == "linear (1)" and labels[0] == "nearest (0)"

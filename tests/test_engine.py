@@ -30,6 +30,7 @@ def tiny_config(tmp_path, **train) -> Config:
     cfg.train.optimizer, cfg.train.lr, cfg.train.weight_decay = "sgd", 0.01, 5e-4
     cfg.train.workers = 0
     cfg.train.device = "cpu"
+    cfg.eval.interval_epochs = 1   # these tests check what happens at each epoch's evaluation
     for k, v in train.items():
         setattr(cfg.train, k, v)
     return cfg

@@ -48,21 +48,16 @@ def _out_dir(path: str):
     return out
 
 
-def _picture(stored, raw, prepared, names):
-    """Original | as-trained side by side; a small training crop is enlarged (pixels repeated).
-
-    `stored` is the row at full size, `raw` as training read it (maybe decoded at reduced size)."""
+def _picture(raw, prepared, names):
+    """Original | as-trained side by side; a small training crop is enlarged (pixels repeated)."""
     from segstudio.render import enlarge, prepared_to_render, raw_to_render, render, side_by_side
 
     aug_h, aug_w = prepared.image.shape[1:]
-    factor = max(1, round(stored.image.shape[0] / max(1, aug_h)))
+    factor = max(1, round(raw.image.shape[0] / max(1, aug_h)))
     shown = f", shown x{factor}" if factor > 1 else ""
-    h, w = stored.image.shape[:2]
-    decoded = (f" (decoded at {raw.image.shape[1]}x{raw.image.shape[0]})"
-               if raw.image.shape[:2] != (h, w) else "")
-    return side_by_side(render(**raw_to_render(stored), class_names=names),
+    return side_by_side(render(**raw_to_render(raw), class_names=names),
                         render(**enlarge(prepared_to_render(prepared), factor), class_names=names),
-                        titles=(f"row {raw.index}: original {w}x{h}{decoded}",
+                        titles=(f"row {raw.index}: original {raw.image.shape[1]}x{raw.image.shape[0]}",
                                 f"as trained, epoch 0: {aug_w}x{aug_h}{shown}"))
 
 
@@ -75,7 +70,6 @@ def write_preview(url: str, cfg, n: int, out_dir, endpoint_url: str = "") -> dic
     from segstudio.augment import report_to_json, resolve_spec
     from segstudio.config import atomic_write_text
     from segstudio.data.describe import class_names_for, describe, resolve_mapping
-    from segstudio.data.sample import read_sample
     from segstudio.data.splits import make_split
     from segstudio.errors import UserError
     from segstudio.loader import SegmentationDataset, open_for_reading
@@ -92,13 +86,11 @@ def write_preview(url: str, cfg, n: int, out_dir, endpoint_url: str = "") -> dic
     samples = []
     for i, row in enumerate(rows):
         raw, prepared = dataset.sample_with_raw(row, epoch=0)   # exactly what training gets at epoch 0
-        stored = read_sample(dataset.ds, row, mapping, box_format) if dataset.min_side else raw
         name = f"{i:03d}_row{row}.png"
-        if not cv2.imwrite(str(out_dir / name), _picture(stored, raw, prepared, names)[:, :, ::-1]):
+        if not cv2.imwrite(str(out_dir / name), _picture(raw, prepared, names)[:, :, ::-1]):
             raise UserError(f"Cannot write {out_dir / name}; check that the folder is writable.")
         samples.append({"row": int(row), "file": name, "instances_in": raw.num_instances,
                         "instances_out": int(len(prepared.target["labels"])),
-                        "size_in": list(stored.image.shape[:2]), "decoded_size": list(raw.image.shape[:2]),
                         "size_out": list(prepared.image.shape[1:]), **report_to_json(prepared.report)})
     doc = {"url": url, "version": info.version, "preset": cfg.augment.preset, "seed": cfg.train.seed,
            "epoch": 0, "image_size": cfg.augment.image_size, "spec": resolve_spec(cfg.augment),

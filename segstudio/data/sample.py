@@ -11,7 +11,6 @@ grayscale/RGBA/16-bit images), `read_sample` returns a RawSample in this layout:
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -171,121 +170,42 @@ def _check_counts(index: int, masks, boxes, labels, iscrowd) -> None:
                         "filter it out with data.query.")
 
 
-def _is_jpeg_column(ds, name: str) -> bool:
-    """True for a Deep Lake image column storing JPEG files (not links): its bytes can be decoded here."""
-    try:
-        t = ds.schema[name].dtype
-        return bool(t.is_image) and not t.is_link and str(t.sample_compression).lower() in ("jpeg", "jpg")
-    except Exception:  # noqa: BLE001 - an object without a Deep Lake schema: read cells as they come
-        return False
-
-
-def jpeg_size(data) -> tuple[int, int] | None:
-    """(height, width) from a JPEG file's header (no decode), or None when it cannot be read."""
-    try:
-        from PIL import Image
-        with Image.open(io.BytesIO(data)) as im:
-            return im.size[1], im.size[0]
-    except Exception:  # noqa: BLE001 - not a readable header: the decode reports the problem
-        return None
-
-
-def reduction_factor(short_side: int, min_side: int) -> int:
-    """The largest of 8, 4, 2 by which an image can be decoded at reduced size while its short side
-    keeps at least `min_side` pixels (libjpeg's scaled size is ceil(side / factor)); else 1."""
-    if min_side > 0:
-        for factor in (8, 4, 2):
-            if -(-short_side // factor) >= min_side:
-                return factor
-    return 1
-
-
-def decode_jpeg(data, factor: int = 1) -> np.ndarray | None:
-    """JPEG file bytes -> HxWx3 uint8 RGB, or None when OpenCV cannot decode them.
-
-    At factor 1 the pixels equal Deep Lake's own decode of the same file (both use libjpeg-turbo's
-    default IDCT; checked on every coco128 and demo image) at about 60% of its cost. Factors 2, 4 and 8
-    decode at ceil(side / factor) pixels a side straight from the DCT coefficients (much cheaper
-    again). EXIF orientation is ignored, as Deep Lake does, so masks and boxes stay aligned."""
-    import cv2
-    buf = np.frombuffer(data, np.uint8)
-    if buf.size < 4 or buf[0] != 0xFF or buf[1] != 0xD8:
-        return None
-    flags = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
-             8: cv2.IMREAD_REDUCED_COLOR_8}[factor]
-    bgr = cv2.imdecode(buf, flags | cv2.IMREAD_IGNORE_ORIENTATION)
-    if bgr is None:
-        return None
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def _fetch_cells(ds, index: int, mapping: ColumnMapping, min_side: int = 0) -> tuple[dict, int, tuple]:
-    """({column: value} of row `index` for every mapped column, the image's decode reduction factor,
-    the stored image's (height, width) when it was decoded at reduced size).
+def _fetch_cells(ds, index: int, mapping: ColumnMapping) -> dict:
+    """{column: value} of row `index` for every mapped column.
 
     Column-first access (ds[col][i]) decodes faster than row-first (ds[i][col]) in deeplake 4.7, and
     starting every column's read at once (get_async) overlaps the small columns' reads with the image
-    decode: about 1.3 ms of 3.5 ms a coco128 row. A JPEG image column is read as its file bytes and
-    decoded by OpenCV (same pixels, about 1.2 ms less per 640x480 image; see decode_jpeg); anything
-    OpenCV cannot decode is read through Deep Lake as before. With min_side > 0 a JPEG may be decoded
-    at reduced size (see reduction_factor). Objects without get_async are read one by one."""
+    decode: about 1.3 ms of 3.5 ms a coco128 row. Objects without get_async are read one by one."""
     names = list(dict.fromkeys(c for c in (mapping.images, mapping.labels, mapping.masks, mapping.boxes,
                                            mapping.iscrowd) if c))
     columns = [ds[name] for name in names]
-    if not all(hasattr(c, "get_async") for c in columns):
-        return {name: c[index] for name, c in zip(names, columns)}, 1, ()
-    image_col = columns[0]
-    as_bytes = hasattr(image_col, "get_bytes_async") and _is_jpeg_column(ds, names[0])
-    futures = [image_col.get_bytes_async(index) if as_bytes else image_col.get_async(index)]
-    futures += [c.get_async(index) for c in columns[1:]]
-    cells = {name: f.result() for name, f in zip(names, futures)}
-    factor, full = 1, ()
-    if as_bytes:
-        if min_side > 0:
-            full = jpeg_size(cells[names[0]]) or ()
-            factor = reduction_factor(min(full), min_side) if full else 1
-        image = decode_jpeg(cells[names[0]], factor)
-        if image is not None and factor > 1 and image.shape[:2] != tuple(-(-v // factor) for v in full):
-            image = decode_jpeg(cells[names[0]])   # not libjpeg's scaling rule: decode at full size
-            factor = 1 if image is not None else factor
-        if image is None:
-            factor = 1   # OpenCV cannot read it: maybe Deep Lake can (it returns an empty array if not)
-            image = np.asarray(image_col[index])
-            if image.ndim < 2 or image.size == 0:
-                raise DataError(f"Row {index}: the image is not a readable JPEG file (truncated or corrupt); "
-                                "re-import the row or leave it out with data.query.")
-        cells[names[0]] = image
-    return cells, factor, full
+    if all(hasattr(c, "get_async") for c in columns):
+        futures = [c.get_async(index) for c in columns]
+        return {name: f.result() for name, f in zip(names, futures)}
+    return {name: c[index] for name, c in zip(names, columns)}
 
 
-def read_sample(ds, index: int, mapping: ColumnMapping, box_format: BoxFormat = BoxFormat(),
-                min_side: int = 0) -> RawSample:
+def read_sample(ds, index: int, mapping: ColumnMapping, box_format: BoxFormat = BoxFormat()) -> RawSample:
     """Read row `index` of an open Deep Lake dataset (or view) into the canonical layout.
 
     With no boxes column the boxes are computed from the masks. Raises DataError (naming the row) when
     masks do not fit the image or the instance counts of masks, boxes, labels and crowd flags differ.
-
-    min_side > 0 lets a JPEG image be decoded at 1/2, 1/4 or 1/8 of its size as long as its short side
-    keeps min_side pixels (training does this when its pipeline ends at image_size pixels anyway);
-    the masks then come back as a strided view taking every factor-th pixel and the boxes are scaled,
-    so image, masks and boxes stay in one coordinate frame.
     """
     index = int(index)
-    cells, factor, full = _fetch_cells(ds, index, mapping, min_side)
-    image = to_rgb_uint8(cells[mapping.images])
+    cells = _fetch_cells(ds, index, mapping)
+    stored = np.asarray(cells[mapping.images])
+    if stored.ndim == 0 or stored.size == 0:   # Deep Lake reads a truncated or corrupt file as nothing
+        raise DataError(f"Row {index}: the image could not be read (an empty, truncated or corrupt file); "
+                        "re-import the row or leave it out with data.query.")
+    image = to_rgb_uint8(stored)
     h, w = image.shape[:2]
-    full_h, full_w = full if factor > 1 else (h, w)
     labels = np.asarray(cells[mapping.labels]).astype(np.int64, copy=False).reshape(-1)
     if mapping.masks:
-        masks = masks_to_nhw(cells[mapping.masks], full_h, full_w, row=index)
-        if factor > 1:
-            masks = masks[:, ::factor, ::factor]   # a view: ceil(side / factor), as libjpeg scales
+        masks = masks_to_nhw(cells[mapping.masks], h, w, row=index)
     else:
         masks = np.zeros((len(labels), h, w), np.uint8)
-    boxes = (boxes_to_xyxy(cells[mapping.boxes], box_format, full_w, full_h) if mapping.boxes
+    boxes = (boxes_to_xyxy(cells[mapping.boxes], box_format, w, h) if mapping.boxes
              else boxes_from_masks(masks))
-    if factor > 1 and mapping.boxes:
-        boxes *= np.array([w / full_w, h / full_h, w / full_w, h / full_h], np.float32)
     iscrowd = (np.asarray(cells[mapping.iscrowd]).reshape(-1).astype(bool) if mapping.iscrowd
                else np.zeros(len(labels), bool))
     _check_counts(index, masks, boxes, labels, iscrowd)

@@ -93,17 +93,12 @@ class AugmentRenderer:
         self._pipe_key = None
         self._pipeline = None
 
-    def raw(self, ds, row, mapping, fmt, names, min_side=0):
-        """The row as training reads it (maybe decoded at reduced size, see decode_min_side) and a
-        picture of it as stored."""
-        key = (row, mapping, fmt, min_side)
+    def raw(self, ds, row, mapping, fmt, names):
+        key = (row, mapping, fmt)
         if key != self._raw_key or ds is not self._raw_ds:   # identity, not id(): ids are reused
             render, raw_to_render = core("render", "render", "raw_to_render")
-            raw = read_sample(ds, row, mapping, fmt, min_side=min_side)
-            stored = read_sample(ds, row, mapping, fmt) if min_side else raw
-            if stored.image.shape == raw.image.shape:
-                stored = raw
-            self._original = render(**raw_to_render(stored), class_names=names)
+            raw = read_sample(ds, row, mapping, fmt)
+            self._original = render(**raw_to_render(raw), class_names=names)
             self._original.setflags(write=False)   # sent to the GUI thread again on every draw: read-only
             self._raw, self._raw_key, self._raw_ds = raw, key, ds
         return self._raw, self._original
@@ -121,18 +116,17 @@ class AugmentRenderer:
         prepared = prepare_sample(raw, self.pipeline(aug_cfg), seed)
         # a small training crop is shown enlarged (pixels repeated, not resampled) as `preview` does,
         # so its labels stay readable next to the original
-        shown = self._original.shape[0] if self._original is not None else raw.image.shape[0]
-        factor = max(1, min(4, shown // max(1, int(prepared.image.shape[1]))))
+        factor = max(1, min(4, raw.image.shape[0] // max(1, int(prepared.image.shape[1]))))
         rgb = render(**enlarge(prepared_to_render(prepared), factor), class_names=names)
         return rgb, prepared.report
 
     def job(self, ds, row, mapping, fmt, names, aug_cfg, seed):
-        raw, original = self.raw(ds, row, mapping, fmt, names, core("augment", "decode_min_side")(aug_cfg))
+        raw, original = self.raw(ds, row, mapping, fmt, names)
         augmented, report = self.draw(raw, aug_cfg, seed, names)
         return "pair", original, augmented, describe_report(report, names), seed
 
     def grid_job(self, ds, row, mapping, fmt, names, aug_cfg, seeds, columns):
-        raw, _ = self.raw(ds, row, mapping, fmt, names, core("augment", "decode_min_side")(aug_cfg))
+        raw, _ = self.raw(ds, row, mapping, fmt, names)
         pictures = [self.draw(raw, aug_cfg, s, names)[0] for s in seeds]
         return "grid", tile_images(pictures, columns), None, f"{len(seeds)} draws of row {row}", seeds[0]
 
@@ -174,7 +168,8 @@ class AugmentPanel(QWidget):
             split.setEnabled(False)
         layout.addWidget(split, 1)
         if self._presets:
-            self.presetCombo.setCurrentText("seed" if "seed" in self._presets else list(self._presets)[0])
+            default = AugmentConfig().preset    # the CPU preset's, as a new training config has
+            self.presetCombo.setCurrentText(default if default in self._presets else list(self._presets)[0])
             self._on_preset(self.presetCombo.currentText())
 
     def _build_pipeline_editor(self) -> QWidget:
@@ -353,8 +348,9 @@ class AugmentPanel(QWidget):
         lo, hi = _get(spec, "min"), _get(spec, "max")
         if choices:
             w = QComboBox()
-            w.addItems([str(c) for c in choices])
-            w.setCurrentText(str(value))
+            w.addItems([str(c) for c in (_get(spec, "labels") or choices)])
+            if value in list(choices):
+                w.setCurrentIndex(list(choices).index(value))
             w.currentIndexChanged.connect(lambda i: setter(list(choices)[i]))
         elif isinstance(value, bool) or _get(spec, "type") == "bool":
             w = QCheckBox()

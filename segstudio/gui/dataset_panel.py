@@ -292,6 +292,16 @@ class DatasetPanel(QWidget):
         finally:
             self._filling = False
 
+    def _show_mapping(self, mapping) -> None:
+        if mapping is None:
+            return
+        self._filling = True
+        try:
+            for role, combo in self.combos.items():
+                combo.setCurrentText(getattr(mapping, role, "") or "")
+        finally:
+            self._filling = False
+
     def mapping_overrides(self):
         """A DataConfig carrying the columns chosen in the combos (what a config file would say)."""
         from segstudio.config import DataConfig
@@ -307,6 +317,7 @@ class DatasetPanel(QWidget):
         except Exception as exc:  # noqa: BLE001 - show the core's message, keep the old mapping
             from segstudio.gui.workers import describe_exception
             self._show_error(describe_exception(exc))
+            self._show_mapping(self.state.mapping)   # the combos show the columns still in effect
             return
         self.errorLabel.setVisible(False)
         self.boxFormatLabel.setText(f"{box_format.fmt}, {box_format.units}")

@@ -80,11 +80,11 @@ def test_a_wrong_column_choice_is_explained_and_the_old_mapping_kept(window, qtb
     status = child(window, "statusLabel", QLabel).text()
     assert "split" in status and "boxes" in status
     assert window.state.mapping == before
-    boxes.setCurrentText("boxes")
-    assert "Columns:" in child(window, "statusLabel", QLabel).text()
+    assert boxes.currentText() == "boxes"   # the combo shows the column still in effect, not the rejected one
     labels = child(window, "labelsColumnCombo", QComboBox)
     labels.setCurrentText("images")
     assert "images" in child(window, "statusLabel", QLabel).text() and window.state.mapping == before
+    assert labels.currentText() == "categories"
 
 
 def test_bad_dataset_url_shows_its_message_and_the_window_stays_ready(make_window, qtbot, tmp_path):
