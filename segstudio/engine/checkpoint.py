@@ -19,44 +19,48 @@ import torch
 from segstudio.errors import TrainingError
 
 
-def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
-    path = Path(path)
+def _replace_atomically(path: Path, write) -> None:
+    """Call write(tmp) on a new temporary name next to `path`, then rename it over `path` (and flush
+    the folder), so a reader sees the old or the new file, never a torn one; the temp goes on failure."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
+        write(tmp)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            torch.save(state, fh)
+        _fsync_file(tmp)
+    _replace_atomically(Path(path), write)
 
 
 def link_checkpoint(source: str | os.PathLike, path: str | os.PathLike) -> None:
     """Make `path` hold the same bytes as the finished checkpoint `source`, atomically.
 
     A hard link when the file system has them (no copy; safe because checkpoints are never written in
-    place: save_checkpoint renames a new file over the old name), else a copy. Either way the new name
-    appears by rename, so a reader sees the old or the new checkpoint, never a torn one."""
-    source, path = Path(source), Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    os.unlink(tmp)
-    try:
+    place: save_checkpoint renames a new file over the old name), else a copy."""
+    def write(tmp: Path) -> None:
+        tmp.unlink()   # os.link needs a free name
         try:
             os.link(source, tmp)
         except OSError:   # no hard links here (some network or FAT file systems)
             shutil.copyfile(source, tmp)
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            _fsync_file(tmp)
+    _replace_atomically(Path(path), write)
 
 
 def _fsync_dir(folder: Path) -> None:
