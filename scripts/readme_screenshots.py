@@ -33,11 +33,16 @@ def main() -> int:
     parser.add_argument("--out", default="docs/screenshots")
     args = parser.parse_args()
 
+    import tempfile
+
+    from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication, QLineEdit
 
     from segstudio.data.demo import ensure_demo_dataset
     from segstudio.gui import MainWindow
 
+    # What a new user sees: defaults, not this machine's remembered form values.
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp())
     app = QApplication(sys.argv)
     window = MainWindow()
     window.resize(1360, 860)

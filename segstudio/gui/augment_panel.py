@@ -365,7 +365,8 @@ class AugmentPanel(QWidget):
                                maximum=float(hi if hi is not None else 1e6))
             w.setValue(value)
             w.valueChanged.connect(setter)
-        elif isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value) and value:
+        elif (isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value)
+              and 0 < len(value) <= 2):   # a [lo, hi] pair; longer lists are edited as text below
             w = QWidget()
             layout = QHBoxLayout(w)
             layout.setContentsMargins(0, 0, 0, 0)

@@ -144,7 +144,7 @@ class CurvesWidget(QWidget):
             elif kind == "eval":
                 it = float(ev.get("iteration", 0))
                 metrics = ev.get("metrics", {}) or {}
-                for key, label in (("bbox_map", "box AP"), ("segm_map", "mask AP")):
+                for key, label in (("bbox_map", "box AP"), ("segm_map", "mask AP"), ("segm_map_50", "mask AP50")):
                     if key in metrics and metrics[key] is not None:
                         self._point("ap:" + label, it, float(metrics[key]))
 
@@ -219,7 +219,7 @@ class CurvesWidget(QWidget):
         self._overlays.clear()
 
     def add_overlay(self, label: str, events: list[dict], index: int) -> None:
-        """Faint dashed curves of a past run's total loss, lr and AP for comparison."""
+        """Faint dashed curves of a past run's total loss, lr, speed, data wait and mask AP for comparison."""
         colour = pg.mkColor(TERM_COLOURS[(index + 3) % len(TERM_COLOURS)])
         colour.setAlpha(170)
         its = [e for e in events if e.get("event") == "iteration"]
@@ -227,6 +227,7 @@ class CurvesWidget(QWidget):
         curves = [(self.lossPlot, [e["iteration"] for e in its], [e["loss"] for e in its]),
                   (self.lrPlot, [e["iteration"] for e in its], [e.get("lr", 0.0) for e in its]),
                   (self.speedPlot, [e["iteration"] for e in its], [e.get("images_per_s", 0.0) for e in its]),
+                  (self.waitPlot, [e["iteration"] for e in its], [100.0 * e.get("data_wait", 0.0) for e in its]),
                   (self.apPlot, [e["iteration"] for e in evals],
                    [(e.get("metrics") or {}).get("segm_map", np.nan) for e in evals])]
         for plot, xs, ys in curves:
