@@ -43,6 +43,8 @@ class EvalPanel(QWidget):
         self._runner.succeeded.connect(self._on_images)
         self._runner.progress.connect(self._on_progress)
         self._runner.failed.connect(lambda m: self.message.emit(f"Evaluation: {m}", True))
+        self._runner.done.connect(self._run_queued)
+        self._queued = None   # a click that came while the previous task was still ending runs after it
         self._browser: Browser | None = None
         self._outputs: dict = {}    # row -> model output (numpy), filled by the render thread
         self._build()
@@ -181,9 +183,23 @@ class EvalPanel(QWidget):
         self.apTable.setSortingEnabled(True)
 
     # ---- evaluation of a checkpoint ---------------------------------------------------------
+    def _busy(self, action) -> bool:
+        """True (and `action` queued to run when the current task ends) while a task is running."""
+        if not self._runner.is_running():
+            return False
+        self._queued = action
+        self.message.emit("Queued: it starts when the current evaluation task ends.", False)
+        return True
+
+    @Slot()
+    def _run_queued(self) -> None:
+        action, self._queued = self._queued, None
+        if action is not None:
+            action()
+
     def evaluate_checkpoint(self) -> None:
         path = self.runCombo.currentData()
-        if not path or self._runner.is_running():
+        if not path or self._busy(self.evaluate_checkpoint):
             return
         try:
             load_run_model, evaluate_run = core("engine.inference", "load_run_model", "evaluate_run")
@@ -203,7 +219,7 @@ class EvalPanel(QWidget):
     # ---- per-image browser --------------------------------------------------------------------
     def load_predictions(self) -> None:
         path = self.runCombo.currentData()
-        if not path or self._runner.is_running():
+        if not path or self._busy(self.load_predictions):
             return
         try:
             load_run_model = core("engine.inference", "load_run_model")

@@ -167,6 +167,9 @@ class _ThreadOwner(QObject):
         thread, worker = self._thread, self._worker
         self._thread = self._worker = None
         if thread is not None:
+            # finished() is emitted from the thread just before it exits: let it exit before the last
+            # Python reference goes (a Python-owned QThread may be deleted right then), not after.
+            thread.wait()
             _LIVE_THREADS.discard(thread)
             thread.deleteLater()
         if worker is not None:

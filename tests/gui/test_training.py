@@ -116,9 +116,9 @@ def test_a_completed_run_shows_its_evaluation(window, qtbot, tmp_path, screensho
 
     status = child(window, "statusLabel", QLabel)
     click(qtbot, window, "evaluateButton")                      # as `segstudio eval RUN`
-    qtbot.waitUntil(lambda: status.text().startswith("Evaluation written"), timeout=120000)
-    assert (tmp_path / "runs" / "gui-test" / "eval" / "metrics.json").is_file()
-    click(qtbot, window, "evalImagesButton")
+    click(qtbot, window, "evalImagesButton")   # pressed while the evaluation runs: queued, not lost
+    assert status.text().startswith("Queued")
+    qtbot.waitUntil(lambda: (tmp_path / "runs" / "gui-test" / "eval" / "metrics.json").is_file(), timeout=120000)
     pred = window.evalPanel.predView
     qtbot.waitUntil(lambda: pred.array is not None, timeout=120000)
     assert window.evalPanel.truthView.array.shape == pred.array.shape
