@@ -24,17 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
+from segstudio.gui.app import process_events_until  # noqa: E402
+
 HEARTBEAT_MS = 5
-
-
-def wait_until(app, predicate, timeout_s: float) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        app.processEvents()
-        if predicate():
-            return True
-        time.sleep(0.002)
-    return predicate()
 
 
 def heartbeat(app, seconds: float) -> dict:
@@ -101,13 +93,13 @@ def bench_training(app, window, args, runs_dir: str) -> dict:
         e["elapsed_s"] for e in evs if e.get("event") == "iteration"))
     idle = heartbeat(app, min(5.0, args.seconds / 2))
     window.findChild(type(panel.startButton), "startButton").click()
-    if not wait_until(app, lambda: len(iter_times) >= 2, 300):
+    if not process_events_until(app, lambda: len(iter_times) >= 2, 300):
         raise SystemExit(f"training did not start: {window.statusLabel.text()}")
     busy = heartbeat(app, args.seconds)
     per_iter = float(np.median(np.diff(iter_times))) if len(iter_times) > 2 else float("nan")
     clicked = time.perf_counter()
     window.findChild(type(panel.stopButton), "stopButton").click()
-    wait_until(app, lambda: not panel.is_running(), 120)
+    process_events_until(app, lambda: not panel.is_running(), 120)
     stop_s = time.perf_counter() - clicked
     return {"idle": idle, "busy": busy, "iteration_s": per_iter, "stop_s": stop_s,
             "iterations": len(iter_times), "status": (panel.last_result or {}).get("status")}
@@ -121,17 +113,17 @@ def bench_preview(app, window, dataset: str, repeats: int = 10) -> dict:
     from segstudio.render import render
 
     window.open_dataset(dataset)
-    wait_until(app, lambda: window.state.ready, 60)
+    process_events_until(app, lambda: window.state.ready, 60)
     aug = window.augmentPanel
     window.tabs.setCurrentWidget(aug)
     aug.presetCombo.setCurrentText("strong")
-    wait_until(app, lambda: aug.augmentedView.array is not None, 60)
+    process_events_until(app, lambda: aug.augmentedView.array is not None, 60)
     latencies = []
     for _ in range(repeats):
         before = aug.augmentedView.array
         t0 = time.perf_counter()
         aug.rerollButton.click()
-        wait_until(app, lambda: aug.augmentedView.array is not before, 30)
+        process_events_until(app, lambda: aug.augmentedView.array is not before, 30)
         aug.augmentedView.viewport().repaint()      # on screen: the paint that shows it
         latencies.append((time.perf_counter() - t0) * 1000)
     # baseline: the same core calls, made directly (what any front end must pay)
@@ -217,12 +209,12 @@ def main(argv=None) -> int:
     window.resize(1360, 860)
     window.show()
     window.open_dataset(demo)
-    wait_until(app, lambda: window.state.ready, 60)
+    process_events_until(app, lambda: window.state.ready, 60)
 
     redraw = bench_redraw(app, args.points)
     preview = bench_preview(app, window, dense)
     window.open_dataset(demo)
-    wait_until(app, lambda: window.state.url == demo and window.state.ready, 60)
+    process_events_until(app, lambda: window.state.url == demo and window.state.ready, 60)
     window.tabs.setCurrentWidget(window.trainPanel)
     train = bench_training(app, window, args, os.path.join(tmp, "runs"))
     window.close()

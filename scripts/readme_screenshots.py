@@ -10,20 +10,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-
-def wait(app, predicate, timeout_s: float) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        app.processEvents()
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def main() -> int:
@@ -40,6 +29,7 @@ def main() -> int:
 
     from segstudio.data.demo import ensure_demo_dataset
     from segstudio.gui import MainWindow
+    from segstudio.gui.app import process_events_until
 
     # What a new user sees: defaults, not this machine's remembered form values.
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp())
@@ -49,13 +39,13 @@ def main() -> int:
     window.show()
     window.open_dataset(args.dataset or ensure_demo_dataset())
     preview = window.datasetPanel.previewView
-    wait(app, lambda: getattr(preview, "array", None) is not None, 60)
+    process_events_until(app, lambda: getattr(preview, "array", None) is not None, 60)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
     def shoot(widget, name, settle=1.5):
         window.tabs.setCurrentWidget(widget)
-        wait(app, lambda: False, settle)
+        process_events_until(app, lambda: False, settle)
         window.grab().save(str(out / f"{name}.png"))
         print(f"saved {out / name}.png")
 
@@ -72,9 +62,9 @@ def main() -> int:
     ev = window.evalPanel
     ev.refresh_runs()
     window.tabs.setCurrentWidget(ev)
-    wait(app, lambda: False, 1.0)
+    process_events_until(app, lambda: False, 1.0)
     ev.load_predictions()          # what "Show predictions" does: predict and score, worst first
-    wait(app, lambda: getattr(ev, "_browser", None) is not None, 240)
+    process_events_until(app, lambda: getattr(ev, "_browser", None) is not None, 240)
     shoot(ev, "evaluation", settle=3.0)
     window.close()
     return 0

@@ -86,7 +86,7 @@ class Session:
             split = rundir.read_split(self.run_dir) if self.run_dir else None
             self.data = build_train_data(cfg, split=split, warn=self.warn, dist=self.dist)
         cfg.data.class_names = list(self.data.class_names)
-        self._open_run_dir()
+        self._open_run_dir(None if checkpoint is None else int(checkpoint["state"]["iteration"]))
         self._build_model_and_optimizer(checkpoint)
         self._started()
 
@@ -94,14 +94,14 @@ class Session:
         self.run_dir = rundir.resolve_run(self.resume, self.cfg.train.runs_dir)
         self.cfg = rundir.load_run_config(self.run_dir)
         checkpoint = load_checkpoint(rundir.checkpoint_path(self.run_dir, "last"))
-        self.state_iteration_to_resume = int(checkpoint["state"]["iteration"])
         if self.extend_epochs:
             self.cfg.train.epochs += int(self.extend_epochs)
             self.cfg.train.max_iters = 0   # an extended run trains its new epochs in full
             validate(self.cfg)
         return checkpoint
 
-    def _open_run_dir(self) -> None:
+    def _open_run_dir(self, resumed_at: int | None) -> None:
+        """Create (or reopen) the run folder; on resume, cut metrics.jsonl back to the checkpoint's iteration."""
         if self.run_dir is None and self.dist.is_main:
             self.run_dir = rundir.new_run_dir(self.cfg.train.runs_dir, self.cfg.train.run_name)
         if self.dist.enabled:
@@ -111,8 +111,8 @@ class Session:
         if self.dist.is_main:
             if not self.resume or self.extend_epochs:
                 rundir.write_run_card(self.run_dir, self.cfg, self.data.run_info(), self.data.split_dict())
-            if self.resume:
-                rundir.drop_metrics_after(self.run_dir, self.state_iteration_to_resume)
+            if resumed_at is not None:
+                rundir.drop_metrics_after(self.run_dir, resumed_at)
             self.metrics_log = rundir.MetricsLog(self.run_dir)
             for event in self._pending:
                 self.metrics_log.write(event.to_dict())

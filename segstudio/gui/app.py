@@ -9,6 +9,19 @@ import sys
 SCREENSHOT_TIMEOUT_MS = 180_000
 
 
+def process_events_until(app, predicate, timeout_s: float, poll_s: float = 0.002) -> bool:
+    """Run the event loop until predicate() holds or timeout_s passes (scripts and benchmarks that drive
+    the window without pytest-qt); returns the predicate's last value."""
+    import time
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        app.processEvents()
+        if predicate():
+            return True
+        time.sleep(poll_s)
+    return bool(predicate())
+
+
 def _make_app():
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
