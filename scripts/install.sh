@@ -1,27 +1,39 @@
 #!/usr/bin/env bash
 # Installs segstudio and everything it needs into ./.venv (idempotent: a second run only checks).
-# Usage: bash scripts/install.sh            (sourced by scripts/run.sh and scripts/test.sh)
+# Usage: bash scripts/install.sh [--test]   (run by scripts/run.sh and, with --test, by scripts/test.sh)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PY=${PYTHON:-python3}
 TORCH_PINS="torch==2.14.1 torchvision==0.29.1"   # the tested pair (see README)
 
-# --- Qt's system libraries (PySide6 offscreen needs these; a missing libEGL fails `import PySide6.QtGui`)
+# --- Qt's system libraries: offscreen needs the first line (a missing libEGL fails `import PySide6.QtGui`);
+# a desktop display needs the xcb platform plugin's libraries too (`ldd .../plugins/platforms/libqxcb.so`):
+# they are small, so they are always installed. `--test` adds Xvfb (the test suite opens the window on it).
 QT_LIBS="libEGL.so.1:libegl1 libGL.so.1:libgl1 libOpenGL.so.0:libopengl0 libxkbcommon.so.0:libxkbcommon0
-libfontconfig.so.1:libfontconfig1 libdbus-1.so.3:libdbus-1-3 libglib-2.0.so.0:libglib2.0-0"
+libfontconfig.so.1:libfontconfig1 libdbus-1.so.3:libdbus-1-3 libglib-2.0.so.0:libglib2.0-0
+libX11.so.6:libx11-6 libX11-xcb.so.1:libx11-xcb1 libxcb.so.1:libxcb1 libxcb-cursor.so.0:libxcb-cursor0
+libxcb-icccm.so.4:libxcb-icccm4 libxcb-image.so.0:libxcb-image0 libxcb-keysyms.so.1:libxcb-keysyms1
+libxcb-randr.so.0:libxcb-randr0 libxcb-render.so.0:libxcb-render0 libxcb-render-util.so.0:libxcb-render-util0
+libxcb-shape.so.0:libxcb-shape0 libxcb-shm.so.0:libxcb-shm0 libxcb-sync.so.1:libxcb-sync1
+libxcb-util.so.1:libxcb-util1 libxcb-xfixes.so.0:libxcb-xfixes0 libxcb-xkb.so.1:libxcb-xkb1
+libxkbcommon-x11.so.0:libxkbcommon-x11-0"
+[ "${1:-}" = "--test" ] && QT_LIBS="$QT_LIBS Xvfb:xvfb"
 missing=()
 for pair in $QT_LIBS; do
-  lib=${pair%%:*}; pkg=${pair##*:}
-  ldconfig -p 2>/dev/null | grep -q "$lib" || missing+=("$pkg")
+  file=${pair%%:*}; pkg=${pair##*:}
+  case "$file" in
+    *.so*) ldconfig -p 2>/dev/null | grep -qF "$file" || missing+=("$pkg") ;;
+    *) command -v "$file" >/dev/null 2>&1 || missing+=("$pkg") ;;
+  esac
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    echo "segstudio: installing Qt system libraries: ${missing[*]}"
+    echo "segstudio: installing system packages for Qt: ${missing[*]}"
     $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "segstudio: Qt needs these system libraries, which are missing: ${missing[*]}." >&2
+    echo "segstudio: Qt needs these system packages, which are missing: ${missing[*]}." >&2
     echo "Install them with your package manager (names are Debian's), then run this command again." >&2
     exit 1
   fi

@@ -2,6 +2,6 @@
 # Installs everything (first run) and runs the whole test suite offscreen.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash scripts/install.sh
+bash scripts/install.sh --test   # --test: also Xvfb, for the test that opens the window on a display
 export QT_QPA_PLATFORM=offscreen NO_ALBUMENTATIONS_UPDATE=1
 exec .venv/bin/python -m pytest "$@"

@@ -87,6 +87,11 @@ def run(dataset: str | None = None, screenshot: str | None = None) -> int:
     multiprocessing.freeze_support()
     if screenshot and not os.environ.get("QT_QPA_PLATFORM"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from segstudio.gui.platform_check import display_problem
+    problem = display_problem()
+    if problem:  # Qt would only say "could not load the Qt platform plugin" and abort
+        print(problem, file=sys.stderr)
+        return 1
     app = _make_app()
     from PySide6.QtCore import QTimer
 
