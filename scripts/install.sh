@@ -23,7 +23,7 @@ missing=()
 for pair in $QT_LIBS; do
   file=${pair%%:*}; pkg=${pair##*:}
   case "$file" in
-    *.so*) ldconfig -p 2>/dev/null | grep -qF "$file" || missing+=("$pkg") ;;
+    *.so*) ldconfig -p 2>/dev/null | grep -F "$file" >/dev/null || missing+=("$pkg") ;;  # not -q: pipefail + SIGPIPE
     *) command -v "$file" >/dev/null 2>&1 || missing+=("$pkg") ;;
   esac
 done
