@@ -197,11 +197,14 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.StandardButton.Yes
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.trainPanel.is_running():
-            if self._close_after_training or self.confirm_close_during_training():
-                self._close_after_training = True
-                self.trainPanel.stop()
-                self.show_message("Stopping training before closing ...")
+        if self.trainPanel.is_running() and not self._close_after_training:
+            if not self.confirm_close_during_training():
+                event.ignore()
+                return
+            self._close_after_training = True
+        if self.trainPanel.is_running():  # the run may have ended while the question was open: then close now
+            self.trainPanel.stop()
+            self.show_message("Stopping training before closing ...")
             event.ignore()
             return
         if not self._closed:
