@@ -7,7 +7,7 @@ import multiprocessing
 import sys
 
 from segstudio import __version__
-from segstudio.errors import NotImplementedYet, UserError
+from segstudio.errors import UserError
 
 # subcommand -> module in segstudio.commands (each has HELP, add_arguments(parser), run(args) -> int)
 COMMANDS = {
@@ -51,11 +51,6 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(["gui"] + argv)
     try:
         return int(args._run(args) or 0)
-    except NotImplementedYet as exc:
-        if args.debug:
-            raise
-        print(f"segstudio {args.command}: {exc}", file=sys.stderr)
-        return 2
     except UserError as exc:
         if args.debug:
             raise

@@ -19,7 +19,3 @@ class DataError(UserError):
 
 class TrainingError(UserError):
     """Training cannot start or had to stop (NaN loss, out of memory, missing weights)."""
-
-
-class NotImplementedYet(UserError):
-    """A feature that is designed but not built yet."""

@@ -46,14 +46,9 @@ def ensure_demo_then(window, on_ready) -> None:
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QProgressDialog
 
-    from segstudio.gui.core_api import core
+    from segstudio.data.demo import ensure_demo_dataset
     from segstudio.gui.workers import TaskRunner
 
-    try:
-        ensure = core("data.demo", "ensure_demo_dataset")
-    except Exception as exc:  # noqa: BLE001
-        window.show_message(f"Demo dataset: {exc}", True)
-        return
     dialog = QProgressDialog("Creating the demo dataset (first run only) ...", None, 0, 0, window)
     dialog.setObjectName("demoProgressDialog")
     dialog.setWindowTitle("segstudio")
@@ -79,7 +74,7 @@ def ensure_demo_then(window, on_ready) -> None:
     runner.progress.connect(progress)
     runner.succeeded.connect(done_ok)
     runner.failed.connect(failed)
-    runner.start(lambda report, stop: ensure(progress=report))
+    runner.start(lambda report, stop: ensure_demo_dataset(progress=report))
 
 
 def run(dataset: str | None = None, screenshot: str | None = None) -> int:

@@ -15,11 +15,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleS
 
 from segstudio.config import AugmentConfig
 from segstudio.data.sample import read_sample
-from segstudio.errors import NotImplementedYet
-from segstudio.gui.core_api import core
 from segstudio.gui.state import DatasetState
-from segstudio.gui.widgets import ImageView, Notice, hbox, tile_images, titled, vbox
+from segstudio.gui.widgets import ImageView, hbox, tile_images, titled, vbox
 from segstudio.gui.workers import RenderService
+from segstudio.render import enlarge, prepared_to_render, raw_to_render, render
 
 CUSTOM = "custom"
 
@@ -42,7 +41,8 @@ def describe_report(report, class_names=()) -> str:
     """What the draw dropped and which parameters each transform applied, as readable lines."""
     if not report:
         return ""
-    plain = core("augment", "report_to_json")(report)
+    from segstudio.augment import report_to_json   # albumentations and torch: not at window start-up
+    plain = report_to_json(report)
     dropped = plain.get("dropped", [])
     lines = [f"Dropped instances: {len(dropped)}"]
     for d in dropped:
@@ -96,7 +96,6 @@ class AugmentRenderer:
     def raw(self, ds, row, mapping, fmt, names):
         key = (row, mapping, fmt)
         if key != self._raw_key or ds is not self._raw_ds:   # identity, not id(): ids are reused
-            render, raw_to_render = core("render", "render", "raw_to_render")
             raw = read_sample(ds, row, mapping, fmt)
             self._original = render(**raw_to_render(raw), class_names=names)
             self._original.setflags(write=False)   # sent to the GUI thread again on every draw: read-only
@@ -104,15 +103,14 @@ class AugmentRenderer:
         return self._raw, self._original
 
     def pipeline(self, aug_cfg: AugmentConfig):
-        build_pipeline = core("augment", "build_pipeline")
+        from segstudio.augment import build_pipeline
         key = repr(aug_cfg)
         if key != self._pipe_key:
             self._pipeline, self._pipe_key = build_pipeline(aug_cfg, train=True), key
         return self._pipeline
 
     def draw(self, raw, aug_cfg, seed, names):
-        prepare_sample = core("augment", "prepare_sample")
-        render, prepared_to_render, enlarge = core("render", "render", "prepared_to_render", "enlarge")
+        from segstudio.augment import prepare_sample
         prepared = prepare_sample(raw, self.pipeline(aug_cfg), seed)
         # a small training crop is shown enlarged (pixels repeated, not resampled) as `preview` does,
         # so its labels stay readable next to the original
@@ -145,12 +143,9 @@ class AugmentPanel(QWidget):
         self._spec: list[dict] = []
         self._transforms: dict[str, object] = {}
         self._filling = False
-        try:
-            self._presets = core("augment", "PRESETS")
-            self._transforms = {_get(t, "name"): t for t in core("augment", "list_transforms")()}
-            self._missing = ""
-        except NotImplementedYet as exc:
-            self._presets, self._missing = {}, str(exc)
+        from segstudio.augment import PRESETS, list_transforms
+        self._presets = PRESETS
+        self._transforms = {_get(t, "name"): t for t in list_transforms()}
         self._build()
         renderer.resultReady.connect(self._on_render)
         renderer.failed.connect(self._on_failed)
@@ -163,9 +158,6 @@ class AugmentPanel(QWidget):
         split.addWidget(self._build_views())
         split.setSizes([330, 900])
         layout = QVBoxLayout(self)
-        if self._missing:
-            layout.addWidget(Notice(f"Augmentation preview: not implemented yet ({self._missing})"))
-            split.setEnabled(False)
         layout.addWidget(split, 1)
         if self._presets:
             default = AugmentConfig().preset    # the CPU preset's, as a new training config has
@@ -258,9 +250,9 @@ class AugmentPanel(QWidget):
         if self._filling or not self._presets:
             return
         if name != CUSTOM:
+            from segstudio.augment import resolve_spec
             try:
-                spec = core("augment", "resolve_spec")(AugmentConfig(preset=name,
-                                                                     image_size=int(self.image_size_fn())))
+                spec = resolve_spec(AugmentConfig(preset=name, image_size=int(self.image_size_fn())))
             except Exception as exc:  # noqa: BLE001 - show the core's message
                 self.message.emit(str(exc), True)
                 return
@@ -387,7 +379,7 @@ class AugmentPanel(QWidget):
 
     # ---- previews -----------------------------------------------------------------------------
     def draw_seed(self) -> int:
-        sample_seed = core("augment", "sample_seed")
+        from segstudio.augment import sample_seed
         return int(sample_seed(self.seedSpin.value(), self.drawSpin.value(), self.row_fn()))
 
     @Slot()
@@ -397,7 +389,7 @@ class AugmentPanel(QWidget):
     @Slot()
     def request_preview(self, *_):
         st = self.state
-        if self._missing or not st.ready:
+        if not st.ready:
             return
         try:
             cfg, seed = self.augment_config(), self.draw_seed()
@@ -410,9 +402,9 @@ class AugmentPanel(QWidget):
     @Slot()
     def request_grid(self) -> None:
         st = self.state
-        if self._missing or not st.ready:
+        if not st.ready:
             return
-        sample_seed = core("augment", "sample_seed")
+        from segstudio.augment import sample_seed
         n, row = self.gridSpin.value(), self.row_fn()
         seeds = [int(sample_seed(self.seedSpin.value(), self.drawSpin.value() + i, row)) for i in range(n)]
         columns = int(np.ceil(np.sqrt(n)))

@@ -9,14 +9,18 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, Q
                                QSlider, QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QToolButton,
                                QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
+from segstudio.commands.inspect import class_counts
+from segstudio.data import coco_import
+from segstudio.data.describe import describe, resolve_mapping
+from segstudio.data.open import open_dataset
+from segstudio.data.preflight import preflight, sample_rows
 from segstudio.data.sample import read_sample
-from segstudio.errors import NotImplementedYet
 from segstudio.gui import settings
-from segstudio.gui.core_api import core
 from segstudio.gui.import_dialog import ImportCocoDialog
 from segstudio.gui.state import DatasetState
 from segstudio.gui.widgets import ImageView
 from segstudio.gui.workers import RenderService, TaskRunner
+from segstudio.render import raw_to_render, render
 
 ROLES = ("images", "masks", "boxes", "labels")
 PREFLIGHT_ROWS = 2000  # rows checked in the window; `segstudio inspect` and training check them all
@@ -24,15 +28,12 @@ PREFLIGHT_ROWS = 2000  # rows checked in the window; `segstudio inspect` and tra
 
 def open_and_describe(url: str, endpoint_url: str, creds: dict | None):
     """Worker job: open the dataset and describe it (both may be slow for remote storage)."""
-    open_dataset = core("data.open", "open_dataset")
-    describe = core("data.describe", "describe")
     ds = open_dataset(url, endpoint_url=endpoint_url, creds=creds or None, read_only=True)
     return ds, describe(ds, url=url)
 
 
 def render_row(ds, row: int, mapping, box_format, class_names):
     """Render job: one raw row with masks, boxes and names, as the core draws it."""
-    render, raw_to_render = core("render", "render", "raw_to_render")
     raw = read_sample(ds, row, mapping, box_format)
     rgb = render(**raw_to_render(raw), class_names=class_names)
     names = [class_names[i] if 0 <= i < len(class_names) else str(i) for i in raw.labels.tolist()]
@@ -312,7 +313,6 @@ class DatasetPanel(QWidget):
         if self._filling or self.state.info is None:
             return
         try:
-            resolve_mapping = core("data.describe", "resolve_mapping")
             mapping, box_format = resolve_mapping(self.state.info, self.mapping_overrides())
         except Exception as exc:  # noqa: BLE001 - show the core's message, keep the old mapping
             from segstudio.gui.workers import describe_exception
@@ -379,12 +379,7 @@ class DatasetPanel(QWidget):
                                     else f"Checking a fixed sample of {PREFLIGHT_ROWS} of {n} rows ...")
 
         def job(report, should_stop):
-            class_counts = core("commands.inspect", "class_counts")   # what `segstudio inspect` shows
-            counts = class_counts(ds, mapping.labels, mapping.iscrowd, k)
-            try:
-                preflight, sample_rows = core("data.preflight", "preflight", "sample_rows")
-            except NotImplementedYet as exc:
-                return mapping, counts, str(exc)
+            counts = class_counts(ds, mapping.labels, mapping.iscrowd, k)   # what `segstudio inspect` shows
             return mapping, counts, preflight(ds, mapping, fmt, rows=sample_rows(n, PREFLIGHT_ROWS))
         self._checker.start(job)
         self._checker.done.connect(self._after_checks, Qt.ConnectionType.SingleShotConnection)
@@ -405,9 +400,6 @@ class DatasetPanel(QWidget):
             return  # the mapping changed meanwhile; a new check is on its way
         self._show_counts(counts)
         self.preflightTree.clear()
-        if isinstance(report, str):
-            QTreeWidgetItem(self.preflightTree, [f"Pre-flight check: {report}"])
-            return
         findings = [("error", f) for f in report.errors] + [("warning", f) for f in report.warnings]
         if not findings:
             QTreeWidgetItem(self.preflightTree, [f"No problems found in {report.rows_checked} rows checked."])
@@ -442,11 +434,6 @@ class DatasetPanel(QWidget):
 
     def import_coco(self, images: str, annotations: str, dest: str, resume: bool = False) -> bool:
         """Run the COCO importer in a worker with a progress dialog (Cancel stops it); open the result."""
-        try:
-            import_coco = core("data.coco_import", "import_coco")
-        except NotImplementedYet as exc:
-            self._show_error(f"Import COCO: {exc}")
-            return False
         if self._importer.is_running():
             self._show_error("An import is already running; wait for it or cancel it.")
             return False
@@ -475,8 +462,8 @@ class DatasetPanel(QWidget):
             self._show_error(f"Import COCO: {message}")
         self._importer.succeeded.connect(finish_ok, Qt.ConnectionType.SingleShotConnection)
         self._importer.failed.connect(finish_failed, Qt.ConnectionType.SingleShotConnection)
-        self._importer.start(lambda report, stop: import_coco(images, annotations, dest, resume=resume,
-                                                               progress=report, should_stop=stop))
+        self._importer.start(lambda report, stop: coco_import.import_coco(
+            images, annotations, dest, resume=resume, progress=report, should_stop=stop))
         progress.show()
         self.message.emit(f"Importing {annotations} into {dest} ...", False)
         return True

@@ -16,11 +16,13 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGroupBox, QHBoxLayout
                                QListWidget, QPushButton, QSlider, QSplitter, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from segstudio.errors import NotImplementedYet, UserError
-from segstudio.gui.core_api import core
+from segstudio.data.describe import describe, resolve_mapping
+from segstudio.data.open import open_dataset
 from segstudio.data.sample import read_sample
+from segstudio.engine.rundir import list_runs, read_metrics, read_split
 from segstudio.gui.widgets import ImageView, titled
 from segstudio.gui.workers import RenderService, TaskRunner
+from segstudio.render import raw_to_render, render
 
 
 def latest_eval(records: list[dict]) -> dict | None:
@@ -131,11 +133,7 @@ class EvalPanel(QWidget):
         current = self.runCombo.currentData()
         self.runCombo.blockSignals(True)
         self.runCombo.clear()
-        try:
-            runs = core("engine.rundir", "list_runs")(self.runs_dir_fn())
-        except UserError as exc:
-            self.summaryLabel.setText(f"Run list: {exc}")
-            runs = []
+        runs = list_runs(self.runs_dir_fn())
         for r in runs:
             self.runCombo.addItem(f"{r.name} [{r.status}]", r.path)
         self.runCombo.blockSignals(False)
@@ -163,7 +161,7 @@ class EvalPanel(QWidget):
         if not path:
             self.summaryLabel.setText("No runs yet: train one in the Training tab.")
             return
-        ev = latest_eval(core("engine.rundir", "read_metrics")(path))
+        ev = latest_eval(read_metrics(path))
         if ev is None:
             self.summaryLabel.setText(f"{Path(path).name} has no evaluation yet: press Evaluate checkpoint.")
             return
@@ -201,11 +199,7 @@ class EvalPanel(QWidget):
         path = self.runCombo.currentData()
         if not path or self._busy(self.evaluate_checkpoint):
             return
-        try:
-            load_run_model, evaluate_run = core("engine.inference", "load_run_model", "evaluate_run")
-        except NotImplementedYet as exc:
-            self.message.emit(f"Evaluation: {exc}", True)
-            return
+        from segstudio.engine.inference import evaluate_run, load_run_model   # torch: not at start-up
         self.message.emit(f"Evaluating {Path(path).name} (best checkpoint) ...", False)
         self._runner.start(lambda report, stop: ("eval", evaluate_run(load_run_model(path, "best"),
                                                                       should_stop=stop)))
@@ -221,11 +215,7 @@ class EvalPanel(QWidget):
         path = self.runCombo.currentData()
         if not path or self._busy(self.load_predictions):
             return
-        try:
-            load_run_model = core("engine.inference", "load_run_model")
-        except NotImplementedYet as exc:
-            self.message.emit(f"Predictions: {exc}", True)
-            return
+        from segstudio.engine.inference import load_run_model
         self.message.emit(f"Loading the model of {Path(path).name} ...", False)
         threshold = self.thresholdSpin.value()
         self._runner.start(lambda report, stop: ("browser", load_browser(load_run_model(path, "best"),
@@ -253,12 +243,13 @@ class EvalPanel(QWidget):
 
     def _fill_list(self, scores: dict, threshold: float, redraw: bool = False) -> None:
         """List the scored rows worst first; keep the selected row selected."""
+        from segstudio.engine.image_scores import worst_first   # torch: not at start-up
         browser = self._browser
         if browser is None:
             return
         current = self._current_row()
         browser.scores, browser.threshold = scores, threshold
-        browser.order = core("engine.image_scores", "worst_first")(scores)
+        browser.order = worst_first(scores)
         self.imageList.blockSignals(True)
         self.imageList.clear()
         for row in browser.order:
@@ -345,7 +336,7 @@ def predict_row(browser: Browser, row: int, cache: dict):
 
 
 def score_row(raw, out: dict, threshold: float):
-    score_image = core("engine.image_scores", "score_image")
+    from segstudio.engine.image_scores import score_image
     # the model numbers classes from 1 (0 is background); samples from 0
     return score_image(out["masks"], out["labels"], out["scores"], raw.masks, raw.labels + 1, raw.iscrowd,
                        score_threshold=threshold)
@@ -360,9 +351,6 @@ def score_rows(browser: Browser, threshold: float) -> dict:
 def load_browser(loaded, threshold: float = 0.5, report=None, should_stop=None) -> Browser:
     """Worker job: the run's dataset, mapping and validation rows (as the run recorded them), each row
     predicted and scored at `threshold`; stops early (with the rows done so far) when asked."""
-    describe, resolve_mapping = core("data.describe", "describe", "resolve_mapping")
-    open_dataset = core("data.open", "open_dataset")
-    read_split = core("engine.rundir", "read_split")
     cfg = loaded.cfg
     ds = open_dataset(cfg.data.url, endpoint_url=cfg.data.endpoint_url)
     mapping, box_format = resolve_mapping(describe(ds, cfg.data.url), cfg.data)
@@ -382,7 +370,6 @@ def load_browser(loaded, threshold: float = 0.5, report=None, should_stop=None) 
 
 def draw_prediction(browser: Browser, row: int, threshold: float, cache: dict):
     """Render job: the model's output for a row (computed once, cached) drawn at `threshold`, and the truth."""
-    render, raw_to_render = core("render", "render", "raw_to_render")
     names = browser.loaded.class_names
     raw, out = predict_row(browser, row, cache)
     keep = out["scores"] >= threshold

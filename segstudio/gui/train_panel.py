@@ -11,12 +11,13 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QFormLayout, QGro
                                QScrollArea, QSizePolicy, QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 from segstudio.config import Config, dumps_config, load_config, save_config, validate
+from segstudio.engine.rundir import list_runs, load_run_config, read_metrics
 from segstudio.errors import UserError
 from segstudio.gui import config_form, settings
-from segstudio.gui.core_api import core
 from segstudio.gui.curves import CurvesWidget
 from segstudio.gui.widgets import hbox, vbox
 from segstudio.gui.workers import TrainingRunner, describe_exception, hold_full_collections, release_gc
+from segstudio.presets import load_preset, preset_names
 
 
 def format_eta(seconds: float) -> str:
@@ -39,7 +40,7 @@ class TrainPanel(QWidget):
         self.config_parts = config_parts
         self.base = Config()
         try:
-            self.base = core("presets", "load_preset")()
+            self.base = load_preset()
         except UserError:
             pass
         self.runner = TrainingRunner(self)
@@ -107,7 +108,7 @@ class TrainPanel(QWidget):
         presets.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(presets)
         try:
-            for name in core("presets", "preset_names")():
+            for name in preset_names():
                 menu.addAction(name, lambda n=name: self.load_preset(n))
         except UserError:
             presets.setEnabled(False)
@@ -177,7 +178,7 @@ class TrainPanel(QWidget):
 
     def load_preset(self, name: str) -> None:
         try:
-            cfg = core("presets", "load_preset")(name)
+            cfg = load_preset(name)
         except UserError as exc:
             self.message.emit(str(exc), True)
             return
@@ -254,11 +255,11 @@ class TrainPanel(QWidget):
         if self.runner.is_running():
             self.message.emit("A training run is already in progress; stop it first.", True)
             return False
+        from segstudio.engine.train import train   # torch: not at window start-up
         try:
-            train_fn = core("engine.train", "train")
             cfg = self.config() if resume is None else None
             if resume is not None:
-                cfg = self._resume_config(resume)
+                cfg = load_run_config(resume)
         except Exception as exc:  # noqa: BLE001 - a readable message, the panel stays ready
             self._show_validation(describe_exception(exc))
             return False
@@ -266,20 +267,16 @@ class TrainPanel(QWidget):
         settings.save_value("config/last", dumps_config(cfg))
         self.curves.clear()
         if resume is not None:
-            self.curves.add_events(core("engine.rundir", "read_metrics")(resume))
+            self.curves.add_events(read_metrics(resume))
         self.last_result = None
         self._epochs = cfg.train.epochs + extend_epochs
         hold_full_collections()   # no full collection walks the heap mid-run (see workers.release_gc)
-        self.runner.start(train_fn, cfg, resume=resume, extend_epochs=extend_epochs)
+        self.runner.start(train, cfg, resume=resume, extend_epochs=extend_epochs)
         self._set_running(True)
         what = "Resuming" if resume and not extend_epochs else ("Extending" if resume else "Starting")
         self.message.emit(f"{what} training ...", False)
         self.progressBar.setFormat("starting ...")
         return True
-
-    def _resume_config(self, run_dir: str) -> Config:
-        load_run_config = core("engine.rundir", "load_run_config")
-        return load_run_config(run_dir)
 
     @Slot()
     def stop(self) -> None:
@@ -361,12 +358,7 @@ class TrainPanel(QWidget):
     @Slot()
     def refresh_runs(self) -> None:
         self.runList.clear()
-        try:
-            runs = core("engine.rundir", "list_runs")(self.runs_dir())
-        except UserError:
-            self.runList.addItem("run list: not implemented yet")
-            return
-        for r in runs:
+        for r in list_runs(self.runs_dir()):
             best = f", best mask AP {r.best_metric:.3f}" if r.best_metric is not None else ""
             item = QListWidgetItem(f"{r.name}  [{r.status}, {r.iteration} it{best}]")
             item.setData(Qt.ItemDataRole.UserRole, r.path)
@@ -382,7 +374,6 @@ class TrainPanel(QWidget):
         runs = self.selected_runs()
         if not runs:
             return
-        read_metrics = core("engine.rundir", "read_metrics")
         for i, path in enumerate(runs):
             self.curves.add_overlay(Path(path).name, read_metrics(path), i)
         self.runSelected.emit(runs[0])

@@ -1,9 +1,8 @@
-"""Small reusable widgets: an RGB image view, a "not implemented yet" notice, labelled groups."""
+"""Small reusable widgets: an RGB image view, labelled groups, layout helpers."""
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QBoxLayout, QHBoxLayout, QLabel, QLayout, QVBoxLayout, QWidget
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
@@ -47,22 +46,6 @@ class ImageView(pg.GraphicsView):
 
     def set_message(self, message: str) -> None:
         self.set_image(None, message)
-
-
-class Notice(QWidget):
-    """A centred message used where a part of the core has not landed yet."""
-
-    def __init__(self, text: str, parent: QWidget | None = None):
-        super().__init__(parent)
-        label = QLabel(text)
-        label.setWordWrap(True)
-        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        label.setStyleSheet("color: #8a6d3b; font-size: 14px; padding: 24px;")
-        layout = QVBoxLayout(self)
-        layout.addStretch(1)
-        layout.addWidget(label)
-        layout.addStretch(1)
-        self.label = label
 
 
 def tile_images(images: list[np.ndarray], columns: int, cell: int = 256, gap: int = 4) -> np.ndarray:
