@@ -20,7 +20,7 @@ from segstudio.data.describe import describe, resolve_mapping
 from segstudio.data.open import open_dataset
 from segstudio.data.sample import read_sample
 from segstudio.engine.rundir import list_runs, read_metrics, read_split
-from segstudio.gui.widgets import ImageView, titled
+from segstudio.gui.widgets import ImageView, link_slider, titled
 from segstudio.gui.workers import RenderService, TaskRunner
 from segstudio.render import raw_to_render, render
 
@@ -96,11 +96,9 @@ class EvalPanel(QWidget):
         self.loadButton.setToolTip("Load the run's best checkpoint and predict its validation images")
         self.thresholdSlider = QSlider(Qt.Orientation.Horizontal, objectName="scoreThresholdSlider")
         self.thresholdSlider.setRange(0, 100)
-        self.thresholdSlider.setValue(50)
         self.thresholdSpin = QDoubleSpinBox(objectName="scoreThresholdSpin", minimum=0, maximum=1,
                                             singleStep=0.05, value=0.5, decimals=2)
-        self.thresholdSlider.valueChanged.connect(lambda v: self.thresholdSpin.setValue(v / 100))
-        self.thresholdSpin.valueChanged.connect(lambda v: self.thresholdSlider.setValue(round(v * 100)))
+        link_slider(self.thresholdSlider, self.thresholdSpin, scale=100)
         self.thresholdSpin.valueChanged.connect(self._show_current)
         self.thresholdSpin.valueChanged.connect(self._rescore)
         controls.addWidget(self.loadButton)

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QBoxLayout, QHBoxLayout, QLabel, QLayout, QVBoxLayout, QWidget
+from PySide6.QtCore import QSignalBlocker
+from PySide6.QtWidgets import (QAbstractSlider, QAbstractSpinBox, QBoxLayout, QHBoxLayout, QLabel, QLayout,
+                               QVBoxLayout, QWidget)
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
@@ -62,6 +64,23 @@ def tile_images(images: list[np.ndarray], columns: int, cell: int = 256, gap: in
         y0, x0 = r * (cell + gap), c * (cell + gap)
         out[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
     return out
+
+
+def link_slider(slider: QAbstractSlider, spin: QAbstractSpinBox, scale: int = 1) -> None:
+    """Keep a slider and a spin box on one value (slider = spin value x scale); the spin box owns the value,
+    so listen to its valueChanged. The slider follows the spin box silently: rewriting the spin box from the
+    slider while the user types into it replaced "0.4" by "0.00" mid-word."""
+    def from_slider(position: int) -> None:
+        if round(spin.value() * scale) != position:
+            spin.setValue(position / scale if scale != 1 else position)
+
+    def from_spin(value) -> None:
+        with QSignalBlocker(slider):
+            slider.setValue(round(value * scale))
+
+    slider.valueChanged.connect(from_slider)
+    spin.valueChanged.connect(from_spin)
+    from_spin(spin.value())
 
 
 def _fill(layout: QBoxLayout, items) -> QBoxLayout:

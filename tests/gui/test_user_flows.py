@@ -1,6 +1,7 @@
 """The window driven as a user drives it: typing, closing at awkward moments, switching datasets."""
+import pytest
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QDoubleSpinBox, QMessageBox, QSlider, QSpinBox
 
 from segstudio.gui.workers import live_threads
 from test_training import click, loss_points, set_tiny_training
@@ -31,3 +32,29 @@ def test_closing_when_the_run_ends_while_the_question_is_open_closes_at_once(win
     assert panel.last_result["status"] == "completed"
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)    # one close was enough
     assert not live_threads()
+
+
+def type_into_spin(qtbot, spin, text, delay_ms=40):
+    """Select the spin box's text and type `text` at typing speed, as a user does."""
+    spin.setFocus()
+    spin.selectAll()
+    qtbot.keyClicks(spin.lineEdit(), text, delay=delay_ms)
+
+
+def test_a_typed_score_threshold_sticks(window, qtbot):
+    window.tabs.setCurrentWidget(window.evalPanel)
+    spin = window.findChild(QDoubleSpinBox, "scoreThresholdSpin")
+    slider = window.findChild(QSlider, "scoreThresholdSlider")
+    for text, value in (("0.45", 0.45), ("0.75", 0.75), ("0.3", 0.3)):
+        type_into_spin(qtbot, spin, text)
+        assert spin.value() == pytest.approx(value) and spin.text() == text
+        assert slider.value() == round(value * 100)
+    slider.setValue(62)                                  # dragging the slider still moves the number
+    assert spin.value() == pytest.approx(0.62)
+
+
+def test_typing_a_row_number_shows_that_row(window, qtbot):
+    spin = window.findChild(QSpinBox, "sampleSpin")
+    slider = window.findChild(QSlider, "sampleSlider")
+    type_into_spin(qtbot, spin, "17")
+    assert spin.value() == 17 and slider.value() == 17
