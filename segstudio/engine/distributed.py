@@ -69,11 +69,6 @@ def all_true(flag: bool) -> bool:
     return _reduce_flag(flag, dist.ReduceOp.MIN)
 
 
-def barrier() -> None:
-    if active():
-        dist.barrier()
-
-
 def shutdown() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Callable
 
 
 @dataclass
@@ -94,6 +93,3 @@ class FinishedEvent(Event):
     epoch: int
     best_metric: float | None = None
     message: str = ""
-
-
-EventCallback = Callable[[Event], None]

@@ -23,20 +23,6 @@ from segstudio.render import enlarge, prepared_to_render, raw_to_render, render
 CUSTOM = "custom"
 
 
-def param_specs(transform) -> list:
-    """The typed parameters of one entry of augment.list_transforms() (object or dict)."""
-    params = _get(transform, "params", [])
-    if isinstance(params, dict):
-        return [dict(name=k, **(v if isinstance(v, dict) else {"default": v})) for k, v in params.items()]
-    return list(params)
-
-
-def _get(obj, key, default=None):
-    if isinstance(obj, dict):
-        return obj.get(key, default)
-    return getattr(obj, key, default)
-
-
 def describe_report(report, class_names=()) -> str:
     """What the draw dropped and which parameters each transform applied, as readable lines."""
     if not report:
@@ -145,7 +131,7 @@ class AugmentPanel(QWidget):
         self._filling = False
         from segstudio.augment import PRESETS, list_transforms
         self._presets = PRESETS
-        self._transforms = {_get(t, "name"): t for t in list_transforms()}
+        self._transforms = {t.name: t for t in list_transforms()}
         self._build()
         renderer.resultReady.connect(self._on_render)
         renderer.failed.connect(self._on_failed)
@@ -279,8 +265,8 @@ class AugmentPanel(QWidget):
         if not name:
             return
         entry = {"name": name}
-        for p in param_specs(self._transforms.get(name)):
-            entry[_get(p, "name")] = copy.deepcopy(_get(p, "default"))
+        for p in self._transforms[name].params:
+            entry[p.name] = copy.deepcopy(p.default)
         self._spec.append(entry)
         self.transformList.addItem(name)
         self.transformList.setCurrentRow(len(self._spec) - 1)
@@ -326,25 +312,27 @@ class AugmentPanel(QWidget):
             return
         entry = self._spec[row]
         self.paramBox.setTitle(f"Parameters of {entry.get('name')}")
-        specs = {_get(p, "name"): p for p in param_specs(self._transforms.get(entry.get("name")))}
+        known = self._transforms.get(entry.get("name"))
+        specs = {p.name: p for p in (known.params if known else ())}
         for key in list(specs) + [k for k in entry if k != "name" and k not in specs]:
-            value = entry.get(key, _get(specs.get(key), "default"))
+            value = entry.get(key, specs[key].default if key in specs else None)
             self.paramForm.addRow(key, self._editor(row, key, value, specs.get(key)))
 
     def _editor(self, row: int, key: str, value, spec) -> QWidget:
+        """An editor for one parameter; `spec` is its ParamInfo, None for a key the catalogue does not know."""
         def setter(v):
             if row < len(self._spec):
                 self._spec[row][key] = v
                 self._edited()
-        choices = _get(spec, "choices")
-        lo, hi = _get(spec, "min"), _get(spec, "max")
+        choices = spec.choices if spec else None
+        lo, hi = (spec.min, spec.max) if spec else (None, None)
         if choices:
             w = QComboBox()
-            w.addItems([str(c) for c in (_get(spec, "labels") or choices)])
+            w.addItems([str(c) for c in (spec.labels or choices)])
             if value in list(choices):
                 w.setCurrentIndex(list(choices).index(value))
             w.currentIndexChanged.connect(lambda i: setter(list(choices)[i]))
-        elif isinstance(value, bool) or _get(spec, "type") == "bool":
+        elif isinstance(value, bool) or (spec is not None and spec.type == "bool"):
             w = QCheckBox()
             w.setChecked(value)
             w.toggled.connect(setter)
@@ -372,9 +360,6 @@ class AugmentPanel(QWidget):
         else:
             w = QLineEdit(repr(value) if not isinstance(value, str) else value)
             w.editingFinished.connect(lambda: setter(parse_literal(w.text())))
-        tip = _get(spec, "help") or _get(spec, "doc")
-        if tip:
-            w.setToolTip(str(tip))
         return w
 
     # ---- previews -----------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
@@ -48,7 +47,6 @@ class TrainPanel(QWidget):
         self.runner.finished.connect(self._on_finished)
         self.run_dir = ""
         self.last_result: dict | None = None
-        self.last_events_at = 0.0
         self._epochs = 0
         self._build()
         config_form.fill_form(self.base, self.editors)
@@ -295,7 +293,6 @@ class TrainPanel(QWidget):
 
     @Slot(object)
     def _on_events(self, events: list) -> None:
-        self.last_events_at = time.monotonic()
         self.curves.add_events(events)
         last_iter = None
         for ev in events:
