@@ -6,6 +6,7 @@ falls back to the default below. Validation errors name the key (`train.lr`) and
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tempfile
 import tomllib
@@ -139,6 +140,8 @@ def _check_value(key: str, f: dataclasses.Field, value: Any) -> Any:
     ok = isinstance(value, tp) and not (tp in (int, float) and isinstance(value, bool))
     if not ok:
         raise ConfigError(f"{key} must be {_type_name(tp)}, got {value!r}.")
+    if tp is float and not math.isfinite(value):
+        raise ConfigError(f"{key} must be a finite number, got {value!r}.")
     meta = f.metadata
     if meta.get("choices") and value not in meta["choices"]:
         raise ConfigError(f"{key} must be one of {', '.join(meta['choices'])}; got {value!r}.")
@@ -192,6 +195,9 @@ def validate(cfg: Config) -> Config:
     name = cfg.train.run_name
     if name and (name in (".", "..") or any(c in name for c in '/\\:*?"<>|') or name != name.strip()):
         raise ConfigError(f"train.run_name must be a plain folder name (no / \\ : * ? \" < > |); got {name!r}.")
+    bad = [m for m in cfg.train.step_milestones if isinstance(m, bool) or not isinstance(m, int) or m < 1]
+    if bad:
+        raise ConfigError(f"train.step_milestones must be a list of epoch numbers of at least 1; got {bad[0]!r}.")
     for i, t in enumerate(cfg.augment.transforms):
         if not isinstance(t, dict) or not isinstance(t.get("name"), str):
             raise ConfigError(f"augment.transforms[{i}] must be a table with a 'name' key naming an "
@@ -210,8 +216,13 @@ def load_config(path: str | os.PathLike) -> Config:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"Config file {path} does not exist; check the path.") from None
+    except IsADirectoryError:
+        raise ConfigError(f"Config file {path} is a folder; give the path of a .toml file.") from None
     except OSError as exc:
         raise ConfigError(f"Cannot read config file {path} ({exc.strerror}).") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"Config file {path} is not UTF-8 text (a binary file or another encoding); "
+                          "give a TOML file saved as UTF-8.") from None
     try:
         values = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -59,6 +59,9 @@ def resolve_weights(arch: str, weights: str) -> tuple[str, Path | None]:
                                 "there (segstudio never downloads) or set model.weights = \"none\".")
         return w.lower(), path
     path = Path(os.path.expanduser(w))
+    if path.is_dir():
+        raise TrainingError(f"Weights path {path} is a folder; set model.weights to the .pth file inside it "
+                            "(or to \"none\").")
     if not path.is_file():
         raise TrainingError(f"Weights file {path} does not exist; check model.weights or set it to \"none\".")
     return "file", path

@@ -191,3 +191,19 @@ def test_export_that_differs_fails_with_one_line(trained_run, capsys, monkeypatc
     assert main(["export", str(trained_run), "--format", "torchscript"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "differs from PyTorch" in err[0]
+
+
+def test_predict_on_files_that_are_not_images(trained_run, tmp_path, capsys):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    (folder / "notes.jpg").write_text("this is text, not a JPEG")
+    assert main(["predict", str(trained_run), str(folder), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "notes.jpg is not a readable image" in err and len(err.splitlines()) == 1
+
+
+def test_negative_extend_epochs_leaves_the_run_untouched(trained_run, capsys):
+    before = (trained_run / "config.toml").read_bytes()
+    assert main(["train", "--resume", str(trained_run), "--extend-epochs", "-2"]) == 1
+    assert "--extend-epochs" in capsys.readouterr().err
+    assert (trained_run / "config.toml").read_bytes() == before

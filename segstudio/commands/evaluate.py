@@ -26,8 +26,10 @@ def format_table(result: dict) -> str:
 
 
 def run(args) -> int:
+    from segstudio.commands import checks
     from segstudio.engine.inference import evaluate_run, load_run_model
 
+    args.device = checks.device("--device", args.device)
     loaded = load_run_model(args.run, args.checkpoint, args.runs_dir, args.device)
     result = evaluate_run(loaded, args.dataset or "", device=args.device)
     print(format_table(result))

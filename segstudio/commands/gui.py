@@ -10,7 +10,28 @@ def add_arguments(p):
                         "a path containing {tab} saves one PNG per tab")
 
 
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def check_screenshot_path(path: str) -> None:
+    """Before any window opens: the picture's folder exists and its name ends in an image format."""
+    from pathlib import Path
+
+    from segstudio.errors import UserError
+
+    target = Path(path.replace("{tab}", "tab")).expanduser()
+    folder = target.parent
+    if not folder.is_dir():
+        raise UserError(f"--screenshot {path}: the folder {folder} does not exist; create it or pick another path.")
+    if target.suffix.lower() not in _IMAGE_SUFFIXES:
+        raise UserError(f"--screenshot {path} must end in .png (or .jpg, .bmp).")
+    if target.is_dir():
+        raise UserError(f"--screenshot {path} is a folder; give a file name such as {target / 'window.png'}.")
+
+
 def run(args) -> int:
+    if getattr(args, "screenshot", None):
+        check_screenshot_path(args.screenshot)
     from segstudio.gui.app import run as run_app  # Qt is imported only when the window is wanted
 
     return run_app(getattr(args, "dataset", None), getattr(args, "screenshot", None))

@@ -4,17 +4,21 @@ HELP = "Predict on a folder of images or a dataset; write overlays and COCO resu
 
 def add_arguments(p):
     p.add_argument("run", help="run folder (or its name under --runs-dir)")
-    p.add_argument("input", help="a folder of images or a dataset URL")
+    p.add_argument("input", help="an image file, a folder of images or a dataset URL")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
     p.add_argument("--score-threshold", type=float, default=0.5, metavar="S")
     p.add_argument("--runs-dir", default="runs", metavar="DIR")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
 
 
 def run(args) -> int:
+    from segstudio.commands import checks
     from segstudio.engine.inference import load_run_model, predict
 
+    checks.fraction("--score-threshold", args.score_threshold)
+    args.device = checks.device("--device", args.device)
+    checks.output_folder("--out", args.out)
     loaded = load_run_model(args.run, args.checkpoint, args.runs_dir, args.device)
     summary = predict(loaded, args.input, args.out, score_threshold=args.score_threshold, device=args.device)
     print(f"{summary['images']} images, {summary['detections']} detections: overlays and predictions.json "

@@ -118,6 +118,8 @@ def run(args) -> int:
     from segstudio.engine.train import train
     from segstudio.errors import ConfigError
 
+    if args.extend_epochs < 0:
+        raise ConfigError(f"--extend-epochs must be 0 or more; got {args.extend_epochs}.")
     if args.extend_epochs and not args.resume:
         raise ConfigError("--extend-epochs needs --resume RUN; name the run to extend.")
     cfg = load_cli_config(args)

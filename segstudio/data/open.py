@@ -75,6 +75,17 @@ def _check_local(url: str, path: Path) -> None:
                         "folder, or import COCO data with `segstudio import-coco`.")
 
 
+def _check_chunks(url: str, path: Path) -> None:
+    """A data file cut short becomes one sentence here instead of zeros or unbounded memory in Deep Lake."""
+    from segstudio.data.integrity import check_local_dataset
+    try:
+        check_local_dataset(path, url)
+    except DataError:
+        raise
+    except Exception:  # noqa: BLE001 - a log layout this check does not know: leave it to Deep Lake
+        pass
+
+
 def _v3_message(url: str) -> str:
     return (f"{url} is a Deep Lake 3.x dataset, which deeplake 4 cannot open; convert it with "
             f"deeplake.convert('{url}', '<new path>') or re-import the data.")
@@ -130,6 +141,7 @@ def open_dataset(url: str, *, endpoint_url: str = "", creds: dict | None = None,
     token = None
     if path is not None:
         _check_local(url, path)
+        _check_chunks(url, path)
         target = str(path)
     else:
         target = url

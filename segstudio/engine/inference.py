@@ -102,12 +102,20 @@ def _images_from_folder(folder: Path) -> Iterable[tuple[str, np.ndarray]]:
     from PIL import Image
 
     from segstudio.data.sample import to_rgb_uint8
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if folder.is_file():
+        files = [folder]
+    else:
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise DataError(f"No images (.jpg, .png, ...) in {folder}; pass a folder of images or a dataset URL.")
     for path in files:
-        with Image.open(path) as im:
-            yield path.stem, to_rgb_uint8(np.asarray(im.convert("RGB")))
+        try:
+            with Image.open(path) as im:
+                image = np.asarray(im.convert("RGB"))
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise DataError(f"{path} is not a readable image ({type(exc).__name__}); remove it from the folder "
+                            "or replace it with a valid image file.") from None
+        yield path.stem, to_rgb_uint8(image)
 
 
 def _images_from_dataset(url: str, cfg) -> Iterable[tuple[str, np.ndarray]]:
@@ -152,7 +160,8 @@ def predict(loaded: LoadedRun, source: str, out_dir: str, *, score_threshold: fl
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     src = Path(source)
-    is_folder = src.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in src.iterdir())
+    is_folder = (src.is_file() and src.suffix.lower() in IMAGE_SUFFIXES) or \
+        (src.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in src.iterdir()))
     images = _images_from_folder(src) if is_folder else _images_from_dataset(source, loaded.cfg)
     results, names, count = [], [], 0
     for name, image in images:

@@ -1,0 +1,96 @@
+"""Detect a local Deep Lake dataset whose data files were cut short, before Deep Lake decodes them.
+
+deeplake 4.7 does not check a chunk file against the size it recorded: reading a truncated chunk returns
+zeros or half-decoded images for most column types, and for text columns it allocates memory without bound
+(the process grows until the kernel kills it). See tests/test_data_integrity.py for the reproduction.
+
+The dataset's log (`_deeplake_log/<branch>/*.jsonl.lz4`, LZ4 block-compressed JSON lines) records each
+chunk file it adds (`addBlock`: column id, file key, byte size, row count). A file that exists but is
+shorter than recorded is damaged; the message names the column and the rows it holds. A log file that
+cannot be decompressed is damaged too (Deep Lake silently drops its commits). Files that are absent are
+left to Deep Lake, which reports them (a compaction may legitimately remove old chunk files).
+
+Cost: one read of the log (which Deep Lake reads anyway) and one stat per chunk file; chunks hold
+megabytes, so this is thousands of stats for a million-row dataset.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from segstudio.errors import DataError
+
+_LOG = "_deeplake_log"
+
+
+@dataclass
+class Block:
+    column: str
+    key: str
+    size: int
+    first_row: int
+    rows: int
+
+
+def _log_lines(path: Path):
+    """The JSON objects of one log file; DataError if the file cannot be decoded."""
+    raw = path.read_bytes()
+    if path.name.endswith(".lz4"):
+        import lz4.block
+        try:
+            raw = lz4.block.decompress(raw)
+        except Exception:  # noqa: BLE001 - lz4 raises LZ4BlockError, no common base worth naming
+            raise _log_damaged(path) from None
+    try:
+        return [json.loads(line) for line in raw.decode("utf-8").splitlines() if line.strip()]
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise _log_damaged(path) from None
+
+
+def _log_damaged(path: Path) -> DataError:
+    return DataError(f"The dataset's log file {path} is damaged (cut short or overwritten); restore the "
+                     "dataset from a backup or re-import the data.")
+
+
+def _blocks(branch_dir: Path, names: dict[int, str]) -> dict[str, Block]:
+    """The last recorded size of every chunk file added in one branch's log, in commit order."""
+    blocks: dict[str, Block] = {}
+    next_row: dict[int, int] = {}
+    for log in sorted(branch_dir.glob("*.jsonl*")):
+        for entry in _log_lines(log):
+            if "createColumn" in entry:
+                names[entry["createColumn"].get("i")] = entry["createColumn"].get("n", "?")
+            add = entry.get("addBlock")
+            if not isinstance(add, dict) or not isinstance(add.get("d"), dict):
+                continue
+            data, col = add["d"], add.get("c")
+            rows = sum(int(n) for n in data.get("n", []))
+            first = next_row.get(col, 0)
+            next_row[col] = first + rows
+            sizes = data.get("b") or []
+            if data.get("x") and sizes:
+                blocks[data["x"]] = Block(names.get(col, str(col)), data["x"], int(sizes[0]), first, rows)
+    return blocks
+
+
+def check_local_dataset(path: Path, url: str) -> None:
+    """Raise DataError naming the column and rows if a chunk file is shorter than the log records."""
+    log_root = path / _LOG
+    names: dict[int, str] = {}
+    for branch_dir in sorted(p for p in log_root.iterdir() if p.is_dir() and p.name != "_meta"):
+        for block in _blocks(branch_dir, names).values():
+            _check_block(path, url, block)
+
+
+def _check_block(path: Path, url: str, block: Block) -> None:
+    try:
+        size = (path / block.key).stat().st_size
+    except OSError:
+        return
+    if size < block.size:
+        last = block.first_row + block.rows - 1
+        raise DataError(
+            f"Dataset {url} is damaged: the data file of column '{block.column}' holding rows "
+            f"{block.first_row}-{last} is cut short ({size} of {block.size} bytes, as a full disk or an "
+            "interrupted copy leaves it); restore the dataset from a backup or re-import the data.")

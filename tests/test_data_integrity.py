@@ -1,0 +1,128 @@
+"""A dataset whose data file was cut short: one sentence naming the column and rows, with bounded memory.
+
+The `upstream` tests document deeplake 4.7's own behaviour (which segstudio guards around); if one of them
+starts failing, Deep Lake has changed and the guard in segstudio/data/integrity.py may be revisited.
+Every read of a damaged dataset runs in a subprocess with an address-space limit and a timeout, so a
+regression cannot eat the machine's memory.
+"""
+import resource
+import subprocess
+import sys
+import textwrap
+
+import deeplake
+import pytest
+from deeplake import types as T
+
+from segstudio.data.integrity import check_local_dataset
+from segstudio.data.open import open_dataset
+from segstudio.errors import DataError
+
+_LIMIT_BYTES = 3 * 1024 ** 3
+
+
+def _limited():
+    resource.setrlimit(resource.RLIMIT_AS, (_LIMIT_BYTES, _LIMIT_BYTES))
+
+
+def run_limited(args, timeout=120):
+    """A Python subprocess with a 3 GiB address-space limit and a timeout."""
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout,
+                          preexec_fn=_limited)
+
+
+def _chunk_of(path, column_name):
+    """The one data file of a column in a dataset written by a single commit (found via the log)."""
+    from segstudio.data.integrity import _blocks
+    branch = next(p for p in (path / "_deeplake_log").iterdir() if p.is_dir() and p.name != "_meta")
+    blocks = [b for b in _blocks(branch, {}).values() if b.column == column_name]
+    return [path / b.key for b in blocks]
+
+
+def _cut(file, fraction=0.5):
+    data = file.read_bytes()
+    file.write_bytes(data[: int(len(data) * fraction)])
+
+
+@pytest.fixture
+def two_commits(tmp_path):
+    """text + float array columns, rows 0-2 in one commit, rows 3-5 in a second."""
+    path = tmp_path / "ds"
+    ds = deeplake.create(str(path))
+    ds.add_column("name", T.Text())
+    ds.add_column("values", T.Array("float32", 1))
+    for start in (0, 3):
+        ds.append({"name": [f"row {i} " * 20 for i in range(start, start + 3)],
+                   "values": [[float(i + 1)] * 50 for i in range(start, start + 3)]})
+        ds.commit(f"rows {start}..{start + 2}")
+    return path
+
+
+_READ = textwrap.dedent("""
+    import sys, deeplake
+    ds = deeplake.open_read_only(sys.argv[1])
+    value = ds[sys.argv[2]][0:3]
+    print("READ", [float(v.sum()) for v in value] if sys.argv[2] == "values" else len(value))
+""")
+
+
+@pytest.mark.upstream
+def test_upstream_truncated_text_chunk_allocates_without_bound(tmp_path):
+    """deeplake 4.7.4: reading a text column whose 76-byte chunk was cut to 20 bytes asks for more memory
+    than any limit (without one the process grows until the kernel kills it); other cuts segfault."""
+    path = tmp_path / "text"
+    ds = deeplake.create(str(path))
+    ds.add_column("name", T.Text())
+    ds.append({"name": ["train", "val", "train"]})
+    ds.commit("three rows")
+    chunk = _chunk_of(path, "name")[0]
+    chunk.write_bytes(chunk.read_bytes()[:20])
+    proc = run_limited(["-c", _READ, str(path), "name"])
+    assert "READ" not in proc.stdout
+    assert proc.returncode != 0 and ("bad_alloc" in proc.stderr or proc.returncode < 0), proc.stderr[-500:]
+
+
+@pytest.mark.upstream
+def test_upstream_truncated_array_chunk_reads_wrong_values_silently(two_commits):
+    """deeplake 4.7.4: a float array column whose chunk was cut short reads wrong values (zeros or
+    garbage past the cut), with no error."""
+    _cut(_chunk_of(two_commits, "values")[0], 0.3)
+    proc = run_limited(["-c", _READ, str(two_commits), "values"])
+    assert proc.returncode == 0, proc.stderr[-500:]
+    sums = eval(proc.stdout.split("READ", 1)[1])  # noqa: S307 - our own subprocess's list of floats
+    assert sums != [50.0, 100.0, 150.0]
+
+
+def test_healthy_dataset_passes(two_commits, demo_dataset):
+    check_local_dataset(two_commits, "ds")
+    from pathlib import Path
+    check_local_dataset(Path(demo_dataset), "demo")
+
+
+@pytest.mark.parametrize("column, chunk, rows", [("name", 1, "3-5"), ("values", 0, "0-2")])
+def test_cut_chunk_names_column_and_rows(two_commits, column, chunk, rows):
+    _cut(_chunk_of(two_commits, column)[chunk])
+    with pytest.raises(DataError) as exc:
+        open_dataset(str(two_commits))
+    msg = str(exc.value)
+    assert f"column '{column}'" in msg and f"rows {rows}" in msg and "cut short" in msg
+    assert msg.endswith(".") and "\n" not in msg
+
+
+def test_damaged_log_is_one_sentence(two_commits):
+    log = max((two_commits / "_deeplake_log").glob("*/*.lz4"))
+    _cut(log)
+    with pytest.raises(DataError, match="log file .* is damaged"):
+        open_dataset(str(two_commits))
+
+
+def test_inspect_on_cut_demo_dataset_is_one_sentence_with_bounded_memory(tmp_path):
+    from segstudio.data.demo import create_demo_dataset
+    path = tmp_path / "demo"
+    create_demo_dataset(str(path), num_images=6, seed=0)
+    for column in ("categories", "split"):
+        for chunk in _chunk_of(path, column):
+            _cut(chunk)
+    proc = run_limited(["-m", "segstudio", "inspect", str(path)])
+    assert proc.returncode == 1, proc.stderr[-800:]
+    assert "damaged" in proc.stderr and "rows 0-5" in proc.stderr and "Traceback" not in proc.stderr
