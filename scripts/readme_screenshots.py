@@ -38,7 +38,7 @@ def main() -> int:
     window.resize(1360, 860)
     window.show()
     window.open_dataset(args.dataset or ensure_demo_dataset())
-    preview = window.datasetPanel.previewView
+    preview = window.datasetPanel.sample.previewView
     process_events_until(app, lambda: getattr(preview, "array", None) is not None, 60)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -53,6 +53,10 @@ class EvalPanel(QWidget):
         renderer.resultReady.connect(self._on_render)
         renderer.failed.connect(self._on_render_failed)
 
+    def readers(self) -> list[TaskRunner]:
+        """Its background task (predicting, evaluating) only reads: safe to abandon when the window closes."""
+        return [self._runner]
+
     def _build(self) -> None:
         self.runCombo = QComboBox(objectName="evalRunCombo")
         self.runCombo.currentIndexChanged.connect(self._on_run)

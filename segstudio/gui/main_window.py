@@ -37,7 +37,7 @@ class MainWindow(QMainWindow):
         self.trainPanel = TrainPanel(self._config_parts)
         self.augmentPanel = AugmentPanel(self.state, self.renderer,
                                          image_size_fn=lambda: self.trainPanel.imageSizeSpin.value())
-        self.augmentPanel.row_fn = self.datasetPanel.sampleSpin.value
+        self.augmentPanel.row_fn = self.datasetPanel.sample.current_row
         self.evalPanel = EvalPanel(self.trainPanel.runs_dir, self.renderer)
         self.tabs = QTabWidget(objectName="mainTabs")
         self.tabs.addTab(self.datasetPanel, "1 Dataset")
@@ -59,7 +59,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         for panel in (self.datasetPanel, self.augmentPanel, self.trainPanel, self.evalPanel):
             panel.message.connect(self.show_message)
-        self.datasetPanel.sampleSpin.valueChanged.connect(self.augmentPanel.request_preview)
+        self.datasetPanel.sample.rowChanged.connect(self.augmentPanel.request_preview)
         self.trainPanel.imageSizeSpin.valueChanged.connect(self._on_image_size)
         self.trainPanel.editors["train.seed"].valueChanged.connect(self.augmentPanel.seedSpin.setValue)
         self.trainPanel.trainingFinished.connect(self._on_training_finished)
@@ -216,12 +216,12 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop background threads (render loop, open/check tasks); called when the window closes."""
         self.renderer.shutdown()
-        importer = self.datasetPanel._importer
-        readers = [r for r in self.datasetPanel.background_runners() if r is not importer]
-        readers.append(self.evalPanel._runner)
-        for runner in (importer, *readers):
+        writers = self.datasetPanel.writers()
+        readers = self.datasetPanel.readers() + self.evalPanel.readers()
+        for runner in writers + readers:
             runner.request_stop()
-        importer.wait(30000)    # it stops between chunks, leaving a dataset that --resume continues
+        for runner in writers:
+            runner.wait(30000)    # the import stops between chunks, leaving a dataset that --resume continues
         for runner in readers:
             # Read-only work, safe to abandon: a call into an unreachable server (s3://...) can block for
             # a minute and cannot be interrupted, and waiting for it froze the closing window.

@@ -63,6 +63,6 @@ def window(make_window, qtbot, demo_dataset):
     """A window with the demo dataset open and its first row on screen."""
     w = make_window()
     w.open_dataset(demo_dataset)
-    qtbot.waitUntil(lambda: w.findChild(type(w.datasetPanel.previewView), "previewView").array is not None,
+    qtbot.waitUntil(lambda: w.findChild(type(w.datasetPanel.sample.previewView), "previewView").array is not None,
                     timeout=60000)
     return w

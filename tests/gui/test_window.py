@@ -67,7 +67,7 @@ def test_opens_the_demo_dataset_and_shows_its_first_row(window, demo_dataset, qt
                     if view.array.shape == expected_row(demo_dataset, 5).shape else False, timeout=20000)
     busiest = busiest_row(demo_dataset)                    # a row with many instances for the picture
     child(window, "sampleSpin", QSpinBox).setValue(busiest)
-    qtbot.waitUntil(lambda: window.datasetPanel.sampleInfo.text().startswith(f"row {busiest}:"), timeout=20000)
+    qtbot.waitUntil(lambda: window.datasetPanel.sample.sampleInfo.text().startswith(f"row {busiest}:"), timeout=20000)
     qtbot.wait(300)
     window.tabs.setCurrentIndex(0)
     window.grab().save(str(screenshot_dir / "gui_dataset.png"))

@@ -1,0 +1,107 @@
+"""The classes with their instance counts, and the pre-flight report of the open dataset's rows."""
+from __future__ import annotations
+
+import textwrap
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import QGroupBox, QListWidget, QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+
+from segstudio.commands.inspect import class_counts
+from segstudio.data.preflight import preflight, sample_rows
+from segstudio.gui.state import DatasetState
+from segstudio.gui.workers import TaskRunner
+
+PREFLIGHT_ROWS = 2000  # rows checked in the window; `segstudio inspect` and training check them all
+
+
+class DatasetChecks(QSplitter):
+    """Counts classes and runs the pre-flight check in a worker whenever the dataset or its mapping changes."""
+
+    rowActivated = Signal(int)   # a row id of a finding was clicked
+
+    def __init__(self, state: DatasetState, parent: QWidget | None = None):
+        super().__init__(Qt.Orientation.Vertical, parent)
+        self.state = state
+        self._again = False
+        self.runner = TaskRunner(self)
+        self.runner.succeeded.connect(self._on_result)
+        self.runner.failed.connect(lambda msg: self._set_message(f"Pre-flight failed: {msg}"))
+        classes = QGroupBox("Classes (instances)")
+        self.classList = QListWidget(objectName="classList")
+        QVBoxLayout(classes).addWidget(self.classList)
+        checks = QGroupBox("Pre-flight check (click a row id to show it)")
+        self.preflightTree = QTreeWidget(objectName="preflightTree")
+        self.preflightTree.setHeaderHidden(True)
+        self.preflightTree.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.preflightTree.itemActivated.connect(self._on_finding_clicked)
+        self.preflightTree.itemClicked.connect(self._on_finding_clicked)
+        QVBoxLayout(checks).addWidget(self.preflightTree)
+        self.addWidget(classes)
+        self.addWidget(checks)
+        self.setSizes([200, 200])
+
+    @Slot()
+    def start(self) -> None:
+        """List the classes at once; count them and check a sample of rows in the worker."""
+        st = self.state
+        self.classList.clear()
+        self.classList.addItems(st.class_names)
+        self.preflightTree.clear()
+        if not st.ready:
+            return
+        if self.runner.is_running():
+            self.runner.request_stop()
+            self._again = True
+            return
+        self._again = False
+        ds, mapping, fmt, n, k = st.ds, st.mapping, st.box_format, st.num_rows, len(st.class_names)
+        self._set_message("Checking rows ..." if n <= PREFLIGHT_ROWS
+                          else f"Checking a fixed sample of {PREFLIGHT_ROWS} of {n} rows ...")
+
+        def job(report, should_stop):
+            counts = class_counts(ds, mapping.labels, mapping.iscrowd, k)   # what `segstudio inspect` shows
+            return mapping, counts, preflight(ds, mapping, fmt, rows=sample_rows(n, PREFLIGHT_ROWS))
+        self.runner.start(job)
+        self.runner.done.connect(self._after_run, Qt.ConnectionType.SingleShotConnection)
+
+    @Slot()
+    def _after_run(self) -> None:
+        if self._again:
+            self.start()
+
+    def _set_message(self, text: str) -> None:
+        self.preflightTree.clear()
+        QTreeWidgetItem(self.preflightTree, [text])
+
+    @Slot(object)
+    def _on_result(self, result) -> None:
+        mapping, counts, report = result
+        if mapping is not self.state.mapping:
+            return  # the mapping changed meanwhile; a new check is on its way
+        self._show_counts(counts)
+        self.preflightTree.clear()
+        findings = [("error", f) for f in report.errors] + [("warning", f) for f in report.warnings]
+        if not findings:
+            QTreeWidgetItem(self.preflightTree, [f"No problems found in {report.rows_checked} rows checked."])
+        for level, f in findings:
+            # broken into lines by hand: QTreeView does not wrap item text to the column width
+            top = QTreeWidgetItem(self.preflightTree, [textwrap.fill(f"{level}: {f.message}", 58)])
+            top.setToolTip(0, f.message)
+            top.setForeground(0, Qt.GlobalColor.red if level == "error" else Qt.GlobalColor.darkYellow)
+            for row in list(f.rows)[:200]:
+                child = QTreeWidgetItem(top, [f"row {row}"])
+                child.setData(0, Qt.ItemDataRole.UserRole, int(row))
+            top.setExpanded(level == "error" or len(findings) == 1)   # warnings open on a click
+
+    def _show_counts(self, counts) -> None:
+        total, crowd = counts
+        self.classList.clear()
+        for i, name in enumerate(self.state.class_names):
+            extra = f", {crowd[i]} crowd" if i < len(crowd) and crowd[i] else ""
+            self.classList.addItem(f"{name}  ({total[i] if i < len(total) else 0}{extra})")
+
+    @Slot(QTreeWidgetItem)
+    def _on_finding_clicked(self, item, *_):
+        row = item.data(0, Qt.ItemDataRole.UserRole)
+        if row is not None:
+            self.rowActivated.emit(int(row))

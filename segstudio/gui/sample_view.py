@@ -1,0 +1,93 @@
+"""One raw row of the open dataset, drawn as the core draws it, picked with a spin box and a slider."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QSlider, QSpinBox, QVBoxLayout, QWidget
+
+from segstudio.data.sample import read_sample
+from segstudio.gui.state import DatasetState
+from segstudio.gui.widgets import ImageView
+from segstudio.gui.workers import RenderService
+from segstudio.render import raw_to_render, render
+
+CHANNEL = "dataset"   # the render service's channel of this view
+
+
+def render_row(ds, row: int, mapping, box_format, class_names):
+    """Render job: one raw row with masks, boxes and names, as the core draws it."""
+    raw = read_sample(ds, row, mapping, box_format)
+    rgb = render(**raw_to_render(raw), class_names=class_names)
+    names = [class_names[i] if 0 <= i < len(class_names) else str(i) for i in raw.labels.tolist()]
+    h, w = raw.image.shape[:2]
+    n = raw.num_instances
+    listed = f" ({', '.join(names[:12])}{', ...' if len(names) > 12 else ''})" if names else ""
+    return row, rgb, f"row {row}: {w}x{h}, {n} instance{'' if n == 1 else 's'}{listed}"
+
+
+class SampleView(QGroupBox):
+    """The row picker and its picture; other panels follow `rowChanged` (the augmentation preview)."""
+
+    message = Signal(str, bool)
+    rowChanged = Signal(int)
+
+    def __init__(self, state: DatasetState, renderer: RenderService, parent: QWidget | None = None):
+        super().__init__("Sample", parent)
+        self.state = state
+        self.renderer = renderer
+        self.sampleSpin = QSpinBox(objectName="sampleSpin", minimum=0, maximum=0)
+        self.sampleSpin.setToolTip("Row shown (raw, before augmentation)")
+        self.sampleSlider = QSlider(Qt.Orientation.Horizontal, objectName="sampleSlider")
+        self.sampleSlider.setRange(0, 0)
+        self.sampleSpin.valueChanged.connect(self.sampleSlider.setValue)
+        self.sampleSlider.valueChanged.connect(self.sampleSpin.setValue)
+        self.sampleSpin.valueChanged.connect(self.request_preview)
+        self.sampleSpin.valueChanged.connect(self.rowChanged)
+        self.previewView = ImageView(placeholder="Open a dataset to see its rows")
+        self.previewView.setObjectName("previewView")
+        self.sampleInfo = QLabel("", objectName="sampleInfoLabel", wordWrap=True)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Row"))
+        row.addWidget(self.sampleSpin)
+        row.addWidget(self.sampleSlider, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.previewView, 1)
+        layout.addWidget(self.sampleInfo)
+        renderer.resultReady.connect(self._on_render)
+        renderer.failed.connect(self._on_render_failed)
+
+    def current_row(self) -> int:
+        return self.sampleSpin.value()
+
+    def show_row(self, row: int) -> None:
+        self.sampleSpin.setValue(int(row))
+
+    def set_row_count(self, n: int) -> None:
+        self.sampleSpin.setMaximum(max(0, n - 1))
+        self.sampleSlider.setMaximum(max(0, n - 1))
+
+    @Slot()
+    def request_preview(self, *_):
+        st = self.state
+        if not st.ready:
+            if st.ds is not None:
+                self.previewView.set_message("Pick the image, boxes and labels columns")
+            return
+        row = self.sampleSpin.value()
+        ds, mapping, fmt, names = st.ds, st.mapping, st.box_format, st.class_names
+        self.renderer.submit(CHANNEL, lambda: render_row(ds, row, mapping, fmt, names))
+
+    @Slot(str, int, object)
+    def _on_render(self, channel: str, seq: int, payload) -> None:
+        if channel != CHANNEL:
+            return
+        row, rgb, text = payload
+        self.previewView.set_image(rgb)
+        self.sampleInfo.setText(text)
+
+    @Slot(str, int, str)
+    def _on_render_failed(self, channel: str, seq: int, message: str) -> None:
+        if channel == CHANNEL:
+            self.previewView.set_message("Cannot show this row")
+            self.sampleInfo.setText(message)
+            self.message.emit(message, True)
