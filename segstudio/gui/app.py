@@ -101,15 +101,9 @@ def run(dataset: str | None = None, screenshot: str | None = None) -> int:
     else:
         QTimer.singleShot(0, lambda: ensure_demo_then(window, window.open_dataset))
     code = int(app.exec())
-    from segstudio.gui.workers import live_threads
-    if live_threads():
-        # A read the window abandoned on close (e.g. opening an unreachable s3:// server) is still blocked
-        # in the storage library; a normal exit would destroy its QThread while it runs and abort the
-        # process. Settings were saved on close; leave at once instead.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    return code
+    # A read the window abandoned on close (an open on an unreachable s3:// server) may still be blocked
+    # in the storage library: it runs on a daemon thread, which the interpreter's exit leaves behind.
+    return code or int(window.property("exitCode") or 0)
 
 
 TAB_NAMES = ("dataset", "augmentation", "training", "evaluation")
@@ -130,8 +124,13 @@ def _arrange_screenshot(app, window, path: str) -> None:
         QTimer.singleShot(1500, lambda: save(remaining, path.replace("{tab}", name)))
 
     def save(remaining, target):
-        window.grab().save(target)
-        print(f"saved {target}")
+        if not window.grab().save(target):
+            print(f"error: cannot write the screenshot {target}; check that its folder exists and is "
+                  "writable.", file=sys.stderr)
+            window.setProperty("exitCode", 1)
+            remaining = remaining[:1]
+        else:
+            print(f"saved {target}")
         if remaining[1:]:
             shoot(remaining[1:])
         else:

@@ -1,7 +1,12 @@
 """Work off the GUI thread: one-shot tasks, the training run, and newest-request-wins rendering.
 
 Rules followed here (see shared notes on Qt threading):
-- every QThread and worker is referenced from Python until the thread has finished;
+- the threads are daemon Python threads, not QThreads: a read the window abandons on close (an open on
+  an unreachable s3:// server blocks in the storage library for a minute and cannot be interrupted) may
+  outlive the window and even the interpreter's exit, which a running QThread turns into an abort
+  ("QThread: Destroyed while thread is still running"); signals emitted from them reach the GUI thread
+  queued, because the receivers live there;
+- every thread and worker is referenced from Python until the thread has finished;
 - workers catch BaseException and always emit exactly one terminal signal;
 - stop requests are a threading.Event set directly from the GUI thread (a queued slot would never run
   while the worker is busy);
@@ -18,14 +23,15 @@ import time
 import traceback
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from segstudio.errors import UserError
 
 log = logging.getLogger(__name__)
 
-# Every live thread started by this module, so tests and the window can check nothing is left running.
-_LIVE_THREADS: set[QThread] = set()
+# Every thread started by this module, so tests and the window can check nothing is left running.
+_LIVE_THREADS: set[threading.Thread] = set()
+_LIVE_LOCK = threading.Lock()
 
 
 def calm_gc(collect: bool = False) -> None:
@@ -91,8 +97,21 @@ def yield_cpu_to_window() -> None:
         pass
 
 
-def live_threads() -> list[QThread]:
-    return [t for t in list(_LIVE_THREADS) if t.isRunning()]
+def live_threads() -> list[threading.Thread]:
+    """The threads of this module still running (named segstudio-task, -train, -render)."""
+    with _LIVE_LOCK:
+        for t in [t for t in _LIVE_THREADS if not t.is_alive()]:
+            _LIVE_THREADS.discard(t)
+        return list(_LIVE_THREADS)
+
+
+def start_thread(target: Callable[[], None], name: str) -> threading.Thread:
+    """A daemon thread registered in live_threads() until it ends."""
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    with _LIVE_LOCK:
+        _LIVE_THREADS.add(thread)
+    thread.start()
+    return thread
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -135,43 +154,48 @@ class _TaskWorker(QObject):
 
 
 class _ThreadOwner(QObject):
-    """Owns one QThread + worker pair at a time and keeps Python references until the thread has ended."""
+    """Owns one thread + worker pair at a time and keeps Python references until the thread has ended."""
+
+    _thread_ended = Signal(object)   # emitted by the thread as its last act; delivered on the GUI thread
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self._thread: QThread | None = None
+        self._thread: threading.Thread | None = None
         self._worker: QObject | None = None
+        self._thread_ended.connect(self._on_thread_finished)
 
     def is_running(self) -> bool:
         return self._thread is not None
 
     def wait(self, ms: int = 30000) -> bool:
         thread = self._thread
-        return True if thread is None else thread.wait(ms)
+        if thread is None:
+            return True
+        thread.join(ms / 1000)
+        return not thread.is_alive()
 
-    def _launch(self, worker: QObject, terminal, name: str) -> None:
-        """Move `worker` to a new thread, run worker.run there; the thread quits on `terminal`."""
-        thread = QThread()
-        thread.setObjectName(name)
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
-        # direct: quit() is thread-safe, and a queued call would wait for the GUI loop (deadlock in wait())
-        terminal.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        thread.finished.connect(self._on_thread_finished)
-        self._thread, self._worker = thread, worker
-        _LIVE_THREADS.add(thread)
-        thread.start()
+    def _launch(self, worker: QObject, name: str) -> None:
+        """Run worker.run() in a new daemon thread; the worker object stays on the GUI thread, so its
+        signals, emitted from the thread, are queued to the GUI thread."""
+        self._worker = worker
+        self._thread = start_thread(lambda: self._body(worker), name)
 
-    @Slot()
-    def _on_thread_finished(self) -> None:
-        thread, worker = self._thread, self._worker
+    def _body(self, worker) -> None:
+        try:
+            worker.run()
+        finally:
+            try:
+                self._thread_ended.emit(threading.current_thread())
+            except RuntimeError:   # the owner was deleted (window gone): nobody waits for this thread
+                pass
+
+    @Slot(object)
+    def _on_thread_finished(self, thread) -> None:
+        if thread is not self._thread:
+            return
+        worker = self._worker
         self._thread = self._worker = None
-        if thread is not None:
-            # finished() is emitted from the thread just before it exits: let it exit before the last
-            # Python reference goes (a Python-owned QThread may be deleted right then), not after.
-            thread.wait()
-            _LIVE_THREADS.discard(thread)
-            thread.deleteLater()
+        thread.join(5)   # it is returning from _body now
         if worker is not None:
             worker.deleteLater()
         self._ended()
@@ -181,7 +205,7 @@ class _ThreadOwner(QObject):
 
 
 class TaskRunner(_ThreadOwner):
-    """Runs `fn(report, should_stop)` in a QThread; re-emits progress, then succeeded or failed, then done."""
+    """Runs `fn(report, should_stop)` in a daemon thread; re-emits progress, then succeeded or failed, then done."""
 
     progress = Signal(object)
     succeeded = Signal(object)
@@ -200,7 +224,7 @@ class TaskRunner(_ThreadOwner):
         worker.progress.connect(self.progress)
         worker.succeeded.connect(self.succeeded)
         worker.failed.connect(self.failed)
-        self._launch(worker, worker.done, "segstudio-task")
+        self._launch(worker, "segstudio-task")
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -259,7 +283,7 @@ class _TrainWorker(QObject):
 
 
 class TrainingRunner(_ThreadOwner):
-    """Owns the training QThread. `stop()` is safe to call from the GUI thread at any time."""
+    """Owns the training thread. `stop()` is safe to call from the GUI thread at any time."""
 
     events = Signal(object)
     finished = Signal(object)
@@ -280,7 +304,7 @@ class TrainingRunner(_ThreadOwner):
         worker = _TrainWorker(train_fn, cfg, self._stop, resume, extend_epochs, self._flush_s)
         worker.events.connect(self.events)
         worker.finished.connect(self._on_worker_finished)
-        self._launch(worker, worker.finished, "segstudio-train")
+        self._launch(worker, "segstudio-train")
 
     def stop(self) -> None:
         if self._thread is not None and not self._stop.is_set():
@@ -295,27 +319,24 @@ class TrainingRunner(_ThreadOwner):
         self.finished.emit(self._result or {"status": "failed", "message": "Training thread ended."})
 
 
-class _RenderLoop(QThread):
+def _render_loop(service: "RenderService") -> None:
     """Serves render channels one job at a time; per channel only the newest pending job survives."""
-
-    def __init__(self, service: "RenderService"):
-        super().__init__()
-        self.setObjectName("segstudio-render")
-        self._service = service
-
-    def run(self) -> None:
-        service = self._service
-        while True:
-            job = service._take()
-            if job is None:
-                return
-            channel, seq, fn = job
-            try:
-                payload = fn()
-            except BaseException as exc:  # noqa: BLE001 - report and keep serving
-                service._deliver(channel, seq, None, describe_exception(exc))
-            else:
-                service._deliver(channel, seq, payload, "")
+    while True:
+        job = service._take()
+        if job is None:
+            return
+        channel, seq, fn = job
+        try:
+            payload = fn()
+        except BaseException as exc:  # noqa: BLE001 - report and keep serving
+            error = describe_exception(exc)
+            payload = None
+        else:
+            error = ""
+        try:
+            service._deliver(channel, seq, payload, error)
+        except RuntimeError:   # the service was deleted with its window
+            return
 
 
 class RenderService(QObject):
@@ -338,9 +359,7 @@ class RenderService(QObject):
         self._seq = 0
         self._closing = False
         self._delivered.connect(self._on_delivered)
-        self._loop = _RenderLoop(self)
-        _LIVE_THREADS.add(self._loop)
-        self._loop.start()
+        self._loop = start_thread(lambda: _render_loop(self), "segstudio-render")
 
     def submit(self, channel: str, fn: Callable[[], Any]) -> int:
         with self._cv:
@@ -387,5 +406,4 @@ class RenderService(QObject):
             self._closing = True
             self._pending.clear()
             self._cv.notify_all()
-        self._loop.wait(ms)
-        _LIVE_THREADS.discard(self._loop)
+        self._loop.join(ms / 1000)

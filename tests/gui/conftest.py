@@ -19,7 +19,7 @@ def isolated_settings(tmp_path_factory):
 
 
 def close_window(qtbot, window, timeout_ms=60000):
-    """Close the window (stopping training if needed) and check no QThread of ours is left running."""
+    """Close the window (stopping training if needed) and check no thread of ours is left running."""
     from segstudio.gui.workers import live_threads
 
     window.confirm_close_during_training = lambda: True
@@ -32,7 +32,7 @@ def close_window(qtbot, window, timeout_ms=60000):
 
 @pytest.fixture(autouse=True)
 def no_thread_left_running(qtbot):
-    """Every test ends with none of our QThreads running (a running QThread aborts the process at exit)."""
+    """Every test ends with none of our threads running."""
     yield
     from segstudio.gui.workers import live_threads
 

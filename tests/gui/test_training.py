@@ -6,7 +6,7 @@ from segstudio.gui.workers import live_threads
 
 
 def training_threads():
-    return [t for t in live_threads() if t.objectName() == "segstudio-train"]
+    return [t for t in live_threads() if t.name == "segstudio-train"]
 
 
 def child(window, name, cls=QWidget):
