@@ -31,7 +31,7 @@ HOST = textwrap.dedent("""
     window.show()
     window.open_dataset(url)
     if mode == "loaded":  # first row on screen, previews rendering
-        process_events_until(app, lambda: window.datasetPanel.previewView.array is not None, 120)
+        process_events_until(app, lambda: window.datasetPanel.sample.previewView.array is not None, 120)
     else:
         process_events_until(app, lambda: False, 0.3)
     print("BUSY", sorted(t.name for t in live_threads()), flush=True)
