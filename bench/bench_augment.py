@@ -213,15 +213,14 @@ def plain_loader(dataset, workers: int, batch: int):
 def measure(url: str, args) -> tuple[int, dict, dict]:
     """rows, single-process rows/s and DataLoader rows/s for the three pipelines."""
     from segstudio.config import AugmentConfig
-    from segstudio.data.describe import describe
-    from segstudio.loader import SegmentationDataset, build_loader, open_for_reading
+    from segstudio.data.mapped import open_mapped
+    from segstudio.loader import SegmentationDataset, build_loader
 
-    ds = open_for_reading(url)
-    info = describe(ds, url)
-    mapping, fmt = info.mapping, info.box_format
-    rows = list(range(len(ds)))
+    mapped = open_mapped(url)
+    mapping, fmt = mapped.mapping, mapped.box_format
+    rows = list(range(mapped.num_rows))
     n = len(rows)
-    ours = SegmentationDataset(url, "", mapping, fmt, rows, AugmentConfig(preset="seed"), True, 0)
+    ours = SegmentationDataset(mapped, rows, AugmentConfig(preset="seed"), True, 0)
     tut, dec = TutorialDataset(url, mapping, fmt, rows), DecodeOnlyDataset(url, mapping, fmt, rows)
     single = interleaved_rows_per_s({"tutorial": tut.__getitem__, "segstudio": ours.__getitem__,
                                      "decode_only": dec.__getitem__}, n, args.reps)

@@ -35,21 +35,19 @@ def parse_args():
 def make_batches(url: str, batch_size: int, count: int):
     """`count` batches of training crops through the real pipeline (identical for both models)."""
     from segstudio.config import Config
-    from segstudio.data.describe import describe, resolve_mapping
-    from segstudio.data.open import open_dataset
+    from segstudio.data.mapped import open_mapped
     from segstudio.loader import SegmentationDataset, collate
 
     cfg = Config()
     if not url:
         from segstudio.data.demo import ensure_demo_dataset
         url = ensure_demo_dataset()
-    ds = open_dataset(url)
-    mapping, box_format = resolve_mapping(describe(ds, url), cfg.data)
-    rows = list(range(min(len(ds), batch_size * count)))
-    data = SegmentationDataset(url, "", mapping, box_format, rows, cfg.augment, train=True, seed=0)
+    mapped = open_mapped(url, cfg.data)
+    rows = list(range(min(mapped.num_rows, batch_size * count)))
+    data = SegmentationDataset(mapped, rows, cfg.augment, train=True, seed=0)
     samples = [data[(i, 0)] for i in range(len(rows))]
     batches = [collate(samples[i:i + batch_size]) for i in range(0, len(samples), batch_size)]
-    return [b for b in batches if len(b[0]) == batch_size], len(describe(ds, url).class_names)
+    return [b for b in batches if len(b[0]) == batch_size], len(mapped.class_names)
 
 
 def tutorial_model_config():

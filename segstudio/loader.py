@@ -14,10 +14,11 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from torch.utils.data import DataLoader, Dataset, Sampler  # noqa: E402
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler  # noqa: E402
 
 from segstudio.augment import PreparedSample, build_pipeline, prepare_sample, sample_seed  # noqa: E402
-from segstudio.data.sample import BoxFormat, ColumnMapping, RawSample, read_sample  # noqa: E402
+from segstudio.data.mapped import MappedDataset  # noqa: E402
+from segstudio.data.sample import RawSample  # noqa: E402
 from segstudio.errors import UserError  # noqa: E402
 
 
@@ -35,12 +36,6 @@ class WorkerUserError(UserError):
         super().__init__(message)
 
 
-def open_for_reading(url: str, endpoint_url: str = ""):
-    """The one place the loader opens datasets (read-only; DataError with one sentence on failure)."""
-    from segstudio.data.open import open_dataset
-    return open_dataset(url, endpoint_url=endpoint_url)
-
-
 def _image_size(ds, index: int, column: str) -> tuple[int, int]:
     """(height, width) from the stored file's header when possible (no full decode)."""
     try:
@@ -52,34 +47,24 @@ def _image_size(ds, index: int, column: str) -> tuple[int, int]:
 
 
 class SegmentationDataset(Dataset):
-    """Rows of a Deep Lake dataset as PreparedSamples; picklable, opens the dataset once per process.
+    """Rows of a mapped dataset as PreparedSamples; picklable (the MappedDataset reopens in each worker).
 
     Index with a position (epoch taken from `self.epoch`) or a (position, epoch) pair.
     """
 
-    def __init__(self, url: str, endpoint_url: str, mapping: ColumnMapping, box_format: BoxFormat,
-                 rows, aug_cfg, train: bool = True, seed: int = 0, keep_crowd: bool | None = None):
-        self.url, self.endpoint_url = url, endpoint_url
-        self.mapping, self.box_format = mapping, box_format
+    def __init__(self, mapped: MappedDataset, rows, aug_cfg, train: bool = True, seed: int = 0,
+                 keep_crowd: bool | None = None):
+        self.mapped = mapped
         self.rows = [int(r) for r in rows]
         self.aug_cfg, self.train, self.seed, self.keep_crowd = aug_cfg, train, int(seed), keep_crowd
         self.epoch = 0
         self._pipeline = build_pipeline(aug_cfg, train, keep_crowd)  # errors surface in the caller's process
-        self._ds = open_for_reading(url, endpoint_url)  # likewise; workers reopen it (see __getstate__)
 
     def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_ds"] = state["_pipeline"] = None   # reopened lazily in each worker
-        return state
+        return dict(self.__dict__, _pipeline=None)    # rebuilt lazily in each worker
 
     def __len__(self) -> int:
         return len(self.rows)
-
-    @property
-    def ds(self):
-        if self._ds is None:
-            self._ds = open_for_reading(self.url, self.endpoint_url)
-        return self._ds
 
     @property
     def pipeline(self):
@@ -89,7 +74,7 @@ class SegmentationDataset(Dataset):
 
     def read(self, row: int) -> RawSample:
         # read_sample leaves HxWxN masks as a zero-copy NxHxW view; prepare_sample gathers from it.
-        return read_sample(self.ds, row, self.mapping, self.box_format)
+        return self.mapped.read(row)
 
     def sample_with_raw(self, row: int, epoch: int = 0) -> tuple[RawSample, PreparedSample]:
         """Dataset row `row` as read and as prepared at `epoch`: what training sees, what preview shows."""
@@ -109,29 +94,35 @@ class SegmentationDataset(Dataset):
             raise WorkerUserError(str(exc)) from None
 
     def image_sizes(self) -> list[tuple[int, int]]:
-        return [_image_size(self.ds, r, self.mapping.images) for r in self.rows]
+        return [_image_size(self.mapped.ds, r, self.mapped.mapping.images) for r in self.rows]
 
 
 class EpochBatchSampler(Sampler):
-    """Batches of (position, epoch) pairs; seeded shuffling; optional grouping by aspect (group ids).
+    """Batches of (position, epoch) pairs for training, validation and prediction.
 
-    Each `iter()` uses the current epoch and then advances it; call `set_epoch(e)` to pin it (resume).
+    The order of an epoch is DistributedSampler's seeded permutation for (seed, epoch), this rank's share
+    under torchrun (world_size > 1); optional grouping by aspect (group ids). Each `iter()` uses the
+    current epoch, skips the batches `set_epoch(e, skip=k)` asked to skip (resume), then advances the epoch.
     """
 
     def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool = False,
-                 groups=None):
+                 groups=None, *, rank: int = 0, world_size: int = 1):
         self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, int(seed)
         self.drop_last = drop_last
         self.groups = None if groups is None else np.asarray(groups)
-        self.epoch = 0
+        self.rank, self.world_size = int(rank), int(world_size)
+        self.epoch, self.skip = 0, 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        self.epoch, self.skip = int(epoch), int(skip)
 
     def _order(self, epoch: int) -> np.ndarray:
-        if not self.shuffle:
+        if not self.shuffle and self.world_size == 1:
             return np.arange(self.n)
-        return np.random.default_rng([self.seed, epoch, 0x5EED]).permutation(self.n)
+        sampler = DistributedSampler(range(self.n), num_replicas=self.world_size, rank=self.rank,
+                                     shuffle=self.shuffle, seed=self.seed, drop_last=False)
+        sampler.set_epoch(epoch)
+        return np.fromiter(sampler, dtype=np.int64, count=len(sampler))
 
     def _batches(self, order: np.ndarray) -> list[list[int]]:
         if self.groups is None or len(np.unique(self.groups)) < 2:
@@ -149,21 +140,25 @@ class EpochBatchSampler(Sampler):
         return out
 
     def __iter__(self):
-        epoch = self.epoch
-        self.epoch += 1
-        for batch in self._batches(self._order(epoch)):
-            if self.drop_last and len(batch) < self.batch_size:
-                continue
+        epoch, skip = self.epoch, self.skip
+        self.epoch, self.skip = epoch + 1, 0
+        batches = self._batches(self._order(epoch))
+        if self.drop_last:
+            batches = [b for b in batches if len(b) == self.batch_size]
+        for batch in batches[skip:]:
             yield [(pos, epoch) for pos in batch]
 
+    def _share(self) -> int:
+        """Positions this rank gets per epoch (DistributedSampler pads ranks to equal shares)."""
+        return self.n if self.world_size == 1 else -(-self.n // self.world_size)
+
     def __len__(self) -> int:
-        if self.drop_last and self.groups is None:
-            return self.n // self.batch_size
-        if self.drop_last:
-            return sum(1 for b in self._batches(self._order(self.epoch)) if len(b) == self.batch_size)
-        if self.groups is None or len(np.unique(self.groups)) < 2:
-            return -(-self.n // self.batch_size)
-        return len(self._batches(self._order(self.epoch)))
+        """Batches in a whole epoch (skipped ones included)."""
+        if self.groups is not None and len(np.unique(self.groups)) >= 2:
+            batches = self._batches(self._order(self.epoch))
+            return sum(1 for b in batches if len(b) == self.batch_size) if self.drop_last else len(batches)
+        share = self._share()
+        return share // self.batch_size if self.drop_last else -(-share // self.batch_size)
 
 
 def collate(batch: list[PreparedSample]):
@@ -186,20 +181,25 @@ def aspect_groups(sizes) -> np.ndarray:
 
 def build_loader(dataset: SegmentationDataset, batch_size: int, workers: int, shuffle: bool, seed: int,
                  device="cpu", drop_last: bool = False, *, group_by_aspect: bool | None = None,
-                 timeout: float = 300.0, prefetch_factor: int = 2) -> DataLoader:
-    """A DataLoader over `dataset`. group_by_aspect=None groups only when the pipeline keeps image
-    shapes (no fixed-size crop or resize), where padding portrait and landscape together wastes work."""
+                 timeout: float = 300.0, prefetch_factor: int = 2, pin_memory: bool | None = None,
+                 rank: int = 0, world_size: int = 1) -> DataLoader:
+    """The one DataLoader factory (training, validation, evaluation, benchmarks): batches from an
+    EpochBatchSampler (`loader.batch_sampler.set_epoch(e, skip=k)` pins the epoch), spawn workers.
+
+    group_by_aspect=None groups only when the pipeline keeps image shapes (no fixed-size crop or resize),
+    where padding portrait and landscape together wastes work; grouping reads every row's image header."""
     if group_by_aspect is None:
         group_by_aspect = not _fixed_output_size(dataset)
     groups = aspect_groups(dataset.image_sizes()) if group_by_aspect else None
-    sampler = EpochBatchSampler(len(dataset), batch_size, shuffle, seed, drop_last, groups)
+    sampler = EpochBatchSampler(len(dataset), batch_size, shuffle, seed, drop_last, groups, rank=rank,
+                                world_size=world_size)
     kwargs = {}
     if workers > 0:
         kwargs = dict(multiprocessing_context="spawn", persistent_workers=True, prefetch_factor=prefetch_factor,
                       worker_init_fn=worker_init, timeout=timeout)
-    return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate,
-                      pin_memory=str(device).startswith("cuda"), generator=torch.Generator().manual_seed(seed),
-                      **kwargs)
+    pin = str(device).startswith("cuda") if pin_memory is None else pin_memory
+    return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate, pin_memory=pin,
+                      generator=torch.Generator().manual_seed(seed), **kwargs)
 
 
 _FIXED_SIZE = {"RandomSizedBBoxSafeCrop", "RandomResizedCrop", "RandomSizedCrop", "Resize", "CenterCrop",

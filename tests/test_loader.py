@@ -5,23 +5,19 @@ import pytest
 import torch
 
 from segstudio.config import AugmentConfig
-from segstudio.data.describe import describe
+from segstudio.data.mapped import open_mapped
 from segstudio.errors import DataError, UserError
-from segstudio.loader import EpochBatchSampler, SegmentationDataset, build_loader, collate, open_for_reading
+from segstudio.loader import EpochBatchSampler, SegmentationDataset, build_loader, collate
 
 
 @pytest.fixture(scope="module")
 def demo(demo_dataset):
-    ds = open_for_reading(demo_dataset)
-    info = describe(ds, demo_dataset)
-    return demo_dataset, ds, info.mapping, info.box_format
+    return open_mapped(demo_dataset)
 
 
-def make_dataset(demo, preset="seed", rows=None, seed=0, train=True):
-    url, ds, mapping, box_format = demo
-    rows = list(range(len(ds))) if rows is None else rows
-    return SegmentationDataset(url, "", mapping, box_format, rows, AugmentConfig(preset=preset), train=train,
-                               seed=seed)
+def make_dataset(mapped, preset="seed", rows=None, seed=0, train=True):
+    rows = list(range(mapped.num_rows)) if rows is None else rows
+    return SegmentationDataset(mapped, rows, AugmentConfig(preset=preset), train=train, seed=seed)
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +26,7 @@ def coco(coco128, tmp_path_factory):
     dest = str(tmp_path_factory.mktemp("coco") / "coco128")
     deeplake.from_coco(str(coco128 / "images"), {"instances": str(coco128 / "annotations.json")}, dest,
                        file_to_group_mapping={"instances": ""})
-    ds = open_for_reading(dest)
-    info = describe(ds, dest)
-    return dest, ds, info.mapping, info.box_format
+    return open_mapped(dest)
 
 
 @pytest.mark.parametrize("preset", ["seed", "strong"])
@@ -48,13 +42,13 @@ def test_real_coco_rows_give_consistent_targets(coco, preset):
 def test_dataset_pickles_without_its_connection(demo):
     data = make_dataset(demo)
     clone = pickle.loads(pickle.dumps(data))
-    assert clone._ds is None and clone._pipeline is None
+    assert clone.mapped._ds is None and clone._pipeline is None
     assert torch.equal(clone[3].image, data[3].image)
 
 
 def test_bad_url_fails_in_the_callers_process(tmp_path):
     with pytest.raises(DataError):
-        SegmentationDataset(str(tmp_path / "missing"), "", None, None, [0], AugmentConfig(), True, 0)
+        open_mapped(str(tmp_path / "missing"))
 
 
 def loader_samples(loader):
@@ -145,9 +139,8 @@ def test_collate_keeps_lists(demo):
 @pytest.mark.timeout(240)
 def test_user_error_in_a_spawned_worker_keeps_its_one_sentence(demo):
     """torch re-raises a worker's exception with the worker's traceback in its message; users must not see it."""
-    url, ds, mapping, box_format = demo
     aug = AugmentConfig(preset="custom", transforms=[{"name": "RandomCrop", "height": 5000, "width": 5000}])
-    data = SegmentationDataset(url, "", mapping, box_format, [0, 1], aug, train=True)
+    data = SegmentationDataset(demo, [0, 1], aug, train=True)
     loader = build_loader(data, batch_size=2, workers=1, shuffle=False, seed=0, timeout=180)
     with pytest.raises(UserError) as err:
         next(iter(loader))

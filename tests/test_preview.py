@@ -6,8 +6,8 @@ import pytest
 
 from segstudio.cli import main
 from segstudio.config import AugmentConfig
-from segstudio.data.describe import describe
-from segstudio.loader import SegmentationDataset, open_for_reading
+from segstudio.data.mapped import open_mapped
+from segstudio.loader import SegmentationDataset
 
 
 def test_preview_writes_pngs_and_json_matching_training(demo_dataset, tmp_path, capsys):
@@ -16,10 +16,7 @@ def test_preview_writes_pngs_and_json_matching_training(demo_dataset, tmp_path, 
     doc = json.loads((out / "preview.json").read_text())
     assert doc["preset"] == "strong" and doc["seed"] == 4 and len(doc["samples"]) == 5
     import cv2
-    ds = open_for_reading(demo_dataset)
-    info = describe(ds, demo_dataset)
-    data = SegmentationDataset(demo_dataset, "", info.mapping, info.box_format, [], AugmentConfig(preset="strong"),
-                               train=True, seed=4)
+    data = SegmentationDataset(open_mapped(demo_dataset), [], AugmentConfig(preset="strong"), train=True, seed=4)
     for s in doc["samples"]:
         png = cv2.imread(str(out / s["file"]))
         assert png is not None and png.shape[2] == 3

@@ -63,27 +63,20 @@ def run(args) -> int:
     from dataclasses import asdict
 
     from segstudio.config import DataConfig
-    from segstudio.data.describe import describe, resolve_mapping
-    from segstudio.data.open import open_dataset
+    from segstudio.data.mapped import open_mapped
     from segstudio.data.preflight import preflight, sample_rows
     from segstudio.errors import ConfigError, DataError
 
     if args.limit < 0:
         raise ConfigError(f"--limit {args.limit} is negative; give 0 to check every row or a number of rows.")
-    ds = open_dataset(args.url, endpoint_url=args.endpoint_url)
-    info = describe(ds, args.url)
     cfg = DataConfig(**{r: getattr(args, r) for r in ("images", "masks", "boxes", "labels", "iscrowd")})
-    mapping = box_format = counts = report = None
-    problem = ""
-    try:
-        mapping, box_format = resolve_mapping(info, cfg)
-    except DataError as exc:
-        problem = str(exc)
+    mapped = open_mapped(args.url, cfg, endpoint_url=args.endpoint_url, strict=False)
+    info, mapping, problem = mapped.info, mapped.mapping, mapped.problem
+    box_format = counts = report = None
     if mapping is not None:
-        if mapping.labels != (info.mapping and info.mapping.labels):
-            info.class_names = info.class_names_by_column.get(mapping.labels, [])
-        counts = class_counts(ds, mapping.labels, mapping.iscrowd, len(info.class_names))
-        report = preflight(ds, mapping, box_format, rows=sample_rows(len(ds), args.limit),
+        box_format, info.class_names = mapped.box_format, mapped.class_names
+        counts = class_counts(mapped.ds, mapping.labels, mapping.iscrowd, len(info.class_names))
+        report = preflight(mapped.ds, mapping, box_format, rows=sample_rows(mapped.num_rows, args.limit),
                            num_classes=len(info.class_names))
     if args.json:
         out = info.to_dict()

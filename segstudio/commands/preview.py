@@ -69,18 +69,16 @@ def write_preview(url: str, cfg, n: int, out_dir, endpoint_url: str = "") -> dic
 
     from segstudio.augment import report_to_json, resolve_spec
     from segstudio.config import atomic_write_text
-    from segstudio.data.describe import class_names_for, describe, resolve_mapping
+    from segstudio.data.mapped import open_mapped
+    from segstudio.data.open import strip_secrets
     from segstudio.data.splits import make_split
     from segstudio.errors import UserError
-    from segstudio.loader import SegmentationDataset, open_for_reading
+    from segstudio.loader import SegmentationDataset
 
-    ds = open_for_reading(url, endpoint_url)
-    info = describe(ds, url)
-    mapping, box_format = resolve_mapping(info, cfg.data)
-    names = class_names_for(info, mapping, cfg.data)
-    rows = make_split(ds, cfg.data).train[:n]
-    dataset = SegmentationDataset(url, endpoint_url, mapping, box_format, rows, cfg.augment, train=True,
-                                  seed=cfg.train.seed)
+    mapped = open_mapped(url, cfg.data, endpoint_url=endpoint_url)
+    names = mapped.class_names
+    rows = make_split(mapped.ds, cfg.data).train[:n]
+    dataset = SegmentationDataset(mapped, rows, cfg.augment, train=True, seed=cfg.train.seed)
     for old in out_dir.glob("[0-9][0-9][0-9]_row*.png"):    # an earlier preview's pictures would mislead
         old.unlink()
     samples = []
@@ -92,8 +90,8 @@ def write_preview(url: str, cfg, n: int, out_dir, endpoint_url: str = "") -> dic
         samples.append({"row": int(row), "file": name, "instances_in": raw.num_instances,
                         "instances_out": int(len(prepared.target["labels"])),
                         "size_out": list(prepared.image.shape[1:]), **report_to_json(prepared.report)})
-    doc = {"url": url, "version": info.version, "preset": cfg.augment.preset, "seed": cfg.train.seed,
-           "epoch": 0, "image_size": cfg.augment.image_size, "spec": resolve_spec(cfg.augment),
+    doc = {"url": strip_secrets(url), "version": mapped.version, "preset": cfg.augment.preset,
+           "seed": cfg.train.seed, "epoch": 0, "image_size": cfg.augment.image_size, "spec": resolve_spec(cfg.augment),
            "class_names": names, "samples": samples}
     atomic_write_text(out_dir / "preview.json", json.dumps(doc, indent=1, default=str))
     return doc

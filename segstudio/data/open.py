@@ -1,12 +1,17 @@
-"""Open a Deep Lake 4 dataset from a path or URL, turning every failure into one clear sentence.
+"""Open a Deep Lake dataset from a path or URL, turning every failure into one clear sentence.
 
 Supported: a local path or file://, mem://, s3:// (optionally an S3-compatible endpoint_url; credentials
 from a dict or from the AWS_* environment variables), al:// (token from ACTIVELOOP_TOKEN). Credentials
 are passed to Deep Lake only: they are never logged, printed or saved.
+
+Deep Lake 3.x datasets (local, s3://, hub:// or al://) open read-only through
+`deeplake.query('SELECT * FROM "<url>"')`, which deeplake 4 provides for them; `open_readable` says
+which kind it opened.
 """
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 from urllib.parse import urlparse
@@ -42,6 +47,12 @@ def local_path(url: str) -> Path | None:
     return None
 
 
+def strip_secrets(url: str) -> str:
+    """Drop user:password@ and token-like query parameters from a URL before it is shown or written down."""
+    url = re.sub(r"(?<=://)[^/@]+@", "", url)
+    return re.sub(r"([?&](?:token|key|secret|password|creds)[^=]*=)[^&]*", r"\1***", url, flags=re.I)
+
+
 def s3_creds(creds: dict | None = None, endpoint_url: str = "") -> dict:
     """Credentials dict for Deep Lake: the given one, else the AWS_* environment variables."""
     out = dict(creds) if creds else {k: os.environ[v] for k, v in _ENV_CREDS.items() if os.environ.get(v)}
@@ -63,16 +74,18 @@ def _probe_endpoint(endpoint_url: str) -> None:
                         "server is running.") from None
 
 
-def _check_local(url: str, path: Path) -> None:
+def _check_local(url: str, path: Path) -> bool:
+    """True for a Deep Lake 3.x folder, False for a 4.x one; DataError for anything else."""
     if not path.exists():
         raise DataError(f"Dataset path {url} does not exist; check the path.")
     if not path.is_dir():
         raise DataError(f"{url} is a file, not a Deep Lake dataset folder; give the dataset's folder.")
     if any((path / m).exists() for m in _V3_MARKERS):
-        raise DataError(_v3_message(url))
+        return True
     if not (path / "_deeplake_log").is_dir():
         raise DataError(f"{url} is not a Deep Lake dataset (no _deeplake_log folder); give a dataset "
                         "folder, or import COCO data with `segstudio import-coco`.")
+    return False
 
 
 def _check_chunks(url: str, path: Path) -> None:
@@ -86,8 +99,8 @@ def _check_chunks(url: str, path: Path) -> None:
         pass
 
 
-def _v3_message(url: str) -> str:
-    return (f"{url} is a Deep Lake 3.x dataset, which deeplake 4 cannot open; convert it with "
+def _v3_message(url: str, why: str = "which segstudio opens read-only") -> str:
+    return (f"{url} is a Deep Lake 3.x dataset, {why}; to change it, convert it with "
             f"deeplake.convert('{url}', '<new path>') or re-import the data.")
 
 
@@ -107,14 +120,12 @@ def _translate(exc: Exception, url: str, creds: dict | None, token: str | None) 
     text = str(exc)
     scheme = scheme_of(url)
     if name in ("LogNotexistsError", "NotFoundError", "StorageKeyNotFound"):
-        if scheme not in ("", "file", "mem") and _looks_v3_remote(url, creds, token):
-            return DataError(_v3_message(url))
         return DataError(f"No Deep Lake dataset at {url}; check the URL (and that it is a Deep Lake 4 dataset).")
     if name in ("AuthenticationError", "AuthorizationError", "StorageAccessDenied", "PermissionDeniedError",
                 "ExpiredTokenError", "NotLoggedInAgreementError", "AgreementNotAcceptedError") or \
             "AccessDenied" in text or "InvalidAccessKeyId" in text or "SignatureDoesNotMatch" in text or \
             "status=403" in text or "status=401" in text:
-        hint = ("set ACTIVELOOP_TOKEN to a valid token" if scheme == "al" else
+        hint = ("set ACTIVELOOP_TOKEN to a valid token" if scheme in ("al", "hub") else
                 "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the credentials you gave)")
         return DataError(f"Access to {url} was denied (bad or missing credentials); {hint}.")
     if name in ("StorageNetworkConnectionError", "HTTPRequestFailedError", "GcsStorageProviderFailed") or \
@@ -128,36 +139,87 @@ def _translate(exc: Exception, url: str, creds: dict | None, token: str | None) 
                      "Deep Lake 4 dataset.")
 
 
+def _query_v3(url: str, target: str, creds: dict | None, token: str | None):
+    """A Deep Lake 3.x dataset as deeplake 4's read-only query view of all its rows."""
+    import deeplake
+
+    if '"' in target:
+        raise DataError(f"{url} contains a double quote, which a Deep Lake query cannot name; rename the path.")
+    try:
+        view = deeplake.query(f'SELECT * FROM "{target}"', creds=creds or None, token=token)
+    except Exception as exc:  # noqa: BLE001 - Deep Lake raises many unrelated types; all become DataError
+        translated = _translate(exc, url, creds, token)
+        if translated.args[0].startswith(("Access to", "Cannot reach")):
+            raise translated from None
+        raise DataError(_v3_message(url, f"which deeplake 4 could not read ({type(exc).__name__})")) from None
+    if not list(view.schema.columns):
+        raise DataError(_v3_message(url, "in which deeplake 4 finds no tensors"))
+    return view
+
+
+def _target(url: str, read_only: bool) -> tuple[str, bool]:
+    """(what Deep Lake opens, whether it is known to be a 3.x dataset)."""
+    scheme = scheme_of(url)
+    if scheme == "hub":
+        if not read_only:
+            raise DataError(_v3_message(url))
+        return "al://" + url[len("hub://"):], True
+    path = local_path(url)
+    if path is None:
+        return url, False
+    legacy = _check_local(url, path)
+    if legacy and not read_only:
+        raise DataError(_v3_message(url))
+    if not legacy:
+        _check_chunks(url, path)
+    return str(path), legacy
+
+
+def _token(url: str, target: str) -> str | None:
+    token = os.environ.get("ACTIVELOOP_TOKEN") or None
+    if token is None and scheme_of(target) == "al":
+        what = ("a Deep Lake 3.x address; segstudio reads it read-only as al://" + url[len("hub://"):] + ", which"
+                if scheme_of(url) == "hub" else "an Activeloop dataset; opening it")
+        raise DataError(f"{url} is {what} needs an Activeloop token; set the ACTIVELOOP_TOKEN environment "
+                        "variable.")
+    return token
+
+
+def open_readable(url: str, *, endpoint_url: str = "", creds: dict | None = None) -> tuple:
+    """(read-only dataset or view, True when it is a Deep Lake 3.x dataset). DataError with one sentence."""
+    return _open(url, endpoint_url, creds, read_only=True)
+
+
 def open_dataset(url: str, *, endpoint_url: str = "", creds: dict | None = None, read_only: bool = True):
     """Open a dataset; read-only unless the caller writes. Raises DataError with one sentence."""
+    return _open(url, endpoint_url, creds, read_only)[0]
+
+
+def _open(url: str, endpoint_url: str, creds: dict | None, read_only: bool) -> tuple:
     url = (url or "").strip()
     if not url:
         raise DataError("No dataset URL given; pass a path or a URL such as s3://bucket/dataset.")
-    scheme = scheme_of(url)
-    if scheme == "hub":
-        raise DataError(f"{url} is a Deep Lake 3.x address; Deep Lake 4 datasets use al://org/name, and a 3.x "
-                        "dataset must first be converted with deeplake.convert.")
-    path = local_path(url)
+    target, legacy = _target(url, read_only)
+    scheme = scheme_of(target)
     token = None
-    if path is not None:
-        _check_local(url, path)
-        _check_chunks(url, path)
-        target = str(path)
-    else:
-        target = url
     if scheme == "s3":
         creds = s3_creds(creds, endpoint_url)
         if creds.get("endpoint_url"):
             _probe_endpoint(creds["endpoint_url"])
     elif scheme == "al":
-        token = os.environ.get("ACTIVELOOP_TOKEN") or None
-        if token is None:
-            raise DataError(f"Opening {url} needs an Activeloop token; set the ACTIVELOOP_TOKEN environment "
-                            "variable.")
+        token = _token(url, target)
+    if legacy:
+        return _query_v3(url, target, creds, token), True
     import deeplake
 
     opener = deeplake.open_read_only if read_only else deeplake.open
     try:
-        return opener(target, creds=creds or None, token=token)
+        return opener(target, creds=creds or None, token=token), False
     except Exception as exc:  # noqa: BLE001 - Deep Lake raises many unrelated types; all become DataError
-        raise _translate(exc, url, creds, token) from None
+        translated = _translate(exc, url, creds, token)
+    if scheme not in ("", "file", "mem") and translated.args[0].startswith("No Deep Lake dataset") and \
+            _looks_v3_remote(target, creds, token):
+        if not read_only:
+            raise DataError(_v3_message(url))
+        return _query_v3(url, target, creds, token), True
+    raise translated

@@ -33,17 +33,13 @@ class ScriptableDetector(nn.Module):
 def sample_images(loaded, count: int = 3) -> list[Tensor]:
     """A few validation images (float CxHxW in [0,1]) of the run, or random ones if the data is gone."""
     try:
-        from segstudio.data.describe import describe, resolve_mapping
-        from segstudio.data.open import open_dataset
-        from segstudio.data.sample import read_sample
+        from segstudio.data.mapped import open_mapped
         from segstudio.engine import rundir
 
         cfg = loaded.cfg
-        ds = open_dataset(cfg.data.url, endpoint_url=cfg.data.endpoint_url)
-        mapping, box_format = resolve_mapping(describe(ds, cfg.data.url), cfg.data)
+        mapped = open_mapped(cfg.data.url, cfg.data, endpoint_url=cfg.data.endpoint_url)
         rows = (rundir.read_split(loaded.run_dir) or {}).get("val", [])[:count] or list(range(count))
-        return [torch.from_numpy(read_sample(ds, r, mapping, box_format).image.copy()).permute(2, 0, 1).float()
-                / 255 for r in rows]
+        return [torch.from_numpy(mapped.read(r).image.copy()).permute(2, 0, 1).float() / 255 for r in rows]
     except Exception:  # noqa: BLE001 - the dataset may be gone; a synthetic image still checks the export
         g = torch.Generator().manual_seed(0)
         size = loaded.cfg.augment.image_size

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from segstudio.config import atomic_write_text
+from segstudio.data.open import strip_secrets
 from segstudio.engine import rundir
 from segstudio.engine.checkpoint import load_checkpoint
 from segstudio.engine.evaluate import evaluate_model
@@ -58,39 +59,34 @@ def evaluate_run(loaded: LoadedRun, dataset: str = "", *, batch_size: int = 4, d
     """COCO box/mask AP of the run on its validation split, or on every row of `dataset`.
 
     Writes runs/<name>/eval/metrics.json and returns its content."""
-    from segstudio.data.describe import class_names_for, describe, resolve_mapping
-    from segstudio.data.open import open_dataset
+    from segstudio.data.mapped import open_mapped
     from segstudio.loader import SegmentationDataset, build_loader
 
     cfg = loaded.cfg
     url = dataset or cfg.data.url
-    ds = open_dataset(url, endpoint_url=cfg.data.endpoint_url)
-    info = describe(ds, url)
     data_cfg = cfg.data
     if dataset:   # another dataset: propose its own mapping, keep only the run's explicit choices
         from segstudio.config import DataConfig
         data_cfg = DataConfig(class_names=list(loaded.class_names))
-    mapping, box_format = resolve_mapping(info, data_cfg)
-    names = class_names_for(info, mapping, data_cfg)
-    if names != loaded.class_names:
-        raise DataError(f"The dataset's classes {names} differ from the run's {loaded.class_names}; "
+    mapped = open_mapped(url, data_cfg, endpoint_url=cfg.data.endpoint_url)
+    if mapped.class_names != loaded.class_names:
+        raise DataError(f"The dataset's classes {mapped.class_names} differ from the run's {loaded.class_names}; "
                         "evaluate on a dataset with the same classes in the same order.")
     if dataset:
         from segstudio.data.splits import filtered_rows
-        rows = [int(r) for r in filtered_rows(ds, cfg.data.query)]
+        rows = [int(r) for r in filtered_rows(mapped.ds, cfg.data.query)]
     else:
         split = rundir.read_split(loaded.run_dir)
         rows = list(split["val"]) if split else []
     if not rows:
         raise DataError("There are no rows to evaluate; pass --dataset URL or train with a validation split.")
-    val_set = SegmentationDataset(url, cfg.data.endpoint_url, mapping, box_format, rows, cfg.augment,
-                                  train=False, seed=cfg.train.seed)
+    val_set = SegmentationDataset(mapped, rows, cfg.augment, train=False, seed=cfg.train.seed)
     batches = build_loader(val_set, batch_size, 0, shuffle=False, seed=0)
     metrics, per_class, seconds = evaluate_model(
         loaded.model, batches, torch.device(device), loaded.class_names, backend=cfg.eval.backend,
         score_threshold=cfg.eval.score_threshold, should_stop=should_stop)
     result = {"run": str(loaded.run_dir), "checkpoint": loaded.checkpoint, "iteration": loaded.iteration,
-              "dataset": rundir.strip_secrets(url), "images": len(rows), "metrics": metrics,
+              "dataset": strip_secrets(url), "images": len(rows), "metrics": metrics,
               "per_class": per_class, "seconds": round(seconds, 2)}
     out = loaded.run_dir / "eval" / "metrics.json"
     atomic_write_text(out, json.dumps(result, indent=2) + "\n")
@@ -119,16 +115,14 @@ def _images_from_folder(folder: Path) -> Iterable[tuple[str, np.ndarray]]:
 
 
 def _images_from_dataset(url: str, cfg) -> Iterable[tuple[str, np.ndarray]]:
-    from segstudio.data.describe import describe, resolve_mapping
-    from segstudio.data.open import open_dataset
+    from segstudio.config import DataConfig
+    from segstudio.data.mapped import open_mapped
     from segstudio.data.sample import to_rgb_uint8
 
-    ds = open_dataset(url, endpoint_url=cfg.data.endpoint_url)
-    from segstudio.config import DataConfig
-    mapping, _ = resolve_mapping(describe(ds, url), DataConfig(images=cfg.data.images
-                                                               if cfg.data.url == url else ""))
-    for row in range(len(ds)):
-        yield str(row), to_rgb_uint8(ds[row][mapping.images])
+    mapped = open_mapped(url, DataConfig(images=cfg.data.images if cfg.data.url == url else ""),
+                         endpoint_url=cfg.data.endpoint_url)
+    for row in range(mapped.num_rows):
+        yield str(row), to_rgb_uint8(mapped.ds[row][mapped.mapping.images])
 
 
 def to_coco_results(image_id, output: dict, score_threshold: float) -> list[dict]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,12 +64,6 @@ def _library_versions() -> dict:
             "torch": torch.__version__, "torchvision": torchvision.__version__,
             "deeplake": getattr(deeplake, "__version__", "?"), "albumentations": albumentations.__version__,
             "numpy": numpy.__version__}
-
-
-def strip_secrets(url: str) -> str:
-    """Drop user:password@ and token-like query parameters from a URL before it is written down."""
-    url = re.sub(r"(?<=://)[^/@]+@", "", url)
-    return re.sub(r"([?&](?:token|key|secret|password|creds)[^=]*=)[^&]*", r"\1***", url, flags=re.I)
 
 
 def write_run_card(run_dir: Path, cfg, info: dict, split_dict: dict | None) -> None:

@@ -6,7 +6,6 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHeaderView, Q
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from segstudio.config import DataConfig
-from segstudio.data.describe import resolve_mapping
 from segstudio.gui.state import DatasetState
 from segstudio.gui.workers import describe_exception
 
@@ -87,12 +86,13 @@ class ColumnsView(QGroupBox):
         if self._filling or self.state.info is None:
             return
         try:
-            mapping, box_format = resolve_mapping(self.state.info, self.overrides())
+            mapped = self.state.mapped.remap(self.overrides())
         except Exception as exc:  # noqa: BLE001 - show the core's message, keep the old mapping
             self.mappingRejected.emit(describe_exception(exc))
             self._show_mapping(self.state.mapping)   # the combos show the columns still in effect
             return
+        mapping, box_format = mapped.mapping, mapped.box_format
         self.boxFormatLabel.setText(f"{box_format.fmt}, {box_format.units}")
-        self.state.set_mapping(mapping, box_format)
+        self.state.set_dataset(mapped)
         self.message.emit(f"Columns: images={mapping.images}, masks={mapping.masks or '-'}, "
                           f"boxes={mapping.boxes}, labels={mapping.labels}.", False)

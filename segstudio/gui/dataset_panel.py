@@ -6,8 +6,7 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMenu,
                                QPushButton, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
-from segstudio.data.describe import describe
-from segstudio.data.open import open_dataset
+from segstudio.data.mapped import open_mapped
 from segstudio.gui import settings
 from segstudio.gui.coco_import_task import CocoImportTask
 from segstudio.gui.columns_view import ColumnsView
@@ -19,9 +18,8 @@ from segstudio.gui.workers import RenderService, TaskRunner
 
 
 def open_and_describe(url: str, endpoint_url: str, creds: dict | None):
-    """Worker job: open the dataset and describe it (both may be slow for remote storage)."""
-    ds = open_dataset(url, endpoint_url=endpoint_url, creds=creds or None, read_only=True)
-    return ds, describe(ds, url=url)
+    """Worker job: open the dataset, describe it and propose its columns (slow for remote storage)."""
+    return open_mapped(url, endpoint_url=endpoint_url, creds=creds or None, strict=False)
 
 
 class DatasetPanel(QWidget):
@@ -165,15 +163,16 @@ class DatasetPanel(QWidget):
 
     @Slot(object)
     def _on_opened(self, result) -> None:
-        ds, info = result
-        url = self._pending_url
+        mapped = result
+        url, info = self._pending_url, mapped.info
         self.columns.show_info(info)
-        mapping, box_format = info.mapping, info.box_format
-        self.state.set_dataset(url, self.endpointEdit.text().strip(), ds, info, mapping, box_format)
+        self.state.set_dataset(mapped)
         self._fill_recent(settings.add_recent_dataset(url))
         n = info.num_rows
-        note = "" if mapping is not None else " No complete column mapping was found: pick the columns."
-        self.message.emit(f"Opened {url}: {n} rows, {len(info.class_names)} classes.{note}", mapping is None)
+        note = "" if mapped.mapping is not None else " No complete column mapping was found: pick the columns."
+        notes = "".join(f" {x}" for x in info.notes if "3.x" in x)   # read-only: say it where it is seen
+        self.message.emit(f"Opened {url}: {n} rows, {len(mapped.class_names)} classes.{note}{notes}",
+                          mapped.mapping is None)
         self.opened.emit(url)
 
     @Slot(str)

@@ -16,9 +16,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGroupBox, QHBoxLayout
                                QListWidget, QPushButton, QSlider, QSplitter, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from segstudio.data.describe import describe, resolve_mapping
-from segstudio.data.open import open_dataset
-from segstudio.data.sample import read_sample
+from segstudio.data.mapped import open_mapped
 from segstudio.engine.rundir import list_runs, read_metrics, read_split
 from segstudio.gui.widgets import ImageView, link_slider, titled
 from segstudio.gui.workers import RenderService, TaskRunner
@@ -313,9 +311,7 @@ ORDER_HELP = ("Worst images first: each image's score is the mask IoU of its mat
 @dataclass
 class Browser:
     loaded: object
-    ds: object
-    mapping: object
-    box_format: object
+    mapped: object                                # segstudio.data.mapped.MappedDataset
     rows: list
     outputs: dict = field(default_factory=dict)   # row -> model output as numpy arrays
     scores: dict = field(default_factory=dict)    # row -> engine.image_scores.ImageScore
@@ -328,7 +324,7 @@ def predict_row(browser: Browser, row: int, cache: dict):
     """(raw sample, the model's output for it as numpy), the output computed once and cached."""
     import torch
 
-    raw = read_sample(browser.ds, row, browser.mapping, browser.box_format)
+    raw = browser.mapped.read(row)
     if row not in cache:
         with torch.no_grad():
             tensor = torch.from_numpy(raw.image.copy()).permute(2, 0, 1).float().div(255)  # read-only array
@@ -354,12 +350,10 @@ def load_browser(loaded, threshold: float = 0.5, report=None, should_stop=None) 
     """Worker job: the run's dataset, mapping and validation rows (as the run recorded them), each row
     predicted and scored at `threshold`; stops early (with the rows done so far) when asked."""
     cfg = loaded.cfg
-    ds = open_dataset(cfg.data.url, endpoint_url=cfg.data.endpoint_url)
-    mapping, box_format = resolve_mapping(describe(ds, cfg.data.url), cfg.data)
+    mapped = open_mapped(cfg.data.url, cfg.data, endpoint_url=cfg.data.endpoint_url)
     split = read_split(loaded.run_dir) or {}
     val = [int(r) for r in split.get("val", [])]
-    browser = Browser(loaded, ds, mapping, box_format, val[:MAX_BROWSE_ROWS], threshold=threshold,
-                      val_rows=len(val))
+    browser = Browser(loaded, mapped, val[:MAX_BROWSE_ROWS], threshold=threshold, val_rows=len(val))
     for done, row in enumerate(browser.rows):
         if should_stop is not None and should_stop():
             break

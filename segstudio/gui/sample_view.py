@@ -4,7 +4,6 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QSlider, QSpinBox, QVBoxLayout, QWidget
 
-from segstudio.data.sample import read_sample
 from segstudio.gui.state import DatasetState
 from segstudio.gui.widgets import ImageView
 from segstudio.gui.workers import RenderService
@@ -13,9 +12,9 @@ from segstudio.render import raw_to_render, render
 CHANNEL = "dataset"   # the render service's channel of this view
 
 
-def render_row(ds, row: int, mapping, box_format, class_names):
-    """Render job: one raw row with masks, boxes and names, as the core draws it."""
-    raw = read_sample(ds, row, mapping, box_format)
+def render_row(mapped, row: int):
+    """Render job: one raw row of a MappedDataset with masks, boxes and names, as the core draws it."""
+    raw, class_names = mapped.read(row), mapped.class_names
     rgb = render(**raw_to_render(raw), class_names=class_names)
     names = [class_names[i] if 0 <= i < len(class_names) else str(i) for i in raw.labels.tolist()]
     h, w = raw.image.shape[:2]
@@ -74,8 +73,8 @@ class SampleView(QGroupBox):
                 self.previewView.set_message("Pick the image, boxes and labels columns")
             return
         row = self.sampleSpin.value()
-        ds, mapping, fmt, names = st.ds, st.mapping, st.box_format, st.class_names
-        self.renderer.submit(CHANNEL, lambda: render_row(ds, row, mapping, fmt, names))
+        mapped = st.mapped
+        self.renderer.submit(CHANNEL, lambda: render_row(mapped, row))
 
     @Slot(str, int, object)
     def _on_render(self, channel: str, seq: int, payload) -> None:

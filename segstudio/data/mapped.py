@@ -1,0 +1,121 @@
+"""One mapped dataset: (URL, data config, credentials/endpoint) -> the opened dataset with its column mapping,
+box format, class names and version. Every caller (training, evaluation, prediction, export, preview,
+inspect, the window) gets its dataset from `open_mapped` and passes the MappedDataset along.
+
+A MappedDataset pickles without its open handle (each spawned loader worker reopens it on first use).
+Credentials given explicitly travel with it to those workers inside `Hidden`, whose repr and str never
+show the value, and which `to_dict`/`repr` of the dataset leave out: nothing logged or saved carries them.
+"""
+from __future__ import annotations
+
+import dataclasses
+from segstudio.data.open import strip_secrets
+from segstudio.data.describe import DatasetInfo, class_names_for, describe, resolve_mapping
+from segstudio.data.sample import BoxFormat, ColumnMapping, RawSample, read_sample
+from segstudio.errors import DataError
+
+
+class Hidden:
+    """A secret that pickles as is (to spawn workers) but never prints."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value=None):
+        self.value = value
+
+    def __getstate__(self):
+        return (self.value,)       # a tuple: pickle skips __setstate__ for a false state such as None
+
+    def __setstate__(self, state):
+        self.value = state[0]
+
+    def __repr__(self) -> str:
+        return "<hidden>" if self.value else "<none>"
+
+    __str__ = __repr__
+
+
+@dataclasses.dataclass(eq=False, repr=False)
+class MappedDataset:
+    """An opened dataset with the columns chosen for each role. `mapping` is None only when
+    `open_mapped(strict=False)` could not resolve one (then `problem` says why)."""
+
+    url: str
+    info: DatasetInfo
+    mapping: ColumnMapping | None
+    box_format: BoxFormat
+    class_names: list
+    endpoint_url: str = ""
+    problem: str = ""
+    legacy_v3: bool = False     # a Deep Lake 3.x dataset, read-only through deeplake.query
+    creds: Hidden = dataclasses.field(default_factory=Hidden)
+    _ds: object = None
+
+    @property
+    def ds(self):
+        """The open Deep Lake dataset (or read-only view); reopened after unpickling in a worker."""
+        if self._ds is None:
+            from segstudio.data.open import open_readable
+
+            self._ds, _ = open_readable(self.url, endpoint_url=self.endpoint_url, creds=self.creds.value)
+        return self._ds
+
+    @property
+    def version(self) -> str:
+        return self.info.version
+
+    @property
+    def num_rows(self) -> int:
+        return self.info.num_rows
+
+    def __len__(self) -> int:
+        return self.info.num_rows
+
+    def __getstate__(self) -> dict:
+        return dict(self.__dict__, _ds=None)
+
+    def __repr__(self) -> str:
+        return (f"MappedDataset({strip_secrets(self.url)!r}, rows={self.num_rows}, version={self.version!r}, "
+                f"mapping={self.mapping}, box_format={self.box_format})")
+
+    def read(self, row: int) -> RawSample:
+        """Row `row` in the canonical layout (see data.sample.read_sample)."""
+        if self.mapping is None:
+            raise DataError(self.problem or "No column mapping is chosen; set the images, masks and labels columns.")
+        return read_sample(self.ds, row, self.mapping, self.box_format)
+
+    def remap(self, data_cfg) -> MappedDataset:
+        """The same open dataset with the columns `data_cfg` names (DataError when they do not fit)."""
+        mapping, box_format = resolve_mapping(self.info, data_cfg)
+        names = class_names_for(self.info, mapping, data_cfg)
+        return dataclasses.replace(self, mapping=mapping, box_format=box_format, class_names=names, problem="")
+
+
+def open_mapped(url: str, data_cfg=None, *, endpoint_url: str = "", creds: dict | None = None,
+                strict: bool = True) -> MappedDataset:
+    """Open `url` read-only, describe it and resolve the columns `data_cfg` names (or the proposed ones).
+
+    strict=False keeps going when no mapping fits: mapping is None and `problem` holds the one sentence
+    (inspect and the window show the schema so that the user can choose columns)."""
+    from segstudio.config import DataConfig
+    from segstudio.data.open import open_readable
+
+    data_cfg = data_cfg if data_cfg is not None else DataConfig()
+    ds, legacy = open_readable(url, endpoint_url=endpoint_url, creds=creds)
+    info = describe(ds, strip_secrets(url))
+    if legacy:
+        info.notes.insert(0, legacy_note(url))
+    base = MappedDataset(url=url, info=info, mapping=None, box_format=info.box_format,
+                         class_names=list(info.class_names), endpoint_url=endpoint_url, legacy_v3=legacy,
+                         creds=Hidden(dict(creds) if creds else None), _ds=ds)
+    try:
+        return base.remap(data_cfg)
+    except DataError as exc:
+        if strict:
+            raise
+        return dataclasses.replace(base, problem=str(exc))
+
+
+def legacy_note(url: str) -> str:
+    return (f"{strip_secrets(url)} is a Deep Lake 3.x dataset: segstudio reads it read-only (through "
+            "deeplake.query); to change it, convert it to Deep Lake 4 or re-import the data.")
