@@ -9,13 +9,13 @@ import copy
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QLineEdit, QListWidget, QPlainTextEdit, QPushButton,
-                               QScrollArea, QSpinBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QLabel, QPlainTextEdit, QPushButton,
+                               QSpinBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from segstudio.config import AugmentConfig
 from segstudio.data.sample import read_sample
 from segstudio.gui.state import DatasetState
+from segstudio.gui.transform_editor import TransformListEditor
 from segstudio.gui.widgets import ImageView, hbox, tile_images, titled, vbox
 from segstudio.gui.workers import RenderService
 from segstudio.render import enlarge, prepared_to_render, raw_to_render, render
@@ -38,15 +38,6 @@ def describe_report(report, class_names=()) -> str:
     lines.append("Applied transforms:" if plain.get("applied") else "Applied transforms: none")
     lines += [f"  {a['name']}: {_format_item(a.get('params', {}))}" for a in plain.get("applied", [])]
     return "\n".join(lines)
-
-
-def parse_literal(text: str):
-    """A typed value from a free-text parameter field: numbers, lists, None, True; else the text."""
-    import ast
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
 
 
 def _format_item(value) -> str:
@@ -126,12 +117,10 @@ class AugmentPanel(QWidget):
         self.image_size_fn = image_size_fn
         self.row_fn = lambda: 0
         self._worker = AugmentRenderer()
-        self._spec: list[dict] = []
-        self._transforms: dict[str, object] = {}
         self._filling = False
-        from segstudio.augment import PRESETS, list_transforms
+        from segstudio.augment import PRESETS, list_transforms   # albumentations: built with the panel
         self._presets = PRESETS
-        self._transforms = {t.name: t for t in list_transforms()}
+        self._catalogue = {t.name: t for t in list_transforms()}
         self._build()
         renderer.resultReady.connect(self._on_render)
         renderer.failed.connect(self._on_failed)
@@ -145,35 +134,20 @@ class AugmentPanel(QWidget):
         split.setSizes([330, 900])
         layout = QVBoxLayout(self)
         layout.addWidget(split, 1)
-        if self._presets:
-            default = AugmentConfig().preset    # the CPU preset's, as a new training config has
-            self.presetCombo.setCurrentText(default if default in self._presets else list(self._presets)[0])
-            self._on_preset(self.presetCombo.currentText())
+        default = AugmentConfig().preset    # the CPU preset's, as a new training config has
+        self.presetCombo.setCurrentText(default if default in self._presets else list(self._presets)[0])
+        self.refresh_preset()
 
     def _build_pipeline_editor(self) -> QWidget:
-        """Left side: preset, the ordered transform list with add/remove/move, the parameter form."""
+        """Left side: preset, the ordered transform list with its parameter editors."""
         self.presetCombo = QComboBox(objectName="augPresetCombo")
         self.presetCombo.addItems(list(self._presets) + [CUSTOM])
-        self.presetCombo.currentTextChanged.connect(self._on_preset)
-        self.transformList = QListWidget(objectName="transformList")
-        self.transformList.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
-        self.transformList.currentRowChanged.connect(self._show_params)
-        self.transformList.model().rowsMoved.connect(self._on_reordered)
-        self.addCombo = QComboBox(objectName="addTransformCombo")
-        self.addCombo.addItems(sorted(self._transforms))
-        self.paramBox = QGroupBox("Parameters")
-        self.paramForm = QFormLayout(self.paramBox)
-        scroll = QScrollArea(widgetResizable=True)
-        scroll.setWidget(self.paramBox)
+        self.presetCombo.currentTextChanged.connect(self.apply_preset)
+        self.transforms = TransformListEditor(self._catalogue)
+        self.transforms.edited.connect(self._edited)
         form = QFormLayout()
         form.addRow("Preset", self.presetCombo)
-        return vbox(form, QLabel("Transforms, in order (drag to reorder):"), (self.transformList, 1),
-                    hbox((self.addCombo, 1),
-                         QPushButton("Add", objectName="addTransformButton", clicked=self._add_transform)),
-                    hbox(QPushButton("Remove", objectName="removeTransformButton", clicked=self._remove_transform),
-                         QPushButton("Up", objectName="moveUpButton", clicked=lambda: self._move(-1)),
-                         QPushButton("Down", objectName="moveDownButton", clicked=lambda: self._move(1))),
-                    (scroll, 1))
+        return vbox(form, (self.transforms, 1))
 
     def _build_views(self) -> QWidget:
         """Right side: seed/draw/re-roll, original | augmented (or a grid), what the draw did."""
@@ -210,17 +184,15 @@ class AugmentPanel(QWidget):
     def augment_config(self) -> AugmentConfig:
         preset = self.presetCombo.currentText()
         base = AugmentConfig(image_size=int(self.image_size_fn()))
+        base.preset = preset
         if preset == CUSTOM:
-            base.preset = CUSTOM
-            base.transforms = copy.deepcopy(self._spec)
-        else:
-            base.preset = preset
+            base.transforms = self.transforms.spec()
         return base
 
     def set_augment_config(self, cfg: AugmentConfig) -> None:
         """Show a loaded config: its preset, or its custom transform list."""
         if cfg.preset == CUSTOM:
-            self._set_spec(copy.deepcopy(cfg.transforms))
+            self.transforms.set_spec(copy.deepcopy(cfg.transforms))
             self._set_preset_silently(CUSTOM)
         else:
             self.presetCombo.setCurrentText(cfg.preset)
@@ -231,9 +203,14 @@ class AugmentPanel(QWidget):
         self.presetCombo.setCurrentText(name)
         self._filling = False
 
+    @Slot()
+    def refresh_preset(self, *_):
+        """The preset's transforms again (they follow the image size), unless the list is custom."""
+        self.apply_preset(self.presetCombo.currentText())
+
     @Slot(str)
-    def _on_preset(self, name: str) -> None:
-        if self._filling or not self._presets:
+    def apply_preset(self, name: str) -> None:
+        if self._filling:
             return
         if name != CUSTOM:
             from segstudio.augment import resolve_spec
@@ -242,125 +219,14 @@ class AugmentPanel(QWidget):
             except Exception as exc:  # noqa: BLE001 - show the core's message
                 self.message.emit(str(exc), True)
                 return
-            self._set_spec(spec)
+            self.transforms.set_spec(spec)
         self.request_preview()
 
-    def _set_spec(self, spec: list[dict]) -> None:
-        self._spec = [dict(t) for t in spec]
-        self.transformList.blockSignals(True)
-        self.transformList.clear()
-        for t in self._spec:
-            self.transformList.addItem(t.get("name", "?"))
-        self.transformList.blockSignals(False)
-        self.transformList.setCurrentRow(0 if self._spec else -1)
-        self._show_params(self.transformList.currentRow())
-
+    @Slot()
     def _edited(self) -> None:
         """Any edit of the list makes the pipeline custom; the preview follows at once."""
         self._set_preset_silently(CUSTOM)
         self.request_preview()
-
-    def _add_transform(self) -> None:
-        name = self.addCombo.currentText()
-        if not name:
-            return
-        entry = {"name": name}
-        for p in self._transforms[name].params:
-            entry[p.name] = copy.deepcopy(p.default)
-        self._spec.append(entry)
-        self.transformList.addItem(name)
-        self.transformList.setCurrentRow(len(self._spec) - 1)
-        self._edited()
-
-    def _remove_transform(self) -> None:
-        row = self.transformList.currentRow()
-        if 0 <= row < len(self._spec):
-            del self._spec[row]
-            self.transformList.takeItem(row)
-            self._show_params(self.transformList.currentRow())
-            self._edited()
-
-    def _move(self, step: int) -> None:
-        row = self.transformList.currentRow()
-        dest = row + step
-        if 0 <= row < len(self._spec) and 0 <= dest < len(self._spec):
-            self._spec[row], self._spec[dest] = self._spec[dest], self._spec[row]
-            item = self.transformList.takeItem(row)
-            self.transformList.insertItem(dest, item)
-            self.transformList.setCurrentRow(dest)
-            self._edited()
-
-    def _on_reordered(self, *_):
-        by_name = list(self._spec)
-        order = [self.transformList.item(i).text() for i in range(self.transformList.count())]
-        new = []
-        for name in order:
-            for j, t in enumerate(by_name):
-                if t.get("name") == name:
-                    new.append(by_name.pop(j))
-                    break
-        self._spec = new + by_name
-        self._edited()
-
-    # ---- parameter editors --------------------------------------------------------------------
-    @Slot(int)
-    def _show_params(self, row: int) -> None:
-        while self.paramForm.rowCount():
-            self.paramForm.removeRow(0)
-        if not 0 <= row < len(self._spec):
-            self.paramBox.setTitle("Parameters")
-            return
-        entry = self._spec[row]
-        self.paramBox.setTitle(f"Parameters of {entry.get('name')}")
-        known = self._transforms.get(entry.get("name"))
-        specs = {p.name: p for p in (known.params if known else ())}
-        for key in list(specs) + [k for k in entry if k != "name" and k not in specs]:
-            value = entry.get(key, specs[key].default if key in specs else None)
-            self.paramForm.addRow(key, self._editor(row, key, value, specs.get(key)))
-
-    def _editor(self, row: int, key: str, value, spec) -> QWidget:
-        """An editor for one parameter; `spec` is its ParamInfo, None for a key the catalogue does not know."""
-        def setter(v):
-            if row < len(self._spec):
-                self._spec[row][key] = v
-                self._edited()
-        choices = spec.choices if spec else None
-        lo, hi = (spec.min, spec.max) if spec else (None, None)
-        if choices:
-            w = QComboBox()
-            w.addItems([str(c) for c in (spec.labels or choices)])
-            if value in list(choices):
-                w.setCurrentIndex(list(choices).index(value))
-            w.currentIndexChanged.connect(lambda i: setter(list(choices)[i]))
-        elif isinstance(value, bool) or (spec is not None and spec.type == "bool"):
-            w = QCheckBox()
-            w.setChecked(value)
-            w.toggled.connect(setter)
-        elif isinstance(value, int):
-            w = QSpinBox(minimum=int(lo if lo is not None else -10**6), maximum=int(hi if hi is not None else 10**6))
-            w.setValue(value)
-            w.valueChanged.connect(setter)
-        elif isinstance(value, float):
-            w = QDoubleSpinBox(decimals=3, singleStep=0.05, minimum=float(lo if lo is not None else -1e6),
-                               maximum=float(hi if hi is not None else 1e6))
-            w.setValue(value)
-            w.valueChanged.connect(setter)
-        elif (isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value)
-              and 0 < len(value) <= 2):   # a [lo, hi] pair; longer lists are edited as text below
-            w = QWidget()
-            layout = QHBoxLayout(w)
-            layout.setContentsMargins(0, 0, 0, 0)
-            parts = list(value)
-            for i, v in enumerate(value):
-                box = (QDoubleSpinBox(decimals=3, singleStep=0.05, minimum=-1e6, maximum=1e6)
-                       if isinstance(v, float) else QSpinBox(minimum=-10**6, maximum=10**6))
-                box.setValue(v)
-                box.valueChanged.connect(lambda x, i=i: (parts.__setitem__(i, x), setter(list(parts))))
-                layout.addWidget(box)
-        else:
-            w = QLineEdit(repr(value) if not isinstance(value, str) else value)
-            w.editingFinished.connect(lambda: setter(parse_literal(w.text())))
-        return w
 
     # ---- previews -----------------------------------------------------------------------------
     def draw_seed(self) -> int:

@@ -1,6 +1,8 @@
 """The segstudio window: Dataset, Augmentation, Training (with live curves) and Evaluation tabs."""
 from __future__ import annotations
 
+import os
+
 from PySide6.QtCore import QByteArray, Qt, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
@@ -36,7 +38,7 @@ class MainWindow(QMainWindow):
         self.datasetPanel = DatasetPanel(self.state, self.renderer)
         self.trainPanel = TrainPanel(self._config_parts)
         self.augmentPanel = AugmentPanel(self.state, self.renderer,
-                                         image_size_fn=lambda: self.trainPanel.imageSizeSpin.value())
+                                         image_size_fn=self.trainPanel.editors["augment.image_size"].value)
         self.augmentPanel.row_fn = self.datasetPanel.sample.current_row
         self.evalPanel = EvalPanel(self.trainPanel.runs_dir, self.renderer)
         self.tabs = QTabWidget(objectName="mainTabs")
@@ -60,13 +62,15 @@ class MainWindow(QMainWindow):
         for panel in (self.datasetPanel, self.augmentPanel, self.trainPanel, self.evalPanel):
             panel.message.connect(self.show_message)
         self.datasetPanel.sample.rowChanged.connect(self.augmentPanel.request_preview)
-        self.trainPanel.imageSizeSpin.valueChanged.connect(self._on_image_size)
+        self.trainPanel.editors["augment.image_size"].valueChanged.connect(self.augmentPanel.refresh_preset)
         self.trainPanel.editors["train.seed"].valueChanged.connect(self.augmentPanel.seedSpin.setValue)
         self.trainPanel.trainingFinished.connect(self._on_training_finished)
         self.trainPanel.runningChanged.connect(self._on_running_changed)
         self.trainPanel.runSelected.connect(self.evalPanel.select_run)
+        self.trainPanel.configLoaded.connect(self.on_config_loaded)
+        self.trainPanel.starting.connect(self._export_credentials)
         self.state.changed.connect(self._on_dataset_changed)
-        self.state.changed.connect(self.trainPanel._validate_live)
+        self.state.changed.connect(self.trainPanel.validate_live)
         self.renderer.resultReady.connect(self._on_first_render)
         self.renderer.failed.connect(self._on_first_render)
         self.datasetPanel.openFailed.connect(lambda _m: self._mark_loaded())
@@ -111,7 +115,7 @@ class MainWindow(QMainWindow):
 
     # ---- callbacks ----------------------------------------------------------------------------
     def _config_parts(self):
-        st, panel = self.state, self.datasetPanel
+        st = self.state
         if st.ds is None:
             raise UserError("No dataset is open; open one on the Dataset tab first.")
         if st.mapping is None:
@@ -120,13 +124,15 @@ class MainWindow(QMainWindow):
         data = DataConfig(url=st.url, endpoint_url=st.endpoint_url, images=st.mapping.images,
                           masks=st.mapping.masks, boxes=st.mapping.boxes, labels=st.mapping.labels,
                           iscrowd=st.mapping.iscrowd)
-        creds = panel.credentials()
-        if creds and st.url.startswith("s3://"):
-            import os
-            # The engine reads s3 credentials from the environment; this keeps them in this process's
-            # memory only (never in the run card, the settings or the logs).
-            os.environ.update({k.upper(): v for k, v in creds.items()})
         return data, self.augmentPanel.augment_config()
+
+    @Slot()
+    def _export_credentials(self) -> None:
+        """A run starts: the engine reads s3 credentials from the environment. Set there only now (not while
+        the form is edited), they stay in this process's memory (never in the run card, settings or logs)."""
+        creds = self.datasetPanel.credentials()
+        if creds and self.state.url.startswith("s3://"):
+            os.environ.update({k.upper(): v for k, v in creds.items()})
 
     @Slot()
     def _on_dataset_changed(self) -> None:
@@ -137,9 +143,6 @@ class MainWindow(QMainWindow):
                                                and c.name != getattr(self.state.mapping, "labels", "")])
             if "split" in [c.name for c in info.columns] and not self.trainPanel.base.data.split_column:
                 self.trainPanel.editors["data.split_column"].setCurrentText("split")
-
-    def _on_image_size(self, *_):
-        self.augmentPanel._on_preset(self.augmentPanel.presetCombo.currentText())
 
     @Slot(str, int, object)
     def _on_first_render(self, channel: str, *_):

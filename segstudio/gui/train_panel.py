@@ -32,6 +32,8 @@ class TrainPanel(QWidget):
     runningChanged = Signal(bool)
     trainingFinished = Signal(object)   # the finished dict
     runSelected = Signal(str)           # a past run's folder
+    configLoaded = Signal(object)       # a config file or preset filled the form (the window shows its augment)
+    starting = Signal()                 # a run is about to start (the window hands it the S3 credentials)
 
     def __init__(self, config_parts, parent: QWidget | None = None):
         """`config_parts()` returns (DataConfig, AugmentConfig) from the dataset and augmentation panels."""
@@ -51,7 +53,7 @@ class TrainPanel(QWidget):
         self._build()
         config_form.fill_form(self.base, self.editors)
         for w in self.editors.values():
-            config_form.changed_signal(w).connect(self._validate_live)
+            config_form.changed_signal(w).connect(self.validate_live)
         self.refresh_runs()
 
     # ---- layout -------------------------------------------------------------------------------
@@ -93,8 +95,6 @@ class TrainPanel(QWidget):
                 form.addRow(label, w)
             boxes.append(box)
         self.editors["data.split_column"].currentTextChanged.connect(self._on_split_column)
-        for key in ("train.epochs", "train.batch_size", "train.lr", "augment.image_size", "train.workers"):
-            setattr(self, self.editors[key].objectName(), self.editors[key])  # e.g. self.epochsSpin
         scroll = QScrollArea(widgetResizable=True)
         scroll.setWidget(vbox(*boxes, 1))
         scroll.setMinimumWidth(330)
@@ -182,13 +182,7 @@ class TrainPanel(QWidget):
             return
         self.apply_config(cfg)
         self.message.emit(f"Loaded the {name} preset.", False)
-        self._config_loaded(cfg)
-
-    def _config_loaded(self, cfg: Config) -> None:
-        """Hook for the window: the augmentation panel shows the loaded augment section."""
-        parent_window = self.window()
-        if hasattr(parent_window, "on_config_loaded"):
-            parent_window.on_config_loaded(cfg)
+        self.configLoaded.emit(cfg)
 
     def load_config_file(self, path: str) -> bool:
         try:
@@ -199,7 +193,7 @@ class TrainPanel(QWidget):
         self.apply_config(cfg)
         self._show_validation("")
         self.message.emit(f"Loaded config {path}.", False)
-        self._config_loaded(cfg)
+        self.configLoaded.emit(cfg)
         return True
 
     def save_config_file(self, path: str) -> bool:
@@ -231,7 +225,7 @@ class TrainPanel(QWidget):
             self.editors["model.weights"].setCurrentText(path)
 
     @Slot()
-    def _validate_live(self, *_):
+    def validate_live(self, *_):
         """Check the form as it is edited; the message names the key and what is allowed."""
         try:
             self.config()
@@ -269,6 +263,7 @@ class TrainPanel(QWidget):
         self.last_result = None
         self._epochs = cfg.train.epochs + extend_epochs
         hold_full_collections()   # no full collection walks the heap mid-run (see workers.release_gc)
+        self.starting.emit()
         self.runner.start(train, cfg, resume=resume, extend_epochs=extend_epochs)
         self._set_running(True)
         what = "Resuming" if resume and not extend_epochs else ("Extending" if resume else "Starting")
