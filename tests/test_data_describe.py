@@ -1,11 +1,13 @@
 """describe / resolve_mapping: kinds, proposed mapping, box format from the schema, class names, overrides."""
+from pathlib import Path
+
 import deeplake
 import numpy as np
 import pytest
 from deeplake import types as T
 
 from segstudio.config import DataConfig
-from segstudio.data.describe import class_names_for, describe, resolve_mapping
+from segstudio.data.describe import class_names_for, describe, read_box_formats, resolve_mapping
 from segstudio.data.open import open_dataset
 from segstudio.data.sample import BoxFormat, ColumnMapping
 from segstudio.errors import DataError
@@ -109,3 +111,22 @@ def test_demo_dataset_is_described(demo_dataset):
     info = describe(open_dataset(demo_dataset), demo_dataset)
     assert info.mapping.images == "images" and info.mapping.labels == "categories"
     assert info.box_format == BoxFormat("ltwh", "pixel") and info.box_format_known and info.class_names
+
+
+def test_every_recorded_box_format_is_read_through_the_public_type(tmp_path):
+    """The box format comes from Type equality (deeplake has no attribute for it): if a deeplake release
+    stops telling formats apart this way, this fails for the pair it confuses."""
+    ds = deeplake.create(str(tmp_path / "boxes"))
+    pairs = [(f, u) for f in ("ltwh", "ltrb", "ccwh") for u in ("pixel", "fractional")]
+    for i, (f, u) in enumerate(pairs):
+        ds.add_column(f"b{i}", T.BoundingBox(dtype="float32" if i % 2 else "float64", format=f, bbox_type=u))
+    ds.add_column("unrecorded", T.BoundingBox(dtype="float32"))
+    ds.commit()
+    for opened in (open_dataset(str(tmp_path / "boxes")), open_dataset(str(tmp_path / "boxes")).query("SELECT *")):
+        formats = read_box_formats(opened)
+        assert formats == {f"b{i}": BoxFormat(f, u) for i, (f, u) in enumerate(pairs)}
+
+
+def test_describe_reads_only_public_deeplake_api():
+    source = (Path(__file__).resolve().parent.parent / "segstudio" / "data" / "describe.py").read_text()
+    assert "._" not in source.replace("__", "")     # no private attribute such as ds._reader

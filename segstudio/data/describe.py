@@ -5,7 +5,6 @@ by name. `resolve_mapping` applies the user's config overrides and checks each c
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 
 from segstudio.data.sample import BoxFormat, ColumnMapping
@@ -69,102 +68,34 @@ def _column_info(col) -> ColumnInfo:
     return ColumnInfo(col.name, kind, str(t.id), shape)
 
 
+_BOX_MODES = (None, "ltwh", "ltrb", "ccwh")
+_BOX_UNITS = (None, "pixel", "fractional")
+
+
 def read_box_formats(ds) -> dict:
-    """{column: BoxFormat} for bounding-box columns, read from the dataset's schema log.
+    """{column: BoxFormat} for bounding-box columns whose format or units the schema records.
 
-    deeplake 4.7 keeps a BoundingBox's format/type only in the column definition it logs (the Python
-    Type object and the column metadata do not expose it), so the log is read through the dataset's own
-    storage reader: this works for every storage backend the dataset was opened with. Reading stops as
-    soon as every box column is found (the log holds one file per commit; remote storage pays per file).
+    deeplake 4.7 exposes a BoundingBox's format and units through no attribute, but its column types
+    compare equal only to a BoundingBox of the same dtype, format and units: the recorded pair is the one
+    candidate the column's type equals. Works for datasets, views and Deep Lake 3.x datasets read
+    through deeplake.query (their `coords`). A missing format or unit defaults to ltwh / pixel.
     """
-    found: dict = {}
-    try:
-        wanted = {c.name for c in ds.schema.columns if c.dtype.kind.name == "BoundingBox"}
-        reader = ds._reader
-        branch_dirs = reader.list_dirs("_deeplake_log") if wanted else []
-        current = f"_deeplake_log/{ds.current_branch.id}"
-    except Exception:  # noqa: BLE001 - views and exotic backends: format stays unknown
-        return found
-    # The current branch first; columns made before a branch was created may sit in its parent's log.
-    ordered = [current] + [d for d in branch_dirs if d != current and not d.endswith("_meta")]
-    for branch_dir in ordered if wanted else []:
-        try:
-            files = sorted(m.path for m in reader.list(branch_dir) if m.path.endswith((".jsonl", ".jsonl.lz4")))
-        except Exception:  # noqa: BLE001
-            continue
-        for path in files:
-            if wanted <= set(found):
-                return found
-            raw = bytes(reader.get(path))
+    return {c.name: fmt for c in ds.schema.columns
+            if c.dtype.kind.name == "BoundingBox" and (fmt := _recorded_box_format(c.dtype)) is not None}
+
+
+def _recorded_box_format(t) -> BoxFormat | None:
+    import deeplake
+
+    for mode in _BOX_MODES:
+        for units in _BOX_UNITS:
             try:
-                text = (_lz4_log(raw) if path.endswith(".lz4") else raw).decode("utf-8", "replace")
-            except (IndexError, ValueError):
-                continue
-            branch_found: dict = {}
-            for line in text.splitlines():
-                _parse_log_line(line, branch_found)
-            found.update({k: v for k, v in branch_found.items() if k in wanted and k not in found})
-    return found
-
-
-def _lz4_log(raw: bytes) -> bytes:
-    """Decompress a Deep Lake log file: 4-byte little-endian size, then one LZ4 block.
-
-    Hand-written because these logs are a few kilobytes and no LZ4 binding is among the dependencies.
-    """
-    size = int.from_bytes(raw[:4], "little")
-    src, out, i = raw[4:], bytearray(), 0
-    while i < len(src):
-        token = src[i]
-        i += 1
-        n = token >> 4
-        if n == 15:
-            while src[i] == 255:
-                n += 255
-                i += 1
-            n += src[i]
-            i += 1
-        out += src[i:i + n]
-        i += n
-        if i >= len(src):
-            break
-        offset = src[i] | (src[i + 1] << 8)
-        i += 2
-        n = (token & 15) + 4
-        if (token & 15) == 15:
-            while src[i] == 255:
-                n += 255
-                i += 1
-            n += src[i]
-            i += 1
-        if offset == 0 or offset > len(out):
-            raise ValueError("corrupt LZ4 block")
-        start = len(out) - offset
-        if offset >= n:
-            out += out[start:start + n]
-        else:
-            for k in range(n):      # byte by byte: this match overlaps the bytes it produces
-                out.append(out[start + k])
-    if len(out) != size:
-        raise ValueError("LZ4 size mismatch")
-    return bytes(out)
-
-
-def _parse_log_line(line: str, found: dict) -> None:
-    if '"bbox"' not in line:
-        return
-    try:
-        entry = json.loads(line).get("createColumn") or {}
-    except ValueError:
-        return
-    t = entry.get("t") or {}
-    if t.get("k") != "bbox":
-        return
-    coords = (t.get("d") or {}).get("coords") or {}
-    mode, units = coords.get("mode"), coords.get("type")
-    if mode in ("ltwh", "ltrb", "ccwh") or units in ("pixel", "fractional"):
-        found[entry.get("n")] = BoxFormat(mode if mode in ("ltwh", "ltrb", "ccwh") else "ltwh",
-                                          units if units in ("pixel", "fractional") else "pixel")
+                same = t == deeplake.types.BoundingBox(t.id, format=mode, bbox_type=units)
+            except Exception:  # noqa: BLE001 - a dtype BoundingBox does not take: format unknown
+                return None
+            if same:
+                return BoxFormat(mode or "ltwh", units or "pixel") if (mode or units) else None
+    return None
 
 
 def _pick(columns, role: str, taken: set) -> str:
