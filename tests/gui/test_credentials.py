@@ -1,6 +1,7 @@
 """S3 credentials typed in the window reach the process environment only when a run starts."""
 import os
 
+from segstudio.data.mapped import MappedDataset
 from segstudio.data.sample import BoxFormat, ColumnMapping
 
 KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
@@ -14,9 +15,9 @@ def test_s3_secrets_are_not_put_in_the_environment_while_the_form_is_edited(make
     panel.keyEdit.setText("AKIAEXAMPLEKEY")
     panel.secretEdit.setText("typed-secret")
     # an s3 dataset as the window holds it once opened (set without opening: no server is needed)
-    window.state.url, window.state.ds = "s3://bucket/dataset", object()
-    window.state.mapping = ColumnMapping(images="images", masks="masks", boxes="boxes", labels="labels")
-    window.state.box_format = BoxFormat()
+    window.state.mapped = MappedDataset(
+        url="s3://bucket/dataset", info=None, box_format=BoxFormat(), class_names=["thing"], _ds=object(),
+        mapping=ColumnMapping(images="images", masks="masks", boxes="boxes", labels="labels"))
     try:
         epochs = window.trainPanel.editors["train.epochs"]
         epochs.setValue(epochs.value() + 1)            # live validation builds the whole config
@@ -27,4 +28,4 @@ def test_s3_secrets_are_not_put_in_the_environment_while_the_form_is_edited(make
     finally:
         for key in KEYS:
             os.environ.pop(key, None)
-        window.state.ds = None
+        window.state.mapped = None
