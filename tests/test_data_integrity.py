@@ -19,17 +19,18 @@ from segstudio.data.integrity import check_local_dataset
 from segstudio.data.open import open_dataset
 from segstudio.errors import DataError
 
-_LIMIT_BYTES = 3 * 1024 ** 3
+_GIB = 1024 ** 3
 
 
-def _limited():
-    resource.setrlimit(resource.RLIMIT_AS, (_LIMIT_BYTES, _LIMIT_BYTES))
+def run_limited(args, timeout=120, limit_gib=3):
+    """A Python subprocess with an address-space limit (3 GiB; torch's thread pools reserve more address
+    space, so commands that import torch get 8) and a timeout."""
+    limit = limit_gib * _GIB
 
-
-def run_limited(args, timeout=120):
-    """A Python subprocess with a 3 GiB address-space limit and a timeout."""
+    def limited():
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout, check=False,
-                          preexec_fn=_limited)
+                          preexec_fn=limited)
 
 
 def _chunk_of(path, column_name):
@@ -127,3 +128,22 @@ def test_inspect_on_cut_demo_dataset_is_one_sentence_with_bounded_memory(tmp_pat
     proc = run_limited(["-m", "segstudio", "inspect", str(path)])
     assert proc.returncode == 1, proc.stderr[-800:]
     assert "damaged" in proc.stderr and "rows 0-5" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.fixture
+def cut_demo(tmp_path):
+    """A 6-image demo dataset whose masks file was cut short."""
+    from segstudio.data.demo import create_demo_dataset
+    path = tmp_path / "demo"
+    create_demo_dataset(str(path), num_images=6, seed=0)
+    _cut(_chunk_of(path, "masks")[0])
+    return path
+
+
+def test_training_and_preview_on_a_cut_dataset_are_one_sentence(cut_demo, tmp_path):
+    config = tmp_path / "cfg.toml"
+    config.write_text(f'[data]\nurl = "{cut_demo}"\n[train]\nmax_iters = 1\nworkers = 2\nruns_dir = "{tmp_path}/runs"\n')
+    for args in (["train", "--config", str(config)], ["preview", str(cut_demo), "--out", str(tmp_path / "p")]):
+        proc = run_limited(["-m", "segstudio", *args], timeout=300, limit_gib=8)
+        assert proc.returncode == 1, proc.stderr[-800:]
+        assert "column 'masks' holding rows 0-5 is cut short" in proc.stderr and "Traceback" not in proc.stderr
