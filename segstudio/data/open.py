@@ -104,14 +104,17 @@ def _v3_message(url: str, why: str = "which segstudio opens read-only") -> str:
             f"deeplake.convert('{url}', '<new path>') or re-import the data.")
 
 
-def _looks_v3_remote(url: str, creds: dict | None, token: str | None) -> bool:
-    try:
-        import deeplake.storage
+def _query_v3_or_none(target: str, creds: dict | None, token: str | None):
+    """The query view when `target` holds a Deep Lake 3.x dataset (deeplake 4 reads those only by query)."""
+    import deeplake
 
-        reader = deeplake.storage.Reader(url, creds=creds or None, token=token)
-        return reader.length("dataset_meta.json") > 0
-    except Exception:  # noqa: BLE001 - a probe only; any failure means "not detectably 3.x"
-        return False
+    if '"' in target:
+        return None
+    try:
+        view = deeplake.query(f'SELECT * FROM "{target}"', creds=creds or None, token=token)
+    except Exception:  # noqa: BLE001 - a probe only; any failure means "not a readable 3.x dataset"
+        return None
+    return view if list(view.schema.columns) else None
 
 
 def _translate(exc: Exception, url: str, creds: dict | None, token: str | None) -> DataError:
@@ -217,9 +220,11 @@ def _open(url: str, endpoint_url: str, creds: dict | None, read_only: bool) -> t
         return opener(target, creds=creds or None, token=token), False
     except Exception as exc:  # noqa: BLE001 - Deep Lake raises many unrelated types; all become DataError
         translated = _translate(exc, url, creds, token)
-    if scheme not in ("", "file", "mem") and translated.args[0].startswith("No Deep Lake dataset") and \
-            _looks_v3_remote(target, creds, token):
-        if not read_only:
-            raise DataError(_v3_message(url))
-        return _query_v3(url, target, creds, token), True
-    raise translated
+    view = None
+    if scheme not in ("", "file", "mem") and translated.args[0].startswith("No Deep Lake dataset"):
+        view = _query_v3_or_none(target, creds, token)     # remote: no folder to look into first
+    if view is None:
+        raise translated
+    if not read_only:
+        raise DataError(_v3_message(url))
+    return view, True
