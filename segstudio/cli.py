@@ -20,6 +20,7 @@ COMMANDS = {
     "eval": "evaluate",
     "predict": "predict",
     "export": "export",
+    "weights": "weights",
     "bench": "bench",
 }
 

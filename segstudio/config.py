@@ -63,7 +63,8 @@ class ModelConfig:
     arch: str = _opt("maskrcnn_resnet18_fpn",
                      choices=["maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2",
                               "maskrcnn_resnet18_fpn", "maskrcnn_mobilenet_v3_fpn"])
-    weights: str = _opt("none", help="none, coco, imagenet, or a path to a .pth file")
+    weights: str = _opt("none", help="none, auto (the best present: coco, then imagenet, then none), coco, "
+                                     "imagenet, or a path to a .pth file")
     min_size: int = _opt(0, min=0, max=4096, help="model input short side; 0 follows augment.image_size")
     max_size: int = _opt(0, min=0, max=8192, help="model input long side; 0: augment.image_size x 1333/800")
     trainable_backbone_layers: int = _opt(5, min=0, max=5)
@@ -104,6 +105,8 @@ class TrainConfig:
     runs_dir: str = _opt("runs")
     checkpoint_every: int = _opt(100, min=1, help="iterations between last.pt writes")
     max_iters: int = _opt(0, min=0, help="stop after this many iterations (0: run all epochs)")
+    tensorboard: bool = _opt(True, help="also write TensorBoard event files into the run folder "
+                                        "(needs the optional tensorboard package)")
 
 
 @dataclass

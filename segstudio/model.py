@@ -1,11 +1,13 @@
 """Mask R-CNN builders with the knobs that set CPU cost, and offline-first weight resolution.
 
 Nothing here downloads: torchvision builders get `weights=None, weights_backbone=None` and pretrained
-files are loaded only when they already sit in the torch hub cache. Loaded weights always get new
+files are loaded only when they already sit in the torch hub cache (`segstudio weights download` puts
+them there when the user asks). Loaded weights always get new
 box/mask predictors sized for the dataset's classes (plus background), as in torchvision's tutorial.
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -24,40 +26,35 @@ from segstudio.errors import TrainingError
 ARCHS = ("maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2", "maskrcnn_resnet18_fpn",
          "maskrcnn_mobilenet_v3_fpn")
 
-# File names torchvision gives these weights in the hub cache ($TORCH_HOME/hub/checkpoints/).
-_COCO_FILES = {
-    "maskrcnn_resnet50_fpn": "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth",
-    "maskrcnn_resnet50_fpn_v2": "maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth",
-}
-_IMAGENET_FILES = {
-    "maskrcnn_resnet50_fpn": "resnet50-0676ba61.pth",
-    "maskrcnn_resnet50_fpn_v2": "resnet50-0676ba61.pth",
-    "maskrcnn_resnet18_fpn": "resnet18-f37072fd.pth",
-    "maskrcnn_mobilenet_v3_fpn": "mobilenet_v3_large-8738ca79.pth",
-}
 # Predictors are always replaced: their shapes depend on the number of classes.
 _NEW_HEAD_PREFIXES = ("roi_heads.box_predictor.", "roi_heads.mask_predictor.")
 
 
-def hub_checkpoint_dir() -> Path:
-    return Path(torch.hub.get_dir()) / "checkpoints"
+def _missing_message(known) -> str:
+    return (f"Pretrained weights {known.file_name} are not in {known.path.parent}; run `segstudio weights "
+            f"download {known.name}` (or the window's Weights > Download...), or {known.manual_hint()}, "
+            "or set model.weights = \"none\".")
 
 
 def resolve_weights(arch: str, weights: str) -> tuple[str, Path | None]:
-    """-> (kind, file): kind is none, coco, imagenet or file; TrainingError when the file is absent."""
+    """-> (kind, file): kind is none, coco, imagenet or file; TrainingError when the file is absent.
+
+    "auto" takes the best weights present (COCO, then the ImageNet backbone, then none)."""
+    from segstudio.weights import weights_for
+
     w = (weights or "none").strip()
     if w.lower() == "none":
         return "none", None
+    if w.lower() == "auto":
+        return _best_present(arch)
     if w.lower() in ("coco", "imagenet"):
-        table = _COCO_FILES if w.lower() == "coco" else _IMAGENET_FILES
-        if arch not in table:
+        known = weights_for(arch, w.lower())
+        if known is None:
             raise TrainingError(f"There are no {w.lower()} weights for {arch}; use weights = \"imagenet\", "
                                 "\"none\" or a .pth file.")
-        path = hub_checkpoint_dir() / table[arch]
-        if not path.is_file():
-            raise TrainingError(f"Pretrained weights {table[arch]} are not in {path.parent}; copy the file "
-                                "there (segstudio never downloads) or set model.weights = \"none\".")
-        return w.lower(), path
+        if not known.present():
+            raise TrainingError(_missing_message(known))
+        return w.lower(), known.path
     path = Path(os.path.expanduser(w))
     if path.is_dir():
         raise TrainingError(f"Weights path {path} is a folder; set model.weights to the .pth file inside it "
@@ -67,12 +64,54 @@ def resolve_weights(arch: str, weights: str) -> tuple[str, Path | None]:
     return "file", path
 
 
+def _best_present(arch: str) -> tuple[str, Path | None]:
+    from segstudio.weights import weights_for
+
+    for kind in ("coco", "imagenet"):
+        known = weights_for(arch, kind)
+        if known is not None and known.present():
+            return kind, known.path
+    return "none", None
+
+
+def settle_auto_weights(model_cfg) -> str:
+    """Replace model.weights = "auto" by what is present (so the run card and a resume agree);
+    -> a sentence when a better file exists than the one used, else ""."""
+    from segstudio.weights import weights_for
+
+    if (model_cfg.weights or "").strip().lower() != "auto":
+        return ""
+    kind, path = _best_present(model_cfg.arch)
+    model_cfg.weights = kind
+    better = weights_for(model_cfg.arch, "coco") if kind != "coco" else None
+    better = better or (weights_for(model_cfg.arch, "imagenet") if kind == "none" else None)
+    if better is None:
+        return ""
+    used = (f"ImageNet backbone weights ({path.name})" if kind == "imagenet" else "scratch (no pretrained weights)")
+    return (f"model.weights = \"auto\": {better.file_name} is not in {better.path.parent}, so training starts "
+            f"from {used}; for better results run `segstudio weights download {better.name}` "
+            f"({better.size_mb:.0f} MB, or the window's Weights > Download...) and start a new run.")
+
+
+def describe_weights(model_cfg) -> str:
+    """What a run starts from, in a few words (for the started line)."""
+    w = (model_cfg.weights or "none").strip()
+    if w.lower() == "none":
+        return "no pretrained weights"
+    if w.lower() in ("coco", "imagenet"):
+        from segstudio.weights import weights_for
+        known = weights_for(model_cfg.arch, w.lower())
+        label = "COCO weights" if w.lower() == "coco" else "ImageNet backbone weights"
+        return f"{label} {known.file_name}" if known else label
+    return f"weights file {w}"
+
+
 def anchor_sizes(image_size: int, levels: int) -> tuple:
     """One anchor size per FPN level, doubling per level.
 
     torchvision's 32..512 suit 800 px inputs; at 128 px most of them cover the whole image, so the
     smallest anchor shrinks with the input (image_size / 8, between 8 and 32)."""
-    smallest = int(min(32, max(8, 2 ** round(torch.log2(torch.tensor(max(image_size, 1) / 8.0)).item()))))
+    smallest = int(min(32, max(8, 2 ** round(math.log2(max(image_size, 1) / 8.0)))))
     return tuple((smallest * 2 ** i,) for i in range(levels))
 
 

@@ -12,18 +12,32 @@ from segstudio.errors import ConfigError
 
 _PACKAGE = "segstudio.resources"
 _PREFIX, _SUFFIX = "preset-", ".toml"
-DEFAULT_PRESET = "cpu"
+DEFAULT_PRESET = "cpu"      # without a GPU
+GPU_PRESET = "gpu"          # with CUDA or Apple MPS present
 
 
 def _resources():
     return resources.files(_PACKAGE)
 
 
+def gpu_present() -> bool:
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    return torch.cuda.is_available() or (mps is not None and mps.is_available())
+
+
+def default_preset() -> str:
+    """The preset the window and `segstudio train` start from: gpu with CUDA or MPS present, else cpu."""
+    return GPU_PRESET if gpu_present() else DEFAULT_PRESET
+
+
 def preset_names() -> list[str]:
     """Names of the shipped presets, the default first."""
     names = sorted(p.name[len(_PREFIX):-len(_SUFFIX)] for p in _resources().iterdir()
                    if p.name.startswith(_PREFIX) and p.name.endswith(_SUFFIX))
-    return sorted(names, key=lambda n: n != DEFAULT_PRESET)
+    first = default_preset()
+    return sorted(names, key=lambda n: n != first)
 
 
 def preset_path(name: str):
@@ -34,9 +48,9 @@ def preset_path(name: str):
     return entry
 
 
-def load_preset(name: str = DEFAULT_PRESET) -> Config:
-    """The validated Config of a shipped preset (cpu, gpu, tutorial)."""
-    with resources.as_file(preset_path(name)) as path:
+def load_preset(name: str | None = None) -> Config:
+    """The validated Config of a shipped preset (cpu, gpu, tutorial); by default the machine's."""
+    with resources.as_file(preset_path(name or default_preset())) as path:
         return load_config(path)
 
 

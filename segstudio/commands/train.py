@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 
-HELP = "Train a model from a TOML config (default: the CPU preset on the demo dataset)."
+HELP = "Train a model from a TOML config (default: the gpu preset with a GPU, else the cpu preset, on the demo dataset)."
 
 
 def add_arguments(p):
@@ -48,6 +48,7 @@ class ConsoleReporter:
         elif kind == "started":
             self._line(f"run {event.run_dir}: {event.train_images} train / {event.val_images} val images, "
                        f"{event.total_iters} iterations on {event.device}"
+                       + (f", from {event.weights}" if event.weights else "")
                        + (f", resuming at {event.start_iteration}" if event.start_iteration else ""))
             if self.tty:
                 from tqdm import tqdm
@@ -104,9 +105,10 @@ def install_stop_handler(stop: threading.Event):
 
 
 def load_cli_config(args):
-    from segstudio.config import Config, load_config, validate
+    from segstudio.config import load_config, validate
+    from segstudio.presets import load_preset
 
-    cfg = load_config(args.config) if args.config else Config()
+    cfg = load_config(args.config) if args.config else load_preset()   # gpu preset with a GPU, else cpu
     if args.runs_dir:
         cfg.train.runs_dir = args.runs_dir
     if args.max_iters is not None:

@@ -30,6 +30,7 @@ class StartedEvent(Event):
     device: str = "cpu"
     train_images: int = 0
     val_images: int = 0
+    weights: str = ""         # what the model starts from, e.g. "COCO weights <file>"
 
 
 @dataclass

@@ -23,6 +23,7 @@ from segstudio.engine.events import (CheckpointEvent, EpochEvent, ErrorEvent, Ev
                                      FinishedEvent, StartedEvent, WarningEvent)
 from segstudio.engine.loop import LoopState, StepContext, StopRequested, run_epoch
 from segstudio.engine.optim import build_optimizer, build_scheduler
+from segstudio.engine.tensorboard_log import with_tensorboard
 from segstudio.errors import TrainingError
 
 CHECKPOINT_FORMAT = 1
@@ -74,6 +75,9 @@ class Session:
     def setup(self) -> None:
         checkpoint = self._load_resume() if self.resume else None
         cfg = self.cfg
+        from segstudio.model import settle_auto_weights
+        if checkpoint is None and (note := settle_auto_weights(cfg.model)):
+            self.warn(note)
         self.device = pick_device(cfg.train.device)
         self.dist = dist_utils.init_distributed(self.device.type)
         if self.dist.enabled and self.device.type == "cuda":
@@ -113,7 +117,8 @@ class Session:
                 rundir.write_run_card(self.run_dir, self.cfg, self.data.run_info(), self.data.split_dict())
             if resumed_at is not None:
                 rundir.drop_metrics_after(self.run_dir, resumed_at)
-            self.metrics_log = rundir.MetricsLog(self.run_dir)
+            self.metrics_log = with_tensorboard(rundir.MetricsLog(self.run_dir), self.run_dir,
+                                                self.cfg.train.tensorboard, resumed_at)
             for event in self._pending:
                 self.metrics_log.write(event.to_dict())
             self._pending.clear()
@@ -164,11 +169,12 @@ class Session:
         set_rng_state(checkpoint.get("rng", {}))
 
     def _started(self) -> None:
+        from segstudio.model import describe_weights
         ipe, total = self._totals()
         self.emit(StartedEvent(run_dir=str(self.run_dir), total_iters=total, iters_per_epoch=ipe,
                                epochs=self.cfg.train.epochs, start_iteration=self.state.iteration,
                                device=str(self.device), train_images=len(self.data.train_rows),
-                               val_images=len(self.data.val_rows)))
+                               val_images=len(self.data.val_rows), weights=describe_weights(self.cfg.model)))
 
     # ---- the loop -----------------------------------------------------------------------------
     def run(self) -> None:
