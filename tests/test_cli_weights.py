@@ -123,3 +123,30 @@ def test_import_of_a_damaged_torchvision_file_is_refused(home, tmp_path, capsys)
     err = capsys.readouterr().err
     assert "checksum differs" in err and "resnet18-f37072fd.pth" in err
     assert not (home / "resnet18-f37072fd.pth").exists()
+
+
+def test_train_config_naming_absent_weights_downloads_only_after_a_yes(home, server, tiny_entry, monkeypatch):
+    import argparse
+    import io
+
+    from segstudio.commands.train import offer_missing_weights
+    from segstudio.config import Config
+
+    entry, payload = tiny_entry
+    server.add(entry.file_name, payload)
+    cfg = Config()
+    cfg.model.weights = "coco"   # the tiny entry is "coco" for maskrcnn_resnet18_fpn, the default arch
+    args = argparse.Namespace(resume=None, download_weights=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))   # not a terminal: never asks, never downloads
+    assert offer_missing_weights(cfg, args, ask=pytest.fail) is False
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    questions = []
+    assert offer_missing_weights(cfg, args, ask=lambda q: questions.append(q) or "n") is False
+    assert entry.file_name in questions[0] and str(home) in questions[0] and server.requests[entry.file_name] == 0
+    assert offer_missing_weights(cfg, args, ask=lambda q: "y", stream=io.StringIO()) is True
+    assert (home / entry.file_name).read_bytes() == payload
+    assert offer_missing_weights(cfg, args, ask=pytest.fail) is False   # present now: no question
+    args = argparse.Namespace(resume=None, download_weights=True)
+    (home / entry.file_name).unlink()
+    assert offer_missing_weights(cfg, args, ask=pytest.fail, stream=io.StringIO()) is True
+    assert server.requests[entry.file_name] == 2

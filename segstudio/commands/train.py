@@ -20,6 +20,9 @@ def add_arguments(p):
                    help="with --resume: add N epochs to the run's config")
     p.add_argument("--runs-dir", metavar="DIR", help="override train.runs_dir")
     p.add_argument("--max-iters", type=int, metavar="N", help="override train.max_iters")
+    p.add_argument("--download-weights", action="store_true",
+                   help="download the pretrained weights model.weights names when they are not here yet "
+                        "(without it, a terminal asks first)")
 
 
 def _fmt_s(seconds: float) -> str:
@@ -116,6 +119,28 @@ def load_cli_config(args):
     return validate(cfg)
 
 
+def offer_missing_weights(cfg, args, ask=input, stream=None) -> bool:
+    """model.weights names torchvision weights that are not here: download them after a yes at the
+    terminal or with --download-weights; -> whether a download ran. Otherwise the engine's one sentence
+    says how to get them."""
+    from segstudio.weights import weights_for
+
+    kind = (cfg.model.weights or "").strip().lower()
+    known = weights_for(cfg.model.arch, kind) if kind in ("coco", "imagenet") and not args.resume else None
+    if known is None or known.present():
+        return False
+    if not getattr(args, "download_weights", False):
+        if not sys.stdin.isatty():
+            return False
+        question = (f"model.weights = \"{kind}\" needs {known.file_name} ({known.size_mb:.0f} MB), which is not in "
+                    f"{known.path.parent}. Download it from {known.download_url()} now? [y/N] ")
+        if ask(question).strip().lower() not in ("y", "yes"):
+            return False
+    from segstudio.commands.weights import download_with_bar
+    download_with_bar(known, stream=stream)
+    return True
+
+
 def run(args) -> int:
     from segstudio.engine.train import train
     from segstudio.errors import ConfigError
@@ -125,6 +150,7 @@ def run(args) -> int:
     if args.extend_epochs and not args.resume:
         raise ConfigError("--extend-epochs needs --resume RUN; name the run to extend.")
     cfg = load_cli_config(args)
+    offer_missing_weights(cfg, args)
     stop = threading.Event()
     previous = install_stop_handler(stop)
     try:

@@ -49,8 +49,8 @@ def make_editor(key: str, object_name: str) -> QWidget:
     meta, default = f.metadata, getattr(getattr(Config(), key.split(".")[0]), f.name)
     if key in ("model.weights", "data.split_column"):
         w = QComboBox(editable=True)
-        if key == "model.weights":
-            w.addItems(["none", "coco", "imagenet"])
+        if key == "model.weights":   # gui/weights_field.WeightsRow lists what is present
+            w.addItems(["none", "auto", "coco", "imagenet"])
     elif meta.get("choices"):
         w = QComboBox()
         w.addItems(list(meta["choices"]))

@@ -14,6 +14,7 @@ from segstudio.engine.rundir import list_runs, load_run_config, read_metrics
 from segstudio.errors import UserError
 from segstudio.gui import config_form, settings
 from segstudio.gui.curves import CurvesWidget
+from segstudio.gui.weights_field import WeightsRow, confirm_missing_weights
 from segstudio.gui.widgets import hbox, vbox
 from segstudio.gui.workers import TrainingRunner, describe_exception, hold_full_collections, release_gc
 from segstudio.presets import load_preset, preset_names
@@ -89,9 +90,8 @@ class TrainPanel(QWidget):
             form = QFormLayout(box)
             for key, label, name in rows:
                 w = self.editors[key] = config_form.make_editor(key, name)
-                if key == "model.weights":
-                    w = hbox((w, 1), QPushButton("File...", objectName="weightsFileButton",
-                                                 clicked=self._pick_weights))
+                if key == "model.weights":   # what is present, Download... and File...
+                    w = self.weightsRow = WeightsRow(w, self.editors["model.arch"])
                 form.addRow(label, w)
             boxes.append(box)
         self.editors["data.split_column"].currentTextChanged.connect(self._on_split_column)
@@ -219,11 +219,6 @@ class TrainPanel(QWidget):
         if path:
             self.save_config_file(path if path.endswith(".toml") else path + ".toml")
 
-    def _pick_weights(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Weights file", "", "PyTorch weights (*.pth *.pt)")
-        if path:
-            self.editors["model.weights"].setCurrentText(path)
-
     @Slot()
     def validate_live(self, *_):
         """Check the form as it is edited; the message names the key and what is allowed."""
@@ -255,6 +250,8 @@ class TrainPanel(QWidget):
         except Exception as exc:  # noqa: BLE001 - a readable message, the panel stays ready
             self._show_validation(describe_exception(exc))
             return False
+        if resume is None and not confirm_missing_weights(self, cfg, then=self.start):
+            return False   # asked to download the weights the config names; Start again once they are here
         self._show_validation("")
         settings.save_value("config/last", dumps_config(cfg))
         self.curves.clear()
