@@ -105,6 +105,10 @@ class TrainConfig:
     runs_dir: str = _opt("runs")
     checkpoint_every: int = _opt(100, min=1, help="iterations between last.pt writes")
     max_iters: int = _opt(0, min=0, help="stop after this many iterations (0: run all epochs)")
+    repeat_factor_threshold: float = _opt(0.0, min=0.0, max=1.0,
+                                          help="class balancing (LVIS repeat-factor sampling): images whose "
+                                               "rarest class is in fewer than this fraction of training images "
+                                               "repeat (e.g. 0.01-0.1); 0 disables")
     tensorboard: bool = _opt(True, help="also write TensorBoard event files into the run folder "
                                         "(needs the optional tensorboard package)")
 

@@ -106,8 +106,10 @@ class EpochBatchSampler(Sampler):
     """
 
     def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool = False,
-                 groups=None, *, rank: int = 0, world_size: int = 1):
+                 groups=None, *, rank: int = 0, world_size: int = 1, repeat_factors=None):
         self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, int(seed)
+        # Class-balanced epochs (data/repeat_factor.py): row i appears about repeat_factors[i] times.
+        self.repeat_factors = None if repeat_factors is None else np.asarray(repeat_factors, np.float64)
         self.drop_last = drop_last
         self.groups = None if groups is None else np.asarray(groups)
         self.rank, self.world_size = int(rank), int(world_size)
@@ -117,6 +119,9 @@ class EpochBatchSampler(Sampler):
         self.epoch, self.skip = int(epoch), int(skip)
 
     def _order(self, epoch: int) -> np.ndarray:
+        if self.repeat_factors is not None:
+            from segstudio.data.repeat_factor import epoch_indices, shard
+            return shard(epoch_indices(self.repeat_factors, self.seed, epoch), self.rank, self.world_size)
         if not self.shuffle and self.world_size == 1:
             return np.arange(self.n)
         sampler = DistributedSampler(range(self.n), num_replicas=self.world_size, rank=self.rank,
@@ -150,7 +155,11 @@ class EpochBatchSampler(Sampler):
 
     def _share(self) -> int:
         """Positions this rank gets per epoch (DistributedSampler pads ranks to equal shares)."""
-        return self.n if self.world_size == 1 else -(-self.n // self.world_size)
+        n = self.n
+        if self.repeat_factors is not None:
+            from segstudio.data.repeat_factor import epoch_length
+            n = epoch_length(self.repeat_factors)
+        return n if self.world_size == 1 else -(-n // self.world_size)
 
     def __len__(self) -> int:
         """Batches in a whole epoch (skipped ones included)."""
@@ -182,7 +191,7 @@ def aspect_groups(sizes) -> np.ndarray:
 def build_loader(dataset: SegmentationDataset, batch_size: int, workers: int, shuffle: bool, seed: int,
                  device="cpu", drop_last: bool = False, *, group_by_aspect: bool | None = None,
                  timeout: float = 300.0, prefetch_factor: int = 2, pin_memory: bool | None = None,
-                 rank: int = 0, world_size: int = 1) -> DataLoader:
+                 rank: int = 0, world_size: int = 1, repeat_factors=None) -> DataLoader:
     """The one DataLoader factory (training, validation, evaluation, benchmarks): batches from an
     EpochBatchSampler (`loader.batch_sampler.set_epoch(e, skip=k)` pins the epoch), spawn workers.
 
@@ -192,7 +201,7 @@ def build_loader(dataset: SegmentationDataset, batch_size: int, workers: int, sh
         group_by_aspect = not _fixed_output_size(dataset)
     groups = aspect_groups(dataset.image_sizes()) if group_by_aspect else None
     sampler = EpochBatchSampler(len(dataset), batch_size, shuffle, seed, drop_last, groups, rank=rank,
-                                world_size=world_size)
+                                world_size=world_size, repeat_factors=repeat_factors)
     kwargs = {}
     if workers > 0:
         kwargs = dict(multiprocessing_context="spawn", persistent_workers=True, prefetch_factor=prefetch_factor,

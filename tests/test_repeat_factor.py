@@ -77,3 +77,41 @@ def test_effect_line_names_length_and_rarest_class():
     r = repeat_factors(LABELS, 0.4)
     line = describe_effect(r, LABELS, 0.4, ["person", "dog", "okapi"])
     assert "11 images instead of 10" in line and "'okapi'" in line and "2.00x" in line
+
+
+def test_sampler_epochs_follow_the_factors_repeat_and_resume_exactly():
+    from segstudio.loader import EpochBatchSampler
+
+    r = repeat_factors(LABELS, 0.9)
+    make = lambda: EpochBatchSampler(10, 4, True, seed=5, repeat_factors=r)  # noqa: E731
+    sampler = make()
+    assert len(sampler) == -(-epoch_length(r) // 4)
+    sampler.set_epoch(3)
+    full = list(sampler)
+    assert [pos for batch in full for pos, _ in batch] == epoch_indices(r, 5, 3).tolist()
+    assert all(epoch == 3 for batch in full for _, epoch in batch)
+    again = make()
+    again.set_epoch(3, skip=2)   # a resumed run rebuilt in a new process skips the two batches it trained
+    assert list(again) == full[2:]
+    other = make()
+    other.set_epoch(4)
+    assert list(other) != full
+
+
+def test_training_data_reads_labels_once_and_says_how_the_epoch_grows(demo_dataset):
+    from segstudio.config import Config
+    from segstudio.engine.data import build_train_data
+
+    cfg = Config()
+    cfg.data.url, cfg.data.split_column = demo_dataset, "split"
+    cfg.train.workers, cfg.train.batch_size = 0, 4
+    plain = build_train_data(cfg)
+    cfg.train.repeat_factor_threshold = 0.5
+    lines = []
+    balanced = build_train_data(cfg, warn=lines.append)
+    said = [line for line in lines if line.startswith("Repeat-factor sampling")]
+    assert len(said) == 1 and f"instead of {len(balanced.train_rows)}" in said[0]
+    drawn = int(said[0].split("draws ")[1].split()[0])
+    assert balanced.iters_per_epoch == -(-drawn // 4) >= plain.iters_per_epoch
+    rows = [row for batch in balanced.train_batches(0) for row in batch[2]]
+    assert len(rows) == drawn and set(rows) <= set(balanced.train_rows)

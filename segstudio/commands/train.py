@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 
-HELP = "Train a model from a TOML config (default: the gpu preset with a GPU, else the cpu preset, on the demo dataset)."
+HELP = "Train a model from a TOML config (default: the machine's preset, gpu or cpu, on the demo dataset)."
 
 
 def add_arguments(p):

@@ -24,7 +24,8 @@ LOADER_TIMEOUT_S = 300   # a hung worker becomes an error instead of a frozen ru
 class TrainData:
     """What the engine needs from the data side (tests substitute an in-memory object with these names)."""
 
-    def __init__(self, cfg, mapped: MappedDataset, split, dist: DistInfo):
+    def __init__(self, cfg, mapped: MappedDataset, split, dist: DistInfo,
+                 warn: Callable[[str], None] = lambda message: None):
         self.class_names = list(mapped.class_names)
         self.train_rows, self.val_rows = list(split.train), list(split.val)
         self._split, self._mapped, self._cfg = split, mapped, cfg
@@ -32,7 +33,8 @@ class TrainData:
         train_set = SegmentationDataset(mapped, self.train_rows, cfg.augment, train=True, seed=cfg.train.seed)
         self._train_loader = build_loader(train_set, cfg.train.batch_size, cfg.train.workers, shuffle=True,
                                           seed=cfg.train.seed, pin_memory=pin, group_by_aspect=False,
-                                          rank=dist.rank, world_size=dist.world_size, timeout=LOADER_TIMEOUT_S)
+                                          rank=dist.rank, world_size=dist.world_size, timeout=LOADER_TIMEOUT_S,
+                                          repeat_factors=_repeat_factors(cfg, mapped, self.train_rows, warn))
         # Validation: un-augmented, original size, crowd kept; each rank takes a shard (metrics gather).
         val_rows = self.val_rows[dist.rank::dist.world_size]
         if cfg.eval.max_images:
@@ -69,6 +71,20 @@ class TrainData:
     def close(self) -> None:
         # Dropping the loaders lets their worker processes exit.
         self._train_loader = self._val_loader = None
+
+
+def _repeat_factors(cfg, mapped: MappedDataset, rows: list, warn: Callable[[str], None]):
+    """Per-row repeat factors when train.repeat_factor_threshold is set (None: plain epochs), and a line
+    saying how the epoch grows. Opt-in because it reads the label column of every training row first."""
+    threshold = cfg.train.repeat_factor_threshold
+    if not threshold:
+        return None
+    from segstudio.data.repeat_factor import describe_effect, image_categories, repeat_factors
+
+    cats = image_categories(mapped.ds, mapped.mapping.labels, rows)
+    factors = repeat_factors(cats, threshold)
+    warn(describe_effect(factors, cats, threshold, mapped.class_names))
+    return factors
 
 
 def _resolve_url(cfg) -> str:
@@ -110,4 +126,4 @@ def build_train_data(cfg, *, split=None, warn: Callable[[str], None] = lambda m:
         setattr(cfg.data, role, getattr(mapped.mapping, role))
     cfg.data.version = str(mapped.version or "")
     cfg.data.class_names = list(mapped.class_names)
-    return TrainData(cfg, mapped, split, dist)
+    return TrainData(cfg, mapped, split, dist, warn)

@@ -18,7 +18,8 @@ GROUPS = {
     "Data": [("augment.image_size", "Image size (px)", "imageSizeSpin"),
              ("data.split_column", "Split column", "splitColumnCombo"),
              ("data.val_fraction", "Validation fraction", "valFractionSpin"),
-             ("eval.interval_epochs", "Evaluate every (epochs)", "evalIntervalSpin")],
+             ("eval.interval_epochs", "Evaluate every (epochs)", "evalIntervalSpin"),
+             ("train.repeat_factor_threshold", "Class balancing (0 = off)", "repeatFactorSpin")],
     "Optimisation": [("train.epochs", "Epochs", "epochsSpin"),
                      ("train.batch_size", "Batch size", "batchSizeSpin"),
                      ("train.lr", "Learning rate", "learningRateSpin"),
@@ -30,12 +31,14 @@ GROUPS = {
                      ("train.max_iters", "Stop after (iterations, 0 = all)", "maxItersSpin")],
     "Run": [("train.workers", "Loader workers", "workersSpin"),
             ("train.amp", "Mixed precision (CUDA)", "ampCheck"),
+            ("train.tensorboard", "TensorBoard logs", "tensorboardCheck"),
             ("train.device", "Device", "deviceCombo"),
             ("train.seed", "Seed", "seedSpin"),
             ("train.run_name", "Run name", "runNameEdit"),
             ("train.runs_dir", "Runs folder", "runsDirEdit")],
 }
-DECIMALS = {"train.lr": 5, "train.weight_decay": 6, "train.momentum": 3, "data.val_fraction": 3}
+DECIMALS = {"train.repeat_factor_threshold": 3, "train.lr": 5, "train.weight_decay": 6, "train.momentum": 3,
+            "data.val_fraction": 3}
 
 
 def field_of(key: str) -> dataclasses.Field:
