@@ -76,6 +76,9 @@ class _Server(ThreadingHTTPServer):
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
+    def handle_error(self, request, client_address):
+        pass   # clients that cancel or time out reset their connection on purpose
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
