@@ -22,6 +22,7 @@ COMMANDS = {
     "export": "export",
     "weights": "weights",
     "bench": "bench",
+    "cache": "cache",
 }
 
 

@@ -11,6 +11,8 @@ def add_arguments(p):
     p.add_argument("--resume", action="store_true", help="continue an interrupted import into DEST")
     p.add_argument("--chunk-size", type=int, default=32, help="images appended and committed together")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--endpoint-url", default="", help="S3-compatible endpoint for an s3:// DEST; credentials "
+                                                      "from AWS_* variables")
 
 
 def run(args) -> int:
@@ -31,7 +33,8 @@ def run(args) -> int:
 
     try:
         summary = import_coco(args.images_dir, args.annotations, args.dest, resume=args.resume,
-                              progress=progress, chunk_size=max(1, args.chunk_size))
+                              progress=progress, chunk_size=max(1, args.chunk_size),
+                              endpoint_url=args.endpoint_url)
     except KeyboardInterrupt:
         done = bars[0].n if bars else 0
         print(f"interrupted: the images committed so far (about {done}) stay in {args.dest}; run the same "

@@ -22,7 +22,7 @@ from segstudio.data.coco_images import ImageProblem, prepare_image
 from segstudio.data.coco_json import CocoFile, annotation_id, read_coco
 from segstudio.data.coco_masks import annotation_rle, rasterise, rle_area_and_box
 from segstudio.data.coco_summary import ImportSummary
-from segstudio.data.open import local_path, s3_creds, scheme_of
+from segstudio.data.open import local_path, probe_endpoint, s3_creds, scheme_of, storage_error
 from segstudio.errors import DataError
 
 COLUMNS = ("images", "masks", "boxes", "categories", "iscrowd", "areas", "coco_image_id",
@@ -62,14 +62,19 @@ def _dest_exists(dest: str, creds: dict) -> bool:
         return path.exists() and (not path.is_dir() or any(path.iterdir()))
     import deeplake
 
-    return bool(deeplake.exists(dest, creds=creds or None))
+    if creds.get("endpoint_url"):
+        probe_endpoint(creds["endpoint_url"])
+    try:
+        return bool(deeplake.exists(dest, creds=creds or None))
+    except Exception as exc:  # noqa: BLE001 - bad keys, unreachable storage: one sentence
+        raise storage_error(exc, dest, creds) from None
 
 
-def _open_dest(dest: str, coco: CocoFile, resume: bool, meta: dict):
+def _open_dest(dest: str, coco: CocoFile, resume: bool, meta: dict, endpoint_url: str = ""):
     """(dataset, ids already stored); creates the dataset unless resuming an existing one."""
     import deeplake
 
-    creds = s3_creds() if scheme_of(dest) == "s3" else {}
+    creds = s3_creds(None, endpoint_url) if scheme_of(dest) == "s3" else {}
     target = str(local_path(dest)) if local_path(dest) is not None else dest
     if _dest_exists(dest, creds):
         path = local_path(dest)
@@ -229,11 +234,11 @@ def _append_chunk(ds, results: list, chunk: list, summary: ImportSummary) -> Non
 
 
 def import_coco(images_dir, annotations, dest, resume: bool = False, progress=None, should_stop=None,
-                chunk_size: int = 32, workers: int | None = None) -> ImportSummary:
+                chunk_size: int = 32, workers: int | None = None, endpoint_url: str = "") -> ImportSummary:
     """Import COCO instances into a new Deep Lake dataset at `dest`; see the module docstring.
 
     workers: threads decoding images and rasterising masks (pycocotools and numpy release the GIL);
-    default: one per CPU, at most 8.
+    default: one per CPU, at most 8. endpoint_url: an S3-compatible endpoint for an s3:// dest.
     """
     started = time.perf_counter()
     images_dir = Path(images_dir)
@@ -245,7 +250,7 @@ def import_coco(images_dir, annotations, dest, resume: bool = False, progress=No
     coco = read_coco(annotations)
     meta = {"annotations": os.path.basename(str(annotations)), "fingerprint": _fingerprint(str(annotations)),
             "images_in_file": len(coco.images), "complete": False}
-    ds, done_ids = _open_dest(str(dest), coco, resume, meta)
+    ds, done_ids = _open_dest(str(dest), coco, resume, meta, endpoint_url)
     todo = [r for r in coco.images if r["id"] not in done_ids]
     summary = ImportSummary(dest=str(dest), images_in_file=len(coco.images), class_names=coco.class_names,
                             resumed_rows=len(ds) if resume else 0)

@@ -228,3 +228,13 @@ def _open(url: str, endpoint_url: str, creds: dict | None, read_only: bool) -> t
     if not read_only:
         raise DataError(_v3_message(url))
     return view, True
+
+
+def probe_endpoint(endpoint_url: str) -> None:
+    """DataError in seconds when nothing listens at an S3 endpoint (for writers such as import-coco)."""
+    _probe_endpoint(endpoint_url)
+
+
+def storage_error(exc: Exception, url: str, creds: dict | None = None, token: str | None = None) -> DataError:
+    """A Deep Lake storage exception as one sentence (never quoting credentials)."""
+    return _translate(exc, url, creds, token)
