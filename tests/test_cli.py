@@ -7,7 +7,7 @@ import pytest
 from segstudio.cli import COMMANDS, main
 
 SUBCOMMANDS = ["gui", "demo-data", "import-coco", "inspect", "preview", "train", "eval", "predict",
-               "export", "bench"]
+               "export", "bench", "cache"]
 
 
 def run_cli(*args, timeout=120):
