@@ -116,20 +116,25 @@ def download_file(url: str, dest: str | os.PathLike, *, sha256_prefix: str = "",
     DownloadError says what failed and how to copy the file by hand; DownloadCancelled when
     should_cancel() turned true. Either way no file is left at dest or beside it."""
     dest, retry = Path(dest), retry or DEFAULT_RETRY
-    dest.parent.mkdir(parents=True, exist_ok=True)
     manual = f"download {url} with a browser and copy it into {dest.parent}"
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = None
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
         digest = _with_retries(url, tmp, retry, progress, should_cancel, manual)
         if sha256_prefix and not digest.startswith(sha256_prefix.lower()):
             raise DownloadError(f"The file from {url} does not match its checksum (sha256 {digest[:12]}..., "
                                 f"expected {sha256_prefix}...); try again later, or {manual}.")
         os.replace(tmp, dest)
         return dest
+    except OSError as exc:   # the folder, not the network: unwritable, not a folder, disk full
+        raise DownloadError(f"Cannot write {dest.name} into {dest.parent} ({exc.strerror or exc}); free some "
+                            "disk space or set TORCH_HOME to a writable folder, then download again.") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 def _with_retries(url, tmp, retry: Retry, progress, should_cancel, manual: str) -> str:

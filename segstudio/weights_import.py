@@ -142,7 +142,11 @@ def import_weights(file: str | os.PathLike) -> ImportedWeights:
     if dest.exists() and dest.resolve() != src.resolve() and not known:
         raise WeightsError(f"{dest} already exists; rename the file you import or remove the old one.")
     if dest.resolve() != src.resolve():
-        _copy_atomic(src, dest)
+        try:
+            _copy_atomic(src, dest)
+        except OSError as exc:
+            raise WeightsError(f"Cannot copy {src.name} into {dest.parent} ({exc.strerror or exc}); free some "
+                               "disk space or set TORCH_HOME to a writable folder.") from None
     result = ImportedWeights(str(dest), kind, archs, known.name if known else "")
     if not known:
         from segstudio.config import atomic_write_text

@@ -137,3 +137,13 @@ def test_sha256_prefix_is_checked_in_full(server, tmp_path, payload, no_proxy_en
     wrong_tail = digest[:8] + ("0" if digest[8] != "0" else "1")
     with pytest.raises(DownloadError, match="checksum"):
         download_file(url, tmp_path / "c" / name, sha256_prefix=wrong_tail, retry=FAST)
+
+
+def test_an_unwritable_cache_folder_is_one_sentence(server, tmp_path, payload, no_proxy_env):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    name = hashed_name("tiny", payload)
+    url = server.add(name, payload)
+    with pytest.raises(DownloadError, match=r"Cannot write tiny-\w+\.pth into .*not-a-folder.*TORCH_HOME"):
+        download_file(url, blocker / "checkpoints" / name, sha256_prefix=name[5:13], retry=FAST)
+    assert server.requests[name] == 0 and blocker.is_file()

@@ -23,11 +23,12 @@ def _list(out) -> int:
     from segstudio.weights import hub_checkpoint_dir, known_weights
     from segstudio.weights_import import imported_weights
 
-    rows = [("NAME", "FITS", "TRAINED ON", "SIZE", "PRESENT")]
+    rows = [("NAME", "FILE", "FITS", "TRAINED ON", "SIZE", "PRESENT")]
     for k in known_weights():
-        rows.append((k.name, ", ".join(k.archs), k.trained_on, f"{k.size_mb:.0f} MB", "yes" if k.present() else "no"))
+        rows.append((k.name, k.file_name, ", ".join(k.archs), k.trained_on, f"{k.size_mb:.0f} MB",
+                     "yes" if k.present() else "no"))
     for w in imported_weights():
-        rows.append((w.path, ", ".join(w.archs), f"imported ({w.kind})", "", "yes"))
+        rows.append(("(imported)", w.path, ", ".join(w.archs), f"imported ({w.kind})", "", "yes"))
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     for r in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip(), file=out)

@@ -83,4 +83,7 @@ def with_tensorboard(metrics_log, run_dir, enabled: bool, resumed_at: int | None
     """`metrics_log`, plus TensorBoard event files when enabled and the package is installed."""
     if not enabled or not tensorboard_available():
         return metrics_log
-    return _Tee(metrics_log, TensorBoardLog(run_dir, resumed_at))
+    try:
+        return _Tee(metrics_log, TensorBoardLog(run_dir, resumed_at))
+    except Exception:  # noqa: BLE001 - a broken optional install must not stop the run; metrics.jsonl has it all
+        return metrics_log

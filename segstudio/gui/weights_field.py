@@ -61,6 +61,7 @@ def download_weights(parent: QWidget, known, on_done=None) -> _Download:
     dialog.setAutoReset(False)
     task = _Download(known, dialog)
     dialog.canceled.connect(task.cancel.set)
+    dialog.canceled.connect(dialog.close)   # at once, even while a stalled read waits for its timeout
 
     def progress(done: int, total: int) -> None:
         if total > 0:

@@ -111,3 +111,18 @@ def test_start_with_absent_weights_asks_before_downloading(panel, served, home, 
     qtbot.waitUntil(lambda: started == [True], timeout=20000)
     assert (home / entry.file_name).is_file()
     assert confirm_missing_weights(panel, panel.config(), then=pytest.fail) is True
+
+
+def test_the_window_starts_from_the_gpu_preset_when_a_gpu_is_present(qtbot, home, monkeypatch):
+    import torch
+
+    from segstudio.gui.train_panel import TrainPanel
+
+    for gpu, arch, weights_value in ((False, "maskrcnn_resnet18_fpn", "none"),
+                                     (True, "maskrcnn_resnet50_fpn_v2", "auto")):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda gpu=gpu: gpu)
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+        p = TrainPanel(lambda: (DataConfig(), AugmentConfig()))
+        qtbot.addWidget(p)
+        assert p.editors["model.arch"].currentText() == arch
+        assert p.editors["model.weights"].currentText() == weights_value
