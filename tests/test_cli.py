@@ -7,7 +7,7 @@ import pytest
 from segstudio.cli import COMMANDS, main
 
 SUBCOMMANDS = ["gui", "demo-data", "import-coco", "inspect", "preview", "train", "eval", "predict",
-               "export", "bench", "cache"]
+               "export", "bench", "cache", "weights"]
 
 
 def run_cli(*args, timeout=120):
