@@ -23,6 +23,7 @@ from segstudio.augment_spec import (PRESET_DESCRIPTIONS, PRESETS, list_transform
                                     loosens_boxes, resolve_spec, validate_spec)
 from segstudio.data.sample import RawSample, boxes_from_masks  # noqa: E402
 from segstudio.errors import ConfigError  # noqa: E402
+from segstudio.model_io import image_tensor  # noqa: E402
 
 MIN_BOX_SIDE = 1.0  # pixels; Mask R-CNN rejects boxes without positive width and height
 try:  # raised when a crop is larger than the image; it is not a ValueError
@@ -216,14 +217,7 @@ def prepare_sample(raw: RawSample, pipeline: Pipeline, seed: int) -> PreparedSam
               "image_id": torch.tensor(raw.index, dtype=torch.int64)}
     if pipeline.keep_crowd:
         target["iscrowd"] = torch.from_numpy(np.asarray(raw.iscrowd, bool)[kept])
-    return PreparedSample(_image_tensor(image), target, report, raw.index)
-
-
-def _image_tensor(image: np.ndarray) -> torch.Tensor:
-    """HxWx3 uint8 -> float32 3xHxW in [0, 1]; numpy, so no torch thread pool is woken per sample."""
-    out = np.empty((3, *image.shape[:2]), np.float32)
-    np.divide(image.transpose(2, 0, 1), np.float32(255.0), out=out, dtype=np.float32)
-    return torch.from_numpy(out)
+    return PreparedSample(image_tensor(image), target, report, raw.index)
 
 
 def report_to_json(report: dict) -> dict:

@@ -58,11 +58,15 @@ class AugmentConfig:
                                  help="recompute boxes from masks (auto: when rotations are present)")
 
 
+# The architectures segstudio.model builds. The list lives here, not in model.py, so that reading or
+# validating a config (the window's form, every command) does not import torch and torchvision.
+MODEL_ARCHS = ("maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2", "maskrcnn_resnet18_fpn",
+               "maskrcnn_mobilenet_v3_fpn")
+
+
 @dataclass
 class ModelConfig:
-    arch: str = _opt("maskrcnn_resnet18_fpn",
-                     choices=["maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2",
-                              "maskrcnn_resnet18_fpn", "maskrcnn_mobilenet_v3_fpn"])
+    arch: str = _opt("maskrcnn_resnet18_fpn", choices=list(MODEL_ARCHS))
     weights: str = _opt("none", help="none, auto (the best present: coco, then imagenet, then none), coco, "
                                      "imagenet, or a path to a .pth file")
     min_size: int = _opt(0, min=0, max=4096, help="model input short side; 0 follows augment.image_size")

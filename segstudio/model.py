@@ -21,10 +21,8 @@ from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredic
 from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign, misc as misc_nn_ops
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
+from segstudio.config import MODEL_ARCHS as ARCHS  # the one list of what build_model builds
 from segstudio.errors import TrainingError
-
-ARCHS = ("maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2", "maskrcnn_resnet18_fpn",
-         "maskrcnn_mobilenet_v3_fpn")
 
 # Predictors are always replaced: their shapes depend on the number of classes.
 _NEW_HEAD_PREFIXES = ("roi_heads.box_predictor.", "roi_heads.mask_predictor.")

@@ -197,3 +197,26 @@ def enlarge(inputs: dict, factor: int) -> dict:
 def raw_to_render(raw) -> dict:
     """Render inputs from a RawSample (masks, boxes and labels are already in render's layout)."""
     return {"image": raw.image, "masks": raw.masks, "boxes": raw.boxes, "labels": raw.labels}
+
+
+def render_raw(raw, class_names) -> np.ndarray:
+    """A RawSample (a dataset row as stored) with its masks, boxes and class names."""
+    return render(**raw_to_render(raw), class_names=class_names)
+
+
+def render_prepared(raw, prepared, class_names) -> tuple[np.ndarray, int]:
+    """What training gets from `raw` (a PreparedSample), drawn, and the whole factor it was enlarged by:
+    a small training crop is shown at about the original's height (pixels repeated, not resampled),
+    so its labels stay readable next to the original."""
+    factor = max(1, round(raw.image.shape[0] / max(1, prepared.image.shape[1])))
+    return render(**enlarge(prepared_to_render(prepared), factor), class_names=class_names), factor
+
+
+def original_and_augmented(raw, prepared, class_names, caption: str = "augmented") -> np.ndarray:
+    """The row and what training gets from it side by side, titled with their sizes (`segstudio preview`)."""
+    augmented, factor = render_prepared(raw, prepared, class_names)
+    aug_h, aug_w = prepared.image.shape[1:]
+    shown = f", shown x{factor}" if factor > 1 else ""
+    return side_by_side(render_raw(raw, class_names), augmented,
+                        titles=(f"row {raw.index}: original {raw.image.shape[1]}x{raw.image.shape[0]}",
+                                f"{caption}: {aug_w}x{aug_h}{shown}"))

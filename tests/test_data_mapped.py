@@ -16,8 +16,8 @@ from segstudio.errors import DataError
 from segstudio.loader import EpochBatchSampler
 
 ROOT = Path(__file__).resolve().parent.parent / "segstudio"
-CALLERS = ["engine/data.py", "engine/inference.py", "engine/export.py", "commands/preview.py",
-           "commands/inspect.py", "gui/eval_panel.py", "gui/dataset_panel.py", "gui/sample_view.py",
+CALLERS = ["engine/data.py", "engine/inference.py", "engine/export.py", "preview.py",
+           "commands/inspect.py", "engine/val_browser.py", "gui/dataset_panel.py", "gui/sample_view.py",
            "gui/columns_view.py", "loader.py"]
 SET_UP = {"open_dataset", "open_readable", "describe", "resolve_mapping", "class_names_for", "read_sample",
           "open_for_reading"}

@@ -14,26 +14,6 @@ def add_arguments(p):
         p.add_argument(f"--{role}", default="", help=f"use this column as {role} instead of the proposed one")
 
 
-def class_counts(ds, labels: str, iscrowd: str, num_classes: int) -> tuple:
-    """(instances per class, crowd instances per class) over the whole label column."""
-    import numpy as np
-
-    total, crowd = np.zeros(num_classes, np.int64), np.zeros(num_classes, np.int64)
-    for start in range(0, len(ds), 1024):
-        rows = list(range(start, min(len(ds), start + 1024)))
-        labs = ds[labels][rows]
-        flags = ds[iscrowd][rows] if iscrowd else [None] * len(rows)
-        for lab, flag in zip(labs, flags):
-            lab = np.asarray(lab, np.int64).reshape(-1)
-            ok = (lab >= 0) & (lab < num_classes)
-            total += np.bincount(lab[ok], minlength=num_classes)
-            if flag is not None:
-                f = np.asarray(flag).reshape(-1).astype(bool)
-                if len(f) == len(lab):
-                    crowd += np.bincount(lab[ok & f], minlength=num_classes)
-    return total.tolist(), crowd.tolist()
-
-
 def _text(info, mapping, box_format, counts, report, problem: str) -> str:
     lines = [f"Dataset {info.url}: {info.num_rows} rows, version {info.version or '?'}", "Columns:"]
     width = max((len(c.name) for c in info.columns), default=4)
@@ -63,6 +43,7 @@ def run(args) -> int:
     from dataclasses import asdict
 
     from segstudio.config import DataConfig
+    from segstudio.data.class_counts import class_counts
     from segstudio.data.mapped import open_mapped
     from segstudio.data.preflight import preflight, sample_rows
     from segstudio.errors import ConfigError, DataError

@@ -10,6 +10,8 @@ import sys
 import threading
 import time
 
+from segstudio.engine.events import format_duration
+
 HELP = "Train a model from a TOML config (default: the machine's preset, gpu or cpu, on the demo dataset)."
 
 
@@ -23,11 +25,6 @@ def add_arguments(p):
     p.add_argument("--download-weights", action="store_true",
                    help="download the pretrained weights model.weights names when they are not here yet "
                         "(without it, a terminal asks first)")
-
-
-def _fmt_s(seconds: float) -> str:
-    seconds = int(max(seconds, 0))
-    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def _short_losses(losses: dict) -> str:
@@ -86,7 +83,7 @@ class ConsoleReporter:
         if now - self._last_line >= self.every_s or e.iteration == e.total_iters:
             self._last_line = now
             self._line(f"it {e.iteration}/{e.total_iters} ep {e.epoch + 1} {text} "
-                       f"wait {e.data_wait:.0%} eta {_fmt_s(e.eta_s)}")
+                       f"wait {e.data_wait:.0%} eta {format_duration(e.eta_s)}")
 
     def _line(self, text: str) -> None:
         if self.bar is not None:

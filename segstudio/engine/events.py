@@ -94,3 +94,9 @@ class FinishedEvent(Event):
     epoch: int
     best_metric: float | None = None
     message: str = ""
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds as h:mm:ss (an ETA or an elapsed time, for the terminal and the window alike)."""
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from segstudio.errors import TrainingError
+from segstudio.model_io import image_tensor
 
 
 class ScriptableDetector(nn.Module):
@@ -39,7 +40,7 @@ def sample_images(loaded, count: int = 3) -> list[Tensor]:
         cfg = loaded.cfg
         mapped = open_mapped(cfg.data.url, cfg.data, endpoint_url=cfg.data.endpoint_url)
         rows = (rundir.read_split(loaded.run_dir) or {}).get("val", [])[:count] or list(range(count))
-        return [torch.from_numpy(mapped.read(r).image.copy()).permute(2, 0, 1).float() / 255 for r in rows]
+        return [image_tensor(mapped.read(r).image) for r in rows]
     except Exception:  # noqa: BLE001 - the dataset may be gone; a synthetic image still checks the export
         g = torch.Generator().manual_seed(0)
         size = loaded.cfg.augment.image_size

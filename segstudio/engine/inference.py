@@ -19,6 +19,7 @@ from segstudio.engine import rundir
 from segstudio.engine.checkpoint import load_checkpoint
 from segstudio.engine.evaluate import evaluate_model
 from segstudio.errors import DataError, TrainingError
+from segstudio.model_io import draw_prediction, image_tensor, output_numpy
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -149,8 +150,6 @@ def predict(loaded: LoadedRun, source: str, out_dir: str, *, score_threshold: fl
     """Overlays (out/<name>.png) and COCO results (out/predictions.json) for a folder or a dataset."""
     from PIL import Image
 
-    from segstudio.render import render
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     src = Path(source)
@@ -159,15 +158,11 @@ def predict(loaded: LoadedRun, source: str, out_dir: str, *, score_threshold: fl
     images = _images_from_folder(src) if is_folder else _images_from_dataset(source, loaded.cfg)
     results, names, count = [], [], 0
     for name, image in images:
-        tensor = torch.from_numpy(np.array(image)).permute(2, 0, 1).float().div(255).to(device)
-        output = loaded.model([tensor])[0]
+        output = loaded.model([image_tensor(image).to(device)])[0]
         image_id = int(name) if name.isdigit() else len(names)
         names.append({"id": image_id, "file_name": name, "height": image.shape[0], "width": image.shape[1]})
         results += to_coco_results(image_id, output, score_threshold)
-        keep = output["scores"] >= score_threshold
-        overlay = render(image, (output["masks"][keep][:, 0] > 0.5).cpu().numpy(),
-                         output["boxes"][keep].cpu().numpy(), (output["labels"][keep] - 1).cpu().numpy(),
-                         loaded.class_names, output["scores"][keep].cpu().numpy())
+        overlay = draw_prediction(image, output_numpy(output), loaded.class_names, score_threshold)
         Image.fromarray(overlay).save(out / f"{name}.png")
         count += 1
         if progress:

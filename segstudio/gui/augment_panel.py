@@ -13,12 +13,11 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QLabel, QPlainTextEdit, Q
                                QSpinBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from segstudio.config import AugmentConfig
-from segstudio.data.sample import read_sample
 from segstudio.gui.state import DatasetState
 from segstudio.gui.transform_editor import TransformListEditor
 from segstudio.gui.widgets import ImageView, hbox, tile_images, titled, vbox
 from segstudio.gui.workers import RenderService
-from segstudio.render import enlarge, prepared_to_render, raw_to_render, render
+from segstudio.render import render_prepared, render_raw
 
 CUSTOM = "custom"
 
@@ -64,19 +63,19 @@ class AugmentRenderer:
 
     def __init__(self):
         self._raw_key = None
-        self._raw_ds = None
+        self._raw_mapped = None
         self._raw = None
         self._original = None
         self._pipe_key = None
         self._pipeline = None
 
-    def raw(self, ds, row, mapping, fmt, names):
-        key = (row, mapping, fmt)
-        if key != self._raw_key or ds is not self._raw_ds:   # identity, not id(): ids are reused
-            raw = read_sample(ds, row, mapping, fmt)
-            self._original = render(**raw_to_render(raw), class_names=names)
+    def raw(self, mapped, row):
+        # a new column choice is a new MappedDataset: identity, not id() (ids are reused)
+        if row != self._raw_key or mapped is not self._raw_mapped:
+            raw = mapped.read(row)
+            self._original = render_raw(raw, mapped.class_names)
             self._original.setflags(write=False)   # sent to the GUI thread again on every draw: read-only
-            self._raw, self._raw_key, self._raw_ds = raw, key, ds
+            self._raw, self._raw_key, self._raw_mapped = raw, row, mapped
         return self._raw, self._original
 
     def pipeline(self, aug_cfg: AugmentConfig):
@@ -89,19 +88,17 @@ class AugmentRenderer:
     def draw(self, raw, aug_cfg, seed, names):
         from segstudio.augment import prepare_sample
         prepared = prepare_sample(raw, self.pipeline(aug_cfg), seed)
-        # a small training crop is shown enlarged (pixels repeated, not resampled) as `preview` does,
-        # so its labels stay readable next to the original
-        factor = max(1, min(4, raw.image.shape[0] // max(1, int(prepared.image.shape[1]))))
-        rgb = render(**enlarge(prepared_to_render(prepared), factor), class_names=names)
-        return rgb, prepared.report
+        return render_prepared(raw, prepared, names)[0], prepared.report   # as `segstudio preview` draws it
 
-    def job(self, ds, row, mapping, fmt, names, aug_cfg, seed):
-        raw, original = self.raw(ds, row, mapping, fmt, names)
+    def job(self, mapped, row, aug_cfg, seed):
+        names = mapped.class_names
+        raw, original = self.raw(mapped, row)
         augmented, report = self.draw(raw, aug_cfg, seed, names)
         return "pair", original, augmented, describe_report(report, names), seed
 
-    def grid_job(self, ds, row, mapping, fmt, names, aug_cfg, seeds, columns):
-        raw, _ = self.raw(ds, row, mapping, fmt, names)
+    def grid_job(self, mapped, row, aug_cfg, seeds, columns):
+        names = mapped.class_names
+        raw, _ = self.raw(mapped, row)
         pictures = [self.draw(raw, aug_cfg, s, names)[0] for s in seeds]
         return "grid", tile_images(pictures, columns), None, f"{len(seeds)} draws of row {row}", seeds[0]
 
@@ -247,8 +244,8 @@ class AugmentPanel(QWidget):
         except Exception as exc:  # noqa: BLE001
             self.message.emit(str(exc), True)
             return
-        args = (st.ds, self.row_fn(), st.mapping, st.box_format, st.class_names, cfg)
-        self.renderer.submit("augment", lambda: self._worker.job(*args, seed))
+        mapped, row = st.mapped, self.row_fn()
+        self.renderer.submit("augment", lambda: self._worker.job(mapped, row, cfg, seed))
 
     @Slot()
     def request_grid(self) -> None:
@@ -259,9 +256,9 @@ class AugmentPanel(QWidget):
         n, row = self.gridSpin.value(), self.row_fn()
         seeds = [int(sample_seed(self.seedSpin.value(), self.drawSpin.value() + i, row)) for i in range(n)]
         columns = int(np.ceil(np.sqrt(n)))
-        args = (st.ds, row, st.mapping, st.box_format, st.class_names, self.augment_config())
+        mapped, cfg = st.mapped, self.augment_config()
         self.viewTabs.setCurrentIndex(1)
-        self.renderer.submit("augment-grid", lambda: self._worker.grid_job(*args, seeds, columns))
+        self.renderer.submit("augment-grid", lambda: self._worker.grid_job(mapped, row, cfg, seeds, columns))
 
     @Slot(str, int, object)
     def _on_render(self, channel: str, seq: int, payload) -> None:

@@ -6,7 +6,7 @@ import textwrap
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QGroupBox, QListWidget, QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
-from segstudio.commands.inspect import class_counts
+from segstudio.data.class_counts import class_counts
 from segstudio.data.preflight import preflight, sample_rows
 from segstudio.gui.state import DatasetState
 from segstudio.gui.workers import TaskRunner

@@ -8,7 +8,6 @@ thread, newest request wins.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
@@ -16,11 +15,9 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGroupBox, QHBoxLayout
                                QListWidget, QPushButton, QSlider, QSplitter, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from segstudio.data.mapped import open_mapped
-from segstudio.engine.rundir import list_runs, read_metrics, read_split
+from segstudio.engine.rundir import list_runs, read_metrics
 from segstudio.gui.widgets import ImageView, link_slider, titled
 from segstudio.gui.workers import RenderService, TaskRunner
-from segstudio.render import raw_to_render, render
 
 
 def latest_eval(records: list[dict]) -> dict | None:
@@ -45,7 +42,7 @@ class EvalPanel(QWidget):
         self._runner.failed.connect(lambda m: self.message.emit(f"Evaluation: {m}", True))
         self._runner.done.connect(self._run_queued)
         self._queued = None   # a click that came while the previous task was still ending runs after it
-        self._browser: Browser | None = None
+        self._browser = None        # engine.val_browser.Browser of the selected run, once loaded
         self._outputs: dict = {}    # row -> model output (numpy), filled by the render thread
         self._build()
         renderer.resultReady.connect(self._on_render)
@@ -215,7 +212,8 @@ class EvalPanel(QWidget):
         path = self.runCombo.currentData()
         if not path or self._busy(self.load_predictions):
             return
-        from segstudio.engine.inference import load_run_model
+        from segstudio.engine.inference import load_run_model   # torch: not at start-up
+        from segstudio.engine.val_browser import load_browser
         self.message.emit(f"Loading the model of {Path(path).name} ...", False)
         threshold = self.thresholdSpin.value()
         self._runner.start(lambda report, stop: ("browser", load_browser(load_run_model(path, "best"),
@@ -271,6 +269,7 @@ class EvalPanel(QWidget):
         if browser is None:
             return
         threshold = self.thresholdSpin.value()
+        from segstudio.engine.val_browser import score_rows
         self.renderer.submit("evalscore", lambda: (threshold, score_rows(browser, threshold)))
 
     @Slot()
@@ -279,7 +278,8 @@ class EvalPanel(QWidget):
         if row is None:
             return
         threshold, outputs = self.thresholdSpin.value(), self._outputs
-        self.renderer.submit("eval", lambda: draw_prediction(browser, row, threshold, outputs))
+        from segstudio.engine.val_browser import draw_row
+        self.renderer.submit("eval", lambda: draw_row(browser, row, threshold, outputs))
 
     @Slot(str, int, object)
     def _on_render(self, channel: str, seq: int, payload) -> None:
@@ -303,76 +303,5 @@ class EvalPanel(QWidget):
             self.message.emit(message, True)
 
 
-MAX_BROWSE_ROWS = 200   # each row is one model call on the CPU: keep "Show predictions" to minutes
 ORDER_HELP = ("Worst images first: each image's score is the mask IoU of its matched objects over "
               "(objects + false predictions), 1.00 = perfect.")
-
-
-@dataclass
-class Browser:
-    loaded: object
-    mapped: object                                # segstudio.data.mapped.MappedDataset
-    rows: list
-    outputs: dict = field(default_factory=dict)   # row -> model output as numpy arrays
-    scores: dict = field(default_factory=dict)    # row -> engine.image_scores.ImageScore
-    threshold: float = 0.5
-    order: list = field(default_factory=list)     # rows as listed, worst first
-    val_rows: int = 0                             # validation rows in the run's split (rows: the first ones)
-
-
-def predict_row(browser: Browser, row: int, cache: dict):
-    """(raw sample, the model's output for it as numpy), the output computed once and cached."""
-    import torch
-
-    raw = browser.mapped.read(row)
-    if row not in cache:
-        with torch.no_grad():
-            tensor = torch.from_numpy(raw.image.copy()).permute(2, 0, 1).float().div(255)  # read-only array
-            out = browser.loaded.model([tensor])[0]
-        cache[row] = {k: v.cpu().numpy() for k, v in out.items()}
-    return raw, cache[row]
-
-
-def score_row(raw, out: dict, threshold: float):
-    from segstudio.engine.image_scores import score_image
-    # the model numbers classes from 1 (0 is background); samples from 0
-    return score_image(out["masks"], out["labels"], out["scores"], raw.masks, raw.labels + 1, raw.iscrowd,
-                       score_threshold=threshold)
-
-
-def score_rows(browser: Browser, threshold: float) -> dict:
-    """Render job: every predicted row scored again at a new threshold (predictions are cached)."""
-    return {row: score_row(predict_row(browser, row, browser.outputs)[0], browser.outputs[row], threshold)
-            for row in list(browser.outputs)}
-
-
-def load_browser(loaded, threshold: float = 0.5, report=None, should_stop=None) -> Browser:
-    """Worker job: the run's dataset, mapping and validation rows (as the run recorded them), each row
-    predicted and scored at `threshold`; stops early (with the rows done so far) when asked."""
-    cfg = loaded.cfg
-    mapped = open_mapped(cfg.data.url, cfg.data, endpoint_url=cfg.data.endpoint_url)
-    split = read_split(loaded.run_dir) or {}
-    val = [int(r) for r in split.get("val", [])]
-    browser = Browser(loaded, mapped, val[:MAX_BROWSE_ROWS], threshold=threshold, val_rows=len(val))
-    for done, row in enumerate(browser.rows):
-        if should_stop is not None and should_stop():
-            break
-        raw, out = predict_row(browser, row, browser.outputs)
-        browser.scores[row] = score_row(raw, out, threshold)
-        if report is not None:
-            report(done + 1, len(browser.rows))
-    return browser
-
-
-def draw_prediction(browser: Browser, row: int, threshold: float, cache: dict):
-    """Render job: the model's output for a row (computed once, cached) drawn at `threshold`, and the truth."""
-    names = browser.loaded.class_names
-    raw, out = predict_row(browser, row, cache)
-    keep = out["scores"] >= threshold
-    prediction = render(raw.image, out["masks"][keep][:, 0] > 0.5, out["boxes"][keep], out["labels"][keep] - 1,
-                        names, out["scores"][keep])
-    truth = render(**raw_to_render(raw), class_names=names)
-    text = (f"row {row}: {int(keep.sum())} predictions at score >= {threshold:.2f} "
-            f"({len(keep)} in all), {raw.num_instances} ground-truth instances; "
-            f"{score_row(raw, out, threshold).describe()}")
-    return prediction, truth, text

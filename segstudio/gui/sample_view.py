@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QSlider, QSpinBox,
 from segstudio.gui.state import DatasetState
 from segstudio.gui.widgets import ImageView
 from segstudio.gui.workers import RenderService
-from segstudio.render import raw_to_render, render
+from segstudio.render import render_raw
 
 CHANNEL = "dataset"   # the render service's channel of this view
 
@@ -15,7 +15,7 @@ CHANNEL = "dataset"   # the render service's channel of this view
 def render_row(mapped, row: int):
     """Render job: one raw row of a MappedDataset with masks, boxes and names, as the core draws it."""
     raw, class_names = mapped.read(row), mapped.class_names
-    rgb = render(**raw_to_render(raw), class_names=class_names)
+    rgb = render_raw(raw, class_names)
     names = [class_names[i] if 0 <= i < len(class_names) else str(i) for i in raw.labels.tolist()]
     h, w = raw.image.shape[:2]
     n = raw.num_instances

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QFormLayout, QGro
                                QScrollArea, QSizePolicy, QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 from segstudio.config import Config, dumps_config, load_config, save_config, validate
+from segstudio.engine.events import format_duration
 from segstudio.engine.rundir import list_runs, load_run_config, read_metrics
 from segstudio.errors import UserError
 from segstudio.gui import config_form, settings
@@ -21,11 +22,10 @@ from segstudio.presets import load_preset, preset_names
 
 
 def format_eta(seconds: float) -> str:
+    """The run's estimated time left; --:-- until the first iterations give an estimate."""
     if not seconds or seconds != seconds or seconds < 0:
         return "--:--"
-    seconds = int(seconds)
-    h, rem = divmod(seconds, 3600)
-    return f"{h}:{rem // 60:02d}:{rem % 60:02d}" if h else f"{rem // 60}:{rem % 60:02d}"
+    return format_duration(seconds)
 
 
 class TrainPanel(QWidget):
