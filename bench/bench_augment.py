@@ -22,12 +22,13 @@ import time
 import warnings
 from pathlib import Path
 
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+import segstudio  # noqa: E402,F401 - before Albumentations: its __init__ turns the update check off
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
 COCO128 = ROOT.parent / "shared" / "data" / "coco128"
@@ -143,14 +144,11 @@ def dense_dataset(tmp: str, instances: int, rows: int = 32) -> tuple[str, str]:
     """Synthetic 640x480 JPEG rows with `instances` overlapping ellipses each (COCO's densest scenes)."""
     import cv2
     import deeplake
-    from deeplake import types
+
+    from segstudio.data.schema import add_instance_columns
     dest = os.path.join(tmp, "dense")
     ds = deeplake.create(dest)
-    ds.add_column("images", types.Image(dtype="uint8", sample_compression="jpg"))
-    ds.add_column("masks", types.BinaryMask(sample_compression="lz4"))
-    ds.add_column("boxes", types.BoundingBox(dtype="float32", format="ltwh", bbox_type="pixel"))
-    ds.add_column("categories", types.ClassLabel(types.Array("uint32", 1)))
-    ds["categories"].metadata["class_names"] = [f"c{i}" for i in range(80)]
+    add_instance_columns(ds, [f"c{i}" for i in range(80)])
     rng = np.random.default_rng(0)
     for _ in range(rows):
         image = cv2.GaussianBlur(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), (9, 9), 3)

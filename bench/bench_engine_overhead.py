@@ -20,7 +20,6 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench_train_speed import make_batches  # noqa: E402

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
@@ -49,7 +48,8 @@ def heartbeat(app, seconds: float) -> dict:
 def make_dense_dataset(path: str, n_instances: int = 30, seed: int = 0) -> str:
     """One 640x480 row with 30 instances (discs), in the demo dataset's schema."""
     import deeplake
-    from deeplake import types
+
+    from segstudio.data.schema import add_instance_columns
 
     rng = np.random.default_rng(seed)
     h, w = 480, 640
@@ -63,11 +63,7 @@ def make_dense_dataset(path: str, n_instances: int = 30, seed: int = 0) -> str:
         masks.append(m)
         boxes.append([cx - r, cy - r, 2 * r + 1, 2 * r + 1])
     ds = deeplake.create(path)
-    ds.add_column("images", types.Image(dtype="uint8", sample_compression="jpg"))
-    ds.add_column("masks", types.BinaryMask(sample_compression="lz4"))
-    ds.add_column("boxes", types.BoundingBox(dtype="float32", format="ltwh", bbox_type="pixel"))
-    ds.add_column("categories", types.ClassLabel(types.Array("uint32", 1)))
-    ds["categories"].metadata["class_names"] = ["disc", "blob", "spot"]
+    add_instance_columns(ds, ["disc", "blob", "spot"])
     ds.append({"images": [image], "masks": [np.stack(masks, axis=2)],
                "boxes": [np.asarray(boxes, np.float32)],
                "categories": [rng.integers(0, 3, n_instances).astype(np.uint32)]})

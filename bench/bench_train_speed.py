@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
 
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 
 def parse_args():

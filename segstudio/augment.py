@@ -8,26 +8,23 @@ in any process: `sample_seed(run_seed, epoch, row)` is how the loader and the pr
 """
 from __future__ import annotations
 
-import os
 import random
 import warnings
 from dataclasses import dataclass, field
 
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+import albumentations as A
+import numpy as np
+import torch
 
-import albumentations as A  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from segstudio.augment_spec import (PRESET_DESCRIPTIONS, PRESETS, list_transforms,  # noqa: E402,F401
+from segstudio.augment_spec import (PRESET_DESCRIPTIONS, PRESETS, list_transforms,  # noqa: F401
                                     loosens_boxes, resolve_spec, validate_spec)
-from segstudio.data.sample import RawSample, boxes_from_masks  # noqa: E402
-from segstudio.errors import ConfigError  # noqa: E402
-from segstudio.model_io import image_tensor  # noqa: E402
+from segstudio.data.sample import RawSample, boxes_from_masks
+from segstudio.errors import ConfigError
+from segstudio.model_io import image_tensor
 
 MIN_BOX_SIDE = 1.0  # pixels; Mask R-CNN rejects boxes without positive width and height
 try:  # raised when a crop is larger than the image; it is not a ValueError
-    from albumentations.augmentations.crops.transforms import CropSizeError  # noqa: E402
+    from albumentations.augmentations.crops.transforms import CropSizeError
 except ImportError:  # pragma: no cover - other Albumentations versions
     CropSizeError = ValueError
 _SETTING_ERRORS = (ValueError, CropSizeError)   # a transform's settings do not fit this image

@@ -7,16 +7,13 @@ for geometric changes; pixel-level transforms never touch masks or boxes.
 from __future__ import annotations
 
 import inspect
-import os
 import typing
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # before the first import: no update check online
+import albumentations as A
 
-import albumentations as A  # noqa: E402
-
-from segstudio.errors import ConfigError  # noqa: E402
+from segstudio.errors import ConfigError
 
 GEOMETRIC = (
     "HorizontalFlip", "VerticalFlip", "Transpose", "RandomRotate90", "D4", "SquareSymmetry",

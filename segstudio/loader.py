@@ -8,18 +8,15 @@ Nothing here imports Qt: spawned workers import this module by name.
 from __future__ import annotations
 
 import io
-import os
 
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler  # noqa: E402
-
-from segstudio.augment import PreparedSample, build_pipeline, prepare_sample, sample_seed  # noqa: E402
-from segstudio.data.mapped import MappedDataset  # noqa: E402
-from segstudio.data.sample import RawSample  # noqa: E402
-from segstudio.errors import UserError  # noqa: E402
+from segstudio.augment import PreparedSample, build_pipeline, prepare_sample, sample_seed
+from segstudio.data.mapped import MappedDataset
+from segstudio.data.sample import RawSample
+from segstudio.errors import UserError
 
 
 class WorkerUserError(UserError):
@@ -177,7 +174,6 @@ def collate(batch: list[PreparedSample]):
 
 def worker_init(worker_id: int) -> None:
     """Keep each worker to one thread: workers already run in parallel with each other."""
-    os.environ["NO_ALBUMENTATIONS_UPDATE"] = "1"
     import cv2
     cv2.setNumThreads(0)
     torch.set_num_threads(1)

@@ -4,11 +4,11 @@ import json
 import deeplake
 import numpy as np
 import pytest
-from deeplake import types as T
 
 from segstudio.cli import main
 from segstudio.data.preflight import preflight, sample_rows
 from segstudio.data.sample import BoxFormat, ColumnMapping
+from segstudio.data.schema import add_instance_columns
 
 H, W = 16, 20
 MAP = ColumnMapping("images", "masks", "boxes", "categories", "iscrowd")
@@ -39,12 +39,7 @@ ROWS = [
 def planted(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("pf") / "ds")
     ds = deeplake.create(path)
-    ds.add_column("images", T.Image(dtype="uint8", sample_compression="png"))
-    ds.add_column("masks", T.BinaryMask(sample_compression="lz4"))
-    ds.add_column("boxes", T.BoundingBox(dtype="float32", format="ltwh", bbox_type="pixel"))
-    ds.add_column("categories", T.ClassLabel(T.Array("uint32", 1)))
-    ds.add_column("iscrowd", T.Array("bool", 1))
-    ds["categories"].metadata["class_names"] = ["a", "b"]
+    add_instance_columns(ds, ["a", "b"], image_compression="png", iscrowd=True)
     cols = list(zip(*ROWS))
     ds.append({"images": list(cols[0]), "masks": list(cols[1]),
                "boxes": [np.asarray(b, np.float32).reshape(-1, 4) for b in cols[2]],

@@ -1,4 +1,5 @@
 """The core never imports Qt: every module outside segstudio/gui imports with PySide6 and pyqtgraph blocked."""
+import os
 import subprocess
 import sys
 import textwrap
@@ -40,3 +41,19 @@ def test_block_really_blocks_qt():
     code = BLOCKED_IMPORT_CHECK.split("import segstudio")[0] + "import pyqtgraph\n"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode != 0 and "blocked" in out.stderr
+
+
+def test_albumentations_never_looks_for_updates_online():
+    """segstudio/__init__ is the one place that turns Albumentations' update check off: importing any
+    module that imports Albumentations, with the variable unset, finds it set before Albumentations ran."""
+    code = textwrap.dedent("""
+        import os, sys
+        os.environ.pop("NO_ALBUMENTATIONS_UPDATE", None)
+        import segstudio.augment_spec
+        assert "albumentations" in sys.modules
+        print(os.environ.get("NO_ALBUMENTATIONS_UPDATE"))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env={k: v for k, v in os.environ.items() if k != "NO_ALBUMENTATIONS_UPDATE"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "1"

@@ -22,6 +22,7 @@ from segstudio.data.coco_images import ImageProblem, prepare_image
 from segstudio.data.coco_json import CocoFile, annotation_id, read_coco
 from segstudio.data.coco_masks import annotation_rle, rasterise, rle_area_and_box
 from segstudio.data.coco_summary import ImportSummary
+from segstudio.data.schema import add_instance_columns
 from segstudio.data.open import local_path, probe_endpoint, s3_creds, scheme_of, storage_error
 from segstudio.errors import DataError
 
@@ -41,16 +42,11 @@ def _fingerprint(path: str) -> str:
 def _create_schema(ds, coco: CocoFile, meta: dict) -> None:
     from deeplake import types as T
 
-    ds.add_column("images", T.Image(dtype="uint8", sample_compression="jpg"))
-    ds.add_column("masks", T.BinaryMask(sample_compression="lz4"))
-    ds.add_column("boxes", T.BoundingBox(dtype="float32", format="ltwh", bbox_type="pixel"))
-    ds.add_column("categories", T.ClassLabel(T.Array("uint32", 1)))
-    ds.add_column("iscrowd", T.Array("bool", 1))
+    add_instance_columns(ds, coco.class_names, iscrowd=True)
     ds.add_column("areas", T.Array("float32", 1))
     ds.add_column("coco_image_id", T.Int64())
     ds.add_column("coco_annotation_ids", T.Array("int64", 1))
     ds.add_column("file_name", T.Text())
-    ds["categories"].metadata["class_names"] = list(coco.class_names)
     ds["categories"].metadata["coco_category_ids"] = list(coco.category_ids)
     ds.metadata[META_KEY] = meta
     ds.commit("segstudio import-coco: schema")

@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from segstudio.data.demo_draw import CLASS_NAMES, draw_scene, encode_jpeg
+from segstudio.data.schema import add_instance_columns
 from segstudio.errors import DataError
 
 GENERATOR_VERSION = 1
@@ -56,12 +57,8 @@ def _rows(start: int, stop: int, seed: int) -> dict[str, list]:
 def _add_columns(ds, seed: int, num_images: int) -> None:
     from deeplake import types
 
-    ds.add_column("images", types.Image(dtype="uint8", sample_compression="jpg"))
-    ds.add_column("masks", types.BinaryMask(sample_compression="lz4"))
-    ds.add_column("boxes", types.BoundingBox(dtype="float32", format="ltwh", bbox_type="pixel"))
-    ds.add_column("categories", types.ClassLabel(types.Array("uint32", 1)))
+    add_instance_columns(ds, CLASS_NAMES)
     ds.add_column("split", types.Text())
-    ds["categories"].metadata["class_names"] = list(CLASS_NAMES)
     ds.metadata["generator"] = "segstudio.data.demo"
     ds.metadata["generator_version"] = GENERATOR_VERSION
     ds.metadata["seed"] = int(seed)
