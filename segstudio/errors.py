@@ -1,7 +1,10 @@
 """Errors a user can cause. Their message is one sentence: what happened and what to do.
 
 The CLI prints `error: <message>` and exits non-zero; the window shows the message. Anything that is not
-a UserError is a bug and keeps its traceback.
+a UserError is a bug and keeps its traceback. The class says what kind of thing went wrong, so callers
+branch on the class (never on the message text, which is for people):
+ConfigError for a config value or command-line option (including an output path that cannot be used),
+DataError for a dataset, TrainingError for a run that cannot start or go on, WeightsError for weights.
 """
 
 
@@ -19,3 +22,7 @@ class DataError(UserError):
 
 class TrainingError(UserError):
     """Training cannot start or had to stop (NaN loss, out of memory, missing weights)."""
+
+
+class WeightsError(TrainingError):
+    """A weights name, file or download the user asked for cannot be used (training cannot start with it)."""

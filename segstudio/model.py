@@ -22,7 +22,7 @@ from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign, misc as m
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from segstudio.config import MODEL_ARCHS as ARCHS  # the one list of what build_model builds
-from segstudio.errors import TrainingError
+from segstudio.errors import TrainingError, WeightsError
 
 # Predictors are always replaced: their shapes depend on the number of classes.
 _NEW_HEAD_PREFIXES = ("roi_heads.box_predictor.", "roi_heads.mask_predictor.")
@@ -48,17 +48,17 @@ def resolve_weights(arch: str, weights: str) -> tuple[str, Path | None]:
     if w.lower() in ("coco", "imagenet"):
         known = weights_for(arch, w.lower())
         if known is None:
-            raise TrainingError(f"There are no {w.lower()} weights for {arch}; use weights = \"imagenet\", "
+            raise WeightsError(f"There are no {w.lower()} weights for {arch}; use weights = \"imagenet\", "
                                 "\"none\" or a .pth file.")
         if not known.present():
             raise TrainingError(_missing_message(known))
         return w.lower(), known.path
     path = Path(os.path.expanduser(w))
     if path.is_dir():
-        raise TrainingError(f"Weights path {path} is a folder; set model.weights to the .pth file inside it "
+        raise WeightsError(f"Weights path {path} is a folder; set model.weights to the .pth file inside it "
                             "(or to \"none\").")
     if not path.is_file():
-        raise TrainingError(f"Weights file {path} does not exist; check model.weights or set it to \"none\".")
+        raise WeightsError(f"Weights file {path} does not exist; check model.weights or set it to \"none\".")
     return "file", path
 
 
@@ -246,12 +246,12 @@ def _read_state_dict(path: Path) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user problem
-        raise TrainingError(f"Cannot read weights file {path} ({type(exc).__name__}); "
+        raise WeightsError(f"Cannot read weights file {path} ({type(exc).__name__}); "
                             "use a PyTorch state-dict .pth file.") from None
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
         obj = obj["model"]   # a segstudio checkpoint
     if not isinstance(obj, dict):
-        raise TrainingError(f"Weights file {path} holds no state dict; use a PyTorch state-dict .pth file.")
+        raise WeightsError(f"Weights file {path} holds no state dict; use a PyTorch state-dict .pth file.")
     return obj
 
 
@@ -271,7 +271,7 @@ def load_pretrained(model: MaskRCNN, kind: str, path: Path) -> int:
     usable = {k: v for k, v in state.items()
               if k in own and own[k].shape == v.shape and not k.startswith(_NEW_HEAD_PREFIXES)}
     if not usable:
-        raise TrainingError(f"No tensor in {path} fits this model; check model.arch matches the weights.")
+        raise WeightsError(f"No tensor in {path} fits this model; check model.arch matches the weights.")
     model.load_state_dict(usable, strict=False)
     return sum(1 for k, v in state.items() if k in own and own[k].shape != v.shape
                and not k.startswith(_NEW_HEAD_PREFIXES))

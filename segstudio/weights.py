@@ -16,15 +16,11 @@ from pathlib import Path
 
 import torch
 
-from segstudio.errors import UserError
+from segstudio.errors import WeightsError
 
 # Points downloads at another server (a mirror, or the tests' local one): <base>/<file name>.
 BASE_URL_ENV = "SEGSTUDIO_WEIGHTS_URL"
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.(?:pth|pt)$")
-
-
-class WeightsError(UserError):
-    """A weights name, file or download the user asked for cannot be used."""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-from segstudio.weights import WeightsError, hub_checkpoint_dir, known_weights
+from segstudio.errors import WeightsError
+from segstudio.weights import hub_checkpoint_dir, known_weights
 
 SIDECAR = ".json"
 _MIN_COVERAGE = 0.9   # share of an architecture's tensors a file must hold to count as that architecture

@@ -3,7 +3,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from segstudio.errors import UserError
+from segstudio.errors import ConfigError, UserError
 
 HELP = 'Run a benchmark from bench/ and print its figures.'
 
@@ -58,5 +58,5 @@ def run(args) -> int:
         return 0
     name = args.name.removesuffix(".py")
     if name not in found:
-        raise UserError(f"no benchmark named {args.name!r}; choose one of {', '.join(found) or '(none)'}.")
+        raise ConfigError(f"no benchmark named {args.name!r}; choose one of {', '.join(found) or '(none)'}.")
     return subprocess.call([sys.executable, str(found[name]), *args.args], cwd=str(folder.parent))

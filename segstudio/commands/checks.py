@@ -1,4 +1,4 @@
-"""Checks of command-line values shared by several subcommands; each failure is one sentence (UserError).
+"""Checks of command-line values shared by several subcommands; each failure is one sentence (ConfigError).
 
 They run before anything is written, so a bad value never leaves a half-made output behind.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from segstudio.errors import ConfigError, UserError
+from segstudio.errors import ConfigError
 
 
 def fraction(option: str, value: float) -> float:
@@ -45,8 +45,8 @@ def output_folder(option: str, path: str) -> Path:
     """A folder that exists or can be made; not an existing file. Nothing is created here."""
     out = Path(path).expanduser()
     if out.exists() and not out.is_dir():
-        raise UserError(f"{option} {path} is a file, not a folder; give a folder for the output files.")
+        raise ConfigError(f"{option} {path} is a file, not a folder; give a folder for the output files.")
     parent = next((p for p in out.parents if p.exists()), None)
     if parent is not None and not parent.is_dir():
-        raise UserError(f"{option} {path} is inside {parent}, which is a file; give a folder path.")
+        raise ConfigError(f"{option} {path} is inside {parent}, which is a file; give a folder path.")
     return out

@@ -1,5 +1,5 @@
 """`segstudio demo-data [DEST]`: generate the synthetic demo dataset and say what was written."""
-from segstudio.errors import DataError
+from segstudio.errors import ConfigError
 
 HELP = 'Generate the synthetic demo dataset.'
 
@@ -27,7 +27,7 @@ def run(args) -> int:
     from segstudio.data.demo import check_destination, create_demo_dataset, default_demo_path
 
     if args.images < 1:
-        raise DataError(f"--images must be at least 1, not {args.images}; pass a positive number.")
+        raise ConfigError(f"--images must be at least 1, not {args.images}; pass a positive number.")
     dest = args.dest or default_demo_path()
     check_destination(dest, args.overwrite)    # refuse before drawing a progress bar
     with tqdm(total=args.images, unit="img", desc="demo dataset") as bar:

@@ -17,16 +17,16 @@ def check_screenshot_path(path: str) -> None:
     """Before any window opens: the picture's folder exists and its name ends in an image format."""
     from pathlib import Path
 
-    from segstudio.errors import UserError
+    from segstudio.errors import ConfigError
 
     target = Path(path.replace("{tab}", "tab")).expanduser()
     folder = target.parent
     if not folder.is_dir():
-        raise UserError(f"--screenshot {path}: the folder {folder} does not exist; create it or pick another path.")
+        raise ConfigError(f"--screenshot {path}: the folder {folder} does not exist; create it or pick another path.")
     if target.suffix.lower() not in _IMAGE_SUFFIXES:
-        raise UserError(f"--screenshot {path} must end in .png (or .jpg, .bmp).")
+        raise ConfigError(f"--screenshot {path} must end in .png (or .jpg, .bmp).")
     if target.is_dir():
-        raise UserError(f"--screenshot {path} is a folder; give a file name such as {target / 'window.png'}.")
+        raise ConfigError(f"--screenshot {path} is a folder; give a file name such as {target / 'window.png'}.")
 
 
 def run(args) -> int:

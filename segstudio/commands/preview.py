@@ -38,13 +38,13 @@ def _config(args):
 
 def _out_dir(path: str):
     from pathlib import Path
-    from segstudio.errors import UserError
+    from segstudio.errors import ConfigError
 
     out = Path(path)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UserError(f"Cannot create output folder {out} ({exc.strerror}); choose another --out.") from None
+        raise ConfigError(f"Cannot create output folder {out} ({exc.strerror}); choose another --out.") from None
     return out
 
 
