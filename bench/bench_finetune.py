@@ -66,7 +66,7 @@ def pretrained_choice(arch: str) -> tuple[str, str]:
 
 
 def base_config(args, url: str, runs_dir: str):
-    from segstudio.presets import default_preset, load_preset
+    from segstudio.config_presets import default_preset, load_preset
 
     cfg = load_preset(args.preset or default_preset())
     if args.arch:

@@ -16,7 +16,7 @@ import albumentations as A
 import numpy as np
 import torch
 
-from segstudio.augment_spec import (PRESET_DESCRIPTIONS, PRESETS, list_transforms,  # noqa: F401
+from segstudio.augment_spec import (AUGMENT_PRESET_DESCRIPTIONS, AUGMENT_PRESETS, list_transforms,  # noqa: F401
                                     loosens_boxes, resolve_spec, validate_spec)
 from segstudio.data.sample import RawSample, boxes_from_masks
 from segstudio.errors import ConfigError

@@ -198,11 +198,11 @@ def _strong_preset(size: int) -> list[dict]:
             {"name": "GaussianBlur", "blur_limit": [3, 5], "p": 0.1}]
 
 
-PRESETS: dict[str, Callable[[int], list[dict]]] = {
+AUGMENT_PRESETS: dict[str, Callable[[int], list[dict]]] = {
     "seed": _seed_preset, "none": _none_preset, "light": _light_preset, "multiscale": _multiscale_preset,
     "strong": _strong_preset,
 }
-PRESET_DESCRIPTIONS = {
+AUGMENT_PRESET_DESCRIPTIONS = {
     "seed": "the tutorial's pipeline: bbox-safe random crop to image_size and horizontal flip",
     "none": "no transforms; the model resizes to image_size itself",
     "light": "bbox-safe crop, flip and mild brightness/contrast",
@@ -216,10 +216,10 @@ def resolve_spec(aug_cfg) -> list[dict]:
     """The spec a config selects: a preset sized by image_size, or the custom transforms list."""
     if aug_cfg.preset == "custom":
         return [dict(t) for t in aug_cfg.transforms]
-    if aug_cfg.preset not in PRESETS:
+    if aug_cfg.preset not in AUGMENT_PRESETS:
         raise ConfigError(f"augment.preset {aug_cfg.preset!r} is unknown; use one of "
-                          f"{', '.join(PRESETS)} or custom.")
-    return PRESETS[aug_cfg.preset](aug_cfg.image_size)
+                          f"{', '.join(AUGMENT_PRESETS)} or custom.")
+    return AUGMENT_PRESETS[aug_cfg.preset](aug_cfg.image_size)
 
 
 # ---- validation ----------------------------------------------------------------------------------

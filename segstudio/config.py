@@ -48,8 +48,8 @@ class DataConfig:
 
 @dataclass
 class AugmentConfig:
-    preset: str = _opt("multiscale", help="multiscale, seed (the tutorial's), none, light, strong, or custom "
-                                          "(use transforms)")
+    preset: str = _opt("multiscale", help="augmentation preset: multiscale, seed (the tutorial's), none, light, "
+                                          "strong, or custom (use transforms)")
     transforms: list = _opt([], help="custom pipeline: list of {name = 'Transform', param = value}")
     image_size: int = _opt(128, min=32, max=4096, help="side of the training crop, pixels")
     min_area: float = _opt(25.0, min=0.0, help="drop boxes smaller than this after augmentation, px^2")
@@ -237,7 +237,7 @@ def load_config(path: str | os.PathLike) -> Config:
     try:
         values = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML ({exc}); fix the file or start from a preset.") from None
+        raise ConfigError(f"{path} is not valid TOML ({exc}); fix the file or start from a config preset.") from None
     try:
         return config_from_dict(values)
     except ConfigError as exc:

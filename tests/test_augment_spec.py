@@ -1,13 +1,13 @@
 """The augmentation spec: presets, the transform catalogue, and errors that name the culprit."""
 import pytest
 
-from segstudio.augment import PRESETS, build_pipeline, list_transforms, resolve_spec, validate_spec
+from segstudio.augment import AUGMENT_PRESETS, build_pipeline, list_transforms, resolve_spec, validate_spec
 from segstudio.augment_spec import loosens_boxes
 from segstudio.config import AugmentConfig, config_from_dict, dumps_config, load_config
 from segstudio.errors import ConfigError
 
 
-@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("preset", sorted(AUGMENT_PRESETS))
 def test_presets_validate_and_follow_image_size(preset):
     spec = resolve_spec(AugmentConfig(preset=preset, image_size=200))
     validate_spec(spec)

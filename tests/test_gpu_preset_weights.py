@@ -12,7 +12,7 @@ import pytest
 import torch
 import torchvision
 
-from segstudio import presets
+from segstudio import config_presets
 from segstudio.model import build_model, describe_weights, settle_auto_weights
 
 CKPT = "hub/checkpoints"
@@ -51,14 +51,14 @@ def test_gpu_or_mps_makes_the_gpu_preset_the_default(monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
-    assert presets.default_preset() == "cpu" and presets.preset_names()[0] == "cpu"
+    assert config_presets.default_preset() == "cpu" and config_presets.preset_names()[0] == "cpu"
     args = argparse.Namespace(config=None, runs_dir=None, max_iters=None)
     assert load_cli_config(args).model.arch == "maskrcnn_resnet18_fpn"
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
-    assert presets.default_preset() == "gpu"
+    assert config_presets.default_preset() == "gpu"
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert presets.default_preset() == "gpu" and presets.preset_names()[0] == "gpu"
+    assert config_presets.default_preset() == "gpu" and config_presets.preset_names()[0] == "gpu"
     cfg = load_cli_config(args)
     assert (cfg.model.arch, cfg.model.weights) == ("maskrcnn_resnet50_fpn_v2", "auto")
 
@@ -66,7 +66,7 @@ def test_gpu_or_mps_makes_the_gpu_preset_the_default(monkeypatch):
 def test_gpu_preset_fine_tunes_coco_weights_when_present(torch_home):
     coco = _coco_file(torch_home)
     _imagenet_file(torch_home)
-    cfg = presets.load_preset("gpu")
+    cfg = config_presets.load_preset("gpu")
     note, model = _gpu_model(cfg)
     assert note == "" and cfg.model.weights == "coco"
     assert describe_weights(cfg.model) == "COCO weights maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth"
@@ -77,7 +77,7 @@ def test_gpu_preset_fine_tunes_coco_weights_when_present(torch_home):
 
 def test_gpu_preset_falls_back_to_the_imagenet_backbone_and_says_how_to_do_better(torch_home):
     backbone = _imagenet_file(torch_home)
-    cfg = presets.load_preset("gpu")
+    cfg = config_presets.load_preset("gpu")
     note, model = _gpu_model(cfg)
     assert cfg.model.weights == "imagenet"
     assert "resnet50-0676ba61.pth" in note and "segstudio weights download maskrcnn_resnet50_fpn_v2_coco" in note
@@ -87,7 +87,7 @@ def test_gpu_preset_falls_back_to_the_imagenet_backbone_and_says_how_to_do_bette
 
 
 def test_gpu_preset_without_any_file_trains_from_scratch_and_says_so(torch_home):
-    cfg = presets.load_preset("gpu")
+    cfg = config_presets.load_preset("gpu")
     note, model = _gpu_model(cfg)
     assert cfg.model.weights == "none" and describe_weights(cfg.model) == "no pretrained weights"
     assert "from scratch" in note and "maskrcnn_resnet50_fpn_v2_coco" in note

@@ -1,4 +1,4 @@
-"""Shipped presets, icon and desktop entry: present, valid, and found through the package."""
+"""Shipped config presets, icon and desktop entry: present, valid, and found through the package."""
 import configparser
 import dataclasses
 import struct
@@ -8,8 +8,8 @@ import pytest
 
 from segstudio.config import Config, load_config
 from segstudio.errors import ConfigError
-from segstudio.presets import (desktop_file_path, icon_path, load_preset, preset_names, preset_path,
-                               preset_text)
+from segstudio.config_presets import load_preset, preset_names, preset_path, preset_text
+from segstudio.desktop import desktop_file_path, icon_path
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,12 +18,13 @@ def add_arguments(p):
 def _config(args):
     from segstudio.config import Config, load_config, validate
     from segstudio.errors import ConfigError
-    from segstudio.augment import PRESETS
+    from segstudio.augment import AUGMENT_PRESETS
 
     cfg = load_config(args.config) if args.config else Config()
     if args.preset:
-        if args.preset not in PRESETS and args.preset != "custom":
-            raise ConfigError(f"--preset {args.preset!r} is unknown; use one of {', '.join(PRESETS)} or custom.")
+        if args.preset not in AUGMENT_PRESETS and args.preset != "custom":
+            raise ConfigError(f"--preset {args.preset!r} is unknown; use one of {', '.join(AUGMENT_PRESETS)} "
+                              "or custom.")
         cfg.augment.preset = args.preset
     if args.seed is not None:
         if args.seed < 0:

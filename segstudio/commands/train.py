@@ -106,7 +106,7 @@ def install_stop_handler(stop: threading.Event):
 
 def load_cli_config(args):
     from segstudio.config import load_config, validate
-    from segstudio.presets import load_preset
+    from segstudio.config_presets import load_preset
 
     cfg = load_config(args.config) if args.config else load_preset()   # gpu preset with a GPU, else cpu
     if args.runs_dir:

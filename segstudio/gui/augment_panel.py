@@ -115,8 +115,8 @@ class AugmentPanel(QWidget):
         self.row_fn = lambda: 0
         self._worker = AugmentRenderer()
         self._filling = False
-        from segstudio.augment import PRESETS, list_transforms   # albumentations: built with the panel
-        self._presets = PRESETS
+        from segstudio.augment import AUGMENT_PRESETS, list_transforms   # albumentations: built with the panel
+        self._presets = AUGMENT_PRESETS
         self._catalogue = {t.name: t for t in list_transforms()}
         self._build()
         renderer.resultReady.connect(self._on_render)
@@ -143,7 +143,7 @@ class AugmentPanel(QWidget):
         self.transforms = TransformListEditor(self._catalogue)
         self.transforms.edited.connect(self._edited)
         form = QFormLayout()
-        form.addRow("Preset", self.presetCombo)
+        form.addRow("Augmentation preset", self.presetCombo)
         return vbox(form, (self.transforms, 1))
 
     def _build_views(self) -> QWidget:

@@ -18,7 +18,7 @@ from segstudio.gui.curves import CurvesWidget
 from segstudio.gui.weights_field import WeightsRow, confirm_missing_weights
 from segstudio.gui.widgets import hbox, vbox
 from segstudio.gui.workers import TrainingRunner, describe_exception, hold_full_collections, release_gc
-from segstudio.presets import load_preset, preset_names
+from segstudio.config_presets import load_preset, preset_names
 
 
 def format_eta(seconds: float) -> str:
@@ -101,8 +101,8 @@ class TrainPanel(QWidget):
         return scroll
 
     def _build_file_buttons(self) -> QHBoxLayout:
-        presets = QToolButton(text="Preset", objectName="loadPresetButton")
-        presets.setToolTip("Fill the form from a shipped preset (cpu, gpu, tutorial)")
+        presets = QToolButton(text="Config preset", objectName="loadPresetButton")
+        presets.setToolTip("Fill the whole form from a shipped config preset (cpu, gpu, tutorial)")
         presets.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(presets)
         try:
@@ -181,7 +181,7 @@ class TrainPanel(QWidget):
             self.message.emit(str(exc), True)
             return
         self.apply_config(cfg)
-        self.message.emit(f"Loaded the {name} preset.", False)
+        self.message.emit(f"Loaded the {name} config preset.", False)
         self.configLoaded.emit(cfg)
 
     def load_config_file(self, path: str) -> bool:

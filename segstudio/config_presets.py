@@ -1,7 +1,10 @@
-"""Preset configs and desktop files shipped in the package (resources/ installs as segstudio.resources).
+"""Config presets: whole training configs shipped in the package (cpu, gpu, tutorial), which fill the
+Training tab's form or start `segstudio train`. Not to be confused with augmentation presets
+(augment_spec.AUGMENT_PRESETS: named transform lists, the config's augment.preset).
 
-Presets are plain TOML files named preset-<name>.toml, read through importlib.resources so they work
-from a source checkout, an installed wheel and a PyInstaller bundle alike.
+They are plain TOML files named preset-<name>.toml in resources/ (installed as segstudio.resources), read
+through importlib.resources so they work from a source checkout, an installed wheel and a PyInstaller
+bundle alike.
 """
 from __future__ import annotations
 
@@ -58,12 +61,3 @@ def preset_text(name: str) -> str:
     """The preset's TOML with its comments, e.g. to copy it as a starting config."""
     return preset_path(name).read_text(encoding="utf-8")
 
-
-def icon_path(kind: str = "png") -> str:
-    """Filesystem path of the application icon: kind "png" (256 px) or "svg"."""
-    return str(_resources() / f"segstudio.{kind}")
-
-
-def desktop_file_path() -> str:
-    """Filesystem path of the freedesktop .desktop entry (Exec=segstudio gui)."""
-    return str(_resources() / "segstudio.desktop")
