@@ -82,7 +82,7 @@ def _open_dest(dest: str, coco: CocoFile, resume: bool, meta: dict, endpoint_url
                             "an interrupted import into it.")
         try:
             ds = deeplake.open(target, creds=creds or None)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - Deep Lake raises unrelated types for "not a dataset"
             raise DataError(f"{dest} exists but is not a Deep Lake dataset; choose a new destination.") from None
         if resume and len(ds) == 0 and not list(ds.schema.columns):
             # killed between creating the dataset and committing its schema: start it afresh
@@ -90,7 +90,7 @@ def _open_dest(dest: str, coco: CocoFile, resume: bool, meta: dict, endpoint_url
             return ds, set()
         try:
             stored = dict(ds.metadata[META_KEY])
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - absent key: IndexError/KeyError/RuntimeError by version
             raise DataError(f"{dest} was not made by segstudio import-coco, so it cannot be resumed; choose a "
                             "new destination.") from None
         if stored.get("fingerprint") != meta["fingerprint"]:

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QLabel, QPlainTextEdit, Q
                                QSpinBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from segstudio.config import AugmentConfig
+from segstudio.errors import UserError
 from segstudio.gui.state import DatasetState
 from segstudio.gui.transform_editor import TransformListEditor
 from segstudio.gui.widgets import ImageView, hbox, tile_images, titled, vbox
@@ -213,7 +214,7 @@ class AugmentPanel(QWidget):
             from segstudio.augment import resolve_spec
             try:
                 spec = resolve_spec(AugmentConfig(preset=name, image_size=int(self.image_size_fn())))
-            except Exception as exc:  # noqa: BLE001 - show the core's message
+            except UserError as exc:   # a preset that does not fit the image size: the core's message
                 self.message.emit(str(exc), True)
                 return
             self.transforms.set_spec(spec)
@@ -241,7 +242,7 @@ class AugmentPanel(QWidget):
             return
         try:
             cfg, seed = self.augment_config(), self.draw_seed()
-        except Exception as exc:  # noqa: BLE001
+        except UserError as exc:
             self.message.emit(str(exc), True)
             return
         mapped, row = st.mapped, self.row_fn()
