@@ -71,3 +71,29 @@ def test_train_eval_and_preview_from_a_v3_dataset(v3, tmp_path):
     assert main(["eval", str(tmp_path / "runs" / "v3"), "--checkpoint", "last"]) == 0
     assert main(["preview", v3, "-n", "2", "--out", str(tmp_path / "preview")]) == 0
     assert len(json.loads((tmp_path / "preview" / "preview.json").read_text())["samples"]) == 2
+
+
+@pytest.mark.timeout(300)
+def test_v3_dataset_from_s3_with_its_note_and_wrong_keys(monkeypatch, capsys, tmp_path):
+    """A 3.x dataset on an authenticating S3 server (moto in its own process): opened by query, workers
+    reopen it (pickled), inspect says 3.x; wrong keys are still one sentence naming the credentials."""
+    import pickle
+
+    from s3_server import MotoServer
+    server = MotoServer(auth=True).start()
+    try:
+        url = server.upload(FIXTURE, "segstudio-v3", "dl3_tiny")
+        for key, value in server.env().items():
+            monkeypatch.setenv(key, value)
+        m = open_mapped(url, endpoint_url=server.endpoint)
+        assert m.legacy_v3 and m.num_rows == 4 and m.box_format == BoxFormat("ltwh", "pixel")
+        clone = pickle.loads(pickle.dumps(m))
+        assert np.array_equal(clone.read(2).image, m.read(2).image)
+        assert main(["inspect", url, "--endpoint-url", server.endpoint]) == 0
+        assert "Deep Lake 3.x dataset" in capsys.readouterr().out
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+        with pytest.raises(DataError, match="denied") as exc:
+            open_mapped(url, endpoint_url=server.endpoint)
+        assert "not-the-secret" not in str(exc.value)
+    finally:
+        server.stop()
