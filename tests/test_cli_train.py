@@ -200,6 +200,9 @@ def test_predict_on_files_that_are_not_images(trained_run, tmp_path, capsys):
     assert main(["predict", str(trained_run), str(folder), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err.strip()
     assert "notes.jpg is not a readable image" in err and len(err.splitlines()) == 1
+    (folder / "notes.jpg").rename(folder / "notes.txt")
+    assert main(["predict", str(trained_run), str(folder), "--out", str(tmp_path / "o")]) == 1
+    assert "holds no images" in capsys.readouterr().err
 
 
 def test_negative_extend_epochs_leaves_the_run_untouched(trained_run, capsys):

@@ -155,6 +155,9 @@ def predict(loaded: LoadedRun, source: str, out_dir: str, *, score_threshold: fl
     src = Path(source)
     is_folder = (src.is_file() and src.suffix.lower() in IMAGE_SUFFIXES) or \
         (src.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in src.iterdir()))
+    if src.is_dir() and not is_folder and not (src / "_deeplake_log").is_dir():
+        raise DataError(f"{src} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}) and is not a Deep Lake "
+                        "dataset; pass an image, a folder of images or a dataset.")
     images = _images_from_folder(src) if is_folder else _images_from_dataset(source, loaded.cfg)
     results, names, count = [], [], 0
     for name, image in images:
