@@ -164,3 +164,24 @@ def test_training_thread_yields_the_cpu_to_the_window(qtbot):
     window_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     assert seen == [min(19, window_nice + TRAINING_NICENESS)]
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == window_nice   # window untouched
+
+
+def test_training_thread_freezes_the_run_setup_at_its_first_iteration(qtbot):
+    """Objects alive at the first iteration (the run's imports, model, optimizer) are frozen, so the
+    end-of-run collections do not walk them while the window waits for the GIL."""
+    import gc
+    seen = {}
+
+    def fake_train(cfg, on_event, should_stop, resume=None, extend_epochs=0):
+        setup = [[i] for i in range(5000)]           # stands for the model and the imported modules
+        before = gc.get_freeze_count()
+        on_event(IterationEvent(1, 0, 2, {"loss_mask": 0.5}, 0.5, 0.01, 10.0, 0.1, 0.0, 0.0))
+        after_first = gc.get_freeze_count()
+        on_event(IterationEvent(2, 0, 2, {"loss_mask": 0.5}, 0.5, 0.01, 10.0, 0.1, 0.0, 0.0))
+        seen.update(first=after_first - before, second=gc.get_freeze_count() - after_first, n=len(setup))
+        return FinishedEvent("completed", "run", 2, 0)
+    runner = TrainingRunner()
+    with qtbot.waitSignal(runner.finished, timeout=20000):
+        runner.start(fake_train, cfg=None)
+    assert seen["first"] >= seen["n"] and seen["second"] == 0
+    _wait_done(qtbot, runner)
