@@ -42,6 +42,12 @@ class DataConfig:
     val_fraction: float = _opt(0.2, min=0.0, max=0.9, help="validation share of a seeded random split")
     split_seed: int = _opt(0, min=0, help="seed of the random split")
     endpoint_url: str = _opt("", help="S3-compatible endpoint (credentials come from the environment)")
+    prefetch: int = _opt(-1, min=-1, max=64, help="batches each loader process requests ahead of the one it "
+                                                  "prepares; -1: automatic (0 for local, 2 for remote data)")
+    cache_gb: float = _opt(10.0, min=0.0, help="local disk cache of remote rows, GB (0 turns it off; "
+                                               "local datasets are never cached)")
+    retry_s: float = _opt(120.0, min=1.0, help="seconds a lost connection to remote data is retried before "
+                                               "the run stops")
     version: str = _opt("", help="dataset version the run used (recorded at start)")
     class_names: list = _opt([], help="class names the run used (recorded at start)")
 

@@ -3,6 +3,11 @@
 Every sample's random state comes from `sample_seed(run_seed, epoch, row)`, so the same (seed, epoch,
 row) gives the same pixels in the main process, in any worker, and in `segstudio preview`. The batch
 sampler hands (position, epoch) pairs to the workers, which keeps persistent workers epoch-aware.
+
+A loader process reads a whole batch at once (`__getitems__`: one request per column for all its rows,
+every column in flight together) and, with prefetch > 0, starts the requests of its next batches before
+it prepares the current one: each batch carries `ahead`, the positions of the batches the same worker
+gets next (torch deals batches to workers in turn), so remote round trips overlap decoding/augmenting.
 Nothing here imports Qt: spawned workers import this module by name.
 """
 from __future__ import annotations
@@ -15,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from segstudio.augment import PreparedSample, build_pipeline, prepare_sample, sample_seed
 from segstudio.data.mapped import MappedDataset
-from segstudio.data.sample import RawSample
+from segstudio.data.sample import RawSample, raw_from_cells
 from segstudio.errors import UserError
 
 
@@ -43,6 +48,18 @@ def _image_size(ds, index: int, column: str) -> tuple[int, int]:
         return tuple(np.asarray(ds[column][index]).shape[:2])
 
 
+def _reraise(exc: UserError):
+    if torch.utils.data.get_worker_info() is None:
+        raise exc
+    raise WorkerUserError(str(exc)) from None
+
+
+class Batch(list):
+    """A batch of (position, epoch) keys plus `ahead`: position lists of this worker's next batches."""
+
+    ahead: tuple = ()
+
+
 class SegmentationDataset(Dataset):
     """Rows of a mapped dataset as PreparedSamples; picklable (the MappedDataset reopens in each worker).
 
@@ -56,9 +73,11 @@ class SegmentationDataset(Dataset):
         self.aug_cfg, self.train, self.seed, self.keep_crowd = aug_cfg, train, int(seed), keep_crowd
         self.epoch = 0
         self._pipeline = build_pipeline(aug_cfg, train, keep_crowd)  # errors surface in the caller's process
+        self._pending: dict = {}   # tuple of rows -> PendingRows requested ahead (this process only)
+        self._ready: dict = {}     # row -> cells of the batch being prepared
 
     def __getstate__(self):
-        return dict(self.__dict__, _pipeline=None)    # rebuilt lazily in each worker
+        return dict(self.__dict__, _pipeline=None, _pending={}, _ready={})    # rebuilt lazily in each worker
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -71,6 +90,9 @@ class SegmentationDataset(Dataset):
 
     def read(self, row: int) -> RawSample:
         # read_sample leaves HxWxN masks as a zero-copy NxHxW view; prepare_sample gathers from it.
+        cells = self._ready.get(row)   # read already, with the rest of its batch
+        if cells is not None:
+            return raw_from_cells(row, cells, self.mapped.mapping, self.mapped.box_format)
         return self.mapped.read(row)
 
     def sample_with_raw(self, row: int, epoch: int = 0) -> tuple[RawSample, PreparedSample]:
@@ -86,9 +108,51 @@ class SegmentationDataset(Dataset):
         try:
             return self.sample(self.rows[int(pos)], int(epoch))
         except UserError as exc:
-            if torch.utils.data.get_worker_info() is None:
-                raise
-            raise WorkerUserError(str(exc)) from None
+            _reraise(exc)
+
+    def __getitems__(self, keys) -> list:
+        """A whole batch: its rows read together (one request per column, all in flight at once; the
+        batches in `keys.ahead` requested too), then each key prepared by __getitem__ as usual."""
+        ahead = getattr(keys, "ahead", ())
+        try:
+            rows = [self.rows[int(k[0] if isinstance(k, tuple) else k)] for k in keys]
+            pending = self._pending.pop(tuple(rows), None) or self.mapped.reader.start(rows)
+            for positions in ahead:
+                self._request([self.rows[int(p)] for p in positions])
+            self._ready = dict(zip(rows, pending.cells()))
+        except UserError as exc:
+            _reraise(exc)
+        try:
+            return [self[k] for k in keys]
+        finally:
+            self._ready = {}
+
+    def _request(self, rows: list[int]) -> None:
+        key = tuple(rows)
+        if key not in self._pending:
+            while len(self._pending) >= _MAX_PENDING:   # batches that never came (e.g. the epoch ended)
+                self._pending.pop(next(iter(self._pending)))
+            self._pending[key] = self.mapped.reader.start(rows)
+
+    def samples_with_raw(self, rows, epoch: int = 0, batch: int = 16):
+        """sample_with_raw for each row, the rows read `batch` at a time with the next batch in flight:
+        the same pixels, a fraction of the round trips (preview)."""
+        chunks = [[int(r) for r in rows[i:i + batch]] for i in range(0, len(rows), batch)]
+        following = self.mapped.reader.start(chunks[0]) if chunks else None
+        try:
+            for i, chunk in enumerate(chunks):
+                current = following
+                following = self.mapped.reader.start(chunks[i + 1]) if i + 1 < len(chunks) else None
+                self._ready = dict(zip(chunk, current.cells()))
+                for row in chunk:
+                    yield self.sample_with_raw(row, epoch)
+        finally:
+            self._ready = {}
+
+    def prefetch_depth(self) -> int:
+        from segstudio.data.batch_read import is_remote
+
+        return self.mapped.reads.prefetch_for(is_remote(self.mapped.url))
 
     def image_sizes(self) -> list[tuple[int, int]]:
         return [_image_size(self.mapped.ds, r, self.mapped.mapping.images) for r in self.rows]
@@ -103,7 +167,8 @@ class EpochBatchSampler(Sampler):
     """
 
     def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int, drop_last: bool = False,
-                 groups=None, *, rank: int = 0, world_size: int = 1, repeat_factors=None):
+                 groups=None, *, rank: int = 0, world_size: int = 1, repeat_factors=None, ahead: int = 0,
+                 workers: int = 0):
         self.n, self.batch_size, self.shuffle, self.seed = n, batch_size, shuffle, int(seed)
         # Class-balanced epochs (data/repeat_factor.py): row i appears about repeat_factors[i] times.
         self.repeat_factors = None if repeat_factors is None else np.asarray(repeat_factors, np.float64)
@@ -111,6 +176,8 @@ class EpochBatchSampler(Sampler):
         self.groups = None if groups is None else np.asarray(groups)
         self.rank, self.world_size = int(rank), int(world_size)
         self.epoch, self.skip = 0, 0
+        # batch i goes to worker i % workers: its next batches are i + workers, i + 2 * workers...
+        self.ahead, self.stride = int(ahead), max(int(workers), 1)
 
     def set_epoch(self, epoch: int, skip: int = 0) -> None:
         self.epoch, self.skip = int(epoch), int(skip)
@@ -147,8 +214,11 @@ class EpochBatchSampler(Sampler):
         batches = self._batches(self._order(epoch))
         if self.drop_last:
             batches = [b for b in batches if len(b) == self.batch_size]
-        for batch in batches[skip:]:
-            yield [(pos, epoch) for pos in batch]
+        batches = batches[skip:]
+        for i, batch in enumerate(batches):
+            keys = Batch((pos, epoch) for pos in batch)
+            keys.ahead = tuple(batches[j] for j in range(i + self.stride, len(batches), self.stride)[:self.ahead])
+            yield keys
 
     def _share(self) -> int:
         """Positions this rank gets per epoch (DistributedSampler pads ranks to equal shares)."""
@@ -197,7 +267,8 @@ def build_loader(dataset: SegmentationDataset, batch_size: int, workers: int, sh
         group_by_aspect = not _fixed_output_size(dataset)
     groups = aspect_groups(dataset.image_sizes()) if group_by_aspect else None
     sampler = EpochBatchSampler(len(dataset), batch_size, shuffle, seed, drop_last, groups, rank=rank,
-                                world_size=world_size, repeat_factors=repeat_factors)
+                                world_size=world_size, repeat_factors=repeat_factors,
+                                ahead=dataset.prefetch_depth(), workers=workers)
     kwargs = {}
     if workers > 0:
         kwargs = dict(multiprocessing_context="spawn", persistent_workers=True, prefetch_factor=prefetch_factor,
@@ -206,6 +277,8 @@ def build_loader(dataset: SegmentationDataset, batch_size: int, workers: int, sh
     return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate, pin_memory=pin,
                       generator=torch.Generator().manual_seed(seed), **kwargs)
 
+
+_MAX_PENDING = 16
 
 _FIXED_SIZE = {"RandomSizedBBoxSafeCrop", "RandomResizedCrop", "RandomSizedCrop", "Resize", "CenterCrop",
                "RandomCrop"}

@@ -29,8 +29,8 @@ def write_preview(url: str, cfg, n: int, out_dir: Path, endpoint_url: str = "") 
     for old in out_dir.glob("[0-9][0-9][0-9]_row*.png"):    # an earlier preview's pictures would mislead
         old.unlink()
     samples = []
-    for i, row in enumerate(rows):
-        raw, prepared = dataset.sample_with_raw(row, epoch=0)   # exactly what training gets at epoch 0
+    # exactly what training gets at epoch 0; rows read in batches, the next batch's requests in flight
+    for i, (row, (raw, prepared)) in enumerate(zip(rows, dataset.samples_with_raw(rows, epoch=0))):
         name = f"{i:03d}_row{row}.png"
         picture = original_and_augmented(raw, prepared, names, caption="as trained, epoch 0")
         if not cv2.imwrite(str(out_dir / name), picture[:, :, ::-1]):

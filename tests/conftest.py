@@ -24,6 +24,16 @@ def demo_dataset(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
+def demo_small(tmp_path_factory) -> str:
+    """A 12-image demo dataset, for tests that upload it to a test server."""
+    from segstudio.data.demo import create_demo_dataset
+
+    path = tmp_path_factory.mktemp("demo_small") / "demo"
+    create_demo_dataset(str(path), num_images=12, seed=0)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
 def coco128() -> Path:
     """The shared coco128 sample; tests using it skip when shared/ is absent."""
     if not (COCO128 / "annotations.json").exists():
@@ -35,3 +45,9 @@ def coco128() -> Path:
 def screenshot_dir() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_rows_cache(tmp_path_factory):
+    """No test reads or fills the user's cache of remote rows (spawned workers inherit the variable)."""
+    os.environ["SEGSTUDIO_CACHE_DIR"] = str(tmp_path_factory.mktemp("rows-cache"))

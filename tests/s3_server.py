@@ -111,10 +111,12 @@ class MotoServer:
                 self.proc.wait(10)
         self.proc = None
 
-    def restart(self) -> None:
-        """Start again on the same port (auth off: moto would issue new keys) and re-upload what it served."""
+    def restart(self, port: int | None = None) -> None:
+        """Start again (auth off: moto would issue new keys) with what it served uploaded again before the
+        caller sees it; on a new port if given (a proxy in front can then switch over once it is ready)."""
         self.stop()
         self.auth = False
+        self.port = port or self.port
         self.start()
         for folder, bucket, prefix in self._uploads:
             self.upload(folder, bucket, prefix, remember=False)
@@ -122,6 +124,8 @@ class MotoServer:
 
 class LatencyProxy:
     """TCP proxy 127.0.0.1:port -> target that delays every chunk by rtt/2 in each direction.
+
+    `target_port` may change while it runs: new connections go to the new target.
 
     One thread per direction per connection; each direction keeps a bounded queue of (due time, bytes) so
     that bytes keep flowing at full rate while each one arrives rtt/2 late (latency, not a bandwidth cap).

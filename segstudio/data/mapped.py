@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from segstudio.data.open import strip_secrets
+from segstudio.data.batch_read import ReadSettings, RowReader, make_reader
 from segstudio.data.describe import DatasetInfo, class_names_for, describe, resolve_mapping
 from segstudio.data.sample import BoxFormat, ColumnMapping, RawSample, read_sample
 from segstudio.errors import DataError
@@ -49,7 +50,9 @@ class MappedDataset:
     problem: str = ""
     legacy_v3: bool = False     # a Deep Lake 3.x dataset, read-only through deeplake.query
     creds: Hidden = dataclasses.field(default_factory=Hidden)
+    reads: ReadSettings = dataclasses.field(default_factory=ReadSettings)
     _ds: object = None
+    _reader: object = None
 
     @property
     def ds(self):
@@ -72,7 +75,16 @@ class MappedDataset:
         return self.info.num_rows
 
     def __getstate__(self) -> dict:
-        return dict(self.__dict__, _ds=None)
+        return dict(self.__dict__, _ds=None, _reader=None)
+
+    @property
+    def reader(self) -> RowReader:
+        """This process's batched reader of the mapped columns (cache and retries for remote data)."""
+        if self.mapping is None:
+            raise DataError(self.problem or "No column mapping is chosen; set the images, masks and labels columns.")
+        if self._reader is None:
+            self._reader = make_reader(self.ds, self.mapping, self.url, self.endpoint_url, self.version, self.reads)
+        return self._reader
 
     def __repr__(self) -> str:
         return (f"MappedDataset({strip_secrets(self.url)!r}, rows={self.num_rows}, version={self.version!r}, "
@@ -88,7 +100,8 @@ class MappedDataset:
         """The same open dataset with the columns `data_cfg` names (DataError when they do not fit)."""
         mapping, box_format = resolve_mapping(self.info, data_cfg)
         names = class_names_for(self.info, mapping, data_cfg)
-        return dataclasses.replace(self, mapping=mapping, box_format=box_format, class_names=names, problem="")
+        return dataclasses.replace(self, mapping=mapping, box_format=box_format, class_names=names, problem="",
+                                   _reader=None)
 
 
 def open_mapped(url: str, data_cfg=None, *, endpoint_url: str = "", creds: dict | None = None,
@@ -107,7 +120,8 @@ def open_mapped(url: str, data_cfg=None, *, endpoint_url: str = "", creds: dict 
         info.notes.insert(0, legacy_note(url))
     base = MappedDataset(url=url, info=info, mapping=None, box_format=info.box_format,
                          class_names=list(info.class_names), endpoint_url=endpoint_url, legacy_v3=legacy,
-                         creds=Hidden(dict(creds) if creds else None), _ds=ds)
+                         creds=Hidden(dict(creds) if creds else None), _ds=ds,
+                         reads=ReadSettings.from_config(data_cfg))
     try:
         return base.remap(data_cfg)
     except DataError as exc:
