@@ -119,7 +119,7 @@ class SegmentationDataset(Dataset):
             pending = self._pending.pop(tuple(rows), None) or self.mapped.reader.start(rows)
             for positions in ahead:
                 self._request([self.rows[int(p)] for p in positions])
-            self._ready = dict(zip(rows, pending.cells()))
+            self._ready = {r: c for r, c in zip(rows, pending.cells()) if c is not None}
         except UserError as exc:
             _reraise(exc)
         try:
@@ -143,7 +143,7 @@ class SegmentationDataset(Dataset):
             for i, chunk in enumerate(chunks):
                 current = following
                 following = self.mapped.reader.start(chunks[i + 1]) if i + 1 < len(chunks) else None
-                self._ready = dict(zip(chunk, current.cells()))
+                self._ready = {r: c for r, c in zip(chunk, current.cells()) if c is not None}
                 for row in chunk:
                     yield self.sample_with_raw(row, epoch)
         finally:

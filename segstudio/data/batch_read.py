@@ -112,12 +112,13 @@ class PendingRows:
         self.missing = [r for r in dict.fromkeys(self.rows) if r not in self.cached]
         self.futures = reader.request(self.missing) if self.missing else None
 
-    def cells(self) -> list[dict]:
+    def cells(self) -> list[dict | None]:
+        """One {column: value} per row; None for a row that could not be read with the others."""
         if self.missing:
             fetched = self.reader.collect(self.missing, self.futures)
             for row, cells in zip(self.missing, fetched):
                 self.cached[row] = cells
-                if self.reader.cache is not None:
+                if self.reader.cache is not None and cells is not None:
                     self.reader.cache.put(row, cells)
             self.missing, self.futures = [], None
         return [self.cached[r] for r in self.rows]
@@ -161,7 +162,7 @@ class RowReader:
                 return [{n: split[j][i] for j, n in enumerate(self.names)} for i in range(len(rows))]
             except Exception as exc:  # noqa: BLE001 - storage errors come in many types
                 if not (self.remote and _is_network(exc)):
-                    return [self._one(r) for r in rows]
+                    return [self._one_or_none(r) for r in rows]
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise self._lost(rows) from None
@@ -172,6 +173,13 @@ class RowReader:
 
     def _one(self, row: int) -> dict:
         return {n: c[row] for n, c in zip(self.names, self.columns)}
+
+    def _one_or_none(self, row: int) -> dict | None:
+        """A row read on its own; None when it cannot be read (the one-row path then reports it)."""
+        try:
+            return self._one(row)
+        except Exception:  # noqa: BLE001 - the caller reads this row again through read_sample
+            return None
 
     def _lost(self, rows: list[int]) -> DataError:
         return DataError(f"Lost the connection to the storage behind {self.url} while reading rows "
