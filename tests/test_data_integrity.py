@@ -147,3 +147,22 @@ def test_training_and_preview_on_a_cut_dataset_are_one_sentence(cut_demo, tmp_pa
         proc = run_limited(["-m", "segstudio", *args], timeout=300, limit_gib=8)
         assert proc.returncode == 1, proc.stderr[-800:]
         assert "column 'masks' holding rows 0-5 is cut short" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_from_coco_dataset_with_a_part_cut_short(tmp_path, coco128):
+    """deeplake.from_coco stores a column as a folder of parts; a part cut short names its own rows."""
+    doc = json.loads((coco128 / "annotations.json").read_text())
+    images = doc["images"][:6]
+    ids = {im["id"] for im in images}
+    doc.update(images=images, annotations=[a for a in doc["annotations"] if a["image_id"] in ids])
+    (tmp_path / "sub.json").write_text(json.dumps(doc))
+    path = tmp_path / "fc"
+    deeplake.from_coco(str(coco128 / "images"), {"instances": str(tmp_path / "sub.json")}, str(path),
+                       file_to_group_mapping={"instances": ""})
+    check_local_dataset(path, "fc")            # healthy: passes
+    from segstudio.data.integrity import _blocks
+    branch = next(p for p in (path / "_deeplake_log").iterdir() if p.is_dir() and p.name != "_meta")
+    blocks = [b for b in _blocks(branch, {}).values() if b.column == "images"]
+    _cut(path / blocks[-1].key)
+    with pytest.raises(DataError, match=f"column 'images' holding rows {blocks[-1].first_row}-5 is cut short"):
+        open_dataset(str(path))

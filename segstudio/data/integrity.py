@@ -65,13 +65,24 @@ def _blocks(branch_dir: Path, names: dict[int, str]) -> dict[str, Block]:
             if not isinstance(add, dict) or not isinstance(add.get("d"), dict):
                 continue
             data, col = add["d"], add.get("c")
-            rows = sum(int(n) for n in data.get("n", []))
             first = next_row.get(col, 0)
-            next_row[col] = first + rows
-            sizes = data.get("b") or []
-            if data.get("x") and sizes:
-                blocks[data["x"]] = Block(names.get(col, str(col)), data["x"], int(sizes[0]), first, rows)
+            for block in _parts(data, names.get(col, str(col)), first):
+                blocks[block.key] = block
+            next_row[col] = first + sum(int(n) for n in data.get("n") or [])
     return blocks
+
+
+def _parts(data: dict, column: str, first: int) -> list[Block]:
+    """One Block per file of an addBlock entry: the key itself, or (deeplake.from_coco writes these) a
+    folder `key` holding the parts `p`, with sizes `b` and row counts `n` per part."""
+    key, parts, sizes, rows = data.get("x"), data.get("p") or [""], data.get("b") or [], data.get("n") or []
+    if not key or len(sizes) != len(parts) or len(rows) != len(parts):
+        return []
+    out = []
+    for part, size, count in zip(parts, sizes, rows):
+        out.append(Block(column, key + part, int(size), first, int(count)))
+        first += int(count)
+    return out
 
 
 def check_local_dataset(path: Path, url: str) -> None:
@@ -85,7 +96,7 @@ def check_local_dataset(path: Path, url: str) -> None:
 
 def _check_block(path: Path, url: str, block: Block) -> None:
     file = path / block.key
-    if not file.is_file():      # a folder of parts (deeplake.from_coco writes those): sizes are per part
+    if not file.is_file():      # absent (e.g. compacted away): Deep Lake reports a missing file itself
         return
     try:
         size = file.stat().st_size
