@@ -183,5 +183,5 @@ def test_training_thread_freezes_the_run_setup_at_its_first_iteration(qtbot):
     runner = TrainingRunner()
     with qtbot.waitSignal(runner.finished, timeout=20000):
         runner.start(fake_train, cfg=None)
-    assert seen["first"] >= seen["n"] and seen["second"] == 0
+    assert seen["first"] >= seen["n"] and seen["second"] <= 0   # frozen objects may die; no second freeze
     _wait_done(qtbot, runner)
