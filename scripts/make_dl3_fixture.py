@@ -1,4 +1,5 @@
-"""Write tests/data/dl3_tiny: a 4-row Deep Lake 3.x dataset (image, binary_mask, bbox, class_label).
+"""Write tests/data/dl3_tiny: a 4-row Deep Lake 3.x dataset (image, binary_mask, bbox, class_label, and a
+generic bool tensor of crowd flags as in Activeloop's COCO).
 
 deeplake 3 and 4 cannot share one environment, so run this with deeplake 3 in its own venv, once:
 
@@ -18,7 +19,8 @@ CLASSES = ["square", "bar"]
 
 
 def row(i: int):
-    """An image with 1 + i % 2 filled rectangles, their masks (HxWxN), LTWH pixel boxes and labels."""
+    """An image with 1 + i % 2 filled rectangles, their masks (HxWxN), LTWH pixel boxes, labels and crowd
+    flags (row 3's bar is a crowd)."""
     image = np.full((H, W, 3), 30 + 40 * i, np.uint8)
     rects = [(4 + 3 * i, 6, 16, 16)] + ([(36, 10 + 2 * i, 20, 6)] if i % 2 else [])
     masks = np.zeros((H, W, len(rects)), bool)
@@ -27,7 +29,8 @@ def row(i: int):
         image[y:y + h, x:x + w] = (200, 60 + 50 * n, 40 * i)
     boxes = np.array(rects, np.float32)
     labels = np.array([0] + ([1] if i % 2 else []), np.uint32)
-    return image, masks, boxes, labels
+    crowd = np.array([False] + ([i == 3] if i % 2 else []), bool)
+    return image, masks, boxes, labels, crowd
 
 
 def main(dest: str) -> None:
@@ -38,9 +41,10 @@ def main(dest: str) -> None:
         ds.create_tensor("masks", htype="binary_mask", sample_compression="lz4")
         ds.create_tensor("boxes", htype="bbox", coords={"type": "pixel", "mode": "LTWH"})
         ds.create_tensor("categories", htype="class_label", class_names=CLASSES)
+        ds.create_tensor("iscrowds", htype="generic", dtype="bool")
         for i in range(4):
-            image, masks, boxes, labels = row(i)
-            ds.append({"images": image, "masks": masks, "boxes": boxes, "categories": labels})
+            image, masks, boxes, labels, crowd = row(i)
+            ds.append({"images": image, "masks": masks, "boxes": boxes, "categories": labels, "iscrowds": crowd})
         ds.commit("four rows")
 
 

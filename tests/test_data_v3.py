@@ -1,7 +1,8 @@
 """Deep Lake 3.x datasets open read-only through deeplake 4's query path: inspect, read, train.
 
 The fixture tests/data/dl3_tiny was written by deeplake 3.9 (scripts/make_dl3_fixture.py, run in its
-own virtual environment): 4 rows of 64x48 images with binary masks, LTWH pixel boxes and class labels.
+own virtual environment): 4 rows of 64x48 images with binary masks, LTWH pixel boxes, class labels and a
+generic bool tensor of crowd flags (row 3's second instance is a crowd).
 """
 import json
 import shutil
@@ -32,12 +33,14 @@ def test_v3_kinds_mapping_and_samples(v3):
     assert m.legacy_v3 and m.num_rows == 4 and m.class_names == ["square", "bar"]
     kinds = {c.name: c.kind for c in m.info.columns}
     assert kinds == {"images": "image", "masks": "binary_mask", "boxes": "bounding_box",
-                     "categories": "class_label"}
+                     "categories": "class_label", "iscrowds": "array"}
+    assert m.mapping.iscrowd == "iscrowds"     # a generic tensor without class names (describe asks first)
     assert m.info.box_format_known and m.box_format == BoxFormat("ltwh", "pixel")
     raw = m.read(1)                              # row 1: a 16x16 square at (7, 6) and a 20x6 bar
     assert raw.image.shape == (48, 64, 3) and raw.labels.tolist() == [0, 1]
     assert np.allclose(raw.boxes, [[7, 6, 23, 22], [36, 12, 56, 18]])
     assert raw.masks.shape == (2, 48, 64) and int(raw.masks[0].sum()) == 16 * 16
+    assert raw.iscrowd.tolist() == [False, False] and m.read(3).iscrowd.tolist() == [False, True]
     with pytest.raises(Exception):
         m.ds.append({"categories": [np.zeros(1, np.uint32)]})
 

@@ -137,7 +137,9 @@ def _class_names(ds, column: str) -> list:
     if not column:
         return []
     try:
-        names = ds[column].metadata["class_names"]
+        metadata = ds[column].metadata
+        # ask first: on a 3.x dataset's query view, reading an absent key crashes deeplake 4.7 (SIGSEGV)
+        names = metadata["class_names"] if "class_names" in list(metadata.keys()) else []
     except Exception:  # noqa: BLE001 - absent key raises IndexError/KeyError depending on version
         return []
     return [str(n) for n in (names or [])]
