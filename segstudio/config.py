@@ -48,6 +48,8 @@ class DataConfig:
                                                "local datasets are never cached)")
     retry_s: float = _opt(120.0, min=1.0, help="seconds a lost connection to remote data is retried before "
                                                "the run stops")
+    bad_rows: str = _opt("stop", choices=["stop", "skip"],
+                         help="a row with an error met during training: stop the run, or skip the row and count it")
     version: str = _opt("", help="dataset version the run used (recorded at start)")
     class_names: list = _opt([], help="class names the run used (recorded at start)")
 

@@ -12,8 +12,6 @@ Nothing here imports Qt: spawned workers import this module by name.
 """
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
@@ -21,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from segstudio.augment import PreparedSample, build_pipeline, prepare_sample, sample_seed
 from segstudio.data.mapped import MappedDataset
 from segstudio.data.sample import RawSample, raw_from_cells
-from segstudio.errors import UserError
+from segstudio.errors import DataError, UserError
 
 
 class WorkerUserError(UserError):
@@ -38,14 +36,15 @@ class WorkerUserError(UserError):
         super().__init__(message)
 
 
-def _image_size(ds, index: int, column: str) -> tuple[int, int]:
-    """(height, width) from the stored file's header when possible (no full decode)."""
-    try:
-        from PIL import Image
-        with Image.open(io.BytesIO(bytes(ds[column].get_bytes(index)))) as im:
-            return im.size[1], im.size[0]
-    except Exception:  # noqa: BLE001 - not an encoded file: decode it
-        return tuple(np.asarray(ds[column][index]).shape[:2])
+class RowCheck:
+    """What a loader worker needs to check each row it reads (training's pre-flight beyond its sample)."""
+
+    def __init__(self, num_classes: int, has_masks: bool, has_boxes: bool):
+        self.num_classes, self.has_masks, self.has_boxes = int(num_classes), bool(has_masks), bool(has_boxes)
+
+    def findings(self, raw: RawSample) -> dict:
+        from segstudio.data.preflight import check_sample
+        return check_sample(raw, self.num_classes, self.has_masks, self.has_boxes)
 
 
 def _reraise(exc: UserError):
@@ -67,8 +66,9 @@ class SegmentationDataset(Dataset):
     """
 
     def __init__(self, mapped: MappedDataset, rows, aug_cfg, train: bool = True, seed: int = 0,
-                 keep_crowd: bool | None = None):
+                 keep_crowd: bool | None = None, check: RowCheck | None = None):
         self.mapped = mapped
+        self.check = check   # set: items are (PreparedSample or None for a bad row, (row, {code: n}, message))
         self.rows = [int(r) for r in rows]
         self.aug_cfg, self.train, self.seed, self.keep_crowd = aug_cfg, train, int(seed), keep_crowd
         self.epoch = 0
@@ -103,9 +103,35 @@ class SegmentationDataset(Dataset):
     def sample(self, row: int, epoch: int = 0) -> PreparedSample:
         return self.sample_with_raw(row, epoch)[1]
 
+    def checked_sample(self, row: int, epoch: int = 0) -> tuple:
+        """(PreparedSample or None for a row with an error, (row, {code: count}, message)).
+
+        A row that read_sample refuses is checked again in its stored form, so that its problem gets the
+        code the up-front pre-flight gives it."""
+        from segstudio.data.preflight import ERROR_CODES
+        try:
+            raw = self.read(row)
+        except DataError as exc:
+            return None, (row, self._stored_findings(row), str(exc))
+        codes = self.check.findings(raw)
+        if ERROR_CODES & set(codes):
+            return None, (row, codes, "")
+        return prepare_sample(raw, self.pipeline, sample_seed(self.seed, epoch, row)), (row, codes, "")
+
+    def _stored_findings(self, row: int) -> dict:
+        from segstudio.data.preflight import ERROR_CODES, PreflightTally, check_stored_rows
+        m, tally = self.mapped, PreflightTally()
+        try:
+            check_stored_rows(tally, m.ds, m.mapping, m.box_format, [row], self.check.num_classes)
+        except Exception:  # noqa: BLE001 - not even the stored cells can be read
+            pass
+        return tally.counts if ERROR_CODES & set(tally.counts) else {"unreadable": 1}
+
     def __getitem__(self, key) -> PreparedSample:
         pos, epoch = key if isinstance(key, tuple) else (key, self.epoch)
         try:
+            if self.check is not None:
+                return self.checked_sample(self.rows[int(pos)], int(epoch))
             return self.sample(self.rows[int(pos)], int(epoch))
         except UserError as exc:
             _reraise(exc)
@@ -155,7 +181,12 @@ class SegmentationDataset(Dataset):
         return self.mapped.reads.prefetch_for(is_remote(self.mapped.url))
 
     def image_sizes(self) -> list[tuple[int, int]]:
-        return [_image_size(self.mapped.ds, r, self.mapped.mapping.images) for r in self.rows]
+        """(height, width) per row from the stored headers, a batch of rows per request."""
+        from segstudio.data.preflight import image_shapes
+        ds, column, out = self.mapped.ds, self.mapped.mapping.images, []
+        for start in range(0, len(self.rows), 256):
+            out += [(h, w) for h, w, _, _ in image_shapes(ds, column, self.rows[start:start + 256])]
+        return out
 
 
 class EpochBatchSampler(Sampler):
@@ -242,6 +273,12 @@ def collate(batch: list[PreparedSample]):
     return [s.image for s in batch], [s.target for s in batch], [s.row for s in batch]
 
 
+def checked_collate(batch: list[tuple]):
+    """Items of a checking dataset -> collate's three lists of the good rows, plus every row's findings."""
+    images, targets, rows = collate([sample for sample, _ in batch if sample is not None])
+    return images, targets, rows, [findings for _, findings in batch]
+
+
 def worker_init(worker_id: int) -> None:
     """Keep each worker to one thread: workers already run in parallel with each other."""
     import cv2
@@ -274,7 +311,8 @@ def build_loader(dataset: SegmentationDataset, batch_size: int, workers: int, sh
         kwargs = dict(multiprocessing_context="spawn", persistent_workers=True, prefetch_factor=prefetch_factor,
                       worker_init_fn=worker_init, timeout=timeout)
     pin = str(device).startswith("cuda") if pin_memory is None else pin_memory
-    return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate, pin_memory=pin,
+    collate_fn = checked_collate if getattr(dataset, "check", None) is not None else collate
+    return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate_fn, pin_memory=pin,
                       generator=torch.Generator().manual_seed(seed), **kwargs)
 
 

@@ -13,6 +13,12 @@ COCO128 = ROOT.parent / "shared" / "data" / "coco128"
 SCREENSHOTS = ROOT / "tests" / "screenshots"
 
 
+@pytest.fixture(autouse=True)
+def _own_report_cache(tmp_path_factory, monkeypatch):
+    """Each test gets an empty report cache (data.scan), never the user's."""
+    monkeypatch.setenv("SEGSTUDIO_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture(scope="session")
 def demo_dataset(tmp_path_factory) -> str:
     """A small demo dataset (48 images), generated once per test session; open it read-only."""

@@ -64,6 +64,9 @@ class ConsoleReporter:
                        f"{_short_losses(event.mean_losses)} ({event.duration_s:.0f} s)")
         elif kind in ("warning", "error"):
             self._line(f"{kind}: {event.message}")
+        elif kind == "bad_row":
+            more = f" ({event.skipped} skipped so far)" if event.action == "skipped" else ""
+            self._line(f"bad row: {event.message}{more}")
         elif kind == "finished":
             if self.bar is not None:
                 self.bar.close()

@@ -2,6 +2,10 @@
 
 Columns are read in batches of rows (Deep Lake decodes a batch in parallel); image sizes come from the
 encoded bytes' headers when the column stores encoded images, so no pixel is decoded for them.
+
+A full check scales with the row count, so `preflight` reports progress and can be cancelled (a cancelled
+report says how far it got). Training checks a bounded sample up front and every other row as its loader
+reads it (`check_sample` on the row it already decoded), merging the findings into one `PreflightTally`.
 """
 from __future__ import annotations
 
@@ -35,6 +39,17 @@ CHECKS = {
     "only_crowd": ("warning", "{n} image(s) have only crowd instances"),
     "unusual_image": ("warning", "{n} image(s) are not 8-bit RGB (grayscale, alpha, 16-bit...; converted "
                       "to 8-bit RGB)"),
+    "unreadable": ("error", "{n} row(s) could not be read (a corrupt image or cell)"),
+}
+ERROR_CODES = frozenset(code for code, (severity, _) in CHECKS.items() if severity == "error")
+# One row's error, as the sentence "Row N <text>" of a run that meets it mid-epoch.
+ROW_ERRORS = {
+    "masks_do_not_fit_image": "has masks that do not fit its image (check data.masks)",
+    "count_mismatch": "has different numbers of masks, boxes, labels or crowd flags",
+    "label_out_of_range": "has label ids outside the class names",
+    "box_not_finite": "has boxes with NaN or infinite coordinates",
+    "image_unusable": "has an image that is not HxW or HxWxC with 1-4 channels",
+    "unreadable": "could not be read (a corrupt image or cell)",
 }
 
 
@@ -56,19 +71,37 @@ class PreflightReport:
     rows_checked: int = 0
     num_rows: int = 0
     seconds: float = 0.0
+    bad_rows: list = field(default_factory=list)    # every row with an error, sorted
+    cancelled: bool = False
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
+    @property
+    def complete(self) -> bool:
+        return self.rows_checked >= self.num_rows and not self.cancelled
+
     def to_dict(self) -> dict:
         return {"ok": self.ok, "rows_checked": self.rows_checked, "num_rows": self.num_rows,
-                "seconds": round(self.seconds, 3), "errors": [f.to_dict() for f in self.errors],
-                "warnings": [f.to_dict() for f in self.warnings]}
+                "complete": self.complete, "cancelled": self.cancelled, "seconds": round(self.seconds, 3),
+                "errors": [f.to_dict() for f in self.errors], "warnings": [f.to_dict() for f in self.warnings],
+                "bad_rows": [int(r) for r in self.bad_rows]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PreflightReport":
+        def findings(items):
+            return [Finding(f["code"], f["message"], int(f["count"]), list(f["rows"])) for f in items]
+        return cls(errors=findings(d["errors"]), warnings=findings(d["warnings"]),
+                   rows_checked=int(d["rows_checked"]), num_rows=int(d["num_rows"]),
+                   seconds=float(d.get("seconds", 0.0)), bad_rows=[int(r) for r in d.get("bad_rows", [])],
+                   cancelled=bool(d.get("cancelled", False)))
 
     def format_text(self) -> str:
-        head = (f"Pre-flight: {len(self.errors)} error(s), {len(self.warnings)} warning(s) in "
-                f"{self.rows_checked} of {self.num_rows} rows.")
+        scope = (f"all {self.num_rows} rows" if self.complete else
+                 f"{self.rows_checked} of {self.num_rows} rows"
+                 + (" (cancelled)" if self.cancelled else " (a sample)"))
+        head = f"Pre-flight: {len(self.errors)} error(s), {len(self.warnings)} warning(s) in {scope}."
         lines = [head]
         for tag, items in (("ERROR", self.errors), ("warn", self.warnings)):
             for f in items:
@@ -76,20 +109,45 @@ class PreflightReport:
         return "\n".join(lines)
 
 
-class _Tally:
+class PreflightTally:
+    """Counts and first rows per problem, and every row with an error; rows may arrive in any order."""
+
     def __init__(self):
-        self.counts, self.rows = {}, {}
+        self.counts, self.rows, self.bad_rows = {}, {}, set()
+        self.rows_checked = 0
 
     def add(self, code: str, row: int, n: int = 1) -> None:
         if n <= 0:
             return
         self.counts[code] = self.counts.get(code, 0) + int(n)
         rows = self.rows.setdefault(code, [])
-        if len(rows) < _FIRST_ROWS and (not rows or rows[-1] != row):
+        if int(row) not in rows:
             rows.append(int(row))
+            rows.sort()
+            del rows[_FIRST_ROWS:]
+        if code in ERROR_CODES:
+            self.bad_rows.add(int(row))
+
+    def add_row(self, row: int, codes: dict) -> None:
+        """One checked row's findings ({code: count}, as `check_sample` returns them)."""
+        self.rows_checked += 1
+        for code, n in codes.items():
+            self.add(code, row, n)
+
+    def report(self, num_rows: int, num_classes=None, seconds: float = 0.0,
+               cancelled: bool = False) -> "PreflightReport":
+        report = PreflightReport(rows_checked=self.rows_checked, num_rows=num_rows, seconds=seconds,
+                                 bad_rows=sorted(self.bad_rows), cancelled=cancelled)
+        for code, (severity, template) in CHECKS.items():
+            if code in self.counts:
+                n = self.counts[code]
+                f = Finding(code, template.format(n=n, k=num_classes), n, self.rows[code])
+                (report.errors if severity == "error" else report.warnings).append(f)
+        return report
 
 
-def _image_shapes(ds, column: str, rows: list) -> list:
+
+def image_shapes(ds, column: str, rows: list) -> list:
     """(height, width, channels, dtype) per row, from encoded headers when possible."""
     from PIL import Image
 
@@ -115,7 +173,7 @@ def _column(ds, name: str, rows: list) -> list:
     return list(ds[name][rows]) if name else [None] * len(rows)
 
 
-def _check_row(t: _Tally, row: int, shape, masks, boxes, labels, crowd, fmt: BoxFormat, k) -> None:
+def _check_row(t: PreflightTally, row: int, shape, masks, boxes, labels, crowd, fmt: BoxFormat, k) -> None:
     h, w, ch, dt = shape
     if h <= 0 or w <= 0 or ch not in (1, 2, 3, 4):
         t.add("image_unusable", row)
@@ -146,7 +204,7 @@ def _check_row(t: _Tally, row: int, shape, masks, boxes, labels, crowd, fmt: Box
         _check_masks(t, row, m, b if b is not None and len(b) == m[0].shape[1] else None)
 
 
-def _mask_extents(t: _Tally, row: int, masks, h: int, w: int):
+def _mask_extents(t: PreflightTally, row: int, masks, h: int, w: int):
     """(rows_hit H x N, cols_hit W x N): which image rows/columns each mask touches; None when the masks
     are unmapped or do not fit the image. Reduced in the stored layout (a reduction over a transposed
     view costs ten times more)."""
@@ -180,7 +238,7 @@ def _any_axis1(a: np.ndarray) -> np.ndarray:
     return a[:, 0] if a.shape[1] else np.zeros((a.shape[0], a.shape[2]), bool)
 
 
-def _check_boxes(t: _Tally, row: int, b: np.ndarray, w: int, h: int) -> None:
+def _check_boxes(t: PreflightTally, row: int, b: np.ndarray, w: int, h: int) -> None:
     finite = np.isfinite(b).all(axis=1)
     if not finite.all():
         t.add("box_not_finite", row)
@@ -191,7 +249,7 @@ def _check_boxes(t: _Tally, row: int, b: np.ndarray, w: int, h: int) -> None:
     t.add("box_outside_image", row, int(outside.sum()))
 
 
-def _check_masks(t: _Tally, row: int, extents: tuple, b) -> None:
+def _check_masks(t: PreflightTally, row: int, extents: tuple, b) -> None:
     rows_hit, cols_hit = extents
     if rows_hit.shape[1] == 0:
         return
@@ -209,11 +267,14 @@ def _check_masks(t: _Tally, row: int, extents: tuple, b) -> None:
 
 
 def preflight(ds, mapping: ColumnMapping, box_format: BoxFormat = BoxFormat(), rows=None,
-              num_classes: int | None = None) -> PreflightReport:
+              num_classes: int | None = None, *, progress=None, should_stop=None,
+              tally: PreflightTally | None = None) -> PreflightReport:
     """Check `rows` (default: all) of `ds`; counts and first row ids per problem.
 
     num_classes bounds the label ids; by default the label column's class_names give it (pass it when the
-    names come from elsewhere, e.g. data.class_names).
+    names come from elsewhere, e.g. data.class_names). `progress(done, total)` is called after every batch
+    of rows; when `should_stop()` turns true the check ends early with a report marked cancelled. Findings
+    go into `tally` when one is given (training merges the rows its loader checks later into it).
     """
     started = time.perf_counter()
     rows = list(range(len(ds))) if rows is None else sorted(int(r) for r in rows)
@@ -222,22 +283,43 @@ def preflight(ds, mapping: ColumnMapping, box_format: BoxFormat = BoxFormat(), r
             num_classes = len(ds[mapping.labels].metadata["class_names"])
         except Exception:  # noqa: BLE001 - no class names stored: the range cannot be checked here
             num_classes = None
-    t = _Tally()
+    t = PreflightTally() if tally is None else tally
+    cancelled = False
     for start in range(0, len(rows), _BATCH):
+        if should_stop is not None and should_stop():
+            cancelled = True
+            break
         batch = rows[start:start + _BATCH]
-        shapes = _image_shapes(ds, mapping.images, batch)
-        cols = [_column(ds, name, batch) for name in (mapping.masks, mapping.boxes, mapping.labels,
-                                                        mapping.iscrowd)]
-        for i, row in enumerate(batch):
-            _check_row(t, row, shapes[i], cols[0][i], cols[1][i], cols[2][i], cols[3][i], box_format,
-                       num_classes)
-    report = PreflightReport(rows_checked=len(rows), num_rows=len(ds))
-    for code, (severity, template) in CHECKS.items():
-        if code in t.counts:
-            f = Finding(code, template.format(n=t.counts[code], k=num_classes), t.counts[code], t.rows[code])
-            (report.errors if severity == "error" else report.warnings).append(f)
-    report.seconds = time.perf_counter() - started
-    return report
+        check_stored_rows(t, ds, mapping, box_format, batch, num_classes)
+        if progress is not None:
+            progress(start + len(batch), len(rows))
+    return t.report(len(ds), num_classes, time.perf_counter() - started, cancelled)
+
+
+def check_stored_rows(t: PreflightTally, ds, mapping: ColumnMapping, box_format: BoxFormat, batch: list,
+                      k) -> None:
+    """Check rows `batch` of `ds` as stored (image headers, not pixels) into `t`."""
+    shapes = image_shapes(ds, mapping.images, batch)
+    cols = [_column(ds, name, batch) for name in (mapping.masks, mapping.boxes, mapping.labels, mapping.iscrowd)]
+    for i, row in enumerate(batch):
+        t.rows_checked += 1
+        _check_row(t, row, shapes[i], cols[0][i], cols[1][i], cols[2][i], cols[3][i], box_format, k)
+
+
+def check_sample(raw, num_classes: int | None, has_masks: bool = True, has_boxes: bool = True) -> dict:
+    """{code: count} for one row already read into the canonical layout (data.sample.RawSample).
+
+    This is how training checks the rows its loader reads: the row is decoded anyway, so the check costs
+    only the mask extents. The stored image's channels and dtype come from `raw.source` when recorded.
+    """
+    t = PreflightTally()
+    h, w = raw.image.shape[:2]
+    ch, dt = getattr(raw, "source", None) or (3, "uint8")
+    masks = np.moveaxis(raw.masks.view(bool), 0, 2) if has_masks and raw.masks.dtype == np.uint8 else (
+        np.moveaxis(raw.masks, 0, 2) if has_masks else None)
+    _check_row(t, raw.index, (h, w, ch, dt), masks, raw.boxes if has_boxes else None, raw.labels,
+               raw.iscrowd, BoxFormat("ltrb", "pixel"), num_classes)
+    return dict(t.counts)
 
 
 def sample_rows(num_rows: int, limit: int, seed: int = 0) -> list | None:

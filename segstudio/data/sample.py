@@ -41,6 +41,7 @@ class RawSample:
     boxes: np.ndarray
     labels: np.ndarray
     iscrowd: np.ndarray = field(default=None)
+    source: tuple = ()        # (channels, dtype) of the image as stored, for the pre-flight's checks
 
     def __post_init__(self):
         if self.iscrowd is None:
@@ -208,6 +209,8 @@ def raw_from_cells(index: int, cells: dict, mapping: ColumnMapping,
         raise DataError(f"Row {index}: the image could not be read (an empty, truncated or corrupt file); "
                         "re-import the row or leave it out with data.query.")
     image = to_rgb_uint8(stored)
+    source = (1 if stored.ndim == 2 else stored.shape[2] if stored.shape[2] <= 4 else stored.shape[0],
+              str(stored.dtype))
     h, w = image.shape[:2]
     labels = np.asarray(cells[mapping.labels]).astype(np.int64, copy=False).reshape(-1)
     if mapping.masks:
@@ -219,4 +222,4 @@ def raw_from_cells(index: int, cells: dict, mapping: ColumnMapping,
     iscrowd = (np.asarray(cells[mapping.iscrowd]).reshape(-1).astype(bool) if mapping.iscrowd
                else np.zeros(len(labels), bool))
     _check_counts(index, masks, boxes, labels, iscrowd)
-    return RawSample(index, image, masks, boxes, labels, iscrowd)
+    return RawSample(index, image, masks, boxes, labels, iscrowd, source)

@@ -15,8 +15,7 @@ import torch
 from segstudio.data.mapped import MappedDataset
 from segstudio.data.open import strip_secrets
 from segstudio.engine.distributed import DistInfo
-from segstudio.errors import DataError
-from segstudio.loader import SegmentationDataset, build_loader
+from segstudio.loader import RowCheck, SegmentationDataset, build_loader
 
 LOADER_TIMEOUT_S = 300   # a hung worker becomes an error instead of a frozen run
 
@@ -25,22 +24,27 @@ class TrainData:
     """What the engine needs from the data side (tests substitute an in-memory object with these names)."""
 
     def __init__(self, cfg, mapped: MappedDataset, split, dist: DistInfo,
-                 warn: Callable[[str], None] = lambda message: None):
+                 warn: Callable[[str], None] = lambda message: None, checks=None):
         self.class_names = list(mapped.class_names)
         self.train_rows, self.val_rows = list(split.train), list(split.val)
         self._split, self._mapped, self._cfg = split, mapped, cfg
+        self.checks = checks   # engine.row_checks.RunChecks: rows are checked as the loaders read them
+        self._check = None
+        if checks is not None and checks.checking:
+            m = mapped.mapping
+            self._check = RowCheck(len(mapped.class_names), bool(m.masks), bool(m.boxes))
         pin = cfg.train.device in ("auto", "cuda") and torch.cuda.is_available()
-        train_set = SegmentationDataset(mapped, self.train_rows, cfg.augment, train=True, seed=cfg.train.seed)
+        train_set = SegmentationDataset(mapped, self.train_rows, cfg.augment, train=True, seed=cfg.train.seed,
+                                        check=self._check)
         self._train_loader = build_loader(train_set, cfg.train.batch_size, cfg.train.workers, shuffle=True,
                                           seed=cfg.train.seed, pin_memory=pin, group_by_aspect=False,
                                           rank=dist.rank, world_size=dist.world_size, timeout=LOADER_TIMEOUT_S,
                                           repeat_factors=_repeat_factors(cfg, mapped, self.train_rows, warn))
         # Validation: un-augmented, original size, crowd kept; each rank takes a shard (metrics gather).
-        val_rows = self.val_rows[dist.rank::dist.world_size]
+        self._val_rows = self.val_rows[dist.rank::dist.world_size]
         if cfg.eval.max_images:
-            val_rows = val_rows[:max(cfg.eval.max_images // dist.world_size, 1)]
-        val_set = SegmentationDataset(mapped, val_rows, cfg.augment, train=False, seed=cfg.train.seed)
-        self._val_loader = build_loader(val_set, cfg.train.batch_size, 0, shuffle=False, seed=cfg.train.seed)
+            self._val_rows = self._val_rows[:max(cfg.eval.max_images // dist.world_size, 1)]
+        self._val_loader = None   # built at the first evaluation: its aspect grouping reads every row's size
 
     @property
     def iters_per_epoch(self) -> int:
@@ -49,10 +53,24 @@ class TrainData:
     def train_batches(self, epoch: int, skip: int = 0):
         """Epoch `epoch`'s batches (DistributedSampler's seeded order), less the first `skip` (resume)."""
         self._train_loader.batch_sampler.set_epoch(epoch, skip=skip)
-        return self._train_loader
+        if self.checks is None:
+            return self._train_loader
+        return self.checks.batches(self._train_loader, keep_empty=True)
 
     def val_batches(self):
-        return self._val_loader
+        if self._val_loader is None:
+            cfg = self._cfg
+            val_set = SegmentationDataset(self._mapped, self._val_rows, cfg.augment, train=False,
+                                          seed=cfg.train.seed, check=self._check)
+            self._val_loader = build_loader(val_set, cfg.train.batch_size, 0, shuffle=False, seed=cfg.train.seed)
+        if self.checks is None:
+            return self._val_loader
+        return self.checks.batches(self._val_loader, keep_empty=False)
+
+    def finish_checks(self, run_dir) -> None:
+        """Write the run's pre-flight report (the sample + every row read) into its folder."""
+        if self.checks is not None:
+            self.checks.write(run_dir)
 
     def split_dict(self) -> dict:
         return self._split.to_dict()
@@ -98,32 +116,27 @@ def _resolve_url(cfg) -> str:
     return url
 
 
-def _run_preflight(mapped: MappedDataset, rows: list, warn: Callable[[str], None]) -> None:
-    from segstudio.data.preflight import preflight
-
-    report = preflight(mapped.ds, mapped.mapping, mapped.box_format, rows=rows,
-                       num_classes=len(mapped.class_names))
-    for finding in report.warnings:
-        warn(finding.message)
-    if report.errors:
-        first = report.errors[0]
-        more = f" (and {len(report.errors) - 1} more problems)" if len(report.errors) > 1 else ""
-        raise DataError(f"{first.message}{more}".rstrip(".") + "; fix the data or exclude the rows with data.query.")
-
-
 def build_train_data(cfg, *, split=None, warn: Callable[[str], None] = lambda m: None,
-                     dist: DistInfo = DistInfo()) -> TrainData:
-    """Open the dataset the config names and plan its batches; records mapping, version and classes in cfg."""
+                     dist: DistInfo = DistInfo(), emit: Callable = lambda event: None) -> TrainData:
+    """Open the dataset the config names and plan its batches; records mapping, version and classes in cfg.
+
+    Nothing here reads every row: the pre-flight checks a sample now and the rest as the loaders read them
+    (engine.row_checks); a random split reads no rows (a split by column reads that one column)."""
     from segstudio.data.mapped import open_mapped
+    from segstudio.data.scan import ScanKey, version_of
     from segstudio.data.splits import Split, make_split
+    from segstudio.engine.row_checks import RunChecks
 
     url = _resolve_url(cfg)
     mapped = open_mapped(url, cfg.data, endpoint_url=cfg.data.endpoint_url)
     split = Split.from_dict(split).check(mapped.num_rows) if split else make_split(mapped.ds, cfg.data)
-    _run_preflight(mapped, split.train + split.val, warn)
+    key = ScanKey.of(url, version_of(mapped.ds), mapped.mapping, mapped.box_format, len(mapped.class_names),
+                     cfg.data.endpoint_url)
+    checks = RunChecks(key, mapped.num_rows, cfg.data.bad_rows, emit)
+    split = checks.start(mapped.ds, split, warn)
     cfg.data.url = url
     for role in ("images", "masks", "boxes", "labels", "iscrowd"):
         setattr(cfg.data, role, getattr(mapped.mapping, role))
     cfg.data.version = str(mapped.version or "")
     cfg.data.class_names = list(mapped.class_names)
-    return TrainData(cfg, mapped, split, dist, warn)
+    return TrainData(cfg, mapped, split, dist, warn, checks)

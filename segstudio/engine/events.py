@@ -79,6 +79,19 @@ class WarningEvent(Event):
 
 
 @dataclass
+class BadRowEvent(Event):
+    """A row with an error met while training reads it (the pre-flight checked only a sample up front)."""
+    row: int
+    message: str              # one sentence naming the row and its problem
+    action: str               # "skipped" (data.bad_rows = "skip") or "stopped"
+    skipped: int = 0          # rows this run has skipped so far
+
+    @property
+    def kind(self) -> str:
+        return "bad_row"
+
+
+@dataclass
 class ErrorEvent(Event):
     message: str              # one sentence: what happened, what to do
     reason: str = "error"     # "nan", "oom", "data", "weights", "error"

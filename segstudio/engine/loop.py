@@ -110,6 +110,10 @@ def run_epoch(ctx: StepContext, state: LoopState, batches: Iterable, iters_per_e
         except StopIteration:
             break
         images, targets = batch[0], batch[1]
+        if not images:   # every row of the batch had an error and was skipped (data.bad_rows = "skip")
+            state.iteration += 1
+            count += 1
+            continue
         t1 = time.perf_counter()
         losses = train_step(ctx, images, targets)
         t2 = time.perf_counter()

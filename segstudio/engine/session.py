@@ -88,7 +88,7 @@ class Session:
         if self.data is None:
             from segstudio.engine.data import build_train_data
             split = rundir.read_split(self.run_dir) if self.run_dir else None
-            self.data = build_train_data(cfg, split=split, warn=self.warn, dist=self.dist)
+            self.data = build_train_data(cfg, split=split, warn=self.warn, dist=self.dist, emit=self.emit)
         cfg.data.class_names = list(self.data.class_names)
         self._open_run_dir(None if checkpoint is None else int(checkpoint["state"]["iteration"]))
         self._build_model_and_optimizer(checkpoint)
@@ -272,6 +272,8 @@ class Session:
                                   epoch=self.state.epoch))
 
     def finish(self, status: str, message: str = "") -> FinishedEvent:
+        if self.run_dir is not None and self.dist.is_main and hasattr(self.data, "finish_checks"):
+            self.data.finish_checks(self.run_dir)   # the pre-flight report: the sample + every row read
         best = self.state.best_metric if self.state.best_metric >= 0 else None
         event = FinishedEvent(status=status, run_dir=str(self.run_dir or ""), iteration=self.state.iteration,
                               epoch=self.state.epoch, best_metric=best, message=message)

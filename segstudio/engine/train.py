@@ -53,7 +53,7 @@ def train(cfg, on_event: Callable[[Event], None], should_stop: Callable[[], bool
         session.free_memory()
         return session.fail(ErrorEvent(OOM_ADVICE, reason="oom"))
     except DataError as exc:
-        return session.fail(ErrorEvent(str(exc), reason="data"))
+        return session.fail(ErrorEvent(str(exc), reason="data", rows=list(getattr(exc, "rows", []))))
     except TrainingError as exc:
         reason = "weights" if "weights" in str(exc).lower() else "error"
         return session.fail(ErrorEvent(str(exc), reason=reason))

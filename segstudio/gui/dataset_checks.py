@@ -1,13 +1,20 @@
-"""The classes with their instance counts, and the pre-flight report of the open dataset's rows."""
+"""The classes with their instance counts, and the pre-flight report of the open dataset's rows.
+
+Nothing here waits for the whole dataset: the class names show at once; a dataset version seen before
+answers from the report cache (data.scan); otherwise the counts fill in with a progress figure while a
+worker reads the label column (then they are cached), and the check of a fixed sample follows.
+"""
 from __future__ import annotations
 
 import textwrap
+import time
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QGroupBox, QListWidget, QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
-from segstudio.data.class_counts import class_counts
+from segstudio.data.class_counts import Cancelled, class_counts
 from segstudio.data.preflight import preflight, sample_rows
+from segstudio.data.scan import ScanKey, load_cached, store, version_of
 from segstudio.gui.state import DatasetState
 from segstudio.gui.workers import TaskRunner
 
@@ -25,8 +32,9 @@ class DatasetChecks(QSplitter):
         self._again = False
         self.runner = TaskRunner(self)
         self.runner.succeeded.connect(self._on_result)
+        self.runner.progress.connect(self._on_progress)
         self.runner.failed.connect(lambda msg: self._set_message(f"Pre-flight failed: {msg}"))
-        classes = QGroupBox("Classes (instances)")
+        self.classesBox = classes = QGroupBox("Classes (instances)")
         self.classList = QListWidget(objectName="classList")
         QVBoxLayout(classes).addWidget(self.classList)
         checks = QGroupBox("Pre-flight check (click a row id to show it)")
@@ -46,6 +54,7 @@ class DatasetChecks(QSplitter):
         st = self.state
         self.classList.clear()
         self.classList.addItems(st.class_names)
+        self.classesBox.setTitle("Classes (instances)")
         self.preflightTree.clear()
         if not st.ready:
             return
@@ -58,9 +67,23 @@ class DatasetChecks(QSplitter):
         self._set_message("Checking rows ..." if n <= PREFLIGHT_ROWS
                           else f"Checking a fixed sample of {PREFLIGHT_ROWS} of {n} rows ...")
 
+        key = ScanKey.of(st.url, version_of(ds), mapping, fmt, k, st.endpoint_url)
+
         def job(report, should_stop):
-            counts = class_counts(ds, mapping.labels, mapping.iscrowd, k)   # what `segstudio inspect` shows
-            return mapping, counts, preflight(ds, mapping, fmt, rows=sample_rows(n, PREFLIGHT_ROWS))
+            cached = load_cached(key)
+            counts = cached.get("class_counts")
+            if counts is None:
+                try:
+                    counts = class_counts(ds, mapping.labels, mapping.iscrowd, k, should_stop=should_stop,
+                                          progress=_throttled(lambda done, total: report(mapping, done, total)))
+                except Cancelled:
+                    return None   # a newer dataset or mapping replaced this one
+                store(key, counts=counts)    # what `segstudio inspect` shows, cached for this version
+            report(mapping, counts)
+            if cached.get("report") is not None:
+                return mapping, counts, cached["report"]
+            return mapping, counts, preflight(ds, mapping, fmt, rows=sample_rows(n, PREFLIGHT_ROWS),
+                                              should_stop=should_stop)
         self.runner.start(job)
         self.runner.done.connect(self._after_run, Qt.ConnectionType.SingleShotConnection)
 
@@ -74,7 +97,21 @@ class DatasetChecks(QSplitter):
         QTreeWidgetItem(self.preflightTree, [text])
 
     @Slot(object)
+    def _on_progress(self, values) -> None:
+        """(mapping, rows counted, total rows) while counting; (mapping, counts) once they are known."""
+        if values[0] is not self.state.mapping:
+            return
+        if len(values) == 3:
+            done, total = values[1], values[2]
+            self.classesBox.setTitle(f"Classes (counting instances: {done} of {total} rows)")
+        else:
+            self.classesBox.setTitle("Classes (instances)")
+            self._show_counts(values[1])
+
+    @Slot(object)
     def _on_result(self, result) -> None:
+        if result is None:
+            return
         mapping, counts, report = result
         if mapping is not self.state.mapping:
             return  # the mapping changed meanwhile; a new check is on its way
@@ -105,3 +142,15 @@ class DatasetChecks(QSplitter):
         row = item.data(0, Qt.ItemDataRole.UserRole)
         if row is not None:
             self.rowActivated.emit(int(row))
+
+
+def _throttled(progress, every_s: float = 0.2):
+    """`progress` called at most every `every_s` seconds (and for the last step): signals stay few."""
+    last = [0.0]
+
+    def call(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= every_s or done >= total:
+            last[0] = now
+            progress(done, total)
+    return call

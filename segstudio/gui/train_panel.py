@@ -301,7 +301,7 @@ class TrainPanel(QWidget):
                 m = ev.get("metrics", {})
                 self.message.emit(f"Epoch {ev.get('epoch', 0) + 1}: box AP {m.get('bbox_map', float('nan')):.3f}, "
                                   f"mask AP {m.get('segm_map', float('nan')):.3f}.", False)
-            elif kind == "warning":
+            elif kind in ("warning", "bad_row"):   # bad_row: a row with an error met mid-run, named
                 self.message.emit(ev.get("message", ""), True)
             elif kind == "error":
                 self.message.emit(ev.get("message", ""), True)

@@ -1,0 +1,40 @@
+"""The window's classes and checks on a big dataset: the counts fill in with progress, and a dataset
+version seen before answers from the report cache without reading its rows again."""
+from __future__ import annotations
+
+from segstudio.data import class_counts as cc
+from segstudio.data.mapped import open_mapped
+from segstudio.gui import dataset_checks
+from segstudio.gui.dataset_checks import DatasetChecks
+from segstudio.gui.state import DatasetState
+
+
+def _checks(qtbot, url: str) -> DatasetChecks:
+    state = DatasetState()
+    checks = DatasetChecks(state)
+    qtbot.addWidget(checks)
+    state.set_dataset(open_mapped(url))
+    return checks
+
+
+def test_counts_fill_in_with_progress_then_come_from_the_cache(qtbot, demo_dataset, monkeypatch):
+    monkeypatch.setattr(cc, "CHUNK", 8)                 # 48 rows: six steps of progress
+    monkeypatch.setattr(dataset_checks, "_throttled", lambda progress, every_s=0: progress)
+    calls, titles = [], []
+    real = dataset_checks.class_counts
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(dataset_checks, "class_counts", counting)
+    checks = _checks(qtbot, demo_dataset)
+    checks.runner.progress.connect(lambda values: titles.append(checks.classesBox.title()))
+    checks.start()
+    qtbot.waitUntil(lambda: checks.preflightTree.topLevelItemCount() and "(" in checks.classList.item(0).text()
+                    and not checks.runner.is_running(), timeout=60000)
+    assert calls == [1] and "counting instances: 8 of 48 rows" in " ".join(titles)
+    counted = [checks.classList.item(i).text() for i in range(checks.classList.count())]
+    again = _checks(qtbot, demo_dataset)
+    again.start()
+    qtbot.waitUntil(lambda: "(" in again.classList.item(0).text() and not again.runner.is_running(), timeout=60000)
+    assert calls == [1] and [again.classList.item(i).text() for i in range(again.classList.count())] == counted
