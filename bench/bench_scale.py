@@ -189,8 +189,9 @@ def measure_inspect(url: str, work: Path, timeout_s: float) -> dict:
         sampled = w.wait_for(lambda line: line.startswith("Pre-flight:"), timeout_s)
     finally:
         w.stop()
-    return {"inspect_first_line_s": None if first is None else round(first, 2),
-            "inspect_sampled_check_s": None if sampled is None else round(sampled, 2)}
+    if first is None or sampled is None:
+        raise RuntimeError(f"inspect did not answer (exit status {w.proc.returncode}):\n" + "\n".join(w.lines[-15:]))
+    return {"inspect_first_line_s": round(first, 2), "inspect_sampled_check_s": round(sampled, 2)}
 
 
 def main(argv=None) -> int:
@@ -215,8 +216,7 @@ def main(argv=None) -> int:
                 work.mkdir()
                 runs.append({**measure_train(urls[n], work, args.timeout),
                              **measure_inspect(urls[n], work, args.timeout)})
-            best = {k: min(run[k] for run in runs if run[k] is not None) if any(run[k] is not None for run in runs)
-                    else None for k in runs[0]}
+            best = {k: min(run[k] for run in runs) for k in runs[0]}
             results[n] = best
             print(f"{n:>7d} rows: first iteration {best['first_iteration_s']:.1f} s, peak RSS "
                   f"{best['peak_rss_mb']:.0f} MB; inspect first line {best['inspect_first_line_s']} s, "
@@ -225,7 +225,7 @@ def main(argv=None) -> int:
     summary = {"bench": "scale", "sizes": sizes, "results": {str(k): v for k, v in results.items()},
                "train_ratio_largest_vs_base": round(top["first_iteration_s"] / base["first_iteration_s"], 2),
                "peak_rss_delta_mb": round(top["peak_rss_mb"] - base["peak_rss_mb"], 1),
-               "inspect_first_line_max_s": max((v["inspect_first_line_s"] or 1e9) for v in results.values())}
+               "inspect_first_line_max_s": max(v["inspect_first_line_s"] for v in results.values())}
     print(f"train to first iteration at {sizes[-1]} rows: {summary['train_ratio_largest_vs_base']}x the "
           f"{sizes[0]}-row time (target <= 1.5x); peak memory {summary['peak_rss_delta_mb']:+.0f} MB "
           f"(target <= +300 MB); inspect's first line within {summary['inspect_first_line_max_s']} s "
