@@ -57,6 +57,14 @@ class EpochEvent(Event):
 
 
 @dataclass
+class EvaluatingEvent(Event):
+    """Validation starts (it can take a while after the last iteration: the window says so)."""
+    epoch: int
+    iteration: int
+    images: int
+
+
+@dataclass
 class EvalEvent(Event):
     epoch: int
     iteration: int

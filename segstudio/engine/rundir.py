@@ -146,11 +146,15 @@ class RunSummary:
 
 def summarize_run(run_dir: Path) -> RunSummary:
     records = read_metrics(run_dir)
-    finished = [r for r in records if r.get("event") == "finished"]
     iters = [r["iteration"] for r in records if "iteration" in r]
     evals = [r["metrics"].get("segm_map") for r in records if r.get("event") == "eval"]
     evals = [e for e in evals if isinstance(e, (int, float))]
-    status = finished[-1]["status"] if finished else ("interrupted" if records else "new")
+    # a resumed run's last word is its newest "started" (running, or killed), not the earlier "finished"
+    lifecycle = [r for r in records if r.get("event") in ("started", "finished")]
+    if lifecycle and lifecycle[-1].get("event") == "finished":
+        status = lifecycle[-1]["status"]
+    else:
+        status = "interrupted" if records else "new"
     return RunSummary(run_dir.name, str(run_dir), status, max(iters, default=0),
                       max(evals) if evals else None, run_dir.stat().st_mtime)
 

@@ -19,7 +19,7 @@ from segstudio.engine import rundir
 from segstudio.engine.checkpoint import (link_checkpoint, load_checkpoint, rng_state, save_checkpoint,
                                          set_rng_state)
 from segstudio.engine.evaluate import evaluate_model
-from segstudio.engine.events import (CheckpointEvent, EpochEvent, ErrorEvent, EvalEvent, Event,
+from segstudio.engine.events import (CheckpointEvent, EpochEvent, ErrorEvent, EvalEvent, EvaluatingEvent, Event,
                                      FinishedEvent, StartedEvent, WarningEvent)
 from segstudio.engine.loop import LoopState, StepContext, StopRequested, run_epoch
 from segstudio.engine.optim import build_optimizer, build_scheduler
@@ -213,6 +213,10 @@ class Session:
         if not self.data.val_rows:
             self.warn("The validation split is empty, so no AP was computed; raise data.val_fraction.")
             return False
+        images = len(self.data.val_rows)
+        if self.cfg.eval.max_images:
+            images = min(images, self.cfg.eval.max_images)
+        self.emit(EvaluatingEvent(epoch=epoch, iteration=self.state.iteration, images=images))
         metrics, per_class, seconds = evaluate_model(
             self.model, self.data.val_batches(), self.device, self.data.class_names,
             backend=self.cfg.eval.backend, score_threshold=self.cfg.eval.score_threshold,

@@ -61,6 +61,7 @@ def ensure_demo_then(window, on_ready) -> None:
         if len(values) >= 2:
             dialog.setMaximum(int(values[1]))
             dialog.setValue(int(values[0]))
+            window.show_message(f"Creating the demo dataset (first run only): {values[0]}/{values[1]} images ...")
 
     def done_ok(path):
         dialog.close()
@@ -74,6 +75,7 @@ def ensure_demo_then(window, on_ready) -> None:
     runner.progress.connect(progress)
     runner.succeeded.connect(done_ok)
     runner.failed.connect(failed)
+    window.show_message("Preparing the demo dataset ...")
     runner.start(lambda report, stop: ensure_demo_dataset(progress=report))
 
 

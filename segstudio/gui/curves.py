@@ -12,7 +12,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QSizePolicy, QWidget
 
-SMOOTHING = 0.9          # exponential moving average factor of the smoothed loss curves
+SMOOTHING = 0.9          # exponential moving average factor of the smoothed loss curves (bias-corrected)
 REDRAW_MS = 100
 MAX_REDRAW_MS = 1000   # live readouts at least once a second
 GROUP_COLOURS = {"lr": "#e8710a", "speed": "#1a73e8", "wait": "#a142f4"}
@@ -28,6 +28,7 @@ class Series:
         self.n = 0
         self.dirty = False
         self.finite = True   # lets the redraw skip pyqtgraph's finite check while no NaN arrived
+        self.top = 0.0       # the highest finite y (the y axis reaches it)
 
     def append(self, x: float, y: float) -> None:
         if self.n == len(self.x):
@@ -35,7 +36,10 @@ class Series:
             self.y = np.concatenate([self.y, np.empty_like(self.y)])
         self.x[self.n] = x
         self.y[self.n] = y
-        self.finite = self.finite and bool(np.isfinite(y))
+        finite = bool(np.isfinite(y))
+        self.finite = self.finite and finite
+        if finite and y > self.top:
+            self.top = float(y)
         self.n += 1
         self.dirty = True
 
@@ -48,7 +52,10 @@ class Series:
             self.y = np.concatenate([self.y[:self.n], np.empty(cap - self.n)])
         self.x[self.n:need] = xs
         self.y[self.n:need] = ys
-        self.finite = self.finite and bool(np.isfinite(ys).all())
+        finite = np.isfinite(ys)
+        self.finite = self.finite and bool(finite.all())
+        if finite.any():
+            self.top = max(self.top, float(ys[finite].max()))
         self.n = need
         self.dirty = True
 
@@ -114,14 +121,28 @@ class CurvesWidget(QWidget):
         layout.setRowStretch(3, 2)
         self._series: dict[str, Series] = {}
         self._items: dict[str, pg.PlotDataItem] = {}
-        self._ema: dict[str, float] = {}
+        self._ema: dict[str, tuple[float, int]] = {}   # loss term -> (biased average, points averaged)
+        self._x_end = 1.0          # the x axis spans 0 .. the run's last iteration (or the last point)
+        self._manual: set = set()  # plots the user zoomed or panned: left alone until the next run
+        self._ranges: dict = {}    # plot -> (x end, y top) last applied
+        for plot in self.plots():
+            plot.getPlotItem().getViewBox().sigRangeChangedManually.connect(
+                lambda *_, p=plot: self._manual.add(p))
         self._colours: dict[str, int] = {"total": -1}
         self._overlays: list[tuple[pg.PlotWidget, pg.PlotDataItem]] = []
         self.timer = QTimer(self, interval=REDRAW_MS)
         self.timer.timeout.connect(self.redraw)
         self.timer.start()
 
+    def plots(self) -> tuple[pg.PlotWidget, ...]:
+        return self.lossPlot, self.lrPlot, self.speedPlot, self.waitPlot, self.apPlot
+
     # ---- data in ------------------------------------------------------------------------------
+    def set_total_iterations(self, total: int) -> None:
+        """The run's length: every plot's x axis spans it, so a lone AP point is not zoomed to ±0.4."""
+        self._x_end = max(self._x_end, float(total))
+        self._fit_ranges()
+
     def clear(self) -> None:
         for key, item in self._items.items():
             plot = self._plot_of(key)
@@ -134,6 +155,10 @@ class CurvesWidget(QWidget):
         self._ema.clear()
         self._colours = {"total": -1}
         self._ap_hint.setVisible(True)
+        self._x_end = 1.0
+        self._manual.clear()
+        self._ranges.clear()
+        self._fit_ranges()
 
     def add_events(self, events: list[dict]) -> None:
         """Append a batch of event dicts (as the worker sends them, or as read from metrics.jsonl)."""
@@ -141,6 +166,8 @@ class CurvesWidget(QWidget):
             kind = ev.get("event")
             if kind == "iteration":
                 self._add_iteration(ev)
+            elif kind == "started":
+                self.set_total_iterations(int(ev.get("total_iters", 0)))
             elif kind == "eval":
                 it = float(ev.get("iteration", 0))
                 metrics = ev.get("metrics", {}) or {}
@@ -158,11 +185,18 @@ class CurvesWidget(QWidget):
         self._point("wait:data wait", it, 100.0 * float(ev.get("data_wait", 0.0)))
 
     def _loss(self, name: str, x: float, y: float) -> None:
-        prev = self._ema.get(name)
-        smooth = y if prev is None or not np.isfinite(prev) else SMOOTHING * prev + (1 - SMOOTHING) * y
-        self._ema[name] = smooth
         self._point("loss:" + name, x, y)
-        self._point("smooth:" + name, x, smooth)
+        self._point("smooth:" + name, x, self._smooth(name, y))
+
+    def _smooth(self, name: str, y: float) -> float:
+        """Exponential moving average, bias-corrected as TensorBoard's: the average starts at 0 and is divided
+        by (1 - SMOOTHING^n), so the first points are a plain mean instead of dragging the first loss along."""
+        if not np.isfinite(y):
+            return y
+        biased, n = self._ema.get(name, (0.0, 0))
+        biased, n = SMOOTHING * biased + (1 - SMOOTHING) * y, n + 1
+        self._ema[name] = (biased, n)
+        return biased / (1 - SMOOTHING ** n)
 
     def _point(self, key: str, x: float, y: float) -> None:
         if key.startswith("ap:"):
@@ -217,6 +251,7 @@ class CurvesWidget(QWidget):
         for plot, item in self._overlays:
             plot.getPlotItem().removeItem(item)
         self._overlays.clear()
+        self._fit_ranges()
 
     def add_overlay(self, label: str, events: list[dict], index: int) -> None:
         """Faint dashed curves of a past run's total loss, lr, speed, data wait and mask AP for comparison."""
@@ -235,12 +270,15 @@ class CurvesWidget(QWidget):
                 continue
             item = pg.PlotDataItem(np.asarray(xs, np.float64), np.asarray(ys, np.float64),
                                    pen=pg.mkPen(colour, width=1.5, style=pg.QtCore.Qt.PenStyle.DashLine),
-                                   name=f"{label} (past)" if plot is self.lossPlot else None)
+                                   name=f"{label} (past)" if plot is self.lossPlot else None,
+                                   symbol="o" if plot is self.apPlot else None, symbolSize=5,
+                                   symbolBrush=colour, symbolPen=None)
             plot.getPlotItem().addItem(item)
             self._overlays.append((plot, item))
             self._loss_hint.setVisible(False)
             if plot is self.apPlot:
                 self._ap_hint.setVisible(False)
+        self._fit_ranges()
 
     # ---- drawing ------------------------------------------------------------------------------
     @Slot()
@@ -255,8 +293,37 @@ class CurvesWidget(QWidget):
                 series.dirty = False
         # very long runs make each redraw dearer: keep redrawing under ~1/8 of the GUI thread's time
         # (the paint itself follows in the event loop, so the measured share is doubled)
+        self._fit_ranges()
         cost_ms = 2000 * (time.perf_counter() - started)
         self.timer.setInterval(int(min(MAX_REDRAW_MS, max(REDRAW_MS, 8 * cost_ms))))
+
+    def _fit_ranges(self) -> None:
+        """x from 0 to the run's end on every plot; y from 0 to the highest point (AP and data wait keep their
+        fixed 0-1 and 0-100 %), except on plots the user has zoomed or panned."""
+        x_end = self._x_end
+        for series in self._series.values():
+            if series.n:
+                x_end = max(x_end, float(series.x[series.n - 1]))
+        for _plot, item in self._overlays:
+            if item.xData is not None and len(item.xData):
+                x_end = max(x_end, float(item.xData[-1]))
+        for plot in self.plots():
+            if plot in self._manual:
+                continue
+            top = self._y_top(plot)
+            ranges = (x_end, top)
+            if self._ranges.get(plot) == ranges:
+                continue     # unchanged: setting a range redraws the plot
+            self._ranges[plot] = ranges
+            plot.setXRange(0, x_end, padding=0.02)
+            if plot not in (self.apPlot, self.waitPlot):
+                plot.setYRange(0, top if top > 0 else 1.0, padding=0.05)
+
+    def _y_top(self, plot: pg.PlotWidget) -> float:
+        tops = [s.top for key, s in self._series.items() if self._plot_of(key) is plot and self._items[key].isVisible()]
+        tops += [float(np.nanmax(item.yData)) for p, item in self._overlays
+                 if p is plot and item.yData is not None and np.isfinite(item.yData).any()]
+        return max(tops, default=0.0)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)

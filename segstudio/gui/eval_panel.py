@@ -74,6 +74,7 @@ class EvalPanel(QWidget):
         self.apTable.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.apTable.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.apTable.setSortingEnabled(True)
+        self.apTable.sortByColumn(0, Qt.SortOrder.AscendingOrder)   # Qt's default indicator is descending
         table_box = QGroupBox("Per-class AP (last evaluation)")
         QVBoxLayout(table_box).addWidget(self.apTable)
 

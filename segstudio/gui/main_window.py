@@ -69,6 +69,7 @@ class MainWindow(QMainWindow):
         self.trainPanel.runSelected.connect(self.evalPanel.select_run)
         self.trainPanel.configLoaded.connect(self.on_config_loaded)
         self.trainPanel.starting.connect(self._export_credentials)
+        self.trainPanel.runsDirChanged.connect(self.evalPanel.refresh_runs)
         self.state.changed.connect(self._on_dataset_changed)
         self.state.changed.connect(self.trainPanel.validate_live)
         self.renderer.resultReady.connect(self._on_first_render)
@@ -156,8 +157,8 @@ class MainWindow(QMainWindow):
 
     @Slot(bool)
     def _on_running_changed(self, running: bool = False) -> None:
-        where = f" - {self.state.url}" if self.state.url else ""
-        self.setWindowTitle(f"segstudio{where}{' (training)' if running else ''}")
+        # Qt appends the application display name ("— segstudio"), so the title names only the dataset
+        self.setWindowTitle(f"{self.state.url}{' (training)' if running else ''}")
 
     @Slot(object)
     def _on_training_finished(self, result) -> None:

@@ -31,6 +31,17 @@ def add_recent_dataset(url: str) -> list[str]:
     return items
 
 
+def absolute_runs_dir(path: str) -> str:
+    """The window's runs folder as an absolute path: a relative one (the config default "runs") lives in the
+    user data folder beside the demo dataset, not wherever the app happened to be launched."""
+    from pathlib import Path
+
+    from segstudio.data.demo import default_demo_path
+
+    folder = Path(path or "runs").expanduser()
+    return str(folder if folder.is_absolute() else Path(default_demo_path()).parent / folder)
+
+
 def load_value(key: str, default=None):
     return open_settings().value(key, default)
 

@@ -28,6 +28,9 @@ def format_eta(seconds: float) -> str:
     return format_duration(seconds)
 
 
+RUN_STATUS_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
 class TrainPanel(QWidget):
     message = Signal(str, bool)
     runningChanged = Signal(bool)
@@ -35,6 +38,7 @@ class TrainPanel(QWidget):
     runSelected = Signal(str)           # a past run's folder
     configLoaded = Signal(object)       # a config file or preset filled the form (the window shows its augment)
     starting = Signal()                 # a run is about to start (the window hands it the S3 credentials)
+    runsDirChanged = Signal()           # the runs folder was edited or browsed to
 
     def __init__(self, config_parts, parent: QWidget | None = None):
         """`config_parts()` returns (DataConfig, AugmentConfig) from the dataset and augmentation panels."""
@@ -51,8 +55,9 @@ class TrainPanel(QWidget):
         self.run_dir = ""
         self.last_result: dict | None = None
         self._epochs = 0
+        self._progress_text = ""
         self._build()
-        config_form.fill_form(self.base, self.editors)
+        self._fill_form(self.base)
         for w in self.editors.values():
             config_form.changed_signal(w).connect(self.validate_live)
         self.refresh_runs()
@@ -92,6 +97,10 @@ class TrainPanel(QWidget):
                 w = self.editors[key] = config_form.make_editor(key, name)
                 if key == "model.weights":   # what is present, Download... and File...
                     w = self.weightsRow = WeightsRow(w, self.editors["model.arch"])
+                elif key == "train.runs_dir":
+                    w.editingFinished.connect(self._on_runs_dir_edited)
+                    w = hbox((w, 1), QPushButton("Browse...", objectName="runsDirBrowseButton",
+                                                 clicked=self._pick_runs_dir))
                 form.addRow(label, w)
             boxes.append(box)
         self.editors["data.split_column"].currentTextChanged.connect(self._on_split_column)
@@ -117,10 +126,11 @@ class TrainPanel(QWidget):
                     save, 1)
 
     def _build_runs(self) -> QGroupBox:
-        box = QGroupBox("Runs (select to overlay their curves)")
+        box = QGroupBox("Runs (select one to resume or extend it; tick to overlay its curves)")
         self.runList = QListWidget(objectName="runList")
-        self.runList.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.runList.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.runList.itemSelectionChanged.connect(self._on_runs_selected)
+        self.runList.itemChanged.connect(self._on_overlays_changed)
         self.runList.setMaximumHeight(96)
         refresh = QPushButton("Refresh", objectName="refreshRunsButton", clicked=self.refresh_runs)
         self.resumeButton = QPushButton("Resume", objectName="resumeButton", clicked=self.resume_selected)
@@ -172,7 +182,12 @@ class TrainPanel(QWidget):
 
     def apply_config(self, cfg: Config) -> None:
         self.base = copy.deepcopy(cfg)
+        self._fill_form(cfg)
+
+    def _fill_form(self, cfg: Config) -> None:
         config_form.fill_form(cfg, self.editors)
+        runs = self.editors["train.runs_dir"]
+        runs.setText(settings.absolute_runs_dir(runs.text().strip()))
 
     def load_preset(self, name: str) -> None:
         try:
@@ -218,6 +233,19 @@ class TrainPanel(QWidget):
         path, _ = QFileDialog.getSaveFileName(self, "Save config", "segstudio.toml", "TOML config (*.toml)")
         if path:
             self.save_config_file(path if path.endswith(".toml") else path + ".toml")
+
+    def _pick_runs_dir(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Runs folder", self.runs_dir())
+        if path:
+            self.editors["train.runs_dir"].setText(path)
+            self._on_runs_dir_edited()
+
+    @Slot()
+    def _on_runs_dir_edited(self) -> None:
+        edit = self.editors["train.runs_dir"]
+        edit.setText(settings.absolute_runs_dir(edit.text().strip()))
+        self.refresh_runs()
+        self.runsDirChanged.emit()
 
     @Slot()
     def validate_live(self, *_):
@@ -279,8 +307,7 @@ class TrainPanel(QWidget):
     def _set_running(self, running: bool) -> None:
         self.startButton.setEnabled(not running)
         self.stopButton.setEnabled(running)
-        self.resumeButton.setEnabled(not running)
-        self.extendButton.setEnabled(not running)
+        self._update_run_buttons()
         self.runningChanged.emit(running)
 
     @Slot(object)
@@ -295,8 +322,14 @@ class TrainPanel(QWidget):
                 self.run_dir = ev.get("run_dir", "")
                 self._epochs = int(ev.get("epochs", self._epochs))
                 self.progressBar.setMaximum(max(1, int(ev.get("total_iters", 1))))
+                self.refresh_runs()     # the run (new or resumed) is listed as running
                 self.message.emit(f"Training on {ev.get('device')} ({ev.get('train_images')} training, "
                                   f"{ev.get('val_images')} validation images) into {self.run_dir}.", False)
+            elif kind == "evaluating":
+                last_iter = None
+                self.progressBar.setFormat(f"evaluating on {ev.get('images')} validation images "
+                                           f"(after epoch {ev.get('epoch', 0) + 1}) ...")
+                self.message.emit(f"Evaluating on {ev.get('images')} validation images ...", False)
             elif kind == "eval":
                 m = ev.get("metrics", {})
                 self.message.emit(f"Epoch {ev.get('epoch', 0) + 1}: box AP {m.get('bbox_map', float('nan')):.3f}, "
@@ -312,8 +345,9 @@ class TrainPanel(QWidget):
         total = max(1, int(ev.get("total_iters", 1)))
         self.progressBar.setMaximum(total)
         self.progressBar.setValue(min(total, int(ev["iteration"])))
-        self.progressBar.setFormat(f"iteration {ev['iteration']}/{total} · epoch {ev['epoch'] + 1}/"
-                                   f"{self._epochs or '?'} · ETA {format_eta(ev.get('eta_s', 0))}")
+        self._progress_text = (f"iteration {ev['iteration']}/{total} · epoch {ev['epoch'] + 1}/"
+                               f"{self._epochs or '?'} · ETA {format_eta(ev.get('eta_s', 0))}")
+        self.progressBar.setFormat(self._progress_text)
         terms = "  ".join(f"{k.removeprefix('loss_')} {v:.3f}" for k, v in (ev.get("losses") or {}).items())
         mem = f"  GPU {ev['cuda_mem_mb']:.0f} MB" if ev.get("cuda_mem_mb") else ""
         self.readoutLabel.setText(f"loss {ev['loss']:.4f}   {terms}   lr {ev.get('lr', 0):.2e}   "
@@ -328,7 +362,7 @@ class TrainPanel(QWidget):
         status, msg = result.get("status", "failed"), result.get("message", "")
         self.run_dir = result.get("run_dir") or self.run_dir
         if status == "completed":
-            self.progressBar.setFormat(f"finished · {self.progressBar.format().split(' · ETA')[0]}")
+            self.progressBar.setFormat(f"finished · {self._progress_text.split(' · ETA')[0]}")
             self.message.emit(f"Training finished: {self.run_dir}.", False)
         elif status == "stopped":
             self.progressBar.setFormat(f"stopped at iteration {result.get('iteration', '?')}")
@@ -342,30 +376,59 @@ class TrainPanel(QWidget):
 
     # ---- past runs ----------------------------------------------------------------------------
     def runs_dir(self) -> str:
-        return config_form.get_value(self.editors["train.runs_dir"]) or "runs"
+        return settings.absolute_runs_dir(config_form.get_value(self.editors["train.runs_dir"]))
 
     @Slot()
     def refresh_runs(self) -> None:
+        """List the runs folder; the selection and the ticked overlays stay as they were."""
+        selected, ticked = set(self.selected_runs()), set(self.overlaid_runs())
+        self.runList.blockSignals(True)
         self.runList.clear()
         for r in list_runs(self.runs_dir()):
+            status = "running" if self.is_running() and r.path == self.run_dir else r.status
             best = f", best mask AP {r.best_metric:.3f}" if r.best_metric is not None else ""
-            item = QListWidgetItem(f"{r.name}  [{r.status}, {r.iteration} it{best}]")
+            item = QListWidgetItem(f"{r.name}  [{status}, {r.iteration} it{best}]")
             item.setData(Qt.ItemDataRole.UserRole, r.path)
+            item.setData(RUN_STATUS_ROLE, status)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked if r.path in ticked else Qt.CheckState.Unchecked)
+            item.setToolTip("Tick to draw this run's curves faintly beside the current ones")
             self.runList.addItem(item)
+            item.setSelected(r.path in selected)
+        self.runList.blockSignals(False)
+        self._update_run_buttons()
 
     def selected_runs(self) -> list[str]:
         return [i.data(Qt.ItemDataRole.UserRole) for i in self.runList.selectedItems()
                 if i.data(Qt.ItemDataRole.UserRole)]
 
+    def overlaid_runs(self) -> list[str]:
+        items = (self.runList.item(i) for i in range(self.runList.count()))
+        return [i.data(Qt.ItemDataRole.UserRole) for i in items if i.checkState() == Qt.CheckState.Checked]
+
+    def _update_run_buttons(self) -> None:
+        """Resume needs a selected run that can continue (not completed: Extend adds epochs to those);
+        neither acts while a run trains or with nothing selected."""
+        items = self.runList.selectedItems()
+        status = items[0].data(RUN_STATUS_ROLE) if items else None
+        idle = not self.is_running()
+        self.resumeButton.setEnabled(idle and status not in (None, "completed", "running"))
+        self.extendButton.setEnabled(idle and status not in (None, "running"))
+        self.resumeButton.setToolTip("Continue the selected run from its last checkpoint" if status != "completed"
+                                     else "This run completed: Extend adds epochs to it")
+
     @Slot()
     def _on_runs_selected(self) -> None:
-        self.curves.clear_overlays()
+        self._update_run_buttons()
         runs = self.selected_runs()
-        if not runs:
-            return
-        for i, path in enumerate(runs):
+        if runs:
+            self.runSelected.emit(runs[0])
+
+    @Slot()
+    def _on_overlays_changed(self, *_):
+        self.curves.clear_overlays()
+        for i, path in enumerate(self.overlaid_runs()):
             self.curves.add_overlay(Path(path).name, read_metrics(path), i)
-        self.runSelected.emit(runs[0])
 
     def resume_selected(self) -> None:
         runs = self.selected_runs()

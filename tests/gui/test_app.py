@@ -5,7 +5,7 @@ import sys
 import threading
 
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QProgressDialog
+from PySide6.QtWidgets import QLabel, QProgressDialog
 
 
 def test_gui_command_saves_a_screenshot_and_quits(demo_dataset, tmp_path):
@@ -45,3 +45,23 @@ def test_first_run_creates_the_demo_dataset_with_progress_then_opens_it(make_win
     qtbot.waitUntil(lambda: window.state.ready, timeout=30000)
     assert calls == [1, 2, 3] and window.state.url == demo_dataset
     assert not window.findChild(QProgressDialog, "demoProgressDialog").isVisible()
+
+
+def test_the_status_bar_says_the_demo_is_being_created(make_window, qtbot, demo_dataset, monkeypatch):
+    import segstudio.data.demo as demo
+    from segstudio.gui.app import ensure_demo_then
+
+    seen = threading.Event()
+
+    def slow_ensure(progress=None):
+        progress(1, 3)
+        assert seen.wait(60)
+        return demo_dataset
+    monkeypatch.setattr(demo, "ensure_demo_dataset", slow_ensure)
+    window = make_window()
+    ensure_demo_then(window, window.open_dataset)
+    status = window.findChild(QLabel, "statusLabel")
+    qtbot.waitUntil(lambda: "Creating the demo dataset" in status.text(), timeout=10000)
+    assert "Ready" not in status.text()
+    seen.set()
+    qtbot.waitUntil(lambda: window.state.ready, timeout=30000)

@@ -62,8 +62,9 @@ def test_train_stop_and_resume_from_the_window(window, qtbot, tmp_path, screensh
 
     runs = child(window, "runList")
     qtbot.waitUntil(lambda: runs.count() == 1, timeout=5000)
-    runs.item(0).setSelected(True)
+    runs.item(0).setCheckState(Qt.CheckState.Checked)
     assert panel.curves._overlays                                       # the past run's curves, overlaid
+    runs.item(0).setSelected(True)
     click(qtbot, window, "resumeButton")
     assert panel.is_running()
     qtbot.waitUntil(lambda: panel.curves.point_count() > stopped_at + 1, timeout=180000)
