@@ -1,9 +1,11 @@
 """Screenshots of every tab for the README, with a past run's curves and predictions shown.
 
-    python scripts/readme_screenshots.py RUNS_DIR [--dataset URL] [--out docs/screenshots]
+    python scripts/readme_screenshots.py RUNS_DIR [--dataset URL] [--dense COCO_DIR] [--out docs/screenshots]
 
 RUNS_DIR holds at least one finished run (e.g. from `segstudio train`); its newest run is selected in the
-Training tab (curves overlaid) and the Evaluation tab (per-class AP, predictions worst first).
+Training tab (curves overlaid) and the Evaluation tab (per-class AP, predictions worst first). With
+--dense, COCO_DIR (images/ and annotations.json, e.g. ../shared/data/coco128) is imported into a temporary
+dataset and its densest row is shown with the display toggles set for a dense scene (dense.png).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ def main() -> int:
     parser.add_argument("runs_dir")
     parser.add_argument("--dataset", default="")
     parser.add_argument("--out", default="docs/screenshots")
+    parser.add_argument("--dense", default="", help="a COCO export folder (images/, annotations.json)")
     args = parser.parse_args()
 
     import tempfile
@@ -56,7 +59,9 @@ def main() -> int:
     train = window.trainPanel
     train.refresh_runs()
     if train.runList.count():
+        from PySide6.QtCore import Qt
         train.runList.setCurrentRow(0)
+        train.runList.item(0).setCheckState(Qt.CheckState.Checked)   # its curves overlaid
     shoot(train, "training", settle=2.5)
 
     ev = window.evalPanel
@@ -66,8 +71,34 @@ def main() -> int:
     ev.load_predictions()          # what "Show predictions" does: predict and score, worst first
     process_events_until(app, lambda: getattr(ev, "_browser", None) is not None, 240)
     shoot(ev, "evaluation", settle=3.0)
+    if args.dense:
+        shoot_dense(app, window, Path(args.dense), shoot)
     window.close()
     return 0
+
+
+def shoot_dense(app, window, coco: Path, shoot) -> None:
+    """The densest row of an imported COCO export, masks faint, boxes off, labels on (dense.png)."""
+    import tempfile
+
+    from PySide6.QtWidgets import QCheckBox, QSpinBox
+
+    from segstudio.data.coco_import import import_coco
+    from segstudio.gui.app import process_events_until
+
+    dest = str(Path(tempfile.mkdtemp(prefix="readme-dense-")) / "coco")
+    import_coco(coco / "images", coco / "annotations.json", dest)
+    window.open_dataset(dest)
+    process_events_until(app, lambda: window.state.ready and window.state.url == dest, 120)
+    mapped = window.state.mapped
+    densest = max(range(window.state.num_rows), key=lambda r: mapped.read(r).num_instances)
+    window.datasetPanel.sample.show_row(densest)
+    window.findChild(QSpinBox, "sampleOpacitySpin").setValue(30)
+    window.findChild(QCheckBox, "sampleBoxesCheck").setChecked(False)
+    preview = window.datasetPanel.sample.previewView
+    process_events_until(app, lambda: False, 2.0)
+    process_events_until(app, lambda: preview.array is not None, 30)
+    shoot(window.datasetPanel, "dense", settle=2.0)
 
 
 if __name__ == "__main__":

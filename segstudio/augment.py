@@ -40,6 +40,8 @@ class Pipeline:
     boxes_from_masks: bool
     train: bool = True
     keep_crowd: bool = False   # evaluation keeps crowd regions (flagged in target["iscrowd"])
+    min_area: float = 0.0      # the box filters Albumentations applies (to name the one that dropped a box)
+    min_visibility: float = 0.0
 
 
 @dataclass
@@ -71,7 +73,8 @@ def build_pipeline(aug_cfg, train: bool = True, keep_crowd: bool | None = None) 
                             mask_interpolation=0, is_check_shapes=False)
     mode = aug_cfg.boxes_from_masks
     from_masks = mode == "always" or (mode == "auto" and loosens_boxes(spec))
-    return Pipeline(compose, spec, from_masks, train, (not train) if keep_crowd is None else keep_crowd)
+    return Pipeline(compose, spec, from_masks, train, (not train) if keep_crowd is None else keep_crowd,
+                    aug_cfg.min_area if train else 0.0, aug_cfg.min_visibility if train else 0.0)
 
 
 def _drop(report: dict, ids, labels, reason: str) -> None:
@@ -186,6 +189,25 @@ def _select_masks(masks: np.ndarray, kept: np.ndarray, moved: np.ndarray, coords
     return _gather_masks(masks, kept, moved, stride)
 
 
+def _drop_filtered(report: dict, raw: RawSample, lost: np.ndarray, pipeline: Pipeline, warp) -> None:
+    """Record the instances Albumentations' box filter removed, each with the filter that applied: nothing of
+    it left in the output (outside the crop), a box smaller than min_area, else under min_visibility."""
+    if not len(lost):
+        return
+    moved, coords, stride = warp
+    masks = _select_masks(raw.masks, lost, moved, coords, stride)
+    for i, mask in zip(lost, masks):
+        ys, xs = np.nonzero(mask)
+        if not len(ys):
+            reason = "outside the picture after the transforms (cropped or moved away)"
+        elif (area := float((xs.max() - xs.min() + 1) * (ys.max() - ys.min() + 1))) < pipeline.min_area:
+            reason = f"box area {area:.0f} px² after the transforms is under min_area {pipeline.min_area:g}"
+        else:
+            reason = (f"mostly cut off: less than min_visibility {pipeline.min_visibility:g} of its box is left "
+                      "inside the picture")
+        _drop(report, [i], raw.labels, reason)
+
+
 def prepare_sample(raw: RawSample, pipeline: Pipeline, seed: int) -> PreparedSample:
     """RawSample -> PreparedSample (model-ready image and target, plus what was dropped and applied)."""
     report: dict[str, list] = {"dropped": [], "applied": []}
@@ -195,7 +217,7 @@ def prepare_sample(raw: RawSample, pipeline: Pipeline, seed: int) -> PreparedSam
     image = result["image"]
     hw = image.shape[:2]
     kept = np.asarray(result["instance_ids"], dtype=np.float64).round().astype(np.int64).reshape(-1)
-    _drop(report, np.setdiff1d(idx, kept), raw.labels, "box outside the crop, under min_area or min_visibility")
+    _drop_filtered(report, raw, np.setdiff1d(idx, kept), pipeline, (result["mask"], coords, stride))
     masks = _select_masks(raw.masks, kept, result["mask"], coords, stride)
     nonempty = masks.reshape(len(kept), -1).any(axis=1) if len(kept) else np.zeros(0, bool)
     _drop(report, kept[~nonempty], raw.labels, "mask empty (before or after transforms)")

@@ -25,9 +25,11 @@ def output_numpy(output: dict) -> dict:
     return {k: v.detach().cpu().numpy() for k, v in output.items()}
 
 
-def draw_prediction(image: np.ndarray, output: dict, class_names, score_threshold: float) -> np.ndarray:
+def draw_prediction(image: np.ndarray, output: dict, class_names, score_threshold: float,
+                    **options) -> np.ndarray:
     """The detections scoring at least `score_threshold` drawn over `image` (output as numpy arrays):
-    masks cut at probability 0.5, labels back to 0-based class indices, scores beside the names."""
+    masks cut at probability 0.5, labels back to 0-based class indices, scores beside the names
+    (options: render()'s, e.g. opacity and hidden classes)."""
     keep = output["scores"] >= score_threshold
     return render(image, output["masks"][keep][:, 0] > 0.5, output["boxes"][keep], output["labels"][keep] - 1,
-                  class_names, output["scores"][keep])
+                  class_names, output["scores"][keep], **options)

@@ -90,12 +90,11 @@ def _covered(rect, placed: list, limit: float = 0.0) -> bool:
     return False
 
 
-def _draw_labels(out, boxes, labels, class_names, scores, colours, thickness) -> None:
-    """Boxes for every instance; a label for each unless it would overlap another label (dense
-    scenes stay legible: the larger or higher-scoring instance keeps its label)."""
+def _draw_labels(out, boxes, labels, class_names, scores, colours) -> None:
+    """A label for each instance unless it would overlap another label (dense scenes stay legible: the
+    larger or higher-scoring instance keeps its label)."""
     h, w = out.shape[:2]
     scale, text_thick = _text_scale(h, w)
-    _draw_boxes(out, boxes, colours, thickness)
     placed: list = []
     for i in _label_order(boxes, scores):
         x1, y1 = (int(round(v)) for v in boxes[i][:2])
@@ -117,12 +116,18 @@ def _draw_labels(out, boxes, labels, class_names, scores, colours, thickness) ->
 
 
 def render(image: np.ndarray, masks=None, boxes=None, labels=None, class_names=(), scores=None,
-           alpha: float = 0.45, draw_boxes: bool = True, draw_labels: bool = True) -> np.ndarray:
+           alpha: float = 0.45, draw_boxes: bool = True, draw_labels: bool = True, draw_masks: bool = True,
+           hidden_classes=()) -> np.ndarray:
     """Draw instances over `image` (HxWx3 uint8; HxW or HxWx1 gray is expanded). Returns a new array.
 
     masks NxHxW (any dtype, nonzero = inside), boxes Nx4 x1,y1,x2,y2 pixels, labels N 0-based class
     indices into class_names, scores N floats or None. Any of masks/boxes may be None or empty.
+    alpha: mask opacity (0 = outlines only); hidden_classes: class indices not drawn at all.
     """
+    if len(hidden_classes) and labels is not None:
+        masks, boxes, labels, scores = _without_classes(masks, boxes, labels, scores, hidden_classes)
+    if not draw_masks:
+        masks = None
     img = np.asarray(image)
     if img.ndim == 2:
         img = img[:, :, None]
@@ -136,13 +141,25 @@ def render(image: np.ndarray, masks=None, boxes=None, labels=None, class_names=(
     if masks is not None and len(masks) and len(colours):
         masks = np.asarray(masks)
         _blend(out, _owner_map(masks[:len(colours)], boxes, h, w), colours, alpha)
-    if draw_boxes and len(boxes) and len(colours):
+    if (draw_boxes or draw_labels) and len(boxes) and len(colours):
         thickness = max(1, int(round(min(h, w) / 400)))
-        if draw_labels:
-            _draw_labels(out, boxes[:len(colours)], labels, list(class_names), scores, colours, thickness)
-        else:
+        if draw_boxes:
             _draw_boxes(out, boxes[:len(colours)], colours, thickness)
+        if draw_labels:
+            _draw_labels(out, boxes[:len(colours)], labels, list(class_names), scores, colours)
     return out
+
+
+def _without_classes(masks, boxes, labels, scores, hidden):
+    """The instances whose class is not in `hidden` (masks, boxes and scores filtered alike)."""
+    labels = np.asarray(labels).reshape(-1)
+    keep = ~np.isin(labels, np.asarray(list(hidden), np.int64))
+
+    def pick(values):
+        if values is None or len(values) != len(keep):
+            return values
+        return np.asarray(values)[keep]
+    return pick(masks), pick(None if boxes is None else np.asarray(boxes).reshape(-1, 4)), labels[keep], pick(scores)
 
 
 def _draw_boxes(out, boxes, colours, thickness) -> None:
@@ -199,9 +216,9 @@ def raw_to_render(raw) -> dict:
     return {"image": raw.image, "masks": raw.masks, "boxes": raw.boxes, "labels": raw.labels}
 
 
-def render_raw(raw, class_names) -> np.ndarray:
-    """A RawSample (a dataset row as stored) with its masks, boxes and class names."""
-    return render(**raw_to_render(raw), class_names=class_names)
+def render_raw(raw, class_names, **options) -> np.ndarray:
+    """A RawSample (a dataset row as stored) with its masks, boxes and class names (options: render()'s)."""
+    return render(**raw_to_render(raw), class_names=class_names, **options)
 
 
 def render_prepared(raw, prepared, class_names) -> tuple[np.ndarray, int]:

@@ -232,3 +232,27 @@ def test_large_images_use_their_own_coordinate_map(monkeypatch):
     assert torch.equal(two_channel.image, small_canvas.image)
     agree = (two_channel.target["masks"] == small_canvas.target["masks"]).float().mean()
     assert float(agree) > 0.99
+
+
+def square_row(boxes) -> RawSample:
+    """A 100x100 row with one rectangular instance per (x1, y1, x2, y2)."""
+    masks = np.zeros((len(boxes), 100, 100), np.uint8)
+    for i, (x1, y1, x2, y2) in enumerate(boxes):
+        masks[i, y1:y2, x1:x2] = 1
+    return RawSample(3, np.full((100, 100, 3), 90, np.uint8), masks, np.array(boxes, np.float32),
+                     np.arange(len(boxes)), np.zeros(len(boxes), bool))
+
+
+def test_each_dropped_instance_names_the_filter_that_dropped_it():
+    crop = [{"name": "Crop", "x_min": 0, "y_min": 0, "x_max": 50, "y_max": 50, "p": 1.0}]
+    cfg = AugmentConfig(preset="custom", transforms=crop, min_area=30.0, min_visibility=0.5)
+    raw = square_row([(60, 60, 90, 90),      # entirely outside the crop
+                      (10, 10, 14, 14),      # inside, 16 px²: under min_area 30
+                      (40, 10, 80, 30),      # a quarter inside: under min_visibility 0.5
+                      (5, 20, 40, 45)])      # kept
+    s = prepare_sample(raw, build_pipeline(cfg), 0)
+    reasons = {d["instance"]: d["reason"] for d in s.report["dropped"]}
+    assert sorted(reasons) == [0, 1, 2]
+    assert "outside the picture" in reasons[0]
+    assert "min_area 30" in reasons[1] and "16 px²" in reasons[1]
+    assert "min_visibility 0.5" in reasons[2]

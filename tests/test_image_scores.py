@@ -76,3 +76,16 @@ def test_worst_first_orders_by_score_then_errors():
     scores = {7: ImageScore(0.9, 0.9, 1, 0, 0), 3: ImageScore(0.0, 0.0, 0, 1, 0),
               5: ImageScore(0.0, 0.0, 0, 2, 1), 1: ImageScore(1.0, 1.0, 1, 0, 0)}
     assert worst_first(scores) == [5, 3, 7, 1]
+
+
+def test_read_only_rows_from_the_dataset_score_without_a_warning():
+    import warnings
+
+    gt = stack(square(0, 0, 10), square(20, 20, 10))
+    labels = np.array([1, 2])
+    for array in (gt, labels):
+        array.flags.writeable = False              # as rows read from Deep Lake arrive
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")             # torch's "NumPy array is not writable" would fail here
+        s = score_image(gt, labels, np.array([0.9, 0.8]), gt, labels, np.zeros(2, bool))
+    assert s.matched == 2

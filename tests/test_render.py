@@ -25,7 +25,8 @@ def test_shape_dtype_and_input_untouched():
 
 def test_mask_pixels_are_tinted_in_the_class_colour():
     image, masks, boxes, labels = scene()
-    out = render(image, masks, boxes, labels, ["a", "b", "c", "d"], alpha=0.5, draw_boxes=False)
+    out = render(image, masks, boxes, labels, ["a", "b", "c", "d"], alpha=0.5, draw_boxes=False,
+                 draw_labels=False)
     for (y, x), label in zip([(20, 20), (45, 57)], labels):   # pixels away from the outlines
         interior = out[y, x].astype(int)
         expected = np.array(class_colour(label)) * 0.5
@@ -85,3 +86,18 @@ def test_dense_scene_labels_do_not_overlap(monkeypatch):
     drawn.clear()
     render(image, None, boxes, labels, ["alpha", "beta", "gamma", "delta"], scores=np.linspace(0.1, 0.9, 21))
     assert drawn == ["alpha 0.90", "delta 0.86"]                  # predictions: highest score first
+
+
+def test_display_options_hide_classes_masks_and_boxes_independently():
+    image, masks, boxes, labels = scene()
+    names = ["a", "b", "c", "d"]
+    full = render(image, masks, boxes, labels, names, draw_labels=False)
+    hidden = render(image, masks, boxes, labels, names, draw_labels=False, hidden_classes=(3,))
+    alone = render(image, masks[:1], boxes[:1], labels[:1], names, draw_labels=False)
+    assert np.array_equal(hidden, alone) and not np.array_equal(hidden, full)   # class 3 is gone entirely
+    no_masks = render(image, masks, boxes, labels, names, draw_masks=False, draw_labels=False)
+    assert tuple(no_masks[20, 20]) == (0, 0, 0) and tuple(no_masks[20, 10]) == tuple(PALETTE[0])
+    faint = render(image, masks, boxes, labels, names, alpha=0.1, draw_boxes=False, draw_labels=False)
+    assert faint[20, 20].astype(int).sum() < full[20, 20].astype(int).sum()
+    labels_only = render(image, None, boxes, labels, names, draw_boxes=False)
+    assert tuple(labels_only[28, 10]) != tuple(PALETTE[0]) and labels_only.sum() > 0   # text, no box edge

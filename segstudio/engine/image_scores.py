@@ -40,8 +40,15 @@ class ImageScore:
                 f"{self.missed} missed, {self.false_positives} false")
 
 
+def _tensor(values) -> torch.Tensor:
+    """`values` as a tensor; read-only arrays (rows straight from the dataset) are copied first, since torch
+    warns "The given NumPy array is not writable" on every such call otherwise."""
+    array = np.asarray(values)
+    return torch.as_tensor(array if array.flags.writeable else array.copy())
+
+
 def _as_bool_masks(masks) -> torch.Tensor:
-    m = torch.as_tensor(np.asarray(masks))
+    m = _tensor(masks)
     if m.ndim == 4:          # model output: N x 1 x H x W probabilities
         m = m[:, 0]
     return m > 0.5 if m.is_floating_point() else m.bool()
@@ -77,11 +84,11 @@ def score_image(pred_masks, pred_labels, pred_scores, gt_masks, gt_labels, gt_is
     """Score one image (see the module docstring). Masks: N x H x W (bool/uint8) or N x 1 x H x W
     probabilities; labels of predictions and ground truth in the same numbering."""
     pm, gm = _as_bool_masks(pred_masks), _as_bool_masks(gt_masks)
-    keep = torch.as_tensor(np.asarray(pred_scores)) >= score_threshold
-    pm, pl = pm[keep], torch.as_tensor(np.asarray(pred_labels)).long()[keep]
-    gl = torch.as_tensor(np.asarray(gt_labels)).long()
+    keep = _tensor(pred_scores) >= score_threshold
+    pm, pl = pm[keep], _tensor(pred_labels).long()[keep]
+    gl = _tensor(gt_labels).long()
     crowd = (torch.zeros(len(gl), dtype=torch.bool) if gt_iscrowd is None
-             else torch.as_tensor(np.asarray(gt_iscrowd)).bool())
+             else _tensor(gt_iscrowd).bool())
     gm_real, gl_real, gm_crowd = gm[~crowd], gl[~crowd], gm[crowd]
     n_gt, n_pred = len(gl_real), len(pl)
     iou = np.zeros((n_gt, n_pred))

@@ -70,13 +70,14 @@ def load_browser(loaded, threshold: float = 0.5, report=None, should_stop=None) 
     return browser
 
 
-def draw_row(browser: Browser, row: int, threshold: float, cache: dict):
-    """(prediction picture, ground-truth picture, a line about them) for one row at `threshold`."""
-    names = browser.loaded.class_names
+def draw_row(browser: Browser, row: int, threshold: float, cache: dict, options: dict | None = None):
+    """(prediction picture, ground-truth picture, a line about them) for one row at `threshold`, drawn with
+    the display options (render()'s keyword arguments)."""
+    names, options = browser.loaded.class_names, options or {}
     raw, out = predict_row(browser, row, cache)
     keep = out["scores"] >= threshold
-    truth = render_raw(raw, names)
+    truth = render_raw(raw, names, **options)
     text = (f"row {row}: {int(keep.sum())} predictions at score >= {threshold:.2f} "
             f"({len(keep)} in all), {raw.num_instances} ground-truth instances; "
             f"{score_row(raw, out, threshold).describe()}")
-    return draw_prediction(raw.image, out, names, threshold), truth, text
+    return draw_prediction(raw.image, out, names, threshold, **options), truth, text

@@ -9,14 +9,14 @@ import copy
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QLabel, QPlainTextEdit, QPushButton,
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QPlainTextEdit, QPushButton,
                                QSpinBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from segstudio.config import AugmentConfig
 from segstudio.errors import UserError
 from segstudio.gui.state import DatasetState
 from segstudio.gui.transform_editor import TransformListEditor
-from segstudio.gui.widgets import ImageView, hbox, tile_images, titled, vbox
+from segstudio.gui.widgets import TILE, TILE_GAP, ImageView, hbox, tile_images, titled, vbox
 from segstudio.gui.workers import RenderService
 from segstudio.render import render_prepared, render_raw
 
@@ -36,8 +36,36 @@ def describe_report(report, class_names=()) -> str:
         name = class_names[label] if 0 <= label < len(class_names) else str(label)
         lines.append(f"  - instance {d.get('instance')} ({name}): {d.get('reason', '')}")
     lines.append("Applied transforms:" if plain.get("applied") else "Applied transforms: none")
-    lines += [f"  {a['name']}: {_format_item(a.get('params', {}))}" for a in plain.get("applied", [])]
+    lines += [f"  {a['name']}: {_format_item(readable_params(a.get('params', {})))}"
+              for a in report.get("applied", [])]
     return "\n".join(lines)
+
+
+HIDDEN_PARAMS = ("shape", "bbox_matrix", "fill", "fill_mask", "interpolation", "mask_interpolation")
+
+
+def readable_params(params: dict) -> dict:
+    """Applied parameters as a reader checks them: a 3x3 warp matrix becomes its rotation angle (and scale,
+    when not 1); the image shape, fill values and the boxes' copy of the matrix are left out."""
+    import math
+
+    import numpy as np
+
+    out = {}
+    for key, value in params.items():
+        if key in HIDDEN_PARAMS or (key in ("x_min", "x_max", "y_min", "y_max") and value == -1):
+            continue
+        matrix = np.asarray(value) if key == "matrix" else None
+        if matrix is not None and matrix.shape == (3, 3):
+            a, b = float(matrix[0, 0]), float(matrix[0, 1])
+            if "rotate" not in params:
+                out["angle"] = f"{math.degrees(math.atan2(b, a)):.1f}°"
+            scale = math.hypot(a, b)
+            if abs(scale - 1) > 1e-3 and "scale" not in params:
+                out["scale"] = scale
+            continue
+        out[key] = value.tolist() if isinstance(value, np.ndarray) and value.size <= 16 else value
+    return out
 
 
 def _format_item(value) -> str:
@@ -95,13 +123,36 @@ class AugmentRenderer:
         names = mapped.class_names
         raw, original = self.raw(mapped, row)
         augmented, report = self.draw(raw, aug_cfg, seed, names)
-        return "pair", original, augmented, describe_report(report, names), seed
+        original = mark_dropped(original, raw, report)
+        return "pair", original, augmented, (f"Row {row}", describe_report(report, names)), seed
 
-    def grid_job(self, mapped, row, aug_cfg, seeds, columns):
+    def grid_job(self, mapped, row, aug_cfg, seeds, columns, first_draw):
         names = mapped.class_names
         raw, _ = self.raw(mapped, row)
-        pictures = [self.draw(raw, aug_cfg, s, names)[0] for s in seeds]
-        return "grid", tile_images(pictures, columns), None, f"{len(seeds)} draws of row {row}", seeds[0]
+        drawn = [self.draw(raw, aug_cfg, s, names) for s in seeds]
+        captions = [f"draw {first_draw + i}" + (f" · {len(r['dropped'])} dropped" if r.get("dropped") else "")
+                    for i, (_, r) in enumerate(drawn)]
+        grid = tile_images([p for p, _ in drawn], columns, captions=captions)
+        return "grid", grid, None, f"{len(seeds)} draws of row {row}", seeds[0]
+
+
+def mark_dropped(original, raw, report):
+    """The original with each instance the draw dropped crossed out in red and labelled "dropped"."""
+    import cv2
+
+    dropped = [d["instance"] for d in report.get("dropped", []) if 0 <= d["instance"] < len(raw.boxes)]
+    if not dropped:
+        return original
+    out = original.copy()
+    thick = max(1, round(min(out.shape[:2]) / 300))
+    for i in dropped:
+        x1, y1, x2, y2 = (int(round(v)) for v in raw.boxes[i])
+        cv2.rectangle(out, (x1, y1), (x2, y2), (230, 0, 0), thick + 1)
+        cv2.line(out, (x1, y1), (x2, y2), (230, 0, 0), thick)
+        cv2.line(out, (x1, y2), (x2, y1), (230, 0, 0), thick)
+        cv2.putText(out, f"dropped #{i}", (x1 + 2, max(12, y1 + 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (230, 0, 0), 1,
+                    cv2.LINE_AA)
+    return out
 
 
 class AugmentPanel(QWidget):
@@ -113,7 +164,6 @@ class AugmentPanel(QWidget):
         self.state = state
         self.renderer = renderer
         self.image_size_fn = image_size_fn
-        self.row_fn = lambda: 0
         self._worker = AugmentRenderer()
         self._filling = False
         from segstudio.augment import AUGMENT_PRESETS, list_transforms   # albumentations: built with the panel
@@ -122,7 +172,7 @@ class AugmentPanel(QWidget):
         self._build()
         renderer.resultReady.connect(self._on_render)
         renderer.failed.connect(self._on_failed)
-        state.changed.connect(self.request_preview)
+        state.changed.connect(self._on_state_changed)
 
     # ---- layout -------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -145,7 +195,24 @@ class AugmentPanel(QWidget):
         self.transforms.edited.connect(self._edited)
         form = QFormLayout()
         form.addRow("Augmentation preset", self.presetCombo)
-        return vbox(form, (self.transforms, 1))
+        self.minAreaSpin = QDoubleSpinBox(objectName="augMinAreaSpin", minimum=0, maximum=1e7, decimals=1,
+                                          suffix=" px²")
+        self.minAreaSpin.setToolTip("Drop an instance whose box is smaller than this after the transforms")
+        self.minVisibilitySpin = QDoubleSpinBox(objectName="augMinVisibilitySpin", minimum=0, maximum=1,
+                                                decimals=2, singleStep=0.05)
+        self.minVisibilitySpin.setToolTip("Drop an instance when less than this share of its box is left after "
+                                          "cropping")
+        for spin in (self.minAreaSpin, self.minVisibilitySpin):
+            spin.valueChanged.connect(self.request_preview)
+        filters = QFormLayout()
+        filters.addRow("Drop boxes under", self.minAreaSpin)
+        filters.addRow("Drop boxes less visible than", self.minVisibilitySpin)
+        self._set_filters(AugmentConfig())
+        return vbox(form, (self.transforms, 1), filters)
+
+    def _set_filters(self, cfg: AugmentConfig) -> None:
+        self.minAreaSpin.setValue(cfg.min_area)
+        self.minVisibilitySpin.setValue(cfg.min_visibility)
 
     def _build_views(self) -> QWidget:
         """Right side: seed/draw/re-roll, original | augmented (or a grid), what the draw did."""
@@ -153,8 +220,11 @@ class AugmentPanel(QWidget):
         self.seedSpin.setToolTip("Run seed (the training seed); with the draw number it fixes the sample")
         self.drawSpin = QSpinBox(objectName="augDrawSpin", minimum=0, maximum=100000)
         self.drawSpin.setToolTip("Which draw: the epoch whose augmentation of this row is shown")
+        self.rowSpin = QSpinBox(objectName="augRowSpin", minimum=0, maximum=0)
+        self.rowSpin.setToolTip("The dataset row augmented here (the Dataset tab shows the same row)")
         self.seedSpin.valueChanged.connect(self.request_preview)
         self.drawSpin.valueChanged.connect(self.request_preview)
+        self.rowSpin.valueChanged.connect(self.request_preview)
         self.rerollButton = QPushButton("Re-roll", objectName="rerollButton", clicked=self.reroll)
         self.rerollButton.setToolTip("Show the next draw (Ctrl+R)")
         self.gridSpin = QSpinBox(objectName="gridCountSpin", minimum=2, maximum=64, value=9)
@@ -164,6 +234,9 @@ class AugmentPanel(QWidget):
         self.augmentedView.setObjectName("augmentedView")
         self.gridView = ImageView(placeholder="Press 'Show grid'")
         self.gridView.setObjectName("augGridView")
+        self.gridView.setToolTip("Click a draw to see it beside the original")
+        self.gridView.scene().sigMouseClicked.connect(self._on_grid_clicked)
+        self._grid = (1, 0, 0)   # (columns, first draw, tiles) of the grid shown
         pair = QSplitter(Qt.Orientation.Horizontal)
         pair.addWidget(titled("Original (raw row)", self.originalView))
         pair.addWidget(titled("Augmented (what the model gets)", self.augmentedView))
@@ -173,7 +246,7 @@ class AugmentPanel(QWidget):
         self.reportText = QPlainTextEdit(objectName="augReportText", readOnly=True)
         self.reportText.setMaximumHeight(130)
         self.reportText.setPlaceholderText("Dropped instances and applied parameters of the shown draw")
-        controls = hbox(QLabel("Seed"), self.seedSpin, QLabel("Draw"), self.drawSpin, self.rerollButton, 1,
+        controls = hbox(QLabel("Row"), self.rowSpin, QLabel("Seed"), self.seedSpin, QLabel("Draw"), self.drawSpin, self.rerollButton, 1,
                         QLabel("Grid of"), self.gridSpin,
                         QPushButton("Show grid", objectName="showGridButton", clicked=self.request_grid))
         return vbox(controls, (self.viewTabs, 1), self.reportText)
@@ -181,14 +254,16 @@ class AugmentPanel(QWidget):
     # ---- the spec -----------------------------------------------------------------------------
     def augment_config(self) -> AugmentConfig:
         preset = self.presetCombo.currentText()
-        base = AugmentConfig(image_size=int(self.image_size_fn()))
+        base = AugmentConfig(image_size=int(self.image_size_fn()), min_area=self.minAreaSpin.value(),
+                             min_visibility=self.minVisibilitySpin.value())
         base.preset = preset
         if preset == CUSTOM:
             base.transforms = self.transforms.spec()
         return base
 
     def set_augment_config(self, cfg: AugmentConfig) -> None:
-        """Show a loaded config: its preset, or its custom transform list."""
+        """Show a loaded config: its preset, or its custom transform list, and its box filters."""
+        self._set_filters(cfg)
         if cfg.preset == CUSTOM:
             self.transforms.set_spec(copy.deepcopy(cfg.transforms))
             self._set_preset_silently(CUSTOM)
@@ -227,6 +302,14 @@ class AugmentPanel(QWidget):
         self.request_preview()
 
     # ---- previews -----------------------------------------------------------------------------
+    def row_fn(self) -> int:
+        return self.rowSpin.value()
+
+    @Slot()
+    def _on_state_changed(self) -> None:
+        self.rowSpin.setMaximum(max(0, self.state.num_rows - 1))
+        self.request_preview()
+
     def draw_seed(self) -> int:
         from segstudio.augment import sample_seed
         return int(sample_seed(self.seedSpin.value(), self.drawSpin.value(), self.row_fn()))
@@ -257,9 +340,27 @@ class AugmentPanel(QWidget):
         n, row = self.gridSpin.value(), self.row_fn()
         seeds = [int(sample_seed(self.seedSpin.value(), self.drawSpin.value() + i, row)) for i in range(n)]
         columns = int(np.ceil(np.sqrt(n)))
-        mapped, cfg = st.mapped, self.augment_config()
+        mapped, cfg, first = st.mapped, self.augment_config(), self.drawSpin.value()
+        self._grid = (columns, first, n)
         self.viewTabs.setCurrentIndex(1)
-        self.renderer.submit("augment-grid", lambda: self._worker.grid_job(mapped, row, cfg, seeds, columns))
+        self.renderer.submit("augment-grid", lambda: self._worker.grid_job(mapped, row, cfg, seeds, columns, first))
+
+    def open_tile(self, index: int) -> None:
+        """Show tile `index` of the grid side by side with the original (its draw becomes the current one)."""
+        columns, first, n = self._grid
+        if 0 <= index < n:
+            self.drawSpin.setValue(first + index)
+            self.viewTabs.setCurrentIndex(0)
+
+    def _on_grid_clicked(self, event) -> None:
+        if self.gridView.array is None or not self._grid[2]:
+            return
+        point = self.gridView.image_point(event.scenePos())
+        if point is None:
+            return
+        x, y = point
+        step = TILE + TILE_GAP
+        self.open_tile(int(y // step) * self._grid[0] + int(x // step))
 
     @Slot(str, int, object)
     def _on_render(self, channel: str, seq: int, payload) -> None:
@@ -269,7 +370,7 @@ class AugmentPanel(QWidget):
         if kind == "pair":
             self.originalView.set_image(first)
             self.augmentedView.set_image(second)
-            self.reportText.setPlainText(f"Draw seed {seed}\n{text}")
+            self.reportText.setPlainText(f"{text[0]}, draw {self.drawSpin.value()} (seed {seed})\n{text[1]}")
         else:
             self.gridView.set_image(first)
 

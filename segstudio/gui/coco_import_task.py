@@ -15,6 +15,7 @@ class CocoImportTask(QObject):
     message = Signal(str, bool)
     failed = Signal(str)
     imported = Signal(str)
+    summarized = Signal(str)    # the import's summary (counts, skips and why, re-encodes), before `imported`
 
     def __init__(self, dialog_parent: QWidget):
         super().__init__(dialog_parent)
@@ -45,6 +46,7 @@ class CocoImportTask(QObject):
                 self.message.emit(f"Import stopped; {dest} holds the images done so far. Import again with "
                                   "'Resume' ticked to continue.", True)
                 return
+            self.summarized.emit(summary.format_text())
             self.imported.emit(dest)
 
         def finish_failed(message):

@@ -13,10 +13,10 @@ ROLES = ("images", "masks", "boxes", "labels")
 
 
 def format_shape(shape) -> str:
-    """(None, None, 3) -> "? x ? x 3": per-row shapes, ? where rows differ."""
-    if shape is None:
-        return "?"
-    return " x ".join("?" if d is None else str(d) for d in shape) or "scalar"
+    """Per-row shapes: (None, None, None) -> "varies", (None, None, 3) -> "varies x varies x 3"."""
+    if shape is None or (len(shape) and all(d is None for d in shape)):
+        return "varies"
+    return " x ".join("varies" if d is None else str(d) for d in shape) or "scalar"
 
 
 class ColumnsView(QGroupBox):

@@ -10,7 +10,8 @@ import textwrap
 import time
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import QGroupBox, QListWidget, QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QGroupBox, QListWidget, QPushButton, QSplitter, QTreeWidget, QTreeWidgetItem,
+                               QVBoxLayout, QWidget)
 
 from segstudio.data.class_counts import Cancelled, class_counts
 from segstudio.data.preflight import preflight, sample_rows
@@ -30,6 +31,7 @@ class DatasetChecks(QSplitter):
         super().__init__(Qt.Orientation.Vertical, parent)
         self.state = state
         self._again = False
+        self._counts = None      # the class counts of the dataset shown (Check all rows reuses them)
         self.runner = TaskRunner(self)
         self.runner.succeeded.connect(self._on_result)
         self.runner.progress.connect(self._on_progress)
@@ -43,7 +45,14 @@ class DatasetChecks(QSplitter):
         self.preflightTree.setTextElideMode(Qt.TextElideMode.ElideNone)
         self.preflightTree.itemActivated.connect(self._on_finding_clicked)
         self.preflightTree.itemClicked.connect(self._on_finding_clicked)
-        QVBoxLayout(checks).addWidget(self.preflightTree)
+        self.checkAllButton = QPushButton("Check all rows", objectName="checkAllRowsButton",
+                                          clicked=self.check_all)
+        self.checkAllButton.setToolTip("Check every row instead of a fixed sample (with progress; runs in the "
+                                       "background)")
+        self.checkAllButton.setVisible(False)
+        layout = QVBoxLayout(checks)
+        layout.addWidget(self.preflightTree)
+        layout.addWidget(self.checkAllButton)
         self.addWidget(classes)
         self.addWidget(checks)
         self.setSizes([200, 200])
@@ -56,6 +65,7 @@ class DatasetChecks(QSplitter):
         self.classList.addItems(st.class_names)
         self.classesBox.setTitle("Classes (instances)")
         self.preflightTree.clear()
+        self.checkAllButton.setVisible(False)
         if not st.ready:
             return
         if self.runner.is_running():
@@ -63,6 +73,7 @@ class DatasetChecks(QSplitter):
             self._again = True
             return
         self._again = False
+        self._counts = None
         ds, mapping, fmt, n, k = st.ds, st.mapping, st.box_format, st.num_rows, len(st.class_names)
         self._set_message("Checking rows ..." if n <= PREFLIGHT_ROWS
                           else f"Checking a fixed sample of {PREFLIGHT_ROWS} of {n} rows ...")
@@ -88,6 +99,22 @@ class DatasetChecks(QSplitter):
         self.runner.done.connect(self._after_run, Qt.ConnectionType.SingleShotConnection)
 
     @Slot()
+    def check_all(self) -> None:
+        """The pre-flight check on every row, with progress (a new dataset or mapping cancels it)."""
+        st = self.state
+        if self.runner.is_running() or not st.ready or self._counts is None:
+            return
+        self.checkAllButton.setVisible(False)
+        self._set_message(f"Checking all {st.num_rows:,} rows ...")
+        ds, mapping, fmt, counts = st.ds, st.mapping, st.box_format, self._counts
+
+        def job(report, should_stop):
+            progress = _throttled(lambda done, total: report(mapping, "rows", done, total))
+            return mapping, counts, preflight(ds, mapping, fmt, progress=progress, should_stop=should_stop)
+        self.runner.start(job)
+        self.runner.done.connect(self._after_run, Qt.ConnectionType.SingleShotConnection)
+
+    @Slot()
     def _after_run(self) -> None:
         if self._again:
             self.start()
@@ -101,7 +128,11 @@ class DatasetChecks(QSplitter):
         """(mapping, rows counted, total rows) while counting; (mapping, counts) once they are known."""
         if values[0] is not self.state.mapping:
             return
-        if len(values) == 3:
+        if len(values) == 4:           # (mapping, "rows", done, total): Check all rows
+            first = self.preflightTree.topLevelItem(0)
+            if first is not None:
+                first.setText(0, f"Checking all rows: {values[2]:,} of {values[3]:,} ...")
+        elif len(values) == 3:
             done, total = values[1], values[2]
             self.classesBox.setTitle(f"Classes (counting instances: {done} of {total} rows)")
         else:
@@ -113,22 +144,48 @@ class DatasetChecks(QSplitter):
         if result is None:
             return
         mapping, counts, report = result
-        if mapping is not self.state.mapping:
+        if mapping is not self.state.mapping or getattr(report, "cancelled", False):
             return  # the mapping changed meanwhile; a new check is on its way
+        self._counts = counts
         self._show_counts(counts)
         self.preflightTree.clear()
+        sampled = report.rows_checked < report.num_rows
         findings = [("error", f) for f in report.errors] + [("warning", f) for f in report.warnings]
-        if not findings:
-            QTreeWidgetItem(self.preflightTree, [f"No problems found in {report.rows_checked} rows checked."])
+        findings += [("warning", message) for message in self._empty_classes(counts)]
+        if sampled:
+            # every figure below counts the sample only: say so above them, and keep saying it
+            QTreeWidgetItem(self.preflightTree, [textwrap.fill(
+                f"A fixed sample of {report.rows_checked:,} of {report.num_rows:,} rows was checked: the counts "
+                "below are the sample's. Check all rows for the whole dataset's.", 58)])
+        elif not findings:
+            QTreeWidgetItem(self.preflightTree, [f"No problems found in {report.rows_checked:,} rows checked."])
+        else:
+            QTreeWidgetItem(self.preflightTree, [f"All {report.rows_checked:,} rows checked."])
+        self.checkAllButton.setVisible(sampled)
         for level, f in findings:
+            message = f if isinstance(f, str) else (f"in the sample: {f.message}" if sampled else f.message)
             # broken into lines by hand: QTreeView does not wrap item text to the column width
-            top = QTreeWidgetItem(self.preflightTree, [textwrap.fill(f"{level}: {f.message}", 58)])
-            top.setToolTip(0, f.message)
+            top = QTreeWidgetItem(self.preflightTree, [textwrap.fill(f"{level}: {message}", 58)])
+            top.setToolTip(0, message)
             top.setForeground(0, Qt.GlobalColor.red if level == "error" else Qt.GlobalColor.darkYellow)
-            for row in list(f.rows)[:200]:
+            for row in ([] if isinstance(f, str) else list(f.rows)[:200]):
                 child = QTreeWidgetItem(top, [f"row {row}"])
                 child.setData(0, Qt.ItemDataRole.UserRole, int(row))
             top.setExpanded(level == "error" or len(findings) == 1)   # warnings open on a click
+
+    def _empty_classes(self, counts) -> list[str]:
+        """A warning for classes no row uses (their heads learn nothing; their AP stays undefined)."""
+        total = counts[0]
+        empty = [f"'{name}' (id {i})" for i, name in enumerate(self.state.class_names)
+                 if i >= len(total) or not total[i]]
+        if len(empty) == 1:
+            return [f"class {empty[0]} has no instances in any row: check the labels column, or leave the class "
+                    "out"]
+        if empty:
+            listed = ", ".join(empty[:8]) + (f" and {len(empty) - 8} more" if len(empty) > 8 else "")
+            return [f"{len(empty)} classes have no instances in any row ({listed}): check the labels column, "
+                    "or leave them out"]
+        return []
 
     def _show_counts(self, counts) -> None:
         total, crowd = counts

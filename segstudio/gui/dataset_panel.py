@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMenu,
-                               QPushButton, QSplitter, QToolButton, QVBoxLayout, QWidget)
+                               QMessageBox, QPushButton, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 from segstudio.data.mapped import open_mapped
 from segstudio.gui import settings
@@ -20,6 +20,28 @@ from segstudio.gui.workers import RenderService, TaskRunner
 def open_and_describe(url: str, endpoint_url: str, creds: dict | None):
     """Worker job: open the dataset, describe it and propose its columns (slow for remote storage)."""
     return open_mapped(url, endpoint_url=endpoint_url, creds=creds or None, strict=False)
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def for_the_window(message: str, url: str) -> str:
+    """An open error as the window says it: the Import COCO... button instead of the CLI command, and a
+    folder holding a COCO export (a .json beside images) named as such."""
+    message = message.replace("import COCO data with `segstudio import-coco`",
+                              "import COCO data with the Import COCO... button beside the path")
+    from pathlib import Path
+    folder = Path(url)
+    if "://" in url or not folder.is_dir() or (folder / "_deeplake_log").is_dir():
+        return message
+    entries = [p for _, p in zip(range(2000), folder.iterdir())]   # a glance, not a walk of a huge folder
+    jsons = [p.name for p in entries if p.suffix.lower() == ".json"]
+    images = any(p.suffix.lower() in IMAGE_SUFFIXES for p in entries) or any(
+        p.is_dir() and p.name.lower() in ("images", "train", "val", "train2017", "val2017") for p in entries)
+    if jsons and images:
+        message += (f" It looks like a COCO export ({jsons[0]} beside the images): press Import COCO... to "
+                    "convert it into a dataset.")
+    return message
 
 
 class DatasetPanel(QWidget):
@@ -39,6 +61,8 @@ class DatasetPanel(QWidget):
         self.checks = DatasetChecks(state)
         self.sample = SampleView(state, renderer)
         self.importer = CocoImportTask(self)
+        self.importDialog: ImportCocoDialog | None = None
+        self.importSummaryBox: QMessageBox | None = None
         self._build()
         self._connect()
 
@@ -108,7 +132,8 @@ class DatasetPanel(QWidget):
         self.columns.message.connect(self._on_columns_message)
         self.columns.mappingRejected.connect(self._show_error)
         self.checks.rowActivated.connect(self.sample.show_row)
-        self.importer.failed.connect(self._show_error)
+        self.importer.failed.connect(self._on_import_failed)
+        self.importer.summarized.connect(self._on_imported)
         self.importer.imported.connect(self.open_url)
         self.state.changed.connect(self._on_state_changed)
 
@@ -166,6 +191,11 @@ class DatasetPanel(QWidget):
         mapped = result
         url, info = self._pending_url, mapped.info
         self.columns.show_info(info)
+        if url != self.state.url:
+            # another dataset starts at its first row (row 731 of the last one means nothing here), with
+            # all of its classes shown
+            self.sample.show_row(0)
+            self.sample.display.set_classes(mapped.class_names)
         self.state.set_dataset(mapped)
         self._fill_recent(settings.add_recent_dataset(url))
         n = info.num_rows
@@ -177,6 +207,11 @@ class DatasetPanel(QWidget):
 
     @Slot(str)
     def _on_open_failed(self, message: str) -> None:
+        message = for_the_window(message, self._pending_url)
+        if self.state.url:
+            # the field shows what is open (and what Start trains on), not the path that failed
+            self.urlEdit.setText(self.state.url)
+            message += f" Still open: {self.state.url}."
         self._show_error(message)
         self.openFailed.emit(message)
 
@@ -211,9 +246,33 @@ class DatasetPanel(QWidget):
 
     # ---- COCO import --------------------------------------------------------------------------
     def _import_coco(self) -> None:
-        dialog = ImportCocoDialog(self)
-        if dialog.exec() == ImportCocoDialog.DialogCode.Accepted:
-            self.import_coco(*dialog.values())
+        """The dialog stays open (its entries kept) until an import succeeds; a failure is said inside it."""
+        dialog = self.importDialog = ImportCocoDialog(self)
+        dialog.submitted.connect(lambda: self.import_coco(*dialog.values()))
+        dialog.finished.connect(lambda _code: setattr(self, "importDialog", None))
+        dialog.open()
+
+    @Slot(str)
+    def _on_import_failed(self, message: str) -> None:
+        if self.importDialog is not None and self.importDialog.isVisible():
+            self.importDialog.show_error(message)
+            self.message.emit(message, True)
+        else:
+            self._show_error(message)
+
+    @Slot(str)
+    def _on_imported(self, summary: str) -> None:
+        """Close the dialog and show what the import did (skips and why, re-encodes, rotations)."""
+        if self.importDialog is not None:
+            self.importDialog.accept()
+        box = QMessageBox(QMessageBox.Icon.Information, "Import COCO finished", summary.splitlines()[0],
+                          QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("importSummaryBox")
+        box.setDetailedText(summary)
+        box.setInformativeText("\n".join(summary.splitlines()[1:]))
+        box.setModal(False)
+        box.show()
+        self.importSummaryBox = box
 
     def import_coco(self, images: str, annotations: str, dest: str, resume: bool = False) -> bool:
         """Run the COCO importer in a worker with a progress dialog (Cancel stops it); open the result."""

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGroupBox, QHBoxLayout
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from segstudio.engine.rundir import list_runs, read_metrics
+from segstudio.gui.display_controls import DisplayControls
 from segstudio.gui.widgets import ImageView, link_slider, titled
 from segstudio.gui.workers import RenderService, TaskRunner
 
@@ -120,6 +121,9 @@ class EvalPanel(QWidget):
         views.addWidget(titled("Prediction", self.predView), 1)
         views.addWidget(titled("Ground truth", self.truthView), 1)
         layout.addLayout(controls)
+        self.display = DisplayControls("eval")
+        self.display.changed.connect(self._show_current)
+        layout.addWidget(self.display)
         layout.addWidget(self.orderLabel)
         layout.addLayout(views, 1)
         layout.addWidget(self.imageInfo)
@@ -232,6 +236,7 @@ class EvalPanel(QWidget):
             self._show_eval_result(payload)
             return
         self._browser = payload
+        self.display.set_classes(list(payload.loaded.class_names))
         self._outputs = payload.outputs
         stopped = len(payload.scores) < len(payload.rows)
         first = f" (the first of {payload.val_rows})" if payload.val_rows > len(payload.rows) else ""
@@ -278,9 +283,9 @@ class EvalPanel(QWidget):
         browser, row = self._browser, self._current_row()
         if row is None:
             return
-        threshold, outputs = self.thresholdSpin.value(), self._outputs
+        threshold, outputs, options = self.thresholdSpin.value(), self._outputs, self.display.options()
         from segstudio.engine.val_browser import draw_row
-        self.renderer.submit("eval", lambda: draw_row(browser, row, threshold, outputs))
+        self.renderer.submit("eval", lambda: draw_row(browser, row, threshold, outputs, options))
 
     @Slot(str, int, object)
     def _on_render(self, channel: str, seq: int, payload) -> None:

@@ -1,11 +1,17 @@
 """The small form asking where a COCO export lives and where to write the Deep Lake dataset."""
 from __future__ import annotations
 
-from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit,
-                               QPushButton, QWidget)
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+                               QLineEdit, QPushButton, QWidget)
 
 
 class ImportCocoDialog(QDialog):
+    """OK emits `submitted`; the dialog stays open (entries kept) until the import succeeds, and shows why
+    an import could not run inside itself."""
+
+    submitted = Signal()
+
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Import COCO")
@@ -19,11 +25,23 @@ class ImportCocoDialog(QDialog):
         form.addRow("New dataset folder", self._with_browse(self.destEdit, self._pick_dest))
         self.resumeCheck = QCheckBox("Resume a stopped import into this folder", objectName="cocoResumeCheck")
         form.addRow("", self.resumeCheck)
+        self.errorLabel = QLabel(objectName="cocoImportErrorLabel", wordWrap=True)
+        self.errorLabel.setStyleSheet("color: #b00020;")
+        self.errorLabel.setVisible(False)
+        form.addRow(self.errorLabel)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
+        buttons.accepted.connect(self._submit)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
         self.resize(620, 0)
+
+    def _submit(self) -> None:
+        self.errorLabel.setVisible(False)
+        self.submitted.emit()
+
+    def show_error(self, message: str) -> None:
+        self.errorLabel.setText(message)
+        self.errorLabel.setVisible(True)
 
     def _with_browse(self, edit: QLineEdit, pick) -> QHBoxLayout:
         row = QHBoxLayout()

@@ -39,7 +39,6 @@ class MainWindow(QMainWindow):
         self.trainPanel = TrainPanel(self._config_parts)
         self.augmentPanel = AugmentPanel(self.state, self.renderer,
                                          image_size_fn=self.trainPanel.editors["augment.image_size"].value)
-        self.augmentPanel.row_fn = self.datasetPanel.sample.current_row
         self.evalPanel = EvalPanel(self.trainPanel.runs_dir, self.renderer)
         self.tabs = QTabWidget(objectName="mainTabs")
         self.tabs.addTab(self.datasetPanel, "1 Dataset")
@@ -61,7 +60,9 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         for panel in (self.datasetPanel, self.augmentPanel, self.trainPanel, self.evalPanel):
             panel.message.connect(self.show_message)
-        self.datasetPanel.sample.rowChanged.connect(self.augmentPanel.request_preview)
+        # one row for both tabs: picking it on either shows it on the other
+        self.datasetPanel.sample.rowChanged.connect(self.augmentPanel.rowSpin.setValue)
+        self.augmentPanel.rowSpin.valueChanged.connect(self.datasetPanel.sample.show_row)
         self.trainPanel.editors["augment.image_size"].valueChanged.connect(self.augmentPanel.refresh_preset)
         self.trainPanel.editors["train.seed"].valueChanged.connect(self.augmentPanel.seedSpin.setValue)
         self.trainPanel.trainingFinished.connect(self._on_training_finished)
@@ -70,7 +71,9 @@ class MainWindow(QMainWindow):
         self.trainPanel.configLoaded.connect(self.on_config_loaded)
         self.trainPanel.starting.connect(self._export_credentials)
         self.trainPanel.runsDirChanged.connect(self.evalPanel.refresh_runs)
+        self.trainPanel.num_rows_fn = lambda: self.state.num_rows if self.state.info is not None else 0
         self.state.changed.connect(self._on_dataset_changed)
+        self.datasetPanel.opened.connect(self._propose_split)
         self.state.changed.connect(self.trainPanel.validate_live)
         self.renderer.resultReady.connect(self._on_first_render)
         self.renderer.failed.connect(self._on_first_render)
@@ -142,8 +145,16 @@ class MainWindow(QMainWindow):
         if info is not None:
             self.trainPanel.set_split_columns([c.name for c in info.columns if c.kind in TEXT_KINDS
                                                and c.name != getattr(self.state.mapping, "labels", "")])
-            if "split" in [c.name for c in info.columns] and not self.trainPanel.base.data.split_column:
-                self.trainPanel.editors["data.split_column"].setCurrentText("split")
+
+    @Slot()
+    def _propose_split(self) -> None:
+        """On every open: the loaded config's split column if this dataset has it, else a column named
+        "split", else none (a seeded random split). A column kept from the previous dataset, or an empty
+        choice kept from one without a split column, made runs on the same data incomparable silently."""
+        combo = self.trainPanel.editors["data.split_column"]
+        names = [combo.itemText(i) for i in range(combo.count())]
+        wanted = self.trainPanel.base.data.split_column
+        combo.setCurrentText(wanted if wanted and wanted in names else ("split" if "split" in names else ""))
 
     @Slot(str, int, object)
     def _on_first_render(self, channel: str, *_):

@@ -5,17 +5,19 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QSlider, QSpinBox, QVBoxLayout, QWidget
 
 from segstudio.gui.state import DatasetState
-from segstudio.gui.widgets import ImageView
+from segstudio.gui.display_controls import DisplayControls
+from segstudio.gui.widgets import ImageView, link_slider
 from segstudio.gui.workers import RenderService
 from segstudio.render import render_raw
 
 CHANNEL = "dataset"   # the render service's channel of this view
 
 
-def render_row(mapped, row: int):
-    """Render job: one raw row of a MappedDataset with masks, boxes and names, as the core draws it."""
+def render_row(mapped, row: int, options: dict | None = None):
+    """Render job: one raw row of a MappedDataset with masks, boxes and names, as the core draws it (with
+    the display options: render() keyword arguments)."""
     raw, class_names = mapped.read(row), mapped.class_names
-    rgb = render_raw(raw, class_names)
+    rgb = render_raw(raw, class_names, **(options or {}))
     names = [class_names[i] if 0 <= i < len(class_names) else str(i) for i in raw.labels.tolist()]
     h, w = raw.image.shape[:2]
     n = raw.num_instances
@@ -37,19 +39,21 @@ class SampleView(QGroupBox):
         self.sampleSpin.setToolTip("Row shown (raw, before augmentation)")
         self.sampleSlider = QSlider(Qt.Orientation.Horizontal, objectName="sampleSlider")
         self.sampleSlider.setRange(0, 0)
-        self.sampleSpin.valueChanged.connect(self.sampleSlider.setValue)
-        self.sampleSlider.valueChanged.connect(self.sampleSpin.setValue)
+        link_slider(self.sampleSlider, self.sampleSpin)
         self.sampleSpin.valueChanged.connect(self.request_preview)
         self.sampleSpin.valueChanged.connect(self.rowChanged)
         self.previewView = ImageView(placeholder="Open a dataset to see its rows")
         self.previewView.setObjectName("previewView")
         self.sampleInfo = QLabel("", objectName="sampleInfoLabel", wordWrap=True)
+        self.display = DisplayControls("sample")
+        self.display.changed.connect(self.request_preview)
         row = QHBoxLayout()
         row.addWidget(QLabel("Row"))
         row.addWidget(self.sampleSpin)
         row.addWidget(self.sampleSlider, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(row)
+        layout.addWidget(self.display)
         layout.addWidget(self.previewView, 1)
         layout.addWidget(self.sampleInfo)
         renderer.resultReady.connect(self._on_render)
@@ -62,8 +66,8 @@ class SampleView(QGroupBox):
         self.sampleSpin.setValue(int(row))
 
     def set_row_count(self, n: int) -> None:
-        self.sampleSpin.setMaximum(max(0, n - 1))
         self.sampleSlider.setMaximum(max(0, n - 1))
+        self.sampleSpin.setMaximum(max(0, n - 1))
 
     @Slot()
     def request_preview(self, *_):
@@ -72,9 +76,8 @@ class SampleView(QGroupBox):
             if st.ds is not None:
                 self.previewView.set_message("Pick the image, boxes and labels columns")
             return
-        row = self.sampleSpin.value()
-        mapped = st.mapped
-        self.renderer.submit(CHANNEL, lambda: render_row(mapped, row))
+        row, mapped, options = self.sampleSpin.value(), st.mapped, self.display.options()
+        self.renderer.submit(CHANNEL, lambda: render_row(mapped, row, options))
 
     @Slot(str, int, object)
     def _on_render(self, channel: str, seq: int, payload) -> None:

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QFormLayout, QGro
                                QLabel, QListWidget, QListWidgetItem, QMenu, QProgressBar, QPushButton,
                                QScrollArea, QSizePolicy, QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
+from segstudio.advice import run_warnings
 from segstudio.config import Config, dumps_config, load_config, save_config, validate
 from segstudio.engine.events import format_duration
 from segstudio.engine.rundir import list_runs, load_run_config, read_metrics
@@ -31,6 +32,20 @@ def format_eta(seconds: float) -> str:
 RUN_STATUS_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
+def split_text(run_dir: str) -> str:
+    """Which validation split a run used, in a few words (AP figures compare only on the same split)."""
+    try:
+        return describe_split(load_run_config(run_dir).data)
+    except UserError:
+        return "split unknown"
+
+
+def describe_split(data) -> str:
+    if data.split_column:
+        return f"split by column '{data.split_column}'"
+    return f"random {data.val_fraction:.0%} validation split (seed {data.split_seed})"
+
+
 class TrainPanel(QWidget):
     message = Signal(str, bool)
     runningChanged = Signal(bool)
@@ -44,6 +59,7 @@ class TrainPanel(QWidget):
         """`config_parts()` returns (DataConfig, AugmentConfig) from the dataset and augmentation panels."""
         super().__init__(parent)
         self.config_parts = config_parts
+        self.num_rows_fn = lambda: 0   # the open dataset's row count (set by the window), for the advice
         self.base = Config()
         try:
             self.base = load_preset()
@@ -56,6 +72,7 @@ class TrainPanel(QWidget):
         self.last_result: dict | None = None
         self._epochs = 0
         self._progress_text = ""
+        self._split_note = ""
         self._build()
         self._fill_form(self.base)
         for w in self.editors.values():
@@ -66,12 +83,14 @@ class TrainPanel(QWidget):
     def _build(self) -> None:
         self.validationLabel = QLabel("", objectName="validationLabel", wordWrap=True)
         self.validationLabel.setStyleSheet("color: #b00020;")
+        self.adviceLabel = QLabel("", objectName="adviceLabel", wordWrap=True)
+        self.adviceLabel.setStyleSheet("color: #8a5a00;")
         self.startButton = QPushButton("Start", objectName="startButton", clicked=lambda: self.start())
         self.startButton.setToolTip("Start training (Ctrl+Enter)")
         self.startButton.setStyleSheet("font-weight: bold;")
         self.stopButton = QPushButton("Stop", objectName="stopButton", clicked=self.stop, enabled=False)
         self.stopButton.setToolTip("Stop after the current iteration; last.pt is kept (Esc)")
-        left = vbox(self._build_file_buttons(), (self._build_form(), 1), self.validationLabel,
+        left = vbox(self._build_file_buttons(), (self._build_form(), 1), self.validationLabel, self.adviceLabel,
                     hbox((self.startButton, 1), (self.stopButton, 1)), self._build_runs())
 
         self.progressBar = QProgressBar(objectName="progressBar", format="idle", value=0, textVisible=True)
@@ -174,7 +193,6 @@ class TrainPanel(QWidget):
         cfg.data = copy.deepcopy(data)
         for k, v in split.items():
             setattr(cfg.data, k, v)
-        aug.min_area, aug.min_visibility = cfg.augment.min_area, cfg.augment.min_visibility
         aug.boxes_from_masks = cfg.augment.boxes_from_masks
         cfg.augment = aug
         config_form.apply_form(cfg, self.editors)
@@ -251,11 +269,13 @@ class TrainPanel(QWidget):
     def validate_live(self, *_):
         """Check the form as it is edited; the message names the key and what is allowed."""
         try:
-            self.config()
+            cfg = self.config()
         except UserError as exc:
             self.validationLabel.setText(str(exc))
+            self.adviceLabel.setText("")
         else:
             self.validationLabel.setText("")
+            self.adviceLabel.setText("\n".join(run_warnings(cfg, self.num_rows_fn())))
 
     def _show_validation(self, text: str) -> None:
         self.validationLabel.setText(text)
@@ -287,6 +307,7 @@ class TrainPanel(QWidget):
             self.curves.add_events(read_metrics(resume))
         self.last_result = None
         self._epochs = cfg.train.epochs + extend_epochs
+        self._split_note = describe_split(cfg.data)
         hold_full_collections()   # no full collection walks the heap mid-run (see workers.release_gc)
         self.starting.emit()
         self.runner.start(train, cfg, resume=resume, extend_epochs=extend_epochs)
@@ -324,7 +345,8 @@ class TrainPanel(QWidget):
                 self.progressBar.setMaximum(max(1, int(ev.get("total_iters", 1))))
                 self.refresh_runs()     # the run (new or resumed) is listed as running
                 self.message.emit(f"Training on {ev.get('device')} ({ev.get('train_images')} training, "
-                                  f"{ev.get('val_images')} validation images) into {self.run_dir}.", False)
+                                  f"{ev.get('val_images')} validation images, {self._split_note}) into "
+                                  f"{self.run_dir}.", False)
             elif kind == "evaluating":
                 last_iter = None
                 self.progressBar.setFormat(f"evaluating on {ev.get('images')} validation images "
@@ -387,7 +409,7 @@ class TrainPanel(QWidget):
         for r in list_runs(self.runs_dir()):
             status = "running" if self.is_running() and r.path == self.run_dir else r.status
             best = f", best mask AP {r.best_metric:.3f}" if r.best_metric is not None else ""
-            item = QListWidgetItem(f"{r.name}  [{status}, {r.iteration} it{best}]")
+            item = QListWidgetItem(f"{r.name}  [{status}, {r.iteration} it{best}, {split_text(r.path)}]")
             item.setData(Qt.ItemDataRole.UserRole, r.path)
             item.setData(RUN_STATUS_ROLE, status)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)

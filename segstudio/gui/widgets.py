@@ -49,9 +49,22 @@ class ImageView(pg.GraphicsView):
     def set_message(self, message: str) -> None:
         self.set_image(None, message)
 
+    def image_point(self, scene_pos) -> tuple[float, float] | None:
+        """(x, y) in image pixels under a scene position, or None outside the image."""
+        if self.array is None:
+            return None
+        p = self._box.mapSceneToView(scene_pos)
+        h, w = self.array.shape[:2]
+        return (p.x(), p.y()) if 0 <= p.x() < w and 0 <= p.y() < h else None
 
-def tile_images(images: list[np.ndarray], columns: int, cell: int = 256, gap: int = 4) -> np.ndarray:
-    """Fit each RGB image into a cell x cell square and tile them in a grid (for the augmentation grid)."""
+
+TILE, TILE_GAP = 256, 4   # the augmentation grid's cell and gap (a click finds its tile with them)
+
+
+def tile_images(images: list[np.ndarray], columns: int, cell: int = TILE, gap: int = TILE_GAP,
+                captions: list[str] | None = None) -> np.ndarray:
+    """Fit each RGB image into a cell x cell square and tile them in a grid (for the augmentation grid);
+    captions are written in the top-left corner of their tiles."""
     rows = max(1, -(-len(images) // columns))
     out = np.full((rows * (cell + gap) - gap, columns * (cell + gap) - gap, 3), 32, np.uint8)
     for i, img in enumerate(images):
@@ -63,7 +76,18 @@ def tile_images(images: list[np.ndarray], columns: int, cell: int = 256, gap: in
         r, c = divmod(i, columns)
         y0, x0 = r * (cell + gap), c * (cell + gap)
         out[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
+        if captions and i < len(captions):
+            _caption(out, captions[i], x0, y0)
     return out
+
+
+def _caption(out: np.ndarray, text: str, x0: int, y0: int) -> None:
+    """White text on a dark strip at (x0, y0): readable over any picture."""
+    import cv2
+
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
+    out[y0:y0 + th + base + 4, x0:x0 + tw + 6] = (20, 20, 20)
+    cv2.putText(out, text, (x0 + 3, y0 + th + 2), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
 
 
 def link_slider(slider: QAbstractSlider, spin: QAbstractSpinBox, scale: int = 1) -> None:

@@ -1,0 +1,45 @@
+"""Settings that are valid but cannot do what the user likely wants, said before a run starts.
+
+config.validate rejects impossible settings; these are possible but self-defeating combinations (a warm-up
+longer than the run, an evaluation interval past the last epoch, a few dozen iterations from scratch).
+The window shows them under its form, one line each.
+"""
+from __future__ import annotations
+
+import math
+
+from segstudio.config import Config
+
+FROM_SCRATCH_MIN_ITERS = 2000   # below this, Mask R-CNN from random weights stays near AP 0 on small data
+
+
+def estimated_iterations(cfg: Config, num_rows: int) -> tuple[int, int]:
+    """(iterations per epoch, total) as training will run them, estimated from the row count (a split column's
+    own share is not known here: the random split's fraction stands in for it)."""
+    val = 0.0 if cfg.data.split_column else cfg.data.val_fraction
+    train_rows = max(1, round(num_rows * (1 - val)))
+    per_epoch = max(1, math.ceil(train_rows / max(1, cfg.train.batch_size)))
+    total = per_epoch * cfg.train.epochs
+    if cfg.train.max_iters:
+        total = min(total, cfg.train.max_iters)
+    return per_epoch, total
+
+
+def run_warnings(cfg: Config, num_rows: int) -> list[str]:
+    """One sentence per combination that defeats its purpose (empty when nothing is known to be wrong)."""
+    if num_rows <= 0:
+        return []
+    per_epoch, total = estimated_iterations(cfg, num_rows)
+    out = []
+    warmup = cfg.train.warmup_iters
+    if warmup >= total:
+        out.append(f"Warm-up ({warmup} iterations) is as long as the whole run (about {total}): the learning "
+                   f"rate never reaches {cfg.train.lr:g}; lower the warm-up.")
+    interval, epochs = cfg.eval.interval_epochs, math.ceil(total / per_epoch)
+    if interval > epochs:
+        out.append(f"Evaluate every {interval} epochs, but the run has {epochs}: only the final evaluation "
+                   "runs, so the AP curve has one point.")
+    if str(cfg.model.weights).strip().lower() in ("", "none") and total < FROM_SCRATCH_MIN_ITERS:
+        out.append(f"From scratch (Weights: none) for about {total} iterations: expect AP near 0; choose coco or "
+                   f"imagenet weights, or train for thousands of iterations.")
+    return out
