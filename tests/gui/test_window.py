@@ -56,7 +56,8 @@ def test_opens_the_demo_dataset_and_shows_its_first_row(window, demo_dataset, qt
     assert "Opened" in child(window, "statusLabel", QLabel).text()
 
     tree = child(window, "preflightTree")
-    finding = tree.topLevelItem(0)
+    assert tree.topLevelItem(0).text(0) == "All 48 rows checked."
+    finding = tree.topLevelItem(1)
     assert "no instances" in finding.text(0)                # the demo has empty rows on purpose
     row_item = finding.child(0)
     tree.itemClicked.emit(row_item, 0)                      # clicking a row id shows that row
@@ -183,7 +184,7 @@ def test_reroll_changes_the_augmented_preview(window, qtbot, screenshot_dir):
         qtbot.mouseClick(child(window, "rerollButton", QPushButton), Qt.MouseButton.LeftButton)
         qtbot.waitUntil(lambda: not np.array_equal(aug.array, seen[-1]), timeout=30000)
         seen.append(aug.array.copy())
-    assert window.augmentPanel.reportText.toPlainText().startswith("Draw seed")
+    assert window.augmentPanel.reportText.toPlainText().startswith("Row 0, draw 3 (seed ")
     draw = window.augmentPanel.drawSpin.value()
     qtbot.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)   # the Ctrl+R shortcut
     assert window.augmentPanel.drawSpin.value() == draw + 1
