@@ -137,7 +137,8 @@ class AugmentRenderer:
 
 
 def mark_dropped(original, raw, report):
-    """The original with each instance the draw dropped crossed out in red and labelled "dropped"."""
+    """The original with each instance the draw dropped crossed out in red, its number (as the report lists
+    it) small in the box's lower corner so it does not cover the class labels."""
     import cv2
 
     dropped = [d["instance"] for d in report.get("dropped", []) if 0 <= d["instance"] < len(raw.boxes)]
@@ -150,7 +151,11 @@ def mark_dropped(original, raw, report):
         cv2.rectangle(out, (x1, y1), (x2, y2), (230, 0, 0), thick + 1)
         cv2.line(out, (x1, y1), (x2, y2), (230, 0, 0), thick)
         cv2.line(out, (x1, y2), (x2, y1), (230, 0, 0), thick)
-        cv2.putText(out, f"dropped #{i}", (x1 + 2, max(12, y1 + 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (230, 0, 0), 1,
+        text = f"#{i}"
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.35, 1)
+        bx, by = max(0, x1), min(out.shape[0] - 1, y2)
+        cv2.rectangle(out, (bx, by - th - base - 2), (bx + tw + 3, by), (230, 0, 0), -1)
+        cv2.putText(out, text, (bx + 1, by - base - 1), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1,
                     cv2.LINE_AA)
     return out
 

@@ -307,6 +307,8 @@ class CurvesWidget(QWidget):
         for _plot, item in self._overlays:
             if item.xData is not None and len(item.xData):
                 x_end = max(x_end, float(item.xData[-1]))
+        self._ap_hint.setPos(x_end / 2, 0.5)        # the hints stay centred whatever the axes span
+        self._loss_hint.setPos(x_end / 2, 0.5)
         for plot in self.plots():
             if plot in self._manual:
                 continue
