@@ -25,11 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-import segstudio  # noqa: E402,F401 - before Albumentations: its __init__ turns the update check off
-from torch.utils.data import DataLoader, Dataset  # noqa: E402
+import segstudio  # noqa: F401 - before Albumentations: its __init__ turns the update check off
+from torch.utils.data import DataLoader, Dataset
 
 COCO128 = ROOT.parent / "shared" / "data" / "coco128"
 warnings.filterwarnings("ignore", message="The given NumPy array is not writable")

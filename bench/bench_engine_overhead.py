@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_train_speed import make_batches  # noqa: E402
+from bench_train_speed import make_batches
 
 
 def parse_args():
@@ -146,7 +146,8 @@ def main() -> int:
     print(f"\nmedian per iteration: bare loop {b:.3f} s, engine {e:.3f} s: overhead {overhead:+.1%} (target <= 3%)")
     print(f"engine bookkeeping alone: {book:.0f} us per iteration ({book / 1e6 / b:.4%} of a bare step)")
     print(json.dumps({"bench": "engine_overhead", "bare_s_per_iter": round(b, 4), "engine_s_per_iter": round(e, 4),
-                      "overhead": round(overhead, 4), "bookkeeping_us": round(book, 1), "iterations": len(bare), "threads": args.threads}))
+                      "overhead": round(overhead, 4), "bookkeeping_us": round(book, 1), "iterations": len(bare),
+                      "threads": args.threads}))
     return 0
 
 

@@ -26,9 +26,9 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from segstudio.gui.app import process_events_until  # noqa: E402
+from segstudio.gui.app import process_events_until
 
 HEARTBEAT_MS = 5
 
@@ -223,7 +223,7 @@ def bench_preview(app, window, dataset: str, repeats: int = 10) -> dict:
         before = aug.augmentedView.array
         t0 = time.perf_counter()
         aug.rerollButton.click()
-        process_events_until(app, lambda: aug.augmentedView.array is not before, 30)
+        process_events_until(app, lambda before=before: aug.augmentedView.array is not before, 30)
         aug.augmentedView.viewport().repaint()      # on screen: the paint that shows it
         latencies.append((time.perf_counter() - t0) * 1000)
     # baseline: the same core calls, made directly (what any front end must pay)
@@ -347,7 +347,8 @@ def main(argv=None) -> int:
     print(f"  with the 5 Mask R-CNN terms too: {redraw['all_terms_ms']:.1f} ms raw + smoothed, "
           f"{redraw['smoothed_terms_ms']:.1f} ms with raw terms hidden")
     result = {
-        "bench": "gui", "load_average": round(os.getloadavg()[0], 2), "workers": args.workers, "torch_threads": args.torch_threads,
+        "bench": "gui", "load_average": round(os.getloadavg()[0], 2), "workers": args.workers,
+        "torch_threads": args.torch_threads,
         "stall_max_ms": round(b["max_ms"], 2), "stall_p99_ms": round(b["p99_ms"], 2),
         "eval_run_stall_max_ms": round(e["max_ms"], 2), "eval_run_stall_p99_ms": round(e["p99_ms"], 2),
         "eval_run_status": full["status"],

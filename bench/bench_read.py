@@ -84,7 +84,7 @@ def main(argv=None) -> int:
         ref = read_pil_pycocotools(coco, coco_dir / "images", ids[int(order[0])], label_of)
         same = bool(np.array_equal(s.image, ref[0]) and np.array_equal(s.masks, ref[1])
                     and np.array_equal(s.labels, ref[3]))
-        del ds
+        ds = None   # closed before its folder is removed
     ours, base = args.rows / min(ours_t), args.rows / min(base_t)
     result = {"bench": "read", "rows": args.rows, "repeats": args.repeats, "segstudio_rows_per_s": round(ours, 1),
               "pil_pycocotools_rows_per_s": round(base, 1), "ratio": round(ours / base, 2), "same_sample": same}

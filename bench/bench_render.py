@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
-from segstudio.render import PALETTE, render  # noqa: E402
+from segstudio.render import PALETTE, render
 
 
 def scene(h: int, w: int, n: int, seed: int = 0):
@@ -41,7 +41,7 @@ def scene(h: int, w: int, n: int, seed: int = 0):
 
 def naive_render(image, masks, boxes, labels, names, scores, alpha=0.45):
     out = image.astype(np.float32)
-    for m, b, lab, s in zip(masks, boxes, labels, scores):
+    for m, lab in zip(masks, labels):
         colour = PALETTE[lab % len(PALETTE)].astype(np.float32)
         sel = m > 0
         out[sel] = out[sel] * (1 - alpha) + colour * alpha

@@ -120,7 +120,8 @@ def main() -> int:
           f"(target >= 40x; {args.threads} threads, batch {args.batch_size}); CPU seconds per step: "
           f"{cpu_ratio:.1f}x fewer")
     print(json.dumps({"bench": "train_speed", "preset_images_per_s": round(fast_ips, 3),
-                      "tutorial_images_per_s": round(slow_ips, 4), "ratio": round(ratio, 1), "cpu_ratio": round(cpu_ratio, 1),
+                      "tutorial_images_per_s": round(slow_ips, 4), "ratio": round(ratio, 1),
+                      "cpu_ratio": round(cpu_ratio, 1),
                       "preset_step_s": [round(t, 3) for t in fast], "tutorial_step_s": [round(t, 2) for t in slow],
                       "threads": args.threads, "batch_size": args.batch_size}))
     return 0

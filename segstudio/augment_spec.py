@@ -277,7 +277,7 @@ def make_transform(i: int, entry: dict):
         getattr(A, name).__init__).parameters)})
     try:
         return getattr(A, name)(**params)
-    except Exception as exc:  # pydantic ValidationError, ValueError, TypeError
+    except Exception as exc:  # noqa: BLE001 - pydantic ValidationError, ValueError, TypeError: one message
         key, msg = _first_error(exc)
         if key in params:
             raise ConfigError(f"{_where(i, name)}: invalid value {params[key]!r} for parameter {key} "

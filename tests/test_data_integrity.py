@@ -142,7 +142,8 @@ def cut_demo(tmp_path):
 
 def test_training_and_preview_on_a_cut_dataset_are_one_sentence(cut_demo, tmp_path):
     config = tmp_path / "cfg.toml"
-    config.write_text(f'[data]\nurl = "{cut_demo}"\n[train]\nmax_iters = 1\nworkers = 2\nruns_dir = "{tmp_path}/runs"\n')
+    config.write_text(f'[data]\nurl = "{cut_demo}"\n[train]\nmax_iters = 1\nworkers = 2\n'
+                      f'runs_dir = "{tmp_path}/runs"\n')
     for args in (["train", "--config", str(config)], ["preview", str(cut_demo), "--out", str(tmp_path / "p")]):
         proc = run_limited(["-m", "segstudio", *args], timeout=300, limit_gib=8)
         assert proc.returncode == 1, proc.stderr[-800:]

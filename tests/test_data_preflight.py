@@ -56,7 +56,8 @@ def test_every_planted_problem_is_found(planted):
     assert errors == {"masks_do_not_fit_image": [7], "count_mismatch": [4], "label_out_of_range": [5]}
     assert not report.ok and report.rows_checked == 10
     assert warnings["box_under_1px"] == (1, [1]) and warnings["box_outside_image"] == (1, [1])
-    assert warnings["empty_mask"] == (1, [2]) and warnings["mask_outside_box"][1] == [1, 3]   # row 1: a mask in a 0.5 px box
+    # row 1: a mask in a 0.5 px box
+    assert warnings["empty_mask"] == (1, [2]) and warnings["mask_outside_box"][1] == [1, 3]
     assert warnings["no_instances"] == (1, [6]) and warnings["unusual_image"] == (1, [8])
     assert warnings["only_crowd"] == (1, [9])
     assert "first rows: 7" in report.format_text()

@@ -81,7 +81,7 @@ def test_writes_past_the_limit_trigger_eviction(tmp_path):
 
 def _writer(root: str, worker: int, rounds: int) -> None:
     cache = RowCache(root, "shared", 10**9)
-    for i in range(rounds):
+    for _ in range(rounds):
         for row in range(6):
             cache.put(row, cells(row))
             got = cache.get((row + worker) % 6)

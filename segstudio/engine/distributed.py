@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 
 
-@dataclass
+@dataclass(frozen=True)
 class DistInfo:
     rank: int = 0
     world_size: int = 1

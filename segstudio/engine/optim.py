@@ -13,7 +13,7 @@ import torch
 def build_optimizer(model: torch.nn.Module, train_cfg) -> torch.optim.Optimizer:
     # No weight decay on norm layers and biases: decaying BatchNorm scales towards zero only hurts.
     decay, no_decay = [], []
-    for name, p in model.named_parameters():
+    for p in model.parameters():
         if p.requires_grad:
             (no_decay if p.ndim <= 1 else decay).append(p)
     groups = [{"params": decay, "weight_decay": train_cfg.weight_decay},

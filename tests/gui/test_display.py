@@ -48,7 +48,8 @@ def test_window_opens_on_an_x_display_and_saves_a_screenshot(xvfb_display, demo_
 def test_without_a_display_the_command_says_so_in_one_sentence(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
     env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
-    proc = subprocess.run([sys.executable, "-m", "segstudio", "gui"], env=env, capture_output=True, text=True, check=False,
+    proc = subprocess.run([sys.executable, "-m", "segstudio", "gui"], env=env, capture_output=True, text=True,
+                          check=False,
                           timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
