@@ -251,7 +251,8 @@ class AugmentPanel(QWidget):
         self.reportText = QPlainTextEdit(objectName="augReportText", readOnly=True)
         self.reportText.setMaximumHeight(130)
         self.reportText.setPlaceholderText("Dropped instances and applied parameters of the shown draw")
-        controls = hbox(QLabel("Row"), self.rowSpin, QLabel("Seed"), self.seedSpin, QLabel("Draw"), self.drawSpin, self.rerollButton, 1,
+        controls = hbox(QLabel("Row"), self.rowSpin, QLabel("Seed"), self.seedSpin, QLabel("Draw"), self.drawSpin,
+                        self.rerollButton, 1,
                         QLabel("Grid of"), self.gridSpin,
                         QPushButton("Show grid", objectName="showGridButton", clicked=self.request_grid))
         return vbox(controls, (self.viewTabs, 1), self.reportText)

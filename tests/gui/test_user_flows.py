@@ -227,7 +227,7 @@ def test_a_failed_open_leaves_no_doubt_which_dataset_is_open(window, qtbot, tmp_
         edit.clear()
         qtbot.keyClicks(edit, bad)
         qtbot.keyClick(edit, Qt.Key.Key_Return)
-        qtbot.waitUntil(lambda: label.isVisible() and bad in label.text(), timeout=30000)
+        qtbot.waitUntil(lambda bad=bad: label.isVisible() and bad in label.text(), timeout=30000)
         assert edit.text() == url == window.state.url          # the field names what Start would train on
         assert f"Still open: {url}." in label.text()
     assert "Import COCO... button" in label.text() and "instances.json" in label.text()
