@@ -55,8 +55,8 @@ def test_opens_the_demo_dataset_and_shows_its_first_row(window, demo_dataset, qt
     assert child(window, "labelsColumnCombo", QComboBox).currentText() == "categories"
     assert "Opened" in child(window, "statusLabel", QLabel).text()
 
-    tree = child(window, "preflightTree")
-    assert tree.topLevelItem(0).text(0) == "All 48 rows checked."
+    tree = child(window, "preflightTree")                   # the counts come first, then the checks
+    qtbot.waitUntil(lambda: tree.topLevelItem(0).text(0) == "All 48 rows checked.", timeout=30000)
     finding = tree.topLevelItem(1)
     assert "no instances" in finding.text(0)                # the demo has empty rows on purpose
     row_item = finding.child(0)
