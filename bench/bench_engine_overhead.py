@@ -38,7 +38,10 @@ class CachedData:
     """The engine's data interface over batches held in memory (no validation split)."""
 
     def __init__(self, batches, class_names):
+        from segstudio.config import DataConfig
+
         self.batches, self.class_names = batches, class_names
+        self.data_config = DataConfig(url="cached batches", class_names=list(class_names))
         self.train_rows = list(range(sum(len(b[0]) for b in batches)))
         self.val_rows = []
         self.iters_per_epoch = len(batches)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import tomli_w
 
 from segstudio.errors import ConfigError
+from segstudio.files import atomic_write_text
 
 
 def _opt(default, *, choices=None, min=None, max=None, help=""):
@@ -264,22 +264,39 @@ def dumps_config(cfg: Config) -> str:
     return tomli_w.dumps(_drop_none(config_to_dict(cfg)))
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write a text file so that readers see the old or the new content, never a torn one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_config(cfg: Config, path: str | os.PathLike) -> None:
     validate(cfg)
     atomic_write_text(path, dumps_config(cfg))
+
+
+# The settings a resumed run may take anew (the window's Resume "with the form's optimiser").
+OPTIMISER_SETTINGS = ("train.optimizer", "train.lr", "train.momentum", "train.weight_decay", "train.grad_clip",
+                      "train.warmup_iters", "train.schedule")
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`section.key=value` strings (as `--set` takes them) -> {"section.key": value}; a value is read as
+    TOML (1e-4, true, [1, 2], "text") and as plain text when it is not TOML (cpu, /a/path)."""
+    overrides = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or key.count(".") != 1:
+            raise ConfigError(f"--set expects section.key=value (e.g. train.lr=1e-4); got {item!r}.")
+        try:
+            value = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text.strip()
+        overrides[key] = value
+    return overrides
+
+
+def apply_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
+    """A copy of `cfg` with each `section.key` set to its value, every value checked as a config file's."""
+    values = config_to_dict(cfg)
+    for key, value in overrides.items():
+        section, _, name = key.partition(".")
+        if section not in _SECTION_CLASSES:
+            raise ConfigError(f"Unknown section in {key}; allowed: {', '.join(_SECTION_CLASSES)}.")
+        values[section][name] = value
+    return config_from_dict(values)

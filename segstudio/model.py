@@ -23,6 +23,7 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from segstudio.config import MODEL_ARCHS as ARCHS  # the one list of what build_model builds
 from segstudio.errors import TrainingError, WeightsError
+from segstudio.files import UnreadableFile, torch_load
 
 # Predictors are always replaced: their shapes depend on the number of classes.
 _NEW_HEAD_PREFIXES = ("roi_heads.box_predictor.", "roi_heads.mask_predictor.")
@@ -244,9 +245,9 @@ def build_model(model_cfg, num_classes: int, image_size: int, *, load_weights: b
 
 def _read_state_dict(path: Path) -> dict:
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user problem
-        raise WeightsError(f"Cannot read weights file {path} ({type(exc).__name__}); "
+        obj = torch_load(path)
+    except UnreadableFile as exc:
+        raise WeightsError(f"Cannot read weights file {path} ({exc}); "
                             "use a PyTorch state-dict .pth file.") from None
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
         obj = obj["model"]   # a segstudio checkpoint

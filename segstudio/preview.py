@@ -11,26 +11,27 @@ from pathlib import Path
 import cv2
 
 from segstudio.augment import report_to_json, resolve_spec
-from segstudio.config import atomic_write_text
 from segstudio.data.mapped import open_mapped
 from segstudio.data.open import strip_secrets
 from segstudio.data.splits import make_split
-from segstudio.errors import UserError
+from segstudio.errors import ConfigError, UserError
+from segstudio.files import atomic_write_text
 from segstudio.loader import SegmentationDataset
 from segstudio.render import original_and_augmented
 
 
 def write_preview(url: str, cfg, n: int, out_dir: Path, endpoint_url: str = "") -> dict:
-    """Write the PNGs and preview.json into `out_dir` (an existing folder); return the JSON document."""
+    """Write the PNGs and preview.json into `out_dir` (created once the first picture is ready, so a
+    failure leaves no folder behind); return the JSON document."""
     mapped = open_mapped(url, cfg.data, endpoint_url=endpoint_url)
     names = mapped.class_names
     rows = make_split(mapped.ds, cfg.data).train[:n]
     dataset = SegmentationDataset(mapped, rows, cfg.augment, train=True, seed=cfg.train.seed)
-    for old in out_dir.glob("[0-9][0-9][0-9]_row*.png"):    # an earlier preview's pictures would mislead
-        old.unlink()
     samples = []
     # exactly what training gets at epoch 0; rows read in batches, the next batch's requests in flight
     for i, (row, (raw, prepared)) in enumerate(zip(rows, dataset.samples_with_raw(rows, epoch=0))):
+        if i == 0:
+            _prepare_folder(out_dir)
         name = f"{i:03d}_row{row}.png"
         picture = original_and_augmented(raw, prepared, names, caption="as trained, epoch 0")
         if not cv2.imwrite(str(out_dir / name), picture[:, :, ::-1]):
@@ -43,3 +44,12 @@ def write_preview(url: str, cfg, n: int, out_dir: Path, endpoint_url: str = "") 
            "class_names": names, "samples": samples}
     atomic_write_text(out_dir / "preview.json", json.dumps(doc, indent=1, default=str))
     return doc
+
+
+def _prepare_folder(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"Cannot create output folder {out_dir} ({exc.strerror}); choose another --out.") from None
+    for old in out_dir.glob("[0-9][0-9][0-9]_row*.png"):    # an earlier preview's pictures would mislead
+        old.unlink()

@@ -150,7 +150,7 @@ def import_weights(file: str | os.PathLike) -> ImportedWeights:
                                "disk space or set TORCH_HOME to a writable folder.") from None
     result = ImportedWeights(str(dest), kind, archs, known.name if known else "")
     if not known:
-        from segstudio.config import atomic_write_text
+        from segstudio.files import atomic_write_text
         atomic_write_text(dest.with_name(dest.name + SIDECAR), json.dumps(asdict(result), indent=2) + "\n")
     return result
 

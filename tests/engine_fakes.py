@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import torch
 
+from segstudio.config import DataConfig
+
 CLASS_NAMES = ["square", "bar"]
 
 
@@ -29,6 +31,7 @@ class FakeData:
 
     def __init__(self, num_train=8, num_val=4, batch_size=2, size=64, poison_rows=()):
         self.class_names = list(CLASS_NAMES)
+        self.data_config = DataConfig(url="fake", class_names=list(CLASS_NAMES))
         self.train_rows = list(range(num_train))
         self.val_rows = list(range(num_train, num_train + num_val))
         self.batch_size, self.size = batch_size, size

@@ -37,23 +37,13 @@ def _config(args):
     return validate(cfg)
 
 
-def _out_dir(path: str):
-    from pathlib import Path
-    from segstudio.errors import ConfigError
-
-    out = Path(path)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"Cannot create output folder {out} ({exc.strerror}); choose another --out.") from None
-    return out
-
-
 def run(args) -> int:
     from segstudio.preview import write_preview
 
+    from pathlib import Path
+
     cfg = _config(args)
-    out = _out_dir(args.out)
+    out = Path(args.out)   # write_preview creates it once there is a picture to put in it
     doc = write_preview(args.url, cfg, args.n, out, endpoint_url=cfg.data.endpoint_url)
     dropped = sum(len(s["dropped"]) for s in doc["samples"])
     print(f"wrote {len(doc['samples'])} previews ({doc['preset']} preset, seed {doc['seed']}, "

@@ -25,6 +25,9 @@ def add_arguments(p):
     p.add_argument("--download-weights", action="store_true",
                    help="download the pretrained weights model.weights names when they are not here yet "
                         "(without it, a terminal asks first)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="override one setting, e.g. --set train.lr=1e-4 (repeatable); with --resume it "
+                        "changes the run (optimiser, epochs, evaluation) and is recorded in its config.toml")
 
 
 def _short_losses(losses: dict) -> str:
@@ -108,15 +111,27 @@ def install_stop_handler(stop: threading.Event):
 
 
 def load_cli_config(args):
-    from segstudio.config import load_config, validate
+    """The config a new run starts from: --config (or the machine's preset), then --runs-dir, --max-iters, --set."""
+    from segstudio.config import apply_overrides, load_config, parse_overrides
     from segstudio.config_presets import load_preset
 
     cfg = load_config(args.config) if args.config else load_preset()   # gpu preset with a GPU, else cpu
+    overrides = parse_overrides(args.overrides)
     if args.runs_dir:
-        cfg.train.runs_dir = args.runs_dir
+        overrides.setdefault("train.runs_dir", args.runs_dir)
     if args.max_iters is not None:
-        cfg.train.max_iters = args.max_iters
-    return validate(cfg)
+        overrides.setdefault("train.max_iters", args.max_iters)
+    return apply_overrides(cfg, overrides)
+
+
+def resume_overrides(args) -> dict:
+    """What --set (and --max-iters) change on a resumed run."""
+    from segstudio.config import parse_overrides
+
+    overrides = parse_overrides(args.overrides)
+    if args.max_iters is not None:
+        overrides.setdefault("train.max_iters", args.max_iters)
+    return overrides
 
 
 def offer_missing_weights(cfg, args, ask=input, stream=None) -> bool:
@@ -149,13 +164,21 @@ def run(args) -> int:
         raise ConfigError(f"--extend-epochs must be 0 or more; got {args.extend_epochs}.")
     if args.extend_epochs and not args.resume:
         raise ConfigError("--extend-epochs needs --resume RUN; name the run to extend.")
-    cfg = load_cli_config(args)
-    offer_missing_weights(cfg, args)
+    if args.resume and args.config:
+        raise ConfigError("--resume continues a run with its own config.toml; drop --config (change settings "
+                          "with --set key=value).")
+    if args.resume:
+        from segstudio.config import Config, apply_overrides
+        cfg = apply_overrides(Config(), {"train.runs_dir": args.runs_dir}) if args.runs_dir else Config()
+        overrides = resume_overrides(args)
+    else:
+        cfg, overrides = load_cli_config(args), {}
+        offer_missing_weights(cfg, args)
     stop = threading.Event()
     previous = install_stop_handler(stop)
     try:
         finished = train(cfg, ConsoleReporter(), stop.is_set, resume=args.resume,
-                         extend_epochs=args.extend_epochs or 0)
+                         extend_epochs=args.extend_epochs or 0, overrides=overrides)
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)

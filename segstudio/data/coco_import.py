@@ -25,6 +25,7 @@ from segstudio.data.coco_summary import ImportSummary
 from segstudio.data.schema import add_instance_columns
 from segstudio.data.open import local_path, probe_endpoint, s3_creds, scheme_of, storage_error
 from segstudio.errors import DataError
+from segstudio.locking import dataset_lock
 
 COLUMNS = ("images", "masks", "boxes", "categories", "iscrowd", "areas", "coco_image_id",
            "coco_annotation_ids", "file_name")
@@ -246,6 +247,14 @@ def import_coco(images_dir, annotations, dest, resume: bool = False, progress=No
     coco = read_coco(annotations)
     meta = {"annotations": os.path.basename(str(annotations)), "fingerprint": _fingerprint(str(annotations)),
             "images_in_file": len(coco.images), "complete": False}
+    # One writer: a second import (or --resume) into the same dataset is refused while this one runs.
+    with dataset_lock(str(local_path(str(dest)) or dest)):
+        return _import_into(dest, coco, meta, images_dir, resume, progress, should_stop, chunk_size, workers,
+                            started, endpoint_url)
+
+
+def _import_into(dest, coco: CocoFile, meta: dict, images_dir: Path, resume: bool, progress, should_stop,
+                 chunk_size: int, workers: int | None, started: float, endpoint_url: str) -> ImportSummary:
     ds, done_ids = _open_dest(str(dest), coco, resume, meta, endpoint_url)
     todo = [r for r in coco.images if r["id"] not in done_ids]
     summary = ImportSummary(dest=str(dest), images_in_file=len(coco.images), class_names=coco.class_names,

@@ -28,6 +28,7 @@ class TrainData:
         self.class_names = list(mapped.class_names)
         self.train_rows, self.val_rows = list(split.train), list(split.val)
         self._split, self._mapped, self._cfg = split, mapped, cfg
+        self.data_config = cfg.data   # the data settings as resolved: the run card records them
         self.checks = checks   # engine.row_checks.RunChecks: rows are checked as the loaders read them
         self._check = None
         if checks is not None and checks.checking:
@@ -105,20 +106,21 @@ def _repeat_factors(cfg, mapped: MappedDataset, rows: list, warn: Callable[[str]
     return factors
 
 
-def _resolve_url(cfg) -> str:
-    if cfg.data.url:
-        return cfg.data.url
+def _resolve_url(data_cfg) -> str:
+    if data_cfg.url:
+        return data_cfg.url
     from segstudio.data.demo import ensure_demo_dataset
 
     url = ensure_demo_dataset()
-    if not cfg.data.split_column:
-        cfg.data.split_column = "split"   # the demo dataset carries its own train/val column
+    if not data_cfg.split_column:
+        data_cfg.split_column = "split"   # the demo dataset carries its own train/val column
     return url
 
 
 def build_train_data(cfg, *, split=None, warn: Callable[[str], None] = lambda m: None,
                      dist: DistInfo = DistInfo(), emit: Callable = lambda event: None) -> TrainData:
-    """Open the dataset the config names and plan its batches; records mapping, version and classes in cfg.
+    """Open the dataset the config names and plan its batches. The caller's config stays as it is; the
+    data settings as resolved (URL, column mapping, version, class names) are the result's `.data_config`.
 
     Nothing here reads every row: the pre-flight checks a sample now and the rest as the loaders read them
     (engine.row_checks); a random split reads no rows (a split by column reads that one column)."""
@@ -127,16 +129,16 @@ def build_train_data(cfg, *, split=None, warn: Callable[[str], None] = lambda m:
     from segstudio.data.splits import Split, make_split
     from segstudio.engine.row_checks import RunChecks
 
-    url = _resolve_url(cfg)
-    mapped = open_mapped(url, cfg.data, endpoint_url=cfg.data.endpoint_url)
-    split = Split.from_dict(split).check(mapped.num_rows) if split else make_split(mapped.ds, cfg.data)
+    data_cfg = dataclasses.replace(cfg.data)
+    url = data_cfg.url = _resolve_url(data_cfg)
+    mapped = open_mapped(url, data_cfg, endpoint_url=data_cfg.endpoint_url)
+    split = Split.from_dict(split).check(mapped.num_rows) if split else make_split(mapped.ds, data_cfg)
     key = ScanKey.of(url, version_of(mapped.ds), mapped.mapping, mapped.box_format, len(mapped.class_names),
-                     cfg.data.endpoint_url)
-    checks = RunChecks(key, mapped.num_rows, cfg.data.bad_rows, emit)
+                     data_cfg.endpoint_url)
+    checks = RunChecks(key, mapped.num_rows, data_cfg.bad_rows, emit)
     split = checks.start(mapped.ds, split, warn)
-    cfg.data.url = url
     for role in ("images", "masks", "boxes", "labels", "iscrowd"):
-        setattr(cfg.data, role, getattr(mapped.mapping, role))
-    cfg.data.version = str(mapped.version or "")
-    cfg.data.class_names = list(mapped.class_names)
-    return TrainData(cfg, mapped, split, dist, warn, checks)
+        setattr(data_cfg, role, getattr(mapped.mapping, role))
+    data_cfg.version = str(mapped.version or "")
+    data_cfg.class_names = list(mapped.class_names)
+    return TrainData(dataclasses.replace(cfg, data=data_cfg), mapped, split, dist, warn, checks)

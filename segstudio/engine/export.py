@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from segstudio.errors import TrainingError
+from segstudio.files import atomic_write
 from segstudio.model_io import image_tensor
 
 
@@ -99,9 +100,7 @@ def export_torchscript(loaded, out_dir: Path, images: list[Tensor]) -> tuple[Pat
         warnings.simplefilter("ignore")  # Mask R-CNN with its control flow today
         scripted = torch.jit.script(ScriptableDetector(model, loaded.class_names))
     path = out_dir / "model.torchscript.pt"
-    tmp = path.with_suffix(".tmp")
-    scripted.save(str(tmp))
-    tmp.replace(path)
+    atomic_write(path, lambda tmp: scripted.save(str(tmp)))
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         reloaded = torch.jit.load(str(path))

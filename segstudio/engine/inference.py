@@ -13,8 +13,8 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
-from segstudio.config import atomic_write_text
 from segstudio.data.open import strip_secrets
+from segstudio.files import atomic_write_text
 from segstudio.engine import rundir
 from segstudio.engine.checkpoint import load_checkpoint
 from segstudio.engine.evaluate import evaluate_model
@@ -150,8 +150,7 @@ def predict(loaded: LoadedRun, source: str, out_dir: str, *, score_threshold: fl
     """Overlays (out/<name>.png) and COCO results (out/predictions.json) for a folder or a dataset."""
     from PIL import Image
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(out_dir)   # created once there is something to write into it
     src = Path(source)
     is_folder = (src.is_file() and src.suffix.lower() in IMAGE_SUFFIXES) or \
         (src.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in src.iterdir()))
@@ -166,6 +165,7 @@ def predict(loaded: LoadedRun, source: str, out_dir: str, *, score_threshold: fl
         names.append({"id": image_id, "file_name": name, "height": image.shape[0], "width": image.shape[1]})
         results += to_coco_results(image_id, output, score_threshold)
         overlay = draw_prediction(image, output_numpy(output), loaded.class_names, score_threshold)
+        out.mkdir(parents=True, exist_ok=True)
         Image.fromarray(overlay).save(out / f"{name}.png")
         count += 1
         if progress:

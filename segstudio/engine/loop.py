@@ -1,25 +1,30 @@
-"""One training step and one epoch of steps, with timing, stop checks and non-finite-loss guard.
+"""One training step, one epoch of steps, and the counters a checkpoint saves.
 
-The step never applies an update computed from a non-finite loss or gradient, so the weights (and any
-checkpoint written from them) stay the last good ones.
+The step never applies an update computed from a non-finite or exploding loss, or a non-finite gradient,
+so the weights stay the last good ones. (A forward pass still updates BatchNorm's running statistics,
+which is why a checkpoint is also checked before it is written: see checkpoint.check_healthy.)
 """
 from __future__ import annotations
 
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import torch
 
 from segstudio.engine import distributed as dist_utils
-from segstudio.engine.events import IterationEvent
+from segstudio.engine.events import Event, IterationEvent
+
+# A loss above this is an explosion, not learning: Mask R-CNN's terms (cross-entropies, smooth L1 on box
+# deltas, mask BCE) stay within single digits on any sane step; one step past it already ruins the weights.
+EXPLODED_LOSS = 1e4
 
 
 class NonFiniteLoss(Exception):
-    def __init__(self, rows: list, losses: dict):
-        super().__init__(f"non-finite loss on rows {rows}")
-        self.rows, self.losses = rows, losses
+    def __init__(self, rows: list, losses: dict, what: str = "non-finite"):
+        super().__init__(f"{what} loss on rows {rows}")
+        self.rows, self.losses, self.what = rows, losses, what
 
 
 class StopRequested(Exception):
@@ -28,29 +33,95 @@ class StopRequested(Exception):
 
 @dataclass
 class LoopState:
-    """Counters that a checkpoint saves and a resume restores."""
+    """Everything about the run's progress that a checkpoint saves and a resume restores."""
     iteration: int = 0          # iterations done (global, continues across resume)
-    epoch: int = 0              # current 0-based epoch
+    epoch: int = 0              # the epoch in progress; it advances once the epoch's end is recorded
     best_metric: float = -1.0
     evals_without_gain: int = 0
+    last_eval_iteration: int = 0       # the iteration the latest evaluation looked at
+    epoch_loss_sums: dict = field(default_factory=dict)   # of the epoch in progress, so a resumed
+    epoch_iterations: int = 0                             # epoch reports the mean of all its iterations
+
+    @classmethod
+    def from_checkpoint(cls, saved: dict) -> "LoopState":
+        known = {k: v for k, v in saved.items() if k in cls.__dataclass_fields__}
+        # Checkpoints written before last_eval_iteration existed were all taken after their evaluation.
+        known.setdefault("last_eval_iteration", int(saved.get("iteration", 0)))
+        return cls(**known)
+
+    def add_losses(self, losses: dict) -> None:
+        self.iteration += 1
+        self.epoch_iterations += 1
+        for k, v in losses.items():
+            self.epoch_loss_sums[k] = self.epoch_loss_sums.get(k, 0.0) + v
+
+    def epoch_means(self) -> dict:
+        return {k: v / max(self.epoch_iterations, 1) for k, v in self.epoch_loss_sums.items()}
+
+    def start_next_epoch(self) -> None:
+        self.epoch += 1
+        self.epoch_loss_sums, self.epoch_iterations = {}, 0
+
+    def record_evaluation(self, score: float) -> bool:
+        """Count an evaluation's mask AP; True when it is a new best."""
+        self.last_eval_iteration = self.iteration
+        if score > self.best_metric:
+            self.best_metric, self.evals_without_gain = score, 0
+            return True
+        self.evals_without_gain += 1
+        return False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long the run is and when it evaluates and checkpoints, from the config and the data."""
+    epochs: int
+    iters_per_epoch: int
+    total_iters: int
+    checkpoint_every: int
+    eval_interval: int          # epochs between evaluations; 0: only at the end
+    patience: int               # evaluations without gain before early stopping; 0: never
+
+    @classmethod
+    def from_config(cls, cfg, iters_per_epoch: int) -> "Plan":
+        total = iters_per_epoch * cfg.train.epochs
+        if cfg.train.max_iters:
+            total = min(total, cfg.train.max_iters)
+        return cls(cfg.train.epochs, iters_per_epoch, total, cfg.train.checkpoint_every,
+                   cfg.eval.interval_epochs, cfg.eval.early_stopping_patience)
+
+    def epoch_start(self, epoch: int) -> int:
+        return epoch * self.iters_per_epoch
+
+    def epoch_end(self, epoch: int) -> int:
+        """The iteration that ends `epoch` (or the run, when max_iters cuts the epoch short)."""
+        return min((epoch + 1) * self.iters_per_epoch, self.total_iters)
 
 
 @dataclass
-class StepContext:
-    model: torch.nn.Module
+class Step:
+    """What one optimisation step needs."""
+    model: torch.nn.Module      # the DDP wrapper under torchrun
     optimizer: torch.optim.Optimizer
-    scheduler: object
+    scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
     device: torch.device
     amp: bool
     grad_clip: float
-    total_iters: int
-    on_event: Callable
-    should_stop: Callable[[], bool]
-    after_step: Callable[[LoopState], None] = lambda state: None   # checkpoint every N, etc.
-    started: float = field(default_factory=time.perf_counter)
-    start_iteration: int = 0
-    ema_step_s: float = 0.0
+
+
+class Clock:
+    """Elapsed time and a smoothed step time, for the speed and ETA each iteration reports."""
+
+    def __init__(self):
+        self.started = time.perf_counter()
+        self.ema_step_s = 0.0
+
+    def tick(self, step_s: float) -> None:
+        self.ema_step_s = step_s if self.ema_step_s == 0 else 0.9 * self.ema_step_s + 0.1 * step_s
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
 
 
 def batch_rows(targets: list) -> list:
@@ -64,76 +135,77 @@ def to_device(images: list, targets: list, device: torch.device):
     return images, targets
 
 
-def train_step(ctx: StepContext, images: list, targets: list) -> dict:
+def _loss_problem(total: float) -> str:
+    if not math.isfinite(total):
+        return "non-finite"
+    return "exploding" if total > EXPLODED_LOSS else ""
+
+
+def train_step(step: Step, images: list, targets: list) -> dict:
     """Forward, backward, update. Returns the loss terms as floats; raises NonFiniteLoss before updating."""
-    images, targets = to_device(images, targets, ctx.device)
-    with torch.autocast(ctx.device.type, enabled=ctx.amp):
-        loss_dict = ctx.model(images, targets)
+    images, targets = to_device(images, targets, step.device)
+    with torch.autocast(step.device.type, enabled=step.amp):
+        loss_dict = step.model(images, targets)
     loss = sum(loss_dict.values())
     # One device sync for all the terms (the events need them as plain floats anyway).
     values = dict(zip(loss_dict, torch.stack([v.detach().float() for v in loss_dict.values()]).tolist()))
-    finite = math.isfinite(sum(values.values()))
-    if not dist_utils.all_true(finite):
-        raise NonFiniteLoss(batch_rows(targets), values)
-    ctx.optimizer.zero_grad(set_to_none=True)
-    ctx.scaler.scale(loss).backward()
-    if ctx.grad_clip > 0:
-        ctx.scaler.unscale_(ctx.optimizer)
-        norm = torch.nn.utils.clip_grad_norm_(ctx.model.parameters(), ctx.grad_clip)
-        if not ctx.amp and not dist_utils.all_true(bool(torch.isfinite(norm))):
-            ctx.optimizer.zero_grad(set_to_none=True)
+    problem = _loss_problem(sum(values.values()))
+    if not dist_utils.all_true(not problem):
+        raise NonFiniteLoss(batch_rows(targets), values, problem or "non-finite")
+    step.optimizer.zero_grad(set_to_none=True)
+    step.scaler.scale(loss).backward()
+    if step.grad_clip > 0:
+        step.scaler.unscale_(step.optimizer)
+        norm = torch.nn.utils.clip_grad_norm_(step.model.parameters(), step.grad_clip)
+        if not step.amp and not dist_utils.all_true(bool(torch.isfinite(norm))):
+            step.optimizer.zero_grad(set_to_none=True)
             raise NonFiniteLoss(batch_rows(targets), values)
-    ctx.scaler.step(ctx.optimizer)
-    ctx.scaler.update()
-    ctx.scheduler.step()
+    step.scaler.step(step.optimizer)
+    step.scaler.update()
+    step.scheduler.step()
     return values
+
+
+def train_one_epoch(step: Step, state: LoopState, batches: Iterable, until: int, total_iters: int,
+                    emit: Callable[[Event], None], should_stop: Callable[[], bool], clock: Clock) -> Iterator[int]:
+    """Train on `batches` until `state.iteration` reaches `until` (the epoch's end or the run's last
+    iteration), yielding the iteration number after each step so the caller can checkpoint between steps.
+    Raises StopRequested at an iteration boundary when asked to stop."""
+    if state.iteration >= until:
+        return   # nothing left of this epoch (a resume from its last checkpoint): start no loader
+    lr = step.optimizer.param_groups[0]["lr"]
+    iterator = iter(batches)
+    while state.iteration < until:
+        if dist_utils.any_true(should_stop()):
+            raise StopRequested()
+        t0 = time.perf_counter()
+        try:
+            images, targets = next(iterator)[:2]
+        except StopIteration:
+            return
+        if not images:   # every row of the batch had an error and was skipped (data.bad_rows = "skip")
+            state.iteration += 1
+            yield state.iteration
+            continue
+        t1 = time.perf_counter()
+        losses = train_step(step, images, targets)
+        t2 = time.perf_counter()
+        state.add_losses(losses)
+        clock.tick(t2 - t0)
+        emit(_iteration_event(state, total_iters, losses, lr, len(images), t1 - t0, t2 - t0, clock, step.device))
+        lr = step.optimizer.param_groups[0]["lr"]
+        yield state.iteration
 
 
 def _cuda_mem_mb(device: torch.device) -> float:
     return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else 0.0
 
 
-def run_epoch(ctx: StepContext, state: LoopState, batches: Iterable, iters_per_epoch: int) -> dict:
-    """Train over `batches` until the epoch or total_iters ends; StopRequested when asked to stop.
-
-    Returns the mean of each loss term over the epoch's iterations."""
-    sums: dict = {}
-    count = 0
-    lr_now = ctx.optimizer.param_groups[0]["lr"]
-    iterator = iter(batches)
-    while state.iteration < ctx.total_iters and count < iters_per_epoch:
-        if dist_utils.any_true(ctx.should_stop()):
-            raise StopRequested()
-        t0 = time.perf_counter()
-        try:
-            batch = next(iterator)
-        except StopIteration:
-            break
-        images, targets = batch[0], batch[1]
-        if not images:   # every row of the batch had an error and was skipped (data.bad_rows = "skip")
-            state.iteration += 1
-            count += 1
-            continue
-        t1 = time.perf_counter()
-        losses = train_step(ctx, images, targets)
-        t2 = time.perf_counter()
-        state.iteration += 1
-        count += 1
-        for k, v in losses.items():
-            sums[k] = sums.get(k, 0.0) + v
-        _report_iteration(ctx, state, losses, lr_now, len(images), t1 - t0, t2 - t0)
-        lr_now = ctx.optimizer.param_groups[0]["lr"]
-        ctx.after_step(state)
-    return {k: v / max(count, 1) for k, v in sums.items()}
-
-
-def _report_iteration(ctx: StepContext, state: LoopState, losses: dict, lr: float, n_images: int,
-                      wait_s: float, step_s: float) -> None:
+def _iteration_event(state: LoopState, total_iters: int, losses: dict, lr: float, n_images: int,
+                     wait_s: float, step_s: float, clock: Clock, device: torch.device) -> IterationEvent:
     world = dist_utils.world_size()
-    ctx.ema_step_s = step_s if ctx.ema_step_s == 0 else 0.9 * ctx.ema_step_s + 0.1 * step_s
-    elapsed = time.perf_counter() - ctx.started
-    ctx.on_event(IterationEvent(
-        iteration=state.iteration, epoch=state.epoch, total_iters=ctx.total_iters, losses=losses,
+    return IterationEvent(
+        iteration=state.iteration, epoch=state.epoch, total_iters=total_iters, losses=losses,
         loss=sum(losses.values()), lr=lr, images_per_s=n_images * world / max(step_s, 1e-9),
-        data_wait=wait_s / max(step_s, 1e-9), elapsed_s=elapsed,
-        eta_s=ctx.ema_step_s * (ctx.total_iters - state.iteration), cuda_mem_mb=_cuda_mem_mb(ctx.device)))
+        data_wait=wait_s / max(step_s, 1e-9), elapsed_s=clock.elapsed(),
+        eta_s=clock.ema_step_s * (total_iters - state.iteration), cuda_mem_mb=_cuda_mem_mb(device))

@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from segstudio.config import atomic_write_text, dumps_config, load_config
+from segstudio.config import dumps_config, load_config
+from segstudio.files import atomic_write_text
 from segstudio.errors import TrainingError
 
 CONFIG = "config.toml"
@@ -29,12 +30,17 @@ def checkpoint_path(run_dir: str | os.PathLike, which: str = "last") -> Path:
 def new_run_dir(runs_dir: str, run_name: str = "") -> Path:
     """Create runs_dir/<run_name or timestamp>, adding -2, -3... rather than reusing a folder."""
     base = Path(runs_dir)
+    base.mkdir(parents=True, exist_ok=True)
     name = run_name or time.strftime("%Y%m%d-%H%M%S")
     path, n = base / name, 1
-    while path.exists():
-        n += 1
-        path = base / f"{name}-{n}"
-    (path / "checkpoints").mkdir(parents=True)
+    while True:
+        try:
+            path.mkdir()   # atomic: of two runs starting at once, each gets its own folder
+            break
+        except FileExistsError:
+            n += 1
+            path = base / f"{name}-{n}"
+    (path / "checkpoints").mkdir()
     return path
 
 
@@ -98,9 +104,22 @@ class MetricsLog:
         self._fh.close()
 
 
-def drop_metrics_after(run_dir: str | os.PathLike, iteration: int) -> int:
-    """Cut metrics.jsonl back to the checkpoint a resume starts from, so the iterations trained again
-    after a crash or kill are not logged twice. Rewritten atomically; returns how many lines were cut."""
+def _ahead_of(record: dict, state) -> bool:
+    """Whether a metrics record describes progress past `state` (a LoopState a resume continues from)."""
+    kind = record.get("event")
+    if kind == "iteration":
+        return record.get("iteration", 0) > state.iteration
+    if kind == "epoch":
+        return record.get("epoch", 0) >= state.epoch
+    if kind == "eval":
+        return record.get("iteration", 0) > state.last_eval_iteration
+    return False
+
+
+def cut_metrics_to(run_dir: str | os.PathLike, state) -> int:
+    """Cut metrics.jsonl back to the checkpoint a resume starts from, so what a killed or stopped process
+    logged past it (iterations, an epoch's end, an evaluation) is logged once, by the resumed run.
+    Rewritten atomically; returns how many lines were cut."""
     path = Path(run_dir) / METRICS
     if not path.is_file():
         return 0
@@ -112,7 +131,7 @@ def drop_metrics_after(run_dir: str | os.PathLike, iteration: int) -> int:
         except json.JSONDecodeError:
             keep = i          # a line torn by the crash: the run died here
             break
-        if record.get("event") != "started" and record.get("iteration", 0) > iteration:
+        if _ahead_of(record, state):
             keep = i
             break
     if keep < len(lines):

@@ -1,32 +1,40 @@
-"""The state of one training run: set-up, the epoch loop, evaluation, checkpoints and terminal events.
+"""Setting a training run up: the run's config, data, model, optimiser, resumed state and run folder.
 
-`engine.train.train` drives a Session and maps exceptions to events; this module holds the pieces.
+`set_up` does every step that can fail before any file is written: the run folder of a new run is
+created last, so a run that cannot start leaves nothing behind; a resumed run's folder is locked first
+(one writer at a time) and changed only once everything else succeeded.
 """
 from __future__ import annotations
 
 import dataclasses
 import gc
+import os
 import random
-import time
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
-from segstudio.config import validate
+from segstudio.config import Config, apply_overrides
 from segstudio.engine import distributed as dist_utils
 from segstudio.engine import rundir
-from segstudio.engine.checkpoint import (link_checkpoint, load_checkpoint, rng_state, save_checkpoint,
-                                         set_rng_state)
-from segstudio.engine.evaluate import evaluate_model
-from segstudio.engine.events import (CheckpointEvent, EpochEvent, ErrorEvent, EvalEvent, EvaluatingEvent, Event,
-                                     FinishedEvent, StartedEvent, WarningEvent)
-from segstudio.engine.loop import LoopState, StepContext, StopRequested, run_epoch
+from segstudio.engine.checkpoint import CheckpointWriter, load_checkpoint, set_rng_state
+from segstudio.engine.events import Event, FinishedEvent, StartedEvent, WarningEvent
+from segstudio.engine.loop import LoopState, Plan, Step
 from segstudio.engine.optim import build_optimizer, build_scheduler
 from segstudio.engine.tensorboard_log import with_tensorboard
-from segstudio.errors import TrainingError
+from segstudio.errors import ConfigError, TrainingError
+from segstudio.files import remove_stale_temps
+from segstudio.locking import WriterLock, run_lock
+from segstudio.model import build_model, describe_weights, settle_auto_weights
 
-CHECKPOINT_FORMAT = 1
+# What a resume may change: the optimiser, the schedule's length and evaluation. The rest fixes what
+# the checkpoint holds (model, data, its order and split) and needs a new run.
+RESUME_FIXED = ("data.", "augment.", "model.", "train.batch_size", "train.seed", "train.run_name", "train.runs_dir",
+                "train.workers")
 
 
 def pick_device(name: str) -> torch.device:
@@ -47,261 +55,238 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-class Session:
-    def __init__(self, cfg, emit, should_stop, *, resume=None, extend_epochs=0, data=None):
-        self.cfg, self._emit_out, self.should_stop = cfg, emit, should_stop
-        self.resume, self.extend_epochs, self.data = resume, extend_epochs, data
-        self.state = LoopState()
-        self.run_dir: Path | None = None
-        self.metrics_log = None
-        self.model = self.ddp_model = self.ctx = None
-        self.dist = dist_utils.DistInfo()
-        self.finished: FinishedEvent | None = None
-        self._pending: list[Event] = []
-        self._last_saved: tuple | None = None   # (iteration, epoch, best metric) last.pt holds
+class RunLog:
+    """Events go to the caller and, once the run folder is open, to its metrics.jsonl; the ones before
+    (pre-flight warnings) wait and are written first."""
 
-    # ---- events -------------------------------------------------------------------------------
+    def __init__(self, on_event: Callable[[Event], None]):
+        self.on_event = on_event
+        self.run_dir: Path | None = None
+        self._metrics = None   # the sink: rundir.MetricsLog, perhaps teed with TensorBoard
+        self._pending: list[Event] | None = []
+
     def emit(self, event: Event) -> None:
-        if self.metrics_log is not None:
-            self.metrics_log.write(event.to_dict())
-        elif self.dist.is_main:
-            self._pending.append(event)   # warnings from pre-flight come before the run folder exists
-        self._emit_out(event)
+        if self._metrics is not None:
+            self._metrics.write(event.to_dict())
+        elif self._pending is not None:
+            self._pending.append(event)
+        self.on_event(event)
 
     def warn(self, message: str) -> None:
         self.emit(WarningEvent(message))
 
-    # ---- set-up -------------------------------------------------------------------------------
-    def setup(self) -> None:
-        checkpoint = self._load_resume() if self.resume else None
-        cfg = self.cfg
-        from segstudio.model import settle_auto_weights
-        if checkpoint is None and (note := settle_auto_weights(cfg.model)):
-            self.warn(note)
-        self.device = pick_device(cfg.train.device)
-        self.dist = dist_utils.init_distributed(self.device.type)
-        if self.dist.enabled and self.device.type == "cuda":
-            self.device = torch.device("cuda", self.dist.local_rank)
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True   # training crops have one size: tune convolutions once
-        seed_everything(cfg.train.seed + self.dist.rank)
-        if self.data is None:
-            from segstudio.engine.data import build_train_data
-            split = rundir.read_split(self.run_dir) if self.run_dir else None
-            self.data = build_train_data(cfg, split=split, warn=self.warn, dist=self.dist, emit=self.emit)
-        cfg.data.class_names = list(self.data.class_names)
-        self._open_run_dir(None if checkpoint is None else int(checkpoint["state"]["iteration"]))
-        self._build_model_and_optimizer(checkpoint)
-        self._started()
-
-    def _load_resume(self) -> dict:
-        self.run_dir = rundir.resolve_run(self.resume, self.cfg.train.runs_dir)
-        self.cfg = rundir.load_run_config(self.run_dir)
-        checkpoint = load_checkpoint(rundir.checkpoint_path(self.run_dir, "last"))
-        if self.extend_epochs:
-            self.cfg.train.epochs += int(self.extend_epochs)
-            self.cfg.train.max_iters = 0   # an extended run trains its new epochs in full
-            validate(self.cfg)
-        return checkpoint
-
-    def _open_run_dir(self, resumed_at: int | None) -> None:
-        """Create (or reopen) the run folder; on resume, cut metrics.jsonl back to the checkpoint's iteration."""
-        if self.run_dir is None and self.dist.is_main:
-            self.run_dir = rundir.new_run_dir(self.cfg.train.runs_dir, self.cfg.train.run_name)
-        if self.dist.enabled:
-            holder = [str(self.run_dir) if self.run_dir else ""]
-            torch.distributed.broadcast_object_list(holder, src=0)
-            self.run_dir = Path(holder[0])
-        if self.dist.is_main:
-            if not self.resume or self.extend_epochs:
-                rundir.write_run_card(self.run_dir, self.cfg, self.data.run_info(), self.data.split_dict())
-            if resumed_at is not None:
-                rundir.drop_metrics_after(self.run_dir, resumed_at)
-            self.metrics_log = with_tensorboard(rundir.MetricsLog(self.run_dir), self.run_dir,
-                                                self.cfg.train.tensorboard, resumed_at)
+    def open(self, run_dir: Path, sink) -> None:
+        """Start writing every event to `sink` (metrics.jsonl and any extra sink, see `run_sink`; None on
+        the other ranks under torchrun), the waiting ones first."""
+        self.run_dir = run_dir
+        if sink is not None:
+            self._metrics = sink
             for event in self._pending:
-                self.metrics_log.write(event.to_dict())
-            self._pending.clear()
+                sink.write(event.to_dict())
+        self._pending = None
 
-    def _totals(self) -> tuple[int, int]:
-        ipe = self.data.iters_per_epoch
-        total = ipe * self.cfg.train.epochs
-        if self.cfg.train.max_iters:
-            total = min(total, self.cfg.train.max_iters)
-        return ipe, total
-
-    def _build_model_and_optimizer(self, checkpoint: dict | None) -> None:
-        from segstudio.model import build_model
-
-        cfg = self.cfg
-        self.model = build_model(cfg.model, len(self.data.class_names) + 1, cfg.augment.image_size,
-                                 load_weights=checkpoint is None)
-        if getattr(self.model, "pretrained_skipped", 0):
-            self.warn(f"{self.model.pretrained_skipped} pretrained tensors did not fit this model and start "
-                      "from scratch; for COCO weights set model.fpn_channels = 256 and the mask head to 4 x 256.")
-        self.model.to(self.device)
-        optimizer = build_optimizer(self.model, cfg.train)
-        ipe, total = self._totals()
-        scheduler = build_scheduler(optimizer, cfg.train, ipe, total)
-        amp = bool(cfg.train.amp and self.device.type == "cuda")
-        scaler = torch.amp.GradScaler(self.device.type, enabled=amp)
-        if checkpoint is not None:
-            self._restore(checkpoint, optimizer, scheduler, scaler)
-        self.ddp_model = self.model
-        if self.dist.enabled:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            self.ddp_model = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
-        self.ctx = StepContext(self.ddp_model, optimizer, scheduler, scaler, self.device, amp,
-                               cfg.train.grad_clip, total, self.emit, self.should_stop,
-                               after_step=self._after_step, start_iteration=self.state.iteration)
-
-    def _restore(self, checkpoint: dict, optimizer, scheduler, scaler) -> None:
-        try:
-            self.model.load_state_dict(checkpoint["model"])
-            optimizer.load_state_dict(checkpoint["optimizer"])
-            scheduler.load_state_dict(checkpoint["scheduler"])
-            if checkpoint.get("scaler"):
-                scaler.load_state_dict(checkpoint["scaler"])
-        except (RuntimeError, KeyError, ValueError) as exc:
-            raise TrainingError(f"The checkpoint of run {self.run_dir} does not fit its config "
-                                f"({type(exc).__name__}); start a new run instead of resuming.") from None
-        self.state = LoopState(**checkpoint["state"])
-        set_rng_state(checkpoint.get("rng", {}))
-
-    def _started(self) -> None:
-        from segstudio.model import describe_weights
-        ipe, total = self._totals()
-        self.emit(StartedEvent(run_dir=str(self.run_dir), total_iters=total, iters_per_epoch=ipe,
-                               epochs=self.cfg.train.epochs, start_iteration=self.state.iteration,
-                               device=str(self.device), train_images=len(self.data.train_rows),
-                               val_images=len(self.data.val_rows), weights=describe_weights(self.cfg.model)))
-
-    # ---- the loop -----------------------------------------------------------------------------
-    def run(self) -> None:
-        cfg, state = self.cfg, self.state
-        ipe, total = self._totals()
-        evaluated_at = state.iteration   # nothing new to evaluate unless iterations run
-        while state.epoch < cfg.train.epochs and state.iteration < total:
-            epoch = state.epoch
-            evaluated_at = -1
-            skip = max(state.iteration - epoch * ipe, 0)
-            started = time.perf_counter()
-            means = run_epoch(self.ctx, state, self.data.train_batches(epoch, skip), ipe - skip)
-            if state.iteration >= (epoch + 1) * ipe:
-                state.epoch = epoch + 1
-            self.emit(EpochEvent(epoch=epoch, iteration=state.iteration, mean_losses=means,
-                                 duration_s=time.perf_counter() - started))
-            interval = cfg.eval.interval_epochs
-            if interval and state.epoch % interval == 0 and state.epoch > epoch:
-                evaluated_at = state.iteration
-                if self.evaluate(epoch):
-                    self.save_last()
-                    return
-            self.save_last()
-            if state.epoch == epoch:   # max_iters ended the run inside an epoch
-                break
-        if evaluated_at != state.iteration:
-            self.evaluate(max(state.epoch - 1, 0))
-            self.save_last()
-
-    def _after_step(self, state: LoopState) -> None:
-        if state.iteration % self.cfg.train.checkpoint_every == 0:
-            self.save_last()
-
-    def evaluate(self, epoch: int) -> bool:
-        """Validate, keep best.pt, and say whether early stopping ends the run."""
-        if not self.data.val_rows:
-            self.warn("The validation split is empty, so no AP was computed; raise data.val_fraction.")
-            return False
-        images = len(self.data.val_rows)
-        if self.cfg.eval.max_images:
-            images = min(images, self.cfg.eval.max_images)
-        self.emit(EvaluatingEvent(epoch=epoch, iteration=self.state.iteration, images=images))
-        metrics, per_class, seconds = evaluate_model(
-            self.model, self.data.val_batches(), self.device, self.data.class_names,
-            backend=self.cfg.eval.backend, score_threshold=self.cfg.eval.score_threshold,
-            max_images=self.cfg.eval.max_images, amp=self.ctx.amp,
-            # Under torchrun every rank must reach the metric's gather, so only one process may cut it short.
-            should_stop=None if self.dist.enabled else self.should_stop)
-        if not self.dist.enabled and self.should_stop():
-            raise StopRequested()   # a cut-short evaluation is not a result; last.pt is written on the way out
-        state = self.state
-        self.emit(EvalEvent(epoch=epoch, iteration=state.iteration, metrics=metrics, per_class=per_class,
-                            duration_s=seconds))
-        score = metrics.get("segm_map", -1.0)
-        if score > state.best_metric:
-            state.best_metric, state.evals_without_gain = score, 0
-            self.save_best()
-        else:
-            state.evals_without_gain += 1
-        patience = self.cfg.eval.early_stopping_patience
-        if patience and state.evals_without_gain >= patience:
-            self.warn(f"Early stopping: validation mask AP did not improve for {patience} evaluations.")
-            return True
-        return False
-
-    # ---- checkpoints and the end ----------------------------------------------------------------
-    def checkpoint_state(self) -> dict:
-        ctx = self.ctx
-        return {"format": CHECKPOINT_FORMAT, "model": self.model.state_dict(),
-                "optimizer": ctx.optimizer.state_dict(), "scheduler": ctx.scheduler.state_dict(),
-                "scaler": ctx.scaler.state_dict(), "state": dataclasses.asdict(self.state),
-                "rng": rng_state(), "class_names": list(self.data.class_names),
-                "arch": self.cfg.model.arch, "image_size": int(self.cfg.augment.image_size)}
-
-    def _save(self, which: str) -> None:
-        if not self.dist.is_main or self.ctx is None:
-            return
-        path = rundir.checkpoint_path(self.run_dir, which)
-        save_checkpoint(self.checkpoint_state(), path)
-        self.emit(CheckpointEvent(path=str(path), which=which, iteration=self.state.iteration,
-                                  epoch=self.state.epoch))
-
-    def save_last(self) -> None:
-        """Write last.pt unless it already holds this very state (an evaluation that found a new best)."""
-        key = (self.state.iteration, self.state.epoch, self.state.best_metric)
-        if key != self._last_saved:
-            self._save("last")
-            self._last_saved = key
-
-    def save_best(self) -> None:
-        """best.pt is last.pt at the same moment: write last.pt, then link best.pt to it (one ~180 MB
-        write instead of two; a later last.pt is a new file renamed into place, so best.pt keeps its own)."""
-        if not self.dist.is_main or self.ctx is None:
-            return
-        self.save_last()
-        path = rundir.checkpoint_path(self.run_dir, "best")
-        link_checkpoint(rundir.checkpoint_path(self.run_dir, "last"), path)
-        self.emit(CheckpointEvent(path=str(path), which="best", iteration=self.state.iteration,
-                                  epoch=self.state.epoch))
-
-    def finish(self, status: str, message: str = "") -> FinishedEvent:
-        if self.run_dir is not None and self.dist.is_main and hasattr(self.data, "finish_checks"):
-            self.data.finish_checks(self.run_dir)   # the pre-flight report: the sample + every row read
-        best = self.state.best_metric if self.state.best_metric >= 0 else None
-        event = FinishedEvent(status=status, run_dir=str(self.run_dir or ""), iteration=self.state.iteration,
-                              epoch=self.state.epoch, best_metric=best, message=message)
-        self.finished = event
+    def finish(self, status: str, state: LoopState, message: str = "") -> FinishedEvent:
+        best = state.best_metric if state.best_metric >= 0 else None
+        event = FinishedEvent(status=status, run_dir=str(self.run_dir or ""), iteration=state.iteration,
+                              epoch=state.epoch, best_metric=best, message=message)
         self.emit(event)
         return event
 
-    def fail(self, error: ErrorEvent) -> FinishedEvent:
-        self.emit(error)
-        return self.finish("failed", error.message)
+    def close(self) -> None:
+        if self._metrics is not None:
+            self._metrics.close()
+            self._metrics = None
 
-    def free_memory(self) -> None:
-        if self.ctx is not None:
-            self.ctx.optimizer.zero_grad(set_to_none=True)
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+
+@dataclass
+class Run:
+    """A training run's collaborators once set up (its settings are `plan` and `cfg`, its progress a LoopState)."""
+    cfg: Config
+    plan: Plan
+    data: object                  # engine.data.TrainData (tests pass an in-memory stand-in)
+    model: torch.nn.Module        # unwrapped: evaluation and checkpoints
+    step: Step
+    checkpoints: CheckpointWriter
+    log: RunLog
+    dist: dist_utils.DistInfo
+    lock: WriterLock | None
 
     def close(self) -> None:
-        if self.data is not None and hasattr(self.data, "close"):
+        if hasattr(self.data, "close"):
             self.data.close()
-        if self.metrics_log is not None:
-            self.metrics_log.close()
-            self.metrics_log = None
-        self.model = self.ddp_model = self.ctx = None
-        self.free_memory()
-        dist_utils.shutdown()
+        if self.lock is not None:
+            self.lock.release()
+
+
+def resume_config(run_dir: Path, extend_epochs: int, overrides: dict) -> Config:
+    """The run's own config, with `extend_epochs` more epochs and the allowed `overrides` applied."""
+    if extend_epochs < 0:
+        raise ConfigError(f"--extend-epochs must be a positive number of epochs; got {extend_epochs}.")
+    fixed = [key for key in overrides if key.startswith(RESUME_FIXED)]
+    if fixed:
+        raise ConfigError(f"{fixed[0]} cannot change when resuming (the checkpoint depends on it); start a new "
+                          "run with --config and --set instead.")
+    cfg = rundir.load_run_config(run_dir)
+    if extend_epochs:
+        cfg = apply_overrides(cfg, {"train.epochs": cfg.train.epochs + extend_epochs,
+                                    "train.max_iters": 0})   # an extended run trains its new epochs in full
+    return apply_overrides(cfg, overrides) if overrides else cfg
+
+
+def set_up(cfg: Config, log: RunLog, *, resume: str | None = None, extend_epochs: int = 0,
+           overrides: dict | None = None, data=None) -> tuple[Run, LoopState]:
+    """Everything before the first iteration. Returns the run and the state it continues from."""
+    overrides = dict(overrides or {})
+    lock = checkpoint = run_dir = None
+    try:
+        if resume:
+            run_dir = rundir.resolve_run(resume, cfg.train.runs_dir)
+            lock = run_lock(run_dir).acquire() if _first_process() else None
+            cfg = resume_config(run_dir, extend_epochs, overrides)
+            checkpoint = load_checkpoint(rundir.checkpoint_path(run_dir, "last"))
+        else:
+            cfg = apply_overrides(cfg, overrides)   # a copy: the caller's config stays as it is
+            if note := settle_auto_weights(cfg.model):
+                log.warn(note)
+        device = pick_device(cfg.train.device)
+        dist = dist_utils.init_distributed(device.type)
+        if dist.enabled and device.type == "cuda":
+            device = torch.device("cuda", dist.local_rank)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True   # training crops have one size: tune convolutions once
+        seed_everything(cfg.train.seed + dist.rank)
+        if data is None:
+            from segstudio.engine.data import build_train_data
+            split = rundir.read_split(run_dir) if run_dir else None
+            data = build_train_data(cfg, split=split, warn=log.warn, dist=dist, emit=log.emit)
+        cfg = dataclasses.replace(cfg, data=data.data_config)
+        plan = Plan.from_config(cfg, data.iters_per_epoch)
+        model, step = build_training(cfg, device, plan, load_weights=checkpoint is None, warn=log.warn)
+        state = restore(checkpoint, model, step, cfg, log.warn) if checkpoint else LoopState()
+        if dist.enabled:
+            ids = [device.index] if device.type == "cuda" else None
+            step.model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        if run_dir is None:
+            run_dir, lock = _new_run_folder(cfg, dist)
+        _open_run_folder(run_dir, cfg, data, state if checkpoint else None, log, dist,
+                         changed=bool(checkpoint is None or extend_epochs or overrides))
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    meta = {"class_names": list(data.class_names), "arch": cfg.model.arch, "image_size": int(cfg.augment.image_size)}
+    checkpoints = CheckpointWriter(rundir.checkpoint_path(run_dir, "last").parent, model, step, meta,
+                                   enabled=dist.is_main, kept_iteration=state.iteration if checkpoint else None)
+    log.emit(StartedEvent(run_dir=str(run_dir), total_iters=plan.total_iters, iters_per_epoch=plan.iters_per_epoch,
+                          epochs=plan.epochs, start_iteration=state.iteration, device=str(device),
+                          train_images=len(data.train_rows), val_images=len(data.val_rows),
+                          weights=describe_weights(cfg.model)))
+    return Run(cfg, plan, data, model, step, checkpoints, log, dist, lock), state
+
+
+def _first_process() -> bool:
+    """Rank 0 under torchrun (before the process group exists), or the only process."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def build_training(cfg: Config, device: torch.device, plan: Plan, load_weights: bool, warn) -> tuple:
+    """The model (unwrapped) and what one optimisation step needs."""
+    model = build_model(cfg.model, len(cfg.data.class_names) + 1, cfg.augment.image_size, load_weights=load_weights)
+    if getattr(model, "pretrained_skipped", 0):
+        warn(f"{model.pretrained_skipped} pretrained tensors did not fit this model and start from scratch; "
+             "for COCO weights set model.fpn_channels = 256 and the mask head to 4 x 256.")
+    model.to(device)
+    optimizer = build_optimizer(model, cfg.train)
+    scheduler = build_scheduler(optimizer, cfg.train, plan.iters_per_epoch, plan.total_iters)
+    amp = bool(cfg.train.amp and device.type == "cuda")
+    scaler = torch.amp.GradScaler(device.type, enabled=amp)
+    return model, Step(model, optimizer, scheduler, scaler, device, amp, cfg.train.grad_clip)
+
+
+def restore(checkpoint: dict, model: torch.nn.Module, step: Step, cfg: Config, warn) -> LoopState:
+    """Load a checkpoint into the model, optimiser, scheduler and RNGs; the config's optimiser settings
+    (perhaps changed for this resume) win over the saved ones. Returns the saved LoopState."""
+    try:
+        model.load_state_dict(checkpoint["model"])
+        if _same_optimizer(checkpoint["optimizer"], step.optimizer):
+            step.optimizer.load_state_dict(checkpoint["optimizer"])
+        else:
+            warn("train.optimizer changed, so the optimiser's state (momentum, moments) starts afresh.")
+        step.scheduler.load_state_dict(checkpoint["scheduler"])
+        if checkpoint.get("scaler"):
+            step.scaler.load_state_dict(checkpoint["scaler"])
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise TrainingError(f"The checkpoint does not fit the run's config ({type(exc).__name__}); start a new "
+                            "run instead of resuming.") from None
+    apply_optimiser_settings(step, cfg)
+    set_rng_state(checkpoint.get("rng", {}))
+    return LoopState.from_checkpoint(checkpoint["state"])
+
+
+def _same_optimizer(saved: dict, optimizer: torch.optim.Optimizer) -> bool:
+    """Whether a saved optimizer state_dict comes from the same kind of optimizer (AdamW keeps betas)."""
+    groups = saved.get("param_groups") or [{}]
+    return ("betas" in groups[0]) == ("betas" in optimizer.param_groups[0])
+
+
+def apply_optimiser_settings(step: Step, cfg: Config) -> None:
+    """Set lr, weight decay and momentum from the config on a restored optimiser and schedule (the saved
+    ones came with the state dicts). With unchanged settings this recomputes exactly the saved values."""
+    train = cfg.train
+    scheduler = step.scheduler
+    scheduler.base_lrs = [train.lr for _ in step.optimizer.param_groups]
+    factor = scheduler.lr_lambdas[0](scheduler.last_epoch)
+    for i, group in enumerate(step.optimizer.param_groups):
+        group["initial_lr"] = train.lr
+        group["lr"] = train.lr * factor
+        group["weight_decay"] = train.weight_decay if i == 0 else 0.0
+        if "momentum" in group:
+            group["momentum"] = train.momentum
+    step.grad_clip = train.grad_clip
+
+
+def _new_run_folder(cfg: Config, dist) -> tuple[Path, WriterLock | None]:
+    """Create (rank 0) and lock the new run's folder; every rank learns its path."""
+    run_dir = lock = None
+    if dist.is_main:
+        run_dir = rundir.new_run_dir(cfg.train.runs_dir, cfg.train.run_name)
+        lock = run_lock(run_dir).acquire()
+    if dist.enabled:
+        holder = [str(run_dir) if run_dir else ""]
+        torch.distributed.broadcast_object_list(holder, src=0)
+        run_dir = Path(holder[0])
+    return run_dir, lock
+
+
+def _open_run_folder(run_dir: Path, cfg: Config, data, resumed: LoopState | None, log: RunLog, dist,
+                     changed: bool) -> None:
+    """Write the run card when the config is new or changed, clear a killed run's leftovers, cut
+    metrics.jsonl back to the resumed state, and start logging there."""
+    if dist.is_main:
+        try:
+            remove_stale_temps(run_dir)
+            remove_stale_temps(rundir.checkpoint_path(run_dir).parent)
+            if changed:
+                rundir.write_run_card(run_dir, cfg, data.run_info(), data.split_dict())
+            if resumed is not None:
+                rundir.cut_metrics_to(run_dir, resumed)
+        except BaseException:
+            if resumed is None:
+                shutil.rmtree(run_dir, ignore_errors=True)   # a new run that could not start leaves nothing
+            raise
+    log.open(run_dir, run_sink(run_dir, cfg, resumed) if dist.is_main else None)
+
+
+def run_sink(run_dir: Path, cfg: Config, resumed: LoopState | None):
+    """Where the run's events are written: metrics.jsonl, plus TensorBoard's event files when enabled
+    (another sink goes here too)."""
+    return with_tensorboard(rundir.MetricsLog(run_dir), run_dir, cfg.train.tensorboard,
+                            None if resumed is None else resumed.iteration)
+
+
+def free_memory(step: Step | None) -> None:
+    if step is not None:
+        step.optimizer.zero_grad(set_to_none=True)
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -1,72 +1,199 @@
-"""`train(cfg, on_event, should_stop)`: the whole training run as one plain function.
+"""`train(cfg, on_event, should_stop)`: the whole training run, top to bottom.
 
-It reports through events (never prints, never exits), checks `should_stop` every iteration, and always
-ends with a FinishedEvent: "completed", "stopped" (last.pt written) or "failed" (with an ErrorEvent
-first). A run lives in runs/<name>/; `resume` continues one from checkpoints/last.pt and
-`extend_epochs` adds epochs to it.
+`fit` is the run itself, in the shape of torchvision's references/detection train.py:
+`for epoch: train_one_epoch; evaluate when due; checkpoint`. `train` sets it up (engine.session) and
+turns every way it can end into events: it never prints, never exits, checks `should_stop` every
+iteration, and always ends with a FinishedEvent: "completed", "stopped" (last.pt written) or "failed"
+(an ErrorEvent first). `resume` continues a run from checkpoints/last.pt, `extend_epochs` adds epochs
+to it and `overrides` ({"train.lr": 1e-4}) change its settings.
 """
 from __future__ import annotations
 
+import time
 import traceback
 from typing import Callable
 
 import torch
 
 from segstudio.engine import distributed as dist_utils
-from segstudio.engine.events import ErrorEvent, Event, FinishedEvent
-from segstudio.engine.loop import NonFiniteLoss, StopRequested
-from segstudio.engine.session import Session
-from segstudio.errors import DataError, TrainingError, UserError
+from segstudio.engine.checkpoint import UnhealthyModel
+from segstudio.engine.evaluate import evaluate_model
+from segstudio.engine.events import (CheckpointEvent, EpochEvent, ErrorEvent, EvalEvent, EvaluatingEvent, Event,
+                                     FinishedEvent)
+from segstudio.engine.loop import Clock, LoopState, NonFiniteLoss, Plan, StopRequested, train_one_epoch
+from segstudio.engine.session import Run, RunLog, free_memory, set_up
+from segstudio.errors import DataError, UserError, WeightsError
 
 OOM_ADVICE = ("CUDA ran out of memory; lower train.batch_size, turn on train.amp, or lower "
               "augment.image_size, then resume the run.")
 
 
-def _forwarder(on_event: Callable[[Event], None]):
+def train(cfg, on_event: Callable[[Event], None], should_stop: Callable[[], bool], *,
+          resume: str | None = None, extend_epochs: int = 0, overrides: dict | None = None,
+          data=None) -> FinishedEvent:
+    """Train as `cfg` says (or continue run `resume`); returns the FinishedEvent it also emits.
+
+    `data` replaces the dataset pipeline (tests and benchmarks pass synthetic data)."""
+    log = RunLog(_rank_zero(on_event))
+    run, state = None, LoopState()
+    try:
+        run, state = set_up(cfg, log, resume=resume, extend_epochs=extend_epochs, overrides=overrides, data=data)
+        fit(run, state, should_stop)
+        return finish(run, state, "completed")
+    except StopRequested:
+        return stop(run, state)
+    except (NonFiniteLoss, UnhealthyModel) as exc:
+        return fail(log, state, diverged(exc, run, state), run, keep_staged=False)
+    except torch.cuda.OutOfMemoryError:
+        free_memory(run.step if run else None)
+        return fail(log, state, ErrorEvent(OOM_ADVICE, reason="oom"), run)
+    except DataError as exc:
+        return fail(log, state, ErrorEvent(str(exc), reason="data", rows=list(getattr(exc, "rows", []))), run)
+    except UserError as exc:
+        reason = "weights" if isinstance(exc, WeightsError) else "error"
+        return fail(log, state, ErrorEvent(str(exc), reason=reason), run)
+    except KeyboardInterrupt:
+        fail(log, state, ErrorEvent("Training was interrupted; resume from last.pt.", reason="error"), run)
+        raise
+    except Exception as exc:  # noqa: BLE001 - a bug still ends the run with a terminal event
+        return fail(log, state, ErrorEvent(f"Training failed with {type(exc).__name__}: {exc}; rerun with "
+                                           "--debug and report the traceback.", reason="error",
+                                           detail=traceback.format_exc()), run)
+    finally:
+        log.close()
+        if run is not None:
+            run.close()
+        free_memory(None)
+        dist_utils.shutdown()
+
+
+def fit(run: Run, state: LoopState, should_stop: Callable[[], bool]) -> None:
+    """Train from `state` to the end of the plan: each epoch, evaluate when due, checkpoint."""
+    plan, clock = run.plan, Clock()
+    for epoch in range(state.epoch, plan.epochs):
+        started = time.perf_counter()
+        batches = run.data.train_batches(epoch, state.iteration - plan.epoch_start(epoch))
+        for _ in train_one_epoch(run.step, state, batches, plan.epoch_end(epoch), plan.total_iters,
+                                 run.log.emit, should_stop, clock):
+            announce(run, run.checkpoints.write_staged())   # this iteration's sane loss vouches for it
+            if checkpoint_due(state, plan):
+                run.checkpoints.stage(state)
+        if state.iteration < plan.epoch_start(epoch + 1):
+            break   # max_iters ended the run inside this epoch
+        run.log.emit(EpochEvent(epoch=epoch, iteration=state.iteration, mean_losses=state.epoch_means(),
+                                duration_s=time.perf_counter() - started))
+        metrics = evaluate(run, state, should_stop) if evaluation_due(state, plan) else None
+        state.start_next_epoch()
+        improved = metrics is not None and state.record_evaluation(metrics.get("segm_map", -1.0))
+        save(run, state, best=improved)
+        if early_stop_due(state, plan, evaluated=metrics is not None):
+            run.log.warn(f"Early stopping: validation mask AP did not improve for {plan.patience} evaluations.")
+            return
+    if evaluation_due(state, plan):   # the run ended inside an epoch
+        metrics = evaluate(run, state, should_stop)
+        improved = metrics is not None and state.record_evaluation(metrics.get("segm_map", -1.0))
+        save(run, state, best=improved)
+
+
+def checkpoint_due(state: LoopState, plan: Plan) -> bool:
+    """Every train.checkpoint_every iterations, except where the epoch's (or run's) own save follows."""
+    return state.iteration % plan.checkpoint_every == 0 and state.iteration < plan.epoch_end(state.epoch)
+
+
+def evaluation_due(state: LoopState, plan: Plan) -> bool:
+    """At the end of every eval.interval_epochs-th epoch and at the end of the run, once per state.
+    Called when an epoch (or the run) has just ended, before the epoch counter moves on."""
+    if state.last_eval_iteration == state.iteration:
+        return False
+    if state.iteration >= plan.total_iters:
+        return True
+    return bool(plan.eval_interval) and (state.epoch + 1) % plan.eval_interval == 0
+
+
+def early_stop_due(state: LoopState, plan: Plan, evaluated: bool) -> bool:
+    return evaluated and bool(plan.patience) and state.evals_without_gain >= plan.patience
+
+
+def evaluate(run: Run, state: LoopState, should_stop: Callable[[], bool]) -> dict | None:
+    """Validation metrics (and their event), or None without a validation split."""
+    if not run.data.val_rows:
+        run.log.warn("The validation split is empty, so no AP was computed; raise data.val_fraction.")
+        return None
+    images = len(run.data.val_rows)
+    if run.cfg.eval.max_images:
+        images = min(images, run.cfg.eval.max_images)
+    run.log.emit(EvaluatingEvent(epoch=state.epoch, iteration=state.iteration, images=images))
+    single = not run.dist.enabled   # under torchrun every rank must reach the metric's gather
+    metrics, per_class, seconds = evaluate_model(
+        run.model, run.data.val_batches(), run.step.device, run.data.class_names, backend=run.cfg.eval.backend,
+        score_threshold=run.cfg.eval.score_threshold, max_images=run.cfg.eval.max_images, amp=run.step.amp,
+        should_stop=should_stop if single else None)
+    if single and should_stop():
+        raise StopRequested()   # a cut-short evaluation is not a result; last.pt is written on the way out
+    run.log.emit(EvalEvent(epoch=state.epoch, iteration=state.iteration, metrics=metrics, per_class=per_class,
+                           duration_s=seconds))
+    return metrics
+
+
+def save(run: Run, state: LoopState, best: bool = False) -> None:
+    """last.pt (and best.pt) for `state` now."""
+    announce(run, run.checkpoints.save(state, best=best))
+
+
+def announce(run: Run, written: list) -> None:
+    for which, path, state in written:
+        run.log.emit(CheckpointEvent(path=str(path), which=which, iteration=state.iteration, epoch=state.epoch))
+
+
+def stop(run: Run, state: LoopState) -> FinishedEvent:
+    try:
+        save(run, state)
+    except UnhealthyModel as exc:
+        return fail(run.log, state, diverged(exc, run, state), run, keep_staged=False)
+    return finish(run, state, "stopped", "Stopped on request; resume with --resume.")
+
+
+def diverged(exc: Exception, run: Run | None, state: LoopState) -> ErrorEvent:
+    return ErrorEvent(diverged_message(exc, run, state), reason="nan", rows=getattr(exc, "rows", []))
+
+
+def diverged_message(exc: Exception, run: Run | None, state: LoopState) -> str:
+    if isinstance(exc, NonFiniteLoss):
+        what = f"The loss became {exc.what} at iteration {state.iteration + 1} on rows {exc.rows}"
+    else:
+        what = f"The model diverged by iteration {state.iteration} ({exc})"
+    kept = run.checkpoints.kept_iteration if run else None
+    lr = run.cfg.train.lr if run else 0.0
+    if kept is None:
+        return (f"{what}; no checkpoint was kept, so start again with a lower train.lr (e.g. {lr / 10:g}), "
+                "a larger train.warmup_iters or train.grad_clip.")
+    return (f"{what}; {run.checkpoints.last} still holds iteration {kept}, the last healthy state: resume it "
+            f"with a lower learning rate (segstudio train --resume {run.log.run_dir} --set train.lr={lr / 10:g}, "
+            "or the window's Resume with the form's settings).")
+
+
+def fail(log: RunLog, state: LoopState, error: ErrorEvent, run: Run | None = None,
+         keep_staged: bool = True) -> FinishedEvent:
+    """End with `error`. A run that failed for reasons other than divergence (`keep_staged`) first writes
+    the checkpoint it had staged: its weights are not in question."""
+    if run is not None and keep_staged:
+        announce(run, run.checkpoints.write_staged())
+    log.emit(error)
+    if run is None:
+        return log.finish("failed", state, error.message)
+    return finish(run, state, "failed", error.message)
+
+
+def finish(run: Run, state: LoopState, status: str, message: str = "") -> FinishedEvent:
+    """The terminal event, after the rows' check report (the pre-flight's sample + every row read)."""
+    if run.dist.is_main and hasattr(run.data, "finish_checks"):
+        run.data.finish_checks(run.log.run_dir)
+    return run.log.finish(status, state, message)
+
+
+def _rank_zero(on_event: Callable[[Event], None]) -> Callable[[Event], None]:
     """Events go to the caller on rank 0 only (one progress bar, one metrics file under torchrun)."""
     def emit(event: Event) -> None:
         if not dist_utils.active() or torch.distributed.get_rank() == 0:
             on_event(event)
     return emit
-
-
-def train(cfg, on_event: Callable[[Event], None], should_stop: Callable[[], bool], *,
-          resume: str | None = None, extend_epochs: int = 0, data=None) -> FinishedEvent:
-    """Train as `cfg` says (or continue run `resume`); returns the FinishedEvent it also emits.
-
-    `data` replaces the dataset pipeline (tests and benchmarks pass synthetic data)."""
-    emit = _forwarder(on_event)
-    session = Session(cfg, emit, should_stop, resume=resume, extend_epochs=extend_epochs, data=data)
-    try:
-        session.setup()
-        session.run()
-        return session.finish("completed")
-    except StopRequested:
-        session.save_last()
-        return session.finish("stopped", "Stopped on request; resume with --resume.")
-    except NonFiniteLoss as exc:
-        rows = exc.rows
-        msg = (f"The loss became non-finite at iteration {session.state.iteration + 1} on rows {rows}; "
-               "lower train.lr, raise train.warmup_iters or set train.grad_clip, then resume from last.pt.")
-        return session.fail(ErrorEvent(msg, reason="nan", rows=rows))
-    except torch.cuda.OutOfMemoryError:
-        session.free_memory()
-        return session.fail(ErrorEvent(OOM_ADVICE, reason="oom"))
-    except DataError as exc:
-        return session.fail(ErrorEvent(str(exc), reason="data", rows=list(getattr(exc, "rows", []))))
-    except TrainingError as exc:
-        reason = "weights" if "weights" in str(exc).lower() else "error"
-        return session.fail(ErrorEvent(str(exc), reason=reason))
-    except UserError as exc:
-        return session.fail(ErrorEvent(str(exc), reason="error"))
-    except KeyboardInterrupt:
-        session.fail(ErrorEvent("Training was interrupted; resume from last.pt.", reason="error"))
-        raise
-    except Exception as exc:  # noqa: BLE001 - a bug still ends the run with a terminal event
-        detail = traceback.format_exc()
-        return session.fail(ErrorEvent(f"Training failed with {type(exc).__name__}: {exc}; "
-                                       "rerun with --debug and report the traceback.",
-                                       reason="error", detail=detail))
-    finally:
-        session.close()
-

@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
                                QLabel, QListWidget, QListWidgetItem, QMenu, QProgressBar, QPushButton,
                                QScrollArea, QSizePolicy, QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 from segstudio.advice import run_warnings
-from segstudio.config import Config, dumps_config, load_config, save_config, validate
+from segstudio.config import OPTIMISER_SETTINGS, Config, dumps_config, load_config, save_config, validate
 from segstudio.engine.events import format_duration
 from segstudio.engine.rundir import list_runs, load_run_config, read_metrics
 from segstudio.errors import UserError
@@ -157,9 +158,14 @@ class TrainPanel(QWidget):
         self.extendSpin = QSpinBox(objectName="extendEpochsSpin", minimum=1, maximum=10000, value=5)
         self.extendButton = QPushButton("Extend", objectName="extendButton", clicked=self.extend_selected)
         self.extendButton.setToolTip("Add the given number of epochs to the selected run and continue")
+        self.resumeWithFormCheck = QCheckBox("with the form's optimiser", objectName="resumeWithFormCheck")
+        self.resumeWithFormCheck.setToolTip("Resume/Extend with this form's optimiser settings (learning rate, "
+                                            "momentum, weight decay, optimizer, schedule, warm-up) instead of "
+                                            "the run's; the run's config.toml records the change")
         row = QHBoxLayout()
         row.addWidget(refresh)
         row.addWidget(self.resumeButton)
+        row.addWidget(self.resumeWithFormCheck)
         row.addWidget(self.extendButton)
         row.addWidget(QLabel("by"))
         row.addWidget(self.extendSpin)
@@ -295,6 +301,9 @@ class TrainPanel(QWidget):
             cfg = self.config() if resume is None else None
             if resume is not None:
                 cfg = load_run_config(resume)
+                overrides = self._resume_overrides(cfg)
+                if overrides:
+                    train = functools.partial(train, overrides=overrides)
         except Exception as exc:  # noqa: BLE001 - a readable message, the panel stays ready
             self._show_validation(describe_exception(exc))
             return False
@@ -316,6 +325,19 @@ class TrainPanel(QWidget):
         self.message.emit(f"{what} training ...", False)
         self.progressBar.setFormat("starting ...")
         return True
+
+    def _resume_overrides(self, run_cfg: Config) -> dict:
+        """The form's optimiser settings that differ from the run's, when "with the form's optimiser" is ticked."""
+        if not self.resumeWithFormCheck.isChecked():
+            return {}
+        current = config_form.apply_form(copy.deepcopy(run_cfg), self.editors)
+        changed = {}
+        for key in OPTIMISER_SETTINGS:
+            section, name = key.split(".")
+            value = getattr(getattr(current, section), name)
+            if key in self.editors and value != getattr(getattr(run_cfg, section), name):
+                changed[key] = value
+        return changed
 
     @Slot()
     def stop(self) -> None:
