@@ -11,7 +11,6 @@ import math
 import os
 from pathlib import Path
 
-import torch
 from torch import nn
 from torchvision.models.detection import MaskRCNN, maskrcnn_resnet50_fpn_v2
 from torchvision.models.detection.anchor_utils import AnchorGenerator
