@@ -57,3 +57,22 @@ def screenshot_dir() -> Path:
 def private_rows_cache(tmp_path_factory):
     """No test reads or fills the user's cache of remote rows (spawned workers inherit the variable)."""
     os.environ["SEGSTUDIO_CACHE_DIR"] = str(tmp_path_factory.mktemp("rows-cache"))
+
+
+# deeplake 4.7.4's native exit handlers can deadlock after its storage threads met a stopped S3 server
+# (seen here: the main thread joining a deeplake thread pool in exit() for 15+ minutes after pytest had
+# printed its summary). Once pytest is completely done, leave without running native exit handlers.
+_EXIT_STATUS = {}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _EXIT_STATUS["status"] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    if "status" in _EXIT_STATUS and not hasattr(config, "workerinput"):
+        import sys
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_EXIT_STATUS["status"])

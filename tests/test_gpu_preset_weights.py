@@ -52,7 +52,7 @@ def test_gpu_or_mps_makes_the_gpu_preset_the_default(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert config_presets.default_preset() == "cpu" and config_presets.preset_names()[0] == "cpu"
-    args = argparse.Namespace(config=None, runs_dir=None, max_iters=None)
+    args = argparse.Namespace(config=None, runs_dir=None, max_iters=None, overrides=[])
     assert load_cli_config(args).model.arch == "maskrcnn_resnet18_fpn"
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
     assert config_presets.default_preset() == "gpu"

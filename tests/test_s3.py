@@ -96,7 +96,7 @@ def _train(cfg_path, on_iteration=lambda e: None, resume=None, should_stop=lambd
         return should_stop(max((e.iteration for e in events if e.kind == "iteration"), default=0))
 
     class Args:
-        config, runs_dir, max_iters = str(cfg_path), None, None
+        config, runs_dir, max_iters, overrides = str(cfg_path), None, None, []
     return train(load_cli_config(Args), on_event, stop_now, resume=resume), events
 
 
