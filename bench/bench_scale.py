@@ -2,12 +2,19 @@
 on the same rows replicated to 1k, 10k and 100k rows (same run, ratios against the smallest size).
 
     python bench/bench_scale.py [--sizes 1000,10000,100000] [--coco ../shared/data/coco128] [--cache DIR]
+                                [--max-side 0]
 
 The datasets are built once by appending coco128's stored rows (JPEG bytes as stored, the other columns
-as read) over and over, and kept in --cache (default /tmp/segstudio-scale) for later runs; 100k rows of
-coco128 take about 19 GB. Each measurement runs segstudio as a subprocess with an empty report cache
-(nothing is known about the dataset in advance), polls the process tree's resident memory every 50 ms,
-and ends the process once it has answered:
+as read) over and over, 512 rows per append and commit, and kept in --cache (default /tmp/segstudio-scale)
+for later runs. 100k rows of coco128 take 19 GB and about 3 minutes to build on 2 cores (about 600 rows/s:
+one append of 512 rows takes 0.3-0.8 s and its commit 0.2-0.7 s; nothing is re-encoded. A niced build on
+a machine busy with other work gets a small share of the CPU: 16 rows/s was seen at a load of ~18).
+Where 19 GB is too much disk, --max-side 160 builds every size from the same source downscaled once
+(coco128's real images and masks resized to at most 160 px a side, boxes and areas scaled, the same
+instances and classes; about 1.1 GB at 100k rows): the ratios then compare like with like, but the
+absolute figures are not comparable with full-size runs.
+Each measurement runs segstudio as a subprocess with an empty report cache (nothing known in advance),
+polls the process tree's resident memory every 50 ms, and ends the process once it has answered:
 - train: the default config on the dataset with train.max_iters = 1; seconds until the "it 1/1" line.
 - inspect: seconds to its first line (the schema) and to its sampled pre-flight line; then it is stopped.
 Targets: train at 100k within 1.5x of 1k; peak memory within +300 MB of 1k; inspect's first line < 5 s.
@@ -27,6 +34,8 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 CHUNK = 512          # rows per append and commit while building (bounds the builder's memory)
@@ -34,8 +43,8 @@ POLL_S = 0.05
 
 
 # ---- building the datasets ------------------------------------------------------------------------
-def source_dataset(coco: Path, cache: Path) -> str:
-    """coco128 imported by segstudio (once)."""
+def source_dataset(coco: Path, cache: Path, max_side: int = 0) -> str:
+    """coco128 imported by segstudio (once); with max_side, a copy of it downscaled (once)."""
     from segstudio.data.coco_import import import_coco
 
     dest = cache / "coco128"
@@ -43,13 +52,70 @@ def source_dataset(coco: Path, cache: Path) -> str:
         shutil.rmtree(dest, ignore_errors=True)
         import_coco(str(coco / "images"), str(coco / "annotations.json"), str(dest))
         (dest / ".complete").write_text("1\n")
+    return downscaled(str(dest), max_side, cache) if max_side else str(dest)
+
+
+def downscaled(src_path: str, max_side: int, cache: Path) -> str:
+    """The source's rows with images and masks resized to at most max_side pixels a side (JPEG images,
+    nearest-neighbour masks, boxes and areas scaled with them; same instances and classes)."""
+    import deeplake
+
+    dest = cache / f"{Path(src_path).name}-s{max_side}"
+    if (dest / ".complete").exists():
+        return str(dest)
+    shutil.rmtree(dest, ignore_errors=True)
+    src = deeplake.open_read_only(src_path)
+    ds = _empty_like(src, dest)
+    cols = _source_rows(src)
+    for r in range(len(src)):
+        img = src["images"][r]
+        scale = min(1.0, max_side / max(img.shape[:2]))
+        cols["images"][r] = _jpeg(img, scale)
+        cols["masks"][r] = _resize_masks(cols["masks"][r], scale)
+        cols["boxes"][r] = (cols["boxes"][r] * scale).astype(np.float32)
+        cols["areas"][r] = (cols["areas"][r] * scale * scale).astype(np.float32)
+    ds.append(cols)
+    ds.commit("downscaled rows")
+    (dest / ".complete").write_text("1\n")
     return str(dest)
+
+
+def _jpeg(img, scale: float) -> bytes:
+    import io
+
+    from PIL import Image
+    h, w = img.shape[:2]
+    img = img[..., 0] if img.ndim == 3 and img.shape[2] == 1 else img     # grayscale rows
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = Image.fromarray(np.ascontiguousarray(img)).resize(size, Image.BILINEAR)
+    buf = io.BytesIO()
+    small.save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+def _resize_masks(masks, scale: float):
+    """H x W x N bool masks, nearest neighbour, to the size _jpeg gives the image."""
+    h, w = masks.shape[:2]
+    ys = (np.arange(max(1, round(h * scale))) / scale).astype(int).clip(0, h - 1)
+    xs = (np.arange(max(1, round(w * scale))) / scale).astype(int).clip(0, w - 1)
+    return np.ascontiguousarray(masks[ys][:, xs])
+
+
+def _empty_like(src, dest: Path):
+    """A new dataset with the source's columns and their metadata (class names), committed."""
+    import deeplake
+
+    ds = deeplake.create(str(dest))
+    for col in src.schema.columns:
+        ds.add_column(col.name, col.dtype)
+        for key in src[col.name].metadata.keys():  # noqa: SIM118 - a Deep Lake metadata object, not a dict
+            ds[col.name].metadata[key] = src[col.name].metadata[key]
+    ds.commit("schema")
+    return ds
 
 
 def _source_rows(src) -> dict:
     """Every column of every row, in the form that appends fastest: image columns as their stored bytes."""
-    import numpy as np
-
     rows = list(range(len(src)))
     out = {}
     for col in src.schema.columns:
@@ -73,12 +139,7 @@ def replicated(src_path: str, n: int, cache: Path) -> str:
     shutil.rmtree(dest, ignore_errors=True)
     src = deeplake.open_read_only(src_path)
     cols = _source_rows(src)
-    ds = deeplake.create(str(dest))
-    for col in src.schema.columns:
-        ds.add_column(col.name, col.dtype)
-        for key in src[col.name].metadata.keys():  # noqa: SIM118 - a Deep Lake metadata object, not a dict
-            ds[col.name].metadata[key] = src[col.name].metadata[key]
-    ds.commit("schema")
+    ds = _empty_like(src, dest)
     started = time.perf_counter()
     for start in range(0, n, CHUNK):
         idx = [i % len(src) for i in range(start, min(n, start + CHUNK))]
@@ -199,13 +260,15 @@ def main(argv=None) -> int:
     p.add_argument("--sizes", default="1000,10000,100000", help="row counts, comma-separated; the first is the base")
     p.add_argument("--coco", default=str(ROOT.parent / "shared" / "data" / "coco128"))
     p.add_argument("--cache", default="/tmp/segstudio-scale", help="where the built datasets are kept")
+    p.add_argument("--max-side", type=int, default=0, help="downscale the source's images and masks to at most "
+                   "this many pixels a side first (0: as they are)")
     p.add_argument("--repeats", type=int, default=1, help="measurements per size (the best is kept)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds one measurement may take")
     args = p.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
-    src = source_dataset(Path(args.coco), cache)
+    src = source_dataset(Path(args.coco), cache, args.max_side)
     urls = {n: replicated(src, n, cache) for n in sizes}
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:

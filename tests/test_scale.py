@@ -234,3 +234,53 @@ def test_cache_key_has_no_secrets_and_needs_a_version(tmp_path):
     assert key.address == "s3://bucket/ds @ http://127.0.0.1:9000"
     assert ScanKey.of(str(tmp_path), "", MAP, BoxFormat(), 3).path is None
 
+
+
+class RequestLog:
+    """A Deep Lake dataset that records each row request per column: (column, "slice" or "list", rows)."""
+
+    def __init__(self, ds):
+        self._ds, self.requests = ds, []
+
+    def __len__(self):
+        return len(self._ds)
+
+    def __getattr__(self, name):
+        return getattr(self._ds, name)
+
+    def __getitem__(self, key):
+        log, column = self, self._ds[key]
+
+        class Column:
+            def __getattr__(self, name):
+                return getattr(column, name)
+
+            def __getitem__(self, index):
+                kind = "slice" if isinstance(index, slice) else "list"
+                n = len(range(*index.indices(len(log)))) if isinstance(index, slice) else len(index)
+                log.requests.append((key, kind, n))
+                return column[index]
+        return Column()
+
+
+def test_full_scans_read_consecutive_rows_as_slices(planted, monkeypatch):
+    """Deep Lake answers a slice of a small column 20-30x faster than an index list (data.columns): the
+    full scans ask for consecutive rows as slices, a few per chunk; masks stay lists (slower as slices)."""
+    monkeypatch.setattr(cc, "CHUNK", 3)
+    monkeypatch.setattr(pf, "_BATCH", 3)
+    ds = deeplake.open_read_only(planted)
+    expected = np.zeros(1, np.int64)
+    for r in range(ROWS):
+        lab = np.asarray(ds["categories"][r], np.int64)
+        expected += np.bincount(lab[lab < 1], minlength=1)
+    logged = RequestLog(ds)
+    assert class_counts(logged, "categories", "iscrowd", 1) == (expected.tolist(), [0])
+    assert sorted(logged.requests) == sorted((c, "slice", n) for c in ("categories", "iscrowd") for n in (3, 3, 2))
+    logged.requests.clear()
+    report = preflight(logged, MAP, BoxFormat(), num_classes=1)
+    assert report.rows_checked == ROWS and report.bad_rows == [_bad_row()]
+    kinds = {(c, k) for c, k, _ in logged.requests}
+    assert kinds == {("masks", "list"), ("boxes", "slice"), ("categories", "slice"), ("iscrowd", "slice")}
+    logged.requests.clear()
+    sampled = preflight(logged, MAP, BoxFormat(), rows=[0, 2, 5], num_classes=1)   # rows apart: a list each
+    assert sampled.rows_checked == 3 and {k for _, k, _ in logged.requests} == {"list"}

@@ -1,11 +1,14 @@
 """How many instances (and crowd instances) each class has, over a dataset's label column.
 
 It reads every row's labels, so it reports progress and can be cancelled; data.scan caches its answer
-per dataset version.
+per dataset version. Consecutive rows are read as slices and tallied with one bincount per chunk: on
+100k rows that is a fraction of a second instead of seconds of per-row requests.
 """
 from __future__ import annotations
 
 import numpy as np
+
+from segstudio.data.columns import read_column
 
 CHUNK = 1024   # rows read per request: one column read per chunk, memory bounded whatever the row count
 
@@ -25,16 +28,24 @@ def class_counts(ds, labels: str, iscrowd: str, num_classes: int, *, rows=None, 
         if should_stop is not None and should_stop():
             raise Cancelled()
         chunk = rows[start:start + CHUNK].tolist()
-        labs = ds[labels][chunk]
-        flags = ds[iscrowd][chunk] if iscrowd else [None] * len(chunk)
-        for lab, flag in zip(labs, flags):
-            lab = np.asarray(lab, np.int64).reshape(-1)
-            ok = (lab >= 0) & (lab < num_classes)
-            total += np.bincount(lab[ok], minlength=num_classes)
-            if flag is not None:
-                f = np.asarray(flag).reshape(-1).astype(bool)
-                if len(f) == len(lab):
-                    crowd += np.bincount(lab[ok & f], minlength=num_classes)
+        labs = [np.asarray(v, np.int64).reshape(-1) for v in read_column(ds, labels, chunk)]
+        flags = read_column(ds, iscrowd, chunk)
+        _tally(total, crowd, labs, flags, num_classes)
         if progress is not None:
             progress(start + len(chunk), len(rows))
     return total.tolist(), crowd.tolist()
+
+
+def _tally(total: np.ndarray, crowd: np.ndarray, labs: list, flags: list, num_classes: int) -> None:
+    """Add one chunk's rows: every label in range counts; crowd flags count where a row has one per label."""
+    if not labs:
+        return
+    every = np.concatenate(labs)
+    ok = (every >= 0) & (every < num_classes)
+    total += np.bincount(every[ok], minlength=num_classes)
+    pairs = [(lab, np.asarray(f).reshape(-1).astype(bool)) for lab, f in zip(labs, flags) if f is not None]
+    pairs = [(lab, f) for lab, f in pairs if len(f) == len(lab)]
+    if pairs:
+        lab, f = np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
+        hit = (lab >= 0) & (lab < num_classes) & f
+        crowd += np.bincount(lab[hit], minlength=num_classes)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from segstudio.data.columns import read_column
 from segstudio.data.sample import BoxFormat, ColumnMapping, boxes_to_xyxy, masks_layout
 
 _FIRST_ROWS = 10
@@ -169,10 +170,6 @@ def image_shapes(ds, column: str, rows: list) -> list:
         return out
 
 
-def _column(ds, name: str, rows: list) -> list:
-    return list(ds[name][rows]) if name else [None] * len(rows)
-
-
 def _check_row(t: PreflightTally, row: int, shape, masks, boxes, labels, crowd, fmt: BoxFormat, k) -> None:
     h, w, ch, dt = shape
     if h <= 0 or w <= 0 or ch not in (1, 2, 3, 4):
@@ -300,7 +297,8 @@ def check_stored_rows(t: PreflightTally, ds, mapping: ColumnMapping, box_format:
                       k) -> None:
     """Check rows `batch` of `ds` as stored (image headers, not pixels) into `t`."""
     shapes = image_shapes(ds, mapping.images, batch)
-    cols = [_column(ds, name, batch) for name in (mapping.masks, mapping.boxes, mapping.labels, mapping.iscrowd)]
+    cols = [read_column(ds, mapping.masks, batch, by_slice=False)]     # masks: as a list (see data.columns)
+    cols += [read_column(ds, name, batch) for name in (mapping.boxes, mapping.labels, mapping.iscrowd)]
     for i, row in enumerate(batch):
         t.rows_checked += 1
         _check_row(t, row, shapes[i], cols[0][i], cols[1][i], cols[2][i], cols[3][i], box_format, k)

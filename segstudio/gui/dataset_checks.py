@@ -76,7 +76,7 @@ class DatasetChecks(QSplitter):
         self._counts = None
         ds, mapping, fmt, n, k = st.ds, st.mapping, st.box_format, st.num_rows, len(st.class_names)
         self._set_message("Checking rows ..." if n <= PREFLIGHT_ROWS
-                          else f"Checking a fixed sample of {PREFLIGHT_ROWS} of {n} rows ...")
+                          else f"Checking a fixed sample of {PREFLIGHT_ROWS:,} of {n:,} rows ...")
 
         key = ScanKey.of(st.url, version_of(ds), mapping, fmt, k, st.endpoint_url)
 
@@ -93,8 +93,9 @@ class DatasetChecks(QSplitter):
             report(mapping, counts)
             if cached.get("report") is not None:
                 return mapping, counts, cached["report"]
+            progress = _throttled(lambda done, total: report(mapping, "sample", done, total))
             return mapping, counts, preflight(ds, mapping, fmt, rows=sample_rows(n, PREFLIGHT_ROWS),
-                                              should_stop=should_stop)
+                                              progress=progress, should_stop=should_stop)
         self.runner.start(job)
         self.runner.done.connect(self._after_run, Qt.ConnectionType.SingleShotConnection)
 
@@ -128,13 +129,19 @@ class DatasetChecks(QSplitter):
         """(mapping, rows counted, total rows) while counting; (mapping, counts) once they are known."""
         if values[0] is not self.state.mapping:
             return
-        if len(values) == 4:           # (mapping, "rows", done, total): Check all rows
+        if len(values) == 4:           # (mapping, "rows" or "sample", done, total): the check's progress
             first = self.preflightTree.topLevelItem(0)
-            if first is not None:
-                first.setText(0, f"Checking all rows: {values[2]:,} of {values[3]:,} ...")
+            done, total = values[2], values[3]
+            n = self.state.num_rows
+            if first is None:
+                return
+            if values[1] == "rows" or total >= n:
+                first.setText(0, f"Checking {'all ' if values[1] == 'rows' else ''}rows: {done:,} of {total:,} ...")
+            else:
+                first.setText(0, f"Checking a fixed sample of {total:,} of {n:,} rows: {done:,} done ...")
         elif len(values) == 3:
             done, total = values[1], values[2]
-            self.classesBox.setTitle(f"Classes (counting instances: {done} of {total} rows)")
+            self.classesBox.setTitle(f"Classes (counting instances: {done:,} of {total:,} rows)")
         else:
             self.classesBox.setTitle("Classes (instances)")
             self._show_counts(values[1])

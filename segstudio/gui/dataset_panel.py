@@ -201,7 +201,7 @@ class DatasetPanel(QWidget):
         n = info.num_rows
         note = "" if mapped.mapping is not None else " No complete column mapping was found: pick the columns."
         notes = "".join(f" {x}" for x in info.notes if "3.x" in x)   # read-only: say it where it is seen
-        self.message.emit(f"Opened {url}: {n} rows, {len(mapped.class_names)} classes.{note}{notes}",
+        self.message.emit(f"Opened {url}: {n:,} rows, {len(mapped.class_names)} classes.{note}{notes}",
                           mapped.mapping is None)
         self.opened.emit(url)
 

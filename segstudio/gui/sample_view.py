@@ -42,6 +42,7 @@ class SampleView(QGroupBox):
         link_slider(self.sampleSlider, self.sampleSpin)
         self.sampleSpin.valueChanged.connect(self.request_preview)
         self.sampleSpin.valueChanged.connect(self.rowChanged)
+        self.rowCountLabel = QLabel("", objectName="rowCountLabel")
         self.previewView = ImageView(placeholder="Open a dataset to see its rows")
         self.previewView.setObjectName("previewView")
         self.sampleInfo = QLabel("", objectName="sampleInfoLabel", wordWrap=True)
@@ -50,6 +51,7 @@ class SampleView(QGroupBox):
         row = QHBoxLayout()
         row.addWidget(QLabel("Row"))
         row.addWidget(self.sampleSpin)
+        row.addWidget(self.rowCountLabel)
         row.addWidget(self.sampleSlider, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(row)
@@ -68,6 +70,7 @@ class SampleView(QGroupBox):
     def set_row_count(self, n: int) -> None:
         self.sampleSlider.setMaximum(max(0, n - 1))
         self.sampleSpin.setMaximum(max(0, n - 1))
+        self.rowCountLabel.setText(f"({n:,} row{'' if n == 1 else 's'})")
 
     @Slot()
     def request_preview(self, *_):

@@ -38,3 +38,18 @@ def test_counts_fill_in_with_progress_then_come_from_the_cache(qtbot, demo_datas
     again.start()
     qtbot.waitUntil(lambda: "(" in again.classList.item(0).text() and not again.runner.is_running(), timeout=60000)
     assert calls == [1] and [again.classList.item(i).text() for i in range(again.classList.count())] == counted
+
+
+def test_the_sampled_check_shows_its_progress(qtbot, demo_dataset, monkeypatch):
+    from segstudio.data import preflight as pf
+
+    monkeypatch.setattr(dataset_checks, "PREFLIGHT_ROWS", 16)    # 48 rows: a sample of 16, in batches of 4
+    monkeypatch.setattr(pf, "_BATCH", 4)
+    monkeypatch.setattr(dataset_checks, "_throttled", lambda progress, every_s=0: progress)
+    checks = _checks(qtbot, demo_dataset)
+    shown = []
+    checks.runner.progress.connect(lambda values: shown.append(checks.preflightTree.topLevelItem(0).text(0)))
+    checks.start()
+    qtbot.waitUntil(lambda: checks._counts is not None and not checks.runner.is_running(), timeout=60000)
+    assert "Checking a fixed sample of 16 of 48 rows: 8 done ..." in shown
+    assert checks.preflightTree.topLevelItem(0).text(0).startswith("A fixed sample of 16 of 48 rows was checked")
