@@ -43,7 +43,8 @@ class DataConfig:
     split_seed: int = _opt(0, min=0, help="seed of the random split")
     endpoint_url: str = _opt("", help="S3-compatible endpoint (credentials come from the environment)")
     prefetch: int = _opt(-1, min=-1, max=64, help="batches each loader process requests ahead of the one it "
-                                                  "prepares; -1: automatic (0 for local, 2 for remote data)")
+                                                  "prepares; -1: automatic (0 for local data; for remote data, "
+                                                  "16 rows' worth, at least 2 batches)")
     cache_gb: float = _opt(10.0, min=0.0, help="local disk cache of remote rows, GB (0 turns it off; "
                                                "local datasets are never cached)")
     retry_s: float = _opt(120.0, min=1.0, help="seconds a lost connection to remote data is retried before "

@@ -175,10 +175,10 @@ class SegmentationDataset(Dataset):
         finally:
             self._ready = {}
 
-    def prefetch_depth(self) -> int:
+    def prefetch_depth(self, batch_size: int = 1) -> int:
         from segstudio.data.batch_read import is_remote
 
-        return self.mapped.reads.prefetch_for(is_remote(self.mapped.url))
+        return self.mapped.reads.prefetch_for(is_remote(self.mapped.url), batch_size)
 
     def image_sizes(self) -> list[tuple[int, int]]:
         """(height, width) per row from the stored headers, a batch of rows per request."""
@@ -305,7 +305,7 @@ def build_loader(dataset: SegmentationDataset, batch_size: int, workers: int, sh
     groups = aspect_groups(dataset.image_sizes()) if group_by_aspect else None
     sampler = EpochBatchSampler(len(dataset), batch_size, shuffle, seed, drop_last, groups, rank=rank,
                                 world_size=world_size, repeat_factors=repeat_factors,
-                                ahead=dataset.prefetch_depth(), workers=workers)
+                                ahead=dataset.prefetch_depth(batch_size), workers=workers)
     kwargs = {}
     if workers > 0:
         kwargs = dict(multiprocessing_context="spawn", persistent_workers=True, prefetch_factor=prefetch_factor,
@@ -316,7 +316,7 @@ def build_loader(dataset: SegmentationDataset, batch_size: int, workers: int, sh
                       generator=torch.Generator().manual_seed(seed), **kwargs)
 
 
-_MAX_PENDING = 16
+_MAX_PENDING = 80   # above the largest prefetch setting (64)
 
 _FIXED_SIZE = {"RandomSizedBBoxSafeCrop", "RandomResizedCrop", "RandomSizedCrop", "Resize", "CenterCrop",
                "RandomCrop"}

@@ -30,13 +30,30 @@ def _wait_listening(port: int, timeout_s: float, proc: subprocess.Popen | None =
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"moto server exited with status {proc.returncode}")
+            raise RuntimeError(f"the server process exited with status {proc.returncode}")
         try:
             with socket.create_connection((HOST, port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listens on {HOST}:{port} after {timeout_s} s")
+
+
+def _pinned_to(cpus: set[int] | None):
+    """A preexec_fn that moves the child process onto `cpus` (None: no change)."""
+    if not cpus:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+def proxy_process(target_port: int, rtt_ms: float, cpus: set[int] | None = None) -> tuple[subprocess.Popen, str]:
+    """A LatencyProxy in its own process (optionally on `cpus`): -> (the process, its endpoint URL).
+    Benchmarks use this so that the proxy's threads do not share the measured process's GIL and CPUs."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, __file__, "proxy", str(target_port), str(rtt_ms), str(port)],
+                            preexec_fn=_pinned_to(cpus))
+    _wait_listening(port, 30.0, proc)
+    return proc, f"http://{HOST}:{port}"
 
 
 class MotoServer:
@@ -52,13 +69,16 @@ class MotoServer:
     def endpoint(self) -> str:
         return f"http://{HOST}:{self.port}"
 
-    def start(self) -> MotoServer:
+    def start(self, cpus: set[int] | None = None) -> MotoServer:
+        """Start the server process; with `cpus`, it runs on those CPUs only (benchmarks keep it off the
+        loader's CPUs, as a remote server would be)."""
         env = dict(os.environ)
         env.pop("INITIAL_NO_AUTH_ACTION_COUNT", None)
         if self.auth:
             env["INITIAL_NO_AUTH_ACTION_COUNT"] = str(_NO_AUTH_REQUESTS)
         self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.port)],
-                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     preexec_fn=_pinned_to(cpus))
         _wait_listening(self.port, 30.0, self.proc)
         if self.auth:
             self._create_user()
@@ -246,3 +266,19 @@ class LatencyProxy:
             self._close(s)
         for t in threads:
             t.join(5)
+
+
+def _serve_proxy(argv: list[str]) -> None:
+    """`python tests/s3_server.py proxy TARGET_PORT RTT_MS PORT`: a LatencyProxy until terminated."""
+    import signal
+
+    target, rtt, port = int(argv[0]), float(argv[1]), int(argv[2])
+    proxy = LatencyProxy(target, rtt, port=port).start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait()
+    proxy.stop()
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["proxy"]:
+    _serve_proxy(sys.argv[2:])

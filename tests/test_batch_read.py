@@ -72,7 +72,7 @@ def test_s3_reads_in_workers_fill_the_cache_and_match_local(s3_demo, demo_datase
     monkeypatch.setenv("SEGSTUDIO_CACHE_DIR", str(tmp_path))
     local = dataset(demo_dataset, rows=range(0, 48, 3))
     remote = dataset(s3_demo.url, s3_demo.endpoint, rows=range(0, 48, 3))
-    assert remote.prefetch_depth() == 2
+    assert remote.prefetch_depth(4) == 4 and remote.prefetch_depth(16) == 2   # 16 rows ahead, >= 2 batches
     loader = build_loader(remote, 4, 2, shuffle=True, seed=1, group_by_aspect=False, timeout=120)
     for epoch in range(2):   # epoch 0 from the server, epoch 1 from the cache the workers wrote
         loader.batch_sampler.set_epoch(epoch)
@@ -89,3 +89,27 @@ def test_s3_reads_in_workers_fill_the_cache_and_match_local(s3_demo, demo_datase
     from segstudio.data import row_cache
     doc = row_cache.info()
     assert doc["datasets"][0]["url"] == s3_demo.url and doc["datasets"][0]["rows"] == len(local)
+
+
+def test_remote_small_columns_come_in_blocks_with_the_same_values(s3_demo, demo_dataset, monkeypatch):
+    """Boxes and labels of remote data are read a block of rows at a time (a slice is a few requests where a
+    list of rows is one request per row); the cells are exactly the local ones, the partial last block too."""
+    from segstudio.data import batch_read
+
+    for key, value in s3_demo.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(batch_read, "BLOCK_ROWS", 16)
+    local = open_mapped(demo_dataset, DataConfig()).reader
+    remote = open_mapped(s3_demo.url, DataConfig(endpoint_url=s3_demo.endpoint, cache_gb=0),
+                         endpoint_url=s3_demo.endpoint).reader
+    assert remote.small and set(remote.small).isdisjoint({"images", "masks"})
+    last = len(remote.ds) - 1
+    for rows in ([3, 40, 17, last], [18, 2, last - 1]):   # the second batch finds its blocks held
+        for a, b in zip(remote.read(rows), local.read(rows)):
+            assert a.keys() == b.keys()
+            assert all(np.array_equal(np.asarray(a[k]), np.asarray(b[k])) for k in a)
+    assert {blk for _, blk in remote.blocks} == {0, 1, 2, last // 16}
+    pending = remote.start([5])                 # block 0 is held: not requested again...
+    remote.blocks.clear()                       # ...but pushed out before the answer comes
+    cells, expected = pending.cells()[0], local.read([5])[0]
+    assert all(np.array_equal(np.asarray(cells[k]), np.asarray(expected[k])) for k in expected)

@@ -15,7 +15,15 @@ from segstudio.cli import main
 
 @pytest.fixture
 def plain_s3(demo_small, monkeypatch, tmp_path):
-    """A server of our own (it is stopped and restarted), behind a proxy that counts connections."""
+    """A server of our own (it is stopped and restarted), behind a proxy that counts connections.
+
+    Small columns are read row by row here (a list of rows, which Deep Lake sends to the server each time):
+    with 12 rows, their blocks and Deep Lake's own chunk reads of the images would otherwise hold every row
+    in memory after the first batches, and the run would never need the server again. The retrying code
+    is the same for blocks."""
+    from segstudio.data import batch_read
+
+    monkeypatch.setattr(batch_read, "BLOCK_READS", False)
     server = MotoServer(auth=False).start()
     proxy = LatencyProxy(server.port, rtt_ms=0)
     try:

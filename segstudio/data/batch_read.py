@@ -10,13 +10,21 @@ retried with backoff for `retry_s` seconds before it becomes one DataError sente
 """
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from segstudio.data.sample import ColumnMapping, mapped_columns
 from segstudio.errors import DataError
 
 _POLL_S = 0.002
+# Remote datasets: columns other than images and masks (a few bytes a row) are read in blocks of rows; a
+# slice is a handful of requests for the whole block where a list of rows is one request per row.
+BLOCK_READS = True
+BLOCK_ROWS = 256
+MAX_BLOCKS = 1024          # blocks kept per column and process (a few MB of boxes and labels at COCO's size)
+REMOTE_ROWS_AHEAD = 16     # automatic prefetch for remote data: rows requested ahead per loader process
 _BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 _FIRST_ATTEMPT_S = 4.0   # then 8, 16, 32...: a slow but working link still gets its answer
 
@@ -32,7 +40,7 @@ class ReadTimeout(Exception):
 @dataclass(frozen=True)
 class ReadSettings:
     """How loaders read a dataset (the [data] settings prefetch, cache_gb, retry_s)."""
-    prefetch: int = -1          # batches requested ahead per loader process; -1: 0 local, 2 remote
+    prefetch: int = -1          # batches requested ahead per loader process; -1: automatic
     cache_gb: float = 10.0      # disk cache of remote rows; 0: off
     retry_s: float = 120.0      # how long a lost connection is retried
 
@@ -43,8 +51,12 @@ class ReadSettings:
                    float(getattr(data_cfg, "cache_gb", default.cache_gb)),
                    float(getattr(data_cfg, "retry_s", default.retry_s)))
 
-    def prefetch_for(self, remote: bool) -> int:
-        return self.prefetch if self.prefetch >= 0 else (2 if remote else 0)
+    def prefetch_for(self, remote: bool, batch_size: int = 1) -> int:
+        """Batches to request ahead: the setting, or automatically none for local data and, for remote data,
+        enough batches for REMOTE_ROWS_AHEAD rows (at least 2), so that round trips overlap."""
+        if self.prefetch >= 0:
+            return self.prefetch
+        return max(2, -(-REMOTE_ROWS_AHEAD // max(int(batch_size), 1))) if remote else 0
 
 
 def is_remote(url: str) -> bool:
@@ -125,7 +137,8 @@ class PendingRows:
 
 
 class RowReader:
-    """Batched reads of one dataset's mapped columns; `remote` turns on the retry deadline."""
+    """Batched reads of one dataset's mapped columns; `remote` turns on the retry deadline and block reads
+    of the small columns (everything but images and masks)."""
 
     def __init__(self, ds, mapping: ColumnMapping, *, url: str = "", remote: bool = False, cache=None,
                  retry_s: float = 120.0):
@@ -133,6 +146,11 @@ class RowReader:
         self.names = mapped_columns(mapping)
         self.columns = [ds[name] for name in self.names]
         self.batched = all(hasattr(c, "get_async") for c in self.columns)
+        big = {mapping.images, mapping.masks}
+        self.small = [n for n in self.names if remote and self.batched and BLOCK_READS and n not in big]
+        self.blocks: OrderedDict[tuple[str, int], list] = OrderedDict()   # (column, block) -> values
+        self.rows = len(ds) if self.small else 0
+        self._lock = threading.Lock()
 
     def start(self, rows) -> PendingRows:
         return PendingRows(self, [int(r) for r in rows])
@@ -141,9 +159,15 @@ class RowReader:
         return self.start(rows).cells()
 
     def request(self, rows: list[int]):
+        """Futures: (column, future) for the columns read row by row, ((column, block), future) for the
+        small columns' blocks not held yet."""
         if not self.batched:
             return None
-        return [c.get_async(list(rows)) for c in self.columns]
+        per_row = [(n, c.get_async(list(rows))) for n, c in zip(self.names, self.columns) if n not in self.small]
+        wanted = sorted({(n, r // BLOCK_ROWS) for n in self.small for r in rows} - set(self.blocks))
+        per_block = [((n, b), self.ds[n].get_async(slice(b * BLOCK_ROWS, self._block_end(b))))
+                     for n, b in wanted]
+        return per_row, per_block
 
     def collect(self, rows: list[int], futures) -> list[dict]:
         """Per-row cells for `rows` from `futures`. Remote reads that fail on the network, or give no
@@ -157,9 +181,9 @@ class RowReader:
         while True:   # ends with the rows, or at the deadline
             try:
                 wait_until = None if deadline is None else min(deadline, time.monotonic() + _attempt_s(attempt))
-                values = _wait(futures, wait_until)
-                split = [_split(v, len(rows)) for v in values]
-                return [{n: split[j][i] for j, n in enumerate(self.names)} for i in range(len(rows))]
+                per_row, per_block = futures
+                values = _wait([f for _, f in per_row + per_block], wait_until)
+                return self._assemble(rows, per_row, per_block, values)
             except Exception as exc:  # noqa: BLE001 - storage errors come in many types
                 if not (self.remote and _is_network(exc)):
                     return [self._one_or_none(r) for r in rows]
@@ -170,6 +194,30 @@ class RowReader:
                     time.sleep(min(_BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)], left))
                 attempt += 1
                 futures = self.request(rows)
+
+    def _assemble(self, rows: list[int], per_row: list, per_block: list, values: list) -> list[dict]:
+        """{column: value} per row from the per-row results and the (new and held) small-column blocks."""
+        split = {n: _split(v, len(rows)) for (n, _), v in zip(per_row, values)}
+        with self._lock:
+            for ((n, b), _), v in zip(per_block, values[len(per_row):]):
+                self.blocks[(n, b)] = _split(v, self._block_end(b) - b * BLOCK_ROWS)
+            out = [{n: split[n][i] if n in split else self._block(n, row)[row % BLOCK_ROWS] for n in self.names}
+                   for i, row in enumerate(rows)]
+            while len(self.blocks) > MAX_BLOCKS * max(len(self.small), 1):
+                self.blocks.popitem(last=False)
+        return out
+
+    def _block_end(self, block: int) -> int:
+        return min(self.rows, (block + 1) * BLOCK_ROWS)
+
+    def _block(self, name: str, row: int) -> list:
+        """The held block of `row` in a small column (read now if another batch's reads pushed it out)."""
+        key = (name, row // BLOCK_ROWS)
+        if key not in self.blocks:
+            self.blocks[key] = _split(self.ds[name][key[1] * BLOCK_ROWS:self._block_end(key[1])],
+                                      self._block_end(key[1]) - key[1] * BLOCK_ROWS)
+        self.blocks.move_to_end(key)
+        return self.blocks[key]
 
     def _one(self, row: int) -> dict:
         return {n: c[row] for n, c in zip(self.names, self.columns)}
