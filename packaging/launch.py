@@ -1,7 +1,5 @@
 """Entry script for the PyInstaller bundle: the same `segstudio` command as the installed one."""
-import sys
-
-from segstudio.cli import main
+from segstudio.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -1,6 +1,4 @@
-import sys
-
-from segstudio.cli import main
+from segstudio.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

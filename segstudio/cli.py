@@ -65,5 +65,25 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def run() -> None:
+    """The `segstudio` program: main(), then leave without the native libraries' exit handlers.
+
+    Deep Lake's can crash (SIGSEGV) or hang for many minutes at interpreter exit once its storage threads
+    have met a server that went away (seen after a run that had already said what happened and saved its
+    checkpoint). Everything a command writes is committed, saved or closed before main() returns, so the
+    process flushes its output and ends with main()'s status."""
+    import logging
+    import os
+
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):   # a closed pipe: nothing more to say
+            pass
+    logging.shutdown()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -45,6 +45,8 @@ class DataConfig:
     prefetch: int = _opt(-1, min=-1, max=64, help="batches each loader process requests ahead of the one it "
                                                   "prepares; -1: automatic (0 for local data; for remote data, "
                                                   "16 rows' worth, at least 2 batches)")
+    block_rows: int = _opt(256, min=0, max=65536, help="remote data: rows of the small columns (boxes, labels) "
+                                                       "read together, one request; 0 reads them row by row")
     cache_gb: float = _opt(10.0, min=0.0, help="local disk cache of remote rows, GB (0 turns it off; "
                                                "local datasets are never cached)")
     retry_s: float = _opt(120.0, min=1.0, help="seconds a lost connection to remote data is retried before "

@@ -94,14 +94,12 @@ def test_s3_reads_in_workers_fill_the_cache_and_match_local(s3_demo, demo_datase
 def test_remote_small_columns_come_in_blocks_with_the_same_values(s3_demo, demo_dataset, monkeypatch):
     """Boxes and labels of remote data are read a block of rows at a time (a slice is a few requests where a
     list of rows is one request per row); the cells are exactly the local ones, the partial last block too."""
-    from segstudio.data import batch_read
-
     for key, value in s3_demo.env().items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(batch_read, "BLOCK_ROWS", 16)
-    local = open_mapped(demo_dataset, DataConfig()).reader
-    remote = open_mapped(s3_demo.url, DataConfig(endpoint_url=s3_demo.endpoint, cache_gb=0),
+    local = open_mapped(demo_dataset, DataConfig(block_rows=16)).reader
+    remote = open_mapped(s3_demo.url, DataConfig(endpoint_url=s3_demo.endpoint, cache_gb=0, block_rows=16),
                          endpoint_url=s3_demo.endpoint).reader
+    assert not local.small       # local data: read row by row
     assert remote.small and set(remote.small).isdisjoint({"images", "masks"})
     last = len(remote.ds) - 1
     for rows in ([3, 40, 17, last], [18, 2, last - 1]):   # the second batch finds its blocks held

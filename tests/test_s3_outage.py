@@ -12,18 +12,15 @@ from test_s3 import _train, write_config
 
 from segstudio.cli import main
 
+# Small columns read row by row, nothing ahead (a list of rows goes to the server every time): with 12 rows,
+# blocks and Deep Lake's own chunk reads would otherwise hold every row in memory after the first batches,
+# and the run would never need the server again. The retrying code is the same for blocks.
+ROW_BY_ROW = "block_rows = 0\nprefetch = 0\n"
+
 
 @pytest.fixture
 def plain_s3(demo_small, monkeypatch, tmp_path):
-    """A server of our own (it is stopped and restarted), behind a proxy that counts connections.
-
-    Small columns are read row by row here (a list of rows, which Deep Lake sends to the server each time):
-    with 12 rows, their blocks and Deep Lake's own chunk reads of the images would otherwise hold every row
-    in memory after the first batches, and the run would never need the server again. The retrying code
-    is the same for blocks."""
-    from segstudio.data import batch_read
-
-    monkeypatch.setattr(batch_read, "BLOCK_READS", False)
+    """A server of our own (it is stopped and restarted), behind a proxy that counts connections."""
     server = MotoServer(auth=False).start()
     proxy = LatencyProxy(server.port, rtt_ms=0)
     try:
@@ -40,7 +37,7 @@ def plain_s3(demo_small, monkeypatch, tmp_path):
 
 def test_server_restarted_mid_epoch_run_completes(plain_s3, tmp_path):
     server, proxy = plain_s3
-    cfg = write_config(tmp_path, server.url, proxy.endpoint, "restart", iters=3, extra="retry_s = 60\nprefetch = 0\n")
+    cfg = write_config(tmp_path, server.url, proxy.endpoint, "restart", iters=3, extra=ROW_BY_ROW + "retry_s = 60\n")
     restarted = threading.Event()
     seen = {}
 
@@ -64,7 +61,7 @@ def test_server_restarted_mid_epoch_run_completes(plain_s3, tmp_path):
 
 def test_server_down_for_good_is_one_sentence_then_resume(plain_s3, tmp_path):
     server, proxy = plain_s3
-    cfg = write_config(tmp_path, server.url, proxy.endpoint, "down", iters=4, extra="retry_s = 2\nprefetch = 0\n")
+    cfg = write_config(tmp_path, server.url, proxy.endpoint, "down", iters=4, extra=ROW_BY_ROW + "retry_s = 2\n")
     finished, events = _train(cfg, lambda e: server.stop() if e.iteration == 2 else None)
     assert finished.status == "failed", finished
     errors = [e.message for e in events if e.kind == "error"]
@@ -76,3 +73,33 @@ def test_server_down_for_good_is_one_sentence_then_resume(plain_s3, tmp_path):
     proxy.target_port = server.port
     assert main(["train", "--resume", str(tmp_path / "runs" / "down")]) == 0
     assert torch.load(last, weights_only=True)["state"]["iteration"] == 4
+
+
+def test_cli_exits_promptly_when_the_server_stays_down(plain_s3, tmp_path):
+    """`segstudio train` as a user runs it: the server goes away for good mid-run; the process prints one
+    sentence and exits with a failure status, promptly (Deep Lake's native exit handlers once hung a
+    process 15 minutes after its storage threads had met a stopped server)."""
+    import json
+    import subprocess
+    import sys
+
+    server, proxy = plain_s3
+    cfg = write_config(tmp_path, server.url, proxy.endpoint, "cli", iters=6, extra=ROW_BY_ROW + "retry_s = 2\n")
+    proc = subprocess.Popen([sys.executable, "-m", "segstudio", "train", "--config", str(cfg)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = tmp_path / "runs" / "cli" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        lines = metrics.read_text().splitlines() if metrics.exists() else []
+        if any(json.loads(line).get("event") == "iteration" for line in lines):
+            break
+        time.sleep(0.1)
+    server.stop()
+    started = time.monotonic()
+    try:
+        out, err = proc.communicate(timeout=90)
+    finally:
+        proc.kill()
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 1 and len(lines) == 1 and "--resume" in lines[0], (proc.returncode, err[-2000:])
+    assert time.monotonic() - started < 90

@@ -19,10 +19,9 @@ from segstudio.data.sample import ColumnMapping, mapped_columns
 from segstudio.errors import DataError
 
 _POLL_S = 0.002
-# Remote datasets: columns other than images and masks (a few bytes a row) are read in blocks of rows; a
-# slice is a handful of requests for the whole block where a list of rows is one request per row.
-BLOCK_READS = True
-BLOCK_ROWS = 256
+# Remote datasets: columns other than images and masks (a few bytes a row) are read in blocks of rows
+# ([data] block_rows); a slice is a handful of requests for the whole block where a list of rows is one
+# request per row.
 MAX_BLOCKS = 1024          # blocks kept per column and process (a few MB of boxes and labels at COCO's size)
 REMOTE_ROWS_AHEAD = 16     # automatic prefetch for remote data: rows requested ahead per loader process
 _BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)
@@ -39,17 +38,19 @@ class ReadTimeout(Exception):
 
 @dataclass(frozen=True)
 class ReadSettings:
-    """How loaders read a dataset (the [data] settings prefetch, cache_gb, retry_s)."""
+    """How loaders read a dataset (the [data] settings prefetch, cache_gb, retry_s, block_rows)."""
     prefetch: int = -1          # batches requested ahead per loader process; -1: automatic
     cache_gb: float = 10.0      # disk cache of remote rows; 0: off
     retry_s: float = 120.0      # how long a lost connection is retried
+    block_rows: int = 256       # remote small columns read this many rows at a time; 0: row by row
 
     @classmethod
     def from_config(cls, data_cfg) -> ReadSettings:
         default = cls()
         return cls(int(getattr(data_cfg, "prefetch", default.prefetch)),
                    float(getattr(data_cfg, "cache_gb", default.cache_gb)),
-                   float(getattr(data_cfg, "retry_s", default.retry_s)))
+                   float(getattr(data_cfg, "retry_s", default.retry_s)),
+                   int(getattr(data_cfg, "block_rows", default.block_rows)))
 
     def prefetch_for(self, remote: bool, batch_size: int = 1) -> int:
         """Batches to request ahead: the setting, or automatically none for local data and, for remote data,
@@ -81,7 +82,8 @@ def make_reader(ds, mapping: ColumnMapping, url: str, endpoint_url: str, version
         key = row_cache.cache_key(strip_secrets(url), endpoint_url, version, columns)
         cache = row_cache.RowCache(row_cache.cache_root(), key, int(settings.cache_gb * 1e9),
                                    describe={"url": strip_secrets(url), "version": version, "columns": columns})
-    return RowReader(ds, mapping, url=strip_secrets(url), remote=remote, cache=cache, retry_s=settings.retry_s)
+    return RowReader(ds, mapping, url=strip_secrets(url), remote=remote, cache=cache, retry_s=settings.retry_s,
+                     block_rows=settings.block_rows if remote else 0)
 
 
 def _split(value, n: int) -> list:
@@ -141,13 +143,14 @@ class RowReader:
     of the small columns (everything but images and masks)."""
 
     def __init__(self, ds, mapping: ColumnMapping, *, url: str = "", remote: bool = False, cache=None,
-                 retry_s: float = 120.0):
+                 retry_s: float = 120.0, block_rows: int = 0):
         self.ds, self.url, self.remote, self.cache, self.retry_s = ds, url, remote, cache, float(retry_s)
+        self.block_rows = int(block_rows)
         self.names = mapped_columns(mapping)
         self.columns = [ds[name] for name in self.names]
         self.batched = all(hasattr(c, "get_async") for c in self.columns)
         big = {mapping.images, mapping.masks}
-        self.small = [n for n in self.names if remote and self.batched and BLOCK_READS and n not in big]
+        self.small = [n for n in self.names if self.block_rows > 0 and self.batched and n not in big]
         self.blocks: OrderedDict[tuple[str, int], list] = OrderedDict()   # (column, block) -> values
         self.rows = len(ds) if self.small else 0
         self._lock = threading.Lock()
@@ -164,8 +167,8 @@ class RowReader:
         if not self.batched:
             return None
         per_row = [(n, c.get_async(list(rows))) for n, c in zip(self.names, self.columns) if n not in self.small]
-        wanted = sorted({(n, r // BLOCK_ROWS) for n in self.small for r in rows} - set(self.blocks))
-        per_block = [((n, b), self.ds[n].get_async(slice(b * BLOCK_ROWS, self._block_end(b))))
+        wanted = sorted({(n, r // self.block_rows) for n in self.small for r in rows} - set(self.blocks))
+        per_block = [((n, b), self.ds[n].get_async(slice(b * self.block_rows, self._block_end(b))))
                      for n, b in wanted]
         return per_row, per_block
 
@@ -200,22 +203,22 @@ class RowReader:
         split = {n: _split(v, len(rows)) for (n, _), v in zip(per_row, values)}
         with self._lock:
             for ((n, b), _), v in zip(per_block, values[len(per_row):]):
-                self.blocks[(n, b)] = _split(v, self._block_end(b) - b * BLOCK_ROWS)
-            out = [{n: split[n][i] if n in split else self._block(n, row)[row % BLOCK_ROWS] for n in self.names}
+                self.blocks[(n, b)] = _split(v, self._block_end(b) - b * self.block_rows)
+            out = [{n: split[n][i] if n in split else self._block(n, row)[row % self.block_rows] for n in self.names}
                    for i, row in enumerate(rows)]
             while len(self.blocks) > MAX_BLOCKS * max(len(self.small), 1):
                 self.blocks.popitem(last=False)
         return out
 
     def _block_end(self, block: int) -> int:
-        return min(self.rows, (block + 1) * BLOCK_ROWS)
+        return min(self.rows, (block + 1) * self.block_rows)
 
     def _block(self, name: str, row: int) -> list:
         """The held block of `row` in a small column (read now if another batch's reads pushed it out)."""
-        key = (name, row // BLOCK_ROWS)
+        key = (name, row // self.block_rows)
         if key not in self.blocks:
-            self.blocks[key] = _split(self.ds[name][key[1] * BLOCK_ROWS:self._block_end(key[1])],
-                                      self._block_end(key[1]) - key[1] * BLOCK_ROWS)
+            self.blocks[key] = _split(self.ds[name][key[1] * self.block_rows:self._block_end(key[1])],
+                                      self._block_end(key[1]) - key[1] * self.block_rows)
         self.blocks.move_to_end(key)
         return self.blocks[key]
 
