@@ -5,50 +5,12 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from segstudio.cli import main
-
-TINY = """
-[data]
-url = "{url}"
-split_column = "split"
-
-[augment]
-image_size = 64
-
-[model]
-fpn_channels = 32
-mask_head_channels = 16
-mask_head_layers = 1
-rpn_pre_nms_top_n_train = 100
-rpn_post_nms_top_n_train = 50
-rpn_pre_nms_top_n_test = 50
-rpn_post_nms_top_n_test = 25
-box_batch_size_per_image = 32
-
-[train]
-epochs = 1
-batch_size = 2
-max_iters = {iters}
-workers = 0
-device = "cpu"
-runs_dir = "{runs}"
-run_name = "{name}"
-
-[eval]
-max_images = 4
-"""
-
-
-def write_config(tmp_path: Path, url: str, name: str = "cli", iters: int = 3) -> Path:
-    path = tmp_path / f"{name}.toml"
-    path.write_text(TINY.format(url=url, runs=tmp_path / "runs", name=name, iters=iters))
-    return path
-
+from tiny_config import write_config
 
 @pytest.fixture(scope="module")
 def trained_run(demo_dataset, tmp_path_factory):

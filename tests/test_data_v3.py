@@ -63,10 +63,8 @@ def test_writing_a_v3_dataset_is_one_sentence(v3):
 
 @pytest.mark.timeout(600)
 def test_train_eval_and_preview_from_a_v3_dataset(v3, tmp_path):
-    from test_cli_train import TINY
-    config = tmp_path / "v3.toml"
-    config.write_text(TINY.replace('split_column = "split"\n', "").format(
-        url=v3, runs=tmp_path / "runs", name="v3", iters=2))
+    from tiny_config import write_config
+    config = write_config(tmp_path, v3, "v3", iters=2, split_column="")
     assert main(["train", "--config", str(config)]) == 0
     records = [json.loads(line) for line in (tmp_path / "runs" / "v3" / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["event"] == "finished" and records[-1]["status"] == "completed"

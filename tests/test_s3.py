@@ -11,41 +11,9 @@ import torch
 from s3_server import MotoServer, free_port
 
 from segstudio.cli import main
+from tiny_config import write_config
 
 DEMO_ROWS = 12   # conftest's demo_small
-
-TINY = """
-[data]
-url = "{url}"
-endpoint_url = "{endpoint}"
-split_column = "split"
-
-[augment]
-image_size = 64
-
-[model]
-fpn_channels = 32
-mask_head_channels = 16
-mask_head_layers = 1
-rpn_pre_nms_top_n_train = 100
-rpn_post_nms_top_n_train = 50
-rpn_pre_nms_top_n_test = 50
-rpn_post_nms_top_n_test = 25
-box_batch_size_per_image = 32
-
-[train]
-epochs = 1
-batch_size = 2
-max_iters = {iters}
-workers = {workers}
-device = "cpu"
-runs_dir = "{runs}"
-run_name = "{name}"
-checkpoint_every = 1
-
-[eval]
-max_images = 2
-"""
 
 
 @pytest.fixture(scope="module")
@@ -74,11 +42,10 @@ def one_error_line(capsys) -> str:
     return err[0]
 
 
-def write_config(tmp_path, url, endpoint, name, iters=2, workers=0, extra=""):
-    path = tmp_path / f"{name}.toml"
-    path.write_text(TINY.format(url=url, endpoint=endpoint, runs=tmp_path / "runs", name=name, iters=iters,
-                                workers=workers).replace("[data]\n", "[data]\n" + extra))
-    return path
+def s3_config(tmp_path, url, endpoint, name, iters=2, workers=0, extra=""):
+    """The tiny config reading from the S3 server, a checkpoint every iteration."""
+    return write_config(tmp_path, url, name, iters, endpoint=endpoint, workers=workers, data_extra=extra,
+                        train_extra="checkpoint_every = 1\n", eval_images=2)
 
 
 def _train(cfg_path, on_iteration=lambda e: None, resume=None, should_stop=lambda iteration: False):
@@ -118,7 +85,7 @@ def test_preview_from_s3_equals_local(s3_env, demo_small, tmp_path, capsys):
 
 def test_train_and_evaluate_from_s3(s3_env, tmp_path, capsys):
     """Training reads its batches from the server (resume from s3:// is in test_s3_outage)."""
-    cfg = write_config(tmp_path, s3_env.url, s3_env.endpoint, "s3run", iters=1)
+    cfg = s3_config(tmp_path, s3_env.url, s3_env.endpoint, "s3run", iters=1)
     run = tmp_path / "runs" / "s3run"
     assert main(["train", "--config", str(cfg)]) == 0
     assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["state"]["iteration"] == 1
@@ -144,7 +111,7 @@ def test_unreachable_endpoint_is_one_sentence(s3_env, tmp_path, capsys, coco_tin
     commands = [["inspect", s3_env.url, "--endpoint-url", nowhere],
                 ["preview", s3_env.url, "--endpoint-url", nowhere, "--out", str(tmp_path / "p")],
                 ["import-coco", str(coco_tiny[0]), str(coco_tiny[1]), "s3://segstudio/new", "--endpoint-url", nowhere],
-                ["train", "--config", str(write_config(tmp_path, s3_env.url, nowhere, "nowhere"))]]
+                ["train", "--config", str(s3_config(tmp_path, s3_env.url, nowhere, "nowhere"))]]
     for argv in commands:
         assert main(argv) == 1, argv
         err = capsys.readouterr().err

@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 from s3_server import LatencyProxy, MotoServer, free_port
-from test_s3 import _train, write_config
+from test_s3 import _train, s3_config
 
 from segstudio.cli import main
 
@@ -37,7 +37,7 @@ def plain_s3(demo_small, monkeypatch, tmp_path):
 
 def test_server_restarted_mid_epoch_run_completes(plain_s3, tmp_path):
     server, proxy = plain_s3
-    cfg = write_config(tmp_path, server.url, proxy.endpoint, "restart", iters=3, extra=ROW_BY_ROW + "retry_s = 60\n")
+    cfg = s3_config(tmp_path, server.url, proxy.endpoint, "restart", iters=3, extra=ROW_BY_ROW + "retry_s = 60\n")
     restarted = threading.Event()
     seen = {}
 
@@ -61,7 +61,7 @@ def test_server_restarted_mid_epoch_run_completes(plain_s3, tmp_path):
 
 def test_server_down_for_good_is_one_sentence_then_resume(plain_s3, tmp_path):
     server, proxy = plain_s3
-    cfg = write_config(tmp_path, server.url, proxy.endpoint, "down", iters=4, extra=ROW_BY_ROW + "retry_s = 2\n")
+    cfg = s3_config(tmp_path, server.url, proxy.endpoint, "down", iters=4, extra=ROW_BY_ROW + "retry_s = 2\n")
     finished, events = _train(cfg, lambda e: server.stop() if e.iteration == 2 else None)
     assert finished.status == "failed", finished
     errors = [e.message for e in events if e.kind == "error"]
@@ -84,7 +84,7 @@ def test_cli_exits_promptly_when_the_server_stays_down(plain_s3, tmp_path):
     import sys
 
     server, proxy = plain_s3
-    cfg = write_config(tmp_path, server.url, proxy.endpoint, "cli", iters=6, extra=ROW_BY_ROW + "retry_s = 2\n")
+    cfg = s3_config(tmp_path, server.url, proxy.endpoint, "cli", iters=6, extra=ROW_BY_ROW + "retry_s = 2\n")
     proc = subprocess.Popen([sys.executable, "-m", "segstudio", "train", "--config", str(cfg)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     metrics = tmp_path / "runs" / "cli" / "metrics.jsonl"
