@@ -9,7 +9,6 @@ readable dataset of whole images; `resume=True` skips the COCO image ids already
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections import Counter, deque
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from segstudio.data.coco_images import ImageProblem, prepare_image
-from segstudio.data.coco_json import CocoFile, annotation_id, read_coco
+from segstudio.data.coco_json import CocoIndex, StopRequested, annotation_id, read_coco
 from segstudio.data.coco_masks import annotation_rle, rasterise, rle_area_and_box
 from segstudio.data.coco_summary import ImportSummary
 from segstudio.data.schema import add_instance_columns
@@ -30,17 +29,10 @@ from segstudio.locking import dataset_lock
 COLUMNS = ("images", "masks", "boxes", "categories", "iscrowd", "areas", "coco_image_id",
            "coco_annotation_ids", "file_name")
 META_KEY = "segstudio_import"
+ID_SLICE = 1 << 16                # image ids read at a time from a dataset being resumed
 
 
-def _fingerprint(path: str) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _create_schema(ds, coco: CocoFile, meta: dict) -> None:
+def _create_schema(ds, coco: CocoIndex, meta: dict) -> None:
     from deeplake import types as T
 
     add_instance_columns(ds, coco.class_names, iscrowd=True)
@@ -67,8 +59,8 @@ def _dest_exists(dest: str, creds: dict) -> bool:
         raise storage_error(exc, dest, creds) from None
 
 
-def _open_dest(dest: str, coco: CocoFile, resume: bool, meta: dict, endpoint_url: str = ""):
-    """(dataset, ids already stored); creates the dataset unless resuming an existing one."""
+def _open_dest(dest: str, coco: CocoIndex, resume: bool, meta: dict, endpoint_url: str = ""):
+    """The dataset, created unless resuming an existing one; the image ids it holds are excluded from coco."""
     import deeplake
 
     creds = s3_creds(None, endpoint_url) if scheme_of(dest) == "s3" else {}
@@ -88,7 +80,7 @@ def _open_dest(dest: str, coco: CocoFile, resume: bool, meta: dict, endpoint_url
         if resume and len(ds) == 0 and not list(ds.schema.columns):
             # killed between creating the dataset and committing its schema: start it afresh
             _create_schema(ds, coco, meta)
-            return ds, set()
+            return ds
         try:
             stored = dict(ds.metadata[META_KEY])
         except Exception:  # noqa: BLE001 - absent key: IndexError/KeyError/RuntimeError by version
@@ -98,15 +90,16 @@ def _open_dest(dest: str, coco: CocoFile, resume: bool, meta: dict, endpoint_url
             raise DataError(f"{dest} was imported from a different annotations file "
                             f"({stored.get('annotations', '?')}); resume with that file or choose a new "
                             "destination.")
-        done = set(int(i) for i in np.asarray(ds["coco_image_id"][:]).reshape(-1)) if len(ds) else set()
-        return ds, done
+        for start in range(0, len(ds), ID_SLICE):
+            coco.exclude(np.asarray(ds["coco_image_id"][start:start + ID_SLICE]).reshape(-1))
+        return ds
     try:
         ds = deeplake.create(target, creds=creds or None)
     except Exception as exc:  # noqa: BLE001 - permissions, bad URL, storage errors
         raise DataError(f"Cannot create a dataset at {dest} ({type(exc).__name__}); check the path and that "
                         "it is writable.") from None
     _create_schema(ds, coco, meta)
-    return ds, set()
+    return ds
 
 
 def _read_image(images_dir: str, file_name: str, json_size):
@@ -140,7 +133,7 @@ def _flag(value) -> bool:
     return bool(value)
 
 
-def _instances(anns: list, coco: CocoFile, width: int, height: int, skipped: Counter) -> dict:
+def _instances(anns: list, label_of: dict, width: int, height: int, skipped: Counter) -> dict:
     rles, boxes, labels, crowd, areas, ann_ids = [], [], [], [], [], []
     for ann in anns:
         rle, problem = annotation_rle(ann["segmentation"], height, width)
@@ -152,7 +145,7 @@ def _instances(anns: list, coco: CocoFile, width: int, height: int, skipped: Cou
         given_area = ann.get("area")
         rles.append(rle)
         boxes.append(box)
-        labels.append(coco.label_of[int(ann["category_id"])])
+        labels.append(label_of[int(ann["category_id"])])
         crowd.append(_flag(ann.get("iscrowd", 0)))
         areas.append(float(given_area) if isinstance(given_area, (int, float)) else area)
         ann_ids.append(annotation_id(ann))
@@ -162,20 +155,19 @@ def _instances(anns: list, coco: CocoFile, width: int, height: int, skipped: Cou
             "areas": np.asarray(areas, np.float32), "coco_annotation_ids": np.asarray(ann_ids, np.int64)}
 
 
-def _prepare_row(record: dict, coco: CocoFile, images_dir: Path):
+def _prepare_row(record: dict, anns: list, label_of: dict, images_dir: Path):
     """(row dict, image action, note, skipped Counter) or (None, reason, "", skipped) for a skipped image."""
     skipped = Counter()
     json_size = None
-    if isinstance(record.get("width"), (int, float)) and isinstance(record.get("height"), (int, float)):
-        json_size = (int(record["width"]), int(record["height"]))
+    if record["width"] is not None and record["height"] is not None:
+        json_size = (record["width"], record["height"])
     try:
         image = _read_image(str(images_dir), str(record["file_name"]), json_size)
     except ImageProblem as exc:
-        n_anns = len(coco.anns_by_image.get(record["id"], []))
-        if n_anns:
-            skipped["annotation of a skipped image"] += n_anns
+        if anns:
+            skipped["annotation of a skipped image"] += len(anns)
         return None, str(exc), "", skipped
-    row = _instances(coco.anns_by_image.get(record["id"], []), coco, image.width, image.height, skipped)
+    row = _instances(anns, label_of, image.width, image.height, skipped)
     row.update(images=image.data, coco_image_id=int(record["id"]), file_name=str(record["file_name"]))
     return row, image.action, image.note, skipped
 
@@ -192,14 +184,15 @@ def _chunk_bytes(chunk: list) -> int:
     return sum(_row_bytes(result) for _, result in chunk)
 
 
-def _prepared(pool, todo: list, coco: CocoFile, images_dir: Path, window: int):
-    """(record, prepared row) in file order, decoded ahead by the pool while the caller writes.
+def _prepared(pool, coco: CocoIndex, images_dir: Path, window: int):
+    """(record, prepared row) in file order, decoded ahead by the pool while the caller writes; each image's
+    annotations are read from the index here, in the thread that owns it.
 
     The window of images decoded ahead shrinks when rows are large (many instances on big images), so
     memory stays near MEMORY_BUDGET instead of growing with the chunk size.
     """
     pending: deque = deque()
-    records = iter(todo)
+    records = coco.records()
     avg = 0.0
     try:
         while True:
@@ -208,7 +201,8 @@ def _prepared(pool, todo: list, coco: CocoFile, images_dir: Path, window: int):
                 rec = next(records, None)
                 if rec is None:
                     break
-                pending.append((rec, pool.submit(_prepare_row, rec, coco, images_dir)))
+                anns = coco.annotations(rec["id"])
+                pending.append((rec, pool.submit(_prepare_row, rec, anns, coco.label_of, images_dir)))
             if not pending:
                 return
             rec, future = pending.popleft()
@@ -244,30 +238,33 @@ def import_coco(images_dir, annotations, dest, resume: bool = False, progress=No
                         "files first, then the annotations file.")
     if not images_dir.is_dir():
         raise DataError(f"Images folder {images_dir} does not exist; give the folder holding the image files.")
-    coco = read_coco(annotations)
-    meta = {"annotations": os.path.basename(str(annotations)), "fingerprint": _fingerprint(str(annotations)),
-            "images_in_file": len(coco.images), "complete": False}
+    try:
+        coco = read_coco(annotations, should_stop)
+    except StopRequested:
+        return ImportSummary(dest=str(dest), images_in_file=0, class_names=[], stopped=True,
+                             seconds=time.perf_counter() - started)
+    meta = {"annotations": os.path.basename(str(annotations)), "fingerprint": coco.fingerprint,
+            "images_in_file": coco.images_in_file, "complete": False}
     # One writer: a second import (or --resume) into the same dataset is refused while this one runs.
-    with dataset_lock(str(local_path(str(dest)) or dest)):
+    with coco, dataset_lock(str(local_path(str(dest)) or dest)):
         return _import_into(dest, coco, meta, images_dir, resume, progress, should_stop, chunk_size, workers,
                             started, endpoint_url)
 
 
-def _import_into(dest, coco: CocoFile, meta: dict, images_dir: Path, resume: bool, progress, should_stop,
+def _import_into(dest, coco: CocoIndex, meta: dict, images_dir: Path, resume: bool, progress, should_stop,
                  chunk_size: int, workers: int | None, started: float, endpoint_url: str) -> ImportSummary:
-    ds, done_ids = _open_dest(str(dest), coco, resume, meta, endpoint_url)
-    todo = [r for r in coco.images if r["id"] not in done_ids]
-    summary = ImportSummary(dest=str(dest), images_in_file=len(coco.images), class_names=coco.class_names,
+    ds = _open_dest(str(dest), coco, resume, meta, endpoint_url)
+    total = coco.images_in_file
+    summary = ImportSummary(dest=str(dest), images_in_file=total, class_names=coco.class_names,
                             resumed_rows=len(ds) if resume else 0)
     summary.add_file_problems(coco.skipped, coco.examples)
-    done = len(coco.images) - len(todo)
+    done = total - coco.todo_count()
     if progress:
-        progress(done, len(coco.images))
-    total = len(coco.images)
+        progress(done, total)
     workers = workers or min(8, os.cpu_count() or 2)
     with ThreadPoolExecutor(max(1, workers)) as pool:
         chunk: list = []
-        for rec, result in _prepared(pool, todo, coco, images_dir, chunk_size):
+        for rec, result in _prepared(pool, coco, images_dir, chunk_size):
             chunk.append((rec, result))
             if len(chunk) < chunk_size and _chunk_bytes(chunk) < MEMORY_BUDGET and done + len(chunk) < total:
                 continue

@@ -1,4 +1,11 @@
-"""Read and check a COCO instances file: images, categories (class names) and annotations per image.
+"""Read and check a COCO instances file without holding it in memory.
+
+The file is parsed incrementally (ijson, with yajl's C parser) in three passes, so the order of its keys
+does not matter ("annotations" may come before "images"): the categories (a short list, kept), the
+images, then the annotations. Images and annotations go to a temporary SQLite file indexed by image id;
+the importer walks the images in file order and reads each one's annotations back. Memory stays flat
+whatever the size of the file; the temporary file takes about the JSON's size on disk, in the system's
+temporary folder (TMPDIR), and is deleted as soon as it is created, so even a killed import leaves none.
 
 Problems in the file itself (not JSON, missing keys) are DataErrors naming what is wrong. Problems in
 single records (annotations pointing at unknown images or categories, duplicate image ids, annotations
@@ -6,66 +13,85 @@ without a segmentation) are counted and skipped, never fatal.
 """
 from __future__ import annotations
 
-import json
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+import hashlib
+import marshal
+import math
+import os
+import sqlite3
+import tempfile
+from collections import Counter
+from functools import partial
 from pathlib import Path
 
+import ijson
+
+from segstudio.data.coco_reader import CocoReader, json_error, not_text, top_level_kind, top_level_kinds
 from segstudio.errors import DataError
 
-
 INT64_MIN, INT64_MAX = -2 ** 63, 2 ** 63 - 1
+BATCH = 5000                   # records inserted per statement; also how often a stop request is checked
+ANN_KEYS = ("segmentation", "bbox", "area", "iscrowd", "id", "category_id")   # what the importer reads
+KEY_ORDER = ("images", "annotations", "categories")
+_SCHEMA = """
+CREATE TABLE images (seq INTEGER PRIMARY KEY, id INTEGER, file_name TEXT, width INTEGER, height INTEGER);
+CREATE TABLE anns (seq INTEGER PRIMARY KEY, image_id INTEGER, category_id INTEGER, usable INTEGER, ref,
+                   data BLOB);
+CREATE TABLE cats (id INTEGER PRIMARY KEY);
+CREATE TABLE done (id INTEGER PRIMARY KEY);
+"""
 
 
-@dataclass
-class CocoFile:
-    path: str
-    images: list                 # image records in file order, unique ids
-    class_names: list            # index = class label (categories sorted by id)
-    category_ids: list           # COCO category id of each class label
-    label_of: dict               # COCO category id -> class label
-    anns_by_image: dict          # image id -> list of annotation records (valid ones only)
-    skipped: Counter = field(default_factory=Counter)   # reason -> count
-    examples: dict = field(default_factory=dict)        # reason -> first few offending ids
+class StopRequested(Exception):
+    """should_stop() answered True while the file was being read; nothing was written."""
 
 
-def _note(coco_skipped: Counter, examples: dict, reason: str, what) -> None:
-    coco_skipped[reason] += 1
-    examples.setdefault(reason, [])
-    if len(examples[reason]) < 5:
-        examples[reason].append(what)
+class CocoIndex:
+    """A checked COCO file: classes in memory, images and annotations in a temporary SQLite file.
+
+    Use it as a context manager (closing it drops the temporary file) in the thread that made it.
+    """
+
+    def __init__(self, path: str, db: sqlite3.Connection, fingerprint: str):
+        self.path, self.db, self.fingerprint = path, db, fingerprint
+        self.class_names: list = []      # index = class label (categories sorted by id)
+        self.category_ids: list = []     # COCO category id of each class label
+        self.label_of: dict = {}         # COCO category id -> class label
+        self.images_in_file = 0          # unique image ids
+        self.skipped: Counter = Counter()    # reason -> count
+        self.examples: dict = {}             # reason -> first few offending ids
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.db.close()
+
+    def exclude(self, image_ids) -> None:
+        """Leave these image ids out of `records` (rows already in a dataset being resumed)."""
+        self.db.executemany("INSERT OR IGNORE INTO done VALUES (?)", ((int(i),) for i in image_ids))
+
+    def todo_count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM images WHERE id NOT IN done").fetchone()[0]
+
+    def records(self):
+        """{id, file_name, width, height} of each image not excluded, in file order (width/height None when
+        the file does not give them as numbers)."""
+        cursor = self.db.execute("SELECT id, file_name, width, height FROM images WHERE id NOT IN done "
+                                 "ORDER BY seq")
+        for iid, file_name, width, height in cursor:
+            yield {"id": iid, "file_name": file_name, "width": width, "height": height}
+
+    def annotations(self, image_id: int) -> list:
+        """The usable annotations of one of the file's images, in file order (only the keys the importer reads)."""
+        rows = self.db.execute("SELECT data FROM anns WHERE image_id = ? AND usable = 1 AND category_id IN "
+                               "cats ORDER BY seq", (image_id,))
+        return [marshal.loads(data) for data, in rows]
 
 
-def load_json(path: str | Path) -> dict:
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-        if raw.startswith(b"\xef\xbb\xbf"):     # a UTF-8 byte-order mark, as some Windows tools write
-            raw = raw[3:]
-        data = json.loads(raw)
-    except FileNotFoundError:
-        raise DataError(f"Annotations file {path} does not exist; check the path.") from None
-    except IsADirectoryError:
-        raise DataError(f"{path} is a folder; give the COCO annotations .json file.") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path} is not a text JSON file; give the COCO annotations .json file.") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-                        "fix or re-export the file.") from None
-    if not isinstance(data, dict):
-        raise DataError(f"{path} holds a JSON {type(data).__name__}, not a COCO object with 'images', "
-                        "'annotations' and 'categories'; give a COCO instances file.")
-    return data
-
-
-def _require_list(data: dict, key: str, path) -> list:
-    if key not in data:
-        raise DataError(f"{path} has no '{key}' list, so it is not a COCO instances file; re-export it "
-                        "in COCO format.")
-    if not isinstance(data[key], list):
-        raise DataError(f"'{key}' in {path} is a {type(data[key]).__name__}, not a list; fix the file.")
-    return data[key]
+def _note(index: CocoIndex, reason: str, count: int, examples: list) -> None:
+    if count:
+        index.skipped[reason] += count
+        index.examples.setdefault(reason, []).extend(examples[:5])
 
 
 def _require_keys(record, keys: tuple, where: str, path) -> None:
@@ -101,7 +127,7 @@ def _as_int(value, where: str, path) -> int:
         raise DataError(f"{where} in {path} is {value!r}, not an integer id; fix the file.")
     try:
         out = int(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise DataError(f"{where} in {path} is {value!r}, not an integer id; fix the file.") from None
     if isinstance(value, float) and out != value:
         raise DataError(f"{where} in {path} is {value!r}, not an integer id; fix the file.")
@@ -128,38 +154,148 @@ def _has_segmentation(seg) -> bool:
     return isinstance(seg, list) and any(isinstance(p, list) and len(p) >= 6 for p in seg)
 
 
-def read_coco(path: str | Path) -> CocoFile:
-    """Parse and check a COCO instances file."""
-    data = load_json(path)
-    images_raw = _require_list(data, "images", path)
-    anns_raw = _require_list(data, "annotations", path)
-    cats_raw = _require_list(data, "categories", path)
-    class_names, category_ids, label_of = categories_to_classes(cats_raw, path)
-    skipped, examples = Counter(), {}
-    images, known = [], set()
-    for i, img in enumerate(images_raw):
-        _require_keys(img, ("id", "file_name"), f"images[{i}]", path)
-        iid = _as_int(img["id"], f"images[{i}].id", path)
-        if iid in known:
-            _note(skipped, examples, "duplicate image id", iid)
-            continue
-        known.add(iid)
-        images.append(dict(img, id=iid))
-    anns_by_image = defaultdict(list)
-    for i, ann in enumerate(anns_raw):
-        _require_keys(ann, ("image_id", "category_id"), f"annotations[{i}]", path)
-        iid = _as_int(ann["image_id"], f"annotations[{i}].image_id", path)
-        cid = _as_int(ann["category_id"], f"annotations[{i}].category_id", path)
-        if iid not in known:
-            _note(skipped, examples, "annotation for an unknown image", ann.get("id", i))
-        elif cid not in label_of:
-            _note(skipped, examples, "annotation with an unknown category", ann.get("id", i))
-        elif not _has_segmentation(ann.get("segmentation")):
-            _note(skipped, examples, "annotation without a usable segmentation", ann.get("id", i))
-        else:
-            anns_by_image[iid].append(ann)
-    if not class_names:
+def _size(value):
+    """A width or height as the file gives it: an int when it is a finite number, else None."""
+    if isinstance(value, (int, float)) and math.isfinite(value) and abs(value) < 2 ** 62:
+        return int(value)
+    return None
+
+
+def _ref(value):
+    """An annotation's id as the summary quotes it (SQLite stores 64-bit integers, text and floats)."""
+    if isinstance(value, int) and not isinstance(value, bool) and INT64_MIN <= value <= INT64_MAX:
+        return value
+    return value if isinstance(value, (str, float)) else repr(value)
+
+
+def _items(path: str, prefix: str, should_stop, sha=None):
+    """The values under `prefix` (e.g. "images.item"), numbers as int or float like json.load gives them."""
+    with CocoReader(path, sha) as reader:
+        try:
+            for i, item in enumerate(ijson.items(reader, prefix, use_float=True)):
+                if i and i % BATCH == 0 and should_stop is not None and should_stop():
+                    raise StopRequested
+                yield item
+        except ijson.JSONError as exc:
+            raise json_error(exc, reader) from None
+        except UnicodeDecodeError:
+            raise not_text(path) from None
+
+
+def _temp_db() -> sqlite3.Connection:
+    fd, name = tempfile.mkstemp(prefix="segstudio-coco-", suffix=".sqlite")
+    os.close(fd)
+    try:
+        db = sqlite3.connect(name)
+        db.execute("PRAGMA journal_mode = OFF")     # opens the file: from here on the connection holds it
+    finally:
+        os.unlink(name)     # gone from the folder now, freed at close or exit, even after a kill
+    db.executescript("PRAGMA synchronous = OFF; PRAGMA cache_size = -32000;" + _SCHEMA)   # a 32 MB page cache
+    return db
+
+
+def _spool(index: CocoIndex, prefix: str, table: str, to_row, should_stop) -> int:
+    """Insert to_row(i, record) for each record under `prefix` into `table`; returns the count."""
+    rows, count = [], 0
+    for count, record in enumerate(_items(index.path, prefix, should_stop), start=1):
+        rows.append(to_row(count - 1, record))
+        if len(rows) >= BATCH:
+            index.db.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(rows[0]))})", rows)
+            rows.clear()
+    if rows:
+        index.db.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(rows[0]))})", rows)
+    return count
+
+
+def _image_row(index: CocoIndex, i: int, img) -> tuple:
+    _require_keys(img, ("id", "file_name"), f"images[{i}]", index.path)
+    iid = _as_int(img["id"], f"images[{i}].id", index.path)
+    return i, iid, str(img["file_name"]), _size(img.get("width")), _size(img.get("height"))
+
+
+def _annotation_row(index: CocoIndex, i: int, ann) -> tuple:
+    _require_keys(ann, ("image_id", "category_id"), f"annotations[{i}]", index.path)
+    iid = _as_int(ann["image_id"], f"annotations[{i}].image_id", index.path)
+    cid = _as_int(ann["category_id"], f"annotations[{i}].category_id", index.path)
+    kept = {k: ann[k] for k in ANN_KEYS if k in ann}
+    return i, iid, cid, int(_has_segmentation(ann.get("segmentation"))), _ref(ann.get("id", i)), marshal.dumps(kept)
+
+
+def _drop_duplicate_images(index: CocoIndex) -> None:
+    """Keep the first image of each id (file order); count the others."""
+    db = index.db
+    db.execute("CREATE INDEX images_by_id ON images (id, seq)")
+    dups = "FROM images AS a WHERE EXISTS (SELECT 1 FROM images AS b WHERE b.id = a.id AND b.seq < a.seq)"
+    count = db.execute(f"SELECT COUNT(*) {dups}").fetchone()[0]
+    if count:
+        _note(index, "duplicate image id", count, [r for r, in db.execute(f"SELECT id {dups} ORDER BY seq LIMIT 5")])
+        db.execute(f"DELETE FROM images WHERE seq IN (SELECT seq {dups})")
+    index.images_in_file = db.execute("SELECT COUNT(*) FROM images").fetchone()[0]
+
+
+_ANN_PROBLEMS = (
+    ("annotation for an unknown image", "image_id NOT IN (SELECT id FROM images)"),
+    ("annotation with an unknown category", "image_id IN (SELECT id FROM images) AND category_id NOT IN cats"),
+    ("annotation without a usable segmentation",
+     "image_id IN (SELECT id FROM images) AND category_id IN cats AND usable = 0"),
+)
+
+
+def _count_annotation_problems(index: CocoIndex) -> None:
+    index.db.execute("CREATE INDEX anns_by_image ON anns (image_id, seq)")
+    for reason, where in _ANN_PROBLEMS:
+        count = index.db.execute(f"SELECT COUNT(*) FROM anns WHERE {where}").fetchone()[0]
+        if count:
+            refs = index.db.execute(f"SELECT ref FROM anns WHERE {where} ORDER BY seq LIMIT 5")
+            _note(index, reason, count, [r for r, in refs])
+
+
+_WORDS = {"start_map": "an object", "string": "a string", "number": "a number", "boolean": "a boolean",
+          "null": "null"}
+
+
+def _require_lists(path: str, counts: dict) -> None:
+    """When a list gave no records: is it there, and is it a list? (an empty list is fine)"""
+    if all(counts.values()):
+        return
+    kinds = top_level_kinds(path, KEY_ORDER)
+    for key in KEY_ORDER:
+        if key not in kinds:
+            raise DataError(f"{path} has no '{key}' list, so it is not a COCO instances file; re-export it "
+                            "in COCO format.")
+        if kinds[key] != "start_array":
+            raise DataError(f"'{key}' in {path} is {_WORDS.get(kinds[key], kinds[key])}, not a list; fix the "
+                            "file.")
+
+
+def read_coco(path: str | Path, should_stop=None) -> CocoIndex:
+    """Parse and check a COCO instances file (three passes, see the module docstring).
+
+    Raises DataError for a file that cannot be imported, StopRequested when should_stop() says so.
+    """
+    path = str(path)
+    sha = hashlib.sha1()
+    categories = list(_items(path, "categories.item", should_stop, sha))    # the whole file's syntax too
+    kind = top_level_kind(path)
+    if kind != "object":
+        raise DataError(f"{path} holds a JSON {kind}, not a COCO object with 'images', 'annotations' and "
+                        "'categories'; give a COCO instances file.")
+    index = CocoIndex(path, _temp_db(), sha.hexdigest())
+    try:
+        index.class_names, index.category_ids, index.label_of = categories_to_classes(categories, path)
+        index.db.executemany("INSERT INTO cats VALUES (?)", ((cid,) for cid in index.category_ids))
+        counts = {"images": _spool(index, "images.item", "images", partial(_image_row, index), should_stop),
+                  "annotations": _spool(index, "annotations.item", "anns", partial(_annotation_row, index),
+                                        should_stop),
+                  "categories": len(categories)}
+        _require_lists(path, counts)
+        _drop_duplicate_images(index)
+        _count_annotation_problems(index)
+    except BaseException:
+        index.db.close()
+        raise
+    if not index.class_names:
+        index.db.close()
         raise DataError(f"{path} has an empty 'categories' list, so its masks would have no class names; "
                         "export it again with the label classes included.")
-    return CocoFile(str(path), images, class_names, category_ids, label_of, dict(anns_by_image),
-                    skipped, examples)
+    return index

@@ -1,0 +1,130 @@
+"""The COCO file is streamed (ijson + a temporary SQLite index): key order, errors, cancel, resume, clean-up."""
+import json
+
+import deeplake
+import numpy as np
+import pytest
+
+from segstudio.data import coco_import, coco_json
+from segstudio.data.coco_import import import_coco
+from segstudio.data.coco_json import read_coco
+from segstudio.errors import DataError
+from test_data_coco_import import BIG_ID, make_coco
+
+
+def _load(path):
+    return json.loads(path.read_bytes().decode("utf-8-sig"))
+
+
+def _rows(dest) -> dict:
+    """coco image id -> (file name, annotation ids, labels, masks) of every row."""
+    ds = deeplake.open_read_only(str(dest))
+    return {int(ds[i]["coco_image_id"]): (ds[i]["file_name"], list(ds[i]["coco_annotation_ids"]),
+                                          list(ds[i]["categories"]), np.asarray(ds[i]["masks"]))
+            for i in range(len(ds))}
+
+
+@pytest.fixture
+def temp_dir(tmp_path, monkeypatch):
+    """The system temporary folder, redirected so that a test can see what the importer leaves there."""
+    folder = tmp_path / "system-tmp"
+    folder.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(folder))
+    return folder
+
+
+def test_key_order_does_not_matter(tmp_path, temp_dir):
+    """COCO files from other tools put "annotations" (or "categories") before "images"."""
+    img_dir, ann = make_coco(tmp_path)
+    data = _load(ann)
+    reordered = tmp_path / "reordered.json"
+    reordered.write_text(json.dumps({"categories": data["categories"], "annotations": data["annotations"],
+                                     "info": {"year": 2024}, "images": data["images"]}, indent=2))
+    first = import_coco(img_dir, ann, tmp_path / "a")
+    second = import_coco(img_dir, reordered, tmp_path / "b")
+    assert first.to_dict() | {"dest": "", "seconds": 0} == second.to_dict() | {"dest": "", "seconds": 0}
+    a, b = _rows(tmp_path / "a"), _rows(tmp_path / "b")
+    assert list(a) == list(b) == [1, BIG_ID, 3, 4, 5, 6, 8]
+    for iid in a:
+        assert a[iid][:3] == b[iid][:3] and np.array_equal(a[iid][3], b[iid][3])
+    assert a[6][1] == [] and a[6][3].shape[2] == 0          # the image without annotations is kept, empty
+    assert list(temp_dir.iterdir()) == []                  # the temporary index is gone
+
+
+def test_index_answers_what_the_file_says(tmp_path, temp_dir):
+    """Images in file order (first of a duplicated id kept), each image's usable annotations in file order."""
+    images = [{"id": 3, "file_name": "c.jpg", "width": 8, "height": 6}, {"id": 1, "file_name": "a.jpg"},
+              {"id": 3, "file_name": "dup.jpg"}, {"id": 2, "file_name": "b.jpg", "width": "8", "height": 6}]
+    poly = [[1, 1, 5, 1, 5, 5]]
+    anns = [{"id": 30, "image_id": 3, "category_id": 9, "segmentation": poly},
+            {"id": 10, "image_id": 1, "category_id": 9, "segmentation": poly},
+            {"id": 31, "image_id": 3, "category_id": 9, "segmentation": poly, "bbox": [1, 1, 4, 4]},
+            {"id": 32, "image_id": 3, "category_id": 4, "segmentation": poly},            # unknown category
+            {"id": 33, "image_id": 3, "category_id": 9, "segmentation": []},               # no segmentation
+            {"id": 34, "image_id": 77, "category_id": 9, "segmentation": poly}]            # unknown image
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps({"annotations": anns, "images": images, "categories": [{"id": 9, "name": "x"}]}))
+    with read_coco(path) as coco:
+        assert coco.images_in_file == 3 and coco.todo_count() == 3
+        assert [r["file_name"] for r in coco.records()] == ["c.jpg", "a.jpg", "b.jpg"]
+        assert next(coco.records()) == {"id": 3, "file_name": "c.jpg", "width": 8, "height": 6}
+        assert [r["width"] for r in coco.records()] == [8, None, None]      # only numbers count as a size
+        assert [a["id"] for a in coco.annotations(3)] == [30, 31] and coco.annotations(3)[1]["bbox"] == [1, 1, 4, 4]
+        assert coco.annotations(2) == []
+        assert coco.skipped == {"duplicate image id": 1, "annotation with an unknown category": 1,
+                                "annotation without a usable segmentation": 1, "annotation for an unknown image": 1}
+        assert coco.examples["duplicate image id"] == [3] and coco.examples["annotation for an unknown image"] == [34]
+        coco.exclude(np.array([1, 3]))
+        assert [r["id"] for r in coco.records()] == [2] and coco.todo_count() == 1
+    assert list(temp_dir.iterdir()) == []
+
+
+def test_malformed_json_mid_annotations_names_the_place_and_writes_nothing(tmp_path, temp_dir):
+    img_dir, ann = make_coco(tmp_path)
+    data = _load(ann)
+    text = json.dumps(data, indent=1)
+    cut = text.index('"id": 19')                   # a record near the end of "annotations"
+    broken = text[:cut] + '"id": 19,, ' + text[cut + len('"id": 19,'):]
+    path = tmp_path / "broken.json"
+    path.write_text(broken)
+    with pytest.raises(json.JSONDecodeError) as expected:
+        json.loads(broken)
+    with pytest.raises(DataError) as err:
+        import_coco(img_dir, path, tmp_path / "ds")
+    message = str(err.value)
+    assert message.startswith(f"{path} is not valid JSON (line {expected.value.lineno}, column "
+                              f"{expected.value.colno}: ") and message.endswith("fix or re-export the file.")
+    assert "\n" not in message and not (tmp_path / "ds").exists() and list(temp_dir.iterdir()) == []
+
+
+def test_truncated_file_and_utf16(tmp_path):
+    img_dir, ann = make_coco(tmp_path)
+    text = json.dumps(_load(ann))
+    (tmp_path / "cut.json").write_text(text[: len(text) // 2])
+    with pytest.raises(DataError, match=r"not valid JSON \(line 1, column \d+: premature EOF\)"):
+        import_coco(img_dir, tmp_path / "cut.json", tmp_path / "ds")
+    (tmp_path / "u16.json").write_bytes(text.encode("utf-16"))      # json.loads reads UTF-16 too
+    assert import_coco(img_dir, tmp_path / "u16.json", tmp_path / "ds").rows_in_dataset == 7
+
+
+def test_stop_while_reading_the_file_writes_nothing(tmp_path, temp_dir, monkeypatch):
+    img_dir, ann = make_coco(tmp_path)
+    monkeypatch.setattr(coco_json, "BATCH", 2)        # check for a stop every 2 records
+    summary = import_coco(img_dir, ann, tmp_path / "ds", should_stop=lambda: True)
+    assert summary.stopped and summary.rows_in_dataset == 0
+    assert not (tmp_path / "ds").exists() and list(temp_dir.iterdir()) == []
+
+
+def test_resume_reads_stored_ids_in_slices(tmp_path, monkeypatch):
+    img_dir, ann = make_coco(tmp_path)
+    dest = tmp_path / "ds"
+    calls = []
+    assert import_coco(img_dir, ann, dest, chunk_size=2,
+                       should_stop=lambda: calls.append(1) or len(calls) >= 2).rows_in_dataset == 4
+    monkeypatch.setattr(coco_import, "ID_SLICE", 3)
+    seen = []
+    s = import_coco(img_dir, ann, dest, resume=True, chunk_size=2, progress=lambda d, t: seen.append((d, t)))
+    assert seen[0] == (4, 9) and seen[-1] == (9, 9)
+    ds = deeplake.open_read_only(str(dest))
+    ids = [int(v) for v in ds["coco_image_id"][:]]
+    assert s.rows_in_dataset == 7 and len(set(ids)) == 7
