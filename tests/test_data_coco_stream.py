@@ -66,16 +66,17 @@ def test_index_answers_what_the_file_says(tmp_path, temp_dir):
     path.write_text(json.dumps({"annotations": anns, "images": images, "categories": [{"id": 9, "name": "x"}]}))
     with read_coco(path) as coco:
         assert coco.images_in_file == 3 and coco.todo_count() == 3
-        assert [r["file_name"] for r in coco.records()] == ["c.jpg", "a.jpg", "b.jpg"]
-        assert next(coco.records()) == {"id": 3, "file_name": "c.jpg", "width": 8, "height": 6}
-        assert [r["width"] for r in coco.records()] == [8, None, None]      # only numbers count as a size
-        assert [a["id"] for a in coco.annotations(3)] == [30, 31] and coco.annotations(3)[1]["bbox"] == [1, 1, 4, 4]
-        assert coco.annotations(2) == []
+        images = list(coco.images())
+        assert [r["file_name"] for r, _ in images] == ["c.jpg", "a.jpg", "b.jpg"]
+        assert images[0][0] == {"id": 3, "file_name": "c.jpg", "width": 8, "height": 6}
+        assert [r["width"] for r, _ in images] == [8, None, None]      # only numbers count as a size
+        assert [a["id"] for a in images[0][1]] == [30, 31] and images[0][1][1]["bbox"] == [1, 1, 4, 4]
+        assert [a["id"] for a in images[1][1]] == [10] and images[2][1] == []
         assert coco.skipped == {"duplicate image id": 1, "annotation with an unknown category": 1,
                                 "annotation without a usable segmentation": 1, "annotation for an unknown image": 1}
         assert coco.examples["duplicate image id"] == [3] and coco.examples["annotation for an unknown image"] == [34]
         coco.exclude(np.array([1, 3]))
-        assert [r["id"] for r in coco.records()] == [2] and coco.todo_count() == 1
+        assert [r["id"] for r, _ in coco.images()] == [2] and coco.todo_count() == 1
     assert list(temp_dir.iterdir()) == []
 
 

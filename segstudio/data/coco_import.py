@@ -185,23 +185,22 @@ def _chunk_bytes(chunk: list) -> int:
 
 
 def _prepared(pool, coco: CocoIndex, images_dir: Path, window: int):
-    """(record, prepared row) in file order, decoded ahead by the pool while the caller writes; each image's
-    annotations are read from the index here, in the thread that owns it.
+    """(record, prepared row) in file order, decoded ahead by the pool while the caller writes (the index is
+    read here, in the thread that made it).
 
     The window of images decoded ahead shrinks when rows are large (many instances on big images), so
     memory stays near MEMORY_BUDGET instead of growing with the chunk size.
     """
     pending: deque = deque()
-    records = coco.records()
+    records = coco.images()
     avg = 0.0
     try:
         while True:
             ahead = window if avg == 0 else max(2, min(window, int(MEMORY_BUDGET // max(avg, 1.0))))
             while len(pending) < ahead:
-                rec = next(records, None)
+                rec, anns = next(records, (None, None))
                 if rec is None:
                     break
-                anns = coco.annotations(rec["id"])
                 pending.append((rec, pool.submit(_prepare_row, rec, anns, coco.label_of, images_dir)))
             if not pending:
                 return

@@ -14,8 +14,10 @@ without a segmentation) are counted and skipped, never fatal.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import marshal
 import math
+import operator
 import os
 import sqlite3
 import tempfile
@@ -39,6 +41,9 @@ CREATE TABLE anns (seq INTEGER PRIMARY KEY, image_id INTEGER, category_id INTEGE
 CREATE TABLE cats (id INTEGER PRIMARY KEY);
 CREATE TABLE done (id INTEGER PRIMARY KEY);
 """
+_WALK = """SELECT i.seq, i.id, i.file_name, i.width, i.height, a.data FROM images AS i
+    LEFT JOIN anns AS a ON a.image_id = i.id AND a.usable = 1 AND a.category_id IN cats
+    WHERE i.id NOT IN done ORDER BY i.seq, a.seq"""
 
 
 class StopRequested(Exception):
@@ -73,19 +78,16 @@ class CocoIndex:
     def todo_count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM images WHERE id NOT IN done").fetchone()[0]
 
-    def records(self):
-        """{id, file_name, width, height} of each image not excluded, in file order (width/height None when
-        the file does not give them as numbers)."""
-        cursor = self.db.execute("SELECT id, file_name, width, height FROM images WHERE id NOT IN done "
-                                 "ORDER BY seq")
-        for iid, file_name, width, height in cursor:
-            yield {"id": iid, "file_name": file_name, "width": width, "height": height}
-
-    def annotations(self, image_id: int) -> list:
-        """The usable annotations of one of the file's images, in file order (only the keys the importer reads)."""
-        rows = self.db.execute("SELECT data FROM anns WHERE image_id = ? AND usable = 1 AND category_id IN "
-                               "cats ORDER BY seq", (image_id,))
-        return [marshal.loads(data) for data, in rows]
+    def images(self):
+        """(record, annotations) for each image not excluded, in file order. record: {id, file_name, width,
+        height}, width and height None unless the file gives numbers; annotations: the image's usable ones in
+        file order, with only the keys the importer reads. One query walks both (SQLite reads the images in
+        order and looks each one's annotations up in the index: no sort)."""
+        for _, group in itertools.groupby(self.db.execute(_WALK), key=operator.itemgetter(0)):
+            rows = list(group)
+            _, iid, file_name, width, height, _ = rows[0]
+            yield ({"id": iid, "file_name": file_name, "width": width, "height": height},
+                   [marshal.loads(r[5]) for r in rows if r[5] is not None])
 
 
 def _note(index: CocoIndex, reason: str, count: int, examples: list) -> None:
@@ -94,12 +96,13 @@ def _note(index: CocoIndex, reason: str, count: int, examples: list) -> None:
         index.examples.setdefault(reason, []).extend(examples[:5])
 
 
-def _require_keys(record, keys: tuple, where: str, path) -> None:
+def _require_keys(record, keys: tuple, where: str, path, i: int = 0) -> None:
+    """where: e.g. "images[{}]", formatted with i only for the message (this runs for every record)."""
     if not isinstance(record, dict):
-        raise DataError(f"{where} in {path} is not a JSON object; fix the file.")
+        raise DataError(f"{where.format(i)} in {path} is not a JSON object; fix the file.")
     missing = [k for k in keys if k not in record]
     if missing:
-        raise DataError(f"{where} in {path} has no '{missing[0]}' key; fix or re-export the file.")
+        raise DataError(f"{where.format(i)} in {path} has no '{missing[0]}' key; fix or re-export the file.")
 
 
 def categories_to_classes(categories: list, path) -> tuple:
@@ -108,8 +111,8 @@ def categories_to_classes(categories: list, path) -> tuple:
     seen_ids = set()
     cats = []
     for i, c in enumerate(categories):
-        _require_keys(c, ("id",), f"categories[{i}]", path)
-        cid = _as_int(c["id"], f"categories[{i}].id", path)
+        _require_keys(c, ("id",), "categories[{}]", path, i)
+        cid = _as_int(c["id"], "categories[{}].id", path, i)
         if cid in seen_ids:
             raise DataError(f"Category id {cid} appears twice in {path}; give each category its own id.")
         seen_ids.add(cid)
@@ -122,17 +125,20 @@ def categories_to_classes(categories: list, path) -> tuple:
     return names, ids, {cid: label for label, cid in enumerate(ids)}
 
 
-def _as_int(value, where: str, path) -> int:
+def _as_int(value, where: str, path, i: int = 0) -> int:
+    """An id as int64; where: e.g. "images[{}].id", formatted with i only for the message."""
+    if type(value) is int and INT64_MIN <= value <= INT64_MAX:      # the usual case, first
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise DataError(f"{where} in {path} is {value!r}, not an integer id; fix the file.")
+        raise DataError(f"{where.format(i)} in {path} is {value!r}, not an integer id; fix the file.")
     try:
         out = int(value)
     except (ValueError, OverflowError):
-        raise DataError(f"{where} in {path} is {value!r}, not an integer id; fix the file.") from None
+        raise DataError(f"{where.format(i)} in {path} is {value!r}, not an integer id; fix the file.") from None
     if isinstance(value, float) and out != value:
-        raise DataError(f"{where} in {path} is {value!r}, not an integer id; fix the file.")
+        raise DataError(f"{where.format(i)} in {path} is {value!r}, not an integer id; fix the file.")
     if not INT64_MIN <= out <= INT64_MAX:     # stored as int64: a larger id would wrap and break --resume
-        raise DataError(f"{where} in {path} is {value!r}, too large for a 64-bit id; renumber the ids.")
+        raise DataError(f"{where.format(i)} in {path} is {value!r}, too large for a 64-bit id; renumber the ids.")
     return out
 
 
@@ -208,15 +214,15 @@ def _spool(index: CocoIndex, prefix: str, table: str, to_row, should_stop) -> in
 
 
 def _image_row(index: CocoIndex, i: int, img) -> tuple:
-    _require_keys(img, ("id", "file_name"), f"images[{i}]", index.path)
-    iid = _as_int(img["id"], f"images[{i}].id", index.path)
+    _require_keys(img, ("id", "file_name"), "images[{}]", index.path, i)
+    iid = _as_int(img["id"], "images[{}].id", index.path, i)
     return i, iid, str(img["file_name"]), _size(img.get("width")), _size(img.get("height"))
 
 
 def _annotation_row(index: CocoIndex, i: int, ann) -> tuple:
-    _require_keys(ann, ("image_id", "category_id"), f"annotations[{i}]", index.path)
-    iid = _as_int(ann["image_id"], f"annotations[{i}].image_id", index.path)
-    cid = _as_int(ann["category_id"], f"annotations[{i}].category_id", index.path)
+    _require_keys(ann, ("image_id", "category_id"), "annotations[{}]", index.path, i)
+    iid = _as_int(ann["image_id"], "annotations[{}].image_id", index.path, i)
+    cid = _as_int(ann["category_id"], "annotations[{}].category_id", index.path, i)
     kept = {k: ann[k] for k in ANN_KEYS if k in ann}
     return i, iid, cid, int(_has_segmentation(ann.get("segmentation"))), _ref(ann.get("id", i)), marshal.dumps(kept)
 
