@@ -30,6 +30,7 @@ class SampleView(QGroupBox):
 
     message = Signal(str, bool)
     rowChanged = Signal(int)
+    shown = Signal()        # a row's picture (or why it cannot be shown) reached the screen
 
     def __init__(self, state: DatasetState, renderer: RenderService, parent: QWidget | None = None):
         super().__init__("Sample", parent)
@@ -89,6 +90,7 @@ class SampleView(QGroupBox):
         row, rgb, text = payload
         self.previewView.set_image(rgb)
         self.sampleInfo.setText(text)
+        self.shown.emit()
 
     @Slot(str, int, str)
     def _on_render_failed(self, channel: str, seq: int, message: str) -> None:
@@ -96,3 +98,4 @@ class SampleView(QGroupBox):
             self.previewView.set_message("Cannot show this row")
             self.sampleInfo.setText(message)
             self.message.emit(message, True)
+            self.shown.emit()

@@ -53,3 +53,25 @@ def test_the_sampled_check_shows_its_progress(qtbot, demo_dataset, monkeypatch):
     qtbot.waitUntil(lambda: checks._counts is not None and not checks.runner.is_running(), timeout=60000)
     assert "Checking a fixed sample of 16 of 48 rows: 8 done ..." in shown
     assert checks.preflightTree.topLevelItem(0).text(0).startswith("A fixed sample of 16 of 48 rows was checked")
+
+
+def test_the_first_row_is_on_screen_before_the_counts_and_checks_start(qtbot, demo_dataset, monkeypatch):
+    """Started together, the counting worker took the GIL from the row's render on a big dataset."""
+    from segstudio.gui.dataset_panel import DatasetPanel
+    from segstudio.gui.workers import RenderService
+
+    renderer = RenderService()
+    panel = DatasetPanel(DatasetState(), renderer)
+    qtbot.addWidget(panel)
+    row_shown_at_start = []
+    real_start = panel.checks.start
+
+    def start():
+        row_shown_at_start.append(panel.sample.previewView.array is not None)
+        real_start()
+    monkeypatch.setattr(panel.checks, "start", start)
+    panel.open_url(demo_dataset)
+    qtbot.waitUntil(lambda: panel.checks._counts is not None and not panel.checks.runner.is_running(),
+                    timeout=60000)
+    renderer.shutdown()
+    assert row_shown_at_start == [True]
