@@ -33,72 +33,158 @@ from segstudio.gui.app import process_events_until
 HEARTBEAT_MS = 5
 
 
-class StallSampler:
-    """A thread that, while the GUI thread is late (no heartbeat tick for `after_ms`), records the Python
-    stacks of the GUI thread and of every other thread: where the time goes (a slot running on the GUI
-    thread, or the GUI thread waiting in C++ for the GIL that another thread holds)."""
+class StallWatch:
+    """--diagnose: what the process did during each GUI-thread stall longer than `after_ms`, captured without
+    needing the GIL (a Python sampler thread cannot run while another thread holds it, so it misses exactly
+    the stalls that matter):
 
-    def __init__(self, after_ms: float = 40.0):
+    - faulthandler's watchdog (a C thread) dumps every thread's Python stack when the GUI thread has not
+      re-armed it for `after_ms`;
+    - the GUI thread's CPU time and run-queue wait during the stall (/proc/.../schedstat, Linux): on CPU
+      means it was busy itself, waiting in the run queue means the OS did not schedule it, neither means
+      it was blocked (on the GIL or a lock);
+    - what the training thread reported (its events), modules imported, and garbage collections, with
+      their times (extension modules load while holding the GIL).
+    """
+
+    def __init__(self, after_ms: float = 80.0):
         import threading
         self.after_s = after_ms / 1000
-        self.last_tick = time.perf_counter()
-        self.gui_id = threading.get_ident()
-        self.samples: list[tuple[float, str, str]] = []
+        self.t0 = time.perf_counter()
+        self.dump_file = tempfile.TemporaryFile("w+")
+        self.ticks: list[tuple] = []     # time, then CPU ns and run-queue wait ns of the GUI and training threads
+        self.notes: list[tuple[float, str, str]] = []     # time, thread name, what
+        self.dumped_at_tick: list[int] = []               # tick index that ended a stall with a dump
+        self.names: dict[int, str] = {}
+        self.armed_at = 0.0
         self.paused = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="bench-stall-sampler")
+        self._sched_fds = [self._open_schedstat(threading.get_native_id()), None]
+        self._gc_started: dict[int, float] = {}
 
     def start(self):
-        self._thread.start()
+        import gc
+        gc.callbacks.append(self._on_gc)
+        if not self.paused:
+            sys.addaudithook(self._on_audit)    # hooks cannot be removed: it checks `paused`
+
+    def _on_audit(self, event: str, args) -> None:
+        if event == "import" and not self.paused:
+            self.note(f"import {args[0]}")
 
     def stop(self):
-        self._stop.set()
-        self._thread.join()
+        import faulthandler
+        import gc
+        faulthandler.cancel_dump_traceback_later()
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+
+    def note(self, what: str) -> None:
+        """Called from any thread (list.append is atomic)."""
+        import threading
+        thread = threading.current_thread()
+        self.names[thread.ident] = thread.name
+        self.notes.append((time.perf_counter(), thread.name, what))
+
+    def _on_gc(self, phase: str, info: dict) -> None:
+        import threading
+        now, key = time.perf_counter(), threading.get_ident()
+        if phase == "start":
+            self._gc_started[key] = now
+            return
+        began = self._gc_started.pop(key, now)
+        if info["generation"] > 0 or now - began > 0.005:
+            self.notes.append((began, threading.current_thread().name,
+                               f"gc gen{info['generation']} {1000 * (now - began):.0f} ms, "
+                               f"{info['collected']} collected"))
+
+    @staticmethod
+    def _open_schedstat(tid: int) -> int | None:
+        path = f"/proc/self/task/{tid}/schedstat"
+        return os.open(path, os.O_RDONLY) if os.path.exists(path) else None
+
+    def watch_training_thread(self) -> None:
+        """Called from the training thread: its CPU time and run-queue wait are recorded too."""
+        import threading
+        if self._sched_fds[1] is None:
+            self._sched_fds[1] = self._open_schedstat(threading.get_native_id())
+
+    def _schedstat(self) -> tuple[int, ...]:
+        out = []
+        for fd in self._sched_fds:
+            try:
+                cpu, wait, _ = os.pread(fd, 100, 0).split()
+            except (OSError, TypeError, ValueError):   # not Linux, not started yet, or ended
+                cpu = wait = 0
+            out += [int(cpu), int(wait)]
+        return tuple(out)
 
     def tick(self):
-        self.last_tick = time.perf_counter()
-        self.paused = False
+        import faulthandler
+        now = time.perf_counter()
+        if self.paused:
+            faulthandler.cancel_dump_traceback_later()
+            self.armed_at = 0.0
+            return
+        if self.armed_at and now - self.armed_at > self.after_s:
+            self.dumped_at_tick.append(len(self.ticks))
+        self.ticks.append((now, *self._schedstat()))
+        if now - self.armed_at > 0.02:      # re-arming starts a thread: not at every 5 ms tick
+            faulthandler.dump_traceback_later(self.after_s, file=self.dump_file)
+            self.armed_at = now
 
     def pause(self):
+        import faulthandler
         self.paused = True
+        faulthandler.cancel_dump_traceback_later()
 
-    def _run(self):
-        import traceback
-        while not self._stop.wait(0.005):
-            started = self.last_tick
-            late = time.perf_counter() - started
-            if late < self.after_s or self.paused:
+    def _dumps(self) -> list[str]:
+        self.dump_file.seek(0)
+        text = self.dump_file.read()
+        for ident, name in self.names.items():
+            text = text.replace(f"Thread 0x{ident:016x}", f"Thread {name}")
+        return [d for d in text.split("Timeout (")[1:]]
+
+    def stalls(self) -> list[dict]:
+        dumps, out = self._dumps(), []
+        dump_of = dict(zip(self.dumped_at_tick, dumps))
+        for i in range(1, len(self.ticks)):
+            (t1, c1, w1, tc1, tw1), (t2, c2, w2, tc2, tw2) = self.ticks[i - 1], self.ticks[i]
+            if t2 - t1 - HEARTBEAT_MS / 1000 < self.after_s:
                 continue
-            frames = sys._current_frames()
-            gui = frames.get(self.gui_id)
-            where = "".join(traceback.format_stack(gui)[-4:]) if gui is not None else "?"
-            others = "".join(f"[{tid}]\n" + "".join(traceback.format_stack(f)[-3:])
-                             for tid, f in frames.items() if tid not in (self.gui_id, threading_ident()))
-            self.samples.append((started, late * 1000, where + "other threads:\n" + others))
+            notes = [f"{1000 * (t - t1):+.0f} ms [{name}] {what}" for t, name, what in self.notes
+                     if t1 - 0.5 <= t <= t2]
+            out.append({"at_s": t1 - self.t0, "ms": 1000 * (t2 - t1) - HEARTBEAT_MS,
+                        "gui_cpu_ms": (c2 - c1) / 1e6, "gui_runqueue_ms": (w2 - w1) / 1e6,
+                        "train_cpu_ms": (tc2 - tc1) / 1e6, "train_runqueue_ms": (tw2 - tw1) / 1e6,
+                        "notes": notes, "dump": dump_of.get(i, "")})
+        return out
 
-    def report(self, top: int = 4, per_stall: int = 3) -> str:
-        """The longest stalls, each with a few distinct stacks sampled during it."""
-        stalls: dict[float, list] = {}
-        for started, ms, text in self.samples:
-            stalls.setdefault(started, []).append((ms, text))
-        worst = sorted(stalls.values(), key=lambda v: -max(ms for ms, _ in v))[:top]
-        out = []
-        for samples in worst:
-            out.append(f"=== stall of at least {max(ms for ms, _ in samples):.0f} ms")
-            seen = []
-            for ms, text in samples:
-                if text not in seen and len(seen) < per_stall:
-                    seen.append(text)
-                    out.append(f"--- at {ms:.0f} ms, GUI thread:\n{text}")
-        return "\n".join(out) or "no stall over the sampling threshold"
+    def report(self, frames: int = 30) -> str:
+        lines = []
+        for s in self.stalls():
+            lines.append(f"=== stall of {s['ms']:.0f} ms at {s['at_s']:.1f} s: GUI thread on CPU "
+                         f"{s['gui_cpu_ms']:.0f} ms, in the run queue {s['gui_runqueue_ms']:.0f} ms; training thread "
+                         f"on CPU {s['train_cpu_ms']:.0f} ms, in the run queue {s['train_runqueue_ms']:.0f} ms")
+            lines += ["  " + n for n in s["notes"]] or ["  (no event or collection)"]
+            for block in s["dump"].split("\n\n"):
+                block_lines = block.strip().splitlines()
+                if block_lines and block_lines[0].startswith("Thread"):
+                    lines += ["  " + block_lines[0]] + ["    " + b.strip() for b in block_lines[1:1 + frames]]
+        if not lines:
+            lines.append(f"no stall over {1000 * self.after_s:.0f} ms")
+        return "\n".join(lines + [self.imports()])
+
+    def imports(self) -> str:
+        """The modules first imported while the heartbeat ran; extension modules (.so, .pyd) are loaded
+        while holding the GIL, however long the dynamic loader takes."""
+        names = [what.split()[1] for _, _, what in self.notes if what.startswith("import ")]
+        native = [n for n in names if str(getattr(getattr(sys.modules.get(n), "__spec__", None), "origin", ""))
+                  .endswith((".so", ".pyd"))]
+        return (f"{len(names)} modules first imported during the measurement; extension modules: "
+                f"{', '.join(native) or 'none'}")
 
 
-def threading_ident() -> int:
-    import threading
-    return threading.get_ident()
-
-
-def heartbeat(app, seconds: float, until=None, sampler: StallSampler | None = None) -> dict:
+def heartbeat(app, seconds: float, until=None, sampler: "StallWatch | None" = None) -> dict:
     """Run a 5 ms QTimer on the GUI thread; a stall is how late a tick came. Ends after `seconds`, or
     earlier once `until()` holds (checked at every tick)."""
     from PySide6.QtCore import QEventLoop, QTimer
@@ -149,6 +235,41 @@ def make_dense_dataset(path: str, n_instances: int = 30, seed: int = 0) -> str:
     return path
 
 
+def trace_run(watch: StallWatch, window):
+    """Note the engine's events (in the training thread, as they happen) and the window's run-list
+    refreshes in `watch`; returns a function that undoes it."""
+    import segstudio.engine.train as engine_train
+
+    real_train = engine_train.train
+
+    def traced_train(cfg, on_event, should_stop, **kw):
+        def on(event):
+            watch.watch_training_thread()
+            detail = getattr(event, "which", "") or getattr(event, "iteration", "")
+            watch.note(f"{event.kind} {detail}")
+            on_event(event)
+        return real_train(cfg, on, should_stop, **kw)
+
+    def traced(name, fn):
+        def call(*a, **kw):
+            watch.note(f"{name} starts")
+            try:
+                return fn(*a, **kw)
+            finally:
+                watch.note(f"{name} ends")
+        return call
+    engine_train.train = traced_train
+    panels = (window.trainPanel, window.evalPanel)
+    for panel in panels:
+        panel.refresh_runs = traced(f"{type(panel).__name__}.refresh_runs", panel.refresh_runs)
+
+    def undo():
+        engine_train.train = real_train
+        for panel in panels:
+            del panel.refresh_runs
+    return undo
+
+
 def bench_training(app, window, args, runs_dir: str, *, image_size: int, eval_every: int = 0,
                    epochs: int = 0) -> dict:
     """Heartbeat while the window trains. With `epochs`, the run goes to its end (evaluations every
@@ -171,10 +292,11 @@ def bench_training(app, window, args, runs_dir: str, *, image_size: int, eval_ev
         iter_times.extend(e["elapsed_s"] for e in evs if e.get("event") == "iteration")
     panel.runner.events.connect(collect)
     idle = heartbeat(app, min(5.0, args.seconds / 2))
+    sampler = StallWatch() if args.diagnose else None
+    untrace = trace_run(sampler, window) if sampler else (lambda: None)
     window.findChild(type(panel.startButton), "startButton").click()
     if not process_events_until(app, lambda: len(iter_times) >= 2, 300):
         raise SystemExit(f"training did not start: {window.statusLabel.text()}")
-    sampler = StallSampler() if args.diagnose else None
     if sampler:
         sampler.start()
     if epochs:
@@ -196,9 +318,11 @@ def bench_training(app, window, args, runs_dir: str, *, image_size: int, eval_ev
         window.findChild(type(panel.stopButton), "stopButton").click()
         process_events_until(app, lambda: not panel.is_running(), 120)
         stop_s = time.perf_counter() - clicked
+    untrace()
     if sampler:
         sampler.stop()
-        print(f"stall samples ({'eval' if epochs else 'plain'} run):\n{sampler.report()}", file=sys.stderr)
+        print(f"stalls over 80 ms ({'eval' if epochs else 'plain'} run):\n{sampler.report()}", file=sys.stderr)
+        busy["stalls"] = sampler.stalls()
     panel.runner.events.disconnect(collect)
     per_iter = float(np.median(np.diff(iter_times))) if len(iter_times) > 2 else float("nan")
     return {"idle": idle, "busy": busy, "iteration_s": per_iter, "stop_s": stop_s,
@@ -292,7 +416,34 @@ def main(argv=None) -> int:
                    "threads at the longest stalls (stderr)")
     p.add_argument("--torch-threads", type=int, default=0, help="torch.set_num_threads before training "
                    "(0: torch's default); fewer threads leave a core to the window")
+    p.add_argument("--niceness", type=int, default=None, help="the training thread's niceness increment "
+                   "(default: the window's, segstudio.gui.workers.TRAINING_NICENESS)")
+    p.add_argument("--busy", type=int, default=0, help="start this many busy-looping processes at normal "
+                   "priority for the whole measurement: the CPU load other programs make")
     args = p.parse_args(argv)
+    if args.niceness is not None:
+        from segstudio.gui import workers
+        workers.TRAINING_NICENESS = args.niceness
+    busy = start_busy_processes(args.busy)
+    try:
+        return measure(args)
+    finally:
+        for proc in busy:
+            proc.kill()
+            proc.wait()
+
+
+def training_niceness() -> int:
+    from segstudio.gui import workers
+    return workers.TRAINING_NICENESS
+
+
+def start_busy_processes(count: int) -> list:
+    import subprocess
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+
+
+def measure(args) -> int:
     if args.torch_threads:
         import torch
         torch.set_num_threads(args.torch_threads)
@@ -348,7 +499,7 @@ def main(argv=None) -> int:
           f"{redraw['smoothed_terms_ms']:.1f} ms with raw terms hidden")
     result = {
         "bench": "gui", "load_average": round(os.getloadavg()[0], 2), "workers": args.workers,
-        "torch_threads": args.torch_threads,
+        "torch_threads": args.torch_threads, "busy_processes": args.busy, "training_niceness": training_niceness(),
         "stall_max_ms": round(b["max_ms"], 2), "stall_p99_ms": round(b["p99_ms"], 2),
         "eval_run_stall_max_ms": round(e["max_ms"], 2), "eval_run_stall_p99_ms": round(e["p99_ms"], 2),
         "eval_run_status": full["status"],

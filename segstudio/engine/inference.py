@@ -86,6 +86,9 @@ def evaluate_run(loaded: LoadedRun, dataset: str = "", *, batch_size: int = 4, d
     metrics, per_class, seconds = evaluate_model(
         loaded.model, batches, torch.device(device), loaded.class_names, backend=cfg.eval.backend,
         score_threshold=cfg.eval.score_threshold, should_stop=should_stop)
+    if should_stop is not None and should_stop():   # a cut-short evaluation is not a result: keep the last one
+        raise TrainingError(f"The evaluation of {loaded.run_dir.name} was stopped before its end; its previous "
+                            "result (if any) is kept.")
     result = {"run": str(loaded.run_dir), "checkpoint": loaded.checkpoint, "iteration": loaded.iteration,
               "dataset": strip_secrets(url), "images": len(rows), "metrics": metrics,
               "per_class": per_class, "seconds": round(seconds, 2)}

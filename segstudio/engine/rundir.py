@@ -6,9 +6,11 @@ spec, weight file) goes in comment lines at its top and, machine-readable, in ru
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,27 +163,93 @@ class RunSummary:
     iteration: int
     best_metric: float | None
     modified: float
+    last_eval: dict | None = None   # the newest "eval" record
+
+
+@dataclass
+class _Tally:
+    """What a run summary needs from metrics.jsonl, counted up to byte `offset` of the file `key`
+    (inode, device) names. A growing file is read from `offset` on; a rewritten one (a resume cuts it,
+    atomically: a new inode) is counted again."""
+    key: tuple
+    offset: int = 0
+    records: int = 0
+    iteration: int = 0
+    best: float | None = None
+    last_eval: dict | None = None
+    lifecycle: dict | None = None    # the newest "started" or "finished"
+
+    def add(self, line: bytes) -> None:
+        try:
+            record = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return    # a line torn by a crash
+        if not isinstance(record, dict):
+            return
+        self.records += 1
+        kind = record.get("event")
+        if isinstance(record.get("iteration"), int):
+            self.iteration = max(self.iteration, record["iteration"])
+        if kind in ("started", "finished"):
+            self.lifecycle = record
+        elif kind == "eval":
+            self.last_eval = record
+            value = (record.get("metrics") or {}).get("segm_map")
+            if isinstance(value, (int, float)) and (self.best is None or value > self.best):
+                self.best = value
+
+
+_TALLIES: dict[str, _Tally] = {}
+_TALLY_LOCK = threading.Lock()
+
+
+def _tally(run_dir: Path) -> _Tally:
+    """The run's metrics tally, reading only what was appended since the last call (list_runs is called
+    after every run event in the window: a long history is read once, not at every refresh)."""
+    path = run_dir / METRICS
+    try:
+        st = path.stat()
+    except OSError:
+        return _Tally(key=())
+    key = (st.st_ino, st.st_dev)
+    with _TALLY_LOCK:
+        tally = _TALLIES.get(str(path))
+        if tally is None or tally.key != key or st.st_size < tally.offset:
+            tally = _TALLIES[str(path)] = _Tally(key)
+        if st.st_size > tally.offset:
+            with open(path, "rb") as fh:
+                fh.seek(tally.offset)
+                data = fh.read(st.st_size - tally.offset)
+            end = data.rfind(b"\n") + 1      # a last line still being written is counted once complete
+            for line in data[:end].splitlines():
+                tally.add(line)
+            tally.offset += end
+        return dataclasses.replace(tally)   # a copy: another thread may count on
 
 
 def summarize_run(run_dir: Path) -> RunSummary:
-    records = read_metrics(run_dir)
-    iters = [r["iteration"] for r in records if "iteration" in r]
-    evals = [r["metrics"].get("segm_map") for r in records if r.get("event") == "eval"]
-    evals = [e for e in evals if isinstance(e, (int, float))]
+    tally = _tally(run_dir)
     # a resumed run's last word is its newest "started" (running, or killed), not the earlier "finished"
-    lifecycle = [r for r in records if r.get("event") in ("started", "finished")]
-    if lifecycle and lifecycle[-1].get("event") == "finished":
-        status = lifecycle[-1]["status"]
+    if tally.lifecycle is not None and tally.lifecycle.get("event") == "finished":
+        status = str(tally.lifecycle.get("status", "failed"))
     else:
-        status = "interrupted" if records else "new"
-    return RunSummary(run_dir.name, str(run_dir), status, max(iters, default=0),
-                      max(evals) if evals else None, run_dir.stat().st_mtime)
+        status = "interrupted" if tally.records else "new"
+    return RunSummary(run_dir.name, str(run_dir), status, tally.iteration, tally.best,
+                      run_dir.stat().st_mtime, tally.last_eval)
 
 
-def list_runs(runs_dir: str | os.PathLike = "runs") -> list[RunSummary]:
-    """Runs under runs_dir, newest first."""
+def list_runs(runs_dir: str | os.PathLike = "runs", should_stop=lambda: False) -> list[RunSummary]:
+    """Runs under runs_dir, newest first (those summarised before `should_stop()` held, if it did)."""
     base = Path(runs_dir)
     if not base.is_dir():
         return []
-    runs = [summarize_run(p) for p in base.iterdir() if (p / CONFIG).is_file()]
+    runs = []
+    for p in base.iterdir():
+        if should_stop():
+            break
+        try:
+            if (p / CONFIG).is_file():
+                runs.append(summarize_run(p))
+        except FileNotFoundError:
+            continue    # deleted while being listed
     return sorted(runs, key=lambda r: r.modified, reverse=True)

@@ -15,15 +15,10 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGroupBox, QHBoxLayout
                                QListWidget, QPushButton, QSlider, QSplitter, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from segstudio.engine.rundir import list_runs, read_metrics
 from segstudio.gui.display_controls import DisplayControls
+from segstudio.gui.runs_listing import RunsLister
 from segstudio.gui.widgets import ImageView, link_slider, titled
 from segstudio.gui.workers import RenderService, TaskRunner
-
-
-def latest_eval(records: list[dict]) -> dict | None:
-    evals = [r for r in records if r.get("event") == "eval"]
-    return evals[-1] if evals else None
 
 
 def _fmt(value) -> str:
@@ -42,6 +37,11 @@ class EvalPanel(QWidget):
         self._runner.progress.connect(self._on_progress)
         self._runner.failed.connect(lambda m: self.message.emit(f"Evaluation: {m}", True))
         self._runner.done.connect(self._run_queued)
+        self.lister = RunsLister(parent=self)
+        self.lister.listed.connect(self._fill_runs)
+        self.lister.failed.connect(lambda m: self.message.emit(m, True))
+        self._summaries: dict = {}  # run folder -> RunSummary of the latest listing
+        self._wanted = ""           # a run to select once a listing has it (it may not be listed yet)
         self._queued = None   # a click that came while the previous task was still ending runs after it
         self._browser = None        # engine.val_browser.Browser of the selected run, once loaded
         self._outputs: dict = {}    # row -> model output (numpy), filled by the render thread
@@ -49,9 +49,10 @@ class EvalPanel(QWidget):
         renderer.resultReady.connect(self._on_render)
         renderer.failed.connect(self._on_render_failed)
 
-    def readers(self) -> list[TaskRunner]:
-        """Its background task (predicting, evaluating) only reads: safe to abandon when the window closes."""
-        return [self._runner]
+    def readers(self) -> list:
+        """Its background tasks (predicting, evaluating, listing runs) only read: safe to abandon when the
+        window closes."""
+        return [self._runner] + self.lister.readers()
 
     def _build(self) -> None:
         self.runCombo = QComboBox(objectName="evalRunCombo")
@@ -132,24 +133,32 @@ class EvalPanel(QWidget):
     # ---- runs and table -----------------------------------------------------------------------
     @Slot()
     def refresh_runs(self) -> None:
-        current = self.runCombo.currentData()
+        """List the runs folder in the background; `_fill_runs` shows it."""
+        self.lister.refresh(self.runs_dir_fn())
+
+    @Slot(str, object)
+    def _fill_runs(self, runs_dir: str, rows: list) -> None:
+        if runs_dir != self.runs_dir_fn():
+            return   # the folder was changed since: its own listing follows
+        current, self._wanted = self._wanted or self.runCombo.currentData(), ""
+        self._summaries = {r.path: r for r, _ in rows}
         self.runCombo.blockSignals(True)
         self.runCombo.clear()
-        runs = list_runs(self.runs_dir_fn())
-        for r in runs:
+        for r, _ in rows:
             self.runCombo.addItem(f"{r.name} [{r.status}]", r.path)
         self.runCombo.blockSignals(False)
         index = self.runCombo.findData(current)
-        self.runCombo.setCurrentIndex(index if index >= 0 else (0 if runs else -1))
+        self.runCombo.setCurrentIndex(index if index >= 0 else (0 if rows else -1))
         self._on_run()
 
     def select_run(self, path: str) -> None:
         index = self.runCombo.findData(path)
-        if index < 0:
-            self.refresh_runs()
-            index = self.runCombo.findData(path)
         if index >= 0:
+            self._wanted = ""
             self.runCombo.setCurrentIndex(index)
+        else:   # a run this listing does not have yet (it just started): selected once listed
+            self._wanted = path
+            self.refresh_runs()
 
     @Slot()
     def _on_run(self, *_):
@@ -163,7 +172,8 @@ class EvalPanel(QWidget):
         if not path:
             self.summaryLabel.setText("No runs yet: train one in the Training tab.")
             return
-        ev = latest_eval(read_metrics(path))
+        summary = self._summaries.get(path)
+        ev = summary.last_eval if summary is not None else None
         if ev is None:
             self.summaryLabel.setText(f"{Path(path).name} has no evaluation yet: press Evaluate checkpoint.")
             return

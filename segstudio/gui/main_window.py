@@ -232,7 +232,7 @@ class MainWindow(QMainWindow):
         """Stop background threads (render loop, open/check tasks); called when the window closes."""
         self.renderer.shutdown()
         writers = self.datasetPanel.writers()
-        readers = self.datasetPanel.readers() + self.evalPanel.readers()
+        readers = self.datasetPanel.readers() + self.evalPanel.readers() + self.trainPanel.readers()
         for runner in writers + readers:
             runner.request_stop()
         for runner in writers:

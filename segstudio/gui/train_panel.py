@@ -13,10 +13,11 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QFormL
 from segstudio.advice import run_warnings
 from segstudio.config import OPTIMISER_SETTINGS, Config, dumps_config, load_config, save_config, validate
 from segstudio.engine.events import format_duration
-from segstudio.engine.rundir import list_runs, load_run_config, read_metrics
+from segstudio.engine.rundir import load_run_config, read_metrics
 from segstudio.errors import UserError
 from segstudio.gui import config_form, settings
 from segstudio.gui.curves import CurvesWidget
+from segstudio.gui.runs_listing import RunsLister
 from segstudio.gui.weights_field import WeightsRow, confirm_missing_weights
 from segstudio.gui.widgets import hbox, vbox
 from segstudio.gui.workers import TrainingRunner, describe_exception, hold_full_collections, release_gc
@@ -33,11 +34,18 @@ def format_eta(seconds: float) -> str:
 RUN_STATUS_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
+_SPLIT_TEXTS: dict[str, tuple[int, str]] = {}   # run folder -> (config.toml's mtime_ns, text)
+
+
 def split_text(run_dir: str) -> str:
-    """Which validation split a run used, in a few words (AP figures compare only on the same split)."""
+    """Which validation split a run used, in a few words (AP figures compare only on the same split).
+    Reads the run's config.toml once (until it changes): called by the runs listing, off the GUI thread."""
     try:
-        return describe_split(load_run_config(run_dir).data)
-    except UserError:
+        stamp = (Path(run_dir) / "config.toml").stat().st_mtime_ns
+        if run_dir not in _SPLIT_TEXTS or _SPLIT_TEXTS[run_dir][0] != stamp:
+            _SPLIT_TEXTS[run_dir] = (stamp, describe_split(load_run_config(run_dir).data))
+        return _SPLIT_TEXTS[run_dir][1]
+    except (UserError, OSError):
         return "split unknown"
 
 
@@ -69,6 +77,9 @@ class TrainPanel(QWidget):
         self.runner = TrainingRunner(self)
         self.runner.events.connect(self._on_events)
         self.runner.finished.connect(self._on_finished)
+        self.lister = RunsLister(split_text, self)
+        self.lister.listed.connect(self._fill_runs)
+        self.lister.failed.connect(lambda m: self.message.emit(m, True))
         self.run_dir = ""
         self.last_result: dict | None = None
         self._epochs = 0
@@ -422,16 +433,27 @@ class TrainPanel(QWidget):
     def runs_dir(self) -> str:
         return settings.absolute_runs_dir(config_form.get_value(self.editors["train.runs_dir"]))
 
+    def readers(self) -> list:
+        """Background work that only reads (the runs listing): safe to abandon when the window closes."""
+        return self.lister.readers()
+
     @Slot()
     def refresh_runs(self) -> None:
-        """List the runs folder; the selection and the ticked overlays stay as they were."""
+        """List the runs folder in the background; `_fill_runs` shows it."""
+        self.lister.refresh(self.runs_dir())
+
+    @Slot(str, object)
+    def _fill_runs(self, runs_dir: str, rows: list) -> None:
+        """Show a listing; the selection and the ticked overlays stay as they were."""
+        if runs_dir != self.runs_dir():
+            return   # the folder was changed since: its own listing follows
         selected, ticked = set(self.selected_runs()), set(self.overlaid_runs())
         self.runList.blockSignals(True)
         self.runList.clear()
-        for r in list_runs(self.runs_dir()):
+        for r, split in rows:
             status = "running" if self.is_running() and r.path == self.run_dir else r.status
             best = f", best mask AP {r.best_metric:.3f}" if r.best_metric is not None else ""
-            item = QListWidgetItem(f"{r.name}  [{status}, {r.iteration} it{best}, {split_text(r.path)}]")
+            item = QListWidgetItem(f"{r.name}  [{status}, {r.iteration} it{best}, {split}]")
             item.setData(Qt.ItemDataRole.UserRole, r.path)
             item.setData(RUN_STATUS_ROLE, status)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)

@@ -15,6 +15,7 @@ Rules followed here (see shared notes on Qt threading):
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import sys
@@ -29,9 +30,14 @@ from segstudio.errors import UserError
 
 log = logging.getLogger(__name__)
 
-# Every thread started by this module, so tests and the window can check nothing is left running.
-_LIVE_THREADS: set[threading.Thread] = set()
+# Every thread started by this module (with the function that asks it to stop), so tests and the window can
+# check nothing is left running, and the interpreter's exit can stop and wait for them.
+_LIVE_THREADS: dict[threading.Thread, Callable[[], None]] = {}
 _LIVE_LOCK = threading.Lock()
+
+# How long the interpreter's exit waits, in all, for our threads to stop once asked (a prediction or a
+# training iteration in progress finishes first).
+EXIT_WAIT_S = 10.0
 
 
 def calm_gc(collect: bool = False) -> None:
@@ -110,21 +116,60 @@ def yield_cpu_to_window() -> None:
         pass
 
 
+def import_evaluation_libraries() -> None:
+    """Import what the run's evaluations use (torchmetrics, and through it scipy: about 440 modules, 30 of
+    them extension modules) as the run sets up, in the training thread, instead of at its first evaluation.
+
+    The dynamic loader and an extension module's initialisation run while holding the GIL: loading
+    scipy.special's took 250-480 ms in one piece here (measured with a heartbeat thread), a freeze of the
+    window in the middle of the run (bench_gui --diagnose showed the training thread in create_module).
+    During set-up the window says "starting ..." and nobody is watching curves move."""
+    try:
+        import torchmetrics.detection  # noqa: F401
+    except ImportError:   # the evaluation reports a missing library itself, with its own message
+        pass
+
+
 def live_threads() -> list[threading.Thread]:
     """The threads of this module still running (named segstudio-task, -train, -render)."""
     with _LIVE_LOCK:
         for t in [t for t in _LIVE_THREADS if not t.is_alive()]:
-            _LIVE_THREADS.discard(t)
+            del _LIVE_THREADS[t]
         return list(_LIVE_THREADS)
 
 
-def start_thread(target: Callable[[], None], name: str) -> threading.Thread:
-    """A daemon thread registered in live_threads() until it ends."""
+def start_thread(target: Callable[[], None], name: str, stop: Callable[[], None] = lambda: None) -> threading.Thread:
+    """A daemon thread registered in live_threads() until it ends; `stop()` asks it to end."""
     thread = threading.Thread(target=target, name=name, daemon=True)
     with _LIVE_LOCK:
-        _LIVE_THREADS.add(thread)
+        _LIVE_THREADS[thread] = stop
     thread.start()
     return thread
+
+
+def stop_threads_at_exit(timeout_s: float | None = None) -> list[threading.Thread]:
+    """At the interpreter's exit (atexit, before finalisation): ask every thread of ours to stop, then wait
+    for them, `EXIT_WAIT_S` in all. Returns those still running.
+
+    Python 3.11 ends a daemon thread that wants the GIL during finalisation with pthread_exit, which unwinds
+    through the C++ frames of a torch (or Deep Lake) call in progress: "terminate called without an active
+    exception", and the process aborts. A host that closes the window and exits at once (Show predictions
+    or an evaluation still running) hit it. A thread that does not end in time (a read blocked on an
+    unreachable server) is left behind, as before."""
+    deadline = time.monotonic() + (EXIT_WAIT_S if timeout_s is None else timeout_s)
+    with _LIVE_LOCK:
+        pending = list(_LIVE_THREADS.items())
+    for _thread, stop in pending:
+        try:
+            stop()
+        except Exception:  # noqa: BLE001 - a stop function of a half-destroyed owner; the join still bounds it
+            pass
+    for thread, _stop in pending:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return live_threads()
+
+
+atexit.register(stop_threads_at_exit)
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -187,11 +232,11 @@ class _ThreadOwner(QObject):
         thread.join(ms / 1000)
         return not thread.is_alive()
 
-    def _launch(self, worker: QObject, name: str) -> None:
+    def _launch(self, worker: QObject, name: str, stop: threading.Event) -> None:
         """Run worker.run() in a new daemon thread; the worker object stays on the GUI thread, so its
-        signals, emitted from the thread, are queued to the GUI thread."""
+        signals, emitted from the thread, are queued to the GUI thread. `stop` is the worker's stop request."""
         self._worker = worker
-        self._thread = start_thread(lambda: self._body(worker), name)
+        self._thread = start_thread(lambda: self._body(worker), name, stop.set)
 
     def _body(self, worker) -> None:
         try:
@@ -237,7 +282,7 @@ class TaskRunner(_ThreadOwner):
         worker.progress.connect(self.progress)
         worker.succeeded.connect(self.succeeded)
         worker.failed.connect(self.failed)
-        self._launch(worker, "segstudio-task")
+        self._launch(worker, "segstudio-task", self._stop)
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -284,6 +329,7 @@ class _TrainWorker(QObject):
         result: dict = {"status": "failed", "message": "Training ended without a result."}
         yield_cpu_to_window()
         try:
+            import_evaluation_libraries()
             finished = self._train_fn(self._cfg, self._on_event, self._stop.is_set,
                                       resume=self._resume, extend_epochs=self._extend)
             if finished is not None:
@@ -320,7 +366,7 @@ class TrainingRunner(_ThreadOwner):
         worker = _TrainWorker(train_fn, cfg, self._stop, resume, extend_epochs, self._flush_s)
         worker.events.connect(self.events)
         worker.finished.connect(self._on_worker_finished)
-        self._launch(worker, "segstudio-train")
+        self._launch(worker, "segstudio-train", self._stop)
 
     def stop(self) -> None:
         if self._thread is not None and not self._stop.is_set():
@@ -375,7 +421,7 @@ class RenderService(QObject):
         self._seq = 0
         self._closing = False
         self._delivered.connect(self._on_delivered)
-        self._loop = start_thread(lambda: _render_loop(self), "segstudio-render")
+        self._loop = start_thread(lambda: _render_loop(self), "segstudio-render", self._close_loop)
 
     def submit(self, channel: str, fn: Callable[[], Any]) -> int:
         with self._cv:
@@ -417,9 +463,12 @@ class RenderService(QObject):
         else:
             self.resultReady.emit(channel, seq, payload)
 
-    def shutdown(self, ms: int = 10000) -> None:
+    def _close_loop(self) -> None:
         with self._cv:
             self._closing = True
             self._pending.clear()
             self._cv.notify_all()
+
+    def shutdown(self, ms: int = 10000) -> None:
+        self._close_loop()
         self._loop.join(ms / 1000)

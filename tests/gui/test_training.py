@@ -61,7 +61,7 @@ def test_train_stop_and_resume_from_the_window(window, qtbot, tmp_path, screensh
     window.grab().save(str(screenshot_dir / "gui_training.png"))
 
     runs = child(window, "runList")
-    qtbot.waitUntil(lambda: runs.count() == 1, timeout=5000)
+    qtbot.waitUntil(lambda: runs.count() == 1, timeout=30000)
     runs.item(0).setCheckState(Qt.CheckState.Checked)
     assert panel.curves._overlays                                       # the past run's curves, overlaid
     runs.item(0).setSelected(True)
@@ -136,6 +136,7 @@ def test_a_completed_run_shows_its_evaluation(window, qtbot, tmp_path, screensho
 
     window.tabs.setCurrentWidget(window.trainPanel)             # Extend: one more epoch on the same run
     runs = child(window, "runList")
+    qtbot.waitUntil(lambda: runs.count() == 1, timeout=30000)
     runs.item(0).setSelected(True)
     child(window, "extendEpochsSpin", QSpinBox).setValue(1)
     click(qtbot, window, "extendButton")

@@ -146,6 +146,7 @@ def test_the_run_list_separates_choosing_a_run_from_overlaying_it(window, qtbot,
     assert panel.progressBar.format().startswith("finished · iteration 3/3")
 
     runs = window.findChild(QListWidget, "runList")
+    qtbot.waitUntil(lambda: runs.count() == 1 and "completed" in runs.item(0).text(), timeout=30000)
     resume, extend = (window.findChild(QPushButton, n) for n in ("resumeButton", "extendButton"))
     runs.clearSelection()
     assert not resume.isEnabled() and not extend.isEnabled()          # nothing selected
@@ -163,7 +164,7 @@ def test_the_run_list_separates_choosing_a_run_from_overlaying_it(window, qtbot,
     assert not resume.isEnabled() and not extend.isEnabled()
     panel.stop()
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=120000)
-    assert "[running" not in runs.item(0).text()
+    qtbot.waitUntil(lambda: "[running" not in runs.item(0).text(), timeout=30000)
 
 
 def test_the_form_warns_about_settings_that_cannot_work(window, qtbot):
