@@ -25,6 +25,19 @@ def _fmt(value) -> str:
     return "-" if value is None or value != value or value < 0 else f"{value:.3f}"
 
 
+# The tasks import the engine in their thread: its first import (torch, torchvision's detection models)
+# took seconds, and on the GUI thread it froze the window at the first click.
+def evaluate_task(path: str, should_stop) -> tuple:
+    from segstudio.engine.inference import evaluate_run, load_run_model
+    return "eval", evaluate_run(load_run_model(path, "best"), should_stop=should_stop)
+
+
+def predictions_task(path: str, threshold: float, report, should_stop) -> tuple:
+    from segstudio.engine.inference import load_run_model
+    from segstudio.engine.val_browser import load_browser
+    return "browser", load_browser(load_run_model(path, "best"), threshold, report, should_stop)
+
+
 class EvalPanel(QWidget):
     message = Signal(str, bool)
 
@@ -211,10 +224,8 @@ class EvalPanel(QWidget):
         path = self.runCombo.currentData()
         if not path or self._busy(self.evaluate_checkpoint):
             return
-        from segstudio.engine.inference import evaluate_run, load_run_model   # torch: not at start-up
         self.message.emit(f"Evaluating {Path(path).name} (best checkpoint) ...", False)
-        self._runner.start(lambda report, stop: ("eval", evaluate_run(load_run_model(path, "best"),
-                                                                      should_stop=stop)))
+        self._runner.start(lambda report, stop: evaluate_task(path, stop))
 
     def _show_eval_result(self, result: dict) -> None:
         self._fill_table(result.get("metrics", {}), result.get("per_class", {}),
@@ -227,12 +238,9 @@ class EvalPanel(QWidget):
         path = self.runCombo.currentData()
         if not path or self._busy(self.load_predictions):
             return
-        from segstudio.engine.inference import load_run_model   # torch: not at start-up
-        from segstudio.engine.val_browser import load_browser
         self.message.emit(f"Loading the model of {Path(path).name} ...", False)
         threshold = self.thresholdSpin.value()
-        self._runner.start(lambda report, stop: ("browser", load_browser(load_run_model(path, "best"),
-                                                                         threshold, report, stop)))
+        self._runner.start(lambda report, stop: predictions_task(path, threshold, report, stop))
 
     @Slot(object)
     def _on_progress(self, values) -> None:

@@ -55,6 +55,13 @@ def describe_split(data) -> str:
     return f"random {data.val_fraction:.0%} validation split (seed {data.split_seed})"
 
 
+def train_in_thread(*args, **kwargs):
+    """engine.train, imported in the training thread: its imports (torchvision's detection models) took
+    seconds at the first Start, on the GUI thread, and froze the window."""
+    from segstudio.engine.train import train
+    return train(*args, **kwargs)
+
+
 class TrainPanel(QWidget):
     message = Signal(str, bool)
     runningChanged = Signal(bool)
@@ -307,7 +314,7 @@ class TrainPanel(QWidget):
         if self.runner.is_running():
             self.message.emit("A training run is already in progress; stop it first.", True)
             return False
-        from segstudio.engine.train import train   # torch: not at window start-up
+        train = train_in_thread
         try:
             cfg = self.config() if resume is None else None
             if resume is not None:
