@@ -58,14 +58,22 @@ class DatasetChecks(QSplitter):
         self.setSizes([200, 200])
 
     @Slot()
-    def start(self) -> None:
-        """List the classes at once; count them and check a sample of rows in the worker."""
-        st = self.state
+    def clear(self) -> None:
+        """The state's dataset or mapping changed: its class names, nothing of the previous one's figures."""
         self.classList.clear()
-        self.classList.addItems(st.class_names)
+        self.classList.addItems(self.state.class_names)
         self.classesBox.setTitle("Classes (instances)")
         self.preflightTree.clear()
         self.checkAllButton.setVisible(False)
+        self._counts = None
+        if self.state.ready:
+            self._set_message("The counts and checks start once the first row is shown ...")
+
+    @Slot()
+    def start(self) -> None:
+        """List the classes at once; count them and check a sample of rows in the worker."""
+        st = self.state
+        self.clear()
         if not st.ready:
             return
         if self.runner.is_running():

@@ -245,6 +245,7 @@ class DatasetPanel(QWidget):
         """The row first, then the counts and checks: started together, the counting worker took the GIL
         from the row's render, and row 0 of a 100k-row dataset came up to a second later on a busy machine."""
         self.sample.set_row_count(self.state.num_rows)
+        self.checks.clear()
         self._checks_due = True
         self.sample.request_preview()
         if not self.state.ready:

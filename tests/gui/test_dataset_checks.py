@@ -73,5 +73,10 @@ def test_the_first_row_is_on_screen_before_the_counts_and_checks_start(qtbot, de
     panel.open_url(demo_dataset)
     qtbot.waitUntil(lambda: panel.checks._counts is not None and not panel.checks.runner.is_running(),
                     timeout=60000)
+    assert row_shown_at_start == [True] and "(" in panel.checks.classList.item(0).text()
+    panel.state.set_dataset(open_mapped(demo_dataset))     # opened again: no figures of the last open shown
+    assert "(" not in panel.checks.classList.item(0).text() and panel.checks._counts is None
+    qtbot.waitUntil(lambda: panel.checks._counts is not None and not panel.checks.runner.is_running(),
+                    timeout=60000)
     renderer.shutdown()
-    assert row_shown_at_start == [True]
+    assert row_shown_at_start == [True, True]
