@@ -17,7 +17,7 @@ from segstudio.engine.rundir import load_run_config, read_metrics
 from segstudio.errors import UserError
 from segstudio.gui import config_form, settings
 from segstudio.gui.curves import CurvesWidget
-from segstudio.gui.runs_listing import RunsLister
+from segstudio.gui.runs_listing import LatestTask, RunsLister
 from segstudio.gui.weights_field import WeightsRow, confirm_missing_weights
 from segstudio.gui.widgets import hbox, vbox
 from segstudio.gui.workers import TrainingRunner, describe_exception, hold_full_collections, release_gc
@@ -62,6 +62,11 @@ def train_in_thread(*args, **kwargs):
     return train(*args, **kwargs)
 
 
+def read_runs_metrics(paths: tuple, should_stop) -> list:
+    """Every record of each run's metrics.jsonl (off the GUI thread: a long run's file is tens of MB)."""
+    return [[] if should_stop() else read_metrics(path) for path in paths]
+
+
 class TrainPanel(QWidget):
     message = Signal(str, bool)
     runningChanged = Signal(bool)
@@ -87,6 +92,9 @@ class TrainPanel(QWidget):
         self.lister = RunsLister(split_text, self)
         self.lister.listed.connect(self._fill_runs)
         self.lister.failed.connect(lambda m: self.message.emit(m, True))
+        self.overlayReader = LatestTask(read_runs_metrics, "read the ticked runs' metrics", self)
+        self.overlayReader.ready.connect(self._show_overlays)
+        self.overlayReader.failed.connect(lambda m: self.message.emit(m, True))
         self.run_dir = ""
         self.last_result: dict | None = None
         self._epochs = 0
@@ -442,7 +450,7 @@ class TrainPanel(QWidget):
 
     def readers(self) -> list:
         """Background work that only reads (the runs listing): safe to abandon when the window closes."""
-        return self.lister.readers()
+        return self.lister.readers() + self.overlayReader.readers()
 
     @Slot()
     def refresh_runs(self) -> None:
@@ -499,9 +507,16 @@ class TrainPanel(QWidget):
 
     @Slot()
     def _on_overlays_changed(self, *_):
+        """Read the ticked runs' metrics in the background; `_show_overlays` draws them."""
+        self.overlayReader.request(tuple(self.overlaid_runs()))
+
+    @Slot(object, object)
+    def _show_overlays(self, paths: tuple, metrics: list) -> None:
+        if paths != tuple(self.overlaid_runs()):
+            return   # ticked or unticked since: the newer request follows
         self.curves.clear_overlays()
-        for i, path in enumerate(self.overlaid_runs()):
-            self.curves.add_overlay(Path(path).name, read_metrics(path), i)
+        for i, (path, events) in enumerate(zip(paths, metrics)):
+            self.curves.add_overlay(Path(path).name, events, i)
 
     def resume_selected(self) -> None:
         runs = self.selected_runs()

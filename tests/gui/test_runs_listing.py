@@ -1,12 +1,15 @@
-"""The runs list is read off the GUI thread: a folder of many long runs never freezes the window."""
+"""Run folders are read off the GUI thread: a folder of many long runs never freezes the window (the runs
+list, the Evaluation tab's table, the curves of ticked runs)."""
 import json
 import threading
 import time
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QLineEdit, QListWidget
 
 from segstudio.config import Config, dumps_config
 from segstudio.engine import rundir
+from segstudio.gui import train_panel
 from segstudio.gui.runs_listing import RunsLister
 
 
@@ -40,6 +43,7 @@ def record_reading_threads(monkeypatch, delay_s=0.002):
         return real_read(run_dir)
     monkeypatch.setattr(rundir, "summarize_run", summarize)
     monkeypatch.setattr(rundir, "read_metrics", read)
+    monkeypatch.setattr(train_panel, "read_metrics", read)
     return threads
 
 
@@ -56,6 +60,8 @@ def test_the_window_lists_a_big_runs_folder_off_the_gui_thread(make_window, qtbo
     combo.setCurrentIndex(combo.findData(str(runs_dir / "run-007")))   # its last evaluation, from the listing
     assert "run-007, epoch 1" in window.evalPanel.summaryLabel.text()
     assert window.evalPanel.apTable.rowCount() == 1
+    runs.item(3).setCheckState(Qt.CheckState.Checked)                   # overlay a run's curves
+    qtbot.waitUntil(lambda: bool(window.trainPanel.curves._overlays), timeout=30000)
     assert threads and threading.main_thread() not in threads
 
 

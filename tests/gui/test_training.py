@@ -63,7 +63,7 @@ def test_train_stop_and_resume_from_the_window(window, qtbot, tmp_path, screensh
     runs = child(window, "runList")
     qtbot.waitUntil(lambda: runs.count() == 1, timeout=30000)
     runs.item(0).setCheckState(Qt.CheckState.Checked)
-    assert panel.curves._overlays                                       # the past run's curves, overlaid
+    qtbot.waitUntil(lambda: bool(panel.curves._overlays), timeout=30000)  # the past run's curves, overlaid
     runs.item(0).setSelected(True)
     click(qtbot, window, "resumeButton")
     assert panel.is_running()
