@@ -112,6 +112,9 @@ class TrainConfig:
     step_gamma: float = _opt(0.1, min=0.0, max=1.0)
     warmup_iters: int = _opt(50, min=0)
     grad_clip: float = _opt(0.0, min=0.0, help="max gradient norm; 0 disables clipping")
+    rollbacks: int = _opt(0, min=0, max=10, help="when the loss diverges, go back to the last healthy checkpoint "
+                                                "with train.lr divided by 10, at most this many times in one "
+                                                "session (0: stop and say how to resume)")
     amp: bool = _opt(True, help="mixed precision on CUDA")
     device: str = _opt("auto", choices=["auto", "cpu", "cuda", "mps"])
     workers: int = _opt(2, min=0, max=64)

@@ -121,6 +121,38 @@ def test_diverging_learning_rate_keeps_the_last_healthy_checkpoint_and_resume_re
     assert load_config(rundir.Path(fin.run_dir) / "config.toml").train.lr == 1e-3   # the run card says so
 
 
+def test_rollbacks_go_back_to_the_first_healthy_checkpoint_with_a_lower_learning_rate(tmp_path):
+    """train.rollbacks: the same diverging learning rate, but the run goes back by itself with a tenth of
+    the rate each time (a warning says so), always to the checkpoint its first divergence kept, until it
+    trains on and completes; the run card records the rate it ended with, and no rollback.pt is left."""
+    fin = train(tiny_config(tmp_path, epochs=1, checkpoint_every=1), Recorder(), lambda: False, data=FakeData())
+    rec = Recorder()
+    done = train(Config(), rec, rec.should_stop, resume=fin.run_dir, extend_epochs=2,
+                 overrides={"train.lr": 8.0, "train.warmup_iters": 0, "train.rollbacks": 4}, data=FakeData())
+    assert done.status == "completed" and done.iteration == 12, done.message
+    backs = [w.message for w in rec.of("warning") if "going back to iteration" in w.message]
+    assert 1 <= len(backs) <= 4 and not rec.of("error")
+    assert "train.lr=0.8 " in backs[0] and "3 more rollbacks allowed" in backs[0]
+    assert len({b.split("going back to iteration ")[1].split()[0] for b in backs}) == 1   # one origin
+    card = load_config(rundir.Path(fin.run_dir) / "config.toml")
+    assert card.train.lr == pytest.approx(8.0 / 10 ** len(backs)) and card.train.rollbacks == 4 - len(backs)
+    assert metrics_of(fin.run_dir, "finished")[-1]["status"] == "completed"
+    last = rundir.checkpoint_path(fin.run_dir, "last")
+    assert first_unhealthy_tensor(_model_from(load_checkpoint(last), tiny_config(tmp_path))) == ""
+    assert not (last.parent / "rollback.pt").exists()
+
+
+def test_without_rollbacks_left_the_divergence_is_one_sentence(tmp_path):
+    """Rows that make every loss NaN: one rollback, then the usual one sentence."""
+    fin = train(tiny_config(tmp_path, epochs=1, checkpoint_every=1), Recorder(), lambda: False, data=FakeData())
+    rec = Recorder()
+    bad = train(Config(), rec, rec.should_stop, resume=fin.run_dir, extend_epochs=1,
+                overrides={"train.rollbacks": 1}, data=FakeData(poison_rows=range(8)))
+    assert bad.status == "failed" and rec.of("error")[0].reason == "nan" and "--resume" in bad.message
+    assert len([w for w in rec.of("warning") if "going back" in w.message]) == 1
+    assert not (rundir.checkpoint_path(fin.run_dir, "last").parent / "rollback.pt").exists()
+
+
 def _model_from(saved: dict, cfg):
     from segstudio.model import build_model
 

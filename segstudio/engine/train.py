@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import time
 import traceback
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
 
 from segstudio.engine import distributed as dist_utils
-from segstudio.engine.checkpoint import UnhealthyModel
+from segstudio.engine.checkpoint import UnhealthyModel, link_checkpoint
 from segstudio.engine.evaluate import evaluate_model
 from segstudio.engine.events import (CheckpointEvent, EpochEvent, ErrorEvent, EvalEvent, EvaluatingEvent, Event,
                                      FinishedEvent)
@@ -33,7 +35,53 @@ def train(cfg, on_event: Callable[[Event], None], should_stop: Callable[[], bool
           data=None) -> FinishedEvent:
     """Train as `cfg` says (or continue run `resume`); returns the FinishedEvent it also emits.
 
-    `data` replaces the dataset pipeline (tests and benchmarks pass synthetic data)."""
+    With train.rollbacks, a diverged run goes on by itself from the last healthy checkpoint of its first
+    divergence with a tenth of the learning rate (a resume with train.lr lowered, recorded in the run card),
+    at most that many times. `data` replaces the dataset pipeline (tests and benchmarks pass synthetic data)."""
+    rollbacks = Rollbacks()
+    try:
+        finished = attempt(cfg, on_event, should_stop, rollbacks, resume=resume, extend_epochs=extend_epochs,
+                           overrides=overrides, data=data)
+        while isinstance(finished, Rollback):
+            finished = attempt(cfg, on_event, should_stop, rollbacks, resume=finished.run_dir, data=data,
+                               overrides={**(overrides or {}), **finished.overrides})
+        return finished
+    finally:
+        rollbacks.forget()
+
+
+@dataclass
+class Rollback:
+    """A diverged attempt that goes on from the rollback origin with these settings."""
+    run_dir: str
+    overrides: dict
+
+
+@dataclass
+class Rollbacks:
+    """The healthy checkpoint the first divergence went back to: later ones in the same session go back
+    there too (the checkpoints an attempt wrote before diverging again may hold weights already harmed)."""
+    origin: Path | None = None
+    iteration: int = 0
+
+    def go_back(self, checkpoints) -> int:
+        """Make last.pt the origin's (kept in rollback.pt at the first divergence); -> its iteration."""
+        if self.origin is None:
+            self.origin, self.iteration = checkpoints.folder / "rollback.pt", checkpoints.kept_iteration
+            link_checkpoint(checkpoints.last, self.origin)
+        else:
+            link_checkpoint(self.origin, checkpoints.last)
+        return self.iteration
+
+    def forget(self) -> None:
+        if self.origin is not None:
+            self.origin.unlink(missing_ok=True)
+
+
+def attempt(cfg, on_event: Callable[[Event], None], should_stop: Callable[[], bool], rollbacks: Rollbacks, *,
+            resume: str | None = None, extend_epochs: int = 0, overrides: dict | None = None,
+            data=None) -> FinishedEvent | Rollback:
+    """One set-up and fit, ended by a FinishedEvent, or by a Rollback (train.rollbacks)."""
     log = RunLog(_rank_zero(on_event))
     run, state = None, LoopState()
     try:
@@ -43,6 +91,8 @@ def train(cfg, on_event: Callable[[Event], None], should_stop: Callable[[], bool
     except StopRequested:
         return stop(run, state)
     except (NonFiniteLoss, UnhealthyModel) as exc:
+        if can_roll_back(run):
+            return roll_back(exc, run, state, rollbacks)
         return fail(log, state, diverged(exc, run, state), run, keep_staged=False)
     except torch.cuda.OutOfMemoryError:
         free_memory(run.step if run else None)
@@ -151,6 +201,22 @@ def stop(run: Run, state: LoopState) -> FinishedEvent:
     except UnhealthyModel as exc:
         return fail(run.log, state, diverged(exc, run, state), run, keep_staged=False)
     return finish(run, state, "stopped", "Stopped on request; resume with --resume.")
+
+
+def can_roll_back(run: Run | None) -> bool:
+    """train.rollbacks left, a healthy last.pt, and one process (under torchrun only rank 0 keeps last.pt)."""
+    return (run is not None and run.cfg.train.rollbacks > 0 and run.checkpoints.kept_iteration is not None
+            and not run.dist.enabled)
+
+
+def roll_back(exc: Exception, run: Run, state: LoopState, rollbacks: Rollbacks) -> Rollback:
+    """Go back to the rollback origin and say so; the caller resumes with a tenth of the learning rate."""
+    lr, left = run.cfg.train.lr / 10, run.cfg.train.rollbacks - 1
+    iteration = rollbacks.go_back(run.checkpoints)
+    what = diverged_message(exc, run, state).split(";")[0]
+    run.log.warn(f"{what}; going back to iteration {iteration} with train.lr={lr:g} "
+                 f"({left} more rollback{'s' if left != 1 else ''} allowed).")
+    return Rollback(str(run.log.run_dir), {"train.lr": lr, "train.rollbacks": left})
 
 
 def diverged(exc: Exception, run: Run | None, state: LoopState) -> ErrorEvent:
