@@ -32,7 +32,6 @@ from segstudio.errors import DataError
 
 INT64_MIN, INT64_MAX = -2 ** 63, 2 ** 63 - 1
 BATCH = 5000                   # records inserted per statement; also how often a stop request is checked
-ANN_KEYS = ("segmentation", "bbox", "area", "iscrowd", "id", "category_id")   # what the importer reads
 KEY_ORDER = ("images", "annotations", "categories")
 _SCHEMA = """
 CREATE TABLE images (seq INTEGER PRIMARY KEY, id INTEGER, file_name TEXT, width INTEGER, height INTEGER);
@@ -81,7 +80,7 @@ class CocoIndex:
     def images(self):
         """(record, annotations) for each image not excluded, in file order. record: {id, file_name, width,
         height}, width and height None unless the file gives numbers; annotations: the image's usable ones in
-        file order, with only the keys the importer reads. One query walks both (SQLite reads the images in
+        file order. One query walks both (SQLite reads the images in
         order and looks each one's annotations up in the index: no sort)."""
         for _, group in itertools.groupby(self.db.execute(_WALK), key=operator.itemgetter(0)):
             rows = list(group)
@@ -100,9 +99,9 @@ def _require_keys(record, keys: tuple, where: str, path, i: int = 0) -> None:
     """where: e.g. "images[{}]", formatted with i only for the message (this runs for every record)."""
     if not isinstance(record, dict):
         raise DataError(f"{where.format(i)} in {path} is not a JSON object; fix the file.")
-    missing = [k for k in keys if k not in record]
-    if missing:
-        raise DataError(f"{where.format(i)} in {path} has no '{missing[0]}' key; fix or re-export the file.")
+    for key in keys:
+        if key not in record:
+            raise DataError(f"{where.format(i)} in {path} has no '{key}' key; fix or re-export the file.")
 
 
 def categories_to_classes(categories: list, path) -> tuple:
@@ -169,7 +168,7 @@ def _size(value):
 
 def _ref(value):
     """An annotation's id as the summary quotes it (SQLite stores 64-bit integers, text and floats)."""
-    if isinstance(value, int) and not isinstance(value, bool) and INT64_MIN <= value <= INT64_MAX:
+    if type(value) is int and INT64_MIN <= value <= INT64_MAX:
         return value
     return value if isinstance(value, (str, float)) else repr(value)
 
@@ -223,8 +222,7 @@ def _annotation_row(index: CocoIndex, i: int, ann) -> tuple:
     _require_keys(ann, ("image_id", "category_id"), "annotations[{}]", index.path, i)
     iid = _as_int(ann["image_id"], "annotations[{}].image_id", index.path, i)
     cid = _as_int(ann["category_id"], "annotations[{}].category_id", index.path, i)
-    kept = {k: ann[k] for k in ANN_KEYS if k in ann}
-    return i, iid, cid, int(_has_segmentation(ann.get("segmentation"))), _ref(ann.get("id", i)), marshal.dumps(kept)
+    return i, iid, cid, int(_has_segmentation(ann.get("segmentation"))), _ref(ann.get("id", i)), marshal.dumps(ann)
 
 
 def _drop_duplicate_images(index: CocoIndex) -> None:
@@ -239,21 +237,20 @@ def _drop_duplicate_images(index: CocoIndex) -> None:
     index.images_in_file = db.execute("SELECT COUNT(*) FROM images").fetchone()[0]
 
 
-_ANN_PROBLEMS = (
-    ("annotation for an unknown image", "image_id NOT IN (SELECT id FROM images)"),
-    ("annotation with an unknown category", "image_id IN (SELECT id FROM images) AND category_id NOT IN cats"),
-    ("annotation without a usable segmentation",
-     "image_id IN (SELECT id FROM images) AND category_id IN cats AND usable = 0"),
-)
+# Why an annotation is skipped, in the order it is asked (a number: its place in _ANN_REASONS).
+_ANN_PROBLEM = """CASE WHEN image_id NOT IN (SELECT id FROM images) THEN 0 WHEN category_id NOT IN cats THEN 1
+    WHEN usable = 0 THEN 2 END"""
+_ANN_REASONS = ("annotation for an unknown image", "annotation with an unknown category",
+                "annotation without a usable segmentation")
 
 
 def _count_annotation_problems(index: CocoIndex) -> None:
+    """Count the skipped annotations by reason (one scan), with the first few ids of each in file order."""
     index.db.execute("CREATE INDEX anns_by_image ON anns (image_id, seq)")
-    for reason, where in _ANN_PROBLEMS:
-        count = index.db.execute(f"SELECT COUNT(*) FROM anns WHERE {where}").fetchone()[0]
-        if count:
-            refs = index.db.execute(f"SELECT ref FROM anns WHERE {where} ORDER BY seq LIMIT 5")
-            _note(index, reason, count, [r for r, in refs])
+    counts = index.db.execute(f"SELECT {_ANN_PROBLEM} AS p, COUNT(*) FROM anns GROUP BY p").fetchall()
+    for problem, count in sorted((p, c) for p, c in counts if p is not None):
+        refs = index.db.execute(f"SELECT ref FROM anns WHERE {_ANN_PROBLEM} = ? ORDER BY seq LIMIT 5", (problem,))
+        _note(index, _ANN_REASONS[problem], count, [r for r, in refs])
 
 
 _WORDS = {"start_map": "an object", "string": "a string", "number": "a number", "boolean": "a boolean",
