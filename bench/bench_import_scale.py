@@ -10,14 +10,15 @@ import-coco` in a subprocess whose process tree's peak RSS is polled. `--parse-s
 checks the file (`read_coco`), which is what grows with it, without writing a dataset (a full import of
 102,400 images takes minutes and ~17 GB). `--baseline-code DIR` runs the same measurements with the
 segstudio in another checkout (e.g. `git worktree add /tmp/old c222a00`) in the same run.
-Targets: peak memory at the largest size within +150 MB of the smallest; import time per image not worse
-than the baseline code's. Ends with one JSON line. Generated files stay under --work (not the repository).
+Targets: peak memory at the largest size within +150 MB of the smallest; import time not worse than the
+baseline code's (wall and CPU seconds; the CPU figure is the steadier one on a busy machine). Ends with one JSON line. Generated files stay under --work (not the repository).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -91,8 +92,10 @@ def tree_rss_mb(root: int) -> float:
 
 
 def run_measured(args: list, code: Path) -> dict:
-    """Run a command with `code` first on the path; wall seconds and the process tree's peak RSS."""
+    """Run a command with `code` first on the path: wall seconds, CPU seconds (all its threads; less
+    sensitive than wall time to what else the machine runs) and the process tree's peak RSS."""
     env = dict(os.environ, PYTHONPATH=str(code), NO_ALBUMENTATIONS_UPDATE="1")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.Popen(args, env=env, cwd=str(code), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = [0.0]
@@ -105,11 +108,13 @@ def run_measured(args: list, code: Path) -> dict:
     poller.start()
     out, err = proc.communicate()
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     poller.join()
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed ({proc.returncode}):\n{err[-2000:]}")
-    return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak[0], 1), "load_1min": os.getloadavg()[0],
-            "stdout": out}
+    return {"seconds": round(seconds, 1), "cpu_s": round(cpu, 1), "peak_rss_mb": round(peak[0], 1),
+            "load_1min": os.getloadavg()[0], "stdout": out}
 
 
 PARSE = """
@@ -148,8 +153,8 @@ def series(codes: list, sizes: list, folders: dict, work: Path, parse_only: bool
             runs = [measure(code, folders[n], work, parse_only) for _ in range(repeats)]
             r = min(runs, key=lambda x: x["seconds"]) | {"size": n, "code": label,
                                                           "mode": "parse" if parse_only else "import"}
-            print(f"{label:>8s} {r['mode']:>6s} {n:>7d} images: {r['seconds']:7.1f} s, peak RSS "
-                  f"{r['peak_rss_mb']:7.0f} MB (best of {repeats}; load {r['load_1min']:.1f})", flush=True)
+            print(f"{label:>8s} {r['mode']:>6s} {n:>7d} images: {r['seconds']:7.1f} s ({r['cpu_s']:.1f} s CPU), "
+                  f"peak RSS {r['peak_rss_mb']:7.0f} MB (best of {repeats}; load {r['load_1min']:.1f})", flush=True)
             rows.append(r)
     return rows
 
@@ -185,11 +190,13 @@ def main(argv=None) -> int:
             print(f"{label}: peak memory at {big['size']} images {result[f'{label}_peak_delta_mb']:+.0f} MB against "
                   f"{small['size']} (target <= +150 MB)")
     if args.baseline_code:
-        for n in sizes:
-            cur, base = ([r for r in rows if r["code"] == c and r["size"] == n and r["mode"] == "import"][0]
+        for mode, n in [("import", n) for n in sizes] + [("parse", n) for n in parse_sizes]:
+            cur, base = ([r for r in rows if r["code"] == c and r["size"] == n and r["mode"] == mode][0]
                          for c in ("current", "baseline"))
-            result[f"time_ratio_{n}"] = round(cur["seconds"] / base["seconds"], 3)
-            print(f"{n} images: import time {result[f'time_ratio_{n}']:.2f}x the baseline code's (target <= 1)")
+            wall, cpu = cur["seconds"] / base["seconds"], cur["cpu_s"] / max(base["cpu_s"], 1e-9)
+            result[f"{mode}_{n}_time_ratio"], result[f"{mode}_{n}_cpu_ratio"] = round(wall, 3), round(cpu, 3)
+            print(f"{mode} {n} images: {wall:.2f}x the baseline code's time, {cpu:.2f}x its CPU time"
+                  + (" (target <= 1)" if mode == "import" else ""))
     print(json.dumps(result))
     return 0
 

@@ -108,12 +108,19 @@ def test_truncated_file_and_utf16(tmp_path):
     assert import_coco(img_dir, tmp_path / "u16.json", tmp_path / "ds").rows_in_dataset == 7
 
 
-def test_stop_while_reading_the_file_writes_nothing(tmp_path, temp_dir, monkeypatch):
+def test_reading_reports_progress_and_can_be_stopped(tmp_path, temp_dir, monkeypatch):
     img_dir, ann = make_coco(tmp_path)
     monkeypatch.setattr(coco_json, "BATCH", 2)        # check for a stop every 2 records
-    summary = import_coco(img_dir, ann, tmp_path / "ds", should_stop=lambda: True)
+    read = []
+    summary = import_coco(img_dir, ann, tmp_path / "ds", should_stop=lambda: True,
+                          reading=lambda done, total: read.append((done, total)))
     assert summary.stopped and summary.rows_in_dataset == 0
     assert not (tmp_path / "ds").exists() and list(temp_dir.iterdir()) == []
+    assert read and read[-1][0] < read[-1][1]         # stopped in the first pass
+    read.clear()
+    import_coco(img_dir, ann, tmp_path / "ds", reading=lambda done, total: read.append((done, total)))
+    size = ann.stat().st_size
+    assert read[-1] == (3 * size, 3 * size) and [d for d, _ in read] == sorted(d for d, _ in read)
 
 
 def test_resume_reads_stored_ids_in_slices(tmp_path, monkeypatch):
@@ -129,3 +136,18 @@ def test_resume_reads_stored_ids_in_slices(tmp_path, monkeypatch):
     ds = deeplake.open_read_only(str(dest))
     ids = [int(v) for v in ds["coco_image_id"][:]]
     assert s.rows_in_dataset == 7 and len(set(ids)) == 7
+
+
+def test_cli_ctrl_c_while_reading_says_nothing_was_imported(tmp_path, capsys, monkeypatch):
+    from segstudio.cli import main
+
+    img_dir, ann = make_coco(tmp_path)
+
+    def interrupted(path, should_stop=None, reading=None):
+        reading(10, 30)
+        raise KeyboardInterrupt          # what Ctrl+C does in the middle of the first pass
+    monkeypatch.setattr(coco_import, "read_coco", interrupted)
+    assert main(["import-coco", str(img_dir), str(ann), str(tmp_path / "ds")]) == 130
+    err = capsys.readouterr().err
+    assert f"interrupted while reading {ann}; no image was imported." in err and "--resume" not in err
+    assert not (tmp_path / "ds").exists()

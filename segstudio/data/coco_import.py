@@ -224,11 +224,14 @@ def _append_chunk(ds, results: list, chunk: list, summary: ImportSummary) -> Non
 
 
 def import_coco(images_dir, annotations, dest, resume: bool = False, progress=None, should_stop=None,
-                chunk_size: int = 32, workers: int | None = None, endpoint_url: str = "") -> ImportSummary:
+                chunk_size: int = 32, workers: int | None = None, endpoint_url: str = "",
+                reading=None) -> ImportSummary:
     """Import COCO instances into a new Deep Lake dataset at `dest`; see the module docstring.
 
     workers: threads decoding images and rasterising masks (pycocotools and numpy release the GIL);
     default: one per CPU, at most 8. endpoint_url: an S3-compatible endpoint for an s3:// dest.
+    reading(done, total): bytes of the annotations file read so far, over its three passes, before the
+    first progress(done, total) of images. should_stop is also asked while the file is read.
     """
     started = time.perf_counter()
     images_dir = Path(images_dir)
@@ -238,7 +241,7 @@ def import_coco(images_dir, annotations, dest, resume: bool = False, progress=No
     if not images_dir.is_dir():
         raise DataError(f"Images folder {images_dir} does not exist; give the folder holding the image files.")
     try:
-        coco = read_coco(annotations, should_stop)
+        coco = read_coco(annotations, should_stop, reading)
     except StopRequested:
         return ImportSummary(dest=str(dest), images_in_file=0, class_names=[], stopped=True,
                              seconds=time.perf_counter() - started)

@@ -173,9 +173,9 @@ def _ref(value):
     return value if isinstance(value, (str, float)) else repr(value)
 
 
-def _items(path: str, prefix: str, should_stop, sha=None):
+def _items(path: str, prefix: str, should_stop, sha=None, on_read=None):
     """The values under `prefix` (e.g. "images.item"), numbers as int or float like json.load gives them."""
-    with CocoReader(path, sha) as reader:
+    with CocoReader(path, sha, on_read) as reader:
         try:
             for i, item in enumerate(ijson.items(reader, prefix, use_float=True)):
                 if i and i % BATCH == 0 and should_stop is not None and should_stop():
@@ -199,10 +199,10 @@ def _temp_db() -> sqlite3.Connection:
     return db
 
 
-def _spool(index: CocoIndex, prefix: str, table: str, to_row, should_stop) -> int:
+def _spool(index: CocoIndex, prefix: str, table: str, to_row, should_stop, on_read) -> int:
     """Insert to_row(i, record) for each record under `prefix` into `table`; returns the count."""
     rows, count = [], 0
-    for count, record in enumerate(_items(index.path, prefix, should_stop), start=1):
+    for count, record in enumerate(_items(index.path, prefix, should_stop, None, on_read), start=1):
         rows.append(to_row(count - 1, record))
         if len(rows) >= BATCH:
             index.db.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(rows[0]))})", rows)
@@ -271,14 +271,23 @@ def _require_lists(path: str, counts: dict) -> None:
                             "file.")
 
 
-def read_coco(path: str | Path, should_stop=None) -> CocoIndex:
+def _pass_reports(reading, path: str) -> list:
+    """One on_read callback per pass, turning its bytes read into reading(done, total) over all three."""
+    if reading is None:
+        return [None] * 3
+    size = os.path.getsize(path) if os.path.isfile(path) else 0
+    return [lambda n, k=k: reading(k * size + n, 3 * size) for k in range(3)]
+
+
+def read_coco(path: str | Path, should_stop=None, reading=None) -> CocoIndex:
     """Parse and check a COCO instances file (three passes, see the module docstring).
 
-    Raises DataError for a file that cannot be imported, StopRequested when should_stop() says so.
+    reading(done, total): bytes read so far over the three passes. Raises DataError for a file that
+    cannot be imported, StopRequested when should_stop() says so.
     """
     path = str(path)
-    sha = hashlib.sha1()
-    categories = list(_items(path, "categories.item", should_stop, sha))    # the whole file's syntax too
+    sha, reports = hashlib.sha1(), _pass_reports(reading, path)
+    categories = list(_items(path, "categories.item", should_stop, sha, reports[0]))   # all the syntax too
     kind = top_level_kind(path)
     if kind != "object":
         raise DataError(f"{path} holds a JSON {kind}, not a COCO object with 'images', 'annotations' and "
@@ -287,9 +296,10 @@ def read_coco(path: str | Path, should_stop=None) -> CocoIndex:
     try:
         index.class_names, index.category_ids, index.label_of = categories_to_classes(categories, path)
         index.db.executemany("INSERT INTO cats VALUES (?)", ((cid,) for cid in index.category_ids))
-        counts = {"images": _spool(index, "images.item", "images", partial(_image_row, index), should_stop),
+        counts = {"images": _spool(index, "images.item", "images", partial(_image_row, index), should_stop,
+                                   reports[1]),
                   "annotations": _spool(index, "annotations.item", "anns", partial(_annotation_row, index),
-                                        should_stop),
+                                        should_stop, reports[2]),
                   "categories": len(categories)}
         _require_lists(path, counts)
         _drop_duplicate_images(index)

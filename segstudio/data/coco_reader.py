@@ -20,11 +20,13 @@ _ARROW_COLUMN = 40      # where yajl's "(right here) ------^" points in the line
 
 
 class CocoReader:
-    """A binary file object for ijson over `path`: the raw bytes optionally hashed (`sha`), a leading
-    byte-order mark dropped, UTF-16/32 re-encoded as UTF-8; remembers the last chunk it handed out."""
+    """A binary file object for ijson over `path`: the raw bytes optionally hashed (`sha`) and counted
+    (on_read(bytes read so far)), a leading byte-order mark dropped, UTF-16/32 re-encoded as UTF-8;
+    remembers the last chunk it handed out."""
 
-    def __init__(self, path, sha=None):
-        self.path, self.sha = Path(path), sha
+    def __init__(self, path, sha=None, on_read=None):
+        self.path, self.sha, self.on_read = Path(path), sha, on_read
+        self.raw_bytes = 0
         self.fh = _open(self.path)
         encoding = json.detect_encoding(self.fh.read(4))
         self.fh.seek(0)
@@ -47,6 +49,9 @@ class CocoReader:
             raw = self.fh.read(size)
             if self.sha is not None:
                 self.sha.update(raw)
+            if self.on_read is not None and raw:
+                self.raw_bytes += len(raw)
+                self.on_read(self.raw_bytes)
             data = raw[self.bom:] if self.bom else raw
             self.bom = 0
             if self.decoder is not None:
