@@ -151,3 +151,16 @@ def test_cli_ctrl_c_while_reading_says_nothing_was_imported(tmp_path, capsys, mo
     err = capsys.readouterr().err
     assert f"interrupted while reading {ann}; no image was imported." in err and "--resume" not in err
     assert not (tmp_path / "ds").exists()
+
+
+@pytest.mark.parametrize("content, match", [
+    ({"images": {}, "annotations": [], "categories": [{"id": 1}]}, r"'images' in .* is an object, not a list"),
+    ({"categories": [{"id": 1}], "images": [], "annotations": "none"}, r"'annotations' in .* is a string, not a list"),
+    ({"images": [], "annotations": []}, r"has no 'categories' list"),
+    ({"images": [], "annotations": [], "categories": [{"id": 1}], "x": float("nan")}, r"line 1, column \d+"),
+])
+def test_lists_that_are_not_lists_and_non_json(tmp_path, content, match):
+    (tmp_path / "a.json").write_text(json.dumps(content))       # json.dumps writes NaN, which is not JSON
+    with pytest.raises(DataError, match=match):
+        import_coco(tmp_path, tmp_path / "a.json", tmp_path / "ds")
+    assert not (tmp_path / "ds").exists()

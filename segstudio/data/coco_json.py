@@ -4,8 +4,9 @@ The file is parsed incrementally (ijson, with yajl's C parser) in three passes, 
 does not matter ("annotations" may come before "images"): the categories (a short list, kept), the
 images, then the annotations. Images and annotations go to a temporary SQLite file indexed by image id;
 the importer walks the images in file order and reads each one's annotations back. Memory stays flat
-whatever the size of the file; the temporary file takes about the JSON's size on disk, in the system's
-temporary folder (TMPDIR), and is deleted as soon as it is created, so even a killed import leaves none.
+whatever the size of the file (the categories, one batch of records, SQLite's page cache capped at 32 MB;
+nothing per image); the temporary file takes about the JSON's size on disk, in the system's temporary
+folder (TMPDIR), and is deleted as soon as it is created, so even a killed import leaves none.
 
 Problems in the file itself (not JSON, missing keys) are DataErrors naming what is wrong. Problems in
 single records (annotations pointing at unknown images or categories, duplicate image ids, annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import ijson
 
-from segstudio.data.coco_reader import CocoReader, json_error, not_text, top_level_kind, top_level_kinds
+from segstudio.data.coco_reader import CocoReader, json_error, not_text, top_level_kind
 from segstudio.errors import DataError
 
 INT64_MIN, INT64_MAX = -2 ** 63, 2 ** 63 - 1
@@ -71,7 +72,7 @@ class CocoIndex:
         self.db.close()
 
     def exclude(self, image_ids) -> None:
-        """Leave these image ids out of `records` (rows already in a dataset being resumed)."""
+        """Leave these image ids out of `images` (rows already in a dataset being resumed)."""
         self.db.executemany("INSERT OR IGNORE INTO done VALUES (?)", ((int(i),) for i in image_ids))
 
     def todo_count(self) -> int:
@@ -253,22 +254,30 @@ def _count_annotation_problems(index: CocoIndex) -> None:
         _note(index, _ANN_REASONS[problem], count, [r for r, in refs])
 
 
-_WORDS = {"start_map": "an object", "string": "a string", "number": "a number", "boolean": "a boolean",
-          "null": "null"}
+def _kind(value) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "null" if value is None else "a number"
 
 
 def _require_lists(path: str, counts: dict) -> None:
-    """When a list gave no records: is it there, and is it a list? (an empty list is fine)"""
-    if all(counts.values()):
-        return
-    kinds = top_level_kinds(path, KEY_ORDER)
+    """When a list gave no records: is it there, and is it a list? (an empty list is fine)
+
+    One more pass per such key, which builds that key's value: empty, or not a list (when it is a huge
+    object, json.load would have built it too)."""
     for key in KEY_ORDER:
-        if key not in kinds:
+        if counts[key]:
+            continue
+        values = list(_items(path, key, None))
+        if not values:
             raise DataError(f"{path} has no '{key}' list, so it is not a COCO instances file; re-export it "
                             "in COCO format.")
-        if kinds[key] != "start_array":
-            raise DataError(f"'{key}' in {path} is {_WORDS.get(kinds[key], kinds[key])}, not a list; fix the "
-                            "file.")
+        if not isinstance(values[0], list):
+            raise DataError(f"'{key}' in {path} is {_kind(values[0])}, not a list; fix the file.")
 
 
 def _pass_reports(reading, path: str) -> list:

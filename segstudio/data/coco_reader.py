@@ -12,8 +12,6 @@ import codecs
 import json
 from pathlib import Path
 
-import ijson
-
 from segstudio.errors import DataError
 
 _ARROW_COLUMN = 40      # where yajl's "(right here) ------^" points in the line above it
@@ -138,20 +136,3 @@ def top_level_kind(path) -> str:
                 return "nothing"
             head = chunk.lstrip()
     return _KINDS.get(head[0], "number")
-
-
-def top_level_kinds(path, wanted: tuple) -> dict:
-    """Top-level key -> the ijson event that starts its value ('start_array', 'start_map', 'number', ...),
-    for the `wanted` keys present. Walks the events in Python, until all of them are found (slow on a big
-    file that lacks one): used only to explain a missing list."""
-    kinds, key = {}, None
-    with CocoReader(path) as reader:
-        for prefix, event, value in ijson.parse(reader):
-            if key is not None:
-                kinds.setdefault(key, event)
-                key = None
-                if all(k in kinds for k in wanted):
-                    break
-            if prefix == "" and event == "map_key" and value in wanted:
-                key = value
-    return kinds
