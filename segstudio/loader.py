@@ -12,6 +12,8 @@ Nothing here imports Qt: spawned workers import this module by name.
 """
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
@@ -59,6 +61,28 @@ class Batch(list):
     ahead: tuple = ()
 
 
+def pack_rows(rows: list) -> tuple:
+    """Rows as they travel to a spawned worker: sorted distinct rows (every split's) as a compressed bitmap,
+    about 10 KB for 100k rows instead of 300 KB of pickled ints; other lists as they are.
+
+    Spawn writes each worker's pickled state into a 64 KB pipe: past that, the write waits until the worker
+    has imported torch and deeplake and read the rest, one worker after the other, which put 4 s (2
+    workers) between `segstudio train` and its first iteration at 100k rows."""
+    a = np.asarray(rows, np.int64)
+    if len(a) < 2 or a[0] < 0 or not (np.diff(a) > 0).all():
+        return ("list", list(rows))
+    bits = np.zeros(int(a[-1]) + 1, bool)
+    bits[a] = True
+    return ("bitmap", len(bits), zlib.compress(np.packbits(bits).tobytes()))
+
+
+def unpack_rows(packed) -> list:
+    if isinstance(packed, tuple) and packed[0] == "bitmap":
+        raw = np.frombuffer(zlib.decompress(packed[2]), np.uint8)
+        return np.flatnonzero(np.unpackbits(raw, count=packed[1])).tolist()
+    return list(packed[1]) if isinstance(packed, tuple) else list(packed)
+
+
 class SegmentationDataset(Dataset):
     """Rows of a mapped dataset as PreparedSamples; picklable (the MappedDataset reopens in each worker).
 
@@ -77,7 +101,11 @@ class SegmentationDataset(Dataset):
         self._ready: dict = {}     # row -> cells of the batch being prepared
 
     def __getstate__(self):
-        return dict(self.__dict__, _pipeline=None, _pending={}, _ready={})    # rebuilt lazily in each worker
+        # rebuilt lazily in each worker; the rows travel packed (see pack_rows)
+        return dict(self.__dict__, _pipeline=None, _pending={}, _ready={}, rows=pack_rows(self.rows))
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, rows=unpack_rows(state["rows"]))
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -284,3 +284,22 @@ def test_full_scans_read_consecutive_rows_as_slices(planted, monkeypatch):
     logged.requests.clear()
     sampled = preflight(logged, MAP, BoxFormat(), rows=[0, 2, 5], num_classes=1)   # rows apart: a list each
     assert sampled.rows_checked == 3 and {k for _, k, _ in logged.requests} == {"list"}
+
+
+def test_a_loader_dataset_pickles_small_whatever_the_row_count(planted):
+    """Spawn writes each worker's pickled dataset into a 64 KB pipe; beyond that the start of every worker
+    waits for the one before to import torch (+4 s before the first iteration at 100k rows, 2 workers)."""
+    import pickle
+
+    from segstudio.config import AugmentConfig
+    from segstudio.data.mapped import open_mapped
+    from segstudio.loader import SegmentationDataset
+
+    mapped = open_mapped(planted)
+    rows = sorted(np.random.default_rng(0).choice(110_000, 100_000, replace=False).tolist())
+    data = SegmentationDataset(mapped, rows, AugmentConfig(preset="none"), train=True)
+    blob = pickle.dumps(data)
+    assert len(blob) < 32_000 and pickle.loads(blob).rows == rows
+    shuffled = [5, 3, 7, 3]      # not a split's sorted rows: travel as they are
+    again = pickle.loads(pickle.dumps(SegmentationDataset(mapped, shuffled, AugmentConfig(preset="none"))))
+    assert again.rows == shuffled
