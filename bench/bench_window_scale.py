@@ -138,6 +138,12 @@ def check_all(app, window, seconds: float, sampler=None) -> dict:
             "check_all_stall_max_ms": stalls["max_ms"]}
 
 
+def stall_watch():
+    """bench_gui's recorder of what the process did during GUI stalls (start, tick, stop, report)."""
+    import bench_gui
+    return (getattr(bench_gui, "StallWatch", None) or bench_gui.StallSampler)()
+
+
 def screenshot(app, window, url: str, path: str, timeout_s: float) -> None:
     """The window just after opening `url` afresh (empty report cache): its first row shown, the counts
     filling in. Taken outside the measurements (a grab of the whole window stalls the GUI thread itself)."""
@@ -165,7 +171,6 @@ def main(argv=None) -> int:
     p.add_argument("--diagnose", action="store_true", help="print where the GUI thread was at stalls (stderr)")
     args = p.parse_args(argv)
     import bench_scale
-    from bench_gui import StallSampler
     from PySide6.QtCore import QSettings
 
     from segstudio.gui.app import _make_app
@@ -185,7 +190,7 @@ def main(argv=None) -> int:
     measure_open(app, window, src, 128, args.timeout)     # warm-up: imports, first reads, first render
     results = {}
     for n in sizes:
-        sampler = StallSampler() if args.diagnose else None
+        sampler = stall_watch() if args.diagnose else None
         if sampler:
             sampler.start()
         results[n] = measure_open(app, window, urls[n], n, args.timeout, sampler, args.check_all)
