@@ -120,9 +120,9 @@ class StallWatch:
             out += [int(cpu), int(wait)]
         return tuple(out)
 
-    def tick(self):
+    def tick(self, now: float):
+        """`now`: the heartbeat's own time of this tick (the GIL can change hands before this call)."""
         import faulthandler
-        now = time.perf_counter()
         if self.paused:
             faulthandler.cancel_dump_traceback_later()
             self.armed_at = 0.0
@@ -197,7 +197,7 @@ def heartbeat(app, seconds: float, until=None, sampler: "StallWatch | None" = No
     def tick():
         ticks.append(time.perf_counter())
         if sampler is not None:
-            sampler.tick()
+            sampler.tick(ticks[-1])
         if until is not None and until():
             loop.quit()
     timer = QTimer(interval=HEARTBEAT_MS)

@@ -20,7 +20,8 @@ from segstudio.gui.curves import CurvesWidget
 from segstudio.gui.runs_listing import LatestTask, RunsLister
 from segstudio.gui.weights_field import WeightsRow, confirm_missing_weights
 from segstudio.gui.widgets import hbox, vbox
-from segstudio.gui.workers import TrainingRunner, describe_exception, hold_full_collections, release_gc
+from segstudio.gui.workers import (TrainingRunner, describe_exception, hold_full_collections,
+                                   import_evaluation_libraries, release_gc)
 from segstudio.config_presets import load_preset, preset_names
 
 
@@ -57,7 +58,9 @@ def describe_split(data) -> str:
 
 def train_in_thread(*args, **kwargs):
     """engine.train, imported in the training thread: its imports (torchvision's detection models) took
-    seconds at the first Start, on the GUI thread, and froze the window."""
+    seconds at the first Start, on the GUI thread, and froze the window. The evaluation's libraries are
+    imported now too, not at the first evaluation mid-run (see import_evaluation_libraries)."""
+    import_evaluation_libraries()
     from segstudio.engine.train import train
     return train(*args, **kwargs)
 

@@ -124,10 +124,11 @@ def import_evaluation_libraries() -> None:
     scipy.special's took 250-480 ms in one piece here (measured with a heartbeat thread), a freeze of the
     window in the middle of the run (bench_gui --diagnose showed the training thread in create_module).
     During set-up the window says "starting ..." and nobody is watching curves move."""
-    try:
-        import torchmetrics.detection  # noqa: F401
-    except ImportError:   # the evaluation reports a missing library itself, with its own message
-        pass
+    for name in ("torchmetrics.detection", "faster_coco_eval"):   # the metric loads the second at compute()
+        try:
+            __import__(name)
+        except ImportError:   # the evaluation reports a missing library itself, with its own message
+            pass
 
 
 def live_threads() -> list[threading.Thread]:
@@ -329,7 +330,6 @@ class _TrainWorker(QObject):
         result: dict = {"status": "failed", "message": "Training ended without a result."}
         yield_cpu_to_window()
         try:
-            import_evaluation_libraries()
             finished = self._train_fn(self._cfg, self._on_event, self._stop.is_set,
                                       resume=self._resume, extend_epochs=self._extend)
             if finished is not None:
