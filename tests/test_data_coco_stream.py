@@ -164,3 +164,27 @@ def test_lists_that_are_not_lists_and_non_json(tmp_path, content, match):
     with pytest.raises(DataError, match=match):
         import_coco(tmp_path, tmp_path / "a.json", tmp_path / "ds")
     assert not (tmp_path / "ds").exists()
+
+
+def test_no_room_for_the_temporary_index_is_one_sentence(tmp_path, temp_dir, monkeypatch):
+    """A temporary folder that fills up: SQLite's own "disk is full", here from a page limit of 80 kB."""
+    poly = [[float(v) for v in range(200)]]
+    anns = [{"id": i, "image_id": 1, "category_id": 1, "segmentation": poly} for i in range(300)]
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps({"images": [{"id": 1, "file_name": "a.jpg"}], "annotations": anns,
+                                "categories": [{"id": 1, "name": "x"}]}))
+    real = coco_json._temp_db
+
+    def small_disk():
+        db = real()
+        db.execute("PRAGMA max_page_count = 20")
+        return db
+    monkeypatch.setattr(coco_json, "_temp_db", small_disk)
+    with pytest.raises(DataError, match=r"Cannot write the COCO file's temporary index in .*database or disk "
+                                        r"is full.*set TMPDIR"):
+        import_coco(tmp_path, path, tmp_path / "ds")
+    assert not (tmp_path / "ds").exists() and list(temp_dir.iterdir()) == []
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "no-such-folder"))
+    monkeypatch.setattr(coco_json, "_temp_db", real)
+    with pytest.raises(DataError, match="Cannot write the COCO file's temporary index in .*no-such-folder"):
+        import_coco(tmp_path, path, tmp_path / "ds")

@@ -188,15 +188,23 @@ def _items(path: str, prefix: str, should_stop, sha=None, on_read=None):
             raise not_text(path) from None
 
 
+def _no_room(exc: Exception) -> DataError:
+    return DataError(f"Cannot write the COCO file's temporary index in {tempfile.gettempdir()} ({exc}); free "
+                     "space there, or set TMPDIR to a folder with room for about the size of the JSON file.")
+
+
 def _temp_db() -> sqlite3.Connection:
-    fd, name = tempfile.mkstemp(prefix="segstudio-coco-", suffix=".sqlite")
-    os.close(fd)
     try:
-        db = sqlite3.connect(name)
-        db.execute("PRAGMA journal_mode = OFF")     # opens the file: from here on the connection holds it
-    finally:
-        os.unlink(name)     # gone from the folder now, freed at close or exit, even after a kill
-    db.executescript("PRAGMA synchronous = OFF; PRAGMA cache_size = -32000;" + _SCHEMA)   # a 32 MB page cache
+        fd, name = tempfile.mkstemp(prefix="segstudio-coco-", suffix=".sqlite")
+        os.close(fd)
+        try:
+            db = sqlite3.connect(name)
+            db.execute("PRAGMA journal_mode = OFF")     # opens the file: from here on the connection holds it
+        finally:
+            os.unlink(name)     # gone from the folder now, freed at close or exit, even after a kill
+        db.executescript("PRAGMA synchronous = OFF; PRAGMA cache_size = -32000;" + _SCHEMA)   # 32 MB page cache
+    except (OSError, sqlite3.Error) as exc:
+        raise _no_room(exc) from None
     return db
 
 
@@ -313,6 +321,9 @@ def read_coco(path: str | Path, should_stop=None, reading=None) -> CocoIndex:
         _require_lists(path, counts)
         _drop_duplicate_images(index)
         _count_annotation_problems(index)
+    except sqlite3.OperationalError as exc:      # a full disk ("database or disk is full") or a failing one
+        index.db.close()
+        raise _no_room(exc) from None
     except BaseException:
         index.db.close()
         raise
