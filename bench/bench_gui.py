@@ -17,8 +17,10 @@ redraw against a 1k-point redraw. Runs offscreen; ends with one JSON line.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -457,6 +459,7 @@ def measure(args) -> int:
     from segstudio.gui.app import _make_app
 
     tmp = tempfile.mkdtemp(prefix="segstudio-bench-gui-")
+    atexit.register(shutil.rmtree, tmp, True)   # its runs hold ~360 MB; removed once the window's threads are done
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp)   # leave user settings alone
     app = _make_app()
     from segstudio.gui import MainWindow
