@@ -22,10 +22,15 @@ def close_window(qtbot, window, timeout_ms=60000):
     """Close the window (stopping training if needed) and check no thread of ours is left running."""
     from segstudio.gui.workers import live_threads
 
-    window.confirm_close_during_training = lambda: True
-    window.close()
-    qtbot.waitUntil(lambda: not window.trainPanel.is_running(), timeout=timeout_ms)
-    window.close()
+    import shiboken6
+
+    if shiboken6.isValid(window):   # a test may have closed it already, and Qt deleted it since
+        window.confirm_close_during_training = lambda: True
+        window.close()
+        qtbot.waitUntil(lambda: not shiboken6.isValid(window) or not window.trainPanel.is_running(),
+                        timeout=timeout_ms)
+        if shiboken6.isValid(window):
+            window.close()
     qtbot.waitUntil(lambda: not live_threads(), timeout=timeout_ms)
     assert not live_threads()
 
