@@ -30,6 +30,8 @@ import threading
 import time
 from pathlib import Path
 
+from proc_tree import tree_rss_mb
+
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE_ID_STEP = 1_000_000           # copy r of image i gets id r * step + i (coco128 ids are < 600)
 ANN_ID_STEP = 10 ** 13              # annotation ids reach 9e11 (crowd ones)
@@ -83,31 +85,6 @@ def sparse(coco: Path, folder: Path, present: int, work: Path) -> Path:
                 link.symlink_to((coco / "images").resolve(), target_is_directory=True)
         (out / "annotations.json").symlink_to(folder / "annotations.json")
     return out
-
-
-def _children() -> dict:
-    kids: dict = {}
-    for task in Path("/proc").glob("[0-9]*/task/*/children"):
-        try:
-            pids = task.read_text().split()
-        except OSError:
-            continue
-        kids.setdefault(int(task.parts[2]), set()).update(int(p) for p in pids)
-    return kids
-
-
-def tree_rss_mb(root: int) -> float:
-    kids, todo, total = _children(), [root], 0
-    while todo:
-        pid = todo.pop()
-        todo.extend(kids.get(pid, ()))
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total / 1024
 
 
 def run_measured(args: list, code: Path) -> dict:

@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from proc_tree import tree_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -153,38 +154,6 @@ def replicated(src_path: str, n: int, cache: Path) -> str:
 
 
 # ---- measuring a subprocess ---------------------------------------------------------------------
-def _children() -> dict:
-    """{pid: parent pid} of every process, from /proc."""
-    out = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                out[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                pass
-    return out
-
-
-def tree_rss_mb(root: int) -> float:
-    parents = _children()
-    tree, frontier = {root}, [root]
-    while frontier:
-        pid = frontier.pop()
-        kids = [p for p, pp in parents.items() if pp == pid and p not in tree]
-        tree.update(kids)
-        frontier += kids
-    total = 0
-    for pid in tree:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total / 1024
-
-
 class Watched:
     """A segstudio subprocess: the time each awaited line appeared, and the tree's peak RSS meanwhile."""
 
