@@ -22,7 +22,10 @@ class CocoImportTask(QObject):
         self.dialog_parent = dialog_parent
         self.runner = TaskRunner(self)
         self.runner.progress.connect(self._on_progress)
+        self.runner.succeeded.connect(self._on_succeeded)
+        self.runner.failed.connect(self._on_failed)
         self._progress: QProgressDialog | None = None
+        self._dest = ""
 
     def start(self, images: str, annotations: str, dest: str, resume: bool = False) -> bool:
         """Start the import (False, with a message, while another one runs)."""
@@ -37,29 +40,34 @@ class CocoImportTask(QObject):
         progress.setAutoClose(False)
         progress.setAutoReset(False)
         progress.canceled.connect(self.runner.request_stop)
-        self._progress = progress
-
-        def finish_ok(summary):
-            self._progress = None
-            progress.close()
-            if getattr(summary, "stopped", False):
-                self.message.emit(f"Import stopped; {dest} holds the images done so far. Import again with "
-                                  "'Resume' ticked to continue.", True)
-                return
-            self.summarized.emit(summary.format_text())
-            self.imported.emit(dest)
-
-        def finish_failed(message):
-            self._progress = None
-            progress.close()
-            self.failed.emit(f"Import COCO: {message}")
-        self.runner.succeeded.connect(finish_ok, Qt.ConnectionType.SingleShotConnection)
-        self.runner.failed.connect(finish_failed, Qt.ConnectionType.SingleShotConnection)
+        self._progress, self._dest = progress, dest
         self.runner.start(lambda report, stop: coco_import.import_coco(
             images, annotations, dest, resume=resume, progress=report, should_stop=stop))
         progress.show()
         self.message.emit(f"Importing {annotations} into {dest} ...", False)
         return True
+
+    def _close_progress(self) -> None:
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
+
+    # Connected once, in __init__: a connection made per attempt outlived a failed attempt and fired again
+    # on the next one (the summary was shown, and the dataset opened, once per earlier failure).
+    @Slot(object)
+    def _on_succeeded(self, summary) -> None:
+        self._close_progress()
+        if getattr(summary, "stopped", False):
+            self.message.emit(f"Import stopped; {self._dest} holds the images done so far. Import again with "
+                              "'Resume' ticked to continue.", True)
+            return
+        self.summarized.emit(summary.format_text())
+        self.imported.emit(self._dest)
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self._close_progress()
+        self.failed.emit(f"Import COCO: {message}")
 
     @Slot(object)
     def _on_progress(self, values) -> None:

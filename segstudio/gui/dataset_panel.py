@@ -282,7 +282,8 @@ class DatasetPanel(QWidget):
                           QMessageBox.StandardButton.Ok, self)
         box.setObjectName("importSummaryBox")
         box.setDetailedText(summary)
-        box.setInformativeText("\n".join(summary.splitlines()[1:]))
+        # a few lines; the per-class list (80 lines for COCO, taller than a laptop screen) is under Details
+        box.setInformativeText("\n".join(line for line in summary.splitlines()[1:] if not line.startswith("  ")))
         box.setModal(False)
         box.show()
         self.importSummaryBox = box

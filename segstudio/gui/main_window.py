@@ -15,6 +15,7 @@ from segstudio.gui.dataset_panel import DatasetPanel
 from segstudio.gui.eval_panel import EvalPanel
 from segstudio.gui.state import DatasetState
 from segstudio.gui.train_panel import TrainPanel
+from segstudio.gui.widgets import WheelGuard
 from segstudio.gui.workers import RenderService, calm_gc
 
 TEXT_KINDS = ("text", "class_label", "scalar")
@@ -29,6 +30,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.setWindowTitle("segstudio")
+        WheelGuard.install()
         self.state = DatasetState(self)
         self.renderer = RenderService(self)
         self._loaded = False
@@ -87,7 +89,7 @@ class MainWindow(QMainWindow):
         add(["Ctrl+O"], self._focus_open)
         add(["Ctrl+R"], self.augmentPanel.reroll)
         add(["Ctrl+Return", "Ctrl+Enter"], lambda: self.trainPanel.start())
-        add(["Escape", "Ctrl+."], self.trainPanel.stop)
+        add(["Ctrl+."], self.trainPanel.stop)   # not Esc: Esc leaves a field or a popup, and it ended runs
         add(["Ctrl+S"], self.trainPanel.save_config_dialog)
         add(["Ctrl+Q"], self.close)
         for i in range(4):

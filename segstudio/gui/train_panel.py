@@ -119,12 +119,16 @@ class TrainPanel(QWidget):
         self.startButton.setToolTip("Start training (Ctrl+Enter)")
         self.startButton.setStyleSheet("font-weight: bold;")
         self.stopButton = QPushButton("Stop", objectName="stopButton", clicked=self.stop, enabled=False)
-        self.stopButton.setToolTip("Stop after the current iteration; last.pt is kept (Esc)")
+        self.stopButton.setToolTip("Stop after the current iteration; last.pt is kept (Ctrl+.)")
         left = vbox(self._build_file_buttons(), (self._build_form(), 1), self.validationLabel, self.adviceLabel,
                     hbox((self.startButton, 1), (self.stopButton, 1)), self._build_runs())
 
         self.progressBar = QProgressBar(objectName="progressBar", format="idle", value=0, textVisible=True)
         self.readoutLabel = QLabel("", objectName="readoutLabel")
+        # text that changes every iteration must not size the window: a long readout widened it past a
+        # laptop screen (1360 -> 1475 px, saved on close); what does not fit is clipped, the tooltip has it all
+        self.readoutLabel.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.progressBar.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.readoutLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.curves = CurvesWidget()
         self.lossPlot, self.speedPlot = self.curves.lossPlot, self.curves.speedPlot
@@ -423,9 +427,10 @@ class TrainPanel(QWidget):
         self.progressBar.setFormat(self._progress_text)
         terms = "  ".join(f"{k.removeprefix('loss_')} {v:.3f}" for k, v in (ev.get("losses") or {}).items())
         mem = f"  GPU {ev['cuda_mem_mb']:.0f} MB" if ev.get("cuda_mem_mb") else ""
-        self.readoutLabel.setText(f"loss {ev['loss']:.4f}   {terms}   lr {ev.get('lr', 0):.2e}   "
-                                  f"{ev.get('images_per_s', 0):.1f} img/s   data wait "
-                                  f"{100 * ev.get('data_wait', 0):.0f}%{mem}")
+        readout = (f"loss {ev['loss']:.4f}   {terms}   lr {ev.get('lr', 0):.2e}   "
+                   f"{ev.get('images_per_s', 0):.1f} img/s   data wait {100 * ev.get('data_wait', 0):.0f}%{mem}")
+        self.readoutLabel.setText(readout)
+        self.readoutLabel.setToolTip(readout)
 
     @Slot(object)
     def _on_finished(self, result: dict) -> None:

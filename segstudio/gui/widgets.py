@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSignalBlocker
-from PySide6.QtWidgets import (QAbstractSlider, QAbstractSpinBox, QBoxLayout, QHBoxLayout, QLabel, QLayout,
-                               QVBoxLayout, QWidget)
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSignalBlocker, Qt
+from PySide6.QtWidgets import (QAbstractScrollArea, QAbstractSlider, QAbstractSpinBox, QApplication, QBoxLayout,
+                               QComboBox, QHBoxLayout, QLabel, QLayout, QScrollBar, QVBoxLayout, QWidget)
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
@@ -105,6 +105,43 @@ def link_slider(slider: QAbstractSlider, spin: QAbstractSpinBox, scale: int = 1)
     slider.valueChanged.connect(from_slider)
     spin.valueChanged.connect(from_spin)
     from_spin(spin.value())
+
+
+class WheelGuard(QObject):
+    """The mouse wheel scrolls the page under it; it changes a spin box, combo box or slider only once the
+    user has clicked or tabbed into that field. Scrolling the Training form turned Batch size 8 into 1 and
+    Learning rate 0.001 into 0.00001 without a word, and the form is saved on close.
+
+    Installed once on the application: each such field is switched from wheel focus to click/tab focus as
+    it is polished, and a wheel over an unfocused one goes to the vertical scroll bar of the nearest
+    scrolling area instead (or nowhere)."""
+
+    GUARDED = (QAbstractSpinBox, QComboBox, QAbstractSlider)
+
+    @classmethod
+    def install(cls, app: QCoreApplication | None = None) -> "WheelGuard":
+        app = app or QApplication.instance()
+        guard = app.findChild(cls)
+        if guard is None:
+            guard = cls(app)
+            app.installEventFilter(guard)
+        return guard
+
+    def _guarded(self, obj) -> bool:
+        return isinstance(obj, self.GUARDED) and not isinstance(obj, QScrollBar)
+
+    def eventFilter(self, obj, event) -> bool:
+        kind = event.type()
+        if kind == QEvent.Type.Polish and self._guarded(obj):
+            obj.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        elif kind == QEvent.Type.Wheel and self._guarded(obj) and not obj.hasFocus():
+            area = obj.parentWidget()
+            while area is not None and not isinstance(area, QAbstractScrollArea):
+                area = area.parentWidget()
+            if area is not None:
+                QCoreApplication.sendEvent(area.verticalScrollBar(), event)
+            return True
+        return False
 
 
 def _fill(layout: QBoxLayout, items) -> QBoxLayout:

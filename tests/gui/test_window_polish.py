@@ -1,0 +1,162 @@
+"""What a newcomer tripped over in the window (second pass): each case fails on the window as it was."""
+import threading
+import time
+
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication, QDoubleSpinBox, QMessageBox, QScrollArea, QSpinBox
+from test_training import set_tiny_training
+
+from segstudio.engine.events import FinishedEvent, IterationEvent, StartedEvent
+
+
+def child(window, name, cls=None):
+    from PySide6.QtWidgets import QWidget
+    found = window.findChild(cls or QWidget, name)
+    assert found is not None, name
+    return found
+
+
+def wheel(widget, notches: int = 1) -> None:
+    """A mouse-wheel turn over the middle of `widget` (negative: towards the user, scrolling down)."""
+    pos = QPointF(widget.width() / 2, widget.height() / 2)
+    event = QWheelEvent(pos, widget.mapToGlobal(pos), QPoint(0, 0), QPoint(0, 120 * notches),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase,
+                        False)
+    QApplication.sendEvent(widget, event)
+
+
+@pytest.fixture
+def endless_training(monkeypatch):
+    """Start runs a fake training that reports an iteration every 20 ms (with a long loss readout) until
+    stopped: the window's behaviour during a run, without the minutes a real one takes to start."""
+    started = threading.Event()
+
+    def fake_train(cfg, on_event, should_stop, resume=None, extend_epochs=0):
+        on_event(StartedEvent(run_dir="", total_iters=10**6, iters_per_epoch=1000, epochs=1000))
+        i = 0
+        while not should_stop() and i < 50000:
+            i += 1
+            losses = {f"loss_term_with_a_long_name_{k}": 123.456789 * k for k in range(6)}
+            on_event(IterationEvent(iteration=i, epoch=i // 1000, total_iters=10**6, losses=losses,
+                                    loss=sum(losses.values()), lr=0.00123, images_per_s=1234.5, data_wait=0.5,
+                                    elapsed_s=i, eta_s=10**7, cuda_mem_mb=123456.0))
+            started.set()
+            time.sleep(0.02)
+        return FinishedEvent(status="stopped", run_dir="", iteration=i, epoch=0)
+
+    monkeypatch.setattr("segstudio.gui.train_panel.train_in_thread", fake_train)
+    return started
+
+
+def test_the_wheel_scrolls_the_form_and_leaves_unfocused_fields_alone(window, qtbot):
+    window.tabs.setCurrentWidget(window.trainPanel)
+    window.resize(1280, 600)          # a form taller than its area: it scrolls
+    qtbot.wait(50)
+    batch = child(window, "batchSizeSpin", QSpinBox)
+    lr = child(window, "learningRateSpin", QDoubleSpinBox)
+    batch.setValue(8)
+    lr.setValue(0.001)
+    window.trainPanel.startButton.setFocus()
+    scroll = batch.parentWidget()
+    while not isinstance(scroll, QScrollArea):
+        scroll = scroll.parentWidget()
+    bar = scroll.verticalScrollBar()
+    assert bar.maximum() > 0
+    bar.setValue(0)
+    wheel(batch, -1)
+    wheel(lr, -2)
+    assert batch.value() == 8 and lr.value() == pytest.approx(0.001)
+    assert bar.value() > 0             # the wheel scrolled the form instead
+    batch.setFocus()                   # clicked or tabbed into: now the wheel edits it
+    qtbot.waitUntil(batch.hasFocus, timeout=2000)
+    wheel(batch, 1)
+    assert batch.value() == 9
+
+
+def test_esc_does_not_end_a_run_and_ctrl_period_does(window, qtbot, tmp_path, endless_training):
+    set_tiny_training(window, tmp_path / "runs")
+    panel = window.trainPanel
+    assert panel.start()
+    qtbot.waitUntil(endless_training.is_set, timeout=30000)
+    window.tabs.setCurrentWidget(window.augmentPanel)
+    seed = window.augmentPanel.seedSpin
+    seed.setFocus()
+    qtbot.keyClick(seed, Qt.Key.Key_Escape)            # "leave this field", while a run goes on
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    qtbot.wait(300)
+    assert panel.is_running()
+    qtbot.keyClick(window, Qt.Key.Key_Period, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not panel.is_running(), timeout=30000)
+    assert panel.last_result["status"] == "stopped"
+
+
+def test_a_run_does_not_widen_the_window_at_1280(window, qtbot, tmp_path, endless_training):
+    set_tiny_training(window, tmp_path / "runs")
+    window.resize(1280, 720)
+    qtbot.wait(100)
+    before = window.width()
+    assert before <= 1280
+    assert window.trainPanel.start()
+    try:
+        qtbot.waitUntil(lambda: "loss" in window.trainPanel.readoutLabel.text(), timeout=30000)
+        qtbot.wait(300)
+        during, minimum = window.width(), window.minimumSizeHint().width()
+    finally:
+        window.trainPanel.stop()
+        qtbot.waitUntil(lambda: not window.trainPanel.is_running(), timeout=30000)
+    assert during == before and minimum <= 1280
+
+
+def test_every_tab_fits_a_1280_by_720_screen(window, qtbot, screenshot_dir):
+    window.resize(1280, 720)
+    for i in range(window.tabs.count()):
+        window.tabs.setCurrentIndex(i)
+        qtbot.wait(100)
+        assert window.minimumSizeHint().width() <= 1280 and window.minimumSizeHint().height() <= 720
+        assert window.width() <= 1280 and window.height() <= 720
+        window.grab().save(str(screenshot_dir / f"gui_1280_tab{i + 1}.png"))
+
+
+def test_import_coco_shows_one_summary_after_failed_attempts(make_window, qtbot, tmp_path):
+    from test_data_coco_import import make_coco
+
+    images, annotations = make_coco(tmp_path / "export")
+    window = make_window()
+    panel = window.datasetPanel
+    summaries, opened = [], []
+    panel.importer.summarized.connect(summaries.append)
+    panel.importer.imported.connect(opened.append)
+    for attempt in range(2):                           # two failures first (no such images folder)
+        errors = []
+        panel.importer.failed.connect(errors.append)
+        assert panel.import_coco(str(tmp_path / "nowhere"), str(annotations), str(tmp_path / f"bad{attempt}"))
+        qtbot.waitUntil(lambda errors=errors: bool(errors), timeout=30000)
+        qtbot.waitUntil(lambda: not panel.importer.runner.is_running(), timeout=30000)
+    assert panel.import_coco(str(images), str(annotations), str(tmp_path / "dataset"))
+    qtbot.waitUntil(lambda: window.state.url == str(tmp_path / "dataset"), timeout=120000)
+    qtbot.wait(300)
+    assert len(summaries) == 1 and opened == [str(tmp_path / "dataset")]
+    boxes = [b for b in window.findChildren(QMessageBox, "importSummaryBox") if b.isVisible()]
+    assert len(boxes) == 1
+    boxes[0].close()
+
+
+def test_the_import_summary_fits_a_laptop_screen(make_window, qtbot, screenshot_dir):
+    from segstudio.data.coco_summary import ImportSummary
+
+    names = [f"class number {i}" for i in range(80)]   # coco128's 80 classes made a 1262 px box
+    summary = ImportSummary(dest="/data/coco128", images_in_file=128, class_names=names, images_imported=128,
+                            rows_in_dataset=128, instances=929)
+    summary.per_class.update({n: 3 for n in names})
+    window = make_window()
+    window.datasetPanel._on_imported(summary.format_text())
+    box = window.datasetPanel.importSummaryBox
+    qtbot.waitUntil(box.isVisible, timeout=5000)
+    assert box.sizeHint().height() < 600
+    assert "class number 79" in box.detailedText() and "class number 79" not in box.informativeText()
+    assert "Classes: 80" in box.informativeText()
+    box.grab().save(str(screenshot_dir / "gui_import_summary.png"))
+    box.close()
+
