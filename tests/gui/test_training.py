@@ -70,7 +70,7 @@ def test_train_stop_and_resume_from_the_window(window, qtbot, tmp_path, screensh
     qtbot.waitUntil(lambda: panel.curves.point_count() > stopped_at + 1, timeout=180000)
     xs = panel.curves._series["loss:total"].data()[0]
     assert xs[stopped_at] == stopped_at + 1                              # the same curve continues
-    qtbot.keyClick(window, Qt.Key.Key_Escape)                            # the Esc shortcut stops too
+    qtbot.keyClick(window, Qt.Key.Key_Period, Qt.KeyboardModifier.ControlModifier)   # the Ctrl+. shortcut stops too
     qtbot.waitUntil(lambda: not panel.is_running(), timeout=60000)
     assert panel.last_result["status"] in ("stopped", "completed")
     assert child(window, "startButton", QPushButton).isEnabled()
