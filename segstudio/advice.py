@@ -27,8 +27,9 @@ def estimated_iterations(cfg: Config, num_rows: int) -> tuple[int, int]:
     return per_epoch, total
 
 
-def run_warnings(cfg: Config, num_rows: int) -> list[str]:
-    """One sentence per combination that defeats its purpose (empty when nothing is known to be wrong)."""
+def run_warnings(cfg: Config, num_rows: int, accelerator: bool = True) -> list[str]:
+    """One sentence per combination that defeats its purpose (empty when nothing is known to be wrong).
+    `accelerator`: whether CUDA or MPS is present (a config sized for a GPU crawls without one)."""
     if num_rows <= 0:
         return []
     per_epoch, total = estimated_iterations(cfg, num_rows)
@@ -42,6 +43,16 @@ def run_warnings(cfg: Config, num_rows: int) -> list[str]:
         out.append(f"Evaluate every {interval} epochs, but the run has {epochs}: only the final evaluation "
                    "runs, so the AP curve has one point.")
     if str(cfg.model.weights).strip().lower() in ("", "none") and total < FROM_SCRATCH_MIN_ITERS:
-        out.append(f"From scratch (Weights: none) for about {total} iterations: expect AP near 0 (from scratch "
-                   "takes about 1,000 on the demo data); choose coco or imagenet weights, or train longer.")
+        out.append(f"From scratch (Weights: none) for about {total} iterations: under {FROM_SCRATCH_MIN_ITERS} "
+                   "such a run stays near AP 0 (the demo data needs about 1,000 for mask AP50 0.5); choose coco "
+                   "or imagenet weights, or train longer.")
+    if not accelerator and cfg.train.device != "cpu" and sized_for_gpu(cfg):
+        out.append(f"This config is sized for a GPU ({cfg.model.arch}, {cfg.augment.image_size} px, batch "
+                   f"{cfg.train.batch_size}) but this machine has no CUDA or MPS device, so it trains on the CPU "
+                   "many times slower; load the cpu preset, or lower the image size and batch size.")
     return out
+
+
+def sized_for_gpu(cfg: Config) -> bool:
+    """ResNet-50 at 384 px or more, or large batches: hours per epoch on a CPU for a few hundred images."""
+    return ("resnet50" in cfg.model.arch and cfg.augment.image_size >= 384) or cfg.train.batch_size >= 16

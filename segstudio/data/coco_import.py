@@ -245,7 +245,9 @@ def import_coco(images_dir, annotations, dest, resume: bool = False, progress=No
     except StopRequested:
         return ImportSummary(dest=str(dest), images_in_file=0, class_names=[], stopped=True,
                              seconds=time.perf_counter() - started)
-    meta = {"annotations": os.path.basename(str(annotations)), "fingerprint": coco.fingerprint,
+    # the whole path: a resume refused for "a different annotations file (annotations.json)" named no file
+    where = str(annotations) if "://" in str(annotations) else os.path.abspath(annotations)
+    meta = {"annotations": where, "fingerprint": coco.fingerprint,
             "images_in_file": coco.images_in_file, "complete": False}
     # One writer: a second import (or --resume) into the same dataset is refused while this one runs.
     with coco, dataset_lock(str(local_path(str(dest)) or dest)):

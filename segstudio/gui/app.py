@@ -80,7 +80,8 @@ def ensure_demo_then(window, on_ready) -> None:
 
 
 def run(dataset: str | None = None, screenshot: str | None = None) -> int:
-    """Open the window (on `dataset`, else the demo dataset); with `screenshot`, save a PNG and quit."""
+    """Open the window (on `dataset`, else the last local dataset used, else the demo dataset); with
+    `screenshot`, save a PNG and quit."""
     multiprocessing.freeze_support()
     if screenshot and not os.environ.get("QT_QPA_PLATFORM"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -98,6 +99,8 @@ def run(dataset: str | None = None, screenshot: str | None = None) -> int:
     window.show()
     if screenshot:
         _arrange_screenshot(app, window, screenshot)
+    from segstudio.gui.settings import startup_dataset
+    dataset = dataset or startup_dataset()     # the last dataset used, else the demo
     if dataset:
         window.open_dataset(dataset)
     else:

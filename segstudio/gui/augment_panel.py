@@ -171,6 +171,7 @@ class AugmentPanel(QWidget):
         self.image_size_fn = image_size_fn
         self._worker = AugmentRenderer()
         self._filling = False
+        self._error_shown = False
         from segstudio.augment import AUGMENT_PRESETS, list_transforms   # albumentations: built with the panel
         self._presets = AUGMENT_PRESETS
         self._catalogue = {t.name: t for t in list_transforms()}
@@ -296,7 +297,7 @@ class AugmentPanel(QWidget):
             try:
                 spec = resolve_spec(AugmentConfig(preset=name, image_size=int(self.image_size_fn())))
             except UserError as exc:   # a preset that does not fit the image size: the core's message
-                self.message.emit(str(exc), True)
+                self._error(str(exc))
                 return
             self.transforms.set_spec(spec)
         self.request_preview()
@@ -332,7 +333,7 @@ class AugmentPanel(QWidget):
         try:
             cfg, seed = self.augment_config(), self.draw_seed()
         except UserError as exc:
-            self.message.emit(str(exc), True)
+            self._error(str(exc))
             return
         mapped, row = st.mapped, self.row_fn()
         self.renderer.submit("augment", lambda: self._worker.job(mapped, row, cfg, seed))
@@ -373,6 +374,9 @@ class AugmentPanel(QWidget):
         if channel not in ("augment", "augment-grid"):
             return
         kind, first, second, text, seed = payload
+        if self._error_shown:   # the red message of a pipeline that failed would outlive its fix
+            self._error_shown = False
+            self.message.emit("Augmentation works again.", False)
         if kind == "pair":
             self.originalView.set_image(first)
             self.augmentedView.set_image(second)
@@ -380,9 +384,13 @@ class AugmentPanel(QWidget):
         else:
             self.gridView.set_image(first)
 
+    def _error(self, text: str) -> None:
+        self._error_shown = True
+        self.message.emit(text, True)
+
     @Slot(str, int, str)
     def _on_failed(self, channel: str, seq: int, message: str) -> None:
         if channel in ("augment", "augment-grid"):
             self.augmentedView.set_message("Cannot augment this row")
             self.reportText.setPlainText(message)
-            self.message.emit(f"Augmentation: {message}", True)
+            self._error(f"Augmentation: {message}")

@@ -6,6 +6,7 @@ allows; cross-field checks are left to config.validate, whose message the panel 
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox, QWidget
 
@@ -37,6 +38,7 @@ GROUPS = {
             ("train.run_name", "Run name", "runNameEdit"),
             ("train.runs_dir", "Runs folder", "runsDirEdit")],
 }
+RANDOM_SPLIT = "(random split)"   # the split column choice that means none: a seeded random split
 DECIMALS = {"train.repeat_factor_threshold": 3, "train.lr": 5, "train.weight_decay": 6, "train.momentum": 3,
             "data.val_fraction": 3}
 
@@ -50,10 +52,13 @@ def field_of(key: str) -> dataclasses.Field:
 def make_editor(key: str, object_name: str) -> QWidget:
     f = field_of(key)
     meta, default = f.metadata, getattr(getattr(Config(), key.split(".")[0]), f.name)
-    if key in ("model.weights", "data.split_column"):
+    if key == "model.weights":   # gui/weights_field.WeightsRow lists what is present
         w = QComboBox(editable=True)
-        if key == "model.weights":   # gui/weights_field.WeightsRow lists what is present
-            w.addItems(["none", "auto", "coco", "imagenet"])
+        w.addItems(["none", "auto", "coco", "imagenet"])
+    elif key == "data.split_column":   # the dataset's text columns (set by the panel), not any typed text
+        w = QComboBox()
+        w.setProperty("emptyText", RANDOM_SPLIT)
+        w.addItem(RANDOM_SPLIT)
     elif meta.get("choices"):
         w = QComboBox()
         w.addItems(list(meta["choices"]))
@@ -77,6 +82,8 @@ def make_editor(key: str, object_name: str) -> QWidget:
 
 def set_value(w: QWidget, value) -> None:
     if isinstance(w, QComboBox):
+        if value == "" and w.property("emptyText"):
+            value = w.property("emptyText")
         if w.isEditable():
             w.setCurrentText(str(value))
         else:
@@ -92,7 +99,8 @@ def set_value(w: QWidget, value) -> None:
 
 def get_value(w: QWidget):
     if isinstance(w, QComboBox):
-        return w.currentText().strip()
+        text = w.currentText().strip()
+        return "" if text and text == w.property("emptyText") else text
     if isinstance(w, QCheckBox):
         return w.isChecked()
     if isinstance(w, (QSpinBox, QDoubleSpinBox)):
@@ -121,3 +129,14 @@ def fill_form(cfg: Config, editors: dict[str, QWidget]) -> None:
     for key, w in editors.items():
         section, name = key.split(".")
         set_value(w, getattr(getattr(cfg, section), name))
+
+
+def in_window_words(message: str) -> str:
+    """A core message with each config key it names preceded by the form's label for it:
+    "data.split_column 'x' ..." -> "Split column (data.split_column) 'x' ...", so the window's user finds
+    the field and a config file's user the key."""
+    for rows in GROUPS.values():
+        for key, label, _name in rows:
+            if key in message and f"{label} ({key})" not in message:
+                message = re.sub(rf"(?<![\w.]){re.escape(key)}(?![\w])", f"{label} ({key})", message)
+    return message

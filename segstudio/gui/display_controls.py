@@ -12,6 +12,26 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QMenu, QSlider, QS
 from segstudio.gui.widgets import link_slider
 
 
+class StayOpenMenu(QMenu):
+    """A menu of check boxes that stays open while they are ticked (a QMenu closes after every click, so
+    hiding five classes took five trips to the button); other entries close it as usual."""
+
+    def mouseReleaseEvent(self, event) -> None:
+        action = self.activeAction()
+        if action is not None and action.isCheckable() and action.isEnabled():
+            action.trigger()
+            return
+        super().mouseReleaseEvent(event)
+
+    def keyPressEvent(self, event) -> None:
+        action = self.activeAction()
+        if (event.key() in (Qt.Key.Key_Space, Qt.Key.Key_Return, Qt.Key.Key_Enter) and action is not None
+                and action.isCheckable()):
+            action.trigger()
+            return
+        super().keyPressEvent(event)
+
+
 class DisplayControls(QWidget):
     """One row of toggles; `changed` when any of them moves. `options()` is render()'s keyword arguments."""
 
@@ -32,7 +52,7 @@ class DisplayControls(QWidget):
         self.classesButton = QToolButton(text="Classes", objectName=f"{prefix}ClassesButton")
         self.classesButton.setToolTip("Show or hide instances by class")
         self.classesButton.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        self.classesButton.setMenu(QMenu(self.classesButton))
+        self.classesButton.setMenu(StayOpenMenu(self.classesButton))
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for w in (self.masksCheck, self.boxesCheck, self.labelsCheck, QLabel("opacity"), self.opacitySlider,

@@ -1,9 +1,34 @@
 """The small form asking where a COCO export lives and where to write the Deep Lake dataset."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QPushButton, QWidget)
+
+from segstudio.gui import settings
+
+
+def propose_annotations(images_dir: str) -> str:
+    """A COCO annotations file that likely belongs to this images folder ('' when none is found): in the
+    folder, beside it, or in an annotations/ folder beside it; annotations.json and instances*.json first."""
+    folder = Path(images_dir).expanduser()
+    places = [folder, folder.parent, folder.parent / "annotations"]
+    found = [p for place in places if place.is_dir() for p in sorted(place.glob("*.json"))]
+    found.sort(key=lambda p: (p.name != "annotations.json", not p.name.startswith("instances")))
+    return str(found[0]) if found else ""
+
+
+def propose_dest(images_dir: str) -> str:
+    """A new folder beside the export: <export>-deeplake (with -2, -3 ... when taken)."""
+    folder = Path(images_dir).expanduser()
+    export = folder.parent if folder.name in ("images", "imgs", "train", "val") else folder
+    dest = export.parent / f"{export.name}-deeplake"
+    n = 2
+    while dest.exists():
+        dest, n = export.parent / f"{export.name}-deeplake-{n}", n + 1
+    return str(dest)
 
 
 class ImportCocoDialog(QDialog):
@@ -37,11 +62,16 @@ class ImportCocoDialog(QDialog):
 
     def _submit(self) -> None:
         self.errorLabel.setVisible(False)
+        if self.imagesEdit.text().strip():
+            settings.save_value("import/last", str(Path(self.imagesEdit.text().strip()).expanduser().parent))
         self.submitted.emit()
 
     def show_error(self, message: str) -> None:
+        """The core's sentence in the dialog's words; the dialog grows to show all of it."""
+        message = message.replace("add --resume", "tick 'Resume a stopped import into this folder'")
         self.errorLabel.setText(message)
         self.errorLabel.setVisible(True)
+        self.adjustSize()   # a second line was clipped: the dialog kept the height it opened with
 
     def _with_browse(self, edit: QLineEdit, pick) -> QHBoxLayout:
         row = QHBoxLayout()
@@ -52,13 +82,25 @@ class ImportCocoDialog(QDialog):
         return row
 
     def _pick_images(self):
-        path = QFileDialog.getExistingDirectory(self, "COCO images folder", self.imagesEdit.text())
+        path = QFileDialog.getExistingDirectory(self, "COCO images folder",
+                                                self.imagesEdit.text() or str(settings.load_value("import/last", "")))
         if path:
-            self.imagesEdit.setText(path)
+            self.set_images(path)
+
+    def set_images(self, path: str) -> None:
+        """The images folder, and proposals for what is still empty: the export's annotations file (a .json
+        beside the folder or in it, annotations.json or instances*.json first) and a new dataset beside it."""
+        self.imagesEdit.setText(path)
+        if not self.annotationsEdit.text().strip():
+            found = propose_annotations(path)
+            if found:
+                self.annotationsEdit.setText(found)
+        if not self.destEdit.text().strip():
+            self.destEdit.setText(propose_dest(path))
 
     def _pick_annotations(self):
-        path, _ = QFileDialog.getOpenFileName(self, "COCO annotations", self.annotationsEdit.text(),
-                                              "COCO JSON (*.json)")
+        start = self.annotationsEdit.text() or self.imagesEdit.text()
+        path, _ = QFileDialog.getOpenFileName(self, "COCO annotations", start, "COCO JSON (*.json)")
         if path:
             self.annotationsEdit.setText(path)
 

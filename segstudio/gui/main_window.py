@@ -156,7 +156,8 @@ class MainWindow(QMainWindow):
         combo = self.trainPanel.editors["data.split_column"]
         names = [combo.itemText(i) for i in range(combo.count())]
         wanted = self.trainPanel.base.data.split_column
-        combo.setCurrentText(wanted if wanted and wanted in names else ("split" if "split" in names else ""))
+        proposed = wanted if wanted and wanted in names else ("split" if "split" in names else "")
+        self.trainPanel.set_split_column(proposed)
 
     @Slot(str, int, object)
     def _on_first_render(self, channel: str, *_):
@@ -207,11 +208,20 @@ class MainWindow(QMainWindow):
             pass  # no dataset open or an invalid form: keep the previous values
 
     def confirm_close_during_training(self) -> bool:
-        answer = QMessageBox.question(
-            self, "Training is running",
-            "A training run is in progress. Stop it (the last checkpoint is kept) and close?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
+        box = QMessageBox(QMessageBox.Icon.Question, "Training is running",
+                          "A training run is in progress. Stop it (the last checkpoint is kept) and close?",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.setObjectName("closeQuestionBox")
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+
+        def ended(_result) -> None:   # the run may end while the question is open: say so, not "in progress"
+            box.setWindowTitle("Training has ended")
+            box.setText("The training run has ended. Close segstudio?")
+        self.trainPanel.trainingFinished.connect(ended)
+        try:
+            return box.exec() == QMessageBox.StandardButton.Yes
+        finally:
+            self.trainPanel.trainingFinished.disconnect(ended)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.trainPanel.is_running() and not self._close_after_training:

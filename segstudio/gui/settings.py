@@ -31,6 +31,17 @@ def add_recent_dataset(url: str) -> list[str]:
     return items
 
 
+def startup_dataset() -> str | None:
+    """The dataset the window opens on at launch: the last one used, when it is a local folder that is still
+    there (a remote one needs credentials, which are never stored); None: the demo dataset."""
+    from pathlib import Path
+
+    for url in recent_datasets()[:1]:
+        if "://" not in url and Path(url).expanduser().is_dir():
+            return url
+    return None
+
+
 def absolute_runs_dir(path: str) -> str:
     """The window's runs folder as an absolute path: a relative one (the config default "runs") lives in the
     user data folder beside the demo dataset, not wherever the app happened to be launched."""

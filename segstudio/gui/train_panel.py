@@ -103,6 +103,7 @@ class TrainPanel(QWidget):
         self._epochs = 0
         self._progress_text = ""
         self._split_note = ""
+        self._has_accelerator: bool | None = None   # CUDA or MPS present (asked once, when first needed)
         self._build()
         self._fill_form(self.base)
         for w in self.editors.values():
@@ -215,13 +216,16 @@ class TrainPanel(QWidget):
         current = combo.currentText()
         combo.blockSignals(True)
         combo.clear()
-        combo.addItems([""] + list(names))
-        combo.setCurrentText(current if current in names else "")   # a column the new dataset lacks
+        combo.addItems([config_form.RANDOM_SPLIT] + list(names))
+        config_form.set_value(combo, current if current in names else "")   # a column the new dataset lacks
         combo.blockSignals(False)
-        self._on_split_column(combo.currentText())
+        self._on_split_column()
 
-    def _on_split_column(self, text: str) -> None:
-        self.editors["data.val_fraction"].setEnabled(not text)
+    def set_split_column(self, name: str) -> None:
+        config_form.set_value(self.editors["data.split_column"], name)
+
+    def _on_split_column(self, *_) -> None:
+        self.editors["data.val_fraction"].setEnabled(not config_form.get_value(self.editors["data.split_column"]))
 
     def config(self) -> Config:
         """The complete config: the loaded base, the dataset and augmentation panels, then this form."""
@@ -238,8 +242,13 @@ class TrainPanel(QWidget):
         return validate(cfg)
 
     def apply_config(self, cfg: Config) -> None:
+        """Fill the form from a config. One that names no split column keeps the one chosen for the open
+        dataset: the presets name none, and loading one silently switched a run to a random split."""
+        split = config_form.get_value(self.editors["data.split_column"])
         self.base = copy.deepcopy(cfg)
         self._fill_form(cfg)
+        if not cfg.data.split_column and split:
+            self.set_split_column(split)
 
     def _fill_form(self, cfg: Config) -> None:
         config_form.fill_form(cfg, self.editors)
@@ -310,13 +319,20 @@ class TrainPanel(QWidget):
         try:
             cfg = self.config()
         except UserError as exc:
-            self.validationLabel.setText(str(exc))
+            self.validationLabel.setText(config_form.in_window_words(str(exc)))
             self.adviceLabel.setText("")
         else:
             self.validationLabel.setText("")
-            self.adviceLabel.setText("\n".join(run_warnings(cfg, self.num_rows_fn())))
+            self.adviceLabel.setText("\n".join(run_warnings(cfg, self.num_rows_fn(), self._accelerator())))
+
+    def _accelerator(self) -> bool:
+        if self._has_accelerator is None:
+            from segstudio.config_presets import gpu_present
+            self._has_accelerator = gpu_present()
+        return self._has_accelerator
 
     def _show_validation(self, text: str) -> None:
+        text = config_form.in_window_words(text)
         self.validationLabel.setText(text)
         if text:
             self.message.emit(text, True)
@@ -339,10 +355,12 @@ class TrainPanel(QWidget):
                     train = functools.partial(train, overrides=overrides)
         except Exception as exc:  # noqa: BLE001 - a readable message, the panel stays ready
             self._show_validation(describe_exception(exc))
+            self._show_outcome("failed")
             return False
         if resume is None and not confirm_missing_weights(self, cfg, then=self.start):
             return False   # asked to download the weights the config names; Start again once they are here
         self._show_validation("")
+        self._show_outcome("")
         settings.save_value("config/last", dumps_config(cfg))
         self.curves.clear()
         if resume is not None:
@@ -447,10 +465,21 @@ class TrainPanel(QWidget):
             self.message.emit(f"Training stopped at iteration {result.get('iteration')}; the last checkpoint "
                               "is kept (Resume continues it).", False)
         else:
-            self.progressBar.setFormat("failed")
+            self._show_outcome("failed")
             self._show_validation(msg or "Training failed.")
         self.refresh_runs()
         self.trainingFinished.emit(result)
+
+    def _show_outcome(self, status: str) -> None:
+        """"failed": the bar says so in the error colour and the readout of an earlier run is cleared;
+        "": back to normal for a new run."""
+        failed = status == "failed"
+        self.progressBar.setStyleSheet("QProgressBar { color: #b00020; } QProgressBar::chunk { background: #e6b8be; }"
+                                       if failed else "")
+        if failed:
+            self.progressBar.setFormat("failed")
+            self.readoutLabel.setText("")
+            self.readoutLabel.setToolTip("")
 
     # ---- past runs ----------------------------------------------------------------------------
     def runs_dir(self) -> str:

@@ -46,7 +46,7 @@ def test_closing_when_the_run_ends_while_the_question_is_open_closes_at_once(win
     asked = []
     answer_question_when(lambda: not panel.is_running(), log=asked)   # Yes only once the run has ended
     window.close()                                   # the real "Stop it and close?" question
-    assert asked and "Stop it" in asked[0]
+    assert asked and "has ended" in asked[0]          # not "in progress": it said so after the run ended
     assert panel.last_result["status"] == "completed"
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)    # one close was enough
     assert not live_threads()
@@ -210,11 +210,11 @@ def test_the_split_column_is_proposed_again_on_every_open(make_window, qtbot, de
     window = make_window()
     split = window.findChild(QComboBox, "splitColumnCombo")
     ready_on(window, qtbot, dataset_without_split)
-    assert split.currentText() == ""                  # a random split: nothing else is possible
+    assert split.currentText() == "(random split)"    # nothing else is possible
     ready_on(window, qtbot, demo_dataset)
     assert split.currentText() == "split"             # the stored split, not a silent random one
     ready_on(window, qtbot, dataset_without_split)
-    assert split.currentText() == ""
+    assert split.currentText() == "(random split)"
 
 
 def test_a_failed_open_leaves_no_doubt_which_dataset_is_open(window, qtbot, tmp_path):

@@ -167,7 +167,7 @@ def test_form_follows_the_dataset_and_refuses_a_zero_learning_rate(window):
     split, fraction = child(window, "splitColumnCombo", QComboBox), child(window, "valFractionSpin")
     assert split.currentText() == "split" and not fraction.isEnabled()   # the demo has a split column
     window.trainPanel.set_split_columns(["source"])                      # a dataset without "split"
-    assert split.currentText() == "" and fraction.isEnabled()
+    assert split.currentText() == "(random split)" and fraction.isEnabled()
     lr = child(window, "learningRateSpin")
     lr.setValue(0.0)              # a run with lr 0 "trains" with flat curves and no message
     assert lr.value() > 0
@@ -253,7 +253,7 @@ def test_import_coco_error_is_a_message(make_window, qtbot, tmp_path):
 def test_form_validation_names_the_key(window, qtbot):
     assert child(window, "validationLabel", QLabel).text() == ""   # nothing stale once a dataset is open
     child(window, "valFractionSpin").setEnabled(True)
-    child(window, "splitColumnCombo", QComboBox).setCurrentText("")
+    child(window, "splitColumnCombo", QComboBox).setCurrentIndex(0)   # (random split)
     child(window, "valFractionSpin").setValue(0.0)          # a random split needs a validation share
     label = child(window, "validationLabel", QLabel)
     assert "data.val_fraction" in label.text()

@@ -160,3 +160,124 @@ def test_the_import_summary_fits_a_laptop_screen(make_window, qtbot, screenshot_
     box.grab().save(str(screenshot_dir / "gui_import_summary.png"))
     box.close()
 
+
+
+def test_a_config_preset_keeps_the_split_column_and_the_gpu_preset_warns_without_a_gpu(window, qtbot):
+    from PySide6.QtWidgets import QComboBox
+
+    from segstudio.config_presets import gpu_present
+
+    combo = child(window, "splitColumnCombo", QComboBox)
+    assert combo.currentText() == "split"                      # proposed on open
+    window.trainPanel.load_preset("cpu")
+    assert combo.currentText() == "split" and window.trainPanel.config().data.split_column == "split"
+    window.trainPanel.load_preset("gpu")
+    assert combo.currentText() == "split"
+    advice = child(window, "adviceLabel").text()
+    if not gpu_present():
+        assert "sized for a GPU" in advice and "cpu preset" in advice
+    window.trainPanel.load_preset("cpu")
+    assert "sized for a GPU" not in child(window, "adviceLabel").text()
+
+
+def test_the_split_column_offers_text_columns_and_a_random_split(window):
+    from PySide6.QtWidgets import QComboBox
+
+    combo = child(window, "splitColumnCombo", QComboBox)
+    assert not combo.isEditable()
+    items = [combo.itemText(i) for i in range(combo.count())]
+    assert items[0] == "(random split)" and "split" in items and "images" not in items
+    combo.setCurrentIndex(0)
+    assert window.trainPanel.config().data.split_column == ""
+    assert child(window, "valFractionSpin").isEnabled()
+    child(window, "valFractionSpin").setValue(0.0)
+    text = child(window, "validationLabel").text()
+    assert "Validation fraction (data.val_fraction)" in text          # the window's words, then the key
+
+
+def test_a_failed_start_clears_the_readout_and_says_failed_as_an_error(window, qtbot):
+    panel = window.trainPanel
+    panel.readoutLabel.setText("loss 1.2345   classifier 0.3   lr 1.00e-02")   # left by an earlier run
+    child(window, "splitColumnCombo").setCurrentIndex(0)
+    child(window, "valFractionSpin").setValue(0.0)                   # Start cannot work
+    assert not panel.start()
+    assert panel.readoutLabel.text() == "" and panel.progressBar.format() == "failed"
+    assert "b00020" in panel.progressBar.styleSheet()
+    child(window, "valFractionSpin").setValue(0.2)
+    panel._show_outcome("")
+    assert panel.progressBar.styleSheet() == ""
+
+
+def test_a_fixed_augmentation_error_leaves_the_status_bar(window, qtbot):
+    panel = window.augmentPanel
+    panel._error("Augmentation: Rotate limit must be a pair")
+    assert "b00020" in window.statusLabel.styleSheet()
+    window.tabs.setCurrentWidget(panel)
+    panel.reroll()                                                   # a preview that works
+    qtbot.waitUntil(lambda: "b00020" not in window.statusLabel.styleSheet(), timeout=60000)
+    assert "works again" in window.statusLabel.text()
+
+
+def test_the_classes_menu_stays_open_while_classes_are_ticked(window, qtbot):
+    from PySide6.QtWidgets import QToolButton
+
+    button = child(window, "sampleClassesButton", QToolButton)
+    menu = button.menu()
+    menu.popup(button.mapToGlobal(button.rect().bottomLeft()))
+    qtbot.waitUntil(menu.isVisible, timeout=5000)
+    classes = [a for a in menu.actions() if a.isCheckable()]
+    for action in classes[:2]:
+        rect = menu.actionGeometry(action)
+        menu.setActiveAction(action)
+        qtbot.mouseClick(menu, Qt.MouseButton.LeftButton, pos=rect.center())
+        assert menu.isVisible()
+    assert [a.isChecked() for a in classes[:3]] == [False, False, True]
+    assert button.text() == "Classes (2 hidden)"
+    menu.close()
+
+
+def test_the_from_scratch_advice_says_when_it_fires():
+    from segstudio.advice import FROM_SCRATCH_MIN_ITERS, run_warnings
+    from segstudio.config import Config
+
+    cfg = Config()
+    cfg.model.weights, cfg.train.max_iters = "none", FROM_SCRATCH_MIN_ITERS - 10
+    line = next(w for w in run_warnings(cfg, 1000) if w.startswith("From scratch"))
+    assert f"under {FROM_SCRATCH_MIN_ITERS}" in line
+    cfg.train.max_iters = FROM_SCRATCH_MIN_ITERS
+    assert not any(w.startswith("From scratch") for w in run_warnings(cfg, 1000))
+
+
+def test_the_window_opens_on_the_last_local_dataset_used(tmp_path):
+    from segstudio.gui import settings
+
+    assert settings.startup_dataset() is None                  # first launch: the demo dataset
+    settings.add_recent_dataset(str(tmp_path))
+    assert settings.startup_dataset() == str(tmp_path)
+    settings.add_recent_dataset("s3://bucket/data")            # its credentials are never stored
+    assert settings.startup_dataset() is None
+    settings.add_recent_dataset(str(tmp_path / "deleted-since"))
+    assert settings.startup_dataset() is None
+
+
+def test_the_import_dialog_proposes_the_annotations_and_a_destination_and_speaks_its_own_words(qtbot, tmp_path):
+    from segstudio.gui.import_dialog import ImportCocoDialog
+
+    export = tmp_path / "street"
+    (export / "images").mkdir(parents=True)
+    (export / "other.json").write_text("{}")
+    (export / "annotations.json").write_text("{}")
+    (tmp_path / "street-deeplake").mkdir()                     # taken: the next name is proposed
+    dialog = ImportCocoDialog()
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.set_images(str(export / "images"))
+    assert dialog.annotationsEdit.text() == str(export / "annotations.json")
+    assert dialog.destEdit.text() == str(tmp_path / "street-deeplake-2")
+    height = dialog.height()
+    dialog.show_error(f"{tmp_path}/x already exists; choose a new destination, or add --resume to continue an "
+                      "interrupted import into it. " * 3)
+    text = dialog.errorLabel.text()
+    assert "--resume" not in text and "tick 'Resume" in text
+    assert dialog.height() >= height and dialog.errorLabel.height() >= dialog.errorLabel.heightForWidth(
+        dialog.errorLabel.width())                                 # every line of it shows
