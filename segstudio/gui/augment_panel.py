@@ -36,8 +36,9 @@ def describe_report(report, class_names=()) -> str:
         name = class_names[label] if 0 <= label < len(class_names) else str(label)
         lines.append(f"  - instance {d.get('instance')} ({name}): {d.get('reason', '')}")
     lines.append("Applied transforms:" if plain.get("applied") else "Applied transforms: none")
-    lines += [f"  {a['name']}: {_format_item(readable_params(a.get('params', {})))}"
-              for a in report.get("applied", [])]
+    for a in report.get("applied", []):
+        params = readable_params(a.get("params", {}))   # a flip has none to show: say it happened
+        lines.append(f"  {a['name']}: {_format_item(params)}" if params else f"  {a['name']} (applied)")
     return "\n".join(lines)
 
 

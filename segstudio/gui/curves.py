@@ -17,6 +17,20 @@ REDRAW_MS = 100
 MAX_REDRAW_MS = 1000   # live readouts at least once a second
 GROUP_COLOURS = {"lr": "#e8710a", "speed": "#1a73e8", "wait": "#a142f4"}
 TERM_COLOURS = ["#e8710a", "#1a73e8", "#188038", "#a142f4", "#d01884", "#12b5cb", "#f9ab00", "#5f6368"]
+# past runs: muted tones no live curve uses (a ticked run was drawn in the mask term's colour)
+PAST_COLOURS = ["#795548", "#607d8b", "#9e9d24", "#00897b", "#8d6e63", "#546e7a"]
+
+
+def smoothed(values) -> np.ndarray:
+    """The live curves' bias-corrected exponential moving average over a whole series (past runs are drawn
+    with the same smoothing as the current one); NaN points are passed through and skipped."""
+    out = np.asarray(values, np.float64).copy()
+    biased, n = 0.0, 0
+    for i, y in enumerate(out):
+        if np.isfinite(y):
+            biased, n = SMOOTHING * biased + (1 - SMOOTHING) * y, n + 1
+            out[i] = biased / (1 - SMOOTHING ** n)
+    return out
 
 
 class Series:
@@ -254,12 +268,20 @@ class CurvesWidget(QWidget):
         self._fit_ranges()
 
     def add_overlay(self, label: str, events: list[dict], index: int) -> None:
-        """Faint dashed curves of a past run's total loss, lr, speed, data wait and mask AP for comparison."""
-        colour = pg.mkColor(TERM_COLOURS[(index + 3) % len(TERM_COLOURS)])
-        colour.setAlpha(170)
+        """Dashed curves of a past run in its own muted colour: total loss smoothed as the live one is (the raw
+        points faintly behind it), lr, speed, data wait and mask AP, for comparison."""
+        colour = pg.mkColor(PAST_COLOURS[index % len(PAST_COLOURS)])
+        colour.setAlpha(200)
         its = [e for e in events if e.get("event") == "iteration"]
         evals = [e for e in events if e.get("event") == "eval"]
-        curves = [(self.lossPlot, [e["iteration"] for e in its], [e["loss"] for e in its]),
+        if its:
+            faint = pg.mkColor(colour)
+            faint.setAlpha(60)
+            raw = pg.PlotDataItem(np.asarray([e["iteration"] for e in its], np.float64),
+                                  np.asarray([e["loss"] for e in its], np.float64), pen=pg.mkPen(faint, width=1))
+            self.lossPlot.getPlotItem().addItem(raw)
+            self._overlays.append((self.lossPlot, raw))
+        curves = [(self.lossPlot, [e["iteration"] for e in its], smoothed([e["loss"] for e in its])),
                   (self.lrPlot, [e["iteration"] for e in its], [e.get("lr", 0.0) for e in its]),
                   (self.speedPlot, [e["iteration"] for e in its], [e.get("images_per_s", 0.0) for e in its]),
                   (self.waitPlot, [e["iteration"] for e in its], [100.0 * e.get("data_wait", 0.0) for e in its]),
@@ -269,7 +291,7 @@ class CurvesWidget(QWidget):
             if not xs:
                 continue
             item = pg.PlotDataItem(np.asarray(xs, np.float64), np.asarray(ys, np.float64),
-                                   pen=pg.mkPen(colour, width=1.5, style=pg.QtCore.Qt.PenStyle.DashLine),
+                                   pen=pg.mkPen(colour, width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
                                    name=f"{label} (past)" if plot is self.lossPlot else None,
                                    symbol="o" if plot is self.apPlot else None, symbolSize=5,
                                    symbolBrush=colour, symbolPen=None)

@@ -196,6 +196,7 @@ class MainWindow(QMainWindow):
                 cfg = config_from_dict(tomllib.loads(last))
             except (UserError, ValueError):
                 return  # an outdated or broken saved config: keep the defaults
+            cfg.train.run_name = ""   # a name is for one run: kept, every launch made name-2, name-3 ... name-6
             self.trainPanel.apply_config(cfg)
             self.augmentPanel.set_augment_config(cfg.augment)
 

@@ -39,15 +39,21 @@ _SPLIT_TEXTS: dict[str, tuple[int, str]] = {}   # run folder -> (config.toml's m
 
 
 def split_text(run_dir: str) -> str:
-    """Which validation split a run used, in a few words (AP figures compare only on the same split).
-    Reads the run's config.toml once (until it changes): called by the runs listing, off the GUI thread."""
+    """Which dataset and validation split a run used, in a few words (AP figures compare only on the same
+    split). Reads the run's config.toml once (until it changes): called by the runs listing, off the GUI thread."""
     try:
         stamp = (Path(run_dir) / "config.toml").stat().st_mtime_ns
         if run_dir not in _SPLIT_TEXTS or _SPLIT_TEXTS[run_dir][0] != stamp:
-            _SPLIT_TEXTS[run_dir] = (stamp, describe_split(load_run_config(run_dir).data))
+            data = load_run_config(run_dir).data
+            _SPLIT_TEXTS[run_dir] = (stamp, f"{dataset_name(data.url)}, {describe_split(data)}")
         return _SPLIT_TEXTS[run_dir][1]
     except (UserError, OSError):
         return "split unknown"
+
+
+def dataset_name(url: str) -> str:
+    """A dataset's last path part ("demo", "coco128"), the whole URL when it has none."""
+    return url.rstrip("/").rsplit("/", 1)[-1] or url
 
 
 def describe_split(data) -> str:
@@ -458,7 +464,9 @@ class TrainPanel(QWidget):
         status, msg = result.get("status", "failed"), result.get("message", "")
         self.run_dir = result.get("run_dir") or self.run_dir
         if status == "completed":
-            self.progressBar.setFormat(f"finished · {self._progress_text.split(' · ETA')[0]}")
+            # a run that ends at "Stop after N iterations" before its last epoch says so, not "finished · epoch 1/3"
+            limit = " at the iteration limit" if result.get("epoch", 0) + 1 < self._epochs else ""
+            self.progressBar.setFormat(f"finished{limit} · {self._progress_text.split(' · ETA')[0]}")
             self.message.emit(f"Training finished: {self.run_dir}.", False)
         elif status == "stopped":
             self.progressBar.setFormat(f"stopped at iteration {result.get('iteration', '?')}")

@@ -153,7 +153,7 @@ def test_the_run_list_separates_choosing_a_run_from_overlaying_it(window, qtbot,
     rect = runs.visualItemRect(runs.item(0))
     qtbot.mouseClick(runs.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert runs.item(0).isSelected() and "completed" in runs.item(0).text()
-    assert "split by column 'split'" in runs.item(0).text()           # which validation split it used
+    assert "demo, split by column 'split'" in runs.item(0).text()     # which dataset and split it used
     assert not resume.isEnabled() and extend.isEnabled()              # a completed run is extended
     assert not panel.curves._overlays                                 # choosing does not overlay
     runs.item(0).setCheckState(Qt.CheckState.Checked)                 # the tick box does

@@ -5,7 +5,7 @@ import time
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
-from PySide6.QtWidgets import QApplication, QDoubleSpinBox, QMessageBox, QScrollArea, QSpinBox
+from PySide6.QtWidgets import QApplication, QDoubleSpinBox, QLineEdit, QMessageBox, QScrollArea, QSpinBox
 from test_training import set_tiny_training
 
 from segstudio.engine.events import FinishedEvent, IterationEvent, StartedEvent
@@ -281,3 +281,42 @@ def test_the_import_dialog_proposes_the_annotations_and_a_destination_and_speaks
     assert "--resume" not in text and "tick 'Resume" in text
     assert dialog.height() >= height and dialog.errorLabel.height() >= dialog.errorLabel.heightForWidth(
         dialog.errorLabel.width())                                 # every line of it shows
+
+
+def test_a_past_run_has_its_own_colour_and_the_same_smoothing(qtbot):
+    import numpy as np
+    import pyqtgraph as pg
+
+    from segstudio.gui.curves import SMOOTHING, TERM_COLOURS, CurvesWidget, smoothed
+
+    assert np.allclose(smoothed([2.0, 4.0, np.nan, 6.0]),
+                       [2.0, (0.1 * 2 * 0.9 + 0.1 * 4) / (1 - SMOOTHING ** 2), np.nan,
+                        ((0.1 * 2 * 0.9 + 0.1 * 4) * 0.9 + 0.1 * 6) / (1 - SMOOTHING ** 3)], equal_nan=True)
+    curves = CurvesWidget()
+    qtbot.addWidget(curves)
+    events = [{"event": "iteration", "iteration": i, "loss": float(v), "lr": 0.01}
+              for i, v in enumerate([5.0, 1.0, 5.0, 1.0], 1)]
+    curves.add_overlay("old", events, 0)
+    loss_items = [item for plot, item in curves._overlays if plot is curves.lossPlot]
+    drawn = {tuple(np.round(item.getData()[1], 6)) for item in loss_items}
+    assert tuple(np.round(smoothed([5.0, 1.0, 5.0, 1.0]), 6)) in drawn        # smoothed, raw faintly behind
+    live = {pg.mkColor(c).name() for c in TERM_COLOURS}
+    assert all(item.opts["pen"].color().name() not in live for item in loss_items)
+
+
+def test_the_run_name_is_for_one_run(make_window):
+    from segstudio.config import Config, dumps_config
+    from segstudio.gui import settings
+
+    cfg = Config()
+    cfg.train.run_name = "short30"
+    settings.save_value("config/last", dumps_config(cfg))
+    window = make_window()
+    assert window.findChild(QLineEdit, "runNameEdit").text() == ""          # a timestamp, not short30-2, -3 ...
+
+
+def test_a_transform_without_parameters_says_it_was_applied():
+    from segstudio.gui.augment_panel import describe_report
+
+    text = describe_report({"dropped": [], "applied": [{"name": "HorizontalFlip", "params": {}}]})
+    assert "HorizontalFlip (applied)" in text and "HorizontalFlip:" not in text
