@@ -53,7 +53,10 @@ class DataConfig:
                                                "the run stops")
     bad_rows: str = _opt("stop", choices=["stop", "skip"],
                          help="a row with an error met during training: stop the run, or skip the row and count it")
-    version: str = _opt("", help="dataset version the run used (recorded at start)")
+    version: str = _opt("", help="dataset version to read: a branch, a tag, a commit id or branch@commit "
+                                 "(empty: the main branch)")
+    commit: str = _opt("", help="the exact state a run read, as branch@commit (recorded at start; when set, "
+                                "it is read instead of data.version, so a resumed or repeated run gets the same rows)")
     class_names: list = _opt([], help="class names the run used (recorded at start)")
 
 

@@ -19,6 +19,9 @@ SAMPLE_ROWS = 500    # rows checked before the full scan starts
 def add_arguments(p):
     p.add_argument("url", help="dataset path or URL (local, file://, s3://, al://)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--version", default="", metavar="VERSION", dest="data_version",
+                   help="dataset version to read: a branch, a tag, a commit id or branch@commit "
+                        "(default: the main branch)")
     p.add_argument("--endpoint-url", default="", help="S3-compatible endpoint; credentials from AWS_* variables")
     p.add_argument("--limit", type=int, default=0,
                    help="count and check a fixed random sample of this many rows only (0: every row)")
@@ -35,6 +38,19 @@ def _schema_lines(info) -> list:
         shape = "x".join("?" if s is None else str(s) for s in c.shape) or "scalar"
         lines.append(f"  {c.name:{width}s}  {c.kind:13s} {c.dtype:8s} {shape}")
     return lines
+
+
+def _version_lines(mapped) -> list:
+    """Which state was read, and the branches and tags there are."""
+    from segstudio.data.versions import names
+
+    ref = mapped.ref
+    if not ref.branch:
+        return []
+    branches, tags = names(mapped.ds)
+    tag = f" (tag {ref.tag})" if ref.tag else ""
+    return [f"Read at: branch {ref.branch}, commit {ref.commit}{tag}; branches: {', '.join(branches)}; "
+            f"tags: {', '.join(tags) or 'none'}"]
 
 
 def _mapping_lines(info, mapping, box_format, problem: str) -> list:
@@ -162,10 +178,11 @@ def run(args) -> int:
     if args.limit < 0:
         raise ConfigError(f"--limit {args.limit} is negative; give 0 to check every row or a number of rows.")
     out = _Out(quiet=args.json)
-    cfg = DataConfig(**{r: getattr(args, r) for r in ("images", "masks", "boxes", "labels", "iscrowd")})
+    cfg = DataConfig(version=args.data_version,
+                     **{r: getattr(args, r) for r in ("images", "masks", "boxes", "labels", "iscrowd")})
     mapped = open_mapped(args.url, cfg, endpoint_url=args.endpoint_url, strict=False)
     info, mapping, problem = mapped.info, mapped.mapping, mapped.problem
-    out(_schema_lines(info))
+    out(_schema_lines(info) + _version_lines(mapped))
     box_format = counts = report = None
     source = ""
     if mapping is not None:
@@ -176,7 +193,8 @@ def run(args) -> int:
         out([report.format_text() + (" (cached for this version)" if source == "cache" else "")])
     if args.json:
         result = info.to_dict()
-        result.update(resolved_mapping=asdict(mapping) if mapping else None,
+        result.update(branch=mapped.ref.branch, commit=mapped.ref.commit, tag=mapped.ref.tag,
+                      resolved_mapping=asdict(mapping) if mapping else None,
                       resolved_box_format=asdict(box_format) if box_format else None, problem=problem,
                       class_counts=({n: {"instances": counts[0][i], "crowd": counts[1][i]}
                                      for i, n in enumerate(info.class_names)} if counts else None),

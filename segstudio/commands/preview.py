@@ -11,6 +11,8 @@ def add_arguments(p):
     p.add_argument("--seed", type=int, default=None, help="run seed (default: train.seed of the config, 0)")
     p.add_argument("-n", type=int, default=16, help="number of training rows to preview (the first N)")
     p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--version", default=None, metavar="VERSION", dest="data_version",
+                   help="dataset version to read: a branch, a tag, a commit id or branch@commit")
     p.add_argument("--endpoint-url", default=None, help="S3-compatible endpoint (default: data.endpoint_url of "
                                                         "the config); credentials from AWS_* variables")
 
@@ -32,6 +34,8 @@ def _config(args):
         cfg.train.seed = args.seed
     if args.endpoint_url is not None:
         cfg.data.endpoint_url = args.endpoint_url
+    if args.data_version is not None:
+        cfg.data.version, cfg.data.commit = args.data_version, ""
     if args.n < 1:
         raise ConfigError("-n must be at least 1.")
     return validate(cfg)

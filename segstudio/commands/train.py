@@ -21,6 +21,9 @@ def add_arguments(p):
     p.add_argument("--extend-epochs", type=int, default=0, metavar="N",
                    help="with --resume: add N epochs to the run's config")
     p.add_argument("--runs-dir", metavar="DIR", help="override train.runs_dir")
+    p.add_argument("--version", default=None, metavar="VERSION", dest="data_version",
+                   help="dataset version to train on: a branch, a tag, a commit id or branch@commit "
+                        "(default: the main branch; same as --set data.version=...)")
     p.add_argument("--max-iters", type=int, metavar="N", help="override train.max_iters")
     p.add_argument("--download-weights", action="store_true",
                    help="download the pretrained weights model.weights names when they are not here yet "
@@ -121,6 +124,10 @@ def load_cli_config(args):
         overrides.setdefault("train.runs_dir", args.runs_dir)
     if args.max_iters is not None:
         overrides.setdefault("train.max_iters", args.max_iters)
+    if args.data_version is not None:
+        overrides.setdefault("data.version", args.data_version)
+    if "data.version" in overrides:
+        overrides.setdefault("data.commit", "")   # a config copied from a run card pins its commit: the new choice wins
     return apply_overrides(cfg, overrides)
 
 
@@ -164,6 +171,9 @@ def run(args) -> int:
         raise ConfigError(f"--extend-epochs must be 0 or more; got {args.extend_epochs}.")
     if args.extend_epochs and not args.resume:
         raise ConfigError("--extend-epochs needs --resume RUN; name the run to extend.")
+    if args.resume and args.data_version is not None:
+        raise ConfigError("--resume continues on the dataset version the run recorded; drop --version (start a "
+                          "new run to train on another version).")
     if args.resume and args.config:
         raise ConfigError("--resume continues a run with its own config.toml; drop --config (change settings "
                           "with --set key=value).")

@@ -74,7 +74,8 @@ def make_reader(ds, mapping: ColumnMapping, url: str, endpoint_url: str, version
 
     remote = is_remote(url)
     cache = None
-    version = str(getattr(ds, "version", "") or version or "")
+    from segstudio.data.versions import version_key
+    version = version_key(ds) or version   # with the branch: commit ids repeat on every branch
     if remote and settings.cache_gb > 0 and version:
         from segstudio.data import row_cache
 

@@ -13,6 +13,7 @@ from segstudio.data.open import strip_secrets
 from segstudio.data.batch_read import ReadSettings, RowReader, make_reader
 from segstudio.data.describe import DatasetInfo, class_names_for, describe, resolve_mapping
 from segstudio.data.sample import BoxFormat, ColumnMapping, RawSample, read_sample
+from segstudio.data.versions import VersionRef, open_at, resolve
 from segstudio.errors import DataError
 
 
@@ -51,6 +52,7 @@ class MappedDataset:
     legacy_v3: bool = False     # a Deep Lake 3.x dataset, read-only through deeplake.query
     creds: Hidden = dataclasses.field(default_factory=Hidden)
     reads: ReadSettings = dataclasses.field(default_factory=ReadSettings)
+    ref: VersionRef = VersionRef("", "")      # the exact state read (a worker reopens exactly it)
     _ds: object = None
     _reader: object = None
 
@@ -60,7 +62,8 @@ class MappedDataset:
         if self._ds is None:
             from segstudio.data.open import open_readable
 
-            self._ds, _ = open_readable(self.url, endpoint_url=self.endpoint_url, creds=self.creds.value)
+            ds, _ = open_readable(self.url, endpoint_url=self.endpoint_url, creds=self.creds.value)
+            self._ds = open_at(ds, self.ref)   # a version does not survive pickling: reopen it by name
         return self._ds
 
     @property
@@ -115,12 +118,13 @@ def open_mapped(url: str, data_cfg=None, *, endpoint_url: str = "", creds: dict 
 
     data_cfg = data_cfg if data_cfg is not None else DataConfig()
     ds, legacy = open_readable(url, endpoint_url=endpoint_url, creds=creds)
+    ds, ref = resolve(ds, data_cfg.commit or data_cfg.version)
     info = describe(ds, strip_secrets(url))
     if legacy:
         info.notes.insert(0, legacy_note(url))
     base = MappedDataset(url=url, info=info, mapping=None, box_format=info.box_format,
                          class_names=list(info.class_names), endpoint_url=endpoint_url, legacy_v3=legacy,
-                         creds=Hidden(dict(creds) if creds else None), _ds=ds,
+                         creds=Hidden(dict(creds) if creds else None), _ds=ds, ref=ref,
                          reads=ReadSettings.from_config(data_cfg))
     try:
         return base.remap(data_cfg)

@@ -46,11 +46,11 @@ def dataset_address(url: str, endpoint_url: str = "") -> str:
 
 def version_of(ds) -> str:
     """The dataset's identity and version: Deep Lake numbers versions per dataset (a dataset re-created at
-    the same path starts again at the same version string), so the dataset's random id goes with it.
+    the same path starts again at the same version string), so the dataset's random id goes with it, and
+    per branch (a branch's commits are numbered again from 1), so the branch's id goes with it too.
     Empty when unknown (views, 3.x datasets read through a query): such answers are never cached."""
-    version = str(getattr(ds, "version", "") or "")
-    ident = str(getattr(ds, "id", "") or "")
-    return f"{ident}/{version}" if version and ident else ""
+    from segstudio.data.versions import version_key
+    return version_key(ds)
 
 
 @dataclasses.dataclass(frozen=True)

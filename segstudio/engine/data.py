@@ -80,7 +80,7 @@ class TrainData:
         from segstudio.augment import resolve_spec
 
         m = self._mapped
-        return {"dataset": strip_secrets(m.url), "dataset_version": m.version,
+        return {"dataset": strip_secrets(m.url), "dataset_version": str(m.ref) or m.version,
                 "mapping": dataclasses.asdict(m.mapping), "box_format": dataclasses.asdict(m.box_format),
                 "class_names": self.class_names, "split": {"method": self._split.method,
                                                            "train": len(self.train_rows),
@@ -139,6 +139,6 @@ def build_train_data(cfg, *, split=None, warn: Callable[[str], None] = lambda m:
     split = checks.start(mapped.ds, split, warn)
     for role in ("images", "masks", "boxes", "labels", "iscrowd"):
         setattr(data_cfg, role, getattr(mapped.mapping, role))
-    data_cfg.version = str(mapped.version or "")
+    data_cfg.commit = str(mapped.ref)   # the exact state read; data.version stays as the user asked
     data_cfg.class_names = list(mapped.class_names)
     return TrainData(dataclasses.replace(cfg, data=data_cfg), mapped, split, dist, warn, checks)

@@ -1,0 +1,116 @@
+"""Reading a dataset at a branch, tag or commit, and recording exactly which state a run read."""
+import pickle
+import subprocess
+import sys
+
+import deeplake
+import pytest
+
+from segstudio.config import Config, DataConfig
+from segstudio.data.mapped import open_mapped
+from segstudio.data.versions import VersionRef, resolve, version_key
+from segstudio.errors import DataError
+
+
+def _append_copies(ds, rows):
+    """Append copies of `rows` (every column) and commit."""
+    columns = [c.name for c in ds.schema.columns]
+    ds.append({name: [ds[name][r] for r in rows] for name in columns})
+
+
+@pytest.fixture(scope="module")
+def versioned(tmp_path_factory):
+    """A 12-row demo dataset: tag v1 at 12 rows; branch exp with 16 rows; main moved on to 14 rows.
+    Returns (url, {name: commit id}), commit ids as Deep Lake numbers them (per branch)."""
+    from segstudio.data.demo import create_demo_dataset
+
+    url = str(tmp_path_factory.mktemp("versioned") / "ds")
+    create_demo_dataset(url, num_images=12, seed=0)
+    ds = deeplake.open(url)
+    ids = {"v1": ds.version}
+    ds.tag("v1")
+    ds.branch("exp")
+    exp = ds.branches["exp"].open()
+    _append_copies(exp, [0, 1, 2, 3])
+    exp.commit("four more rows on exp")
+    ids["exp"] = exp.version
+    _append_copies(ds, [4, 5])
+    ds.commit("two more rows on main")
+    ids["main"] = ds.version
+    return url, ids
+
+
+def test_each_kind_of_version_reads_its_own_rows(versioned):
+    url, ids = versioned
+    ds = deeplake.open_read_only(url)
+    head, ref = resolve(ds, "")
+    assert len(head) == 14 and ref == VersionRef("main", ids["main"])
+    exp, ref = resolve(ds, "exp")
+    assert len(exp) == 16 and ref == VersionRef("exp", ids["exp"])
+    tagged, ref = resolve(ds, "v1")
+    assert len(tagged) == 12 and ref.tag == "v1" and ref.commit == ids["v1"]
+    old, ref = resolve(ds, ids["v1"])                       # a bare commit id: looked up on main first
+    assert len(old) == 12 and ref == VersionRef("main", ids["v1"])
+    again, _ = resolve(ds, f"exp@{ids['exp']}")
+    assert len(again) == 16
+
+
+def test_an_unknown_version_names_the_branches_and_tags(versioned):
+    url, _ = versioned
+    with pytest.raises(DataError, match=r"no branch, tag or commit 'nope' \(branches: exp, main; tags: v1\)"):
+        resolve(deeplake.open_read_only(url), "nope")
+
+
+def test_a_mapped_dataset_keeps_its_version_in_a_worker(versioned):
+    """Deep Lake pickles a dataset at a tag or an old commit as its branch's head: a spawned loader worker
+    would read other rows. The mapped dataset reopens the exact state it recorded."""
+    url, ids = versioned
+    tagged = deeplake.open_read_only(url).tags["v1"].open()
+    assert len(pickle.loads(pickle.dumps(tagged))) == 14      # what Deep Lake alone does (the upstream trap)
+    for version, rows in (("v1", 12), ("exp", 16), (ids["v1"], 12), ("", 14)):
+        mapped = open_mapped(url, DataConfig(version=version))
+        assert mapped.num_rows == rows
+        worker_copy = pickle.loads(pickle.dumps(mapped))
+        assert len(worker_copy.ds) == rows and worker_copy.read(rows - 1).image.shape[2] == 3
+
+
+def test_commit_ids_repeat_across_branches_but_cache_keys_do_not(versioned):
+    """exp's first commit and main's second are both '0000000001m...': a cache keyed by the commit alone
+    (the row cache, the pre-flight cache) would serve one branch's rows for the other."""
+    url, ids = versioned
+    ds = deeplake.open_read_only(url)
+    exp, _ = resolve(ds, "exp")
+    same_number, _ = resolve(ds, f"main@{ids['exp']}")
+    assert exp.version == same_number.version and len(exp) != len(same_number)
+    assert version_key(exp) != version_key(same_number)
+
+
+def test_a_run_trains_on_the_version_it_names_and_records_the_commit(versioned):
+    from segstudio.engine.data import build_train_data
+
+    url, ids = versioned
+    cfg = Config()
+    cfg.data.url, cfg.data.version, cfg.data.split_column = url, "exp", "split"
+    data = build_train_data(cfg)
+    try:
+        assert len(data.train_rows) + len(data.val_rows) == 16
+        assert data.data_config.version == "exp"                      # as the user asked
+        assert data.data_config.commit == f"exp@{ids['exp']}"          # and exactly what was read
+        assert data.run_info()["dataset_version"] == f"exp@{ids['exp']}"
+        resumed = Config()
+        resumed.data = data.data_config                                # the run card, read back
+        assert open_mapped(url, resumed.data).num_rows == 16
+    finally:
+        data.close()
+
+
+def test_inspect_names_the_version_and_refuses_an_unknown_one(versioned):
+    url, _ = versioned
+    done = subprocess.run([sys.executable, "-m", "segstudio", "inspect", url, "--version", "exp", "--limit", "4"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "16 rows" in done.stdout and "Read at: branch exp" in done.stdout and "tags: v1" in done.stdout
+    done = subprocess.run([sys.executable, "-m", "segstudio", "inspect", url, "--version", "nope"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "branches: exp, main" in done.stderr
