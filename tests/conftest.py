@@ -39,6 +39,36 @@ def demo_small(tmp_path_factory) -> str:
     return str(path)
 
 
+def _append_copies(ds, rows):
+    """Append copies of `rows` (every column) and commit."""
+    columns = [c.name for c in ds.schema.columns]
+    ds.append({name: [ds[name][r] for r in rows] for name in columns})
+
+
+@pytest.fixture(scope="session")
+def versioned_dataset(tmp_path_factory):
+    """A 12-row demo dataset: tag v1 at 12 rows; branch exp with 16 rows; main moved on to 14 rows.
+    Returns (url, {name: commit id}), commit ids as Deep Lake numbers them (per branch)."""
+    import deeplake
+
+    from segstudio.data.demo import create_demo_dataset
+
+    url = str(tmp_path_factory.mktemp("versioned") / "ds")
+    create_demo_dataset(url, num_images=12, seed=0)
+    ds = deeplake.open(url)
+    ids = {"v1": ds.version}
+    ds.tag("v1")
+    ds.branch("exp")
+    exp = ds.branches["exp"].open()
+    _append_copies(exp, [0, 1, 2, 3])
+    exp.commit("four more rows on exp")
+    ids["exp"] = exp.version
+    _append_copies(ds, [4, 5])
+    ds.commit("two more rows on main")
+    ids["main"] = ds.version
+    return url, ids
+
+
 @pytest.fixture(scope="session")
 def coco128() -> Path:
     """The shared coco128 sample; tests using it skip when shared/ is absent."""

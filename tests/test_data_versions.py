@@ -12,36 +12,8 @@ from segstudio.data.versions import VersionRef, resolve, version_key
 from segstudio.errors import DataError
 
 
-def _append_copies(ds, rows):
-    """Append copies of `rows` (every column) and commit."""
-    columns = [c.name for c in ds.schema.columns]
-    ds.append({name: [ds[name][r] for r in rows] for name in columns})
-
-
-@pytest.fixture(scope="module")
-def versioned(tmp_path_factory):
-    """A 12-row demo dataset: tag v1 at 12 rows; branch exp with 16 rows; main moved on to 14 rows.
-    Returns (url, {name: commit id}), commit ids as Deep Lake numbers them (per branch)."""
-    from segstudio.data.demo import create_demo_dataset
-
-    url = str(tmp_path_factory.mktemp("versioned") / "ds")
-    create_demo_dataset(url, num_images=12, seed=0)
-    ds = deeplake.open(url)
-    ids = {"v1": ds.version}
-    ds.tag("v1")
-    ds.branch("exp")
-    exp = ds.branches["exp"].open()
-    _append_copies(exp, [0, 1, 2, 3])
-    exp.commit("four more rows on exp")
-    ids["exp"] = exp.version
-    _append_copies(ds, [4, 5])
-    ds.commit("two more rows on main")
-    ids["main"] = ds.version
-    return url, ids
-
-
-def test_each_kind_of_version_reads_its_own_rows(versioned):
-    url, ids = versioned
+def test_each_kind_of_version_reads_its_own_rows(versioned_dataset):
+    url, ids = versioned_dataset
     ds = deeplake.open_read_only(url)
     head, ref = resolve(ds, "")
     assert len(head) == 14 and ref == VersionRef("main", ids["main"])
@@ -55,16 +27,16 @@ def test_each_kind_of_version_reads_its_own_rows(versioned):
     assert len(again) == 16
 
 
-def test_an_unknown_version_names_the_branches_and_tags(versioned):
-    url, _ = versioned
+def test_an_unknown_version_names_the_branches_and_tags(versioned_dataset):
+    url, _ = versioned_dataset
     with pytest.raises(DataError, match=r"no branch, tag or commit 'nope' \(branches: exp, main; tags: v1\)"):
         resolve(deeplake.open_read_only(url), "nope")
 
 
-def test_a_mapped_dataset_keeps_its_version_in_a_worker(versioned):
+def test_a_mapped_dataset_keeps_its_version_in_a_worker(versioned_dataset):
     """Deep Lake pickles a dataset at a tag or an old commit as its branch's head: a spawned loader worker
     would read other rows. The mapped dataset reopens the exact state it recorded."""
-    url, ids = versioned
+    url, ids = versioned_dataset
     tagged = deeplake.open_read_only(url).tags["v1"].open()
     assert len(pickle.loads(pickle.dumps(tagged))) == 14      # what Deep Lake alone does (the upstream trap)
     for version, rows in (("v1", 12), ("exp", 16), (ids["v1"], 12), ("", 14)):
@@ -74,10 +46,10 @@ def test_a_mapped_dataset_keeps_its_version_in_a_worker(versioned):
         assert len(worker_copy.ds) == rows and worker_copy.read(rows - 1).image.shape[2] == 3
 
 
-def test_commit_ids_repeat_across_branches_but_cache_keys_do_not(versioned):
+def test_commit_ids_repeat_across_branches_but_cache_keys_do_not(versioned_dataset):
     """exp's first commit and main's second are both '0000000001m...': a cache keyed by the commit alone
     (the row cache, the pre-flight cache) would serve one branch's rows for the other."""
-    url, ids = versioned
+    url, ids = versioned_dataset
     ds = deeplake.open_read_only(url)
     exp, _ = resolve(ds, "exp")
     same_number, _ = resolve(ds, f"main@{ids['exp']}")
@@ -85,10 +57,10 @@ def test_commit_ids_repeat_across_branches_but_cache_keys_do_not(versioned):
     assert version_key(exp) != version_key(same_number)
 
 
-def test_a_run_trains_on_the_version_it_names_and_records_the_commit(versioned):
+def test_a_run_trains_on_the_version_it_names_and_records_the_commit(versioned_dataset):
     from segstudio.engine.data import build_train_data
 
-    url, ids = versioned
+    url, ids = versioned_dataset
     cfg = Config()
     cfg.data.url, cfg.data.version, cfg.data.split_column = url, "exp", "split"
     data = build_train_data(cfg)
@@ -104,8 +76,8 @@ def test_a_run_trains_on_the_version_it_names_and_records_the_commit(versioned):
         data.close()
 
 
-def test_inspect_names_the_version_and_refuses_an_unknown_one(versioned):
-    url, _ = versioned
+def test_inspect_names_the_version_and_refuses_an_unknown_one(versioned_dataset):
+    url, _ = versioned_dataset
     done = subprocess.run([sys.executable, "-m", "segstudio", "inspect", url, "--version", "exp", "--limit", "4"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

@@ -141,3 +141,18 @@ def open_at(ds, ref: VersionRef | None):
     if ref is None or not str(ref):
         return ds
     return _commit_on(ds, ref.branch, ref.commit)
+
+
+def version_choices(ds, ref: VersionRef, limit: int = 30) -> list[tuple[str, str]]:
+    """What the window offers to read: (label, spec) for each branch, each tag and the newest `limit` commits
+    of the branch being read; the main branch's newest commit is spec "". Empty for datasets without versions."""
+    branches, tags = names(ds)
+    if not branches:
+        return []
+    out = [(f"branch {b}", "" if b == MAIN else b) for b in [MAIN] + [b for b in branches if b != MAIN]
+           if b in branches]
+    out += [(f"tag {t}", t) for t in tags]
+    for commit in history(ds, limit):
+        message = commit.message if len(commit.message) <= 40 else commit.message[:39] + "…"
+        out.append((f"{ref.branch}@{commit.id[:11]} · {commit.time} · {message}", f"{ref.branch}@{commit.id}"))
+    return out

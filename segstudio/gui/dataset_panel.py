@@ -3,8 +3,8 @@ views of what was opened: its columns, classes and pre-flight report, and one ro
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMenu,
-                               QMessageBox, QPushButton, QSplitter, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+                               QMenu, QMessageBox, QPushButton, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 from segstudio.data.mapped import open_mapped
 from segstudio.gui import settings
@@ -17,9 +17,15 @@ from segstudio.gui.state import DatasetState
 from segstudio.gui.workers import RenderService, TaskRunner
 
 
-def open_and_describe(url: str, endpoint_url: str, creds: dict | None):
-    """Worker job: open the dataset, describe it and propose its columns (slow for remote storage)."""
-    return open_mapped(url, endpoint_url=endpoint_url, creds=creds or None, strict=False)
+def open_and_describe(url: str, endpoint_url: str, creds: dict | None, version: str = ""):
+    """Worker job: open the dataset at `version`, describe it and propose its columns, and list the versions
+    there are to choose from (slow for remote storage). -> (MappedDataset, version choices)."""
+    from segstudio.config import DataConfig
+    from segstudio.data.versions import version_choices
+
+    mapped = open_mapped(url, DataConfig(version=version), endpoint_url=endpoint_url, creds=creds or None,
+                         strict=False)
+    return mapped, version_choices(mapped.ds, mapped.ref)
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -58,6 +64,7 @@ class DatasetPanel(QWidget):
         self._opener = self._new_opener()
         self._pending_url = ""
         self._checks_due = False     # the open dataset's checks wait for its first row on screen
+        self._version = self._pending_version = ""   # the version shown ("" the main branch's newest)
         self.columns = ColumnsView(state)
         self.checks = DatasetChecks(state)
         self.sample = SampleView(state, renderer)
@@ -85,10 +92,17 @@ class DatasetPanel(QWidget):
         self.openButton.clicked.connect(self.open_current)
         self.importButton = QPushButton("Import COCO...", objectName="importCocoButton")
         self.importButton.clicked.connect(self._import_coco)
+        self.versionCombo = QComboBox(objectName="datasetVersionCombo")
+        self.versionCombo.setToolTip("The version shown and trained on: a branch (its newest commit when a run "
+                                     "starts), a tag, or one commit of the branch's history")
+        self.versionCombo.setMinimumContentsLength(18)
+        self.versionCombo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.versionCombo.setEnabled(False)
+        self.versionCombo.activated.connect(self._on_version_picked)
         top = QHBoxLayout()
         top.addWidget(QLabel("Dataset:"))
         for w in (self.urlEdit, browse, self.recentButton, self.credsButton, self.openButton,
-                  self.importButton):
+                  self.importButton, QLabel("Version:"), self.versionCombo):
             top.addWidget(w, 1 if w is self.urlEdit else 0)
 
         self.credsBox = self._build_creds()
@@ -167,13 +181,23 @@ class DatasetPanel(QWidget):
         """Background tasks that only read (opens, checks): safe to abandon when the window closes."""
         return [self._opener, *self._abandoned, self.checks.runner]
 
+    def version_spec(self) -> str:
+        """The version chosen for the open dataset ("" for the main branch's newest commit)."""
+        return self._version
+
+    @Slot(int)
+    def _on_version_picked(self, index: int) -> None:
+        spec = self.versionCombo.itemData(index) or ""
+        if spec != self._version and self.state.url:
+            self.open_url(self.state.url, version=spec)
+
     @Slot(str)
-    def open_url(self, url: str) -> None:
+    def open_url(self, url: str, version: str = "") -> None:
         if not url:
             self._show_error("No dataset given; type a path or URL, or pick a folder with Browse.")
             return
         if self._opener.is_running():
-            if url == self._pending_url:
+            if url == self._pending_url and version == self._pending_version:
                 self.message.emit(f"Still opening {url}; wait a moment.", False)
                 return
             # An unreachable server can block the previous open for a minute, uninterruptibly: leave it
@@ -182,16 +206,18 @@ class DatasetPanel(QWidget):
             self._abandoned.append(self._opener)
             self._opener = self._new_opener()
         self.urlEdit.setText(url)
-        self._pending_url = url
+        self._pending_url, self._pending_version = url, version
         endpoint, creds = self.endpointEdit.text().strip(), self.credentials()
         self.errorLabel.setVisible(False)
-        self.message.emit(f"Opening {url} ...", False)
-        self._opener.start(lambda report, stop: open_and_describe(url, endpoint, creds))
+        self.message.emit(f"Opening {url}{f' at {version}' if version else ''} ...", False)
+        self._opener.start(lambda report, stop: open_and_describe(url, endpoint, creds, version))
 
     @Slot(object)
     def _on_opened(self, result) -> None:
-        mapped = result
+        mapped, choices = result
         url, info = self._pending_url, mapped.info
+        self._version = self._pending_version
+        self._fill_versions(choices, self._version)
         self.columns.show_info(info)
         if url != self.state.url:
             # another dataset starts at its first row (row 731 of the last one means nothing here), with
@@ -203,9 +229,25 @@ class DatasetPanel(QWidget):
         n = info.num_rows
         note = "" if mapped.mapping is not None else " No complete column mapping was found: pick the columns."
         notes = "".join(f" {x}" for x in info.notes if "3.x" in x)   # read-only: say it where it is seen
-        self.message.emit(f"Opened {url}: {n:,} rows, {len(mapped.class_names)} classes.{note}{notes}",
+        at = f" at {self._version} ({mapped.ref})" if self._version else ""
+        self.message.emit(f"Opened {url}{at}: {n:,} rows, {len(mapped.class_names)} classes.{note}{notes}",
                           mapped.mapping is None)
         self.opened.emit(url)
+
+    def _fill_versions(self, choices: list, current: str) -> None:
+        """(label, spec) pairs from versions.version_choices; the current spec selected."""
+        combo = self.versionCombo
+        combo.blockSignals(True)
+        combo.clear()
+        for label, spec in choices:
+            combo.addItem(label, spec)
+        index = combo.findData(current)
+        if index < 0 and current:
+            combo.addItem(current, current)
+            index = combo.count() - 1
+        combo.setCurrentIndex(max(index, 0))
+        combo.setEnabled(bool(choices))
+        combo.blockSignals(False)
 
     @Slot(str)
     def _on_open_failed(self, message: str) -> None:

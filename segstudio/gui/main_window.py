@@ -127,7 +127,8 @@ class MainWindow(QMainWindow):
         if st.mapping is None:
             raise UserError("The dataset's columns are not chosen; pick the images, masks, boxes and labels "
                             "columns on the Dataset tab.")
-        data = DataConfig(url=st.url, endpoint_url=st.endpoint_url, images=st.mapping.images,
+        data = DataConfig(url=st.url, endpoint_url=st.endpoint_url, version=self.datasetPanel.version_spec(),
+                          images=st.mapping.images,
                           masks=st.mapping.masks, boxes=st.mapping.boxes, labels=st.mapping.labels,
                           iscrowd=st.mapping.iscrowd)
         return data, self.augmentPanel.augment_config()

@@ -45,7 +45,8 @@ def split_text(run_dir: str) -> str:
         stamp = (Path(run_dir) / "config.toml").stat().st_mtime_ns
         if run_dir not in _SPLIT_TEXTS or _SPLIT_TEXTS[run_dir][0] != stamp:
             data = load_run_config(run_dir).data
-            _SPLIT_TEXTS[run_dir] = (stamp, f"{dataset_name(data.url)}, {describe_split(data)}")
+            at = f" at {data.version}" if data.version else ""
+            _SPLIT_TEXTS[run_dir] = (stamp, f"{dataset_name(data.url)}{at}, {describe_split(data)}")
         return _SPLIT_TEXTS[run_dir][1]
     except (UserError, OSError):
         return "split unknown"

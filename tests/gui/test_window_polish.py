@@ -320,3 +320,31 @@ def test_a_transform_without_parameters_says_it_was_applied():
 
     text = describe_report({"dropped": [], "applied": [{"name": "HorizontalFlip", "params": {}}]})
     assert "HorizontalFlip (applied)" in text and "HorizontalFlip:" not in text
+
+
+def test_the_dataset_tab_picks_a_version_and_a_run_trains_on_it(make_window, qtbot, versioned_dataset):
+    from PySide6.QtWidgets import QComboBox
+
+    url, ids = versioned_dataset
+    window = make_window()
+    window.open_dataset(url)
+    qtbot.waitUntil(lambda: window.state.ready and window.state.url == url, timeout=60000)
+    assert window.state.num_rows == 14
+    combo = child(window, "datasetVersionCombo", QComboBox)
+    labels = [combo.itemText(i) for i in range(combo.count())]
+    assert labels[:3] == ["branch main", "branch exp", "tag v1"] and any("two more rows on main" in t for t in labels)
+    combo.setCurrentIndex(1)
+    combo.activated.emit(1)                                     # as a user's pick does
+    qtbot.waitUntil(lambda: window.state.num_rows == 16, timeout=60000)
+    assert "at exp" in window.statusLabel.text()
+    assert window.trainPanel.config().data.version == "exp"
+    assert any(str(combo.itemData(i)).startswith("exp@") for i in range(combo.count()))   # exp's history now
+    combo.setCurrentIndex(0)
+    combo.activated.emit(0)                                     # back to main's newest
+    qtbot.waitUntil(lambda: window.state.num_rows == 14, timeout=60000)
+    assert window.trainPanel.config().data.version == ""
+    old = next(i for i in range(combo.count()) if combo.itemData(i) == f"main@{ids['v1']}")
+    combo.setCurrentIndex(old)
+    combo.activated.emit(old)
+    qtbot.waitUntil(lambda: window.state.num_rows == 12, timeout=60000)
+    assert window.trainPanel.config().data.version == f"main@{ids['v1']}"
