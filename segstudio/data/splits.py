@@ -75,15 +75,27 @@ def filtered_rows(ds, query: str) -> np.ndarray:
     if not cond:
         return np.arange(len(ds), dtype=np.int64)
     # ROW_NUMBER() in a sub-query numbers the original rows, so the filter keeps their dataset indices.
-    tql = f"SELECT segstudio_row FROM (SELECT *, ROW_NUMBER() AS segstudio_row) WHERE {cond}"
+    prefix = "SELECT segstudio_row FROM (SELECT *, ROW_NUMBER() AS segstudio_row) WHERE "
     try:
-        view = ds.query(tql)
+        view = ds.query(prefix + cond)
         rows = np.asarray(view["segstudio_row"][:], dtype=np.int64).reshape(-1) if len(view) else np.zeros(0, np.int64)
     except Exception as exc:  # noqa: BLE001 - TQL errors are RuntimeErrors with a useful message
-        msg = str(exc).strip().rstrip(".").replace("\n", " ")
+        msg = _user_position(str(exc).strip().rstrip(".").replace("\n", " "), query, cond, len(prefix))
         raise DataError(f"data.query {query!r} is invalid: {msg}; fix the filter or leave data.query empty.") \
             from None
     return np.unique(rows)
+
+
+def _user_position(message: str, query: str, cond: str, offset: int) -> str:
+    """Deep Lake's "Pos 85 - syntax error" counts from the start of the TQL that segstudio wraps around the
+    user's filter: say the place in what the user typed instead ("at character 20 of the query")."""
+    m = re.match(r"Pos (\d+)\s*-\s*", message)
+    if not m:
+        return message
+    start = (query or "").find(cond)
+    at = int(m.group(1)) - offset + max(start, 0) + 1
+    where = "at its end" if at > len(query.strip()) else f"at character {at}"
+    return f"{message[m.end():]} {where}"
 
 
 def _column_values(ds, column: str) -> list:

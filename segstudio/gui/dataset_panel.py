@@ -12,6 +12,7 @@ from segstudio.gui.coco_import_task import CocoImportTask
 from segstudio.gui.columns_view import ColumnsView
 from segstudio.gui.dataset_checks import DatasetChecks
 from segstudio.gui.import_dialog import ImportCocoDialog
+from segstudio.gui.query_box import QueryBox
 from segstudio.gui.sample_view import SampleView
 from segstudio.gui.state import DatasetState
 from segstudio.gui.workers import RenderService, TaskRunner
@@ -105,6 +106,7 @@ class DatasetPanel(QWidget):
                   self.importButton, QLabel("Version:"), self.versionCombo):
             top.addWidget(w, 1 if w is self.urlEdit else 0)
 
+        self.queryBox = QueryBox(self.state)
         self.credsBox = self._build_creds()
         self.credsBox.setVisible(False)
         self.errorLabel = QLabel(objectName="datasetMessageLabel", wordWrap=True)
@@ -124,6 +126,7 @@ class DatasetPanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.queryBox)
         layout.addWidget(self.credsBox)
         layout.addWidget(self.errorLabel)
         layout.addWidget(split, 1)
@@ -179,7 +182,7 @@ class DatasetPanel(QWidget):
 
     def readers(self) -> list[TaskRunner]:
         """Background tasks that only read (opens, checks): safe to abandon when the window closes."""
-        return [self._opener, *self._abandoned, self.checks.runner]
+        return [self._opener, *self._abandoned, self.checks.runner, *self.queryBox.readers()]
 
     def version_spec(self) -> str:
         """The version chosen for the open dataset ("" for the main branch's newest commit)."""
@@ -225,6 +228,7 @@ class DatasetPanel(QWidget):
             self.sample.show_row(0)
             self.sample.display.set_classes(mapped.class_names)
         self.state.set_dataset(mapped)
+        self.queryBox.dataset_opened(url)
         self._fill_recent(settings.add_recent_dataset(url))
         n = info.num_rows
         note = "" if mapped.mapping is not None else " No complete column mapping was found: pick the columns."

@@ -116,6 +116,8 @@ class MainWindow(QMainWindow):
     def on_config_loaded(self, cfg) -> None:
         """A config was loaded in the Training tab: the augmentation panel shows its augment section."""
         self.augmentPanel.set_augment_config(cfg.augment)
+        if cfg.data.query:
+            self.datasetPanel.queryBox.set_query(cfg.data.query)
         if cfg.data.url and cfg.data.url != self.state.url:
             self.show_message(f"The config names dataset {cfg.data.url}; open it on the Dataset tab to use it.")
 
@@ -128,6 +130,7 @@ class MainWindow(QMainWindow):
             raise UserError("The dataset's columns are not chosen; pick the images, masks, boxes and labels "
                             "columns on the Dataset tab.")
         data = DataConfig(url=st.url, endpoint_url=st.endpoint_url, version=self.datasetPanel.version_spec(),
+                          query=self.datasetPanel.queryBox.query(),
                           images=st.mapping.images,
                           masks=st.mapping.masks, boxes=st.mapping.boxes, labels=st.mapping.labels,
                           iscrowd=st.mapping.iscrowd)

@@ -239,7 +239,7 @@ class TrainPanel(QWidget):
         cfg = copy.deepcopy(self.base)
         data, aug = self.config_parts()
         split = dict(split_column=cfg.data.split_column, train_value=cfg.data.train_value,
-                     val_value=cfg.data.val_value, split_seed=cfg.data.split_seed, query=cfg.data.query)
+                     val_value=cfg.data.val_value, split_seed=cfg.data.split_seed)   # the query is the Dataset tab's
         cfg.data = copy.deepcopy(data)
         for k, v in split.items():
             setattr(cfg.data, k, v)

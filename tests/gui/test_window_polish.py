@@ -348,3 +348,28 @@ def test_the_dataset_tab_picks_a_version_and_a_run_trains_on_it(make_window, qtb
     combo.activated.emit(old)
     qtbot.waitUntil(lambda: window.state.num_rows == 12, timeout=60000)
     assert window.trainPanel.config().data.version == f"main@{ids['v1']}"
+
+
+def test_the_query_box_counts_rows_and_classes_and_a_run_trains_on_them(window, qtbot, demo_dataset,
+                                                                        screenshot_dir):
+    from segstudio.data.splits import filtered_rows
+
+    box = window.datasetPanel.queryBox
+    edit = child(window, "datasetQueryEdit", QLineEdit)
+    label = child(window, "queryResultLabel")
+    qtbot.keyClicks(edit, "WHERE contains(categories, 'star')")
+    expected = len(filtered_rows(window.state.ds, "WHERE contains(categories, 'star')"))
+    qtbot.waitUntil(lambda: label.text().startswith(f"{expected} of 48 rows match"), timeout=30000)
+    assert "star" in label.text()
+    assert window.trainPanel.config().data.query == "WHERE contains(categories, 'star')"
+    window.grab().save(str(screenshot_dir / "gui_query.png"))
+    edit.setText("")
+    qtbot.keyClicks(edit, "WHERE categories ==")
+    qtbot.waitUntil(lambda: "syntax error" in label.text(), timeout=30000)
+    assert "at character" in label.text() and "b00020" in label.styleSheet()
+    assert window.trainPanel.config().data.query == ""              # an invalid filter is not trained on
+    edit.setText("WHERE contains(categories, 'ring')")
+    box.set_query(edit.text())
+    qtbot.waitUntil(lambda: "rows match" in label.text(), timeout=30000)
+    window.open_dataset(demo_dataset)                               # reopened: the filter is remembered
+    qtbot.waitUntil(lambda: "rows match" in label.text() and edit.text().endswith("'ring')"), timeout=60000)
