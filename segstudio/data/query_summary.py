@@ -34,3 +34,20 @@ def summarize_query(mapped, query: str, should_stop=None) -> QuerySummary:
         counts = tuple(class_counts(mapped.ds, m.labels, m.iscrowd, len(mapped.class_names), rows=rows,
                                     should_stop=should_stop)[0])
     return QuerySummary(query, len(rows), mapped.num_rows, counts)
+
+
+def rows_with_class(mapped, class_index: int) -> list[int]:
+    """Rows whose labels include class `class_index` (0-based, as stored), in row order: one TQL query."""
+    import numpy as np
+
+    labels = mapped.mapping.labels
+    rows = filtered_rows(mapped.ds, f'WHERE CONTAINS("{labels}", {int(class_index)})')
+    return np.asarray(rows, np.int64).tolist()
+
+
+def next_row(rows: list[int], current: int) -> int | None:
+    """The first of `rows` after `current` (wrapping round to the first); None when there are none."""
+    if not rows:
+        return None
+    later = [r for r in rows if r > current]
+    return later[0] if later else rows[0]

@@ -26,6 +26,7 @@ class DatasetChecks(QSplitter):
     """Counts classes and runs the pre-flight check in a worker whenever the dataset or its mapping changes."""
 
     rowActivated = Signal(int)   # a row id of a finding was clicked
+    classClicked = Signal(int)   # a class of the list was clicked (its index)
 
     def __init__(self, state: DatasetState, parent: QWidget | None = None):
         super().__init__(Qt.Orientation.Vertical, parent)
@@ -38,6 +39,9 @@ class DatasetChecks(QSplitter):
         self.runner.failed.connect(lambda msg: self._set_message(f"Pre-flight failed: {msg}"))
         self.classesBox = classes = QGroupBox("Classes (instances)")
         self.classList = QListWidget(objectName="classList")
+        self.classList.setToolTip("Click a class to step through the rows that contain it")
+        self.classList.itemClicked.connect(lambda item: self.classClicked.emit(self.classList.row(item)))
+        self.classList.itemActivated.connect(lambda item: self.classClicked.emit(self.classList.row(item)))
         QVBoxLayout(classes).addWidget(self.classList)
         checks = QGroupBox("Pre-flight check (click a row id to show it)")
         self.preflightTree = QTreeWidget(objectName="preflightTree")

@@ -7,12 +7,14 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, Q
                                QMenu, QMessageBox, QPushButton, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 from segstudio.data.mapped import open_mapped
+from segstudio.data.query_summary import rows_with_class
 from segstudio.gui import settings
 from segstudio.gui.coco_import_task import CocoImportTask
 from segstudio.gui.columns_view import ColumnsView
 from segstudio.gui.dataset_checks import DatasetChecks
 from segstudio.gui.import_dialog import ImportCocoDialog
 from segstudio.gui.query_box import QueryBox
+from segstudio.gui.runs_listing import LatestTask
 from segstudio.gui.sample_view import SampleView
 from segstudio.gui.state import DatasetState
 from segstudio.gui.workers import RenderService, TaskRunner
@@ -70,6 +72,10 @@ class DatasetPanel(QWidget):
         self.checks = DatasetChecks(state)
         self.sample = SampleView(state, renderer)
         self.importer = CocoImportTask(self)
+        self.classRows = LatestTask(lambda key, _stop: rows_with_class(*key), "find the class's rows", self)
+        self.classRows.ready.connect(self._on_class_rows)
+        self.classRows.failed.connect(lambda m: self.message.emit(m, True))
+        self._class_rows: dict = {}
         self.importDialog: ImportCocoDialog | None = None
         self.importSummaryBox: QMessageBox | None = None
         self._build()
@@ -150,6 +156,7 @@ class DatasetPanel(QWidget):
         self.columns.message.connect(self._on_columns_message)
         self.columns.mappingRejected.connect(self._show_error)
         self.checks.rowActivated.connect(self.sample.show_row)
+        self.checks.classClicked.connect(self.step_to_class)
         self.sample.shown.connect(self._start_checks)
         self.importer.failed.connect(self._on_import_failed)
         self.importer.summarized.connect(self._on_imported)
@@ -182,7 +189,8 @@ class DatasetPanel(QWidget):
 
     def readers(self) -> list[TaskRunner]:
         """Background tasks that only read (opens, checks): safe to abandon when the window closes."""
-        return [self._opener, *self._abandoned, self.checks.runner, *self.queryBox.readers()]
+        return [self._opener, *self._abandoned, self.checks.runner, *self.queryBox.readers(),
+                *self.classRows.readers()]
 
     def version_spec(self) -> str:
         """The version chosen for the open dataset ("" for the main branch's newest commit)."""
@@ -302,6 +310,38 @@ class DatasetPanel(QWidget):
         if self._checks_due:
             self._checks_due = False
             self.checks.start()
+
+    # ---- stepping through a class's rows -------------------------------------------------------
+    @Slot(int)
+    def step_to_class(self, index: int) -> None:
+        """Show the next row holding class `index` (the rows are looked up once per class, off the GUI thread)."""
+        if not self.state.ready:
+            return
+        key = (self.state.mapped, index)
+        if self._class_rows.get("key") == key:
+            self._show_class_row(index, self._class_rows["rows"])
+        else:
+            self.message.emit(f"Finding the rows with {self.state.class_names[index]} ...", False)
+            self.classRows.request(key)
+
+    @Slot(object, object)
+    def _on_class_rows(self, key, rows) -> None:
+        if key[0] is not self.state.mapped:
+            return   # another dataset was opened since
+        self._class_rows = {"key": key, "rows": rows}
+        self._show_class_row(key[1], rows)
+
+    def _show_class_row(self, index: int, rows: list) -> None:
+        from segstudio.data.query_summary import next_row
+
+        name = self.state.class_names[index]
+        row = next_row(rows, self.sample.current_row())
+        if row is None:
+            self.message.emit(f"No row contains {name}.", False)
+            return
+        self.sample.show_row(row)
+        self.message.emit(f"Row {row}: {rows.index(row) + 1} of {len(rows):,} rows with {name} (click {name} "
+                          "again for the next).", False)
 
     # ---- COCO import --------------------------------------------------------------------------
     def _import_coco(self) -> None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QSlider, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QSpinBox, QVBoxLayout, QWidget
 
 from segstudio.gui.state import DatasetState
 from segstudio.gui.display_controls import DisplayControls
@@ -11,6 +11,7 @@ from segstudio.gui.workers import RenderService
 from segstudio.render import render_raw
 
 CHANNEL = "dataset"   # the render service's channel of this view
+HOVER_HINT = "Point at an instance to name it; wheel to zoom, drag to pan, double-click to fit."
 
 
 def render_row(mapped, row: int, options: dict | None = None):
@@ -22,7 +23,28 @@ def render_row(mapped, row: int, options: dict | None = None):
     h, w = raw.image.shape[:2]
     n = raw.num_instances
     listed = f" ({', '.join(names[:12])}{', ...' if len(names) > 12 else ''})" if names else ""
-    return row, rgb, f"row {row}: {w}x{h}, {n} instance{'' if n == 1 else 's'}{listed}"
+    instances = Instances(names, raw.labels.tolist(), raw.masks.astype(bool, copy=False), (h, w))
+    return row, rgb, f"row {row}: {w}x{h}, {n} instance{'' if n == 1 else 's'}{listed}", instances
+
+
+class Instances:
+    """The instances of the row on screen, to name the one under the mouse pointer."""
+
+    def __init__(self, names: list, labels: list, masks, shape: tuple):
+        self.names, self.labels, self.masks, self.shape = names, labels, masks, shape
+
+    def at(self, x: float, y: float, drawn_shape: tuple) -> str:
+        """'star (class id 3), instance 2, mask 1,234 px' for the topmost mask at picture point (x, y)."""
+        h, w = self.shape
+        col, row = int(x * w / max(1, drawn_shape[1])), int(y * h / max(1, drawn_shape[0]))
+        if not (0 <= row < h and 0 <= col < w) or self.masks is None or not len(self.masks):
+            return ""
+        hits = [i for i in range(len(self.masks)) if self.masks[i][row, col]]
+        if not hits:
+            return ""
+        i = hits[-1]   # drawn last, so on top
+        return (f"{self.names[i]} (class id {self.labels[i]}), instance {i}, mask "
+                f"{int(self.masks[i].sum()):,} px")
 
 
 class SampleView(QGroupBox):
@@ -47,6 +69,11 @@ class SampleView(QGroupBox):
         self.previewView = ImageView(placeholder="Open a dataset to see its rows")
         self.previewView.setObjectName("previewView")
         self.sampleInfo = QLabel("", objectName="sampleInfoLabel", wordWrap=True)
+        self.hoverLabel = QLabel(HOVER_HINT, objectName="sampleHoverLabel")
+        self.hoverLabel.setStyleSheet("color: #5f6368;")
+        self.hoverLabel.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._instances: Instances | None = None
+        self.previewView.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.display = DisplayControls("sample")
         self.display.changed.connect(self.request_preview)
         row = QHBoxLayout()
@@ -59,6 +86,7 @@ class SampleView(QGroupBox):
         layout.addWidget(self.display)
         layout.addWidget(self.previewView, 1)
         layout.addWidget(self.sampleInfo)
+        layout.addWidget(self.hoverLabel)
         renderer.resultReady.connect(self._on_render)
         renderer.failed.connect(self._on_render_failed)
 
@@ -87,10 +115,18 @@ class SampleView(QGroupBox):
     def _on_render(self, channel: str, seq: int, payload) -> None:
         if channel != CHANNEL:
             return
-        row, rgb, text = payload
+        row, rgb, text, self._instances = payload
         self.previewView.set_image(rgb)
         self.sampleInfo.setText(text)
         self.shown.emit()
+
+    @Slot(object)
+    def _on_mouse_moved(self, scene_pos) -> None:
+        point = self.previewView.image_point(scene_pos)
+        text = ""
+        if point is not None and self._instances is not None and self.previewView.array is not None:
+            text = self._instances.at(point[0], point[1], self.previewView.array.shape[:2])
+        self.hoverLabel.setText(text or HOVER_HINT)
 
     @Slot(str, int, str)
     def _on_render_failed(self, channel: str, seq: int, message: str) -> None:

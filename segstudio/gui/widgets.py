@@ -49,6 +49,15 @@ class ImageView(pg.GraphicsView):
     def set_message(self, message: str) -> None:
         self.set_image(None, message)
 
+    def fit(self) -> None:
+        """The whole picture in view again, after zooming and panning."""
+        if self.array is not None:
+            self._box.setRange(xRange=(0, self.array.shape[1]), yRange=(0, self.array.shape[0]), padding=0.01)
+
+    def mouseDoubleClickEvent(self, event) -> None:   # double-click: zoom to fit
+        self.fit()
+        event.accept()
+
     def image_point(self, scene_pos) -> tuple[float, float] | None:
         """(x, y) in image pixels under a scene position, or None outside the image."""
         if self.array is None:

@@ -373,3 +373,38 @@ def test_the_query_box_counts_rows_and_classes_and_a_run_trains_on_them(window, 
     qtbot.waitUntil(lambda: "rows match" in label.text(), timeout=30000)
     window.open_dataset(demo_dataset)                               # reopened: the filter is remembered
     qtbot.waitUntil(lambda: "rows match" in label.text() and edit.text().endswith("'ring')"), timeout=60000)
+
+
+def test_clicking_a_class_steps_through_its_rows_and_hover_names_an_instance(window, qtbot):
+    from PySide6.QtWidgets import QListWidget
+
+    from segstudio.data.query_summary import rows_with_class
+
+    classes = child(window, "classList", QListWidget)
+    star = window.state.class_names.index("star")
+    rows = rows_with_class(window.state.mapped, star)
+    assert rows and all(star in window.state.mapped.read(r).labels.tolist() for r in rows[:5])
+    spin = child(window, "sampleSpin", QSpinBox)
+    seen = []
+    for _ in range(3):
+        before = spin.value()
+        classes.itemClicked.emit(classes.item(star))          # a click on "star" in the class list
+        qtbot.waitUntil(lambda before=before: spin.value() != before or len(rows) == 1, timeout=30000)
+        seen.append(spin.value())
+    assert seen == [r for r in rows if r > 0][:3]
+    assert f"of {len(rows)} rows with star" in window.statusLabel.text()
+    view = window.datasetPanel.sample.previewView
+    qtbot.waitUntil(lambda: window.datasetPanel.sample._instances is not None
+                    and "row " + str(seen[-1]) in window.datasetPanel.sample.sampleInfo.text(), timeout=30000)
+    inst = window.datasetPanel.sample._instances
+    i = inst.labels.index(star)
+    ys, xs = inst.masks[i].nonzero()
+    y, x = int(ys[len(ys) // 2]), int(xs[len(xs) // 2])
+    scale_y, scale_x = view.array.shape[0] / inst.shape[0], view.array.shape[1] / inst.shape[1]
+    text = inst.at((x + 0.5) * scale_x, (y + 0.5) * scale_y, view.array.shape[:2])
+    assert text.startswith("star (class id") and "px" in text
+    view.set_image(view.array * 0)                                       # zoomed and panned, then fitted
+    view._box.setRange(xRange=(0, 5), yRange=(0, 5), padding=0)
+    view.fit()
+    (x0, x1), _ = view._box.viewRange()
+    assert x0 <= 0 and x1 >= view.array.shape[1] - 1
