@@ -1,0 +1,113 @@
+"""Which ground-truth boxes the model's region proposal network can match at its positive IoU threshold.
+
+`AnchorSetup.for_config(cfg)` reads what the configured model really uses, from the model that
+`model.build_model` builds (no weights read): its AnchorGenerator's sizes and aspect ratios, the RPN
+Matcher's positive threshold, the input transform's min/max size and padding, and the backbone's feature
+strides (measured once on a probe image). It holds plain values, so it pickles to loader workers.
+
+For one image it then does what torchvision does: resize the image as GeneralizedRCNNTransform does
+(scale = min(min_size / short side, max_size / long side), sizes floored), pad to a multiple of
+size_divisible, generate the anchors with torchvision's AnchorGenerator on feature maps of the backbone's
+sizes, and match them with torchvision's Matcher. A box counts as covered when at least one anchor is
+assigned to it as a positive at the threshold (torchvision's low-quality rule, which also hands every box
+its best anchors whatever their IoU, is left out: those matches are the ones that train poorly).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+_PROBE = 256   # a multiple of 64: every feature map divides it exactly
+
+
+@dataclass(frozen=True)
+class AnchorSetup:
+    sizes: tuple                  # per feature map, the anchor sizes (AnchorGenerator's `sizes`)
+    aspect_ratios: tuple          # per feature map
+    strides: tuple                # per feature map, in padded input pixels
+    min_size: int
+    max_size: int
+    size_divisible: int = 32
+    positive_iou: float = 0.7
+    _cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    @classmethod
+    def for_config(cls, cfg) -> "AnchorSetup":
+        """The anchors of the model `cfg.model` describes at input size `cfg.augment.image_size`."""
+        import torch
+
+        from segstudio.model import build_model
+
+        model = build_model(cfg.model, 2, cfg.augment.image_size, load_weights=False).eval()
+        with torch.no_grad():
+            features = model.backbone(torch.zeros(1, 3, _PROBE, _PROBE))
+        strides = tuple(_PROBE // int(f.shape[-1]) for f in features.values())
+        gen, tr = model.rpn.anchor_generator, model.transform
+        return cls(tuple(tuple(s) for s in gen.sizes), tuple(tuple(a) for a in gen.aspect_ratios), strides,
+                   int(tr.min_size[-1]), int(tr.max_size), int(tr.size_divisible),
+                   float(model.rpn.proposal_matcher.high_threshold))
+
+    def to_dict(self) -> dict:
+        return {"sizes": [list(s) for s in self.sizes], "aspect_ratios": [list(a) for a in self.aspect_ratios],
+                "strides": list(self.strides), "min_size": self.min_size, "max_size": self.max_size,
+                "size_divisible": self.size_divisible, "positive_iou": self.positive_iou}
+
+    @property
+    def all_sizes(self) -> list[int]:
+        """The distinct anchor sizes (square side, pixels of the model input), smallest first."""
+        return sorted({int(s) for level in self.sizes for s in level})
+
+    def input_size(self, height: int, width: int) -> tuple[int, int]:
+        """(height, width) of the image as the model resizes it (before padding)."""
+        scale = min(self.min_size / min(height, width), self.max_size / max(height, width))
+        return int(math.floor(height * scale)), int(math.floor(width * scale))
+
+    def to_input(self, boxes: np.ndarray, height: int, width: int) -> tuple[np.ndarray, float, tuple]:
+        """Boxes of a height x width image -> (boxes in model input pixels, area scale, input size)."""
+        h, w = self.input_size(height, width)
+        sy, sx = h / height, w / width
+        return np.asarray(boxes, np.float32).reshape(-1, 4) * np.float32([sx, sy, sx, sy]), sy * sx, (h, w)
+
+    def anchors(self, height: int, width: int):
+        """torchvision's anchors (Ax4 xyxy tensor) for a model input of height x width (unpadded)."""
+        d = self.size_divisible
+        padded = (int(math.ceil(height / d) * d), int(math.ceil(width / d) * d))
+        anchors = self._cache.get(padded)
+        if anchors is None:
+            anchors = _generate(self, padded)
+            if len(self._cache) > 64:
+                self._cache.clear()
+            self._cache[padded] = anchors
+        return anchors
+
+    def covered(self, boxes: np.ndarray, height: int, width: int) -> np.ndarray:
+        """Per box (model input pixels, xyxy), whether some anchor is its positive match."""
+        import torch
+        from torchvision.models.detection._utils import Matcher
+        from torchvision.ops import box_iou
+
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        if not len(boxes):
+            return np.zeros(0, bool)
+        iou = box_iou(torch.from_numpy(boxes), self.anchors(height, width))
+        matcher = Matcher(self.positive_iou, self.positive_iou, allow_low_quality_matches=False)
+        matched = matcher(iou)     # per anchor: the box it is assigned to, or negative
+        out = np.zeros(len(boxes), bool)
+        out[matched[matched >= 0].numpy()] = True
+        return out
+
+
+def _generate(setup: AnchorSetup, padded: tuple[int, int]):
+    import torch
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.image_list import ImageList
+
+    generator = AnchorGenerator(setup.sizes, setup.aspect_ratios)
+    h, w = padded
+    # Only the feature maps' shapes matter to the generator: empty tensors of the backbone's sizes.
+    maps = [torch.empty(1, 0, -(-h // s), -(-w // s)) for s in setup.strides]
+    images = ImageList(torch.empty(1, 3, h, w), [padded])
+    with torch.no_grad():
+        return generator(images, maps)[0]
