@@ -148,7 +148,8 @@ def demo_mapped(demo_dataset):
     return open_mapped(demo_dataset, Config().data)
 
 
-@pytest.mark.parametrize("preset", ["cpu", "gpu", "tutorial"])
+@pytest.mark.parametrize("preset", ["cpu", pytest.param("gpu", marks=pytest.mark.slow),      # 512 px, 800 px:
+                                    pytest.param("tutorial", marks=pytest.mark.slow)])    # ~15 s each
 def test_the_shipped_presets_audit_the_demo_data_without_warnings(demo_mapped, preset):
     from segstudio.config_presets import load_preset
 
