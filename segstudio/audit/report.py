@@ -20,7 +20,7 @@ class Limits:
     max_class_loss: float = 0.5      # share of a class's instances the pipeline drops
     min_coverage: float = 0.15       # share of a class's boxes after augmentation some anchor matches
     max_emptied: float = 0.2         # share of samples (with instances) left without any
-    min_instances: int = 10          # fewer instances of a class than this: too few to judge
+    min_instances: int = 20          # fewer instances of a class than this: too few to judge
 
 
 def _share(num, den) -> np.ndarray:
