@@ -132,7 +132,7 @@ def class_rows(result) -> list[dict]:
     return rows
 
 
-def _reasons(d: dict) -> str:
+def reasons_text(d: dict) -> str:
     return ", ".join(f"{SHORT_REASON[k]} {v}" for k, v in d.items()) or "-"
 
 
@@ -145,7 +145,7 @@ def class_table(result) -> list[str]:
         lines.append(f"{r['class'][:15]:<16}{r['before']:>7}{r['after']:>7}{r['lost']:>6.0%}  "
                      f"{r['coverage_before']:>5.0%} -> {r['coverage_after']:<4.0%}  "
                      f"{r['share_before']:>4.0%} -> {r['share_after']:<4.0%}"
-                     + (f"{r['share_after_sampler']:>8.0%}" if sampler else "") + f"  {_reasons(r['dropped'])}")
+                     + (f"{r['share_after_sampler']:>8.0%}" if sampler else "") + f"  {reasons_text(r['dropped'])}")
     return lines
 
 

@@ -72,6 +72,8 @@ class MainWindow(QMainWindow):
         self.trainPanel.starting.connect(self._export_credentials)
         self.trainPanel.runsDirChanged.connect(self.evalPanel.refresh_runs)
         self.trainPanel.num_rows_fn = lambda: self.state.num_rows if self.state.info is not None else 0
+        self.augmentPanel.config_fn = self.trainPanel.config     # the audit describes the run the form would start
+        self.augmentPanel.auditView.adviceChanged.connect(self.trainPanel.set_audit_advice)
         self.state.changed.connect(self._on_dataset_changed)
         self.datasetPanel.opened.connect(self._propose_split)
         self.state.changed.connect(self.trainPanel.validate_live)

@@ -1,0 +1,206 @@
+"""The Audit view of the Augmentation tab: what the pipeline does to the whole dataset (segstudio.audit),
+optionally beside a preset, run off the GUI thread with progress and cancel."""
+from __future__ import annotations
+
+import copy
+from typing import Callable
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QBrush, QColor, QFontDatabase
+from PySide6.QtWidgets import (QComboBox, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QSpinBox,
+                               QTableWidget, QTableWidgetItem, QWidget)
+
+from segstudio.gui.state import DatasetState
+from segstudio.gui.widgets import hbox, vbox
+from segstudio.gui.workers import TaskRunner
+
+NO_COMPARE = "(nothing)"
+COLUMNS = ["class", "before", "after", "lost", "anchors before", "anchors after", "share before", "share after"]
+REASONS = "dropped by reason"    # the last column (after the compared pipeline's)
+COMPARE_COLUMNS = ["lost: {}", "anchors after: {}"]
+TIPS = {"anchors before": "Share of the boxes that some RPN anchor matches at its positive IoU (0.7), without "
+                          "augmentation (the model's own resize, as in evaluation)",
+        "anchors after": "Share of the boxes after augmentation that some RPN anchor matches at its positive IoU",
+        "share before": "The class's share of all instances before augmentation",
+        "share after": "The class's share of all instances after augmentation",
+        "lost": "Share of the class's instances the pipeline drops (crowd regions and broken boxes not counted)"}
+MARKED = QColor("#ffe3a3")   # a difference of 5 points or more between the two pipelines
+
+
+def run_audits(mapped, cfg, other_cfg, rows: int, draws: int, report, should_stop):
+    """The task: the current pipeline's audit, then the other one's (same rows and draws)."""
+    from segstudio.audit.run import audit_mapped
+
+    total = rows * draws * (2 if other_cfg is not None else 1)
+
+    def progress(offset):
+        return lambda done, _total: report(offset + done, total)
+
+    first = audit_mapped(mapped, cfg, rows=rows, draws=draws, progress=progress(0), should_stop=should_stop)
+    if other_cfg is None or not first.complete:
+        return first, None
+    second = audit_mapped(mapped, other_cfg, rows=rows, draws=draws, progress=progress(first.tally.samples),
+                          should_stop=should_stop)
+    return first, second
+
+
+class AuditView(QWidget):
+    adviceChanged = Signal(str)     # the advice line for the training form ("" when none is current)
+    message = Signal(str, bool)
+
+    def __init__(self, state: DatasetState, config_fn: Callable, presets, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state, self.config_fn = state, config_fn
+        self.runner = TaskRunner(self)
+        self.runner.progress.connect(self._on_progress)
+        self.runner.succeeded.connect(self._on_done)
+        self.runner.failed.connect(self._on_failed)
+        self.runner.done.connect(self._on_ended)
+        self.result = self.other = None
+        self._build(presets)
+
+    def _build(self, presets) -> None:
+        self.rowsSpin = QSpinBox(objectName="auditRowsSpin", minimum=1, maximum=1_000_000, value=500)
+        self.rowsSpin.setToolTip("Training rows audited (a fixed sample when there are more)")
+        self.drawsSpin = QSpinBox(objectName="auditDrawsSpin", minimum=1, maximum=1000, value=4)
+        self.drawsSpin.setToolTip("Draws per row: the samples of epochs 0..D-1, with training's seeds")
+        self.compareCombo = QComboBox(objectName="auditCompareCombo")
+        self.compareCombo.addItems([NO_COMPARE] + list(presets))
+        self.compareCombo.setToolTip("Audit this augmentation preset too and mark where it differs")
+        self.runButton = QPushButton("Audit", objectName="auditRunButton", clicked=self.start)
+        self.cancelButton = QPushButton("Cancel", objectName="auditCancelButton", clicked=self.cancel, enabled=False)
+        self.progressBar = QProgressBar(objectName="auditProgressBar", value=0, format="%v / %m samples")
+        self.statusLabel = QLabel("Audit the pipeline over the training rows: instances lost by class and "
+                                  "reason, object sizes against the anchors, empty samples.",
+                                  objectName="auditStatusLabel", wordWrap=True)
+        self.statusLabel.setMinimumHeight(2 * self.fontMetrics().lineSpacing() + 4)   # a wrapped headline
+        self.warningsLabel = QLabel("", objectName="auditWarningsLabel", wordWrap=True)
+        self.warningsLabel.setStyleSheet("color: #8a5a00;")
+        self.table = QTableWidget(0, len(COLUMNS) + 1, objectName="auditTable")
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.histogramText = QPlainTextEdit(objectName="auditHistogramText", readOnly=True)
+        self.histogramText.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.histogramText.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.histogramText.setPlaceholderText("Box sides before | after, against the anchor sizes and COCO's bounds")
+        controls = hbox(QLabel("Rows"), self.rowsSpin, QLabel("Draws"), self.drawsSpin, QLabel("Compare with"),
+                        self.compareCombo, self.runButton, self.cancelButton, (self.progressBar, 1))
+        layout = vbox(controls, self.statusLabel, self.warningsLabel, (self.table, 3), (self.histogramText, 2))
+        layout.layout().setContentsMargins(0, 0, 0, 0)
+        outer = vbox((layout, 1))
+        self.setLayout(outer.layout())
+
+    # ---- running ------------------------------------------------------------------------------
+    def _configs(self):
+        cfg = self.config_fn()
+        other_name = self.compareCombo.currentText()
+        if other_name == NO_COMPARE:
+            return cfg, None
+        other = copy.deepcopy(cfg)
+        other.augment.preset = other_name
+        return cfg, other
+
+    @Slot()
+    def start(self) -> None:
+        from segstudio.errors import UserError
+
+        if self.runner.is_running():
+            return
+        if not self.state.ready:
+            self.statusLabel.setText("Open a dataset on the Dataset tab first.")
+            return
+        try:
+            cfg, other = self._configs()
+        except UserError as exc:
+            self.statusLabel.setText(str(exc))
+            self.message.emit(str(exc), True)
+            return
+        mapped, rows, draws = self.state.mapped, self.rowsSpin.value(), self.drawsSpin.value()
+        self.runButton.setEnabled(False)
+        self.cancelButton.setEnabled(True)
+        self.progressBar.setValue(0)
+        self.statusLabel.setText("Auditing...")
+        self.runner.start(lambda report, stop: run_audits(mapped, cfg, other, rows, draws, report, stop))
+
+    @Slot()
+    def cancel(self) -> None:
+        self.runner.request_stop()
+        self.statusLabel.setText("Cancelling after the current batch...")
+
+    def mark_stale(self) -> None:
+        """The pipeline changed: the audit shown describes the old one."""
+        if self.result is not None and not self.runner.is_running():
+            self.statusLabel.setText("The pipeline changed since this audit; press Audit again.")
+            self.adviceChanged.emit("")
+
+    @Slot(object)
+    def _on_progress(self, values) -> None:
+        done, total = values
+        self.progressBar.setMaximum(max(int(total), 1))
+        self.progressBar.setValue(int(done))
+
+    @Slot(object)
+    def _on_done(self, results) -> None:
+        from segstudio.audit.report import advice_line, audit_warnings, headline
+
+        self.result, self.other = results
+        self.show_result()
+        self.statusLabel.setText(headline(self.result))
+        warnings = audit_warnings(self.result)
+        self.warningsLabel.setText("\n".join(f"⚠ {w}" for w in warnings) or "No warning: nothing the pipeline "
+                                                                             "does looks harmful.")
+        self.adviceChanged.emit(advice_line(self.result) if self.result.complete else "")
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self.statusLabel.setText(f"The audit stopped: {message}")
+        self.message.emit(f"Audit: {message}", True)
+
+    @Slot()
+    def _on_ended(self) -> None:
+        self.runButton.setEnabled(True)
+        self.cancelButton.setEnabled(False)
+
+    # ---- showing ------------------------------------------------------------------------------
+    def show_result(self) -> None:
+        from segstudio.audit.report import MARK_POINTS, class_rows, reasons_text, size_histogram
+
+        rows = class_rows(self.result)
+        others = {r["class"]: r for r in class_rows(self.other)} if self.other is not None else {}
+        name = self.compareCombo.currentText()
+        headers = COLUMNS + ([c.format(name) for c in COMPARE_COLUMNS] if self.other is not None else []) + [REASONS]
+        self.table.clear()
+        self.table.setColumnCount(len(headers))
+        self.table.setHorizontalHeaderLabels(headers)
+        for j, header in enumerate(headers):
+            self.table.horizontalHeaderItem(j).setToolTip(TIPS.get(header, ""))
+        self.table.setRowCount(len(rows))
+        for i, r in enumerate(rows):
+            cells = [r["class"], r["before"], r["after"], _pct(r["lost"]), _pct(r["coverage_before"]),
+                     _pct(r["coverage_after"]), _pct(r["share_before"]), _pct(r["share_after"])]
+            for j, value in enumerate(cells):
+                self._set(i, j, value)
+            self._set(i, len(headers) - 1, reasons_text(r["dropped"]))
+            o = others.get(r["class"])
+            if o is not None:
+                for j, key in enumerate(("lost", "coverage_after")):
+                    marked = abs(o[key] - r[key]) >= MARK_POINTS
+                    self._set(i, len(COLUMNS) + j, _pct(o[key]) + (" *" if marked else ""), marked)
+        self.table.resizeColumnsToContents()
+        text = size_histogram(self.result, width=24)
+        if self.other is not None:
+            text += ["", f"{name}:"] + size_histogram(self.other, width=24)
+        self.histogramText.setPlainText("\n".join(text))
+
+    def _set(self, row: int, column: int, value, marked: bool = False) -> None:
+        item = QTableWidgetItem(str(value))
+        if not isinstance(value, str) or value.endswith("%") or value.endswith("*"):
+            item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if marked:
+            item.setBackground(QBrush(MARKED))
+        self.table.setItem(row, column, item)
+
+
+def _pct(v: float) -> str:
+    return f"{v:.0%}"

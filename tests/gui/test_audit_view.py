@@ -1,0 +1,58 @@
+"""The Audit view on the Augmentation tab: runs off the GUI thread with progress, fills the per-class table,
+marks where a preset differs, puts its advice under the training form, and can be cancelled."""
+from PySide6.QtWidgets import QComboBox, QLabel, QProgressBar, QPushButton, QSpinBox, QTableWidget
+
+
+def _child(window, name, cls):
+    widget = window.findChild(cls, name)
+    assert widget is not None, name
+    return widget
+
+
+def _audit_tab(window, rows: int, draws: int):
+    window.tabs.setCurrentWidget(window.augmentPanel)
+    window.augmentPanel.viewTabs.setCurrentWidget(window.augmentPanel.auditView)
+    _child(window, "workersSpin", QSpinBox).setValue(0)      # no spawned workers in tests: seconds, not tens
+    _child(window, "auditRowsSpin", QSpinBox).setValue(rows)
+    _child(window, "auditDrawsSpin", QSpinBox).setValue(draws)
+
+
+def test_the_audit_view_fills_its_table_marks_differences_and_advises(window, qtbot, screenshot_dir):
+    _audit_tab(window, rows=12, draws=2)
+    _child(window, "auditCompareCombo", QComboBox).setCurrentText("seed")
+    run = _child(window, "auditRunButton", QPushButton)
+    run.click()
+    assert not run.isEnabled()            # running in its thread; the window keeps answering
+    qtbot.waitUntil(lambda: run.isEnabled(), timeout=120000)
+    table = _child(window, "auditTable", QTableWidget)
+    names = window.state.mapped.class_names
+    assert table.rowCount() == len(names)
+    assert [table.item(i, 0).text() for i in range(table.rowCount())] == names
+    headers = [table.horizontalHeaderItem(j).text() for j in range(table.columnCount())]
+    assert headers[-3:] == ["lost: seed", "anchors after: seed", "dropped by reason"]
+    result = window.augmentPanel.auditView.result
+    assert sum(int(table.item(i, 1).text()) for i in range(len(names))) == int(result.tally["before"].sum())
+    bar = _child(window, "auditProgressBar", QProgressBar)
+    assert bar.value() == bar.maximum() == 2 * 12 * 2      # both pipelines' samples
+    status = _child(window, "auditStatusLabel", QLabel).text()
+    assert status.startswith("Audit of the multiscale pipeline") and "24 samples" in status
+    assert "anchor 16" in _child(window, "auditHistogramText", object).toPlainText()
+    advice = _child(window, "adviceLabel", QLabel).text()
+    assert "Audit: " in advice
+    window.grab().save(str(screenshot_dir / "gui_audit.png"))
+    window.augmentPanel.minVisibilitySpin.setValue(0.3)   # another pipeline: the advice no longer holds
+    assert "Audit: " not in _child(window, "adviceLabel", QLabel).text()
+    assert "pipeline changed" in _child(window, "auditStatusLabel", QLabel).text()
+
+
+def test_the_audit_can_be_cancelled(window, qtbot):
+    _audit_tab(window, rows=1000, draws=50)
+    view = window.augmentPanel.auditView
+    _child(window, "auditRunButton", QPushButton).click()
+    bar = _child(window, "auditProgressBar", QProgressBar)
+    qtbot.waitUntil(lambda: bar.value() > 0, timeout=60000)
+    _child(window, "auditCancelButton", QPushButton).click()
+    qtbot.waitUntil(lambda: not view.runner.is_running(), timeout=60000)
+    assert not view.result.complete and view.result.tally.samples < 38 * 50
+    assert "cancelled" in _child(window, "auditStatusLabel", QLabel).text()
+    assert "Audit: " not in _child(window, "adviceLabel", QLabel).text()   # a partial audit advises nothing
