@@ -53,12 +53,12 @@ def _border_rows(n: int) -> list[RawSample]:
 
 
 def test_a_pipeline_that_drops_a_known_class_gives_the_known_counts():
-    result = _audit(_cfg(CROP, min_visibility=0.6, min_area=0.0), _border_rows(12))
+    result = _audit(_cfg(CROP, min_visibility=0.6, min_area=0.0), _border_rows(12), draws=2)
     t = result.tally
-    assert t["before"].tolist() == [24, 12] and t["after"].tolist() == [0, 12]
-    assert t.dropped("outside").tolist() == [12, 0]
-    assert t.dropped("min_visibility").tolist() == [12, 0]
-    assert t.samples == 12 and t.emptied == 0
+    assert t["before"].tolist() == [48, 24] and t["after"].tolist() == [0, 24]
+    assert t.dropped("outside").tolist() == [24, 0]
+    assert t.dropped("min_visibility").tolist() == [24, 0]
+    assert t.samples == 24 and t.emptied == 0
     rows = {r["class"]: r for r in class_rows(result)}
     assert rows["border"]["lost"] == 1.0 and rows["centre"]["lost"] == 0.0
     assert rows["centre"]["share_before"] == pytest.approx(1 / 3) and rows["centre"]["share_after"] == 1.0
@@ -68,16 +68,16 @@ def test_a_pipeline_that_drops_a_known_class_gives_the_known_counts():
 
 
 def test_the_min_area_filter_is_named_when_it_drops_a_class():
-    rows = [_raw(i, [(0, 40, 40, 44, 44), (1, 52, 16, 84, 48)]) for i in range(12)]   # class 0: 16 px²
+    rows = [_raw(i, [(0, 40, 40, 44, 44), (1, 52, 16, 84, 48)]) for i in range(24)]   # class 0: 16 px²
     result = _audit(_cfg([{"name": "HorizontalFlip", "p": 1.0}], 100, min_area=25.0, min_visibility=0.0), rows)
-    assert result.tally.dropped("min_area").tolist() == [12, 0]
+    assert result.tally.dropped("min_area").tolist() == [24, 0]
     (warning,) = audit_warnings(result)
     assert "'border' loses 100%" in warning and "augment.min_area (now 25 px²)" in warning
 
 
 def test_emptied_samples_warn_and_name_the_crop():
     rows = [_raw(i, [(0, 0, 0, 10, 10)]) for i in range(10)] + [_raw(10 + i, [(1, 40, 40, 70, 70)])
-                                                                for i in range(10)]
+                                                                for i in range(10)]   # 10 of 20 emptied
     result = _audit(_cfg(CROP, min_visibility=0.1, min_area=0.0), rows)
     assert result.tally.emptied == 10 and result.tally.emptied_rows[0] == (0, 0)
     warnings = audit_warnings(result, Limits(min_instances=100))   # only the empty-sample warning
@@ -86,10 +86,10 @@ def test_emptied_samples_warn_and_name_the_crop():
 
 
 def test_objects_under_the_smallest_anchor_warn_about_the_input_size():
-    rows = [_raw(i, [(0, 10 + 2 * i, 10, 14 + 2 * i, 14), (1, 30, 30, 60, 62)]) for i in range(12)]  # 4 px
+    rows = [_raw(i, [(0, 10 + 2 * i, 10, 14 + 2 * i, 14), (1, 30, 30, 60, 62)]) for i in range(24)]  # 4 px
     result = _audit(_cfg([], image_size=100, min_area=0.0), rows)
     t = result.tally
-    assert t["covered_after"][0] == 0 and t["covered_after"][1] == 12
+    assert t["covered_after"][0] == 0 and t["covered_after"][1] == 24
     (warning,) = audit_warnings(result)
     assert warning.startswith("Only 0% of 'border' boxes") and "raise augment.image_size" in warning
 
@@ -148,8 +148,7 @@ def demo_mapped(demo_dataset):
     return open_mapped(demo_dataset, Config().data)
 
 
-@pytest.mark.parametrize("preset", ["cpu", pytest.param("gpu", marks=pytest.mark.slow),      # 512 px, 800 px:
-                                    pytest.param("tutorial", marks=pytest.mark.slow)])    # ~15 s each
+@pytest.mark.parametrize("preset", ["cpu", "gpu", "tutorial"])
 def test_the_shipped_presets_audit_the_demo_data_without_warnings(demo_mapped, preset):
     from segstudio.config_presets import load_preset
 
@@ -171,6 +170,6 @@ def test_the_audit_is_cached_per_pipeline_and_can_be_cancelled(demo_mapped):
     assert not other.cached
     assert "*" in "".join(compare_table(first, other)) or first.tally["after"].tolist() == other.tally["after"].tolist()
     cfg.augment.min_visibility = 0.8
-    partial = audit_mapped(demo_mapped, cfg, rows=8, draws=2, workers=0, should_stop=lambda: True)
-    assert not partial.complete and partial.tally.samples == 8     # one batch, then it stopped
-    assert not audit_mapped(demo_mapped, cfg, rows=8, draws=2, workers=0).cached   # a partial one is never cached
+    partial = audit_mapped(demo_mapped, cfg, rows=16, draws=2, workers=0, should_stop=lambda: True)
+    assert not partial.complete and partial.tally.samples == 8 * 2     # one batch of 8 rows, then it stopped
+    assert not audit_mapped(demo_mapped, cfg, rows=16, draws=2, workers=0).cached   # a partial one is not cached

@@ -8,7 +8,7 @@ strides (measured once on a probe image). It holds plain values, so it pickles t
 For one image it then does what torchvision does: resize the image as GeneralizedRCNNTransform does
 (scale = min(min_size / short side, max_size / long side), sizes floored), pad to a multiple of
 size_divisible, generate the anchors with torchvision's AnchorGenerator on feature maps of the backbone's
-sizes, and match them with torchvision's Matcher. A box counts as covered when at least one anchor is
+sizes, and match them by torchvision's Matcher rule. A box counts as covered when at least one anchor is
 assigned to it as a positive at the threshold (torchvision's low-quality rule, which also hands every box
 its best anchors whatever their IoU, is left out: those matches are the ones that train poorly).
 """
@@ -71,8 +71,8 @@ class AnchorSetup:
         return np.asarray(boxes, np.float32).reshape(-1, 4) * np.float32([sx, sy, sx, sy]), sy * sx, (h, w)
 
     def anchors(self, height: int, width: int):
-        """(torchvision's anchors as an Ax4 xyxy tensor, their areas) for a model input of height x width
-        (unpadded)."""
+        """(torchvision's anchors as an Ax4 xyxy float32 array, their areas) for a model input of height x
+        width (unpadded)."""
         d = self.size_divisible
         padded = (int(math.ceil(height / d) * d), int(math.ceil(width / d) * d))
         anchors = self._cache.get(padded)
@@ -84,28 +84,31 @@ class AnchorSetup:
         return anchors
 
     def covered(self, boxes: np.ndarray, height: int, width: int) -> np.ndarray:
-        """Per box (model input pixels, xyxy), whether some anchor is its positive match."""
-        import torch
-        from torchvision.models.detection._utils import Matcher
-        from torchvision.ops import box_iou
-
+        """Per box (model input pixels, xyxy), whether some anchor is its positive match: torchvision's
+        Matcher rule (each anchor goes to the box of highest IoU, positive from the threshold on), in numpy
+        (torch's thread pool costs more than these small products)."""
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         if not len(boxes):
             return np.zeros(0, bool)
         anchors, areas = self.anchors(height, width)
         # IoU <= smaller area / larger area, so only anchors within that area ratio of some box can reach
-        # the threshold; the others are negatives for every box and change no match (exact, and 2-5x faster).
-        box_areas = np.sort((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
-        lo = np.searchsorted(box_areas, areas * self.positive_iou, side="left")
-        hi = np.searchsorted(box_areas, areas / self.positive_iou, side="right")
-        anchors = anchors[torch.from_numpy(hi > lo)]
-        if not len(anchors):
-            return np.zeros(len(boxes), bool)
-        iou = box_iou(torch.from_numpy(boxes), anchors)
-        matcher = Matcher(self.positive_iou, self.positive_iou, allow_low_quality_matches=False)
-        matched = matcher(iou)     # per anchor: the box it is assigned to, or negative
+        # the threshold; the others are negatives for every box and change no match.
+        box_areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        ordered = np.sort(box_areas)
+        lo = np.searchsorted(ordered, areas * self.positive_iou, side="left")
+        hi = np.searchsorted(ordered, areas / self.positive_iou, side="right")
+        keep = hi > lo
+        a, a_area = anchors[keep], areas[keep]
         out = np.zeros(len(boxes), bool)
-        out[matched[matched >= 0].numpy()] = True
+        if not len(a):
+            return out
+        iw = np.minimum(a[:, None, 2], boxes[None, :, 2]) - np.maximum(a[:, None, 0], boxes[None, :, 0])
+        ih = np.minimum(a[:, None, 3], boxes[None, :, 3]) - np.maximum(a[:, None, 1], boxes[None, :, 1])
+        inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+        iou = inter / (a_area[:, None] + box_areas[None, :] - inter)
+        best = iou.argmax(axis=1)                      # per anchor, its box (the Matcher's max over boxes)
+        positive = iou[np.arange(len(a)), best] >= self.positive_iou
+        out[best[positive]] = True
         return out
 
 
@@ -120,5 +123,5 @@ def _generate(setup: AnchorSetup, padded: tuple[int, int]):
     maps = [torch.empty(1, 0, -(-h // s), -(-w // s)) for s in setup.strides]
     images = ImageList(torch.empty(1, 3, h, w), [padded])
     with torch.no_grad():
-        anchors = generator(images, maps)[0]
-    return anchors, ((anchors[:, 2] - anchors[:, 0]) * (anchors[:, 3] - anchors[:, 1])).numpy()
+        anchors = generator(images, maps)[0].numpy()
+    return anchors, (anchors[:, 2] - anchors[:, 0]) * (anchors[:, 3] - anchors[:, 1])

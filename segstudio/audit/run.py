@@ -3,7 +3,8 @@ seeds, each sample reduced to its figures in the worker (audit.tally), summed he
 version, mapping, pipeline and model anchors.
 
 Draw d of row r is the sample training gets for row r at epoch d (`sample_seed(train.seed, d, r)`), so
-the audit describes the very samples of the first D epochs. The rows are all training rows, or when
+the audit describes the very samples of the first D epochs. A worker reads a row once and augments it D
+times (training reads it once per epoch). The rows are all training rows, or when
 there are more than N, a fixed sample of them (seeded by train.seed, sorted).
 """
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Callable
 import numpy as np
 
 from segstudio.audit.anchors import AnchorSetup
-from segstudio.audit.tally import AuditTally, sample_stats
+from segstudio.audit.tally import AuditTally, row_stats, sample_stats
+from segstudio.augment import prepare_sample, sample_seed
 from segstudio.errors import ConfigError, UserError
 from segstudio.loader import SegmentationDataset, build_loader, reraise_user_error
 
@@ -48,19 +50,23 @@ class AuditResult:
 
 
 class AuditDataset(SegmentationDataset):
-    """Training's dataset whose items are the figures of each sample instead of the sample itself."""
+    """Training's dataset whose item for a row is the figures of its `draws` samples (epochs 0..draws-1,
+    training's seeds): the row is read and measured once, augmented once per draw."""
 
-    def __init__(self, *args, anchors: AnchorSetup, **kwargs):
+    def __init__(self, *args, anchors: AnchorSetup, draws: int, **kwargs):
         super().__init__(*args, **kwargs)
-        self.anchors = anchors
+        self.anchors, self.draws = anchors, int(draws)
 
     def __getitem__(self, key):
-        pos, epoch = key if isinstance(key, tuple) else (key, self.epoch)
+        pos = key[0] if isinstance(key, tuple) else key
+        row = self.rows[int(pos)]
         try:
-            raw, prepared = self.sample_with_raw(self.rows[int(pos)], int(epoch))
+            raw = self.read(row)
+            before = row_stats(raw, self.anchors)
+            return [sample_stats(raw, prepare_sample(raw, self.pipeline, sample_seed(self.seed, draw, row)),
+                                 self.anchors, draw, before) for draw in range(self.draws)]
         except UserError as exc:
             reraise_user_error(exc)
-        return sample_stats(raw, prepared, self.anchors, int(epoch))
 
 
 def _as_list(batch):
@@ -124,21 +130,22 @@ def audit_mapped(mapped, cfg, *, rows: int = 500, draws: int = 4, workers: int |
 
 
 def _collect(result: AuditResult, mapped, cfg, anchors, weights: dict, workers: int, progress, should_stop):
-    dataset = AuditDataset(mapped, result.rows, cfg.augment, train=True, seed=cfg.train.seed, anchors=anchors)
+    draws = result.settings["draws"]
+    dataset = AuditDataset(mapped, result.rows, cfg.augment, train=True, seed=cfg.train.seed, anchors=anchors,
+                           draws=draws)
     loader = build_loader(dataset, BATCH, workers, shuffle=False, seed=cfg.train.seed, group_by_aspect=False,
                           collate_fn=_as_list)
-    draws, total, done = result.settings["draws"], len(result.rows) * result.settings["draws"], 0
+    total, done = len(result.rows) * draws, 0
     progress(0, total)
-    for draw in range(draws):
-        loader.batch_sampler.set_epoch(draw)
-        for batch in loader:
-            for stats in batch:
+    for batch in loader:
+        for samples in batch:
+            for stats in samples:
                 result.tally.add(stats, weights.get(stats["row"], 1.0))
-            done += len(batch)
-            progress(done, total)
-            if should_stop():
-                result.complete = False
-                return
+            done += len(samples)
+        progress(done, total)
+        if should_stop():
+            result.complete = False
+            return
 
 
 # ---- cache ---------------------------------------------------------------------------------------

@@ -30,13 +30,14 @@ def _sides_areas(boxes: np.ndarray, mask_areas: np.ndarray, area_scale: float) -
 
 
 def _mask_areas(masks: np.ndarray) -> np.ndarray:
-    n = len(masks)
+    """Pixels per mask (masks are 0/1)."""
+    n, h, w = masks.shape
     if n == 0:
         return np.zeros(0, np.int64)
     hwn = np.moveaxis(masks, 0, 2)
-    if hwn.flags.c_contiguous:      # stored HxWxN: count without the transposing copy
-        return np.count_nonzero(hwn.reshape(-1, n), axis=0)
-    return np.count_nonzero(np.asarray(masks).reshape(n, -1), axis=1)
+    if hwn.flags.c_contiguous:      # stored HxWxN: sum over rows first (contiguous), then over columns
+        return hwn.reshape(h, w * n).sum(axis=0, dtype=np.int64).reshape(w, n).sum(axis=0)
+    return np.ascontiguousarray(masks).reshape(n, -1).sum(axis=1, dtype=np.int64)
 
 
 def _measure(labels, boxes, masks, height: int, width: int, anchors) -> dict:
@@ -46,10 +47,16 @@ def _measure(labels, boxes, masks, height: int, width: int, anchors) -> dict:
             "covered": anchors.covered(model_boxes, h, w)}
 
 
-def sample_stats(raw, prepared, anchors, draw: int = 0) -> dict:
-    """One sample's figures (small arrays: they travel back from the loader workers)."""
+def row_stats(raw, anchors) -> dict:
+    """The row's figures without augmentation (the same for every draw of the row)."""
     h0, w0 = raw.image.shape[:2]
-    before = _measure(raw.labels, raw.boxes, raw.masks, h0, w0, anchors)
+    return _measure(raw.labels, raw.boxes, raw.masks, h0, w0, anchors)
+
+
+def sample_stats(raw, prepared, anchors, draw: int = 0, before: dict | None = None) -> dict:
+    """One sample's figures (small arrays: they travel back from the loader workers); `before` is the
+    row's row_stats when already measured."""
+    before = row_stats(raw, anchors) if before is None else before
     t = prepared.target
     h1, w1 = prepared.image.shape[-2:]
     after = _measure(t["labels"].numpy() - 1, t["boxes"].numpy(), t["masks"].numpy(), h1, w1, anchors)
