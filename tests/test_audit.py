@@ -139,6 +139,26 @@ def test_anchor_coverage_agrees_with_a_brute_force_iou(arch, image_size, hw):
     assert ours.tolist() == expected.tolist()
 
 
+@pytest.mark.parametrize("arch", ["maskrcnn_resnet18_fpn", "maskrcnn_mobilenet_v3_fpn"])
+def test_the_anchors_are_torchvisions_anchor_generator_s_for_the_model(arch):
+    from segstudio.model import build_model
+
+    cfg = Config()
+    cfg.model = ModelConfig(arch=arch)
+    setup = AnchorSetup.for_config(cfg)
+    model = build_model(cfg.model, 2, cfg.augment.image_size, load_weights=False).eval()
+    for h, w in [(128, 128), (96, 160), (170, 128)]:
+        with torch.no_grad():
+            images, _ = model.transform([torch.zeros(3, h, w)])
+            features = list(model.backbone(images.tensors).values())
+            expected = model.rpn.anchor_generator(images, features)[0].numpy()
+        mh, mw = setup.input_size(h, w)
+        assert tuple(images.image_sizes[0]) == (mh, mw)
+        ours, areas = setup.anchors(mh, mw)
+        assert ours.shape == expected.shape
+        np.testing.assert_array_equal(np.unique(ours, axis=0), np.unique(expected, axis=0))
+
+
 # ---- over a dataset ------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ strides (measured once on a probe image). It holds plain values, so it pickles t
 
 For one image it then does what torchvision does: resize the image as GeneralizedRCNNTransform does
 (scale = min(min_size / short side, max_size / long side), sizes floored), pad to a multiple of
-size_divisible, generate the anchors with torchvision's AnchorGenerator on feature maps of the backbone's
-sizes, and match them by torchvision's Matcher rule. A box counts as covered when at least one anchor is
-assigned to it as a positive at the threshold (torchvision's low-quality rule, which also hands every box
-its best anchors whatever their IoU, is left out: those matches are the ones that train poorly).
+size_divisible, lay the AnchorGenerator's templates on feature-map grids of the backbone's sizes (its
+grid_anchors, in numpy), and match them by torchvision's Matcher rule. A box counts as covered when at
+least one anchor is assigned to it as a positive at the threshold (torchvision's low-quality rule, which
+also hands every box its best anchors whatever their IoU, is left out: those matches train poorly).
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ class AnchorSetup:
     max_size: int
     size_divisible: int = 32
     positive_iou: float = 0.7
+    cell_anchors: tuple = ()      # per feature map, the AnchorGenerator's anchor templates (x1, y1, x2, y2)
     _cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @classmethod
@@ -45,9 +46,10 @@ class AnchorSetup:
             features = model.backbone(torch.zeros(1, 3, _PROBE, _PROBE))
         strides = tuple(_PROBE // int(f.shape[-1]) for f in features.values())
         gen, tr = model.rpn.anchor_generator, model.transform
+        cells = tuple(tuple(tuple(float(v) for v in a) for a in level.tolist()) for level in gen.cell_anchors)
         return cls(tuple(tuple(s) for s in gen.sizes), tuple(tuple(a) for a in gen.aspect_ratios), strides,
                    int(tr.min_size[-1]), int(tr.max_size), int(tr.size_divisible),
-                   float(model.rpn.proposal_matcher.high_threshold))
+                   float(model.rpn.proposal_matcher.high_threshold), cells)
 
     def to_dict(self) -> dict:
         return {"sizes": [list(s) for s in self.sizes], "aspect_ratios": [list(a) for a in self.aspect_ratios],
@@ -112,16 +114,18 @@ class AnchorSetup:
         return out
 
 
-def _generate(setup: AnchorSetup, padded: tuple[int, int]):
-    import torch
-    from torchvision.models.detection.anchor_utils import AnchorGenerator
-    from torchvision.models.detection.image_list import ImageList
-
-    generator = AnchorGenerator(setup.sizes, setup.aspect_ratios)
+def _generate(setup: AnchorSetup, padded: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """AnchorGenerator.grid_anchors in numpy, on the generator's own templates: each feature map's grid
+    (its stride is the padded size // the map's size, as torchvision computes it) plus each template.
+    Loader workers then need no torchvision.models.detection (3 s of imports per worker)."""
     h, w = padded
-    # Only the feature maps' shapes matter to the generator: empty tensors of the backbone's sizes.
-    maps = [torch.empty(1, 0, -(-h // s), -(-w // s)) for s in setup.strides]
-    images = ImageList(torch.empty(1, 3, h, w), [padded])
-    with torch.no_grad():
-        anchors = generator(images, maps)[0].numpy()
+    out = []
+    for stride, cells in zip(setup.strides, setup.cell_anchors):
+        fh, fw = -(-h // stride), -(-w // stride)           # the backbone's feature map size
+        sy, sx = h // fh, w // fw
+        ys, xs = np.meshgrid(np.arange(fh, dtype=np.float32) * sy, np.arange(fw, dtype=np.float32) * sx,
+                             indexing="ij")
+        shifts = np.stack([xs.ravel(), ys.ravel(), xs.ravel(), ys.ravel()], axis=1)
+        out.append((shifts[:, None, :] + np.asarray(cells, np.float32)[None, :, :]).reshape(-1, 4))
+    anchors = np.concatenate(out)
     return anchors, (anchors[:, 2] - anchors[:, 0]) * (anchors[:, 3] - anchors[:, 1])
