@@ -193,3 +193,12 @@ def test_the_audit_is_cached_per_pipeline_and_can_be_cancelled(demo_mapped):
     partial = audit_mapped(demo_mapped, cfg, rows=16, draws=2, workers=0, should_stop=lambda: True)
     assert not partial.complete and partial.tally.samples == 8 * 2     # one batch of 8 rows, then it stopped
     assert not audit_mapped(demo_mapped, cfg, rows=16, draws=2, workers=0).cached   # a partial one is not cached
+
+
+def test_classes_with_the_same_cause_share_one_warning():
+    rows = [_raw(i, [(0, 10 + 2 * i, 10, 14 + 2 * i, 14), (1, 60, 60 + i, 64, 64 + i)]) for i in range(24)]
+    result = _audit(_cfg([], image_size=100, min_area=0.0), rows)
+    (warning,) = audit_warnings(result)
+    assert warning.startswith("2 classes have under 15% of their boxes after augmentation matched by an anchor")
+    assert "'border' (0%, most 0-8 px)" in warning and "'centre' (0%" in warning
+    assert "raise augment.image_size" in warning

@@ -43,17 +43,33 @@ def lost(result) -> tuple[np.ndarray, np.ndarray]:
     return dropped, t["before"] - t.dropped("crowd") - t.dropped("invalid")
 
 
+def _names(items: list[tuple[str, str]], most: int = 6) -> str:
+    """'car' (74%), 'truck' (64%) and 3 more."""
+    shown = ", ".join(f"'{name}' ({figure})" for name, figure in items[:most])
+    return shown + (f" and {len(items) - most} more" if len(items) > most else "")
+
+
 def _loss_warnings(result, limits: Limits) -> list[str]:
-    t, s, out = result.tally, result.settings, []
+    """One sentence per dominant reason, naming the classes that lose more than the limit to it."""
+    t, s = result.tally, result.settings
     dropped, kept_before = lost(result)
     share = _share(dropped, kept_before)
-    for c, name in enumerate(result.class_names):
-        if kept_before[c] < limits.min_instances or share[c] <= limits.max_class_loss:
+    groups: dict[str, list[int]] = {}
+    for c in range(len(result.class_names)):
+        if kept_before[c] >= limits.min_instances and share[c] > limits.max_class_loss:
+            groups.setdefault(max(PIPELINE_CODES, key=lambda k: t.dropped(k)[c]), []).append(c)
+    out = []
+    for code, classes in groups.items():
+        classes.sort(key=lambda c: -share[c])
+        if len(classes) == 1:
+            (c,) = classes
+            out.append(f"Class '{result.class_names[c]}' loses {share[c]:.0%} of its instances to augmentation "
+                       f"({int(dropped[c])} of {int(kept_before[c])}, mostly {SHORT_REASON[code]}): "
+                       f"{_fix_for(code, s)}.")
             continue
-        code = max(PIPELINE_CODES, key=lambda k: t.dropped(k)[c])
-        out.append(f"Class '{name}' loses {share[c]:.0%} of its instances to augmentation "
-                   f"({int(dropped[c])} of {int(kept_before[c])}, mostly {SHORT_REASON[code]}): "
-                   f"{_fix_for(code, s)}.")
+        items = [(result.class_names[c], f"{share[c]:.0%}") for c in classes]
+        out.append(f"{len(classes)} classes lose more than {limits.max_class_loss:.0%} of their instances to "
+                   f"augmentation, mostly {SHORT_REASON[code]}: {_names(items)}; {_fix_for(code, s)}.")
     return out
 
 
@@ -63,24 +79,41 @@ def _side_range(hist: np.ndarray) -> tuple[float, float]:
     return SIDE_EDGES[i], (SIDE_EDGES[i + 1] if i + 1 < len(SIDE_EDGES) else float("inf"))
 
 
+def _size_fix(lo: float, hi: float, sizes: list) -> tuple[str, str]:
+    """(kind, what to do) for boxes whose median side is lo-hi px."""
+    if hi <= sizes[0]:
+        return "small", (f"they are smaller than the smallest anchor ({sizes[0]} px): raise augment.image_size or "
+                         "model.min_size (the anchor sizes follow the input size), or crop less")
+    if lo >= sizes[-1]:
+        return "large", f"they are larger than the largest anchor ({sizes[-1]} px): lower augment.image_size"
+    return "between", "change augment.image_size or model.min_size so that the objects reach the anchor sizes"
+
+
 def _coverage_warnings(result, limits: Limits) -> list[str]:
-    t, s, out = result.tally, result.settings, []
+    """One sentence per cause (objects under, over or between the anchor sizes), naming the classes."""
+    t, s = result.tally, result.settings
     sizes = sorted({v for level in s["anchors"]["sizes"] for v in level})
     iou = s["anchors"]["positive_iou"]
     share = _share(t["covered_after"], t["after"])
-    for c, name in enumerate(result.class_names):
+    groups: dict[str, list] = {}
+    for c in range(len(result.class_names)):
         if t["after"][c] < limits.min_instances or share[c] >= limits.min_coverage:
             continue
         lo, hi = _side_range(t["side_after"][c])
-        if hi <= sizes[0]:
-            fix = (f"they are smaller than the smallest anchor ({sizes[0]} px): raise augment.image_size or "
-                   "model.min_size (the anchor sizes follow the input size), or crop less")
-        elif lo >= sizes[-1]:
-            fix = f"they are larger than the largest anchor ({sizes[-1]} px): lower augment.image_size"
-        else:
-            fix = "change augment.image_size or model.min_size so that the objects reach the anchor sizes"
-        out.append(f"Only {share[c]:.0%} of '{name}' boxes after augmentation match an anchor at IoU {iou:g} "
-                   f"(most are {lo:g}-{hi:g} px; anchors {sizes[0]}-{sizes[-1]} px): {fix}.")
+        kind, fix = _size_fix(lo, hi, sizes)
+        groups.setdefault(kind, []).append((c, lo, hi, fix))
+    out = []
+    for found in groups.values():
+        found.sort(key=lambda f: share[f[0]])
+        if len(found) == 1:
+            ((c, lo, hi, fix),) = found
+            out.append(f"Only {share[c]:.0%} of '{result.class_names[c]}' boxes after augmentation match an anchor "
+                       f"at IoU {iou:g} (most are {lo:g}-{hi:g} px; anchors {sizes[0]}-{sizes[-1]} px): {fix}.")
+            continue
+        items = [(result.class_names[c], f"{share[c]:.0%}, most {lo:g}-{hi:g} px") for c, lo, hi, _ in found]
+        out.append(f"{len(found)} classes have under {limits.min_coverage:.0%} of their boxes after augmentation "
+                   f"matched by an anchor at IoU {iou:g} (anchors {sizes[0]}-{sizes[-1]} px): {_names(items)}; "
+                   f"{found[0][3]}.")
     return out
 
 

@@ -31,10 +31,10 @@ def run_audits(mapped, cfg, other_cfg, rows: int, draws: int, report, should_sto
     """The task: the current pipeline's audit, then the other one's (same rows and draws)."""
     from segstudio.audit.run import audit_mapped
 
-    total = rows * draws * (2 if other_cfg is not None else 1)
+    pipelines = 2 if other_cfg is not None else 1
 
-    def progress(offset):
-        return lambda done, _total: report(offset + done, total)
+    def progress(offset):   # the audit's total counts the rows it really has (at most `rows`)
+        return lambda done, total: report(offset + done, total * pipelines)
 
     first = audit_mapped(mapped, cfg, rows=rows, draws=draws, progress=progress(0), should_stop=should_stop)
     if other_cfg is None or not first.complete:
@@ -74,8 +74,10 @@ class AuditView(QWidget):
                                   "reason, object sizes against the anchors, empty samples.",
                                   objectName="auditStatusLabel", wordWrap=True)
         self.statusLabel.setMinimumHeight(2 * self.fontMetrics().lineSpacing() + 4)   # a wrapped headline
-        self.warningsLabel = QLabel("", objectName="auditWarningsLabel", wordWrap=True)
-        self.warningsLabel.setStyleSheet("color: #8a5a00;")
+        self.warningsText = QPlainTextEdit(objectName="auditWarningsText", readOnly=True)
+        self.warningsText.setStyleSheet("color: #8a5a00;")
+        self.warningsText.setMaximumHeight(6 * self.fontMetrics().lineSpacing() + 12)
+        self.warningsText.setPlaceholderText("Warnings: where the pipeline hurts, and the setting to change")
         self.table = QTableWidget(0, len(COLUMNS) + 1, objectName="auditTable")
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
@@ -86,7 +88,7 @@ class AuditView(QWidget):
         self.histogramText.setPlaceholderText("Box sides before | after, against the anchor sizes and COCO's bounds")
         controls = hbox(QLabel("Rows"), self.rowsSpin, QLabel("Draws"), self.drawsSpin, QLabel("Compare with"),
                         self.compareCombo, self.runButton, self.cancelButton, (self.progressBar, 1))
-        layout = vbox(controls, self.statusLabel, self.warningsLabel, (self.table, 3), (self.histogramText, 2))
+        layout = vbox(controls, self.statusLabel, self.warningsText, (self.table, 3), (self.histogramText, 2))
         layout.layout().setContentsMargins(0, 0, 0, 0)
         outer = vbox((layout, 1))
         self.setLayout(outer.layout())
@@ -148,8 +150,8 @@ class AuditView(QWidget):
         self.show_result()
         self.statusLabel.setText(headline(self.result))
         warnings = audit_warnings(self.result)
-        self.warningsLabel.setText("\n".join(f"⚠ {w}" for w in warnings) or "No warning: nothing the pipeline "
-                                                                             "does looks harmful.")
+        self.warningsText.setPlainText("\n".join(f"⚠ {w}" for w in warnings)
+                                       or "No warning: nothing the pipeline does looks harmful.")
         self.adviceChanged.emit(advice_line(self.result) if self.result.complete else "")
 
     @Slot(str)
