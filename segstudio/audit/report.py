@@ -175,6 +175,8 @@ def class_table(result) -> list[str]:
             + (f"{'sampled':>8}" if sampler else "") + "  dropped by reason")
     lines = [head]
     for r in class_rows(result):
+        if not r["before"]:
+            continue   # a class absent from the audited rows
         lines.append(f"{r['class'][:15]:<16}{r['before']:>7}{r['after']:>7}{r['lost']:>6.0%}  "
                      f"{r['coverage_before']:>5.0%} -> {r['coverage_after']:<4.0%}  "
                      f"{r['share_before']:>4.0%} -> {r['share_after']:<4.0%}"
@@ -233,7 +235,8 @@ MARK_POINTS = 0.05    # a difference of at least 5 percentage points is marked
 
 def compare_table(a, b, label_a: str = "current", label_b: str = "other") -> list[str]:
     """Per class: lost share and anchor coverage after augmentation of both audits, differences marked '*'."""
-    ra, rb = {r["class"]: r for r in class_rows(a)}, {r["class"]: r for r in class_rows(b)}
+    ra = {r["class"]: r for r in class_rows(a) if r["before"]}    # classes present in the audited rows
+    rb = {r["class"]: r for r in class_rows(b) if r["before"]}
     lines = [f"{'class':<16}{'lost ' + label_a[:8]:>15}{'lost ' + label_b[:8]:>15}  "
              f"{'cover ' + label_a[:8]:>15}{'cover ' + label_b[:8]:>15}"]
     for name in list(ra) + [n for n in rb if n not in ra]:

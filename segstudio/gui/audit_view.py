@@ -168,7 +168,7 @@ class AuditView(QWidget):
     def show_result(self) -> None:
         from segstudio.audit.report import MARK_POINTS, class_rows, reasons_text, size_histogram
 
-        rows = class_rows(self.result)
+        rows = [r for r in class_rows(self.result) if r["before"]]   # classes present in the audited rows
         others = {r["class"]: r for r in class_rows(self.other)} if self.other is not None else {}
         name = self.compareCombo.currentText()
         headers = COLUMNS + ([c.format(name) for c in COMPARE_COLUMNS] if self.other is not None else []) + [REASONS]

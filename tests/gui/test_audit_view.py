@@ -26,7 +26,7 @@ def test_the_audit_view_fills_its_table_marks_differences_and_advises(window, qt
     qtbot.waitUntil(lambda: run.isEnabled(), timeout=120000)
     table = _child(window, "auditTable", QTableWidget)
     names = window.state.mapped.class_names
-    assert table.rowCount() == len(names)
+    assert table.rowCount() == len(names)     # the demo data has every class in 12 rows
     assert [table.item(i, 0).text() for i in range(table.rowCount())] == names
     headers = [table.horizontalHeaderItem(j).text() for j in range(table.columnCount())]
     assert headers[-3:] == ["lost: seed", "anchors after: seed", "dropped by reason"]
