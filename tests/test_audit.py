@@ -202,3 +202,27 @@ def test_classes_with_the_same_cause_share_one_warning():
     assert warning.startswith("2 classes have under 15% of their boxes after augmentation matched by an anchor")
     assert "'border' (0%, most 0-8 px)" in warning and "'centre' (0%" in warning
     assert "raise augment.image_size" in warning
+
+
+def test_class_balance_with_the_repeat_factor_sampler_weights_rows_as_training_does(demo_mapped):
+    from segstudio.data.repeat_factor import image_categories, repeat_factors
+    from segstudio.data.splits import make_split
+
+    cfg = Config()
+    cfg.train.repeat_factor_threshold = 0.9      # every class is rarer than that: rows repeat unevenly
+    result = audit_mapped(demo_mapped, cfg, rows=10, draws=1, workers=0, use_cache=False)
+    train = list(make_split(demo_mapped.ds, cfg.data).train)
+    factor = dict(zip(train, repeat_factors(image_categories(demo_mapped.ds, demo_mapped.mapping.labels, train),
+                                            0.9)))
+    t = result.tally
+    assert len(set(factor[r] for r in result.rows)) > 1
+    # the weighted counts are the per-row counts times the row's repeat factor
+    expected = np.zeros(len(demo_mapped.class_names))
+    pipeline = build_pipeline(cfg.augment)
+    for row in result.rows:
+        prepared = prepare_sample(demo_mapped.read(row), pipeline, sample_seed(cfg.train.seed, 0, row))
+        np.add.at(expected, prepared.target["labels"].numpy() - 1, factor[row])
+    np.testing.assert_allclose(t["after_weighted"], expected)
+    rows = class_rows(result)
+    assert sum(r["share_after_sampler"] for r in rows) == pytest.approx(1.0)
+    assert any("sampled" in line for line in report_lines(result))
