@@ -54,3 +54,15 @@ def test_audit_of_a_missing_dataset_is_one_sentence(tmp_path, capsys):
     assert main(["audit", str(tmp_path / "nothing-here"), *FAST]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_the_parser_and_the_audit_view_module_import_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, segstudio.cli as c; c.build_parser(); import segstudio.commands.audit; "
+            "import segstudio.gui.audit_view; "
+            "print(sorted({'torch', 'torchvision', 'albumentations'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
