@@ -23,6 +23,7 @@ from segstudio.errors import ConfigError
 from segstudio.model_io import image_tensor
 
 MIN_BOX_SIDE = 1.0  # pixels; Mask R-CNN rejects boxes without positive width and height
+_ZERO_SIDE = 1e-3   # pixels; Albumentations drops boxes thinner than this (none survive MIN_BOX_SIDE anyway)
 try:  # raised when a crop is larger than the image; it is not a ValueError
     from albumentations.augmentations.crops.transforms import CropSizeError
 except ImportError:  # pragma: no cover - other Albumentations versions
@@ -61,9 +62,12 @@ def build_pipeline(aug_cfg, train: bool = True, keep_crowd: bool | None = None) 
     """Build the pipeline a config describes; with train=False nothing random runs (evaluation)."""
     spec = resolve_spec(aug_cfg) if train else []
     transforms = validate_spec(spec)
+    # min_width/min_height: with min_area and min_visibility both 0, a box left wholly outside a crop is
+    # clipped to zero width, passes Albumentations' filter and then fails its own check (a ValueError).
     bbox_params = A.BboxParams(format="pascal_voc", label_fields=["instance_ids"],
                                min_area=aug_cfg.min_area if train else 0.0,
                                min_visibility=aug_cfg.min_visibility if train else 0.0,
+                               min_width=_ZERO_SIDE, min_height=_ZERO_SIDE,
                                clip=True, filter_invalid_bboxes=True, check_each_transform=False)
     # Masks travel as one coordinate map (see _coordinate_map), resampled nearest-neighbour.
     with warnings.catch_warnings():  # an empty pipeline "has no transform for bboxes": that is fine

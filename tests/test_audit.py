@@ -106,15 +106,17 @@ def _brute_force_covered(model, image: torch.Tensor, boxes: np.ndarray) -> np.nd
     gt = targets[0]["boxes"].numpy().astype(np.float64)
     covered = np.zeros(len(gt), bool)
     area = (gt[:, 2] - gt[:, 0]) * (gt[:, 3] - gt[:, 1])
+    best_iou = np.zeros(len(gt))
     for a in anchors:   # each anchor goes to its best box; positive at IoU >= 0.7
         iw = np.clip(np.minimum(a[2], gt[:, 2]) - np.maximum(a[0], gt[:, 0]), 0, None)
         ih = np.clip(np.minimum(a[3], gt[:, 3]) - np.maximum(a[1], gt[:, 1]), 0, None)
         inter = iw * ih
         ious = inter / ((a[2] - a[0]) * (a[3] - a[1]) + area - inter)
+        best_iou = np.maximum(best_iou, ious)
         best = int(np.argmax(ious))
         if ious[best] >= 0.7:
             covered[best] = True
-    return covered
+    return covered, best_iou >= 0.7
 
 
 @pytest.mark.parametrize("arch,image_size,hw", [("maskrcnn_resnet18_fpn", 128, (128, 128)),
@@ -132,11 +134,12 @@ def test_anchor_coverage_agrees_with_a_brute_force_iou(arch, image_size, hw):
     boxes = np.concatenate([xy, np.minimum(xy + wh, [w, h])], axis=1).astype(np.float32)
     setup = AnchorSetup.for_config(cfg)
     model_boxes, _, (mh, mw) = setup.to_input(boxes, h, w)
-    ours = setup.covered(model_boxes, mh, mw)
-    expected = _brute_force_covered(build_model(cfg.model, 2, image_size, load_weights=False),
-                                    torch.zeros(3, h, w), boxes)
+    covered, reachable = setup.coverage(model_boxes, mh, mw)
+    expected, expected_reachable = _brute_force_covered(build_model(cfg.model, 2, image_size, load_weights=False),
+                                                        torch.zeros(3, h, w), boxes)
     assert 0 < expected.sum() < len(boxes)     # the fixture has covered and uncovered boxes
-    assert ours.tolist() == expected.tolist()
+    assert covered.tolist() == expected.tolist()
+    assert reachable.tolist() == expected_reachable.tolist()
 
 
 @pytest.mark.parametrize("arch", ["maskrcnn_resnet18_fpn", "maskrcnn_mobilenet_v3_fpn"])
@@ -226,3 +229,18 @@ def test_class_balance_with_the_repeat_factor_sampler_weights_rows_as_training_d
     rows = class_rows(result)
     assert sum(r["share_after_sampler"] for r in rows) == pytest.approx(1.0)
     assert any("sampled" in line for line in report_lines(result))
+
+
+def test_a_box_cropped_away_with_both_box_filters_off_is_dropped_as_outside():
+    """min_area = min_visibility = 0 used to make Albumentations fail on the zero-width box left behind."""
+    result = _audit(_cfg(CROP, min_visibility=0.0, min_area=0.0), _border_rows(2))
+    t = result.tally
+    assert t.dropped("outside").tolist() == [2, 0] and t["after"].tolist() == [2, 2]   # the half-visible kept
+
+
+def test_two_boxes_on_one_anchor_the_matcher_gives_it_to_one_of_them():
+    setup = AnchorSetup.for_config(Config())               # 128 px: a 32 px anchor centred at (32, 32)
+    boxes = np.array([[16, 16, 48, 48], [16, 16, 48, 48.5]], np.float32)
+    covered, reachable = setup.coverage(boxes, 128, 128)
+    assert reachable.tolist() == [True, True]
+    assert covered.tolist() == [True, False]               # every anchor near them prefers the exact box

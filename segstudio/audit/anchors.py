@@ -86,12 +86,18 @@ class AnchorSetup:
         return anchors
 
     def covered(self, boxes: np.ndarray, height: int, width: int) -> np.ndarray:
-        """Per box (model input pixels, xyxy), whether some anchor is its positive match: torchvision's
-        Matcher rule (each anchor goes to the box of highest IoU, positive from the threshold on), in numpy
-        (torch's thread pool costs more than these small products)."""
+        """Per box (model input pixels, xyxy), whether some anchor is its positive match."""
+        return self.coverage(boxes, height, width)[0]
+
+    def coverage(self, boxes: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per box (model input pixels, xyxy): (some anchor is its positive match, some anchor reaches the
+        positive IoU with it). The first is torchvision's Matcher rule (each anchor goes to the box of
+        highest IoU, positive from the threshold on); the second differs only where boxes overlap and an
+        anchor goes to the other box. In numpy: torch's thread pool costs more than these small products."""
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        covered, reachable = np.zeros(len(boxes), bool), np.zeros(len(boxes), bool)
         if not len(boxes):
-            return np.zeros(0, bool)
+            return covered, reachable
         anchors, areas = self.anchors(height, width)
         # IoU <= smaller area / larger area, so only anchors within that area ratio of some box can reach
         # the threshold; the others are negatives for every box and change no match.
@@ -101,17 +107,17 @@ class AnchorSetup:
         hi = np.searchsorted(ordered, areas / self.positive_iou, side="right")
         keep = hi > lo
         a, a_area = anchors[keep], areas[keep]
-        out = np.zeros(len(boxes), bool)
         if not len(a):
-            return out
+            return covered, reachable
         iw = np.minimum(a[:, None, 2], boxes[None, :, 2]) - np.maximum(a[:, None, 0], boxes[None, :, 0])
         ih = np.minimum(a[:, None, 3], boxes[None, :, 3]) - np.maximum(a[:, None, 1], boxes[None, :, 1])
         inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
         iou = inter / (a_area[:, None] + box_areas[None, :] - inter)
         best = iou.argmax(axis=1)                      # per anchor, its box (the Matcher's max over boxes)
         positive = iou[np.arange(len(a)), best] >= self.positive_iou
-        out[best[positive]] = True
-        return out
+        covered[best[positive]] = True
+        reachable[:] = iou.max(axis=0) >= self.positive_iou
+        return covered, reachable
 
 
 def _generate(setup: AnchorSetup, padded: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

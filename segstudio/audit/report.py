@@ -158,6 +158,7 @@ def class_rows(result) -> list[dict]:
                      "lost": float(loss[c]),
                      "dropped": {code: int(t.dropped(code)[c]) for code in SHORT_REASON if t.dropped(code)[c]},
                      "coverage_before": float(cov_b[c]), "coverage_after": float(cov_a[c]),
+                     "reachable_after": float(_share(t["reachable_after"][c], t["after"][c])),
                      "share_before": float(bal_b[c]), "share_after": float(bal_a[c]),
                      "share_after_sampler": float(bal_w[c]),
                      "coco_before": dict(zip(COCO_NAMES, t["coco_before"][c].astype(int).tolist())),

@@ -26,7 +26,7 @@ from segstudio.augment import prepare_sample, sample_seed
 from segstudio.errors import ConfigError, UserError
 from segstudio.loader import SegmentationDataset, build_loader, reraise_user_error
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2   # 2: reachable_before/after
 BATCH = 8
 
 

@@ -43,8 +43,9 @@ def _mask_areas(masks: np.ndarray) -> np.ndarray:
 def _measure(labels, boxes, masks, height: int, width: int, anchors) -> dict:
     model_boxes, area_scale, (h, w) = anchors.to_input(boxes, height, width)
     side, area = _sides_areas(model_boxes, _mask_areas(masks), area_scale)
-    return {"labels": np.asarray(labels, np.int64), "side": side, "area": area,
-            "covered": anchors.covered(model_boxes, h, w)}
+    covered, reachable = anchors.coverage(model_boxes, h, w)
+    return {"labels": np.asarray(labels, np.int64), "side": side, "area": area, "covered": covered,
+            "reachable": reachable}
 
 
 def row_stats(raw, anchors) -> dict:
@@ -87,6 +88,7 @@ class AuditTally:
         c, bins = self.num_classes, len(SIDE_EDGES)
         shapes = {"before": (c,), "after": (c,), "after_weighted": (c,), "before_weighted": (c,),
                   "covered_before": (c,), "covered_after": (c,),
+                  "reachable_before": (c,), "reachable_after": (c,),
                   "side_before": (c, bins), "side_after": (c, bins), "coco_before": (c, 3), "coco_after": (c, 3)}
         shapes.update({f"dropped_{code}": (c,) for code in DROP_REASONS})
         for name, shape in shapes.items():
@@ -107,6 +109,7 @@ class AuditTally:
             np.add.at(a[when], lab, 1)
             np.add.at(a[f"{when}_weighted"], lab, weight)
             np.add.at(a[f"covered_{when}"], lab[s["covered"][ok]], 1)
+            np.add.at(a[f"reachable_{when}"], lab[s["reachable"][ok]], 1)
             np.add.at(a[f"side_{when}"], (lab, _hist(s["side"][ok])), 1)
             np.add.at(a[f"coco_{when}"], (lab, _coco(s["area"][ok])), 1)
         for label, code in stats["dropped"]:
