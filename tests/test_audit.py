@@ -244,3 +244,16 @@ def test_two_boxes_on_one_anchor_the_matcher_gives_it_to_one_of_them():
     covered, reachable = setup.coverage(boxes, 128, 128)
     assert reachable.tolist() == [True, True]
     assert covered.tolist() == [True, False]               # every anchor near them prefers the exact box
+
+
+def test_coverage_is_the_same_computed_in_chunks(monkeypatch):
+    import segstudio.audit.anchors as anchors_module
+
+    rng = np.random.default_rng(5)
+    xy = rng.uniform(0, 100, (60, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(4, 60, (60, 2))], axis=1).astype(np.float32)
+    setup = AnchorSetup.for_config(Config())
+    whole = setup.coverage(boxes, 160, 160)
+    monkeypatch.setattr(anchors_module, "_CHUNK", 500)     # 8 anchors at a time
+    chunked = setup.coverage(boxes, 160, 160)
+    assert whole[0].any() and [c.tolist() for c in chunked] == [c.tolist() for c in whole]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 _PROBE = 256   # a multiple of 64: every feature map divides it exactly
+_CHUNK = 1 << 20   # anchor-box pairs per IoU product (4 MB a float32 array)
 
 
 @dataclass(frozen=True)
@@ -107,17 +108,21 @@ class AnchorSetup:
         hi = np.searchsorted(ordered, areas / self.positive_iou, side="right")
         keep = hi > lo
         a, a_area = anchors[keep], areas[keep]
-        if not len(a):
-            return covered, reachable
-        iw = np.minimum(a[:, None, 2], boxes[None, :, 2]) - np.maximum(a[:, None, 0], boxes[None, :, 0])
-        ih = np.minimum(a[:, None, 3], boxes[None, :, 3]) - np.maximum(a[:, None, 1], boxes[None, :, 1])
-        inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-        iou = inter / (a_area[:, None] + box_areas[None, :] - inter)
-        best = iou.argmax(axis=1)                      # per anchor, its box (the Matcher's max over boxes)
-        positive = iou[np.arange(len(a)), best] >= self.positive_iou
-        covered[best[positive]] = True
-        reachable[:] = iou.max(axis=0) >= self.positive_iou
+        step = max(1, _CHUNK // len(boxes))    # anchors x boxes floats per product: memory stays bounded
+        for start in range(0, len(a), step):
+            iou = _iou(a[start:start + step], a_area[start:start + step], boxes, box_areas)
+            best = iou.argmax(axis=1)                  # per anchor, its box (the Matcher's max over boxes)
+            positive = iou[np.arange(len(iou)), best] >= self.positive_iou
+            covered[best[positive]] = True
+            reachable |= iou.max(axis=0) >= self.positive_iou
         return covered, reachable
+
+
+def _iou(anchors: np.ndarray, anchor_areas: np.ndarray, boxes: np.ndarray, box_areas: np.ndarray) -> np.ndarray:
+    iw = np.minimum(anchors[:, None, 2], boxes[None, :, 2]) - np.maximum(anchors[:, None, 0], boxes[None, :, 0])
+    ih = np.minimum(anchors[:, None, 3], boxes[None, :, 3]) - np.maximum(anchors[:, None, 1], boxes[None, :, 1])
+    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+    return inter / (anchor_areas[:, None] + box_areas[None, :] - inter)
 
 
 def _generate(setup: AnchorSetup, padded: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
