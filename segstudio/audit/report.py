@@ -198,13 +198,16 @@ def _marks(i: int, anchor_sizes: list) -> str:
     return ", ".join(marks)
 
 
-def size_histogram(result, width: int = 30) -> list[str]:
-    """Box sides of all classes before | after, one line per bin, with the anchor sizes and COCO bounds."""
+def size_histogram(result, width: int = 30, class_index: int | None = None) -> list[str]:
+    """Box sides before | after, one line per bin, with the anchor sizes and COCO bounds: of all classes,
+    or of class `class_index`."""
     t = result.tally
-    before, after = t["side_before"].sum(axis=0), t["side_after"].sum(axis=0)
+    pick = slice(None) if class_index is None else slice(class_index, class_index + 1)
+    before, after = t["side_before"][pick].sum(axis=0), t["side_after"][pick].sum(axis=0)
     top = max(before.max(), after.max(), 1)
     sizes = sorted({v for level in result.settings["anchors"]["sizes"] for v in level})
-    lines = [f"{'box side px':<12}{'before':>8} {'':<{width}} {'after':>8}"]
+    title = "box side px" if class_index is None else result.class_names[class_index][:11]
+    lines = [f"{title:<12}{'before':>8} {'':<{width}} {'after':>8}"]
     for i in range(len(SIDE_EDGES)):
         bar_b = "#" * int(round(width * before[i] / top))
         bar_a = "#" * int(round(width * after[i] / top))

@@ -82,6 +82,10 @@ class AuditView(QWidget):
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        self.table.setToolTip("Select a class to see its box sizes below")
+        self.table.itemSelectionChanged.connect(self.show_histogram)
         self.histogramText = QPlainTextEdit(objectName="auditHistogramText", readOnly=True)
         self.histogramText.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.histogramText.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
@@ -166,7 +170,7 @@ class AuditView(QWidget):
 
     # ---- showing ------------------------------------------------------------------------------
     def show_result(self) -> None:
-        from segstudio.audit.report import MARK_POINTS, class_rows, reasons_text, size_histogram
+        from segstudio.audit.report import MARK_POINTS, class_rows, reasons_text
 
         rows = [r for r in class_rows(self.result) if r["before"]]   # classes present in the audited rows
         others = {r["class"]: r for r in class_rows(self.other)} if self.other is not None else {}
@@ -190,9 +194,22 @@ class AuditView(QWidget):
                     marked = abs(o[key] - r[key]) >= MARK_POINTS
                     self._set(i, len(COLUMNS) + j, _pct(o[key]) + (" *" if marked else ""), marked)
         self.table.resizeColumnsToContents()
-        text = size_histogram(self.result, width=24)
+        self.show_histogram()
+
+    @Slot()
+    def show_histogram(self) -> None:
+        """Box sides of the selected class (all classes when none is selected), for both pipelines."""
+        from segstudio.audit.report import size_histogram
+
+        if self.result is None:
+            return
+        rows = self.table.selectionModel().selectedRows()
+        item = self.table.item(rows[0].row(), 0) if rows else None
+        names = self.result.class_names
+        index = names.index(item.text()) if item is not None and item.text() in names else None
+        text = size_histogram(self.result, width=24, class_index=index)
         if self.other is not None:
-            text += ["", f"{name}:"] + size_histogram(self.other, width=24)
+            text += ["", f"{self.compareCombo.currentText()}:"] + size_histogram(self.other, 24, index)
         self.histogramText.setPlainText("\n".join(text))
 
     def _set(self, row: int, column: int, value, marked: bool = False) -> None:

@@ -37,6 +37,11 @@ def test_the_audit_view_fills_its_table_marks_differences_and_advises(window, qt
     status = _child(window, "auditStatusLabel", QLabel).text()
     assert status.startswith("Audit of the multiscale pipeline") and "24 samples" in status
     assert "anchor 16" in _child(window, "auditHistogramText", object).toPlainText()
+    histogram = _child(window, "auditHistogramText", object)
+    table.selectRow(2)                                     # one class's box sizes
+    assert histogram.toPlainText().startswith(names[2][:11]) and "\nseed:\n" in histogram.toPlainText()
+    table.clearSelection()
+    assert histogram.toPlainText().startswith("box side px")
     advice = _child(window, "adviceLabel", QLabel).text()
     assert "Audit: " in advice
     window.grab().save(str(screenshot_dir / "gui_audit.png"))
