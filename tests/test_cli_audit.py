@@ -66,3 +66,14 @@ def test_the_parser_and_the_audit_view_module_import_no_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[]"
+
+
+def test_audit_compare_with_a_config_uses_the_same_rows_and_draws(demo_dataset, tmp_path, capsys):
+    other = tmp_path / "other.toml"
+    other.write_text('[augment]\npreset = "seed"\nmin_visibility = 0.9\n'
+                     '[train]\nseed = 7\n[data]\nval_fraction = 0.5\n')
+    assert main(["audit", demo_dataset, "--rows", "5", "--draws", "2", "--workers", "0", "--compare", str(other),
+                 "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["compare"]["rows"] == doc["current"]["rows"] and len(doc["current"]["rows"]) == 5
+    assert doc["compare"]["settings"]["min_visibility"] == 0.9 and doc["compare"]["settings"]["seed"] == 0

@@ -42,7 +42,10 @@ def _other_config(args, cfg):
     if not Path(args.compare).suffix == ".toml" and not Path(args.compare).exists():
         raise ConfigError(f"--compare {args.compare!r} is neither a config file nor an augmentation preset; "
                           f"give a .toml file or one of {', '.join(AUGMENT_PRESETS)}.")
-    return _config(args.compare), Path(args.compare).name
+    other = _config(args.compare)
+    # the same rows and draws: the compared config brings its pipeline and model, not its data or seed
+    other.data, other.train.seed = copy.deepcopy(cfg.data), cfg.train.seed
+    return other, Path(args.compare).name
 
 
 def _check(args):

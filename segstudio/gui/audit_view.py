@@ -15,6 +15,7 @@ from segstudio.gui.widgets import hbox, vbox
 from segstudio.gui.workers import TaskRunner
 
 NO_COMPARE = "(nothing)"
+CONFIG_ITEM = "a config file..."
 COLUMNS = ["class", "before", "after", "lost", "anchors before", "anchors after", "share before", "share after"]
 REASONS = "dropped by reason"    # the last column (after the compared pipeline's)
 COMPARE_COLUMNS = ["lost: {}", "anchors after: {}"]
@@ -65,8 +66,10 @@ class AuditView(QWidget):
         self.drawsSpin = QSpinBox(objectName="auditDrawsSpin", minimum=1, maximum=1000, value=4)
         self.drawsSpin.setToolTip("Draws per row: the samples of epochs 0..D-1, with training's seeds")
         self.compareCombo = QComboBox(objectName="auditCompareCombo")
-        self.compareCombo.addItems([NO_COMPARE] + list(presets))
-        self.compareCombo.setToolTip("Audit this augmentation preset too and mark where it differs")
+        self.compareCombo.addItems([NO_COMPARE] + list(presets) + [CONFIG_ITEM])
+        self.compareCombo.setToolTip("Audit this augmentation preset, or a config file's pipeline and model, "
+                                     "on the same rows too, and mark where it differs")
+        self.compareCombo.activated.connect(self._on_compare_chosen)
         self.runButton = QPushButton("Audit", objectName="auditRunButton", clicked=self.start)
         self.cancelButton = QPushButton("Cancel", objectName="auditCancelButton", clicked=self.cancel, enabled=False)
         self.progressBar = QProgressBar(objectName="auditProgressBar", value=0, format="%v / %m samples")
@@ -98,11 +101,42 @@ class AuditView(QWidget):
         self.setLayout(outer.layout())
 
     # ---- running ------------------------------------------------------------------------------
+    def pick_config(self) -> str:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Compare with the pipeline of", "", "Config (*.toml)")
+        return path
+
+    @Slot(int)
+    def _on_compare_chosen(self, index: int) -> None:
+        """'a config file...': pick a TOML; it joins the list (by file name) and is chosen."""
+        if self.compareCombo.itemText(index) != CONFIG_ITEM:
+            return
+        from pathlib import Path
+
+        path = self.pick_config()
+        if not path:
+            self.compareCombo.setCurrentIndex(0)
+            return
+        found = self.compareCombo.findData(path)
+        if found < 0:
+            found = self.compareCombo.count() - 1
+            self.compareCombo.insertItem(found, Path(path).name, path)
+        self.compareCombo.setCurrentIndex(found)
+
     def _configs(self):
+        """(the form's config, the compared one or None); a config file keeps the form's data settings."""
+        from segstudio.config import load_config, validate
+
         cfg = self.config_fn()
-        other_name = self.compareCombo.currentText()
-        if other_name == NO_COMPARE:
+        other_name, path = self.compareCombo.currentText(), self.compareCombo.currentData()
+        if other_name in (NO_COMPARE, CONFIG_ITEM):
             return cfg, None
+        if path:
+            other = validate(load_config(path))
+            other.data, other.train.seed = copy.deepcopy(cfg.data), cfg.train.seed   # the same rows and draws
+            other.train.workers = cfg.train.workers
+            return cfg, other
         other = copy.deepcopy(cfg)
         other.augment.preset = other_name
         return cfg, other

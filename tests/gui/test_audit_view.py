@@ -61,3 +61,21 @@ def test_the_audit_can_be_cancelled(window, qtbot):
     assert not view.result.complete and view.result.tally.samples < 38 * 50
     assert "cancelled" in _child(window, "auditStatusLabel", QLabel).text()
     assert "Audit: " not in _child(window, "adviceLabel", QLabel).text()   # a partial audit advises nothing
+
+
+def test_the_audit_compares_with_a_config_file(window, qtbot, tmp_path):
+    other = tmp_path / "other.toml"
+    other.write_text('[augment]\npreset = "none"\n[train]\nseed = 5\n')
+    _audit_tab(window, rows=6, draws=1)
+    view = window.augmentPanel.auditView
+    view.pick_config = lambda: str(other)                 # what the file dialog returns
+    combo = _child(window, "auditCompareCombo", QComboBox)
+    combo.setCurrentIndex(combo.count() - 1)
+    combo.activated.emit(combo.count() - 1)              # "a config file..." chosen
+    assert combo.currentText() == "other.toml"
+    _child(window, "auditRunButton", QPushButton).click()
+    qtbot.waitUntil(lambda: not view.runner.is_running() and view.other is not None, timeout=120000)
+    assert view.other.settings["preset"] == "none" and view.other.rows == view.result.rows   # same rows
+    table = _child(window, "auditTable", QTableWidget)
+    headers = [table.horizontalHeaderItem(j).text() for j in range(table.columnCount())]
+    assert "lost: other.toml" in headers
