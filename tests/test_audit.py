@@ -59,6 +59,11 @@ def test_a_pipeline_that_drops_a_known_class_gives_the_known_counts():
     assert t.dropped("outside").tolist() == [24, 0]
     assert t.dropped("min_visibility").tolist() == [24, 0]
     assert t.samples == 24 and t.emptied == 0
+    # the centre squares: 32 px sides, 1,024 px² masks at the model's input scale (80 px crop, min_size 80)
+    assert t["side_after"][1].tolist() == [0, 0, 0, 24, 0, 0, 0, 0, 0]            # the 32-64 px bin
+    assert t["area_after"][1].tolist() == [0, 0, 0, 24, 0, 0, 0, 0, 0]            # 1024-4096 px²
+    assert t["coco_after"][1].tolist() == [0, 24, 0]                               # COCO medium from 32²
+    assert t["covered_after"][1] == 24                                             # a 32 px anchor sits on it
     rows = {r["class"]: r for r in class_rows(result)}
     assert rows["border"]["lost"] == 1.0 and rows["centre"]["lost"] == 0.0
     assert rows["centre"]["share_before"] == pytest.approx(1 / 3) and rows["centre"]["share_after"] == 1.0

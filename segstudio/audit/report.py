@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from segstudio.audit.tally import COCO_NAMES, SIDE_EDGES
+from segstudio.audit.tally import AREA_EDGES, COCO_NAMES, SIDE_EDGES
 
 # Pipeline drops (crowd regions and broken boxes are dropped by design or are the data's problem).
 PIPELINE_CODES = ("outside", "min_visibility", "min_area", "mask_empty", "tiny_box")
@@ -185,34 +185,35 @@ def class_table(result) -> list[str]:
     return lines
 
 
-def _bin_label(i: int) -> str:
-    hi = SIDE_EDGES[i + 1] if i + 1 < len(SIDE_EDGES) else None
-    return f"{SIDE_EDGES[i]}-{hi}" if hi is not None else f"{SIDE_EDGES[i]}+"
+def _bin_label(i: int, edges) -> str:
+    hi = edges[i + 1] if i + 1 < len(edges) else None
+    return f"{edges[i]}-{hi}" if hi is not None else f"{edges[i]}+"
 
 
-def _marks(i: int, anchor_sizes: list) -> str:
-    lo = SIDE_EDGES[i]
-    hi = SIDE_EDGES[i + 1] if i + 1 < len(SIDE_EDGES) else float("inf")
-    marks = [f"anchor {a}" for a in anchor_sizes if lo <= a < hi]
+def _marks(i: int, anchor_sizes: list, squared: bool) -> str:
+    """The anchor sizes (as areas for the mask-area histogram) and COCO's bounds that fall in bin i."""
+    lo, hi = SIDE_EDGES[i], (SIDE_EDGES[i + 1] if i + 1 < len(SIDE_EDGES) else float("inf"))
+    marks = [f"anchor {a}" + ("²" if squared else "") for a in anchor_sizes if lo <= a < hi]
     marks += [f"COCO {name} from here" for b, name in ((32, "medium"), (96, "large")) if b == lo]
     return ", ".join(marks)
 
 
-def size_histogram(result, width: int = 30, class_index: int | None = None) -> list[str]:
-    """Box sides before | after, one line per bin, with the anchor sizes and COCO bounds: of all classes,
-    or of class `class_index`."""
+def size_histogram(result, width: int = 30, class_index: int | None = None, kind: str = "side") -> list[str]:
+    """Box sides (kind "side", px) or mask areas (kind "area", px²) before | after, one line per bin, with
+    the anchor sizes and COCO's bounds: of all classes, or of class `class_index`."""
     t = result.tally
     pick = slice(None) if class_index is None else slice(class_index, class_index + 1)
-    before, after = t["side_before"][pick].sum(axis=0), t["side_after"][pick].sum(axis=0)
+    before, after = t[f"{kind}_before"][pick].sum(axis=0), t[f"{kind}_after"][pick].sum(axis=0)
     top = max(before.max(), after.max(), 1)
     sizes = sorted({v for level in result.settings["anchors"]["sizes"] for v in level})
-    title = "box side px" if class_index is None else result.class_names[class_index][:11]
-    lines = [f"{title:<12}{'before':>8} {'':<{width}} {'after':>8}"]
-    for i in range(len(SIDE_EDGES)):
+    edges, unit = (SIDE_EDGES, "box side px") if kind == "side" else (AREA_EDGES, "mask px²")
+    title = unit if class_index is None else f"{result.class_names[class_index][:11]}"
+    lines = [f"{title:<14}{'before':>8} {'':<{width}} {'after':>8}"]
+    for i in range(len(edges)):
         bar_b = "#" * int(round(width * before[i] / top))
         bar_a = "#" * int(round(width * after[i] / top))
-        lines.append(f"{_bin_label(i):<12}{int(before[i]):>8} {bar_b:<{width}} {int(after[i]):>8} {bar_a:<{width}}"
-                     f"  {_marks(i, sizes)}".rstrip())
+        lines.append(f"{_bin_label(i, edges):<14}{int(before[i]):>8} {bar_b:<{width}} {int(after[i]):>8} "
+                     f"{bar_a:<{width}}  {_marks(i, sizes, kind == 'area')}".rstrip())
     return lines
 
 
@@ -229,6 +230,7 @@ def headline(result) -> str:
 def report_lines(result, limits: Limits = Limits()) -> list[str]:
     warnings = audit_warnings(result, limits)
     return ([headline(result), ""] + class_table(result) + [""] + size_histogram(result) + [""]
+            + size_histogram(result, kind="area") + [""]
             + ([f"warning: {w}" for w in warnings] or ["No warning: nothing the pipeline does looks harmful."]))
 
 
@@ -265,6 +267,6 @@ def to_json(result, limits: Limits = Limits()) -> dict:
     """The audit as a JSON document (per-class figures, histograms, warnings)."""
     doc = result.to_dict()
     doc["classes"] = class_rows(result)
-    doc["side_edges"] = list(SIDE_EDGES)
+    doc["side_edges"], doc["area_edges"] = list(SIDE_EDGES), list(AREA_EDGES)
     doc["warnings"] = audit_warnings(result, limits)
     return doc

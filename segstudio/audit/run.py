@@ -26,7 +26,7 @@ from segstudio.augment import prepare_sample, sample_seed
 from segstudio.errors import ConfigError, UserError
 from segstudio.loader import SegmentationDataset, build_loader, reraise_user_error
 
-CACHE_FORMAT = 2   # 2: reachable_before/after
+CACHE_FORMAT = 3   # 2: reachable_before/after; 3: mask-area histograms
 BATCH = 8
 
 

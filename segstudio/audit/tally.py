@@ -18,6 +18,7 @@ from segstudio.augment import DROP_REASONS
 # Box side (square root of the box area, model input pixels): bin edges. 32 and 96 are COCO's
 # small/medium/large bounds (areas 32² and 96²); the powers of two line up with the anchor sizes.
 SIDE_EDGES = (0, 8, 16, 32, 64, 96, 128, 256, 512)
+AREA_EDGES = tuple(e * e for e in SIDE_EDGES)   # mask area, px²: the same bins squared (COCO's 32², 96² among them)
 COCO_BOUNDS = (32 * 32, 96 * 96)          # mask area, px²: small below the first, large from the second
 COCO_NAMES = ("small", "medium", "large")
 EXAMPLES = 20                              # rows kept as examples of samples left empty
@@ -25,8 +26,11 @@ EXAMPLES = 20                              # rows kept as examples of samples le
 
 def _sides_areas(boxes: np.ndarray, mask_areas: np.ndarray, area_scale: float) -> tuple[np.ndarray, np.ndarray]:
     b = np.asarray(boxes, np.float32).reshape(-1, 4)
-    side = np.sqrt(np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None))
-    return side.astype(np.float32), (np.asarray(mask_areas, np.float64) * area_scale).astype(np.float32)
+    side = np.sqrt(np.clip(b[:, 2] - b[:, 0], 0, None).astype(np.float64) * np.clip(b[:, 3] - b[:, 1], 0, None))
+    area = np.asarray(mask_areas, np.float64) * area_scale
+    # to 1/1000 px: Albumentations' normalised boxes come back as 16.000002, which would move a 32 px box
+    # under the 32 px bound
+    return np.round(side, 3), np.round(area, 3)
 
 
 def _mask_areas(masks: np.ndarray) -> np.ndarray:
@@ -65,8 +69,8 @@ def sample_stats(raw, prepared, anchors, draw: int = 0, before: dict | None = No
     return {"row": int(raw.index), "draw": int(draw), "before": before, "after": after, "dropped": dropped}
 
 
-def _hist(values: np.ndarray) -> np.ndarray:
-    return np.searchsorted(np.asarray(SIDE_EDGES[1:]), values, side="right")
+def _hist(values: np.ndarray, edges=SIDE_EDGES) -> np.ndarray:
+    return np.searchsorted(np.asarray(edges[1:]), values, side="right")
 
 
 def _coco(areas: np.ndarray) -> np.ndarray:
@@ -89,7 +93,8 @@ class AuditTally:
         shapes = {"before": (c,), "after": (c,), "after_weighted": (c,), "before_weighted": (c,),
                   "covered_before": (c,), "covered_after": (c,),
                   "reachable_before": (c,), "reachable_after": (c,),
-                  "side_before": (c, bins), "side_after": (c, bins), "coco_before": (c, 3), "coco_after": (c, 3)}
+                  "side_before": (c, bins), "side_after": (c, bins), "area_before": (c, bins), "area_after": (c, bins),
+                  "coco_before": (c, 3), "coco_after": (c, 3)}
         shapes.update({f"dropped_{code}": (c,) for code in DROP_REASONS})
         for name, shape in shapes.items():
             self.arrays.setdefault(name, np.zeros(shape, np.float64))
@@ -111,6 +116,7 @@ class AuditTally:
             np.add.at(a[f"covered_{when}"], lab[s["covered"][ok]], 1)
             np.add.at(a[f"reachable_{when}"], lab[s["reachable"][ok]], 1)
             np.add.at(a[f"side_{when}"], (lab, _hist(s["side"][ok])), 1)
+            np.add.at(a[f"area_{when}"], (lab, _hist(s["area"][ok], AREA_EDGES)), 1)
             np.add.at(a[f"coco_{when}"], (lab, _coco(s["area"][ok])), 1)
         for label, code in stats["dropped"]:
             if 0 <= label < c:

@@ -241,9 +241,11 @@ class AuditView(QWidget):
         item = self.table.item(rows[0].row(), 0) if rows else None
         names = self.result.class_names
         index = names.index(item.text()) if item is not None and item.text() in names else None
-        text = size_histogram(self.result, width=24, class_index=index)
-        if self.other is not None:
-            text += ["", f"{self.compareCombo.currentText()}:"] + size_histogram(self.other, 24, index)
+        text = []
+        for kind in ("side", "area"):
+            text += size_histogram(self.result, 24, index, kind) + [""]
+            if self.other is not None:
+                text += [f"{self.compareCombo.currentText()}:"] + size_histogram(self.other, 24, index, kind) + [""]
         self.histogramText.setPlainText("\n".join(text))
 
     def _set(self, row: int, column: int, value, marked: bool = False) -> None:
