@@ -82,14 +82,17 @@ def audit_rows(train_rows, n: int, seed: int) -> list[int]:
     return sorted(rows[i] for i in pick)
 
 
-def audit_settings(cfg, anchors: AnchorSetup, rows: int, draws: int) -> dict:
+def audit_settings(cfg, anchors: AnchorSetup | None, rows: int, draws: int) -> dict:
+    """What an audit describes (the cache key without the anchors, which follow from the model settings)."""
     from segstudio.augment import resolve_spec
 
     a = cfg.augment
-    return {"rows": rows, "draws": draws, "seed": cfg.train.seed, "preset": a.preset, "spec": resolve_spec(a),
-            "image_size": a.image_size, "min_area": a.min_area, "min_visibility": a.min_visibility,
-            "boxes_from_masks": a.boxes_from_masks, "arch": cfg.model.arch, "anchors": anchors.to_dict(),
-            "repeat_factor_threshold": cfg.train.repeat_factor_threshold}
+    model = {k: v for k, v in dataclasses.asdict(cfg.model).items() if k != "weights"}
+    out = {"rows": rows, "draws": draws, "seed": cfg.train.seed, "preset": a.preset, "spec": resolve_spec(a),
+           "image_size": a.image_size, "min_area": a.min_area, "min_visibility": a.min_visibility,
+           "boxes_from_masks": a.boxes_from_masks, "arch": cfg.model.arch, "model": model,
+           "repeat_factor_threshold": cfg.train.repeat_factor_threshold}
+    return out if anchors is None else dict(out, anchors=anchors.to_dict())
 
 
 def _weights(cfg, mapped, train_rows: list[int], rows: list[int]) -> dict:
@@ -112,15 +115,15 @@ def audit_mapped(mapped, cfg, *, rows: int = 500, draws: int = 4, workers: int |
 
     if rows < 1 or draws < 1:
         raise ConfigError("The audit needs at least 1 row and 1 draw; raise --rows or --draws.")
-    anchors = AnchorSetup.for_config(cfg)
     train_rows = list(make_split(mapped.ds, cfg.data).train)
     chosen = audit_rows(train_rows, rows, cfg.train.seed)
-    settings = audit_settings(cfg, anchors, len(chosen), draws)
-    key = _cache_key(mapped, settings, chosen)
+    key = _cache_key(mapped, audit_settings(cfg, None, len(chosen), draws), chosen)
     hit = load_cached(key) if use_cache else None
-    if hit is not None:
+    if hit is not None:     # answered without building the model
         progress(len(chosen) * draws, len(chosen) * draws)
         return hit
+    anchors = AnchorSetup.for_config(cfg)
+    settings = audit_settings(cfg, anchors, len(chosen), draws)
     result = AuditResult(list(mapped.class_names), AuditTally(len(mapped.class_names)), settings, rows=chosen)
     _collect(result, mapped, cfg, anchors, _weights(cfg, mapped, train_rows, chosen),
              cfg.train.workers if workers is None else workers, progress, should_stop)
@@ -200,11 +203,3 @@ def store(key: dict | None, result: AuditResult) -> bool:
     except OSError:
         return False
     return True
-
-
-def audit_url(url: str, cfg, **kwargs) -> AuditResult:
-    """Open `url` with cfg.data and audit it (the command's entry point)."""
-    from segstudio.data.mapped import open_mapped
-
-    mapped = open_mapped(url, cfg.data, endpoint_url=cfg.data.endpoint_url)
-    return audit_mapped(mapped, cfg, **kwargs)
