@@ -168,10 +168,11 @@ class AuditView(QWidget):
         self.runner.request_stop()
         self.statusLabel.setText("Cancelling after the current batch...")
 
-    def mark_stale(self) -> None:
-        """The pipeline changed: the audit shown describes the old one."""
+    @Slot()
+    def mark_stale(self, *_) -> None:
+        """The pipeline or the model changed: the audit shown describes the old ones."""
         if self.result is not None and not self.runner.is_running():
-            self.statusLabel.setText("The pipeline changed since this audit; press Audit again.")
+            self.statusLabel.setText("The pipeline or the model changed since this audit; press Audit again.")
             self.adviceChanged.emit("")
 
     @Slot(object)

@@ -47,7 +47,18 @@ def test_the_audit_view_fills_its_table_marks_differences_and_advises(window, qt
     window.grab().save(str(screenshot_dir / "gui_audit.png"))
     window.augmentPanel.minVisibilitySpin.setValue(0.3)   # another pipeline: the advice no longer holds
     assert "Audit: " not in _child(window, "adviceLabel", QLabel).text()
-    assert "pipeline changed" in _child(window, "auditStatusLabel", QLabel).text()
+    assert "changed since this audit" in _child(window, "auditStatusLabel", QLabel).text()
+
+
+def test_another_model_makes_the_audit_stale(window, qtbot):
+    _audit_tab(window, rows=4, draws=1)
+    view = window.augmentPanel.auditView
+    _child(window, "auditRunButton", QPushButton).click()
+    qtbot.waitUntil(lambda: not view.runner.is_running() and view.result is not None, timeout=120000)
+    assert "Audit: " in _child(window, "adviceLabel", QLabel).text()
+    _child(window, "archCombo", QComboBox).setCurrentText("maskrcnn_mobilenet_v3_fpn")   # other anchors
+    assert "Audit: " not in _child(window, "adviceLabel", QLabel).text()
+    assert "changed since this audit" in _child(window, "auditStatusLabel", QLabel).text()
 
 
 def test_the_audit_can_be_cancelled(window, qtbot):
