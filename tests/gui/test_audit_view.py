@@ -90,3 +90,19 @@ def test_the_audit_compares_with_a_config_file(window, qtbot, tmp_path):
     table = _child(window, "auditTable", QTableWidget)
     headers = [table.horizontalHeaderItem(j).text() for j in range(table.columnCount())]
     assert "lost: other.toml" in headers
+
+
+def test_a_broken_config_to_compare_with_is_one_sentence(window, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[augment]\nmin_visibility = 'high'\n")
+    _audit_tab(window, rows=4, draws=1)
+    view = window.augmentPanel.auditView
+    view.pick_config = lambda: str(bad)
+    combo = _child(window, "auditCompareCombo", QComboBox)
+    combo.setCurrentIndex(combo.count() - 1)
+    combo.activated.emit(combo.count() - 1)
+    _child(window, "auditRunButton", QPushButton).click()
+    assert not view.runner.is_running()
+    status = _child(window, "auditStatusLabel", QLabel).text()
+    assert "augment.min_visibility" in status and status.endswith(".")
+    assert status.count("\n") == 0
