@@ -21,6 +21,7 @@ import numpy as np
 
 _PROBE = 256   # a multiple of 64: every feature map divides it exactly
 _CHUNK = 1 << 20   # anchor-box pairs per IoU product (4 MB a float32 array)
+_SETUPS: dict = {}  # model settings -> AnchorSetup, this process
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,19 @@ class AnchorSetup:
 
     @classmethod
     def for_config(cls, cfg) -> "AnchorSetup":
-        """The anchors of the model `cfg.model` describes at input size `cfg.augment.image_size`."""
+        """The anchors of the model `cfg.model` describes at input size `cfg.augment.image_size` (built once
+        per model settings in a process: a second audit, or the window's next one, skips the build)."""
+        import dataclasses
+        import json
+
+        model = {k: v for k, v in dataclasses.asdict(cfg.model).items() if k != "weights"}
+        key = json.dumps([model, cfg.augment.image_size], sort_keys=True, default=str)
+        if key not in _SETUPS:
+            _SETUPS[key] = cls._build(cfg)
+        return _SETUPS[key]
+
+    @classmethod
+    def _build(cls, cfg) -> "AnchorSetup":
         import torch
 
         from segstudio.model import build_model
@@ -51,6 +64,9 @@ class AnchorSetup:
         return cls(tuple(tuple(s) for s in gen.sizes), tuple(tuple(a) for a in gen.aspect_ratios), strides,
                    int(tr.min_size[-1]), int(tr.max_size), int(tr.size_divisible),
                    float(model.rpn.proposal_matcher.high_threshold), cells)
+
+    def __getstate__(self):
+        return dict(self.__dict__, _cache={})   # workers lay their own grids: no megabytes through the pipe
 
     def to_dict(self) -> dict:
         return {"sizes": [list(s) for s in self.sizes], "aspect_ratios": [list(a) for a in self.aspect_ratios],
