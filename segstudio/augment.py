@@ -23,6 +23,7 @@ from segstudio.errors import ConfigError
 from segstudio.model_io import image_tensor
 
 MIN_BOX_SIDE = 1.0  # pixels; Mask R-CNN rejects boxes without positive width and height
+_ZERO_SIDE = 1e-3   # pixels; Albumentations drops boxes thinner than this (none survive MIN_BOX_SIDE anyway)
 try:  # raised when a crop is larger than the image; it is not a ValueError
     from albumentations.augmentations.crops.transforms import CropSizeError
 except ImportError:  # pragma: no cover - other Albumentations versions
@@ -61,9 +62,12 @@ def build_pipeline(aug_cfg, train: bool = True, keep_crowd: bool | None = None) 
     """Build the pipeline a config describes; with train=False nothing random runs (evaluation)."""
     spec = resolve_spec(aug_cfg) if train else []
     transforms = validate_spec(spec)
+    # min_width/min_height: with min_area and min_visibility both 0, a box left wholly outside a crop is
+    # clipped to zero width, passes Albumentations' filter and then fails its own check (a ValueError).
     bbox_params = A.BboxParams(format="pascal_voc", label_fields=["instance_ids"],
                                min_area=aug_cfg.min_area if train else 0.0,
                                min_visibility=aug_cfg.min_visibility if train else 0.0,
+                               min_width=_ZERO_SIDE, min_height=_ZERO_SIDE,
                                clip=True, filter_invalid_bboxes=True, check_each_transform=False)
     # Masks travel as one coordinate map (see _coordinate_map), resampled nearest-neighbour.
     with warnings.catch_warnings():  # an empty pipeline "has no transform for bboxes": that is fine
@@ -77,8 +81,21 @@ def build_pipeline(aug_cfg, train: bool = True, keep_crowd: bool | None = None) 
                     aug_cfg.min_area if train else 0.0, aug_cfg.min_visibility if train else 0.0)
 
 
-def _drop(report: dict, ids, labels, reason: str) -> None:
-    report["dropped"].extend({"instance": int(i), "label": int(labels[i]), "reason": reason} for i in ids)
+# The reason codes of dropped instances (the audit counts them; `reason` is the sentence for people).
+DROP_REASONS = {
+    "crowd": "crowd region (not trained on)",
+    "invalid": "box under 1 px inside the image (before the transforms)",
+    "outside": "outside the picture after the transforms",
+    "min_area": "box smaller than augment.min_area after the transforms",
+    "min_visibility": "less than augment.min_visibility of the box left inside the picture",
+    "mask_empty": "mask empty (before or after the transforms)",
+    "tiny_box": "box under 1 px after the transforms",
+}
+
+
+def _drop(report: dict, ids, labels, reason: str, code: str) -> None:
+    report["dropped"].extend({"instance": int(i), "label": int(labels[i]), "reason": reason, "code": code}
+                             for i in ids)
 
 
 def _valid_input(raw: RawSample, keep_crowd: bool, report: dict) -> np.ndarray:
@@ -89,11 +106,11 @@ def _valid_input(raw: RawSample, keep_crowd: bool, report: dict) -> np.ndarray:
     keep = np.ones(n, bool)
     if not keep_crowd:
         crowd = np.asarray(raw.iscrowd, bool)
-        _drop(report, np.flatnonzero(crowd), raw.labels, "crowd")
+        _drop(report, np.flatnonzero(crowd), raw.labels, "crowd", "crowd")
         keep &= ~crowd
     b = np.clip(raw.boxes, 0, [w, h, w, h]) if n else raw.boxes.reshape(0, 4)
     small = keep & ~((b[:, 2] - b[:, 0] >= MIN_BOX_SIDE) & (b[:, 3] - b[:, 1] >= MIN_BOX_SIDE))  # NaN too
-    _drop(report, np.flatnonzero(small), raw.labels, "box under 1 px inside the image")
+    _drop(report, np.flatnonzero(small), raw.labels, "box under 1 px inside the image", "invalid")
     keep &= ~small
     return np.flatnonzero(keep)
 
@@ -199,13 +216,15 @@ def _drop_filtered(report: dict, raw: RawSample, lost: np.ndarray, pipeline: Pip
     for i, mask in zip(lost, masks):
         ys, xs = np.nonzero(mask)
         if not len(ys):
-            reason = "outside the picture after the transforms (cropped or moved away)"
+            code, reason = "outside", "outside the picture after the transforms (cropped or moved away)"
         elif (area := float((xs.max() - xs.min() + 1) * (ys.max() - ys.min() + 1))) < pipeline.min_area:
+            code = "min_area"
             reason = f"box area {area:.0f} px² after the transforms is under min_area {pipeline.min_area:g}"
         else:
+            code = "min_visibility"
             reason = (f"mostly cut off: less than min_visibility {pipeline.min_visibility:g} of its box is left "
                       "inside the picture")
-        _drop(report, [i], raw.labels, reason)
+        _drop(report, [i], raw.labels, reason, code)
 
 
 def prepare_sample(raw: RawSample, pipeline: Pipeline, seed: int) -> PreparedSample:
@@ -220,7 +239,7 @@ def prepare_sample(raw: RawSample, pipeline: Pipeline, seed: int) -> PreparedSam
     _drop_filtered(report, raw, np.setdiff1d(idx, kept), pipeline, (result["mask"], coords, stride))
     masks = _select_masks(raw.masks, kept, result["mask"], coords, stride)
     nonempty = masks.reshape(len(kept), -1).any(axis=1) if len(kept) else np.zeros(0, bool)
-    _drop(report, kept[~nonempty], raw.labels, "mask empty (before or after transforms)")
+    _drop(report, kept[~nonempty], raw.labels, "mask empty (before or after transforms)", "mask_empty")
     kept, masks = kept[nonempty], masks[nonempty]
     if pipeline.boxes_from_masks:
         boxes = boxes_from_masks(masks)
@@ -228,7 +247,7 @@ def prepare_sample(raw: RawSample, pipeline: Pipeline, seed: int) -> PreparedSam
         boxes = np.asarray(result["bboxes"], np.float32).reshape(-1, 4)[nonempty]
         boxes = np.clip(boxes, 0, [hw[1], hw[0], hw[1], hw[0]]).astype(np.float32)
     ok = (boxes[:, 2] - boxes[:, 0] >= MIN_BOX_SIDE) & (boxes[:, 3] - boxes[:, 1] >= MIN_BOX_SIDE)
-    _drop(report, kept[~ok], raw.labels, "box under 1 px after transforms")
+    _drop(report, kept[~ok], raw.labels, "box under 1 px after transforms", "tiny_box")
     kept, masks, boxes = kept[ok], masks[ok], boxes[ok]
     target = {"boxes": torch.from_numpy(np.ascontiguousarray(boxes)),
               "labels": torch.from_numpy(raw.labels[kept].astype(np.int64) + 1),

@@ -15,6 +15,7 @@ COMMANDS = {
     "demo-data": "demo_data",
     "import-coco": "import_coco",
     "inspect": "inspect",
+    "audit": "audit",
     "preview": "preview",
     "train": "train",
     "eval": "evaluate",

@@ -49,7 +49,7 @@ class RowCheck:
         return check_sample(raw, self.num_classes, self.has_masks, self.has_boxes)
 
 
-def _reraise(exc: UserError):
+def reraise_user_error(exc: UserError):
     if torch.utils.data.get_worker_info() is None:
         raise exc
     raise WorkerUserError(str(exc)) from None
@@ -162,7 +162,7 @@ class SegmentationDataset(Dataset):
                 return self.checked_sample(self.rows[int(pos)], int(epoch))
             return self.sample(self.rows[int(pos)], int(epoch))
         except UserError as exc:
-            _reraise(exc)
+            reraise_user_error(exc)
 
     def __getitems__(self, keys) -> list:
         """A whole batch: its rows read together (one request per column, all in flight at once; the
@@ -175,7 +175,7 @@ class SegmentationDataset(Dataset):
                 self._request([self.rows[int(p)] for p in positions])
             self._ready = {r: c for r, c in zip(rows, pending.cells()) if c is not None}
         except UserError as exc:
-            _reraise(exc)
+            reraise_user_error(exc)
         try:
             return [self[k] for k in keys]
         finally:
@@ -322,7 +322,7 @@ def aspect_groups(sizes) -> np.ndarray:
 def build_loader(dataset: SegmentationDataset, batch_size: int, workers: int, shuffle: bool, seed: int,
                  device="cpu", drop_last: bool = False, *, group_by_aspect: bool | None = None,
                  timeout: float = 300.0, prefetch_factor: int = 2, pin_memory: bool | None = None,
-                 rank: int = 0, world_size: int = 1, repeat_factors=None) -> DataLoader:
+                 rank: int = 0, world_size: int = 1, repeat_factors=None, collate_fn=None) -> DataLoader:
     """The one DataLoader factory (training, validation, evaluation, benchmarks): batches from an
     EpochBatchSampler (`loader.batch_sampler.set_epoch(e, skip=k)` pins the epoch), spawn workers.
 
@@ -339,7 +339,8 @@ def build_loader(dataset: SegmentationDataset, batch_size: int, workers: int, sh
         kwargs = dict(multiprocessing_context="spawn", persistent_workers=True, prefetch_factor=prefetch_factor,
                       worker_init_fn=worker_init, timeout=timeout)
     pin = str(device).startswith("cuda") if pin_memory is None else pin_memory
-    collate_fn = checked_collate if getattr(dataset, "check", None) is not None else collate
+    if collate_fn is None:   # the audit passes its own (its items are figures, not samples)
+        collate_fn = checked_collate if getattr(dataset, "check", None) is not None else collate
     return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate_fn, pin_memory=pin,
                       generator=torch.Generator().manual_seed(seed), **kwargs)
 

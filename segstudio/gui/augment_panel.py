@@ -12,9 +12,10 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QPlainTextEdit, QPushButton,
                                QSpinBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
-from segstudio.config import AugmentConfig
+from segstudio.config import AugmentConfig, Config
 from segstudio.errors import UserError
 from segstudio.gui.state import DatasetState
+from segstudio.gui.audit_view import AuditView
 from segstudio.gui.transform_editor import TransformListEditor
 from segstudio.gui.widgets import TILE, TILE_GAP, ImageView, hbox, tile_images, titled, vbox
 from segstudio.gui.workers import RenderService
@@ -170,6 +171,8 @@ class AugmentPanel(QWidget):
         self.state = state
         self.renderer = renderer
         self.image_size_fn = image_size_fn
+        # the whole config the audit describes (the window sets the Training tab's form)
+        self.config_fn = lambda: Config(augment=self.augment_config())
         self._worker = AugmentRenderer()
         self._filling = False
         self._error_shown = False
@@ -211,6 +214,7 @@ class AugmentPanel(QWidget):
                                           "cropping")
         for spin in (self.minAreaSpin, self.minVisibilitySpin):
             spin.valueChanged.connect(self.request_preview)
+            spin.valueChanged.connect(self._pipeline_changed)
         filters = QFormLayout()
         filters.addRow("Drop boxes under", self.minAreaSpin)
         filters.addRow("Drop boxes less visible than", self.minVisibilitySpin)
@@ -250,6 +254,9 @@ class AugmentPanel(QWidget):
         self.viewTabs = QTabWidget(objectName="augViewTabs")
         self.viewTabs.addTab(pair, "Original | augmented")
         self.viewTabs.addTab(self.gridView, "Grid")
+        self.auditView = AuditView(self.state, lambda: self.config_fn(), self._presets)
+        self.auditView.message.connect(self.message)
+        self.viewTabs.addTab(self.auditView, "Audit")
         self.reportText = QPlainTextEdit(objectName="augReportText", readOnly=True)
         self.reportText.setMaximumHeight(130)
         self.reportText.setPlaceholderText("Dropped instances and applied parameters of the shown draw")
@@ -301,13 +308,20 @@ class AugmentPanel(QWidget):
                 self._error(str(exc))
                 return
             self.transforms.set_spec(spec)
+        self._pipeline_changed()
         self.request_preview()
 
     @Slot()
     def _edited(self) -> None:
         """Any edit of the list makes the pipeline custom; the preview follows at once."""
         self._set_preset_silently(CUSTOM)
+        self._pipeline_changed()
         self.request_preview()
+
+    @Slot()
+    def _pipeline_changed(self, *_) -> None:
+        if hasattr(self, "auditView"):   # the filters are set while the panel is built
+            self.auditView.mark_stale()
 
     # ---- previews -----------------------------------------------------------------------------
     def row_fn(self) -> int:

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QWid
 
 from segstudio.config import DataConfig, config_from_dict
 from segstudio.errors import UserError
-from segstudio.gui import settings
+from segstudio.gui import config_form, settings
 from segstudio.gui.augment_panel import AugmentPanel
 from segstudio.gui.dataset_panel import DatasetPanel
 from segstudio.gui.eval_panel import EvalPanel
@@ -19,6 +19,9 @@ from segstudio.gui.widgets import WheelGuard
 from segstudio.gui.workers import RenderService, calm_gc
 
 TEXT_KINDS = ("text", "class_label", "scalar")
+# form settings that change what the Augmentation tab's audit describes (the model's anchors, the rows)
+AUDITED_FORM_KEYS = ("model.arch", "data.split_column", "data.val_fraction", "train.repeat_factor_threshold",
+                     "train.seed")
 
 
 class MainWindow(QMainWindow):
@@ -74,6 +77,10 @@ class MainWindow(QMainWindow):
         self.trainPanel.starting.connect(self._export_credentials)
         self.trainPanel.runsDirChanged.connect(self.evalPanel.refresh_runs)
         self.trainPanel.num_rows_fn = lambda: self.state.num_rows if self.state.info is not None else 0
+        self.augmentPanel.config_fn = self.trainPanel.config     # the audit describes the run the form would start
+        self.augmentPanel.auditView.adviceChanged.connect(self.trainPanel.set_audit_advice)
+        for key in AUDITED_FORM_KEYS:   # settings the audit depends on besides the pipeline
+            config_form.changed_signal(self.trainPanel.editors[key]).connect(self.augmentPanel.auditView.mark_stale)
         self.state.changed.connect(self._on_dataset_changed)
         self.datasetPanel.opened.connect(self._propose_split)
         self.state.changed.connect(self.trainPanel.validate_live)

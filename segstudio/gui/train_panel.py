@@ -91,6 +91,7 @@ class TrainPanel(QWidget):
         super().__init__(parent)
         self.config_parts = config_parts
         self.num_rows_fn = lambda: 0   # the open dataset's row count (set by the window), for the advice
+        self.audit_advice = ""         # the Augmentation tab's audit of the current pipeline, in one line
         self.base = Config()
         try:
             self.base = load_preset()
@@ -330,13 +331,20 @@ class TrainPanel(QWidget):
             self.adviceLabel.setText("")
         else:
             self.validationLabel.setText("")
-            self.adviceLabel.setText("\n".join(run_warnings(cfg, self.num_rows_fn(), self._accelerator())))
+            advice = run_warnings(cfg, self.num_rows_fn(), self._accelerator())
+            self.adviceLabel.setText("\n".join(advice + ([self.audit_advice] if self.audit_advice else [])))
 
     def _accelerator(self) -> bool:
         if self._has_accelerator is None:
             from segstudio.config_presets import gpu_present
             self._has_accelerator = gpu_present()
         return self._has_accelerator
+
+    @Slot(str)
+    def set_audit_advice(self, line: str) -> None:
+        """Show the audit's advice under the form ("" once the pipeline has changed since the audit)."""
+        self.audit_advice = line
+        self.validate_live()
 
     def _show_validation(self, text: str) -> None:
         text = config_form.in_window_words(text)
