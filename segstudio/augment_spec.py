@@ -251,6 +251,15 @@ def _check_params(i: int, name: str, params: dict) -> None:
                 raise ConfigError(f"{_where(i, name)}: parameter {key} must be {fixed} ({why}).")
         elif key not in allowed:
             raise ConfigError(f"{_where(i, name)}: unknown parameter {key!r}; allowed: {', '.join(allowed)}.")
+        elif _reversed_range(value):
+            # Albumentations swaps (120, 90) into (90, 120) without a word: the user likely meant something else
+            raise ConfigError(f"{_where(i, name)}: {key} ({value[0]:g}, {value[1]:g}) has its larger value first; "
+                              f"write the range low to high, e.g. ({value[1]:g}, {value[0]:g}).")
+
+
+def _reversed_range(value) -> bool:
+    return (isinstance(value, (tuple, list)) and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value) and value[0] > value[1])
 
 
 def _first_error(exc: Exception) -> tuple[str, str]:

@@ -48,6 +48,7 @@ def test_catalogue_has_typed_params():
     ([{"name": "MaskDropout"}], ["MaskDropout"]),
     ([{"name": "Rotate", "border_mode": 2}], ["Rotate", "border_mode"]),
     ([{"p": 0.5}], ["transforms[0]", "name"]),
+    ([{"name": "Rotate", "limit": [120, 90]}], ["Rotate", "limit (120, 90)", "low to high"]),   # was swapped silently
 ])
 def test_invalid_specs_name_the_problem(spec, words):
     with pytest.raises(ConfigError) as err:

@@ -6,8 +6,8 @@ import functools
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
-                               QLabel, QListWidget, QListWidgetItem, QMenu, QProgressBar, QPushButton,
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMenu, QProgressBar, QPushButton,
                                QScrollArea, QSizePolicy, QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 from segstudio.advice import run_warnings
@@ -163,6 +163,8 @@ class TrainPanel(QWidget):
                     w.editingFinished.connect(self._on_runs_dir_edited)
                     w = hbox((w, 1), QPushButton("Browse...", objectName="runsDirBrowseButton",
                                                  clicked=self._pick_runs_dir))
+                if isinstance(w, (QSpinBox, QDoubleSpinBox)):
+                    self._say_corrections(w, label)
                 form.addRow(label, w)
             boxes.append(box)
         self.editors["data.split_column"].currentTextChanged.connect(self._on_split_column)
@@ -170,6 +172,25 @@ class TrainPanel(QWidget):
         scroll.setWidget(vbox(*boxes, 1))
         scroll.setMinimumWidth(330)
         return scroll
+
+    def _say_corrections(self, spin, label: str) -> None:
+        """A typed value outside the field's range becomes the nearest allowed one, and the status bar says so
+        (Image size "5" silently went back to the previous value)."""
+        spin.setCorrectionMode(QSpinBox.CorrectionMode.CorrectToNearestValue)
+        typed: list[str] = [""]
+        spin.lineEdit().textEdited.connect(lambda text: typed.__setitem__(0, text))
+
+        def finished() -> None:
+            text, typed[0] = typed[0].strip(), ""
+            try:
+                number = float(text.removesuffix(spin.suffix()).strip().replace(spin.locale().groupSeparator(), ""))
+            except ValueError:
+                return
+            tolerance = 10 ** -spin.decimals() if isinstance(spin, QDoubleSpinBox) else 0
+            if abs(number - spin.value()) > tolerance:
+                self.message.emit(f"{label} takes {spin.minimum():g} to {spin.maximum():g}; {number:g} became "
+                                  f"{spin.value():g}.", True)
+        spin.editingFinished.connect(finished)
 
     def _build_file_buttons(self) -> QHBoxLayout:
         presets = QToolButton(text="Config preset", objectName="loadPresetButton")

@@ -408,3 +408,14 @@ def test_clicking_a_class_steps_through_its_rows_and_hover_names_an_instance(win
     view.fit()
     (x0, x1), _ = view._box.viewRange()
     assert x0 <= 0 and x1 >= view.array.shape[1] - 1
+
+
+def test_an_image_size_out_of_range_becomes_the_nearest_and_is_said(window, qtbot):
+    spin = child(window, "imageSizeSpin", QSpinBox)
+    window.tabs.setCurrentWidget(window.trainPanel)
+    spin.setFocus()
+    spin.selectAll()
+    qtbot.keyClicks(spin.lineEdit(), "5")
+    qtbot.keyClick(spin, Qt.Key.Key_Return)
+    assert spin.value() == spin.minimum()                              # the nearest allowed value, not the old one
+    assert f"takes {spin.minimum()}" in window.statusLabel.text() and "5 became" in window.statusLabel.text()
