@@ -8,7 +8,7 @@ from segstudio.gui.state import DatasetState
 from segstudio.gui.display_controls import DisplayControls
 from segstudio.gui.widgets import ImageView, link_slider
 from segstudio.gui.workers import RenderService
-from segstudio.render import render_raw
+from segstudio.render import class_colour, render_raw
 
 CHANNEL = "dataset"   # the render service's channel of this view
 HOVER_HINT = "Point at an instance to name it; wheel to zoom, drag to pan, double-click to fit."
@@ -18,20 +18,29 @@ def render_row(mapped, row: int, options: dict | None = None):
     """Render job: one raw row of a MappedDataset with masks, boxes and names, as the core draws it (with
     the display options: render() keyword arguments)."""
     raw, class_names = mapped.read(row), mapped.class_names
-    rgb = render_raw(raw, class_names, **(options or {}))
+    options = dict(options or {})
+    with_labels = options.pop("draw_labels", True)
+    # names are drawn by the view at screen size (burned into the pixels they were blocky on small images
+    # and huge when zoomed in)
+    rgb = render_raw(raw, class_names, draw_labels=False, **options)
     names = [class_names[i] if 0 <= i < len(class_names) else str(i) for i in raw.labels.tolist()]
     h, w = raw.image.shape[:2]
     n = raw.num_instances
     listed = f" ({', '.join(names[:12])}{', ...' if len(names) > 12 else ''})" if names else ""
-    instances = Instances(names, raw.labels.tolist(), raw.masks.astype(bool, copy=False), (h, w))
+    hidden = set(options.get("hidden_classes", ()))
+    tags = [(float(b[0]), float(b[1]), name, class_colour(label))
+            for b, name, label in zip(raw.boxes.tolist(), names, raw.labels.tolist())
+            if with_labels and label not in hidden]
+    instances = Instances(names, raw.labels.tolist(), raw.masks.astype(bool, copy=False), (h, w), tags)
     return row, rgb, f"row {row}: {w}x{h}, {n} instance{'' if n == 1 else 's'}{listed}", instances
 
 
 class Instances:
     """The instances of the row on screen, to name the one under the mouse pointer."""
 
-    def __init__(self, names: list, labels: list, masks, shape: tuple):
+    def __init__(self, names: list, labels: list, masks, shape: tuple, tags: list = ()):
         self.names, self.labels, self.masks, self.shape = names, labels, masks, shape
+        self.tags = list(tags)   # (x, y, name, rgb) of each name drawn over the picture
 
     def at(self, x: float, y: float, drawn_shape: tuple) -> str:
         """'star (class id 3), instance 2, mask 1,234 px' for the topmost mask at picture point (x, y)."""
@@ -117,6 +126,7 @@ class SampleView(QGroupBox):
             return
         row, rgb, text, self._instances = payload
         self.previewView.set_image(rgb)
+        self.previewView.set_tags(self._instances.tags)
         self.sampleInfo.setText(text)
         self.shown.emit()
 

@@ -27,6 +27,7 @@ class ImageView(pg.GraphicsView):
         self._text.setPos(0.5, 0.5)
         self._box.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
         self.array: np.ndarray | None = None
+        self._tags: list = []
         self.setMinimumSize(160, 120)
 
     def set_image(self, rgb: np.ndarray | None, message: str = "") -> None:
@@ -48,6 +49,24 @@ class ImageView(pg.GraphicsView):
 
     def set_message(self, message: str) -> None:
         self.set_image(None, message)
+        self.set_tags([])
+
+    def set_tags(self, tags: list) -> None:
+        """Names over the picture at screen size, whatever the zoom: (x, y, text, rgb) with (x, y) the
+        top-left corner of the instance's box in picture pixels; the tag sits just above it."""
+        for item in self._tags:
+            self._box.removeItem(item)
+        self._tags = []
+        for x, y, text, rgb in tags:
+            luma = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+            item = pg.TextItem(text, color="#000000" if luma > 150 else "#ffffff", fill=pg.mkBrush(*rgb, 220),
+                               anchor=(0, 1))
+            item.setPos(x, y)
+            self._box.addItem(item)
+            self._tags.append(item)
+
+    def tag_texts(self) -> list[str]:
+        return [item.toPlainText() for item in self._tags]
 
     def fit(self) -> None:
         """The whole picture in view again, after zooming and panning."""

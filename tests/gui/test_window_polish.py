@@ -419,3 +419,28 @@ def test_an_image_size_out_of_range_becomes_the_nearest_and_is_said(window, qtbo
     qtbot.keyClick(spin, Qt.Key.Key_Return)
     assert spin.value() == spin.minimum()                              # the nearest allowed value, not the old one
     assert f"takes {spin.minimum()}" in window.statusLabel.text() and "5 became" in window.statusLabel.text()
+
+
+def test_names_are_drawn_over_the_picture_at_screen_size(window, qtbot, screenshot_dir):
+    from PySide6.QtWidgets import QCheckBox
+
+    view = window.datasetPanel.sample.previewView
+    qtbot.waitUntil(lambda: bool(view.tag_texts()), timeout=30000)
+    raw = window.state.mapped.read(window.datasetPanel.sample.current_row())
+    names = sorted(window.state.class_names[i] for i in raw.labels.tolist())
+    assert sorted(view.tag_texts()) == names
+    window.findChild(QCheckBox, "sampleMasksCheck").setChecked(False)
+    window.findChild(QCheckBox, "sampleBoxesCheck").setChecked(False)
+    qtbot.waitUntil(lambda: view.array is not None and (view.array == raw.image).all(), timeout=30000)
+    assert sorted(view.tag_texts()) == names            # the names are not in the pixels, but over them
+    window.findChild(QCheckBox, "sampleLabelsCheck").setChecked(False)
+    qtbot.waitUntil(lambda: view.tag_texts() == [], timeout=30000)
+    window.findChild(QCheckBox, "sampleLabelsCheck").setChecked(True)
+    window.findChild(QCheckBox, "sampleMasksCheck").setChecked(True)
+    window.findChild(QCheckBox, "sampleBoxesCheck").setChecked(True)
+    qtbot.waitUntil(lambda: bool(view.tag_texts()), timeout=30000)
+    view._box.scaleBy((0.25, 0.25))                      # zoomed in 4x: the tags keep their size on screen
+    qtbot.wait(100)
+    window.grab().save(str(screenshot_dir / "gui_zoomed_labels.png"))
+    heights = {round(item.boundingRect().height()) for item in view._tags}
+    assert max(heights) < 40
