@@ -1,0 +1,164 @@
+"""Writing label fixes to a user's dataset: on a branch, one writer at a time, a whole batch or nothing.
+
+A fix changes one instance of one row: its class (relabel), its mask and class (replace), drops it (delete)
+or adds a new one (add). A batch is written on a branch (segstudio-fixes unless told otherwise; never
+main) and committed once with a message naming where the fixes came from. Deep Lake keeps uncommitted
+writes out of the dataset, so a writer killed before or during its commit leaves the branch at its
+previous commit (tests/test_label_fixes.py kills one at random moments).
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+
+import numpy as np
+
+from segstudio.data.sample import (BoxFormat, ColumnMapping, boxes_from_masks, boxes_to_xyxy, masks_layout,
+                                   masks_to_nhw)
+from segstudio.data.versions import MAIN, VersionRef, current_ref
+from segstudio.errors import DataError
+
+FIX_BRANCH = "segstudio-fixes"
+ACTIONS = ("relabel", "replace", "delete", "add")
+
+
+@dataclasses.dataclass(frozen=True)
+class Fix:
+    row: int
+    action: str                  # one of ACTIONS
+    instance: int = -1           # the row's instance (relabel, replace, delete); -1 for add
+    label: int = -1              # 0-based class (relabel, replace, add)
+    mask: np.ndarray | None = None   # HxW bool/0-1 (replace, add)
+
+    def check(self, num_classes: int) -> None:
+        if self.action not in ACTIONS:
+            raise DataError(f"Unknown fix {self.action!r} for row {self.row}; use one of {', '.join(ACTIONS)}.")
+        if self.action != "delete" and not 0 <= self.label < num_classes:
+            raise DataError(f"Fix of row {self.row} names class {self.label}, but the dataset has {num_classes} "
+                            "classes.")
+        if self.action in ("replace", "add") and self.mask is None:
+            raise DataError(f"A '{self.action}' fix of row {self.row} needs a mask.")
+
+
+def _xyxy_to_format(boxes: np.ndarray, fmt: BoxFormat, width: int, height: int) -> np.ndarray:
+    """The inverse of sample.boxes_to_xyxy: Nx4 x1,y1,x2,y2 pixels -> the column's format."""
+    b = np.asarray(boxes, np.float32).reshape(-1, 4).copy()
+    if fmt.fmt == "ltwh":
+        b[:, 2:] -= b[:, :2]
+    elif fmt.fmt == "ccwh":
+        w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+        b = np.stack([b[:, 0] + w / 2, b[:, 1] + h / 2, w, h], axis=1).astype(np.float32)
+    if fmt.units == "fractional":
+        b[:, [0, 2]] /= width
+        b[:, [1, 3]] /= height
+    return b
+
+
+def _fixed_row(cells: dict, fixes: list[Fix], box_format: BoxFormat, height: int, width: int) -> dict:
+    """A row's masks, boxes, labels (and crowd flags) with its fixes applied, in the columns' layouts."""
+    layout = masks_layout(np.asarray(cells["masks"]).shape, height, width)
+    masks = np.ascontiguousarray(masks_to_nhw(cells["masks"], height, width)).astype(bool)
+    labels = np.asarray(cells["labels"]).reshape(-1).astype(np.int64)
+    boxes = (boxes_to_xyxy(cells["boxes"], box_format, width, height) if "boxes" in cells
+             else boxes_from_masks(masks.view(np.uint8)))
+    crowd = np.asarray(cells["iscrowd"]).reshape(-1).astype(bool) if "iscrowd" in cells else None
+    keep = np.ones(len(labels), bool)
+    new_masks, new_labels = [], []
+    for fix in fixes:
+        if fix.action != "add" and not 0 <= fix.instance < len(labels):
+            raise DataError(f"Row {fix.row} has {len(labels)} instances; instance {fix.instance} cannot be fixed "
+                            "(the dataset changed since the candidates were found: find them again).")
+        if fix.action == "delete":
+            keep[fix.instance] = False
+        elif fix.action == "relabel":
+            labels[fix.instance] = fix.label
+        else:
+            mask = np.asarray(fix.mask).astype(bool).reshape(height, width)
+            if fix.action == "replace":
+                masks[fix.instance], labels[fix.instance] = mask, fix.label
+                boxes[fix.instance] = boxes_from_masks(mask[None].view(np.uint8))[0]
+            else:
+                new_masks.append(mask)
+                new_labels.append(fix.label)
+    masks, labels, boxes = masks[keep], labels[keep], boxes[keep]
+    if new_masks:
+        added = np.stack(new_masks)
+        masks = np.concatenate([masks, added])
+        labels = np.concatenate([labels, np.asarray(new_labels, np.int64)])
+        boxes = np.concatenate([boxes, boxes_from_masks(added.view(np.uint8))])
+    out = {"masks": np.moveaxis(masks, 0, 2).copy() if layout in ("hwn", "hw", "empty") else masks,
+           "labels": labels.astype(np.asarray(cells["labels"]).dtype, copy=False)}
+    if "boxes" in cells:
+        out["boxes"] = _xyxy_to_format(boxes, box_format, width, height)
+    if crowd is not None:
+        out["iscrowd"] = np.concatenate([crowd[keep], np.zeros(len(new_labels), bool)]).astype(
+            np.asarray(cells["iscrowd"]).dtype, copy=False)
+    return out
+
+
+def _columns(mapping: ColumnMapping) -> dict:
+    names = {"masks": mapping.masks, "labels": mapping.labels, "boxes": mapping.boxes, "iscrowd": mapping.iscrowd}
+    return {role: column for role, column in names.items() if column}
+
+
+def write_fixes(ds, fixes: list[Fix], mapping: ColumnMapping, box_format: BoxFormat, num_classes: int,
+                message: str) -> VersionRef:
+    """Apply `fixes` to the writable dataset `ds` (already on the branch to write) and commit them once."""
+    for fix in fixes:
+        fix.check(num_classes)
+    by_row: dict[int, list[Fix]] = defaultdict(list)
+    for fix in fixes:
+        by_row[int(fix.row)].append(fix)
+    try:
+        for row, row_fixes in sorted(by_row.items()):
+            _write_row(ds, row, row_fixes, mapping, box_format)
+        ds.commit(message)
+    except BaseException:
+        ds.rollback()   # nothing of a failed batch stays (uncommitted writes are invisible to readers anyway)
+        raise
+    return current_ref(ds)
+
+
+def _write_row(ds, row: int, fixes: list[Fix], mapping: ColumnMapping, box_format: BoxFormat) -> None:
+    if not 0 <= row < len(ds):
+        raise DataError(f"Row {row} does not exist (the dataset has {len(ds)} rows); find the candidates again.")
+    columns = _columns(mapping)
+    image = ds[mapping.images]
+    height, width = np.asarray(image[row]).shape[:2]
+    cells = {role: ds[column][row] for role, column in columns.items()}
+    for role, value in _fixed_row(cells, fixes, box_format, height, width).items():
+        column = ds[columns[role]]   # a column is used while its dataset is referenced (Deep Lake expires it)
+        column[row] = value
+
+
+def open_fix_branch(url: str, branch: str = FIX_BRANCH, *, endpoint_url: str = "", creds: dict | None = None):
+    """The writable dataset on `branch` (made from main's newest commit when it does not exist yet), and the
+    objects that must stay referenced while it is used. Never main: fixes are merged by the user."""
+    from segstudio.data.open import open_dataset
+
+    if not branch or branch == MAIN:
+        raise DataError("segstudio writes label fixes on a branch, never on main; choose a branch name (the "
+                        f"default is {FIX_BRANCH}) and merge it with Deep Lake once you are happy with it.")
+    ds = open_dataset(url, endpoint_url=endpoint_url, creds=creds, read_only=False)
+    try:
+        if branch not in ds.branches.names():
+            ds.branch(branch)
+        branches = ds.branches
+        handle = branches[branch]
+        return handle.open(), (ds, branches, handle)
+    except Exception as exc:  # noqa: BLE001 - storage/permission errors of many types: one sentence
+        raise DataError(f"Cannot write to {url} ({type(exc).__name__}: {exc}); the credentials may be read-only: "
+                        "use ones with write access, or copy the dataset and fix the copy.") from None
+
+
+def commit_fixes(url: str, fixes: list[Fix], mapping: ColumnMapping, box_format: BoxFormat, num_classes: int,
+                 message: str, *, branch: str = FIX_BRANCH, endpoint_url: str = "",
+                 creds: dict | None = None) -> VersionRef:
+    """Commit `fixes` on `branch` of the dataset at `url` as one batch, holding the dataset's writer lock."""
+    from segstudio.locking import dataset_lock
+
+    if not fixes:
+        raise DataError("There are no fixes to commit.")
+    with dataset_lock(url):
+        ds, _keep = open_fix_branch(url, branch, endpoint_url=endpoint_url, creds=creds)
+        return write_fixes(ds, fixes, mapping, box_format, num_classes, message)

@@ -1,0 +1,137 @@
+"""Label fixes written to a user's dataset: on a branch, one writer, the whole batch or nothing."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import deeplake
+import numpy as np
+import pytest
+
+from segstudio.data.label_fixes import FIX_BRANCH, Fix, commit_fixes
+from segstudio.data.mapped import open_mapped
+from segstudio.errors import DataError
+from segstudio.locking import Busy, dataset_lock
+
+
+@pytest.fixture
+def dataset(demo_small, tmp_path):
+    """A private copy of the small demo dataset (fixes write to it)."""
+    dest = tmp_path / "ds"
+    shutil.copytree(demo_small, dest)
+    return str(dest)
+
+
+def rows_bytes(url: str, branch: str = "main") -> list:
+    """Every cell of every row of `branch`, as bytes: for byte-identical comparisons."""
+    root = deeplake.open_read_only(url)
+    branches = root.branches
+    handle = branches[branch]
+    ds = handle.open()
+    columns = [c.name for c in ds.schema.columns]
+    out = []
+    for name in columns:
+        column = ds[name]
+        out.append([np.asarray(column[i]).tobytes() for i in range(len(ds))])
+    return out
+
+
+def first_row_with(mapped, n: int) -> int:
+    return next(r for r in range(mapped.num_rows) if mapped.read(r).num_instances >= n)
+
+
+def test_each_fix_reads_back_on_the_branch_and_main_stays_byte_identical(dataset):
+    mapped = open_mapped(dataset)
+    row = first_row_with(mapped, 3)
+    before = mapped.read(row)
+    main_before = rows_bytes(dataset)
+    new_mask = np.zeros(before.image.shape[:2], bool)
+    new_mask[5:15, 8:20] = True
+    fixes = [Fix(row, "relabel", 0, label=(int(before.labels[0]) + 1) % len(mapped.class_names)),
+             Fix(row, "replace", 1, label=2, mask=new_mask),
+             Fix(row, "delete", 2),
+             Fix(row, "add", label=4, mask=new_mask)]
+    ref = commit_fixes(dataset, fixes, mapped.mapping, mapped.box_format, len(mapped.class_names),
+                       "3 fixes from run demo-1")
+    assert ref.branch == FIX_BRANCH
+    fixed = open_mapped(dataset, mapped_cfg(ref)).read(row)
+    n = before.num_instances
+    assert fixed.num_instances == n                          # one deleted, one added
+    assert fixed.labels[0] == (before.labels[0] + 1) % len(mapped.class_names)
+    assert fixed.labels[1] == 2 and np.array_equal(fixed.masks[1].astype(bool), new_mask)
+    assert np.allclose(fixed.boxes[1], [8, 5, 20, 15])       # the box follows the new mask
+    assert np.array_equal(fixed.masks[2:n - 1], before.masks[3:])   # the deleted one is gone, the rest kept
+    assert fixed.labels[-1] == 4 and np.array_equal(fixed.masks[-1].astype(bool), new_mask)
+    assert rows_bytes(dataset) == main_before                # main: not one byte changed
+    history = deeplake.open_read_only(dataset)
+    branches = history.branches
+    handle = branches[FIX_BRANCH]
+    assert handle.open().history[ref.commit].message == "3 fixes from run demo-1"
+
+
+def mapped_cfg(ref):
+    from segstudio.config import DataConfig
+    return DataConfig(version=str(ref))
+
+
+def test_fixes_never_go_to_main_and_a_second_writer_is_refused(dataset):
+    mapped = open_mapped(dataset)
+    fix = [Fix(0, "relabel", 0, label=1)] if mapped.read(0).num_instances else [Fix(1, "relabel", 0, label=1)]
+    with pytest.raises(DataError, match="never on main"):
+        commit_fixes(dataset, fix, mapped.mapping, mapped.box_format, 6, "x", branch="main")
+    with dataset_lock(dataset):
+        with pytest.raises(Busy, match="in use"):
+            commit_fixes(dataset, fix, mapped.mapping, mapped.box_format, 6, "x")
+    with pytest.raises(DataError, match="instance 99 cannot be fixed"):
+        commit_fixes(dataset, [Fix(fix[0].row, "delete", 99)], mapped.mapping, mapped.box_format, 6, "x")
+    with pytest.raises(DataError, match="class 17"):
+        commit_fixes(dataset, [Fix(fix[0].row, "relabel", 0, label=17)], mapped.mapping, mapped.box_format, 6, "x")
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from segstudio.data.label_fixes import Fix, commit_fixes
+    from segstudio.data.mapped import open_mapped
+
+    url = sys.argv[1]
+    mapped = open_mapped(url)
+    rows = [r for r in range(mapped.num_rows) if mapped.read(r).num_instances]
+    for batch in range(1, 10000):
+        fixes = [Fix(r, "relabel", 0, label=batch % 6) for r in rows]
+        commit_fixes(url, fixes, mapped.mapping, mapped.box_format, 6, f"batch {batch}")
+        print(batch, flush=True)
+""")
+
+
+@pytest.mark.slow
+def test_a_writer_killed_at_any_moment_leaves_a_whole_batch_or_none(dataset, tmp_path):
+    """kill -9 the writer at several moments (between and inside commits): the dataset opens, and on the
+    branch every fixed row carries the same batch's class (never half a batch)."""
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    mapped = open_mapped(dataset)
+    rows = [r for r in range(mapped.num_rows) if mapped.read(r).num_instances]
+    main_before = rows_bytes(dataset)
+    rng = np.random.default_rng(0)
+    for attempt in range(3):
+        proc = subprocess.Popen([sys.executable, str(script), dataset], stdout=subprocess.PIPE, text=True,
+                                env=dict(os.environ))
+        first = proc.stdout.readline()            # one batch committed: the writer is in its loop
+        assert first.strip(), "the writer did not commit a first batch"
+        time.sleep(float(rng.uniform(0.0, 1.5)))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        proc.stdout.close()
+        fixed = open_mapped(dataset, mapped_cfg_branch())
+        firsts = {int(fixed.read(r).labels[0]) for r in rows}
+        assert len(firsts) == 1, f"attempt {attempt}: rows carry classes {firsts} from different batches"
+    assert rows_bytes(dataset) == main_before
+
+
+def mapped_cfg_branch():
+    from segstudio.config import DataConfig
+    return DataConfig(version=FIX_BRANCH)
