@@ -56,12 +56,13 @@ def load_run_model(run: str, which: str = "best", runs_dir: str = "runs", device
 
 
 def evaluate_run(loaded: LoadedRun, dataset: str = "", *, batch_size: int = 4, device: str = "cpu",
-                 should_stop: Callable[[], bool] | None = None) -> dict:
+                 should_stop: Callable[[], bool] | None = None, analyse: bool = True) -> dict:
     """COCO box/mask AP of the run on its validation split, or on every row of `dataset`, and from the same
     predictions the analyses of engine.analysis.
 
     Writes runs/<name>/eval/: metrics.json (returned), predictions.json (the stored predictions),
-    analysis.json (PR curves, thresholds, confusion matrix, error types) and thresholds.json."""
+    analysis.json (PR curves, thresholds, confusion matrix, error types) and thresholds.json (not with
+    analyse=False: COCO AP only, the evaluation as it was before the analyses, for benchmarks)."""
     from segstudio.data.mapped import open_mapped
     from segstudio.loader import SegmentationDataset, build_loader
 
@@ -85,7 +86,7 @@ def evaluate_run(loaded: LoadedRun, dataset: str = "", *, batch_size: int = 4, d
         raise DataError("There are no rows to evaluate; pass --dataset URL or train with a validation split.")
     val_set = SegmentationDataset(mapped, rows, cfg.augment, train=False, seed=cfg.train.seed)
     batches = build_loader(val_set, batch_size, 0, shuffle=False, seed=0)
-    stored: list = []
+    stored: list | None = [] if analyse else None
     metrics, per_class, seconds = evaluate_model(
         loaded.model, batches, torch.device(device), loaded.class_names, backend=cfg.eval.backend,
         score_threshold=cfg.eval.score_threshold, should_stop=should_stop, collect=stored)
@@ -95,7 +96,8 @@ def evaluate_run(loaded: LoadedRun, dataset: str = "", *, batch_size: int = 4, d
     result = {"run": str(loaded.run_dir), "checkpoint": loaded.checkpoint, "iteration": loaded.iteration,
               "dataset": strip_secrets(url), "images": len(rows), "metrics": metrics,
               "per_class": per_class, "seconds": round(seconds, 2)}
-    result["analysis_seconds"] = save_analysis(loaded.run_dir / "eval", stored, loaded.class_names)
+    if stored is not None:
+        result["analysis_seconds"] = save_analysis(loaded.run_dir / "eval", stored, loaded.class_names)
     out = loaded.run_dir / "eval" / "metrics.json"
     atomic_write_text(out, json.dumps(result, indent=2) + "\n")
     result["path"] = str(out)
