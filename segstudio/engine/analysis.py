@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from segstudio.engine import confusion, tide
-from segstudio.engine.matching import match
+from segstudio.engine.matching import match_many
 from segstudio.engine.pr_curves import (ALL, IOU_SETTINGS, RECALL_POINTS, best_thresholds, curves_from_matches,
                                         mean_ap)
 
@@ -29,7 +29,7 @@ def _sampled(curve) -> list:
 
 def all_curves(images, kind: str, num_classes: int) -> dict:
     """{setting: {label: Curve}}, each IoU threshold matched once (0.5 and 0.75 are part of 0.5:0.95)."""
-    per_iou = {t: match(images, kind, t) for t in IOU_SETTINGS["0.5:0.95"]}
+    per_iou = dict(zip(IOU_SETTINGS["0.5:0.95"], match_many(images, kind, IOU_SETTINGS["0.5:0.95"])))
     labels = range(1, num_classes + 1)
     return {setting: curves_from_matches([per_iou[t] for t in ts], labels) for setting, ts in IOU_SETTINGS.items()}
 

@@ -48,7 +48,7 @@ def _kept(image: EvalImage, thresholds) -> np.ndarray:
 def _image_cells(image: EvalImage, kind: str, iou_threshold: float, thresholds) -> list:
     """(row, col, gt index, prediction index) of one image's instances."""
     keep = _kept(image, thresholds)
-    pred_gt, _, _, gt_pred = match_image(image, kind, iou_threshold)
+    pred_gt, _, gt_pred = (m[0] for m in match_image(image, kind, [iou_threshold]))
     pred_gt = np.where(keep, pred_gt, -1)
     gt_pred = np.array([p if p >= 0 and keep[p] else -1 for p in gt_pred], int)
     ious = iou_matrix(image, kind)

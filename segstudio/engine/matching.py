@@ -21,6 +21,7 @@ from segstudio.engine.eval_store import EvalImage
 
 MAX_DETS = 100
 KINDS = ("bbox", "segm")
+COCO_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 
 
 def _xywh(boxes: np.ndarray) -> np.ndarray:
@@ -78,51 +79,88 @@ class Matches:
         return (self.gt_pred < 0) & ~self.gt_crowd
 
 
-def match_image(image: EvalImage, kind: str, iou_threshold: float) -> tuple:
-    """(pred_gt, pred_iou, pred_ignored, gt_pred) of one image (see the module docstring)."""
+def _take(ious_row: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Per IoU threshold (rows of `ok`), the candidate with the highest IoU, the last one on ties (as
+    COCOeval's loop picks); -1 where there is none."""
+    cand = np.where(ok, ious_row[None, :], -1.0)
+    idx = cand.shape[1] - 1 - np.argmax(cand[:, ::-1], axis=1)
+    return np.where(ok.any(1), idx, -1)
+
+
+def match_image(image: EvalImage, kind: str, thresholds) -> tuple:
+    """(pred_gt [T, P], pred_ignored [T, P], gt_pred [T, G]) of one image at T IoU thresholds at once
+    (see the module docstring). COCO's ten thresholds are matched once per image and kind, and kept."""
+    rows = [int(np.argmin(np.abs(COCO_THRESHOLDS - t))) for t in np.atleast_1d(thresholds)]
+    if np.allclose(COCO_THRESHOLDS[rows], np.atleast_1d(thresholds)):
+        key = ("match", kind)
+        if key not in image.cache:
+            image.cache[key] = _match_image(image, kind, COCO_THRESHOLDS)
+        return tuple(a[rows] for a in image.cache[key])
+    return _match_image(image, kind, thresholds)
+
+
+def _match_image(image: EvalImage, kind: str, thresholds) -> tuple:
+    thr = np.minimum(np.atleast_1d(np.asarray(thresholds, float)), 1 - 1e-10)[:, None]
     ious = iou_matrix(image, kind)
-    n_pred, n_gt = ious.shape
-    pred_gt, pred_iou = np.full(n_pred, -1), np.zeros(n_pred)
-    pred_ignored, gt_pred = np.zeros(n_pred, bool), np.full(n_gt, -1)
-    for label in np.unique(np.concatenate([image.pred_labels, image.gt_labels])):
+    (n_pred, n_gt), n_t = ious.shape, len(thr)
+    pred_gt, pred_ignored = np.full((n_t, n_pred), -1), np.zeros((n_t, n_pred), bool)
+    gt_pred = np.full((n_t, n_gt), -1)
+    rows = np.arange(n_t)
+    for label in np.unique(image.pred_labels):
         preds = np.flatnonzero(image.pred_labels == label)
         preds = preds[np.argsort(-image.pred_scores[preds], kind="mergesort")]
-        pred_ignored[preds[MAX_DETS:]] = True
+        pred_ignored[:, preds[MAX_DETS:]] = True
         gts = np.flatnonzero(image.gt_labels == label)
-        gts = gts[np.argsort(image.gt_crowd[gts], kind="mergesort")]   # crowd regions last
+        if not len(gts):
+            continue
+        real, crowd = gts[~image.gt_crowd[gts]], gts[image.gt_crowd[gts]]
+        free = np.ones((n_t, len(real)), bool)
         for p in preds[:MAX_DETS]:
-            best, m = min(iou_threshold, 1 - 1e-10), -1
-            for g in gts:
-                if gt_pred[g] >= 0 and not image.gt_crowd[g]:
-                    continue
-                if m >= 0 and not image.gt_crowd[m] and image.gt_crowd[g]:
-                    break
-                if ious[p, g] < best:
-                    continue
-                best, m = ious[p, g], g
-            if m >= 0:
-                pred_gt[p], pred_iou[p], pred_ignored[p] = m, ious[p, m], bool(image.gt_crowd[m])
-                if not image.gt_crowd[m]:
-                    gt_pred[m] = p
-    return pred_gt, pred_iou, pred_ignored, gt_pred
+            done = np.zeros(n_t, bool)
+            if len(real):
+                iou = ious[p, real]
+                pick = _take(iou, free & (iou[None, :] >= thr))
+                done = pick >= 0
+                t = rows[done]
+                pred_gt[t, p] = real[pick[done]]
+                gt_pred[t, real[pick[done]]] = p
+                free[t, pick[done]] = False
+            if len(crowd) and not done.all():   # a crowd region only when no instance matched
+                iou = ious[p, crowd]
+                pick = _take(iou, (iou[None, :] >= thr) & ~done[:, None])
+                t = rows[pick >= 0]
+                pred_gt[t, p] = crowd[pick[pick >= 0]]
+                pred_ignored[t, p] = True
+    return pred_gt, pred_ignored, gt_pred
+
+
+def match_many(images: list[EvalImage], kind: str, thresholds) -> list[Matches]:
+    """Every image matched at each IoU threshold ("bbox" or "segm"): one `Matches` per threshold, with
+    flat per-prediction and per-ground-truth records (the same order in each)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    thresholds = [float(t) for t in np.atleast_1d(thresholds)]
+    per_image = [match_image(image, kind, thresholds) for image in images]
+    cat = lambda arrays, n: np.concatenate(arrays) if arrays else np.zeros(n)  # noqa: E731
+    pred_image = cat([np.full(len(im.pred_scores), i) for i, im in enumerate(images)], 0).astype(int)
+    pred_index = cat([np.arange(len(im.pred_scores)) for im in images], 0).astype(int)
+    gt_image = cat([np.full(len(im.gt_labels), i) for i, im in enumerate(images)], 0).astype(int)
+    gt_index = cat([np.arange(len(im.gt_labels)) for im in images], 0).astype(int)
+    label = cat([im.pred_labels for im in images], 0).astype(int)
+    score = cat([im.pred_scores for im in images], 0).astype(float)
+    gt_label = cat([im.gt_labels for im in images], 0).astype(int)
+    crowd = cat([im.gt_crowd for im in images], 0).astype(bool)
+    out = []
+    for k, t in enumerate(thresholds):
+        pred_gt = cat([m[0][k] for m in per_image], 0).astype(int)
+        iou = cat([iou_matrix(im, kind)[np.arange(len(m[0][k])), np.maximum(m[0][k], 0)] if im.gt_labels.size
+                   else np.zeros(len(m[0][k])) for im, m in zip(images, per_image)], 0)
+        out.append(Matches(kind, t, pred_image, pred_index, label, score, pred_gt,
+                           np.where(pred_gt >= 0, iou, 0.0), cat([m[1][k] for m in per_image], 0).astype(bool),
+                           gt_image, gt_index, gt_label, crowd, cat([m[2][k] for m in per_image], 0).astype(int)))
+    return out
 
 
 def match(images: list[EvalImage], kind: str, iou_threshold: float) -> Matches:
-    """Every image matched at `iou_threshold` ("bbox" or "segm"), as flat per-prediction and
-    per-ground-truth records."""
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
-    parts = {k: [] for k in ("pi", "px", "pl", "ps", "pg", "pu", "pn", "gi", "gx", "gl", "gc", "gp")}
-    for pos, image in enumerate(images):
-        pred_gt, pred_iou, pred_ignored, gt_pred = match_image(image, kind, iou_threshold)
-        n_pred, n_gt = len(pred_gt), len(gt_pred)
-        for key, value in (("pi", np.full(n_pred, pos)), ("px", np.arange(n_pred)), ("pl", image.pred_labels),
-                           ("ps", image.pred_scores), ("pg", pred_gt), ("pu", pred_iou), ("pn", pred_ignored),
-                           ("gi", np.full(n_gt, pos)), ("gx", np.arange(n_gt)), ("gl", image.gt_labels),
-                           ("gc", image.gt_crowd), ("gp", gt_pred)):
-            parts[key].append(np.asarray(value))
-    cat = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in parts.items()}
-    ints = {k: cat[k].astype(int) for k in ("pi", "px", "pl", "pg", "gi", "gx", "gl", "gp")}
-    return Matches(kind, iou_threshold, ints["pi"], ints["px"], ints["pl"], cat["ps"].astype(float), ints["pg"],
-                   cat["pu"].astype(float), cat["pn"].astype(bool), ints["gi"], ints["gx"], ints["gl"],
-                   cat["gc"].astype(bool), ints["gp"])
+    """Every image matched at one IoU threshold (match_many with one threshold)."""
+    return match_many(images, kind, [iou_threshold])[0]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from segstudio.engine.matching import Matches, match
+from segstudio.engine.matching import Matches, match_many
 
 IOU_SETTINGS = {"0.5": (0.5,), "0.75": (0.75,),
                 "0.5:0.95": tuple(float(t) for t in np.linspace(0.5, 0.95, 10))}
@@ -108,7 +108,7 @@ def curves_from_matches(per_iou: list[Matches], labels) -> dict[int, Curve]:
 
 def build_curves(images, kind: str, setting: str, num_classes: int) -> dict[int, Curve]:
     """The curves of "bbox" or "segm" at an IoU setting ("0.5", "0.75" or "0.5:0.95")."""
-    per_iou = [match(images, kind, t) for t in IOU_SETTINGS[setting]]
+    per_iou = match_many(images, kind, IOU_SETTINGS[setting])
     return curves_from_matches(per_iou, range(1, num_classes + 1))
 
 

@@ -47,21 +47,20 @@ class ErrorTable:
     n_gt: dict             # class -> non-crowd ground-truth instances
 
 
-def _classify(image: EvalImage, p: int, ious: np.ndarray, t_f: float, t_b: float) -> tuple[str, int]:
-    real = ~image.gt_crowd
-    same = real & (image.gt_labels == image.pred_labels[p])
-    other = real & (image.gt_labels != image.pred_labels[p])
-    iou_same = ious[p, same].max() if same.any() else 0.0
-    iou_other = ious[p, other].max() if other.any() else 0.0
-    if iou_same >= t_f:
-        return "dupe", -1
-    if iou_other >= t_f:
-        return "cls", int(np.flatnonzero(other)[np.argmax(ious[p, other])])
-    if iou_same >= t_b:
-        return "loc", int(np.flatnonzero(same)[np.argmax(ious[p, same])])
-    if iou_other >= t_b:
-        return "both", -1
-    return "bkg", -1
+def _classify(image: EvalImage, preds: np.ndarray, ious: np.ndarray, t_f: float, t_b: float) -> tuple:
+    """(error type names, target ground-truth index or -1) of an image's false positives `preds`."""
+    real = ~image.gt_crowd[None, :]
+    same_class = image.gt_labels[None, :] == image.pred_labels[preds][:, None]
+    rows = ious[preds]
+    same = np.where(real & same_class, rows, -1.0)
+    other = np.where(real & ~same_class, rows, -1.0)
+    iou_same, iou_other = same.max(1, initial=-1.0), other.max(1, initial=-1.0)
+    best_same = same.argmax(1) if same.shape[1] else np.zeros(len(preds), int)
+    best_other = other.argmax(1) if other.shape[1] else np.zeros(len(preds), int)
+    kinds = np.select([iou_same >= t_f, iou_other >= t_f, iou_same >= t_b, iou_other >= t_b],
+                      ["dupe", "cls", "loc", "both"], "bkg").astype(object)
+    target = np.select([kinds == "cls", kinds == "loc"], [best_other, best_same], -1)
+    return kinds, target
 
 
 def error_table(images: list[EvalImage], kind: str, t_f: float = FOREGROUND_IOU,
@@ -69,14 +68,15 @@ def error_table(images: list[EvalImage], kind: str, t_f: float = FOREGROUND_IOU,
     m = match(images, kind, t_f)
     offsets = np.r_[0, np.cumsum([len(im.gt_labels) for im in images])].astype(int)
     error, target = np.full(len(m.pred_label), "", dtype=object), np.full(len(m.pred_label), -1)
-    for i in np.flatnonzero(m.false_positive):
-        image = images[m.pred_image[i]]
-        kind_of_error, g = _classify(image, m.pred_index[i], iou_matrix(image, kind), t_f, t_b)
-        error[i], target[i] = kind_of_error, (offsets[m.pred_image[i]] + g if g >= 0 else -1)
+    false = np.flatnonzero(m.false_positive)
+    for pos in np.unique(m.pred_image[false]):
+        here = false[m.pred_image[false] == pos]
+        kinds, g = _classify(images[pos], m.pred_index[here], iou_matrix(images[pos], kind), t_f, t_b)
+        error[here], target[here] = kinds, np.where(g >= 0, offsets[pos] + g, -1)
     real = ~m.gt_crowd
     found = m.gt_pred >= 0
     pointed = np.zeros(len(m.gt_label), bool)
-    pointed[target[np.isin(error, ("cls", "loc"))]] = True
+    pointed[target[np.isin(error, ("cls", "loc"))].astype(int)] = True
     labels = np.unique(m.gt_label[real])
     return ErrorTable(m.pred_label, m.pred_score, m.true_positive, ~m.pred_ignored, error, target, m.gt_label,
                       found, real & ~found & ~pointed,
