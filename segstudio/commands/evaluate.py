@@ -57,6 +57,6 @@ def run(args) -> int:
     print(format_analysis(json.loads((eval_dir / "analysis.json").read_text())))
     print(f"written: {result['path']}, {eval_dir / 'thresholds.json'}, analysis.json, predictions.json")
     if args.report:
-        from segstudio.engine.report import write_report
-        print(f"report: {write_report(eval_dir, args.report)}")
+        from segstudio.engine.report import write_run_report
+        print(f"report: {write_run_report(loaded.run_dir, args.report)}")
     return 0

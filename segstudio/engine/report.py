@@ -184,6 +184,19 @@ def write_report(eval_dir: Path, out: Path, worst: list | None = None) -> Path:
     return page
 
 
+def write_run_report(run_dir: Path, out: Path, worst: int = 6) -> Path:
+    """The report of a run's stored evaluation, with its `worst` worst images at the global F1-best
+    threshold (drawn from the stored predictions; the dataset is read for the pictures)."""
+    from segstudio.engine import eval_store
+    from segstudio.engine.val_browser import worst_pictures
+
+    eval_dir = Path(run_dir) / "eval"
+    read_evaluation(eval_dir)   # a clear error when there is none
+    images, names = eval_store.load(eval_dir / "predictions.json")
+    threshold = json.loads((eval_dir / "thresholds.json").read_text())["global"]
+    return write_report(eval_dir, out, worst_pictures(run_dir, images, names, threshold, worst))
+
+
 def _array_png(picture: np.ndarray) -> bytes:
     from PIL import Image
     buf = io.BytesIO()

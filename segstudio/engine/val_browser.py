@@ -174,3 +174,25 @@ class StoredRun:
     cfg: object
     class_names: list
     model: object = None
+
+
+@dataclass
+class StoredEvaluation:
+    """A stored evaluation as browser_from_explorer reads it (engine.explorer.Explorer has the same fields)."""
+    run_dir: object
+    images: list
+    class_names: list
+
+
+def worst_pictures(run_dir, images, class_names, threshold: float, count: int = 6) -> list[tuple[str, object]]:
+    """[(name, prediction | ground truth side by side)] of the `count` worst-scored images of a stored
+    evaluation at `threshold`, for the report."""
+    from segstudio.engine.image_scores import worst_first
+
+    browser = browser_from_explorer(StoredEvaluation(run_dir, images, class_names), threshold)
+    out = []
+    for row in worst_first(browser.scores)[:count]:
+        prediction, truth, _ = draw_row(browser, row, threshold, browser.outputs)
+        gap = np.full((prediction.shape[0], 8, 3), 255, np.uint8)
+        out.append((f"row{row}", np.concatenate([prediction, gap, truth], axis=1)))
+    return out

@@ -54,8 +54,8 @@ def explorer_task(path: str, report, should_stop) -> tuple:
 
 
 def report_task(path: str, out: str) -> tuple:
-    from segstudio.engine.report import write_report
-    return "report", str(write_report(Path(path) / "eval", Path(out)))
+    from segstudio.engine.report import write_run_report
+    return "report", str(write_run_report(Path(path), Path(out)))
 
 
 class EvalPanel(QWidget):
