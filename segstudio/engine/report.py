@@ -48,7 +48,8 @@ def pr_figure(summary: dict, recall: list, kind: str) -> bytes:
             ax.plot(recall, curves[name], lw=1, alpha=0.6,
                     label=f"{name} {summary['per_class'][name]['ap'][setting]:.3f}" if len(classes) <= MAX_LEGEND
                     else None)
-        ax.plot(recall, curves["all"], lw=3, color="black", label=f"all classes (mAP {summary['map'][setting]:.3f})")
+        ax.plot(recall, curves["all"], lw=3, color="black",
+                label=f"all classes pooled (mAP {summary['map'][setting]:.3f})")
         ax.set(title=f"{KIND_TITLES[kind]}, IoU {setting}", xlabel="recall", xlim=(0, 1), ylim=(0, 1.02))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower left")
