@@ -174,6 +174,9 @@ class CurvesWidget(QWidget):
                 for key, label in (("bbox_map", "box AP"), ("segm_map", "mask AP"), ("segm_map_50", "mask AP50")):
                     if key in metrics and metrics[key] is not None:
                         self._point("ap:" + label, it, float(metrics[key]))
+                val = (ev.get("val_losses") or {}).get("loss")
+                if val is not None:
+                    self._point("val:validation", it, float(val))
 
     def _add_iteration(self, ev: dict) -> None:
         it = float(ev["iteration"])
@@ -209,7 +212,8 @@ class CurvesWidget(QWidget):
         series.append(x, y)
 
     def _plot_of(self, key: str) -> pg.PlotWidget:
-        return {"loss": self.lossPlot, "smooth": self.lossPlot, "lr": self.lrPlot, "speed": self.speedPlot,
+        return {"loss": self.lossPlot, "smooth": self.lossPlot, "val": self.lossPlot, "lr": self.lrPlot,
+                "speed": self.speedPlot,
                 "wait": self.waitPlot, "ap": self.apPlot}[key.split(":", 1)[0]]
 
     def _new_item(self, key: str) -> pg.PlotDataItem:
@@ -229,6 +233,9 @@ class CurvesWidget(QWidget):
         elif group == "ap":
             item = pg.PlotDataItem(pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=6,
                                    symbolBrush=colour, name=name)
+        elif group == "val":   # validation loss: one point per evaluation, beside the training loss
+            item = pg.PlotDataItem(pen=pg.mkPen("#e8710a", width=2, style=Qt.PenStyle.DashLine), symbol="s",
+                                   symbolSize=7, symbolBrush="#e8710a", name="validation loss")
         else:
             item = pg.PlotDataItem(pen=pg.mkPen(colour, width=2), name=name if group == "smooth" else None)
         plot.getPlotItem().addItem(item)
