@@ -19,6 +19,7 @@ COMMANDS = {
     "train": "train",
     "eval": "evaluate",
     "predict": "predict",
+    "compare": "compare",
     "export": "export",
     "weights": "weights",
     "bench": "bench",
