@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QGroupBox
                                QLabel, QListWidget, QPushButton, QSlider, QSplitter, QTableWidget,
                                QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
+from segstudio.gui.compare_view import CompareView
 from segstudio.gui.confusion_view import ConfusionView
 from segstudio.gui.display_controls import DisplayControls
 from segstudio.gui.error_types_view import ErrorTypesView
@@ -53,6 +54,11 @@ def explorer_task(path: str, report, should_stop) -> tuple:
     return path, load_explorer(path, report, should_stop)
 
 
+def compare_task(path_a: str, path_b: str) -> tuple:
+    from segstudio.engine.compare import compare_runs
+    return "compare", compare_runs(Path(path_a), Path(path_b))
+
+
 def report_task(path: str, out: str) -> tuple:
     from segstudio.engine.report import write_run_report
     return "report", str(write_run_report(Path(path), Path(out)))
@@ -68,7 +74,7 @@ class EvalPanel(QWidget):
         self._runner = TaskRunner(self)
         self._runner.succeeded.connect(self._on_images)
         self._runner.progress.connect(self._on_progress)
-        self._runner.failed.connect(lambda m: self.message.emit(f"Evaluation: {m}", True))
+        self._runner.failed.connect(self._on_failed)
         self._runner.done.connect(self._run_queued)
         self.lister = RunsLister(parent=self)
         self.lister.listed.connect(self._fill_runs)
@@ -128,11 +134,14 @@ class EvalPanel(QWidget):
         self.confusionView = ConfusionView()
         self.confusionView.cellChosen.connect(self._on_cell)
         self.errorsView = ErrorTypesView()
+        self.compareView = CompareView()
+        self.compareView.compareRequested.connect(self.compare_with)
         self.analysisTabs = QTabWidget(objectName="evalAnalysisTabs")
         self.analysisTabs.addTab(self.apTable, "Per-class AP")
         self.analysisTabs.addTab(self.explorerView, "Threshold")
         self.analysisTabs.addTab(self.confusionView, "Confusion")
         self.analysisTabs.addTab(self.errorsView, "Error types")
+        self.analysisTabs.addTab(self.compareView, "Compare")
 
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.analysisTabs)
@@ -234,6 +243,8 @@ class EvalPanel(QWidget):
         self.clear_filter()
         for button in (self.loadButton, self.evaluateButton, self.saveReportButton):
             button.setEnabled(bool(path))
+        self.compareView.set_runs([(self.runCombo.itemText(i), self.runCombo.itemData(i))
+                                   for i in range(self.runCombo.count())], path)
         if path and (Path(path) / "eval" / "predictions.json").is_file():
             self.load_analysis()
         if not path:
@@ -371,6 +382,21 @@ class EvalPanel(QWidget):
         if had and self._browser is not None:
             self._fill_list(self._browser.scores, self._browser.threshold, redraw=True)
 
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self.message.emit(f"Evaluation: {message}", True)
+        if self.compareView.label.text() == "Comparing ...":
+            self.compareView.label.setText(message)
+
+    def compare_with(self, other: str) -> None:
+        """Compare the selected run (A) with `other` (B) in the background."""
+        path = self.runCombo.currentData()
+        if not path or self._busy(lambda: self.compare_with(other)):
+            return
+        self.message.emit(f"Comparing {Path(path).name} with {Path(other).name} (1,000 bootstrap resamples) ...",
+                          False)
+        self._runner.start(lambda report, stop: compare_task(path, other))
+
     def save_report(self) -> None:
         path = self.runCombo.currentData()
         if not path or self._busy(self.save_report):
@@ -409,6 +435,10 @@ class EvalPanel(QWidget):
             return
         if kind == "report":
             self.message.emit(f"Report written: {payload}", False)
+            return
+        if kind == "compare":
+            self.compareView.show_result(payload)
+            self.message.emit("Comparison done: the Compare tab shows it.", False)
             return
         self._browser = payload
         self.display.set_classes(list(payload.loaded.class_names))

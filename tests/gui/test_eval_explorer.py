@@ -3,6 +3,7 @@ evaluation with planted errors: on the first validation image one instance is pr
 on the second a spurious box scores 0.3; every other instance is predicted exactly at score 0.9."""
 from __future__ import annotations
 
+import shutil
 import time
 
 import numpy as np
@@ -52,6 +53,7 @@ def planted_run(demo_dataset, tmp_path_factory):
     (run / "eval" / "metrics.json").write_text('{"run": "planted", "metrics": {}}')
     save_analysis(run / "eval", images, names)
     total = sum(len(im.gt_labels) for im in images)
+    shutil.copytree(run, tmp / "runs" / "planted-b")   # a second evaluated run to compare with
     return tmp / "runs", run, swapped, total
 
 
@@ -114,6 +116,17 @@ def test_explorer_drag_and_matrix_click(make_window, qtbot, planted_run, screens
     panel.analysisTabs.setCurrentWidget(panel.errorsView)
     assert panel.errorsView.table.item(0, 0).text() == "all classes"
     window.grab().save(str(screenshot_dir / "eval_error_types.png"))
+
+    compare = panel.compareView
+    panel.analysisTabs.setCurrentWidget(compare)
+    assert compare.otherCombo.count() == 1                  # the other run: the selected one is A
+    compare.otherCombo.setCurrentIndex(0)
+    qtbot.mouseClick(compare.compareButton, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: compare.table.rowCount() > 0, timeout=60000)
+    # B is a copy of A: every delta is 0 and nothing is significant
+    assert compare.table.item(0, 0).text() == "all classes" and compare.table.item(0, 3).text() == "+0.000"
+    assert not compare.table.item(0, 3).font().bold()
+    window.grab().save(str(screenshot_dir / "eval_compare.png"))
 
     out = tmp_path / "report"
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(out))
