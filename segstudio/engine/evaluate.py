@@ -90,8 +90,9 @@ def evaluate_model(model, batches: Iterable, device: torch.device, class_names: 
             metric.update(preds, truths)
             if collect is not None:
                 from segstudio.engine.eval_store import make_image
-                collect.extend(make_image(len(collect) + i, row, p, t)
-                               for i, (p, t, row) in enumerate(zip(preds, truths, rows)))
+                start = len(collect)
+                collect.extend([make_image(start + i, row, p, t)
+                                for i, (p, t, row) in enumerate(zip(preds, truths, rows))])
             seen += len(images)
             if max_images and seen >= max_images:
                 break

@@ -86,6 +86,7 @@ class EvalPanel(QWidget):
         self._outputs: dict = {}    # row -> model output (numpy), filled by the render thread
         self._explorer = None       # engine.explorer.Explorer of the selected run's stored evaluation
         self._filter: dict | None = None   # row -> [(gt, prediction)] of a clicked confusion cell
+        self._reload_pending = False   # a stored evaluation is to be loaded once the current load ends
         self._analysis = TaskRunner(self)
         self._analysis.succeeded.connect(self._on_explorer)
         self._analysis.progress.connect(lambda v: self.message.emit(
@@ -307,15 +308,18 @@ class EvalPanel(QWidget):
         path = self.runCombo.currentData()
         if not path:
             return
-        if self._analysis.is_running():
+        if self._analysis.is_running():   # a load for another run: stop it, load this one once it has ended
             self._analysis.request_stop()
-            self._analysis.done.connect(self._reload_analysis_once)
+            if not self._reload_pending:
+                self._reload_pending = True
+                self._analysis.done.connect(self._reload_analysis_once)
             return
         self._analysis.start(lambda report, stop: explorer_task(path, report, stop))
 
     @Slot()
     def _reload_analysis_once(self) -> None:
         self._analysis.done.disconnect(self._reload_analysis_once)
+        self._reload_pending = False
         self.load_analysis()
 
     @Slot(object)
