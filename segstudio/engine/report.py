@@ -22,6 +22,7 @@ KIND_TITLES = {"bbox": "boxes", "segm": "masks"}
 ERROR_TITLES = {"cls": "wrong class", "loc": "poorly placed", "both": "class and place", "dupe": "duplicate",
                 "bkg": "background", "missed": "missed"}
 MAX_LEGEND = 12
+MAX_PICTURE_WIDTH = 1400   # px, a worst image (prediction | ground truth) in the report
 
 
 def _plt():
@@ -182,6 +183,8 @@ def write_report(eval_dir: Path, out: Path, worst: list | None = None) -> Path:
     atomic_write_text(out / "report.json", json.dumps({"metrics": metrics, "analysis": analysis}, indent=1) + "\n")
     page = out / "index.html"
     atomic_write_text(page, _html(metrics, analysis, images))
+    for shared in (page, out / "report.json"):   # made to be shared: readable like the PNGs beside them
+        shared.chmod(0o644)
     return page
 
 
@@ -201,5 +204,7 @@ def write_run_report(run_dir: Path, out: Path, worst: int = 6) -> Path:
 def _array_png(picture: np.ndarray) -> bytes:
     from PIL import Image
     buf = io.BytesIO()
-    Image.fromarray(np.asarray(picture, np.uint8)).save(buf, format="PNG")
+    image = Image.fromarray(np.asarray(picture, np.uint8))
+    image.thumbnail((MAX_PICTURE_WIDTH, MAX_PICTURE_WIDTH))   # keeps index.html a few MB
+    image.save(buf, format="PNG")
     return buf.getvalue()
