@@ -120,11 +120,15 @@ def _table(headers: list, rows: list) -> str:
 
 
 def _per_class_rows(analysis: dict) -> list:
+    """Classes with ground truth or predictions; AP "-" where a class has no ground truth."""
+    ap = lambda v: "-" if v < 0 else f"{v:.3f}"  # noqa: E731
     rows = []
     for name, s in analysis["kinds"]["segm"]["per_class"].items():
         b = analysis["kinds"]["bbox"]["per_class"][name]
-        rows.append([name, s["gt"], f"{b['ap']['0.5:0.95']:.3f}", f"{s['ap']['0.5:0.95']:.3f}",
-                     f"{s['ap']['0.5']:.3f}", f"{s['threshold']:.2f}", f"{s['precision']:.3f}",
+        if not s["gt"] and not s["tp"] + s["fp"]:
+            continue
+        rows.append(["all classes, pooled" if name == "all" else name, s["gt"], ap(b["ap"]["0.5:0.95"]),
+                     ap(s["ap"]["0.5:0.95"]), ap(s["ap"]["0.5"]), f"{s['threshold']:.2f}", f"{s['precision']:.3f}",
                      f"{s['recall']:.3f}", f"{s['f1']:.3f}"])
     return rows
 
