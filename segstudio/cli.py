@@ -20,6 +20,7 @@ COMMANDS = {
     "train": "train",
     "eval": "evaluate",
     "predict": "predict",
+    "compare": "compare",
     "export": "export",
     "weights": "weights",
     "bench": "bench",

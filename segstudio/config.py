@@ -141,6 +141,8 @@ class EvalConfig:
     max_images: int = _opt(0, min=0, help="evaluate at most this many validation images (0: all)")
     early_stopping_patience: int = _opt(0, min=0, help="evaluations without mask-AP gain; 0 disables")
     backend: str = _opt("faster_coco_eval", choices=["faster_coco_eval", "pycocotools"])
+    val_loss: bool = _opt(True, help="also compute the loss terms on the validation split at each evaluation "
+                                     "(one more pass, no gradients, no state changed; single process only)")
 
 
 @dataclass

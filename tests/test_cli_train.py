@@ -37,6 +37,43 @@ def test_eval_prints_table_and_writes_metrics(trained_run, capsys):
     assert {"segm_map", "bbox_map_50"} <= set(result["metrics"])
 
 
+def test_eval_report_and_thresholds_feed_predict(trained_run, tmp_path, capsys):
+    from PIL import Image
+    report = tmp_path / "report"
+    assert main(["eval", str(trained_run), "--checkpoint", "last", "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "F1-best mask thresholds" in out and "missed" in out
+    thresholds = json.loads((trained_run / "eval" / "thresholds.json").read_text())
+    assert set(thresholds) >= {"per_class", "global", "iou"} and thresholds["iou"] == 0.5
+    assert set(thresholds["per_class"]) <= {"circle", "square", "triangle", "star", "ring", "cross"}
+    stored = json.loads((trained_run / "eval" / "predictions.json").read_text())["images"]
+    assert [im["image_id"] for im in stored] == list(range(len(stored)))
+    # every validation row once (the loader batches them by aspect ratio, so in its own order)
+    assert sorted(im["row"] for im in stored) == sorted(json.loads((trained_run / "split.json").read_text())["val"])
+    analysis = json.loads((trained_run / "eval" / "analysis.json").read_text())
+    metrics = json.loads((trained_run / "eval" / "metrics.json").read_text())["metrics"]
+    # our matching's mAP is COCO's (faster-coco-eval through torchmetrics) on the same predictions
+    for kind in ("bbox", "segm"):
+        assert analysis["kinds"][kind]["map"]["0.5:0.95"] == pytest.approx(max(metrics[f"{kind}_map"], -1), abs=1e-3)
+        assert analysis["kinds"][kind]["map"]["0.5"] == pytest.approx(max(metrics[f"{kind}_map_50"], -1), abs=1e-3)
+    page = (report / "index.html").read_text()
+    assert page.count("data:image/png;base64,") >= 7 and "src=\"http" not in page
+    written = {p.name for p in report.iterdir()}
+    assert {"pr_curves_segm.png", "confusion_bbox.png", "errors_segm.png", "report.json"} <= written
+    assert any(name.startswith("worst_01_row") for name in written)
+    images = tmp_path / "imgs"
+    images.mkdir()
+    Image.new("RGB", (80, 60), (100, 50, 50)).save(images / "im.jpg")
+    assert main(["predict", str(trained_run), str(images), "--out", str(tmp_path / "p1")]) == 0
+    assert "F1-best thresholds" in capsys.readouterr().out
+    assert main(["predict", str(trained_run), str(images), "--out", str(tmp_path / "p2"), "--score-threshold",
+                 "0.3", "--class-threshold", "star=0.9"]) == 0
+    assert "score threshold 0.3 with star=0.9" in capsys.readouterr().out
+    assert main(["predict", str(trained_run), str(images), "--out", str(tmp_path / "p3"),
+                 "--class-threshold", "dog=0.9"]) == 1
+    assert "--class-threshold 'dog=0.9' must be CLASS=SCORE" in capsys.readouterr().err
+
+
 def test_predict_folder_writes_overlays_and_coco_results(trained_run, tmp_path, capsys):
     from PIL import Image
     images = tmp_path / "imgs"

@@ -64,7 +64,9 @@ class ConsoleReporter:
             m = event.metrics
             self._line(f"eval epoch {event.epoch + 1}: mask AP {m.get('segm_map', 0):.3f} "
                        f"AP50 {m.get('segm_map_50', 0):.3f} | box AP {m.get('bbox_map', 0):.3f} "
-                       f"AP50 {m.get('bbox_map_50', 0):.3f} ({event.duration_s:.0f} s)")
+                       f"AP50 {m.get('bbox_map_50', 0):.3f}"
+                       + (f" | val loss {event.val_losses['loss']:.3f}" if event.val_losses else "")
+                       + f" ({event.duration_s:.0f} s)")
         elif kind == "epoch":
             self._line(f"epoch {event.epoch + 1} done at iteration {event.iteration}: "
                        f"{_short_losses(event.mean_losses)} ({event.duration_s:.0f} s)")

@@ -67,24 +67,32 @@ def summarize(result: dict, class_names: list[str]) -> tuple[dict, dict]:
 def evaluate_model(model, batches: Iterable, device: torch.device, class_names: list[str], *,
                    backend: str = "faster_coco_eval", score_threshold: float = 0.05,
                    max_images: int = 0, should_stop: Callable[[], bool] | None = None,
-                   amp: bool = False) -> tuple[dict, dict, float]:
+                   amp: bool = False, collect: list | None = None) -> tuple[dict, dict, float]:
     """Run `model` over batches of (images, targets, rows) and return (metrics, per_class, seconds).
 
-    Images are float CxHxW in [0,1] at the dataset's original size; targets hold 1-based labels."""
+    Images are float CxHxW in [0,1] at the dataset's original size; targets hold 1-based labels. With
+    `collect` (a list), each image's predictions and ground truth are appended to it as
+    engine.eval_store.EvalImage records, for the analyses that follow this same pass."""
     started = time.perf_counter()
     was_training = model.training
     model.eval()
     metric = make_metric(backend)
     seen = 0
     try:
-        for images, targets, _rows in batches:
+        for images, targets, rows in batches:
             if should_stop is not None and should_stop():
                 break
             images = [img.to(device, non_blocking=True) for img in images]
             with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
                 outputs = model(images)
-            metric.update([prediction_for_metric(o, score_threshold) for o in outputs],
-                          [target_for_metric(t) for t in targets])
+            preds = [prediction_for_metric(o, score_threshold) for o in outputs]
+            truths = [target_for_metric(t) for t in targets]
+            metric.update(preds, truths)
+            if collect is not None:
+                from segstudio.engine.eval_store import make_image
+                start = len(collect)
+                collect.extend([make_image(start + i, row, p, t)
+                                for i, (p, t, row) in enumerate(zip(preds, truths, rows))])
             seen += len(images)
             if max_images and seen >= max_images:
                 break

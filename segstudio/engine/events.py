@@ -71,6 +71,7 @@ class EvalEvent(Event):
     metrics: dict             # bbox_map, bbox_map_50, bbox_map_75, segm_map, ...
     per_class: dict = field(default_factory=dict)   # class name -> {"bbox_ap": x, "segm_ap": y}
     duration_s: float = 0.0
+    val_losses: dict = field(default_factory=dict)  # "loss" (total), "loss_classifier", ... on the val split
 
 
 @dataclass

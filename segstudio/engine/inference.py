@@ -56,10 +56,13 @@ def load_run_model(run: str, which: str = "best", runs_dir: str = "runs", device
 
 
 def evaluate_run(loaded: LoadedRun, dataset: str = "", *, batch_size: int = 4, device: str = "cpu",
-                 should_stop: Callable[[], bool] | None = None) -> dict:
-    """COCO box/mask AP of the run on its validation split, or on every row of `dataset`.
+                 should_stop: Callable[[], bool] | None = None, analyse: bool = True) -> dict:
+    """COCO box/mask AP of the run on its validation split, or on every row of `dataset`, and from the same
+    predictions the analyses of engine.analysis.
 
-    Writes runs/<name>/eval/metrics.json and returns its content."""
+    Writes runs/<name>/eval/: metrics.json (returned), predictions.json (the stored predictions),
+    analysis.json (PR curves, thresholds, confusion matrix, error types) and thresholds.json (not with
+    analyse=False: COCO AP only, the evaluation as it was before the analyses, for benchmarks)."""
     from segstudio.data.mapped import open_mapped
     from segstudio.loader import SegmentationDataset, build_loader
 
@@ -83,19 +86,37 @@ def evaluate_run(loaded: LoadedRun, dataset: str = "", *, batch_size: int = 4, d
         raise DataError("There are no rows to evaluate; pass --dataset URL or train with a validation split.")
     val_set = SegmentationDataset(mapped, rows, cfg.augment, train=False, seed=cfg.train.seed)
     batches = build_loader(val_set, batch_size, 0, shuffle=False, seed=0)
+    stored: list | None = [] if analyse else None
     metrics, per_class, seconds = evaluate_model(
         loaded.model, batches, torch.device(device), loaded.class_names, backend=cfg.eval.backend,
-        score_threshold=cfg.eval.score_threshold, should_stop=should_stop)
+        score_threshold=cfg.eval.score_threshold, should_stop=should_stop, collect=stored)
     if should_stop is not None and should_stop():   # a cut-short evaluation is not a result: keep the last one
         raise TrainingError(f"The evaluation of {loaded.run_dir.name} was stopped before its end; its previous "
                             "result (if any) is kept.")
     result = {"run": str(loaded.run_dir), "checkpoint": loaded.checkpoint, "iteration": loaded.iteration,
               "dataset": strip_secrets(url), "images": len(rows), "metrics": metrics,
               "per_class": per_class, "seconds": round(seconds, 2)}
+    if stored is not None:
+        result["analysis_seconds"] = save_analysis(loaded.run_dir / "eval", stored, loaded.class_names)
     out = loaded.run_dir / "eval" / "metrics.json"
     atomic_write_text(out, json.dumps(result, indent=2) + "\n")
     result["path"] = str(out)
     return result
+
+
+def save_analysis(folder: Path, stored: list, class_names: list) -> float:
+    """predictions.json, analysis.json and thresholds.json of one evaluation pass; returns the seconds taken."""
+    import time
+
+    from segstudio.engine import eval_store
+    from segstudio.engine.analysis import analyse, thresholds_file
+
+    started = time.perf_counter()
+    analysis = analyse(stored, class_names)
+    eval_store.save(stored, class_names, folder / "predictions.json")
+    atomic_write_text(folder / "analysis.json", json.dumps(analysis) + "\n")
+    atomic_write_text(folder / "thresholds.json", json.dumps(thresholds_file(analysis), indent=2) + "\n")
+    return round(time.perf_counter() - started, 3)
 
 
 def _images_from_folder(folder: Path) -> Iterable[tuple[str, np.ndarray]]:
@@ -147,10 +168,18 @@ def to_coco_results(image_id, output: dict, score_threshold: float) -> list[dict
     return results
 
 
+def _passing(output: dict, thresholds) -> dict:
+    """The detections of one model output that pass their class's threshold (engine.thresholds.keep)."""
+    from segstudio.engine.thresholds import keep
+    mask = torch.as_tensor(keep(output["scores"].cpu().numpy(), output["labels"].cpu().numpy(), thresholds))
+    return {k: v[mask.to(v.device)] for k, v in output.items()}
+
+
 @torch.no_grad()
-def predict(loaded: LoadedRun, source: str, out_dir: str, *, score_threshold: float = 0.5,
+def predict(loaded: LoadedRun, source: str, out_dir: str, *, score_threshold: float | dict = 0.5,
             device: str = "cpu", progress: Callable[[int], None] | None = None) -> dict:
-    """Overlays (out/<name>.png) and COCO results (out/predictions.json) for a folder or a dataset."""
+    """Overlays (out/<name>.png) and COCO results (out/predictions.json) for a folder or a dataset;
+    `score_threshold` is one score or {1-based label: score} (engine.thresholds.resolve)."""
     from PIL import Image
 
     out = Path(out_dir)   # created once there is something to write into it
@@ -163,11 +192,11 @@ def predict(loaded: LoadedRun, source: str, out_dir: str, *, score_threshold: fl
     images = _images_from_folder(src) if is_folder else _images_from_dataset(source, loaded.cfg)
     results, names, count = [], [], 0
     for name, image in images:
-        output = loaded.model([image_tensor(image).to(device)])[0]
+        output = _passing(loaded.model([image_tensor(image).to(device)])[0], score_threshold)
         image_id = int(name) if name.isdigit() else len(names)
         names.append({"id": image_id, "file_name": name, "height": image.shape[0], "width": image.shape[1]})
-        results += to_coco_results(image_id, output, score_threshold)
-        overlay = draw_prediction(image, output_numpy(output), loaded.class_names, score_threshold)
+        results += to_coco_results(image_id, output, 0.0)
+        overlay = draw_prediction(image, output_numpy(output), loaded.class_names, 0.0)
         out.mkdir(parents=True, exist_ok=True)
         Image.fromarray(overlay).save(out / f"{name}.png")
         count += 1

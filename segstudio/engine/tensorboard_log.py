@@ -55,6 +55,8 @@ class TensorBoardLog:
             self._scalars("epoch_mean", record["mean_losses"], step)
         elif kind == "eval":
             self._scalars("val", record["metrics"], step)
+            if record.get("val_losses"):
+                self._scalars("val_loss", record["val_losses"], step)
             for name, aps in (record.get("per_class") or {}).items():
                 self._scalars(f"val_class/{name}", aps, step)
         elif kind == "finished":

@@ -178,10 +178,15 @@ def evaluate(run: Run, state: LoopState, should_stop: Callable[[], bool]) -> dic
         run.model, run.data.val_batches(), run.step.device, run.data.class_names, backend=run.cfg.eval.backend,
         score_threshold=run.cfg.eval.score_threshold, max_images=run.cfg.eval.max_images, amp=run.step.amp,
         should_stop=should_stop if single else None)
+    val_losses = {}
+    if single and run.cfg.eval.val_loss and not should_stop():
+        from segstudio.engine.val_loss import validation_loss
+        val_losses = validation_loss(run.model, run.data.val_batches(), run.step.device,
+                                     max_images=run.cfg.eval.max_images, should_stop=should_stop, amp=run.step.amp)
     if single and should_stop():
         raise StopRequested()   # a cut-short evaluation is not a result; last.pt is written on the way out
     run.log.emit(EvalEvent(epoch=state.epoch, iteration=state.iteration, metrics=metrics, per_class=per_class,
-                           duration_s=seconds))
+                           duration_s=seconds, val_losses=val_losses))
     return metrics
 
 

@@ -2,12 +2,16 @@
 
 `load_browser` opens the run's dataset as the run recorded it, predicts each validation row (the first
 MAX_BROWSE_ROWS) and scores it against its ground truth (engine.image_scores); the outputs are cached, so
-a new score threshold only re-scores (`score_rows`) and `draw_row` only draws.
+a new score threshold only re-scores (`score_rows`) and `draw_row` only draws. `browser_from_explorer`
+does the same from the predictions a stored evaluation already made (engine.explorer), with no model
+call: each row's masks are decoded from their RLEs when the row is scored or drawn.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from segstudio.data.mapped import MappedDataset, open_mapped
@@ -70,9 +74,11 @@ def load_browser(loaded, threshold: float = 0.5, report=None, should_stop=None) 
     return browser
 
 
-def draw_row(browser: Browser, row: int, threshold: float, cache: dict, options: dict | None = None):
+def draw_row(browser: Browser, row: int, threshold: float, cache: dict, options: dict | None = None,
+             outline: tuple = ()):
     """(prediction picture, ground-truth picture, a line about them) for one row at `threshold`, drawn with
-    the display options (render()'s keyword arguments)."""
+    the display options (render()'s keyword arguments); `outline` = [(gt index, prediction index)] (-1:
+    none) are outlined in both pictures (a confusion-matrix cell's instances)."""
     names, options = browser.loaded.class_names, options or {}
     raw, out = predict_row(browser, row, cache)
     keep = out["scores"] >= threshold
@@ -80,4 +86,113 @@ def draw_row(browser: Browser, row: int, threshold: float, cache: dict, options:
     text = (f"row {row}: {int(keep.sum())} predictions at score >= {threshold:.2f} "
             f"({len(keep)} in all), {raw.num_instances} ground-truth instances; "
             f"{score_row(raw, out, threshold).describe()}")
-    return draw_prediction(raw.image, out, names, threshold, **options), truth, text
+    prediction = draw_prediction(raw.image, out, names, threshold, **options)
+    for g, p in outline:
+        if 0 <= p < len(out["scores"]):
+            draw_outline(prediction, out["masks"][p, 0] > 0.5)
+        if 0 <= g < len(raw.labels):
+            draw_outline(truth, np.asarray(raw.masks[g]) > 0)
+    return prediction, truth, text
+
+
+OUTLINE_COLOUR = (255, 255, 0)
+
+
+def draw_outline(picture: np.ndarray, mask: np.ndarray, width: int = 2) -> None:
+    """Paint the border of `mask` (the pixels within `width` of its outside) onto `picture` in place."""
+    mask = np.asarray(mask, bool)
+    if mask.shape != picture.shape[:2] or not mask.any():
+        return
+    inner = mask.copy()
+    for _ in range(width):   # erode by one pixel in the four directions
+        shrunk = inner.copy()
+        shrunk[1:] &= inner[:-1]
+        shrunk[:-1] &= inner[1:]
+        shrunk[:, 1:] &= inner[:, :-1]
+        shrunk[:, :-1] &= inner[:, 1:]
+        inner = shrunk
+    picture[mask & ~inner] = OUTLINE_COLOUR
+
+
+class StoredOutputs(Mapping):
+    """row -> model output as numpy (boxes, labels, scores, masks N x 1 x H x W uint8) from a stored
+    evaluation, decoded on access; the last few decoded rows are kept."""
+
+    KEEP = 4
+
+    def __init__(self, images):
+        self._images = {im.row: im for im in images}
+        self._decoded: dict = {}
+
+    def __getitem__(self, row):
+        from pycocotools import mask as mask_utils
+
+        if row not in self._decoded:
+            im = self._images[row]
+            masks = (mask_utils.decode(im.pred_masks).transpose(2, 0, 1)[:, None] if im.pred_masks
+                     else np.zeros((0, 1, im.height, im.width), np.uint8))
+            if len(self._decoded) >= self.KEEP:
+                self._decoded.pop(next(iter(self._decoded)))
+            self._decoded[row] = {"boxes": im.pred_boxes.astype(np.float32), "labels": im.pred_labels,
+                                  "scores": im.pred_scores.astype(np.float32), "masks": masks}
+        return self._decoded[row]
+
+    def __contains__(self, row):
+        return row in self._images
+
+    def __iter__(self):
+        return iter(self._images)
+
+    def __len__(self):
+        return len(self._images)
+
+
+def browser_from_explorer(explorer, threshold: float = 0.5, report=None, should_stop=None) -> Browser:
+    """A browser over a stored evaluation's images (engine.explorer.Explorer), scored at `threshold`."""
+    from segstudio.engine.rundir import load_run_config
+
+    cfg = load_run_config(explorer.run_dir)
+    loaded = StoredRun(explorer.run_dir, cfg, explorer.class_names)
+    mapped = open_mapped(cfg.data.url, cfg.data, endpoint_url=cfg.data.endpoint_url)
+    outputs = StoredOutputs(explorer.images)
+    rows = [im.row for im in explorer.images]
+    browser = Browser(loaded, mapped, rows, outputs=outputs, threshold=threshold, val_rows=len(rows))
+    for done, row in enumerate(rows):
+        if should_stop is not None and should_stop():
+            break
+        raw, out = predict_row(browser, row, outputs)
+        browser.scores[row] = score_row(raw, out, threshold)
+        if report is not None:
+            report(done + 1, len(rows))
+    return browser
+
+
+@dataclass
+class StoredRun:
+    """What a browser needs of a run when its predictions are stored (no model)."""
+    run_dir: object
+    cfg: object
+    class_names: list
+    model: object = None
+
+
+@dataclass
+class StoredEvaluation:
+    """A stored evaluation as browser_from_explorer reads it (engine.explorer.Explorer has the same fields)."""
+    run_dir: object
+    images: list
+    class_names: list
+
+
+def worst_pictures(run_dir, images, class_names, threshold: float, count: int = 6) -> list[tuple[str, object]]:
+    """[(name, prediction | ground truth side by side)] of the `count` worst-scored images of a stored
+    evaluation at `threshold`, for the report."""
+    from segstudio.engine.image_scores import worst_first
+
+    browser = browser_from_explorer(StoredEvaluation(run_dir, images, class_names), threshold)
+    out = []
+    for row in worst_first(browser.scores)[:count]:
+        prediction, truth, _ = draw_row(browser, row, threshold, browser.outputs)
+        gap = np.full((prediction.shape[0], 8, 3), 255, np.uint8)
+        out.append((f"row{row}", np.concatenate([prediction, gap, truth], axis=1)))
+    return out

@@ -188,6 +188,17 @@ class CurvesWidget(QWidget):
                 for key, label in (("bbox_map", "box AP"), ("segm_map", "mask AP"), ("segm_map_50", "mask AP50")):
                     if key in metrics and metrics[key] is not None:
                         self._point("ap:" + label, it, float(metrics[key]))
+                val = (ev.get("val_losses") or {}).get("loss")
+                if val is not None:
+                    self._point("val:validation", it, float(val))
+                    self._name_validation(float(val))
+
+    def _name_validation(self, value: float) -> None:
+        """The legend says the last validation loss (it may lie above the plot's scale)."""
+        legend = getattr(self.lossPlot.getPlotItem(), "legend", None)
+        label = legend.getLabel(self._items["val:validation"]) if legend is not None else None
+        if label is not None:
+            label.setText(f"validation loss {value:.3g}")
 
     def _add_iteration(self, ev: dict) -> None:
         it = float(ev["iteration"])
@@ -223,7 +234,8 @@ class CurvesWidget(QWidget):
         series.append(x, y)
 
     def _plot_of(self, key: str) -> pg.PlotWidget:
-        return {"loss": self.lossPlot, "smooth": self.lossPlot, "lr": self.lrPlot, "speed": self.speedPlot,
+        return {"loss": self.lossPlot, "smooth": self.lossPlot, "val": self.lossPlot, "lr": self.lrPlot,
+                "speed": self.speedPlot,
                 "wait": self.waitPlot, "ap": self.apPlot}[key.split(":", 1)[0]]
 
     def _new_item(self, key: str) -> pg.PlotDataItem:
@@ -243,6 +255,9 @@ class CurvesWidget(QWidget):
         elif group == "ap":
             item = pg.PlotDataItem(pen=pg.mkPen(colour, width=2), symbol="o", symbolSize=6,
                                    symbolBrush=colour, name=name)
+        elif group == "val":   # validation loss: one point per evaluation, beside the training loss
+            item = pg.PlotDataItem(pen=pg.mkPen("#e8710a", width=2, style=Qt.PenStyle.DashLine), symbol="s",
+                                   symbolSize=7, symbolBrush="#e8710a", name="validation loss")
         else:
             item = pg.PlotDataItem(pen=pg.mkPen(colour, width=2), name=name if group == "smooth" else None)
         plot.getPlotItem().addItem(item)
@@ -344,10 +359,18 @@ class CurvesWidget(QWidget):
                 plot.setYRange(0, top if top > 0 else 1.0, padding=0.05)
 
     def _y_top(self, plot: pg.PlotWidget) -> float:
-        tops = [s.top for key, s in self._series.items() if self._plot_of(key) is plot and self._items[key].isVisible()]
+        shown = [(key, s) for key, s in self._series.items()
+                 if self._plot_of(key) is plot and self._items[key].isVisible()]
+        tops = [s.top for key, s in shown if not key.startswith("val:")]
         tops += [float(np.nanmax(item.yData)) for p, item in self._overlays
                  if p is plot and item.yData is not None and np.isfinite(item.yData).any()]
-        return max(tops, default=0.0)
+        # a validation loss far above the training loss (BatchNorm statistics of a model trained from scratch
+        # for a few iterations) would flatten the training curves: the scale stops at twice their top
+        top = max(tops, default=0.0)
+        for key, s in shown:
+            if key.startswith("val:"):
+                top = max(top, min(s.top, 2 * top) if top > 0 else s.top)
+        return top
 
     def showEvent(self, event) -> None:
         super().showEvent(event)

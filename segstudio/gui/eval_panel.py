@@ -1,22 +1,31 @@
-"""Evaluation panel: per-class AP of a run, and its validation images with predictions beside ground truth.
+"""Evaluation panel: per-class AP of a run, its threshold explorer, confusion matrix and error types, and
+its validation images with predictions beside ground truth.
 
 The AP table shows the run's last evaluation (metrics.jsonl), or a fresh `segstudio eval` of its best
-checkpoint (engine.inference.evaluate_run). The browser runs the run's model (load_run_model) on its
-validation rows in a worker, scores each image against its ground truth (engine.image_scores) and lists
-them worst first; drawing (segstudio.render) and re-scoring when the threshold moves run in the render
-thread, newest request wins.
+checkpoint (engine.inference.evaluate_run). When the run has a stored evaluation (eval/predictions.json)
+a worker loads it with its PR curves (engine.explorer), for the threshold explorer (gui/threshold_explorer),
+the confusion matrix (gui/confusion_view, recomputed in the render thread when the threshold moves) and
+the error types (gui/error_types_view); the browser then lists those stored predictions and needs no
+model. Without one, the browser runs the run's model (load_run_model) on its validation rows in a worker.
+Each image is scored against its ground truth (engine.image_scores) and listed worst first; drawing
+(segstudio.render) and re-scoring when the threshold moves run in the render thread, newest request wins.
+A confusion-matrix cell filters the list to its images, with its instances outlined.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
-                               QListWidget, QPushButton, QSlider, QSplitter, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QGroupBox, QHBoxLayout, QHeaderView,
+                               QLabel, QListWidget, QPushButton, QSlider, QSplitter, QTableWidget,
+                               QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
+from segstudio.gui.compare_view import CompareView
+from segstudio.gui.confusion_view import ConfusionView
 from segstudio.gui.display_controls import DisplayControls
+from segstudio.gui.error_types_view import ErrorTypesView
 from segstudio.gui.runs_listing import RunsLister
+from segstudio.gui.threshold_explorer import ThresholdExplorer
 from segstudio.gui.widgets import ImageView, link_slider, titled
 from segstudio.gui.workers import RenderService, TaskRunner
 
@@ -32,10 +41,27 @@ def evaluate_task(path: str, should_stop) -> tuple:
     return "eval", evaluate_run(load_run_model(path, "best"), should_stop=should_stop)
 
 
-def predictions_task(path: str, threshold: float, report, should_stop) -> tuple:
+def predictions_task(path: str, threshold: float, report, should_stop, explorer=None) -> tuple:
+    from segstudio.engine.val_browser import browser_from_explorer, load_browser
+    if explorer is not None:   # the stored evaluation's predictions: no model call
+        return "browser", browser_from_explorer(explorer, threshold, report, should_stop)
     from segstudio.engine.inference import load_run_model
-    from segstudio.engine.val_browser import load_browser
     return "browser", load_browser(load_run_model(path, "best"), threshold, report, should_stop)
+
+
+def explorer_task(path: str, report, should_stop) -> tuple:
+    from segstudio.engine.explorer import load_explorer
+    return path, load_explorer(path, report, should_stop)
+
+
+def compare_task(path_a: str, path_b: str) -> tuple:
+    from segstudio.engine.compare import compare_runs
+    return "compare", compare_runs(Path(path_a), Path(path_b))
+
+
+def report_task(path: str, out: str) -> tuple:
+    from segstudio.engine.report import write_run_report
+    return "report", str(write_run_report(Path(path), Path(out)))
 
 
 class EvalPanel(QWidget):
@@ -48,7 +74,7 @@ class EvalPanel(QWidget):
         self._runner = TaskRunner(self)
         self._runner.succeeded.connect(self._on_images)
         self._runner.progress.connect(self._on_progress)
-        self._runner.failed.connect(lambda m: self.message.emit(f"Evaluation: {m}", True))
+        self._runner.failed.connect(self._on_failed)
         self._runner.done.connect(self._run_queued)
         self.lister = RunsLister(parent=self)
         self.lister.listed.connect(self._fill_runs)
@@ -58,6 +84,14 @@ class EvalPanel(QWidget):
         self._queued = None   # a click that came while the previous task was still ending runs after it
         self._browser = None        # engine.val_browser.Browser of the selected run, once loaded
         self._outputs: dict = {}    # row -> model output (numpy), filled by the render thread
+        self._explorer = None       # engine.explorer.Explorer of the selected run's stored evaluation
+        self._filter: dict | None = None   # row -> [(gt, prediction)] of a clicked confusion cell
+        self._reload_pending = False   # a stored evaluation is to be loaded once the current load ends
+        self._analysis = TaskRunner(self)
+        self._analysis.succeeded.connect(self._on_explorer)
+        self._analysis.progress.connect(lambda v: self.message.emit(
+            f"Loading the stored evaluation: {v[0]}/{v[1]} ...", False))
+        self._analysis.failed.connect(lambda m: self.message.emit(f"Evaluation: {m}", True))
         self._build()
         renderer.resultReady.connect(self._on_render)
         renderer.failed.connect(self._on_render_failed)
@@ -65,7 +99,7 @@ class EvalPanel(QWidget):
     def readers(self) -> list:
         """Its background tasks (predicting, evaluating, listing runs) only read: safe to abandon when the
         window closes."""
-        return [self._runner] + self.lister.readers()
+        return [self._runner, self._analysis] + self.lister.readers()
 
     def _build(self) -> None:
         self.runCombo = QComboBox(objectName="evalRunCombo")
@@ -80,6 +114,11 @@ class EvalPanel(QWidget):
         top.addWidget(self.runCombo, 1)
         top.addWidget(refresh)
         top.addWidget(evaluate)
+        self.saveReportButton = QPushButton("Save report...", objectName="saveReportButton",
+                                            clicked=self.save_report)
+        self.saveReportButton.setToolTip("PNG figures, report.json and a self-contained index.html of the run's "
+                                         "last evaluation (as `segstudio eval RUN --report DIR`)")
+        top.addWidget(self.saveReportButton)
         self.summaryLabel = QLabel("Select a run that has been evaluated.", objectName="evalSummaryLabel",
                                    wordWrap=True)
 
@@ -90,13 +129,25 @@ class EvalPanel(QWidget):
         self.apTable.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.apTable.setSortingEnabled(True)
         self.apTable.sortByColumn(0, Qt.SortOrder.AscendingOrder)   # Qt's default indicator is descending
-        table_box = QGroupBox("Per-class AP (last evaluation)")
-        QVBoxLayout(table_box).addWidget(self.apTable)
+        self.explorerView = ThresholdExplorer()
+        self.explorerView.thresholdChanged.connect(lambda t: self.thresholdSpin.setValue(t))
+        self.explorerView.viewChanged.connect(self._on_kind)
+        self.confusionView = ConfusionView()
+        self.confusionView.cellChosen.connect(self._on_cell)
+        self.errorsView = ErrorTypesView()
+        self.compareView = CompareView()
+        self.compareView.compareRequested.connect(self.compare_with)
+        self.analysisTabs = QTabWidget(objectName="evalAnalysisTabs")
+        self.analysisTabs.addTab(self.apTable, "Per-class AP")
+        self.analysisTabs.addTab(self.explorerView, "Threshold")
+        self.analysisTabs.addTab(self.confusionView, "Confusion")
+        self.analysisTabs.addTab(self.errorsView, "Error types")
+        self.analysisTabs.addTab(self.compareView, "Compare")
 
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(table_box)
+        split.addWidget(self.analysisTabs)
         split.addWidget(self._build_browser())
-        split.setSizes([360, 900])
+        split.setSizes([620, 740])
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.summaryLabel)
@@ -116,12 +167,17 @@ class EvalPanel(QWidget):
         link_slider(self.thresholdSlider, self.thresholdSpin, scale=100)
         self.thresholdSpin.valueChanged.connect(self._show_current)
         self.thresholdSpin.valueChanged.connect(self._rescore)
+        self.thresholdSpin.valueChanged.connect(self._on_threshold)
         controls.addWidget(self.loadButton)
         controls.addStretch(1)
         controls.addWidget(QLabel("Score threshold"))
         controls.addWidget(self.thresholdSlider, 1)
         controls.addWidget(self.thresholdSpin)
         self.orderLabel = QLabel(ORDER_HELP, objectName="evalOrderLabel", wordWrap=True)
+        self.filterLabel = QLabel("", objectName="evalFilterLabel")
+        self.clearFilterButton = QPushButton("Show all images", objectName="evalClearFilterButton",
+                                             clicked=self.clear_filter)
+        self.clearFilterButton.setVisible(False)
         self.imageList = QListWidget(objectName="evalImageList")
         self.imageList.setMaximumWidth(180)
         self.imageList.currentRowChanged.connect(self._show_current)
@@ -139,6 +195,10 @@ class EvalPanel(QWidget):
         self.display.changed.connect(self._show_current)
         layout.addWidget(self.display)
         layout.addWidget(self.orderLabel)
+        filter_row = QHBoxLayout()
+        filter_row.addWidget(self.filterLabel, 1)
+        filter_row.addWidget(self.clearFilterButton)
+        layout.addLayout(filter_row)
         layout.addLayout(views, 1)
         layout.addWidget(self.imageInfo)
         return box
@@ -180,8 +240,14 @@ class EvalPanel(QWidget):
         self._browser = None
         self._outputs = {}
         self.imageList.clear()
-        for button in (self.loadButton, self.evaluateButton):
+        self._set_explorer(None)
+        self.clear_filter()
+        for button in (self.loadButton, self.evaluateButton, self.saveReportButton):
             button.setEnabled(bool(path))
+        self.compareView.set_runs([(self.runCombo.itemText(i), self.runCombo.itemData(i))
+                                   for i in range(self.runCombo.count())], path)
+        if path and (Path(path) / "eval" / "predictions.json").is_file():
+            self.load_analysis()
         if not path:
             self.summaryLabel.setText("No runs yet: train one in the Training tab.")
             return
@@ -232,6 +298,122 @@ class EvalPanel(QWidget):
                          f"{Path(result['run']).name}, {result['checkpoint']} (iteration {result['iteration']}) "
                          f"on {result['images']} images")
         self.message.emit(f"Evaluation written to {result.get('path', '')}.", False)
+        self._browser, self._outputs = None, {}
+        self.imageList.clear()
+        self.load_analysis()
+
+    # ---- stored evaluation: explorer, confusion matrix, error types, report -----------------------------
+    def load_analysis(self) -> None:
+        """Load the selected run's stored evaluation and its curves in the background."""
+        path = self.runCombo.currentData()
+        if not path:
+            return
+        if self._analysis.is_running():   # a load for another run: stop it, load this one once it has ended
+            self._analysis.request_stop()
+            if not self._reload_pending:
+                self._reload_pending = True
+                self._analysis.done.connect(self._reload_analysis_once)
+            return
+        self._analysis.start(lambda report, stop: explorer_task(path, report, stop))
+
+    @Slot()
+    def _reload_analysis_once(self) -> None:
+        self._analysis.done.disconnect(self._reload_analysis_once)
+        self._reload_pending = False
+        self.load_analysis()
+
+    @Slot(object)
+    def _on_explorer(self, result) -> None:
+        path, explorer = result
+        if path != self.runCombo.currentData() or len(explorer.curves) < 6:
+            return   # another run was selected meanwhile, or the load was stopped
+        self._set_explorer(explorer)
+        self.message.emit(f"Stored evaluation of {Path(path).name}: {len(explorer.images)} images; the "
+                          "Threshold, Confusion and Error types tabs show it.", False)
+
+    def _set_explorer(self, explorer) -> None:
+        self._explorer = explorer
+        self.explorerView.set_explorer(explorer)
+        self.explorerView.set_threshold(self.thresholdSpin.value())
+        if explorer is None:
+            self.confusionView.set_confusion(None)
+            self.errorsView.set_errors(None)
+
+    @Slot()
+    def _on_kind(self) -> None:
+        explorer = self._explorer
+        if explorer is None:
+            return
+        kind = self.explorerView.kind()
+        title = self.explorerView.kindCombo.currentText()
+        self.errorsView.set_errors(explorer.analysis["kinds"][kind]["errors"], title)
+        self._recompute_confusion()
+
+    @Slot()
+    def _on_threshold(self, *_) -> None:
+        self.explorerView.set_threshold(self.thresholdSpin.value())
+        self._recompute_confusion()
+
+    def _recompute_confusion(self) -> None:
+        explorer = self._explorer
+        if explorer is None:
+            return
+        kind, threshold = self.explorerView.kind(), self.thresholdSpin.value()
+        self.renderer.submit("evalconfusion", lambda: (explorer, kind, threshold, explorer.confusion(kind, threshold)))
+
+    @Slot(object, str)
+    def _on_cell(self, instances: list, description: str) -> None:
+        """List the images of a clicked confusion cell, with its instances outlined."""
+        explorer = self._explorer
+        if explorer is None:
+            return
+        wanted: dict = {}
+        for pos, g, p in instances:
+            wanted.setdefault(explorer.images[pos].row, []).append((g, p))
+        self._filter = wanted
+        self.filterLabel.setText(f"Confusion cell: {description} in {len(wanted)} image(s), outlined in yellow.")
+        self.clearFilterButton.setVisible(True)
+        if self._browser is None:
+            self.load_predictions()
+        else:
+            self._fill_list(self._browser.scores, self._browser.threshold, redraw=True)
+
+    def clear_filter(self) -> None:
+        had = self._filter is not None
+        self._filter = None
+        self.filterLabel.setText("")
+        self.clearFilterButton.setVisible(False)
+        if had and self._browser is not None:
+            self._fill_list(self._browser.scores, self._browser.threshold, redraw=True)
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self.message.emit(f"Evaluation: {message}", True)
+        if self.compareView.label.text() == "Comparing ...":
+            self.compareView.label.setText(message)
+
+    def compare_with(self, other: str) -> None:
+        """Compare the selected run (A) with `other` (B) in the background."""
+        path = self.runCombo.currentData()
+        if not path or self._busy(lambda: self.compare_with(other)):
+            return
+        self.message.emit(f"Comparing {Path(path).name} with {Path(other).name} (1,000 bootstrap resamples) ...",
+                          False)
+        self._runner.start(lambda report, stop: compare_task(path, other))
+
+    def save_report(self) -> None:
+        path = self.runCombo.currentData()
+        if not path or self._busy(self.save_report):
+            return
+        if not (Path(path) / "eval" / "analysis.json").is_file():
+            self.message.emit(f"{Path(path).name} has no stored evaluation yet: press Evaluate checkpoint first.",
+                              True)
+            return
+        out = QFileDialog.getExistingDirectory(self, "Save the evaluation report into")
+        if not out:
+            return
+        self.message.emit(f"Writing the report of {Path(path).name} into {out} ...", False)
+        self._runner.start(lambda report, stop: report_task(path, out))
 
     # ---- per-image browser --------------------------------------------------------------------
     def load_predictions(self) -> None:
@@ -239,8 +421,10 @@ class EvalPanel(QWidget):
         if not path or self._busy(self.load_predictions):
             return
         self.message.emit(f"Loading the model of {Path(path).name} ...", False)
-        threshold = self.thresholdSpin.value()
-        self._runner.start(lambda report, stop: predictions_task(path, threshold, report, stop))
+        threshold, explorer = self.thresholdSpin.value(), self._explorer
+        if explorer is not None:
+            self.message.emit(f"Scoring the stored predictions of {Path(path).name} ...", False)
+        self._runner.start(lambda report, stop: predictions_task(path, threshold, report, stop, explorer))
 
     @Slot(object)
     def _on_progress(self, values) -> None:
@@ -252,6 +436,13 @@ class EvalPanel(QWidget):
         kind, payload = result
         if kind == "eval":
             self._show_eval_result(payload)
+            return
+        if kind == "report":
+            self.message.emit(f"Report written: {payload}", False)
+            return
+        if kind == "compare":
+            self.compareView.show_result(payload)
+            self.message.emit("Comparison done: the Compare tab shows it.", False)
             return
         self._browser = payload
         self.display.set_classes(list(payload.loaded.class_names))
@@ -272,6 +463,8 @@ class EvalPanel(QWidget):
         current = self._current_row()
         browser.scores, browser.threshold = scores, threshold
         browser.order = worst_first(scores)
+        if self._filter is not None:
+            browser.order = [row for row in browser.order if row in self._filter]
         self.imageList.blockSignals(True)
         self.imageList.clear()
         for row in browser.order:
@@ -302,8 +495,9 @@ class EvalPanel(QWidget):
         if row is None:
             return
         threshold, outputs, options = self.thresholdSpin.value(), self._outputs, self.display.options()
+        outline = tuple(self._filter.get(row, ())) if self._filter is not None else ()
         from segstudio.engine.val_browser import draw_row
-        self.renderer.submit("eval", lambda: draw_row(browser, row, threshold, outputs, options))
+        self.renderer.submit("eval", lambda: draw_row(browser, row, threshold, outputs, options, outline))
 
     @Slot(str, int, object)
     def _on_render(self, channel: str, seq: int, payload) -> None:
@@ -311,6 +505,12 @@ class EvalPanel(QWidget):
             threshold, scores = payload
             if self._browser is not None and threshold == self.thresholdSpin.value():
                 self._fill_list(scores, threshold)
+        elif channel == "evalconfusion":
+            explorer, kind, threshold, confusion = payload
+            if explorer is self._explorer and (kind, threshold) == (self.explorerView.kind(),
+                                                                    self.thresholdSpin.value()):
+                title = self.explorerView.kindCombo.currentText()
+                self.confusionView.set_confusion(confusion, f"{title}, IoU 0.5, score >= {threshold:.2f}.")
         elif channel == "eval":
             prediction, truth, text = payload
             self.predView.set_image(prediction)
@@ -319,6 +519,8 @@ class EvalPanel(QWidget):
 
     @Slot(str, int, str)
     def _on_render_failed(self, channel: str, seq: int, message: str) -> None:
+        if channel == "evalconfusion":
+            self.message.emit(f"Confusion matrix: {message}", True)
         if channel == "evalscore":
             self.message.emit(f"Scoring images: {message}", True)
         elif channel == "eval":

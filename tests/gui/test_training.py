@@ -107,6 +107,8 @@ def test_a_completed_run_shows_its_evaluation(window, qtbot, tmp_path, screensho
     qtbot.waitUntil(lambda: not window.trainPanel.is_running(), timeout=240000)
     assert window.trainPanel.last_result["status"] == "completed", window.statusLabel.text()
     window.tabs.setCurrentWidget(window.trainPanel)
+    # the final evaluation's validation loss is drawn beside the training loss
+    qtbot.waitUntil(lambda: window.trainPanel.curves.point_count("val:validation") == 1, timeout=10000)
     window.grab().save(str(screenshot_dir / "gui_training_completed.png"))
     window.tabs.setCurrentWidget(window.evalPanel)
     table = child(window, "perClassApTable")

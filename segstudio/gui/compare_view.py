@@ -1,0 +1,81 @@
+"""Run A against run B in the Evaluation tab: pick the other run, Compare, and read per-class AP deltas with
+their 95% bootstrap intervals (engine.compare, computed in a worker), the notes and the settings that
+differ. Significant rows are bold."""
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
+
+COLUMNS = ("class", "A", "B", "B - A", "95% interval")
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+class CompareView(QWidget):
+    compareRequested = Signal(str)   # the other run's folder
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.otherCombo = QComboBox(objectName="evalCompareCombo")
+        self.compareButton = QPushButton("Compare", objectName="compareButton", clicked=self._request)
+        self.compareButton.setToolTip("Per-class AP of the selected run (A) against this one (B), with 95% "
+                                      "intervals from 1,000 bootstrap resamples (as `segstudio compare A B`)")
+        self.label = QLabel("Pick another evaluated run and press Compare.", objectName="compareLabel",
+                            wordWrap=True)
+        self.label.setMinimumHeight(4 * self.label.fontMetrics().lineSpacing())   # wrapped lines stay readable
+        self.table = QTableWidget(0, len(COLUMNS), objectName="compareTable")
+        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("A = the run above; B ="))
+        top.addWidget(self.otherCombo, 1)
+        top.addWidget(self.compareButton)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.label)
+        layout.addWidget(self.table, 1)
+
+    def set_runs(self, runs: list[tuple[str, str]], current: str) -> None:
+        """[(title, folder)] of the listed runs, the selected one (A) left out."""
+        keep = self.otherCombo.currentData()
+        self.otherCombo.clear()
+        for title, path in runs:
+            if path != current:
+                self.otherCombo.addItem(title, path)
+        index = self.otherCombo.findData(keep)
+        if index >= 0:
+            self.otherCombo.setCurrentIndex(index)
+
+    def _request(self) -> None:
+        if self.otherCombo.currentData():
+            self.label.setText("Comparing ...")
+            self.compareRequested.emit(self.otherCombo.currentData())
+
+    def show_result(self, result: dict) -> None:
+        diff = result["config_diff"]
+        settings = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items()) or "none"
+        notes = " ".join(result["notes"])
+        self.label.setText(f"{notes + ' ' if notes else ''}{'Mask' if result['kind'] == 'segm' else 'Box'} AP "
+                           f"@ IoU {result['iou']}, {result['resamples']} {'paired ' if result['paired'] else ''}"
+                           f"bootstrap resamples; bold: the interval excludes 0. Settings that differ: {settings}.")
+        rows = ([("all classes", result["overall"])] if result["overall"] else []) + list(result["per_class"].items())
+        self.table.setRowCount(len(rows))
+        bold = QFont()
+        bold.setBold(True)
+        for r, (name, v) in enumerate(rows):
+            lo, hi = v["ci"]
+            cells = [name, _fmt(v["a"]), _fmt(v["b"]), "-" if v["delta"] is None else f"{v['delta']:+.3f}",
+                     "-" if lo is None else f"[{lo:+.3f}, {hi:+.3f}]"]
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if v["significant"]:
+                    item.setFont(bold)
+                self.table.setItem(r, c, item)
