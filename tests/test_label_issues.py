@@ -1,0 +1,62 @@
+"""Likely label errors: each kind found on an image built to contain exactly that one error, and nothing on
+an image whose labels agree with the predictions."""
+import numpy as np
+from eval_cases import image, rect
+
+from segstudio.engine.label_issues import find_candidates
+
+CAR, PERSON = 1, 2   # 1-based, as the model numbers classes
+
+
+def ring(x1, y1, x2, y2):
+    """A mask with the same tight box as rect(...) but only its border: the box agrees, the mask does not."""
+    m = rect(x1, y1, x2, y2)
+    m[y1 + 2:y2 - 2, x1 + 2:x2 - 2] = 0
+    return m
+
+
+def kinds(images, **kwargs):
+    return [(c.kind, c.row, c.annotation, c.prediction, c.label, c.proposed) for c in find_candidates(images,
+                                                                                                   **kwargs)]
+
+
+def test_labels_that_agree_with_confident_predictions_give_no_candidate():
+    clean = image([(rect(2, 2, 12, 12), CAR), (rect(20, 20, 34, 34), PERSON)],
+                  [(rect(2, 2, 12, 12), CAR, 0.9), (rect(21, 20, 34, 34), PERSON, 0.8),
+                   (rect(30, 0, 36, 4), CAR, 0.2)])             # a weak stray prediction is no evidence
+    assert kinds([clean]) == []
+
+
+def test_a_confident_prediction_on_nothing_is_a_missing_annotation():
+    img = image([(rect(2, 2, 12, 12), CAR)], [(rect(2, 2, 12, 12), CAR, 0.9), (rect(25, 25, 35, 35), PERSON, 0.8)])
+    assert kinds([img]) == [("missing", 0, -1, 1, -1, PERSON - 1)]
+
+
+def test_a_confident_prediction_of_another_class_is_a_wrong_class():
+    img = image([(rect(5, 5, 20, 20), CAR)], [(rect(5, 5, 20, 20), PERSON, 0.85)])
+    assert kinds([img]) == [("wrong_class", 0, 0, 0, CAR - 1, PERSON - 1)]
+    covered = image([(rect(5, 5, 20, 20), CAR)], [(rect(5, 5, 20, 20), PERSON, 0.85), (rect(5, 5, 20, 20), CAR, 0.7)])
+    assert kinds([covered]) == []                                 # its own class covers it too: not an error
+
+
+def test_a_box_that_agrees_with_a_mask_that_does_not_is_a_sloppy_mask():
+    img = image([(ring(4, 4, 30, 30), CAR)], [(rect(4, 4, 30, 30), CAR, 0.9)])
+    assert kinds([img]) == [("sloppy_mask", 0, 0, 0, CAR - 1, CAR - 1)]
+
+
+def test_an_annotation_no_prediction_supports_is_spurious():
+    img = image([(rect(2, 2, 12, 12), CAR), (rect(25, 25, 35, 35), PERSON)], [(rect(2, 2, 12, 12), CAR, 0.9)])
+    assert kinds([img]) == [("spurious", 0, 1, -1, PERSON - 1, -1)]
+    weak = image([(rect(25, 25, 35, 35), PERSON)], [(rect(25, 25, 35, 35), PERSON, 0.3)])
+    assert kinds([weak]) == []                                    # some support: not proposed
+
+
+def test_ranking_thresholds_reviews_and_training_rows():
+    strong = image([], [(rect(0, 0, 10, 10), CAR, 0.95)], image_id=0)
+    weak = image([], [(rect(0, 0, 10, 10), CAR, 0.6)], image_id=1)
+    found = find_candidates([weak, strong], training_rows=[1])
+    assert [c.row for c in found] == [0, 1] and [c.training_row for c in found] == [False, True]
+    assert np.isclose(found[0].score, 0.95)
+    assert [c.row for c in find_candidates([weak, strong], thresholds={CAR: 0.9})] == [0]   # per-class confidence
+    assert find_candidates([weak, strong], training_rows=[1], reviewed=[found[0].key()]) == [found[1]]   # reviewed
+
