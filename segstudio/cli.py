@@ -21,6 +21,7 @@ COMMANDS = {
     "eval": "evaluate",
     "predict": "predict",
     "compare": "compare",
+    "label-issues": "label_issues",
     "export": "export",
     "weights": "weights",
     "bench": "bench",

@@ -7,7 +7,7 @@ import pytest
 from segstudio.cli import COMMANDS, main
 
 SUBCOMMANDS = ["gui", "demo-data", "import-coco", "inspect", "audit", "preview", "train", "eval", "predict",
-               "compare",
+               "compare", "label-issues",
                "export", "bench", "cache", "weights"]
 
 

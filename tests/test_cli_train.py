@@ -209,3 +209,31 @@ def test_negative_extend_epochs_leaves_the_run_untouched(trained_run, capsys):
     assert main(["train", "--resume", str(trained_run), "--extend-epochs", "-2"]) == 1
     assert "--extend-epochs" in capsys.readouterr().err
     assert (trained_run / "config.toml").read_bytes() == before
+
+
+def test_label_issues_quick_and_cross_predicted(trained_run, tmp_path, capsys):
+    from segstudio.engine.label_issues import KINDS
+
+    before = sorted(p.name for p in trained_run.parent.iterdir())
+    out = tmp_path / "issues.json"
+    assert main(["label-issues", str(trained_run), "--out", str(out), "--checkpoint", "last"]) == 0
+    quick = json.loads(out.read_text())
+    split = json.loads((trained_run / "split.json").read_text())
+    assert quick["mode"].startswith("quick") and quick["rows"] == 48 and quick["commit"].startswith("main@")
+    assert all(c["kind"] in KINDS for c in quick["candidates"])
+    assert all(c["training_row"] == (c["row"] in split["train"]) for c in quick["candidates"])
+    scores = [c["score"] for c in quick["candidates"]]
+    assert scores == sorted(scores, reverse=True)
+    assert "candidates in 48 rows" in capsys.readouterr().out
+    assert main(["label-issues", str(trained_run), "--out", str(out), "--folds", "2", "--fold-iters", "2",
+                 "--checkpoint", "last"]) == 0
+    folds = json.loads(out.read_text())
+    assert folds["mode"] == "2-fold cross-prediction" and not any(c["training_row"] for c in folds["candidates"])
+    assert sorted(p.name for p in trained_run.parent.iterdir()) == before     # the fold runs left nothing behind
+
+
+def test_label_issues_bad_inputs_are_one_sentence(trained_run, tmp_path, capsys):
+    assert main(["label-issues", str(trained_run), "--out", str(tmp_path), "--checkpoint", "last"]) == 1
+    assert "is a folder" in capsys.readouterr().err
+    assert main(["label-issues", str(trained_run), "--out", str(tmp_path / "x.json"), "--folds", "1"]) == 1
+    assert "2 or more folds" in capsys.readouterr().err

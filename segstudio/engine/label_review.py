@@ -1,0 +1,141 @@
+"""Finding a dataset's likely label errors with a trained run: predictions on its rows, then candidates.
+
+`quick`: the run's own model predicts every row. Its training rows are biased towards their labels
+(the model learnt them, errors included), so those candidates are flagged.
+`k folds`: k short models, each trained without one fold of the rows, predict the fold they did not see:
+every row is predicted by a model that never learnt its labels. Costs k trainings; `fold_plan` states it.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from segstudio.engine import rundir
+from segstudio.engine.label_issues import find_candidates
+from segstudio.errors import DataError
+from segstudio.files import atomic_write_text
+
+
+def predict_rows(loaded, mapped, rows: list[int], *, batch_size: int = 4, should_stop=None) -> list:
+    """EvalImages (predictions beside the stored labels, random transforms off) of `rows`."""
+    from segstudio.engine.evaluate import evaluate_model
+    from segstudio.loader import SegmentationDataset, build_loader
+
+    cfg = loaded.cfg
+    dataset = SegmentationDataset(mapped, rows, cfg.augment, train=False, seed=cfg.train.seed)
+    stored: list = []
+    evaluate_model(loaded.model, build_loader(dataset, batch_size, 0, shuffle=False, seed=0), torch.device("cpu"),
+                   loaded.class_names, backend=cfg.eval.backend, score_threshold=0.05, should_stop=should_stop,
+                   collect=stored)
+    return stored
+
+
+def _open_run_data(loaded):
+    """The run's dataset at the state it trained on (data.commit), and every row its query selects."""
+    from segstudio.data.mapped import open_mapped
+    from segstudio.data.splits import filtered_rows
+
+    mapped = open_mapped(loaded.cfg.data.url, loaded.cfg.data, endpoint_url=loaded.cfg.data.endpoint_url)
+    return mapped, [int(r) for r in filtered_rows(mapped.ds, loaded.cfg.data.query)]
+
+
+def folds_of(rows: list[int], k: int, seed: int) -> list[list[int]]:
+    """`rows` shuffled with `seed` and dealt into k folds of (nearly) equal size, each sorted."""
+    order = np.random.default_rng(seed).permutation(np.asarray(rows, np.int64))
+    return [sorted(int(r) for r in order[i::k]) for i in range(k)]
+
+
+@dataclasses.dataclass
+class FoldPlan:
+    folds: int
+    rows: int
+    iterations: int          # per fold
+    seconds_per_iteration: float
+
+    def describe(self) -> str:
+        minutes = self.folds * self.iterations * self.seconds_per_iteration / 60
+        return (f"{self.folds} short trainings of {self.iterations} iterations each on {self.rows:,} rows, then a "
+                f"prediction of each held-out fold: about {minutes:.0f} minutes at the run's speed.")
+
+
+def fold_plan(loaded, folds: int, iterations: int) -> FoldPlan:
+    """What k-fold cross-prediction will cost, from the run's own measured speed (before anything starts)."""
+    if folds < 2:
+        raise DataError(f"--folds {folds}: cross-prediction needs at least 2 folds (0 runs the quick option).")
+    speeds = [e for e in rundir.read_metrics(loaded.run_dir) if e.get("event") == "iteration"]
+    per_it = float(np.median([e["elapsed_s"] / max(1, e["iteration"]) for e in speeds[-20:]])) if speeds else 1.0
+    _, rows = _open_run_data(loaded)
+    return FoldPlan(folds, len(rows), iterations, per_it)
+
+
+def _train_fold(loaded, mapped_rows, held_out, fold: int, iterations: int, work: Path, should_stop, on_event):
+    """Train one fold's model (every row but `held_out`) and return it loaded."""
+    from segstudio.data.splits import Split
+    from segstudio.engine.data import build_train_data
+    from segstudio.engine.inference import load_run_model
+    from segstudio.engine.train import train
+
+    cfg = copy.deepcopy(loaded.cfg)
+    cfg.train.runs_dir, cfg.train.run_name = str(work), f"fold{fold + 1}"
+    cfg.train.max_iters, cfg.eval.interval_epochs, cfg.train.tensorboard = iterations, 0, False
+    held = set(held_out)
+    split = Split(train=[r for r in mapped_rows if r not in held], val=sorted(held), method="fold",
+                  details={"fold": fold})
+    data = build_train_data(cfg, split=split.to_dict())
+    finished = train(cfg, on_event, should_stop, data=data)
+    if finished.status != "completed":
+        raise DataError(f"Fold {fold + 1} did not finish ({finished.status}: {finished.message}); nothing was "
+                        "written.")
+    return load_run_model(finished.run_dir, "last")
+
+
+def find_label_issues(run: str, *, folds: int = 0, fold_iterations: int = 0, runs_dir: str = "runs",
+                      checkpoint: str = "best", should_stop: Callable[[], bool] = lambda: False,
+                      on_event=lambda event: None, progress=lambda text: None) -> dict:
+    """Candidates for the run's dataset (quick with folds=0, else k-fold) as a JSON-ready dict."""
+    from segstudio.engine import thresholds
+    from segstudio.engine.inference import load_run_model
+
+    started = time.perf_counter()
+    loaded = load_run_model(run, checkpoint, runs_dir)
+    mapped, rows = _open_run_data(loaded)
+    split = rundir.read_split(loaded.run_dir) or {"train": []}
+    if folds:
+        plan = fold_plan(loaded, folds, fold_iterations or 100)
+        progress(plan.describe())
+        images, training_rows = [], []
+        with tempfile.TemporaryDirectory(prefix="segstudio-folds-") as work:
+            for fold, held_out in enumerate(folds_of(rows, folds, loaded.cfg.train.seed)):
+                progress(f"fold {fold + 1}/{folds}: training on {len(rows) - len(held_out):,} rows")
+                model = _train_fold(loaded, rows, held_out, fold, plan.iterations, Path(work), should_stop, on_event)
+                progress(f"fold {fold + 1}/{folds}: predicting its {len(held_out):,} held-out rows")
+                images += predict_rows(model, mapped, held_out, should_stop=should_stop)
+        mode = f"{folds}-fold cross-prediction"
+    else:
+        progress(f"predicting {len(rows):,} rows with {loaded.run_dir.name}/{loaded.checkpoint}")
+        images, training_rows = predict_rows(loaded, mapped, rows, should_stop=should_stop), split["train"]
+        mode = "quick (the run's own model: candidates on its training rows are biased towards their labels)"
+    if should_stop():
+        raise DataError("Finding label issues was stopped; nothing was written.")
+    confident, source = thresholds.resolve(loaded.run_dir, loaded.class_names)
+    candidates = find_candidates(images, confident, training_rows=training_rows)
+    return {"run": str(loaded.run_dir), "dataset": mapped.url, "commit": str(mapped.ref), "mode": mode,
+            "confidence": source, "rows": len(rows), "class_names": loaded.class_names,
+            "seconds": round(time.perf_counter() - started, 1),
+            "candidates": [c.to_json() for c in candidates]}
+
+
+def write_label_issues(result: dict, out: str) -> Path:
+    path = Path(out)
+    if path.is_dir():
+        raise DataError(f"{out} is a folder; give a file name for the candidates, e.g. {path / 'label-issues.json'}.")
+    atomic_write_text(path, json.dumps(result, indent=1) + "\n")
+    return path
