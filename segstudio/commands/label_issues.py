@@ -42,10 +42,12 @@ def run(args) -> int:
         raise ConfigError("--fold-iters must be at least 1.")
     stop = threading.Event()
     install_stop_handler(stop)
-    result = find_label_issues(args.run, folds=args.folds, fold_iterations=args.fold_iters, runs_dir=args.runs_dir,
-                               checkpoint=args.checkpoint, should_stop=stop.is_set,
-                               progress=lambda text: print(text, file=sys.stderr, flush=True))
+    result, _images = find_label_issues(args.run, folds=args.folds, fold_iterations=args.fold_iters,
+                                        runs_dir=args.runs_dir, checkpoint=args.checkpoint, should_stop=stop.is_set,
+                                        progress=lambda text: print(text, file=sys.stderr, flush=True))
     path = write_label_issues(result, args.out)
     print(format_candidates(result, args.top))
+    if result["note"]:
+        print(f"warning: {result['note']}", file=sys.stderr)
     print(f"written: {path}")
     return 0

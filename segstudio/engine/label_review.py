@@ -99,8 +99,9 @@ def _train_fold(loaded, mapped_rows, held_out, fold: int, iterations: int, work:
 
 def find_label_issues(run: str, *, folds: int = 0, fold_iterations: int = 0, runs_dir: str = "runs",
                       checkpoint: str = "best", should_stop: Callable[[], bool] = lambda: False,
-                      on_event=lambda event: None, progress=lambda text: None) -> dict:
-    """Candidates for the run's dataset (quick with folds=0, else k-fold) as a JSON-ready dict."""
+                      on_event=lambda event: None, progress=lambda text: None) -> tuple[dict, dict]:
+    """Candidates for the run's dataset (quick with folds=0, else k-fold) as a JSON-ready dict, and the
+    predictions they came from ({row: EvalImage}, for the window's review)."""
     from segstudio.engine import thresholds
     from segstudio.engine.inference import load_run_model
 
@@ -126,11 +127,43 @@ def find_label_issues(run: str, *, folds: int = 0, fold_iterations: int = 0, run
     if should_stop():
         raise DataError("Finding label issues was stopped; nothing was written.")
     confident, source = thresholds.resolve(loaded.run_dir, loaded.class_names)
-    candidates = find_candidates(images, confident, training_rows=training_rows)
+    candidates = find_candidates(images, confident, training_rows=training_rows,
+                                 reviewed=load_reviewed(loaded.run_dir))
     return {"run": str(loaded.run_dir), "dataset": mapped.url, "commit": str(mapped.ref), "mode": mode,
             "confidence": source, "rows": len(rows), "class_names": loaded.class_names,
+            "note": weak_model_note(images, candidates),
             "seconds": round(time.perf_counter() - started, 1),
-            "candidates": [c.to_json() for c in candidates]}
+            "candidates": [c.to_json() for c in candidates]}, {im.row: im for im in images}
+
+
+def reviewed_path(run_dir) -> Path:
+    return Path(run_dir) / "label_issues" / "reviewed.json"
+
+
+def load_reviewed(run_dir) -> list[tuple]:
+    """Candidate keys a reviewer marked correct for this run (they are not proposed again)."""
+    path = reviewed_path(run_dir)
+    try:
+        return [tuple(k) for k in json.loads(path.read_text())["correct"]] if path.is_file() else []
+    except (ValueError, KeyError, TypeError):
+        return []
+
+
+def mark_reviewed(run_dir, keys: list[tuple]) -> None:
+    keys = sorted(set(load_reviewed(run_dir)) | {tuple(k) for k in keys})
+    atomic_write_text(reviewed_path(run_dir), json.dumps({"correct": [list(k) for k in keys]}) + "\n")
+
+
+def prediction_mask(image, index: int, height: int, width: int) -> np.ndarray:
+    """Prediction `index` of an EvalImage as an HxW bool mask at the dataset row's size (the evaluation
+    may have seen the image resized)."""
+    import cv2
+    from pycocotools import mask as mask_utils
+
+    mask = mask_utils.decode(image.pred_masks[index]).astype(np.uint8)
+    if mask.shape != (height, width):
+        mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_NEAREST)
+    return mask.astype(bool)
 
 
 def write_label_issues(result: dict, out: str) -> Path:
@@ -139,3 +172,14 @@ def write_label_issues(result: dict, out: str) -> Path:
         raise DataError(f"{out} is a folder; give a file name for the candidates, e.g. {path / 'label-issues.json'}.")
     atomic_write_text(path, json.dumps(result, indent=1) + "\n")
     return path
+
+
+def weak_model_note(images: list, candidates: list) -> str:
+    """A sentence when the model supports under half of the annotations: its candidates say more about
+    the model than about the labels."""
+    annotations = sum(int((~im.gt_crowd).sum()) for im in images)
+    spurious = sum(c.kind == "spurious" for c in candidates)
+    if annotations and spurious > annotations / 2:
+        return (f"The model supports only {annotations - spurious:,} of {annotations:,} annotations: most candidates "
+                "reflect a weak model, not the labels; train longer (or use a better run) and look again.")
+    return ""

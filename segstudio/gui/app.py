@@ -111,7 +111,7 @@ def run(dataset: str | None = None, screenshot: str | None = None) -> int:
     return code or int(window.property("exitCode") or 0)
 
 
-TAB_NAMES = ("dataset", "augmentation", "training", "evaluation")
+TAB_NAMES = ("dataset", "augmentation", "training", "evaluation", "review")
 
 
 def _arrange_screenshot(app, window, path: str) -> None:

@@ -13,6 +13,7 @@ from segstudio.gui import config_form, settings
 from segstudio.gui.augment_panel import AugmentPanel
 from segstudio.gui.dataset_panel import DatasetPanel
 from segstudio.gui.eval_panel import EvalPanel
+from segstudio.gui.review_panel import ReviewPanel
 from segstudio.gui.state import DatasetState
 from segstudio.gui.train_panel import TrainPanel
 from segstudio.gui.widgets import WheelGuard
@@ -50,6 +51,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.augmentPanel, "2 Augmentation")
         self.tabs.addTab(self.trainPanel, "3 Training")
         self.tabs.addTab(self.evalPanel, "4 Evaluation")
+        self.reviewPanel = ReviewPanel(self.state, self.renderer)
+        self.tabs.addTab(self.reviewPanel, "5 Review")
         self.setCentralWidget(self.tabs)
 
         self.statusLabel = QLabel("Ready.", objectName="statusLabel")
@@ -63,8 +66,10 @@ class MainWindow(QMainWindow):
 
     # ---- wiring -------------------------------------------------------------------------------
     def _connect(self) -> None:
-        for panel in (self.datasetPanel, self.augmentPanel, self.trainPanel, self.evalPanel):
+        for panel in (self.datasetPanel, self.augmentPanel, self.trainPanel, self.evalPanel, self.reviewPanel):
             panel.message.connect(self.show_message)
+        self.trainPanel.runSelected.connect(self.reviewPanel.set_run)
+        self.reviewPanel.trainFrom.connect(self._train_from)
         # one row for both tabs: picking it on either shows it on the other
         self.datasetPanel.sample.rowChanged.connect(self.augmentPanel.rowSpin.setValue)
         self.augmentPanel.rowSpin.valueChanged.connect(self.datasetPanel.sample.show_row)
@@ -99,7 +104,7 @@ class MainWindow(QMainWindow):
         add(["Ctrl+."], self.trainPanel.stop)   # not Esc: Esc leaves a field or a popup, and it ended runs
         add(["Ctrl+S"], self.trainPanel.save_config_dialog)
         add(["Ctrl+Q"], self.close)
-        for i in range(4):
+        for i in range(self.tabs.count()):
             add([f"Alt+{i + 1}"], lambda i=i: self.tabs.setCurrentIndex(i))
 
     def _focus_open(self) -> None:
@@ -185,11 +190,19 @@ class MainWindow(QMainWindow):
         # Qt appends the application display name ("— segstudio"), so the title names only the dataset
         self.setWindowTitle(f"{self.state.url}{' (training)' if running else ''}")
 
+    @Slot(str)
+    def _train_from(self, version: str) -> None:
+        """Review committed label fixes: open the dataset at that commit and go to the Training tab."""
+        self.datasetPanel.open_url(self.state.url, version=version)
+        self.tabs.setCurrentWidget(self.trainPanel)
+        self.show_message(f"Opening {self.state.url} at {version}; press Start to train on the fixed labels.")
+
     @Slot(object)
     def _on_training_finished(self, result) -> None:
         self.evalPanel.refresh_runs()
         if result.get("run_dir"):
             self.evalPanel.select_run(result["run_dir"])
+            self.reviewPanel.set_run(result["run_dir"])
         if self._close_after_training:
             self.close()
 
@@ -255,8 +268,9 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop background threads (render loop, open/check tasks); called when the window closes."""
         self.renderer.shutdown()
-        writers = self.datasetPanel.writers()
-        readers = self.datasetPanel.readers() + self.evalPanel.readers() + self.trainPanel.readers()
+        writers = self.datasetPanel.writers() + self.reviewPanel.writers()
+        readers = (self.datasetPanel.readers() + self.evalPanel.readers() + self.trainPanel.readers()
+                   + self.reviewPanel.readers())
         for runner in writers + readers:
             runner.request_stop()
         for runner in writers:

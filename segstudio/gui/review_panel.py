@@ -1,0 +1,279 @@
+"""Review tab: a run's likely label errors, best first; fix them and commit the fixes on a branch.
+
+Finding the candidates, drawing a row and committing run off the GUI thread. Fixes wait in a list (Undo
+takes the last one back) until "Commit fixes", which writes them all at once on the fixes branch with the
+dataset's writer lock (segstudio.data.label_fixes); "Train from this commit" opens the dataset at that
+commit and goes to the Training tab.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton,
+                               QSpinBox, QSplitter, QVBoxLayout, QWidget)
+
+from segstudio.gui.widgets import ImageView
+from segstudio.gui.workers import RenderService, TaskRunner
+
+CHANNEL = "review"
+KIND_WORDS = {"missing": "missing annotation", "wrong_class": "wrong class", "sloppy_mask": "sloppy mask",
+              "spurious": "spurious annotation"}
+
+
+def find_job(run: str, folds: int):
+    def job(report, should_stop):
+        from segstudio.engine.label_review import find_label_issues
+        return find_label_issues(run, folds=folds, should_stop=should_stop, progress=lambda text: report(text))
+    return job
+
+
+def render_candidate(mapped, candidate: dict, image, class_names: list):
+    """The row with the annotation in question (red) and the prediction (green) drawn over it."""
+    import numpy as np
+
+    from segstudio.engine.label_review import prediction_mask
+    from segstudio.render import render
+
+    raw = mapped.read(candidate["row"])
+    h, w = raw.image.shape[:2]
+    masks, labels = [], []
+    if candidate["annotation"] >= 0:
+        masks.append(raw.masks[candidate["annotation"]].astype(bool))
+        labels.append(candidate["label"])
+    if candidate["prediction"] >= 0 and image is not None:
+        masks.append(prediction_mask(image, candidate["prediction"], h, w))
+        labels.append(candidate["proposed"])
+    from segstudio.data.sample import boxes_from_masks
+    stack = np.stack(masks) if masks else np.zeros((0, h, w), bool)
+    return render(raw.image, stack, boxes_from_masks(stack.view(np.uint8)), np.asarray(labels, np.int64),
+                  class_names, alpha=0.5)
+
+
+class ReviewPanel(QWidget):
+    message = Signal(str, bool)
+    trainFrom = Signal(str)         # a version spec (branch@commit): train on it
+
+    def __init__(self, state, renderer: RenderService, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state, self.renderer = state, renderer
+        self.run = ""
+        self.result: dict | None = None
+        self.images: dict = {}
+        self.fixes: list = []          # (Fix, candidate index) waiting for Commit
+        self.committed = ""
+        self.finder, self.committer = TaskRunner(self), TaskRunner(self)
+        self.finder.succeeded.connect(self._on_found)
+        self.finder.failed.connect(self._on_failed)
+        self.finder.progress.connect(lambda values: self.statusLabel.setText(str(values[0])))
+        self.committer.succeeded.connect(self._on_committed)
+        self.committer.failed.connect(self._on_failed)
+        self.finder.done.connect(self._update_buttons)
+        self.committer.done.connect(self._update_buttons)
+        renderer.resultReady.connect(self._on_render)
+        self._build()
+
+    def _build(self) -> None:
+        self.runLabel = QLabel("Select a run on the Training or Evaluation tab.", objectName="reviewRunLabel")
+        self.foldsSpin = QSpinBox(objectName="reviewFoldsSpin", minimum=0, maximum=10, value=0)
+        self.foldsSpin.setSpecialValueText("quick")
+        self.foldsSpin.setToolTip("quick: the run's own model (biased on its training rows); K: K short trainings, "
+                                  "each predicting the rows it did not see (accurate, costs K trainings)")
+        self.findButton = QPushButton("Find label issues", objectName="findIssuesButton", clicked=self.find)
+        self.cancelButton = QPushButton("Cancel", objectName="reviewCancelButton", enabled=False,
+                                        clicked=self.finder.request_stop)
+        self.statusLabel = QLabel("", objectName="reviewStatusLabel", wordWrap=True)
+        self.list = QListWidget(objectName="issueList")
+        self.list.currentRowChanged.connect(self._show_candidate)
+        self.view = ImageView(placeholder="Find label issues, then pick a candidate")
+        self.view.setObjectName("reviewView")
+        self.classCombo = QComboBox(objectName="reviewClassCombo")
+        buttons = [("Accept prediction", "acceptButton", self.accept_prediction),
+                   ("Change class to", "relabelButton", self.relabel),
+                   ("Delete annotation", "deleteButton", self.delete_annotation),
+                   ("Mark correct", "markCorrectButton", self.mark_correct),
+                   ("Undo", "undoButton", self.undo)]
+        self.actions = {name: QPushButton(text, objectName=name, clicked=slot) for text, name, slot in buttons}
+        self.branchEdit = QLineEdit("segstudio-fixes", objectName="fixBranchEdit")
+        self.commitButton = QPushButton("Commit fixes", objectName="commitFixesButton", clicked=self.commit)
+        self.trainButton = QPushButton("Train from this commit", objectName="trainFromCommitButton",
+                                       clicked=lambda: self.trainFrom.emit(self.committed), enabled=False)
+        self.pendingLabel = QLabel("No fixes yet.", objectName="pendingFixesLabel")
+        top = QHBoxLayout()
+        for w in (self.runLabel, QLabel("folds"), self.foldsSpin, self.findButton, self.cancelButton):
+            top.addWidget(w, 1 if w is self.runLabel else 0)
+        acts = QHBoxLayout()
+        for name in ("acceptButton", "relabelButton"):
+            acts.addWidget(self.actions[name])
+        acts.addWidget(self.classCombo)
+        for name in ("deleteButton", "markCorrectButton", "undoButton"):
+            acts.addWidget(self.actions[name])
+        acts.addStretch(1)
+        commit = QHBoxLayout()
+        for w in (self.pendingLabel, QLabel("branch"), self.branchEdit, self.commitButton, self.trainButton):
+            commit.addWidget(w, 1 if w is self.pendingLabel else 0)
+        right = QWidget()
+        rlayout = QVBoxLayout(right)
+        rlayout.addWidget(self.view, 1)
+        rlayout.addLayout(acts)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.list)
+        split.addWidget(right)
+        split.setSizes([380, 800])
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.statusLabel)
+        layout.addWidget(split, 1)
+        layout.addLayout(commit)
+        self._update_buttons()
+
+    # ---- finding ------------------------------------------------------------------------------
+    @Slot(str)
+    def set_run(self, path: str) -> None:
+        self.run = path
+        self.runLabel.setText(f"Run: {Path(path).name}" if path else "Select a run on the Training tab.")
+        self._update_buttons()
+
+    def find(self) -> None:
+        if not self.run or self.finder.is_running():
+            return
+        self.statusLabel.setText("Predicting the dataset's rows ...")
+        self.finder.start(find_job(self.run, self.foldsSpin.value()))
+        self._update_buttons()
+
+    @Slot(object)
+    def _on_found(self, found) -> None:
+        self.result, self.images = found
+        names = self.result["class_names"]
+        self.classCombo.clear()
+        self.classCombo.addItems(names)
+        self.list.clear()
+        for c in self.result["candidates"]:
+            item = QListWidgetItem(self._describe(c))
+            self.list.addItem(item)
+        self.statusLabel.setText(f"{len(self.result['candidates'])} candidates in {self.result['rows']:,} rows "
+                                 f"({self.result['mode']}). {self.result['note']}")
+        self.statusLabel.setStyleSheet("color: #8a5a00;" if self.result["note"] else "")
+        if self.list.count():
+            self.list.setCurrentRow(0)
+        self._update_buttons()
+
+    def _describe(self, c: dict) -> str:
+        names = self.result["class_names"]
+        name = lambda i: names[i] if 0 <= i < len(names) else ""  # noqa: E731
+        what = {"missing": f"→ {name(c['proposed'])}", "wrong_class": f"{name(c['label'])} → {name(c['proposed'])}",
+                "sloppy_mask": name(c["label"]), "spurious": name(c["label"])}[c["kind"]]
+        return (f"{c['score']:.2f}  {KIND_WORDS[c['kind']]} · row {c['row']} · {what}"
+                + ("  (training row)" if c["training_row"] else ""))
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self.statusLabel.setText(message)
+        self.message.emit(message, True)
+        self._update_buttons()
+
+    def candidate(self) -> dict | None:
+        row = self.list.currentRow()
+        return self.result["candidates"][row] if self.result and 0 <= row < len(self.result["candidates"]) else None
+
+    @Slot(int)
+    def _show_candidate(self, _row: int) -> None:
+        c = self.candidate()
+        self._update_buttons()
+        if c is None or self.state.mapped is None:
+            return
+        if c["proposed"] >= 0:
+            self.classCombo.setCurrentIndex(c["proposed"])
+        mapped, image, names = self.state.mapped, self.images.get(c["row"]), self.result["class_names"]
+        self.renderer.submit(CHANNEL, lambda: render_candidate(mapped, c, image, names))
+
+    @Slot(str, int, object)
+    def _on_render(self, channel: str, seq: int, payload) -> None:
+        if channel == CHANNEL:
+            self.view.set_image(payload)
+
+    # ---- fixing -------------------------------------------------------------------------------
+    def _add(self, fix) -> None:
+        self.fixes.append((fix, self.list.currentRow()))
+        item = self.list.currentItem()
+        item.setText(item.text() + f"  [{fix.action}]")
+        self.list.setCurrentRow(min(self.list.currentRow() + 1, self.list.count() - 1))
+        self._update_buttons()
+
+    def accept_prediction(self) -> None:
+        from segstudio.data.label_fixes import Fix
+        from segstudio.engine.label_review import prediction_mask
+
+        c = self.candidate()
+        raw = self.state.mapped.read(c["row"])
+        mask = prediction_mask(self.images[c["row"]], c["prediction"], *raw.image.shape[:2])
+        action, instance = ("replace", c["annotation"]) if c["annotation"] >= 0 else ("add", -1)
+        self._add(Fix(c["row"], action, instance, label=c["proposed"], mask=mask))
+
+    def relabel(self) -> None:
+        from segstudio.data.label_fixes import Fix
+        c = self.candidate()
+        self._add(Fix(c["row"], "relabel", c["annotation"], label=self.classCombo.currentIndex()))
+
+    def delete_annotation(self) -> None:
+        from segstudio.data.label_fixes import Fix
+        c = self.candidate()
+        self._add(Fix(c["row"], "delete", c["annotation"]))
+
+    def mark_correct(self) -> None:
+        from segstudio.engine.label_issues import Candidate
+        from segstudio.engine.label_review import mark_reviewed
+        c = self.candidate()
+        mark_reviewed(self.result["run"], [Candidate(**c).key()])
+        item = self.list.currentItem()
+        item.setText(item.text() + "  [correct]")
+        self.list.setCurrentRow(min(self.list.currentRow() + 1, self.list.count() - 1))
+
+    def undo(self) -> None:
+        if not self.fixes:
+            return
+        fix, row = self.fixes.pop()
+        item = self.list.item(row)
+        item.setText(item.text().removesuffix(f"  [{fix.action}]"))
+        self._update_buttons()
+
+    def commit(self) -> None:
+        if not self.fixes or self.committer.is_running():
+            return
+        from segstudio.data.label_fixes import commit_fixes
+
+        mapped, fixes, branch = self.state.mapped, [f for f, _ in self.fixes], self.branchEdit.text().strip()
+        message = f"{len(fixes)} label fixes reviewed from run {Path(self.result['run']).name}"
+        self.statusLabel.setText(f"Committing {len(fixes)} fixes on branch {branch} ...")
+        self.committer.start(lambda report, stop: commit_fixes(
+            mapped.url, fixes, mapped.mapping, mapped.box_format, len(mapped.class_names), message, branch=branch,
+            endpoint_url=mapped.endpoint_url))
+
+    @Slot(object)
+    def _on_committed(self, ref) -> None:
+        n = len(self.fixes)
+        self.fixes.clear()
+        self.committed = str(ref)
+        self.statusLabel.setText(f"Committed {n} fixes as {ref}; the main branch is unchanged.")
+        self.message.emit(f"Committed {n} label fixes as {ref}.", False)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        c, busy = self.candidate(), self.finder.is_running() or self.committer.is_running()
+        self.findButton.setEnabled(bool(self.run) and not busy)
+        self.cancelButton.setEnabled(self.finder.is_running())
+        self.actions["acceptButton"].setEnabled(bool(c) and c["prediction"] >= 0 and not busy)
+        for name in ("relabelButton", "deleteButton"):
+            self.actions[name].setEnabled(bool(c) and c["annotation"] >= 0 and not busy)
+        self.actions["markCorrectButton"].setEnabled(bool(c) and not busy)
+        self.actions["undoButton"].setEnabled(bool(self.fixes) and not busy)
+        self.commitButton.setEnabled(bool(self.fixes) and not busy)
+        self.trainButton.setEnabled(bool(self.committed) and not busy)
+        self.pendingLabel.setText(f"{len(self.fixes)} fixes waiting (Undo takes the last back)" if self.fixes
+                                  else "No fixes waiting.")
+
+    def readers(self) -> list:
+        return [self.finder]
+
+    def writers(self) -> list:
+        return [self.committer]

@@ -1,0 +1,85 @@
+"""The Review tab: find likely label errors with a run, fix them, undo, commit on a branch, train from it."""
+import json
+import shutil
+
+import deeplake
+import pytest
+from PySide6.QtWidgets import QListWidget, QPushButton
+
+from segstudio.cli import main
+from tiny_config import write_config
+
+
+@pytest.fixture(scope="module")
+def reviewed_run(demo_dataset, tmp_path_factory):
+    """A tiny run on a private copy of the demo dataset (the review writes to the dataset)."""
+    tmp = tmp_path_factory.mktemp("review")
+    data = tmp / "demo"
+    shutil.copytree(demo_dataset, data)
+    assert main(["train", "--config", str(write_config(tmp, str(data)))]) == 0
+    return tmp / "runs" / "cli", str(data)
+
+
+def click(qtbot, window, name):
+    from PySide6.QtCore import Qt
+    qtbot.mouseClick(window.findChild(QPushButton, name), Qt.MouseButton.LeftButton)
+
+
+def test_review_fix_undo_commit_and_train_from_the_commit(make_window, qtbot, reviewed_run, screenshot_dir):
+    run, url = reviewed_run
+    window = make_window()
+    window.open_dataset(url)
+    qtbot.waitUntil(lambda: window.state.ready and window.state.url == url, timeout=60000)
+    panel = window.reviewPanel
+    window.tabs.setCurrentWidget(panel)
+    panel.set_run(str(run))
+    click(qtbot, window, "findIssuesButton")
+    issues = window.findChild(QListWidget, "issueList")
+    qtbot.waitUntil(lambda: panel.result is not None, timeout=180000)
+    if issues.count() == 0:
+        pytest.skip("the tiny run proposed no candidate on this machine")
+    qtbot.waitUntil(lambda: panel.view.array is not None, timeout=30000)
+    if panel.result["note"]:                                             # an untrained run: it says so
+        assert "weak model" in panel.statusLabel.text()
+    window.grab().save(str(screenshot_dir / "gui_review.png"))
+
+    fixable = next(i for i, c in enumerate(panel.result["candidates"]) if c["annotation"] >= 0)
+    issues.setCurrentRow(fixable)
+    target = panel.candidate()
+    click(qtbot, window, "deleteButton")
+    assert len(panel.fixes) == 1 and "[delete]" in issues.item(fixable).text()
+    click(qtbot, window, "undoButton")                                    # taken back before committing
+    assert panel.fixes == [] and "[delete]" not in issues.item(fixable).text()
+    issues.setCurrentRow(fixable)
+    panel.classCombo.setCurrentIndex((target["label"] + 1) % len(window.state.class_names))
+    click(qtbot, window, "relabelButton")
+    before = window.state.mapped.read(target["row"]).labels.tolist()
+    main_before = deeplake.open_read_only(url).version
+    click(qtbot, window, "commitFixesButton")
+    qtbot.waitUntil(lambda: panel.committed != "", timeout=60000)
+    assert panel.committed.startswith("segstudio-fixes@")
+    assert deeplake.open_read_only(url).version == main_before           # main untouched
+    click(qtbot, window, "trainFromCommitButton")
+    qtbot.waitUntil(lambda: window.datasetPanel.version_spec() == panel.committed and window.state.ready,
+                    timeout=60000)
+    after = window.state.mapped.read(target["row"]).labels.tolist()
+    expected = list(before)
+    expected[target["annotation"]] = (target["label"] + 1) % len(window.state.class_names)
+    assert after == expected and window.tabs.currentWidget() is window.trainPanel
+    assert window.trainPanel.config().data.version == panel.committed
+
+
+
+def test_mark_correct_is_not_proposed_again(reviewed_run):
+    from segstudio.engine.label_issues import Candidate
+    from segstudio.engine.label_review import find_label_issues, mark_reviewed
+
+    run, _ = reviewed_run
+    result, _ = find_label_issues(str(run), checkpoint="last")
+    if not result["candidates"]:
+        pytest.skip("no candidate")
+    top = Candidate(**result["candidates"][0])
+    mark_reviewed(run, [top.key()])
+    again, _ = find_label_issues(str(run), checkpoint="last")
+    assert top.key() not in [Candidate(**c).key() for c in again["candidates"]]
+    assert json.loads((run / "label_issues" / "reviewed.json").read_text())["correct"]
