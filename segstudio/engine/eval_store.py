@@ -65,9 +65,10 @@ class EvalImage:
                    np.asarray(g["crowd"], bool), list(g["masks"]))
 
 
-def make_image(image_id: int, row: int, pred: dict, target: dict) -> EvalImage:
+def make_image(image_id: int, row: int, pred: dict, target: dict, pred_rles: list | None = None,
+               gt_rles: list | None = None) -> EvalImage:
     """One image from the metric's prediction and target dicts (engine.evaluate's prediction_for_metric,
-    target_for_metric: torch tensors, boolean masks)."""
+    target_for_metric: torch tensors, boolean masks); masks already RLE-encoded can be passed in."""
     masks = target["masks"]
     height, width = (int(masks.shape[-2]), int(masks.shape[-1])) if masks.ndim == 3 else (0, 0)
     if not height:
@@ -75,9 +76,18 @@ def make_image(image_id: int, row: int, pred: dict, target: dict) -> EvalImage:
             else (0, 0)
     return EvalImage(image_id, int(row), height, width,
                      pred["boxes"].numpy().astype(float).reshape(-1, 4), pred["scores"].numpy().astype(float),
-                     pred["labels"].numpy().astype(int), encode_masks(pred["masks"].numpy()),
+                     pred["labels"].numpy().astype(int),
+                     pred_rles if _fits(pred_rles, pred["masks"]) else encode_masks(pred["masks"].numpy()),
                      target["boxes"].numpy().astype(float).reshape(-1, 4), target["labels"].numpy().astype(int),
-                     target["iscrowd"].numpy().astype(bool), encode_masks(target["masks"].numpy()))
+                     target["iscrowd"].numpy().astype(bool),
+                     gt_rles if _fits(gt_rles, target["masks"]) else encode_masks(target["masks"].numpy()))
+
+
+def _fits(rles: list | None, masks) -> bool:
+    """RLEs given for exactly these masks (count and size)."""
+    if rles is None or len(rles) != len(masks):
+        return False
+    return all(list(r["size"]) == [int(masks.shape[-2]), int(masks.shape[-1])] for r in rles)
 
 
 def save(images: list[EvalImage], class_names: list[str], path: Path) -> None:

@@ -63,6 +63,20 @@ def summarize(result: dict, class_names: list[str]) -> tuple[dict, dict]:
     return metrics, per_class
 
 
+def _metric_rles(state, count: int) -> list | None:
+    """The masks of the last `count` images as the metric RLE-encoded them in update() (per image a tuple of
+    ((h, w), counts)), as COCO RLE dicts, so the stored predictions cost no second encoding; None when this
+    torchmetrics keeps them another way (the masks are then encoded again)."""
+    try:
+        items = list(state[-count:]) if count and len(state) >= count else None
+        if items is None:
+            return None
+        return [[{"size": [int(size[0]), int(size[1])], "counts": counts.decode("ascii")
+                  if isinstance(counts, bytes) else str(counts)} for size, counts in item] for item in items]
+    except (TypeError, ValueError, IndexError, AttributeError, UnicodeDecodeError):
+        return None
+
+
 @torch.no_grad()
 def evaluate_model(model, batches: Iterable, device: torch.device, class_names: list[str], *,
                    backend: str = "faster_coco_eval", score_threshold: float = 0.05,
@@ -90,8 +104,11 @@ def evaluate_model(model, batches: Iterable, device: torch.device, class_names: 
             metric.update(preds, truths)
             if collect is not None:
                 from segstudio.engine.eval_store import make_image
-                start = len(collect)
-                collect.extend([make_image(start + i, row, p, t)
+                start, n = len(collect), len(preds)
+                pred_rles = _metric_rles(getattr(metric, "detection_mask", None), n)
+                gt_rles = _metric_rles(getattr(metric, "groundtruth_mask", None), n)
+                collect.extend([make_image(start + i, row, p, t, pred_rles[i] if pred_rles else None,
+                                           gt_rles[i] if gt_rles else None)
                                 for i, (p, t, row) in enumerate(zip(preds, truths, rows))])
             seen += len(images)
             if max_images and seen >= max_images:

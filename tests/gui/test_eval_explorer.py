@@ -71,6 +71,7 @@ def _cell(table, row, column):
     return table.item(row, column).text()
 
 
+@pytest.mark.slow   # a one-iteration training run for the fixture, then the whole tab driven: ~25-60 s on 2 cores
 def test_explorer_drag_and_matrix_click(make_window, qtbot, planted_run, screenshot_dir, tmp_path, monkeypatch):
     runs, run, (true_name, predicted_name), total = planted_run
     window = make_window()
