@@ -81,12 +81,14 @@ def _metric_rles(state, count: int) -> list | None:
 def evaluate_model(model, batches: Iterable, device: torch.device, class_names: list[str], *,
                    backend: str = "faster_coco_eval", score_threshold: float = 0.05,
                    max_images: int = 0, should_stop: Callable[[], bool] | None = None,
-                   amp: bool = False, collect: list | None = None) -> tuple[dict, dict, float]:
+                   amp: bool = False, collect: list | None = None,
+                   progress: Callable[[int], None] | None = None) -> tuple[dict, dict, float]:
     """Run `model` over batches of (images, targets, rows) and return (metrics, per_class, seconds).
 
     Images are float CxHxW in [0,1] at the dataset's original size; targets hold 1-based labels. With
     `collect` (a list), each image's predictions and ground truth are appended to it as
-    engine.eval_store.EvalImage records, for the analyses that follow this same pass."""
+    engine.eval_store.EvalImage records, for the analyses that follow this same pass. `progress(images seen)`
+    after each batch."""
     started = time.perf_counter()
     was_training = model.training
     model.eval()
@@ -111,6 +113,8 @@ def evaluate_model(model, batches: Iterable, device: torch.device, class_names: 
                                            gt_rles[i] if gt_rles else None)
                                 for i, (p, t, row) in enumerate(zip(preds, truths, rows))])
             seen += len(images)
+            if progress is not None:
+                progress(seen)
             if max_images and seen >= max_images:
                 break
         # Nothing seen (stopped at once, or an empty shard): no metric rather than COCO's -1 placeholders.

@@ -58,10 +58,13 @@ class EpochEvent(Event):
 
 @dataclass
 class EvaluatingEvent(Event):
-    """Validation starts (it can take a while after the last iteration: the window says so)."""
+    """Validation starts (it can take a while after the last iteration: the window says so), and how far it
+    got (done > 0: sent to the window and the terminal every second or so, not written to metrics.jsonl)."""
     epoch: int
     iteration: int
     images: int
+    done: int = 0
+    elapsed_s: float = 0.0
 
 
 @dataclass

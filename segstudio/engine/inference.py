@@ -56,7 +56,8 @@ def load_run_model(run: str, which: str = "best", runs_dir: str = "runs", device
 
 
 def evaluate_run(loaded: LoadedRun, dataset: str = "", *, batch_size: int = 4, device: str = "cpu",
-                 should_stop: Callable[[], bool] | None = None, analyse: bool = True) -> dict:
+                 should_stop: Callable[[], bool] | None = None, analyse: bool = True,
+                 progress: Callable[[int, int], None] | None = None) -> dict:
     """COCO box/mask AP of the run on its validation split, or on every row of `dataset`, and from the same
     predictions the analyses of engine.analysis.
 
@@ -89,7 +90,8 @@ def evaluate_run(loaded: LoadedRun, dataset: str = "", *, batch_size: int = 4, d
     stored: list | None = [] if analyse else None
     metrics, per_class, seconds = evaluate_model(
         loaded.model, batches, torch.device(device), loaded.class_names, backend=cfg.eval.backend,
-        score_threshold=cfg.eval.score_threshold, should_stop=should_stop, collect=stored)
+        score_threshold=cfg.eval.score_threshold, should_stop=should_stop, collect=stored,
+        progress=None if progress is None else (lambda seen: progress(seen, len(rows))))
     if should_stop is not None and should_stop():   # a cut-short evaluation is not a result: keep the last one
         raise TrainingError(f"The evaluation of {loaded.run_dir.name} was stopped before its end; its previous "
                             "result (if any) is kept.")

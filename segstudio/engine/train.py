@@ -177,7 +177,7 @@ def evaluate(run: Run, state: LoopState, should_stop: Callable[[], bool]) -> dic
     metrics, per_class, seconds = evaluate_model(
         run.model, run.data.val_batches(), run.step.device, run.data.class_names, backend=run.cfg.eval.backend,
         score_threshold=run.cfg.eval.score_threshold, max_images=run.cfg.eval.max_images, amp=run.step.amp,
-        should_stop=should_stop if single else None)
+        should_stop=should_stop if single else None, progress=evaluation_progress(run, state, images))
     val_losses = {}
     if single and run.cfg.eval.val_loss and not should_stop():
         from segstudio.engine.val_loss import validation_loss
@@ -188,6 +188,20 @@ def evaluate(run: Run, state: LoopState, should_stop: Callable[[], bool]) -> dic
     run.log.emit(EvalEvent(epoch=state.epoch, iteration=state.iteration, metrics=metrics, per_class=per_class,
                            duration_s=seconds, val_losses=val_losses))
     return metrics
+
+
+def evaluation_progress(run: Run, state: LoopState, images: int, every_s: float = 1.0) -> Callable[[int], None]:
+    """How far an evaluation got, told to the window and the terminal about once a second (a long evaluation
+    showed a full bar and nothing else for minutes); not written to metrics.jsonl."""
+    started, last = time.perf_counter(), [0.0]
+
+    def progress(done: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] >= every_s:
+            last[0] = now
+            run.log.on_event(EvaluatingEvent(epoch=state.epoch, iteration=state.iteration, images=images,
+                                             done=min(done, images), elapsed_s=round(now - started, 2)))
+    return progress
 
 
 def save(run: Run, state: LoopState, best: bool = False) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QGroupBox, QHBoxLayout, QHeaderView,
-                               QLabel, QListWidget, QPushButton, QSlider, QSplitter, QTableWidget,
+                               QLabel, QListWidget, QProgressBar, QPushButton, QSlider, QSplitter, QTableWidget,
                                QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
 from segstudio.gui.compare_view import CompareView
@@ -36,9 +36,18 @@ def _fmt(value) -> str:
 
 # The tasks import the engine in their thread: its first import (torch, torchvision's detection models)
 # took seconds, and on the GUI thread it froze the window at the first click.
-def evaluate_task(path: str, should_stop) -> tuple:
+def evaluate_task(path: str, report, should_stop) -> tuple:
     from segstudio.engine.inference import evaluate_run, load_run_model
-    return "eval", evaluate_run(load_run_model(path, "best"), should_stop=should_stop)
+    return "eval", evaluate_run(load_run_model(path, "best"), should_stop=should_stop, progress=report)
+
+
+def stored_evaluation(path: str) -> dict | None:
+    """The run's eval/metrics.json (Evaluate checkpoint or `segstudio eval`), None when absent or unreadable."""
+    import json
+    try:
+        return json.loads((Path(path) / "eval" / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def predictions_task(path: str, threshold: float, report, should_stop, explorer=None) -> tuple:
@@ -76,6 +85,7 @@ class EvalPanel(QWidget):
         self._runner.progress.connect(self._on_progress)
         self._runner.failed.connect(self._on_failed)
         self._runner.done.connect(self._run_queued)
+        self._runner.done.connect(lambda: self._set_working(False))
         self.lister = RunsLister(parent=self)
         self.lister.listed.connect(self._fill_runs)
         self.lister.failed.connect(lambda m: self.message.emit(m, True))
@@ -119,6 +129,13 @@ class EvalPanel(QWidget):
         self.saveReportButton.setToolTip("PNG figures, report.json and a self-contained index.html of the run's "
                                          "last evaluation (as `segstudio eval RUN --report DIR`)")
         top.addWidget(self.saveReportButton)
+        self.workBar = QProgressBar(objectName="evalWorkBar", textVisible=True)
+        self.workBar.setMaximumWidth(220)
+        self.workBar.setVisible(False)
+        self.cancelButton = QPushButton("Cancel", objectName="evalCancelButton", clicked=self.cancel)
+        self.cancelButton.setVisible(False)
+        top.addWidget(self.workBar)
+        top.addWidget(self.cancelButton)
         self.summaryLabel = QLabel("Select a run that has been evaluated.", objectName="evalSummaryLabel",
                                    wordWrap=True)
 
@@ -253,6 +270,10 @@ class EvalPanel(QWidget):
             return
         summary = self._summaries.get(path)
         ev = summary.last_eval if summary is not None else None
+        stored = stored_evaluation(path)
+        if stored is not None and (ev is None or stored.get("iteration", 0) >= ev.get("iteration", 0)):
+            self._show_eval_result(stored, announce=False)   # a later Evaluate checkpoint beats the run's own
+            return
         if ev is None:
             self.summaryLabel.setText(f"{Path(path).name} has no evaluation yet: press Evaluate checkpoint.")
             return
@@ -291,13 +312,15 @@ class EvalPanel(QWidget):
         if not path or self._busy(self.evaluate_checkpoint):
             return
         self.message.emit(f"Evaluating {Path(path).name} (best checkpoint) ...", False)
-        self._runner.start(lambda report, stop: evaluate_task(path, stop))
+        self._runner.start(lambda report, stop: evaluate_task(path, report, stop))
+        self._set_working(True)
 
-    def _show_eval_result(self, result: dict) -> None:
+    def _show_eval_result(self, result: dict, announce: bool = True) -> None:
         self._fill_table(result.get("metrics", {}), result.get("per_class", {}),
                          f"{Path(result['run']).name}, {result['checkpoint']} (iteration {result['iteration']}) "
                          f"on {result['images']} images")
-        self.message.emit(f"Evaluation written to {result.get('path', '')}.", False)
+        if announce:
+            self.message.emit(f"Evaluation written to {result.get('path', '')}.", False)
         self._browser, self._outputs = None, {}
         self.imageList.clear()
         self.load_analysis()
@@ -425,11 +448,31 @@ class EvalPanel(QWidget):
         if explorer is not None:
             self.message.emit(f"Scoring the stored predictions of {Path(path).name} ...", False)
         self._runner.start(lambda report, stop: predictions_task(path, threshold, report, stop, explorer))
+        self._set_working(True)
 
     @Slot(object)
     def _on_progress(self, values) -> None:
         done, total = values
+        self.workBar.setMaximum(max(1, int(total)))
+        self.workBar.setValue(int(done))
+        self.workBar.setFormat(f"{done}/{total} images")
         self.message.emit(f"Predicting validation images: {done}/{total} ...", False)
+
+    def _set_working(self, working: bool) -> None:
+        """While a prediction or an evaluation runs: its progress and Cancel, and no second start (a double
+        click queued a second evaluation)."""
+        self.workBar.setVisible(working)
+        self.cancelButton.setVisible(working)
+        self.cancelButton.setEnabled(working)
+        if working:
+            self.workBar.setRange(0, 0)   # busy until the first count arrives
+        for button in (self.loadButton, self.evaluateButton):
+            button.setEnabled(not working and bool(self.runCombo.currentData()))
+
+    def cancel(self) -> None:
+        self._runner.request_stop()
+        self.cancelButton.setEnabled(False)
+        self.message.emit("Stopping after the current image ...", False)
 
     @Slot(object)
     def _on_images(self, result) -> None:

@@ -458,9 +458,7 @@ class TrainPanel(QWidget):
                                   f"{self.run_dir}.", False)
             elif kind == "evaluating":
                 last_iter = None
-                self.progressBar.setFormat(f"evaluating on {ev.get('images')} validation images "
-                                           f"(after epoch {ev.get('epoch', 0) + 1}) ...")
-                self.message.emit(f"Evaluating on {ev.get('images')} validation images ...", False)
+                self._show_evaluating(ev)
             elif kind == "eval":
                 m = ev.get("metrics", {})
                 self.message.emit(f"Epoch {ev.get('epoch', 0) + 1}: box AP {m.get('bbox_map', float('nan')):.3f}, "
@@ -471,6 +469,19 @@ class TrainPanel(QWidget):
                 self.message.emit(ev.get("message", ""), True)
         if last_iter is not None:
             self._show_progress(last_iter)
+
+    def _show_evaluating(self, ev: dict) -> None:
+        """The evaluation's own count and ETA on the bar (it showed a full bar for minutes)."""
+        images, done, elapsed = int(ev.get("images", 0)), int(ev.get("done", 0)), float(ev.get("elapsed_s", 0))
+        after = f"after epoch {ev.get('epoch', 0) + 1}"
+        if not done:
+            self.progressBar.setFormat(f"evaluating on {images} validation images ({after}) ...")
+            self.message.emit(f"Evaluating on {images} validation images ...", False)
+            return
+        self.progressBar.setMaximum(max(1, images))
+        self.progressBar.setValue(min(done, images))
+        eta = format_eta(elapsed / done * (images - done)) if done else "--:--"
+        self.progressBar.setFormat(f"evaluating {done}/{images} validation images ({after}) · ETA {eta}")
 
     def _show_progress(self, ev: dict) -> None:
         total = max(1, int(ev.get("total_iters", 1)))

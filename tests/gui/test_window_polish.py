@@ -444,3 +444,82 @@ def test_names_are_drawn_over_the_picture_at_screen_size(window, qtbot, screensh
     window.grab().save(str(screenshot_dir / "gui_zoomed_labels.png"))
     heights = {round(item.boundingRect().height()) for item in view._tags}
     assert max(heights) < 40
+
+
+def test_an_evaluation_in_a_run_shows_its_count_and_eta(window):
+    panel = window.trainPanel
+    panel._on_events([{"event": "evaluating", "epoch": 1, "iteration": 50, "images": 40}])
+    assert panel.progressBar.format().startswith("evaluating on 40 validation images")
+    panel._on_events([{"event": "evaluating", "epoch": 1, "iteration": 50, "images": 40, "done": 10,
+                       "elapsed_s": 5.0}])
+    assert panel.progressBar.format() == "evaluating 10/40 validation images (after epoch 2) · ETA 0:00:15"
+    assert (panel.progressBar.value(), panel.progressBar.maximum()) == (10, 40)
+
+
+def test_the_evaluation_progress_is_told_about_once_a_second_and_not_logged():
+    from types import SimpleNamespace
+
+    from segstudio.engine.train import evaluation_progress
+
+    told = []
+    run = SimpleNamespace(log=SimpleNamespace(on_event=told.append))
+    progress = evaluation_progress(run, SimpleNamespace(epoch=0, iteration=9), images=8, every_s=0.0)
+    for seen in (2, 4, 8, 10):
+        progress(seen)
+    assert [e.done for e in told] == [2, 4, 8, 8] and all(e.kind == "evaluating" for e in told)
+    quiet = []
+    progress = evaluation_progress(SimpleNamespace(log=SimpleNamespace(on_event=quiet.append)),
+                                   SimpleNamespace(epoch=0, iteration=9), images=8, every_s=3600)
+    progress(2)
+    progress(4)
+    assert len(quiet) == 1                                           # throttled
+
+
+def test_evaluate_checkpoint_shows_progress_and_cancel_and_ignores_a_second_click(window, qtbot, monkeypatch,
+                                                                                tmp_path):
+    import threading
+
+    from segstudio.errors import TrainingError
+
+    started = threading.Event()
+    calls = []
+
+    def slow_evaluation(path, report, should_stop):
+        calls.append(path)
+        started.set()
+        for i in range(1, 600):
+            if should_stop():
+                raise TrainingError("The evaluation was stopped before its end; its previous result is kept.")
+            report(i, 600)
+            threading.Event().wait(0.05)
+        return "eval", {}
+    monkeypatch.setattr("segstudio.gui.eval_panel.evaluate_task", slow_evaluation)
+    panel = window.evalPanel
+    window.tabs.setCurrentWidget(panel)
+    panel.runCombo.addItem("some-run", str(tmp_path))
+    panel.runCombo.setCurrentIndex(panel.runCombo.count() - 1)
+    panel.evaluate_checkpoint()
+    qtbot.waitUntil(started.is_set, timeout=10000)
+    qtbot.waitUntil(lambda: panel.workBar.maximum() == 600 and panel.workBar.value() > 0, timeout=10000)
+    assert panel.workBar.isVisible() and panel.cancelButton.isVisible()
+    assert not panel.evaluateButton.isEnabled() and not panel.loadButton.isEnabled()   # no second start
+    qtbot.mouseClick(panel.cancelButton, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel._runner.is_running(), timeout=10000)
+    assert calls == [str(tmp_path)] and not panel.workBar.isVisible() and panel.evaluateButton.isEnabled()
+    assert "stopped" in window.statusLabel.text()
+
+
+def test_after_a_relaunch_the_evaluation_tab_shows_the_later_evaluate_checkpoint_result(window, tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "metrics.json").write_text(json.dumps({
+        "run": str(tmp_path), "checkpoint": "best.pt", "iteration": 120, "images": 12,
+        "metrics": {"segm_map": 0.42, "bbox_map": 0.5}, "per_class": {"star": {"bbox_ap": 0.5, "segm_ap": 0.4}}}))
+    panel = window.evalPanel
+    panel._summaries[str(tmp_path)] = SimpleNamespace(last_eval={"iteration": 100, "epoch": 3, "per_class": {},
+                                                                 "metrics": {"segm_map": 0.1}})
+    panel.runCombo.addItem("run", str(tmp_path))
+    panel.runCombo.setCurrentIndex(panel.runCombo.count() - 1)
+    assert "iteration 120" in panel.summaryLabel.text() and "0.420" in panel.summaryLabel.text()
