@@ -195,15 +195,16 @@ class DatasetChecks(QSplitter):
     def _empty_classes(self, counts) -> list[str]:
         """A warning for classes no row uses (their heads learn nothing; their AP stays undefined)."""
         total = counts[0]
-        empty = [f"'{name}' (id {i})" for i, name in enumerate(self.state.class_names)
-                 if i >= len(total) or not total[i]]
+        # a COCO import names duplicate class names "facade (id 0)" already: no second id after it
+        empty = [f"'{name}'" + ("" if name.endswith(")") and "(id " in name else f" (id {i})")
+                 for i, name in enumerate(self.state.class_names) if i >= len(total) or not total[i]]
         if len(empty) == 1:
-            return [f"class {empty[0]} has no instances in any row: check the labels column, or leave the class "
-                    "out"]
+            return [f"class {empty[0]} has no instances in any row: check the labels column (a class without "
+                    "instances is never learnt and gets no AP; training works otherwise)"]
         if empty:
             listed = ", ".join(empty[:8]) + (f" and {len(empty) - 8} more" if len(empty) > 8 else "")
-            return [f"{len(empty)} classes have no instances in any row ({listed}): check the labels column, "
-                    "or leave them out"]
+            return [f"{len(empty)} classes have no instances in any row ({listed}): check the labels column (they "
+                    "are never learnt and get no AP; training works otherwise)"]
         return []
 
     def _show_counts(self, counts) -> None:

@@ -523,3 +523,19 @@ def test_after_a_relaunch_the_evaluation_tab_shows_the_later_evaluate_checkpoint
     panel.runCombo.addItem("run", str(tmp_path))
     panel.runCombo.setCurrentIndex(panel.runCombo.count() - 1)
     assert "iteration 120" in panel.summaryLabel.text() and "0.420" in panel.summaryLabel.text()
+
+
+def test_an_empty_class_is_named_once_with_honest_advice(qtbot):
+    from types import SimpleNamespace
+
+    from segstudio.gui.dataset_checks import DatasetChecks
+    from segstudio.gui.state import DatasetState
+
+    state = DatasetState()
+    state.mapped = SimpleNamespace(class_names=["facade (id 0)", "door", "window"])
+    checks = DatasetChecks(state)
+    qtbot.addWidget(checks)
+    lines = checks._empty_classes(([0, 3, 0], [0, 0, 0]))
+    assert lines == ["2 classes have no instances in any row ('facade (id 0)', 'window' (id 2)): check the labels "
+                     "column (they are never learnt and get no AP; training works otherwise)"]
+    assert "leave" not in checks._empty_classes(([0, 3, 1], [0, 0, 0]))[0]
