@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from segstudio.gui.widgets import read_only_table
 
 COLUMNS = ("class", "A", "B", "B - A", "95% interval")
 
@@ -27,13 +28,7 @@ class CompareView(QWidget):
         self.label = QLabel("Pick another evaluated run and press Compare.", objectName="compareLabel",
                             wordWrap=True)
         self.label.setMinimumHeight(4 * self.label.fontMetrics().lineSpacing())   # wrapped lines stay readable
-        self.table = QTableWidget(0, len(COLUMNS), objectName="compareTable")
-        self.table.setHorizontalHeaderLabels(list(COLUMNS))
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.table.verticalHeader().setDefaultSectionSize(22)
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table = read_only_table(list(COLUMNS), "compareTable")
         top = QHBoxLayout()
         top.addWidget(QLabel("A = the run above; B ="))
         top.addWidget(self.otherCombo, 1)

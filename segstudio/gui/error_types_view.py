@@ -1,7 +1,9 @@
 """Error types in AP points (engine.tide) as a table: all classes, then each class, for boxes or masks."""
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QTableWidgetItem, QVBoxLayout, QWidget
+
+from segstudio.gui.widgets import read_only_table
 
 TYPES = (("cls", "class"), ("loc", "place"), ("both", "both"), ("dupe", "duplicate"), ("bkg", "background"),
          ("missed", "missed"))
@@ -12,13 +14,7 @@ class ErrorTypesView(QWidget):
         super().__init__(parent)
         self.label = QLabel("AP50 points that fixing each kind of error would recover (TIDE).",
                             objectName="errorTypesLabel", wordWrap=True)
-        self.table = QTableWidget(0, len(TYPES) + 2, objectName="errorTypesTable")
-        self.table.setHorizontalHeaderLabels(["class", "AP50"] + [t for _, t in TYPES])
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.table.verticalHeader().setDefaultSectionSize(22)
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table = read_only_table(["class", "AP50"] + [t for _, t in TYPES], "errorTypesTable")
         layout = QVBoxLayout(self)
         layout.addWidget(self.label)
         layout.addWidget(self.table, 1)

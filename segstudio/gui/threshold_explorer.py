@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from segstudio.gui.curves import make_plot
+from segstudio.gui.widgets import read_only_table
 
 KINDS = (("segm", "masks"), ("bbox", "boxes"))
 SETTINGS = ("0.5", "0.75", "0.5:0.95")
@@ -75,13 +75,7 @@ class ThresholdExplorer(QWidget):
         plots.addWidget(self.scorePlot)
         self.summary = QLabel("Evaluate the run to explore its thresholds.", objectName="evalExplorerLabel",
                               wordWrap=True)
-        self.table = QTableWidget(0, len(COLUMNS), objectName="thresholdTable")
-        self.table.setHorizontalHeaderLabels(list(COLUMNS))
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        self.table.verticalHeader().setDefaultSectionSize(22)
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table = read_only_table(list(COLUMNS), "thresholdTable")
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(plots, 2)

@@ -5,7 +5,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSignalBlocker, Qt
 from PySide6.QtWidgets import (QAbstractScrollArea, QAbstractSlider, QAbstractSpinBox, QApplication, QBoxLayout,
-                               QComboBox, QHBoxLayout, QLabel, QLayout, QScrollBar, QVBoxLayout, QWidget)
+                               QComboBox, QHBoxLayout, QHeaderView, QLabel, QLayout, QScrollBar, QTableWidget,
+                               QVBoxLayout, QWidget)
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
@@ -170,6 +171,18 @@ class WheelGuard(QObject):
                 QCoreApplication.sendEvent(area.verticalScrollBar(), event)
             return True
         return False
+
+
+def read_only_table(headers: list[str], object_name: str) -> QTableWidget:
+    """A table of figures: headers, no row numbers, the first column stretched, the rest fitted, not editable."""
+    table = QTableWidget(0, len(headers), objectName=object_name)
+    table.setHorizontalHeaderLabels(list(headers))
+    table.verticalHeader().setVisible(False)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    table.verticalHeader().setDefaultSectionSize(22)
+    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    return table
 
 
 def _fill(layout: QBoxLayout, items) -> QBoxLayout:
