@@ -71,6 +71,8 @@ class EvalEvent(Event):
     metrics: dict             # bbox_map, bbox_map_50, bbox_map_75, segm_map, ...
     per_class: dict = field(default_factory=dict)   # class name -> {"bbox_ap": x, "segm_ap": y}
     duration_s: float = 0.0
+    weights: str = "model"    # whose metrics these are: "model", or "ema" (train.ema: the moving average)
+    model_metrics: dict = field(default_factory=dict)   # with train.ema: the trained weights' own metrics
 
 
 @dataclass
@@ -79,6 +81,7 @@ class CheckpointEvent(Event):
     which: str                # "last" or "best"
     iteration: int
     epoch: int
+    weights: str = "model"    # which weights inference loads from it: "model", or "ema" (the moving average)
 
 
 @dataclass
