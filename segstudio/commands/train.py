@@ -31,7 +31,8 @@ def add_arguments(p):
     p.add_argument("--find-lr", action="store_true",
                    help="instead of training, run the learning-rate range test on the config's data and model "
                         "(a short sweep from 1e-6 to 1, nothing written) and print the loss curve and a "
-                        "suggested train.lr (train.max_iters or --max-iters N, when under 80, shortens the sweep to N steps)")
+                        "suggested train.lr (train.max_iters or --max-iters N, when under 80, shortens the "
+                        "sweep to N steps)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="override one setting, e.g. --set train.lr=1e-4 (repeatable); with --resume it "
                         "changes the run (optimiser, epochs, evaluation) and is recorded in its config.toml")
