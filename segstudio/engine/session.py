@@ -21,6 +21,7 @@ import torch
 from segstudio.config import Config, apply_overrides
 from segstudio.engine import distributed as dist_utils
 from segstudio.engine import rundir
+from segstudio.engine.batch_size import resolve_batch_size
 from segstudio.engine.checkpoint import CheckpointWriter, load_checkpoint, set_rng_state
 from segstudio.engine.ema import ModelEMA, build_ema
 from segstudio.engine.events import Event, FinishedEvent, StartedEvent, WarningEvent
@@ -156,6 +157,7 @@ def set_up(cfg: Config, log: RunLog, *, resume: str | None = None, extend_epochs
             device = torch.device("cuda", dist.local_rank)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True   # training crops have one size: tune convolutions once
+        cfg = resolve_batch_size(cfg, device, log.warn)   # "auto": chosen now, recorded in the run card
         seed_everything(cfg.train.seed + dist.rank)
         if data is None:
             from segstudio.engine.data import build_train_data
