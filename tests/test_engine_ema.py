@@ -101,3 +101,15 @@ def test_evaluation_and_inference_use_the_ema_weights(tmp_path, whole):
     assert all(torch.equal(t, expected[n]) for n, t in reloaded.model.state_dict().items())
     written = [e for e in rec.of("checkpoint") if e.iteration == 8]
     assert written and all(e.weights == winner for e in written)
+
+
+def test_the_console_says_whose_metrics_it_prints():
+    import io
+
+    from segstudio.commands.train import ConsoleReporter
+    from segstudio.engine.events import EvalEvent
+
+    out = io.StringIO()
+    ConsoleReporter(out)(EvalEvent(epoch=0, iteration=2, metrics={"segm_map": 0.4}, weights="ema",
+                                   model_metrics={"segm_map": 0.3}))
+    assert "mask AP 0.400" in out.getvalue() and "[EMA weights; the model's own mask AP 0.300]" in out.getvalue()

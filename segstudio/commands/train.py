@@ -38,6 +38,13 @@ def add_arguments(p):
                         "changes the run (optimiser, epochs, evaluation) and is recorded in its config.toml")
 
 
+def _ema_note(event) -> str:
+    """With train.ema the metrics are the average's; the trained weights' own mask AP follows."""
+    if getattr(event, "weights", "model") != "ema":
+        return ""
+    return f" [EMA weights; the model's own mask AP {event.model_metrics.get('segm_map', 0):.3f}]"
+
+
 def _short_losses(losses: dict) -> str:
     return " ".join(f"{k.removeprefix('loss_')}={v:.3f}" for k, v in losses.items())
 
@@ -69,7 +76,7 @@ class ConsoleReporter:
             m = event.metrics
             self._line(f"eval epoch {event.epoch + 1}: mask AP {m.get('segm_map', 0):.3f} "
                        f"AP50 {m.get('segm_map_50', 0):.3f} | box AP {m.get('bbox_map', 0):.3f} "
-                       f"AP50 {m.get('bbox_map_50', 0):.3f} ({event.duration_s:.0f} s)")
+                       f"AP50 {m.get('bbox_map_50', 0):.3f} ({event.duration_s:.0f} s)" + _ema_note(event))
         elif kind == "epoch":
             self._line(f"epoch {event.epoch + 1} done at iteration {event.iteration}: "
                        f"{_short_losses(event.mean_losses)} ({event.duration_s:.0f} s)")
