@@ -29,6 +29,7 @@ def test_smoothing_is_bias_corrected():
     assert smooth([3.0, 3.0, 3.0]) == pytest.approx([3.0, 3.0, 3.0])
 
 
+@pytest.mark.slow   # a 12-step sweep
 def test_the_sweep_leaves_the_model_and_the_run_folder_untouched(tmp_path):
     cfg = tiny_config(tmp_path)
     data = FakeData()
@@ -59,6 +60,7 @@ def test_a_sweep_with_start_above_end_is_one_sentence(tmp_path):
         find_lr(tiny_config(tmp_path), data=FakeData(), start=1.0, end=1e-3)
 
 
+@pytest.mark.slow   # a 12-step sweep on the demo data
 def test_train_find_lr_prints_a_suggestion_and_writes_no_run(demo_dataset, tmp_path, capsys):
     from segstudio.cli import main
     from tiny_config import write_config
