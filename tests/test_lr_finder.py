@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from engine_fakes import FakeData
-from segstudio.engine.lr_finder import SKIP_END, SKIP_START, find_lr, lr_sweep, smooth, suggest_lr
+from segstudio.engine.lr_finder import MIN_POINTS, SKIP_START, find_lr, lr_sweep, smooth, suggest_lr
 from segstudio.errors import ConfigError
 from test_engine import tiny_config
 
@@ -22,7 +22,8 @@ def test_the_suggestion_is_the_steepest_descent_of_the_smoothed_loss():
     # the steepest point outside the skipped ends wins even when the ends fall faster
     steep_ends = [10.0 - 3 * k if k < SKIP_START else loss[k] for k in range(100)]
     assert suggest_lr(lrs, steep_ends) == suggestion
-    assert suggest_lr(lrs[:SKIP_START + SKIP_END + 2], loss[:SKIP_START + SKIP_END + 2]) is None
+    assert suggest_lr(lrs[:MIN_POINTS - 1], loss[:MIN_POINTS - 1]) is None
+    assert suggest_lr(lrs[:MIN_POINTS], loss[:MIN_POINTS]) is not None   # a sweep that diverged early
 
 
 def test_smoothing_is_bias_corrected():

@@ -8,8 +8,9 @@ folder, no checkpoint; the model given to `lr_sweep` is not changed.
 
 The suggestion (RULE): the learning rate where the smoothed loss falls fastest against log(lr), i.e. the
 most negative slope d(smoothed loss) / d(log10 lr), ignoring the first SKIP_START points (the average
-is still settling) and the last SKIP_END (divergence). The lr of the lowest smoothed loss, divided by
-10, is reported beside it (the other common rule).
+is still settling) and the last SKIP_END (divergence), fewer in a sweep of under 25 points (one that
+diverged early). The lr of the lowest smoothed loss, divided by 10, is reported beside it (the other
+common rule).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from segstudio.errors import ConfigError
 SMOOTHING = 0.9
 DIVERGED = 4.0
 SKIP_START, SKIP_END = 5, 2
+MIN_POINTS = 4
 RULE = "steepest descent of the smoothed loss against log(lr)"
 
 
@@ -49,13 +51,15 @@ class LrSweep:
 
 def suggest_lr(lrs: list[float], smoothed: list[float]) -> float | None:
     """RULE applied to a sweep's points; None when there are too few of them."""
-    if len(lrs) < SKIP_START + SKIP_END + 3:
+    n = len(lrs)
+    skip_start, skip_end = min(SKIP_START, n // 5), min(SKIP_END, n // 10)   # short sweeps skip less
+    if n - skip_start - skip_end < MIN_POINTS:
         return None
     x = np.log10(np.asarray(lrs, dtype=float))
     y = np.asarray(smoothed, dtype=float)
     slope = np.gradient(y, x)
-    window = slope[SKIP_START:len(slope) - SKIP_END]
-    return float(lrs[SKIP_START + int(np.argmin(window))])
+    window = slope[skip_start:n - skip_end]
+    return float(lrs[skip_start + int(np.argmin(window))])
 
 
 def smooth(losses: list[float], beta: float = SMOOTHING) -> list[float]:

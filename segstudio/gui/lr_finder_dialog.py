@@ -35,6 +35,7 @@ class LrFinderDialog(QDialog):
         self.plot = pg.PlotWidget(objectName="lrPlot", background="w")
         self.plot.setLogMode(x=True, y=False)
         self.plot.setLabel("bottom", "learning rate")
+        self.plot.getAxis("bottom").enableAutoSIPrefix(False)   # not "(x0.001)" on a log axis
         self.plot.setLabel("left", "loss")
         self.plot.showGrid(x=True, y=True, alpha=0.3)
         self.raw = self.plot.plot([], [], pen=pg.mkPen("#9db4d6", width=1))
@@ -75,6 +76,9 @@ class LrFinderDialog(QDialog):
         self.raw.setData(sweep.lrs, sweep.losses)
         self.smoothed.setData(sweep.lrs, sweep.smoothed)
         self.progressBar.setValue(self.progressBar.maximum())
+        if sweep.smoothed:   # the divergence at the end must not flatten the part that matters
+            low = min(min(sweep.losses), min(sweep.smoothed))
+            self.plot.setYRange(low, min(max(sweep.losses), low + 2.5 * (max(sweep.smoothed[0], low) - low) + 1.0))
         if sweep.stopped == "cancelled":
             self.resultLabel.setText("Cancelled.")
             return
