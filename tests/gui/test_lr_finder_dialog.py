@@ -31,3 +31,20 @@ def test_cancel_stops_the_sweep_and_keeps_the_learning_rate(window, qtbot, tmp_p
     assert not dialog.isVisible() and not dialog.runner.is_running() or dialog.runner.wait()
     assert child(window, "learningRateSpin").value() == before
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_batch_size_field_offers_auto_below_one(window, screenshot_dir):
+    from PySide6.QtWidgets import QSpinBox
+
+    from segstudio.config import Config, apply_overrides
+
+    spin = child(window, "batchSizeSpin", QSpinBox)
+    window.trainPanel.apply_config(apply_overrides(Config(), {"train.batch_size": "auto"}))
+    assert spin.value() == spin.minimum() == 0 and spin.text() == "auto"
+    assert window.trainPanel.config().train.batch_size == "auto"
+    spin.setValue(3)
+    assert window.trainPanel.config().train.batch_size == 3
+    window.tabs.setCurrentWidget(window.trainPanel)
+    box = child(window, "findLrButton", QPushButton).parentWidget().parentWidget()   # the Optimisation group
+    spin.setValue(0)
+    box.grab().save(str(screenshot_dir / "gui_optimisation_form.png"))
