@@ -20,7 +20,7 @@ def estimated_iterations(cfg: Config, num_rows: int) -> tuple[int, int]:
     own share is not known here: the random split's fraction stands in for it)."""
     val = 0.0 if cfg.data.split_column else cfg.data.val_fraction
     train_rows = max(1, round(num_rows * (1 - val)))
-    per_epoch = max(1, math.ceil(train_rows / max(1, cfg.train.batch_size)))
+    per_epoch = max(1, math.ceil(train_rows / max(1, _batch_size(cfg))))
     total = per_epoch * cfg.train.epochs
     if cfg.train.max_iters:
         total = min(total, cfg.train.max_iters)
@@ -55,4 +55,9 @@ def run_warnings(cfg: Config, num_rows: int, accelerator: bool = True) -> list[s
 
 def sized_for_gpu(cfg: Config) -> bool:
     """ResNet-50 at 384 px or more, or large batches: hours per epoch on a CPU for a few hundred images."""
-    return ("resnet50" in cfg.model.arch and cfg.augment.image_size >= 384) or cfg.train.batch_size >= 16
+    return ("resnet50" in cfg.model.arch and cfg.augment.image_size >= 384) or _batch_size(cfg) >= 16
+
+
+def _batch_size(cfg: Config) -> int:
+    """train.batch_size, with "auto" (chosen when the run starts) counted as the presets' 8."""
+    return cfg.train.batch_size if isinstance(cfg.train.batch_size, int) else 8

@@ -19,9 +19,10 @@ from segstudio.errors import ConfigError
 from segstudio.files import atomic_write_text
 
 
-def _opt(default, *, choices=None, min=None, max=None, help=""):
-    """A dataclass field with validation metadata (allowed choices, inclusive numeric range)."""
-    meta = {"choices": choices, "min": min, "max": max, "help": help}
+def _opt(default, *, choices=None, min=None, max=None, help="", auto=False):
+    """A dataclass field with validation metadata (allowed choices, inclusive numeric range; `auto`: the
+    string "auto" is allowed too)."""
+    meta = {"choices": choices, "min": min, "max": max, "help": help, "auto": auto}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
     return field(default=default, metadata=meta)
@@ -105,7 +106,10 @@ class ModelConfig:
 @dataclass
 class TrainConfig:
     epochs: int = _opt(44, min=1, max=100000)
-    batch_size: int = _opt(8, min=1, max=1024)
+    batch_size: int = _opt(8, min=1, max=1024, auto=True,
+                           help='images per step; "auto": chosen when a new run starts (CUDA: the largest that '
+                                "fits 60% of free GPU memory; CPU: 2 per thread at 128 px) and recorded in the run "
+                                "card")
     optimizer: str = _opt("adamw", choices=["sgd", "adamw"])
     lr: float = _opt(0.001, min=1e-7, max=10.0, help="learning rate; must be above 0")
     momentum: float = _opt(0.9, min=0.0, max=1.0)
@@ -130,6 +134,11 @@ class TrainConfig:
                                           help="class balancing (LVIS repeat-factor sampling): images whose "
                                                "rarest class is in fewer than this fraction of training images "
                                                "repeat (e.g. 0.01-0.1); 0 disables")
+    ema: bool = _opt(False, help="keep an exponential moving average of the weights (BatchNorm statistics "
+                                 "included), evaluate it beside the model, and let best.pt hold whichever scores "
+                                 "higher; costs a second evaluation and a second copy of the weights")
+    ema_decay: float = _opt(0.999, min=0.0, max=0.99999, help="the average's decay per iteration, reached after a "
+                                                             "warm-up: min(ema_decay, (1 + k) / (10 + k)) at step k")
     tensorboard: bool = _opt(True, help="also write TensorBoard event files into the run folder "
                                         "(needs the optional tensorboard package)")
 
@@ -164,6 +173,8 @@ def _type_name(tp) -> str:
 
 
 def _check_value(key: str, f: dataclasses.Field, value: Any) -> Any:
+    if f.metadata.get("auto") and value == "auto":
+        return value
     tp = _field_type(f)
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)

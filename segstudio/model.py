@@ -249,7 +249,7 @@ def _read_state_dict(path: Path) -> dict:
         raise WeightsError(f"Cannot read weights file {path} ({exc}); "
                             "use a PyTorch state-dict .pth file.") from None
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
-        obj = obj["model"]   # a segstudio checkpoint
+        obj = obj["ema"]["model"] if obj.get("weights") == "ema" else obj["model"]   # a segstudio checkpoint
     if not isinstance(obj, dict):
         raise WeightsError(f"Weights file {path} holds no state dict; use a PyTorch state-dict .pth file.")
     return obj

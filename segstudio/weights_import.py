@@ -45,7 +45,7 @@ def _read(path: Path) -> dict:
         raise WeightsError(f"{path} does not load with torch.load(weights_only=True) ({type(exc).__name__}); "
                            "import a PyTorch state-dict .pth file or a segstudio checkpoint.") from None
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
-        obj = obj["model"]   # a segstudio checkpoint
+        obj = obj["ema"]["model"] if obj.get("weights") == "ema" else obj["model"]   # a segstudio checkpoint
     if not isinstance(obj, dict) or not any(isinstance(v, torch.Tensor) for v in obj.values()):
         raise WeightsError(f"{path} holds no state dict; import a PyTorch state-dict .pth file or a "
                            "segstudio checkpoint.")

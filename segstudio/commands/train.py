@@ -28,9 +28,21 @@ def add_arguments(p):
     p.add_argument("--download-weights", action="store_true",
                    help="download the pretrained weights model.weights names when they are not here yet "
                         "(without it, a terminal asks first)")
+    p.add_argument("--find-lr", action="store_true",
+                   help="instead of training, run the learning-rate range test on the config's data and model "
+                        "(a short sweep from 1e-6 to 1, nothing written) and print the loss curve and a "
+                        "suggested train.lr (train.max_iters or --max-iters N, when under 80, shortens the "
+                        "sweep to N steps)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="override one setting, e.g. --set train.lr=1e-4 (repeatable); with --resume it "
                         "changes the run (optimiser, epochs, evaluation) and is recorded in its config.toml")
+
+
+def _ema_note(event) -> str:
+    """With train.ema the metrics are the average's; the trained weights' own mask AP follows."""
+    if getattr(event, "weights", "model") != "ema":
+        return ""
+    return f" [EMA weights; the model's own mask AP {event.model_metrics.get('segm_map', 0):.3f}]"
 
 
 def _short_losses(losses: dict) -> str:
@@ -66,7 +78,7 @@ class ConsoleReporter:
                        f"AP50 {m.get('segm_map_50', 0):.3f} | box AP {m.get('bbox_map', 0):.3f} "
                        f"AP50 {m.get('bbox_map_50', 0):.3f}"
                        + (f" | val loss {event.val_losses['loss']:.3f}" if event.val_losses else "")
-                       + f" ({event.duration_s:.0f} s)")
+                       + f" ({event.duration_s:.0f} s)" + _ema_note(event))
         elif kind == "epoch":
             self._line(f"epoch {event.epoch + 1} done at iteration {event.iteration}: "
                        f"{_short_losses(event.mean_losses)} ({event.duration_s:.0f} s)")
@@ -179,6 +191,12 @@ def run(args) -> int:
     if args.resume and args.config:
         raise ConfigError("--resume continues a run with its own config.toml; drop --config (change settings "
                           "with --set key=value).")
+    if args.find_lr:
+        if args.resume:
+            raise ConfigError("--find-lr sweeps a new run's settings; drop --resume (or run it with the run's "
+                              "config.toml as --config).")
+        cfg = load_cli_config(args)
+        return find_lr(cfg, steps=min(cfg.train.max_iters or 80, 80))
     if args.resume:
         from segstudio.config import Config, apply_overrides
         cfg = apply_overrides(Config(), {"train.runs_dir": args.runs_dir}) if args.runs_dir else Config()
@@ -195,3 +213,42 @@ def run(args) -> int:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
     return 1 if finished.status == "failed" else 0
+
+
+def find_lr(cfg, steps: int = 80, stream=None) -> int:
+    """`--find-lr`: the sweep with a progress line, then its table and the suggestion."""
+    from segstudio.engine.lr_finder import find_lr as sweep_lr
+
+    stream = stream if stream is not None else sys.stderr
+    stop = threading.Event()
+    previous = install_stop_handler(stop)
+
+    def progress(i, n, lr, loss):
+        if i == 1 or i % 10 == 0 or i == n:
+            print(f"lr sweep {i}/{n}: lr={lr:.2e} loss={loss:.3f}", file=stream, flush=True)
+
+    try:
+        sweep = sweep_lr(cfg, iters=steps, on_progress=progress, should_stop=stop.is_set,
+                         warn=lambda m: print(f"warning: {m}", file=stream, flush=True))
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    print(format_sweep(sweep))
+    return 0 if sweep.suggestion is not None else 1
+
+
+def format_sweep(sweep) -> str:
+    """The loss-vs-lr table (a bar per row for the smoothed loss) and the suggestion with its rule."""
+    rows = sweep.table()
+    lines = ["lr          loss     smoothed"]
+    top = max((r[2] for r in rows), default=1.0) or 1.0
+    for lr, loss, smoothed in rows:
+        lines.append(f"{lr:<10.2e}  {loss:<7.3f}  {smoothed:<7.3f}  {'#' * max(1, round(30 * smoothed / top))}")
+    if sweep.stopped:
+        lines.append(f"(the sweep stopped early: {sweep.stopped})")
+    if sweep.suggestion is None:
+        lines.append("Too few steps to suggest a learning rate; let the sweep run longer.")
+    else:
+        lines.append(f"suggested train.lr = {sweep.suggestion:.2g} ({sweep.rule}); the lowest smoothed loss / 10 "
+                     f"gives {sweep.min_loss_lr:.2g}. Use it with --set train.lr={sweep.suggestion:.2g}")
+    return "\n".join(lines)

@@ -127,8 +127,10 @@ class CheckpointWriter:
     step from diverging still look finite, but the next loss gives them away."""
 
     def __init__(self, folder: Path, model: torch.nn.Module, step: Step, meta: dict, *, enabled: bool = True,
-                 kept_iteration: int | None = None):
+                 kept_iteration: int | None = None, ema=None):
         self.folder, self.model, self.step, self.meta = Path(folder), model, step, meta
+        self.ema = ema                      # engine.ema.ModelEMA, or None
+        self.weights = "ema" if ema is not None else "model"   # which weights inference loads (see ema.py)
         self.enabled = enabled              # False on the other ranks under torchrun
         self.kept_iteration = kept_iteration     # what last.pt holds (None: nothing yet)
         self._written: LoopState | None = None
@@ -142,7 +144,12 @@ class CheckpointWriter:
         step = self.step
         return {"format": FORMAT, "model": self.model.state_dict(), "optimizer": step.optimizer.state_dict(),
                 "scheduler": step.scheduler.state_dict(), "scaler": step.scaler.state_dict(),
-                "state": dataclasses.asdict(state), "rng": rng_state(), **self.meta}
+                "state": dataclasses.asdict(state), "rng": rng_state(), **self.meta, **self._ema_contents()}
+
+    def _ema_contents(self) -> dict:
+        if self.ema is None:
+            return {}
+        return {"ema": self.ema.state_dict(), "weights": self.weights}
 
     def _check(self) -> None:
         tensor = first_unhealthy_tensor(self.model, self.step.optimizer)

@@ -75,6 +75,8 @@ class EvalEvent(Event):
     per_class: dict = field(default_factory=dict)   # class name -> {"bbox_ap": x, "segm_ap": y}
     duration_s: float = 0.0
     val_losses: dict = field(default_factory=dict)  # "loss" (total), "loss_classifier", ... on the val split
+    weights: str = "model"    # whose metrics these are: "model", or "ema" (train.ema: the moving average)
+    model_metrics: dict = field(default_factory=dict)   # with train.ema: the trained weights' own metrics
 
 
 @dataclass
@@ -83,6 +85,7 @@ class CheckpointEvent(Event):
     which: str                # "last" or "best"
     iteration: int
     epoch: int
+    weights: str = "model"    # which weights inference loads from it: "model", or "ema" (the moving average)
 
 
 @dataclass

@@ -16,6 +16,7 @@ import torch
 from segstudio.data.open import strip_secrets
 from segstudio.files import atomic_write_text
 from segstudio.engine import rundir
+from segstudio.engine.ema import inference_weights
 from segstudio.engine.checkpoint import load_checkpoint
 from segstudio.engine.evaluate import evaluate_model
 from segstudio.errors import DataError, TrainingError
@@ -47,7 +48,7 @@ def load_run_model(run: str, which: str = "best", runs_dir: str = "runs", device
     class_names = list(state.get("class_names") or cfg.data.class_names)
     model = build_model(cfg.model, len(class_names) + 1, cfg.augment.image_size, load_weights=False)
     try:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(inference_weights(state))
     except RuntimeError:
         raise TrainingError(f"Checkpoint {path} does not fit the run's config.toml; "
                             "restore the config the run was trained with.") from None

@@ -21,7 +21,9 @@ import torch
 from segstudio.config import Config, apply_overrides
 from segstudio.engine import distributed as dist_utils
 from segstudio.engine import rundir
+from segstudio.engine.batch_size import resolve_batch_size
 from segstudio.engine.checkpoint import CheckpointWriter, load_checkpoint, set_rng_state
+from segstudio.engine.ema import ModelEMA, build_ema
 from segstudio.engine.events import Event, FinishedEvent, StartedEvent, WarningEvent
 from segstudio.engine.loop import LoopState, Plan, Step
 from segstudio.engine.optim import build_optimizer, build_scheduler
@@ -110,6 +112,7 @@ class Run:
     log: RunLog
     dist: dist_utils.DistInfo
     lock: WriterLock | None
+    ema: ModelEMA | None = None   # the moving average of the weights (train.ema)
 
     def close(self) -> None:
         if hasattr(self.data, "close"):
@@ -154,6 +157,7 @@ def set_up(cfg: Config, log: RunLog, *, resume: str | None = None, extend_epochs
             device = torch.device("cuda", dist.local_rank)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True   # training crops have one size: tune convolutions once
+        cfg = resolve_batch_size(cfg, device, log.warn)   # "auto": chosen now, recorded in the run card
         seed_everything(cfg.train.seed + dist.rank)
         if data is None:
             from segstudio.engine.data import build_train_data
@@ -163,6 +167,7 @@ def set_up(cfg: Config, log: RunLog, *, resume: str | None = None, extend_epochs
         plan = Plan.from_config(cfg, data.iters_per_epoch)
         model, step = build_training(cfg, device, plan, load_weights=checkpoint is None, warn=log.warn)
         state = restore(checkpoint, model, step, cfg, log.warn) if checkpoint else LoopState()
+        ema = build_ema(cfg, model, checkpoint, log.warn)
         if dist.enabled:
             ids = [device.index] if device.type == "cuda" else None
             step.model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
@@ -176,12 +181,15 @@ def set_up(cfg: Config, log: RunLog, *, resume: str | None = None, extend_epochs
         raise
     meta = {"class_names": list(data.class_names), "arch": cfg.model.arch, "image_size": int(cfg.augment.image_size)}
     checkpoints = CheckpointWriter(rundir.checkpoint_path(run_dir, "last").parent, model, step, meta,
-                                   enabled=dist.is_main, kept_iteration=state.iteration if checkpoint else None)
+                                   enabled=dist.is_main, kept_iteration=state.iteration if checkpoint else None,
+                                   ema=ema)
+    if ema is not None and checkpoint:
+        checkpoints.weights = checkpoint.get("weights", checkpoints.weights)
     log.emit(StartedEvent(run_dir=str(run_dir), total_iters=plan.total_iters, iters_per_epoch=plan.iters_per_epoch,
                           epochs=plan.epochs, start_iteration=state.iteration, device=str(device),
                           train_images=len(data.train_rows), val_images=len(data.val_rows),
                           weights=describe_weights(cfg.model)))
-    return Run(cfg, plan, data, model, step, checkpoints, log, dist, lock), state
+    return Run(cfg, plan, data, model, step, checkpoints, log, dist, lock, ema), state
 
 
 def _first_process() -> bool:

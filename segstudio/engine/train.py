@@ -19,6 +19,7 @@ import torch
 
 from segstudio.engine import distributed as dist_utils
 from segstudio.engine.checkpoint import UnhealthyModel, link_checkpoint
+from segstudio.engine.ema import winning_metrics, with_ema_metrics
 from segstudio.engine.evaluate import evaluate_model
 from segstudio.engine.events import (CheckpointEvent, EpochEvent, ErrorEvent, EvalEvent, EvaluatingEvent, Event,
                                      FinishedEvent)
@@ -125,6 +126,8 @@ def fit(run: Run, state: LoopState, should_stop: Callable[[], bool]) -> None:
         batches = run.data.train_batches(epoch, state.iteration - plan.epoch_start(epoch))
         for _ in train_one_epoch(run.step, state, batches, plan.epoch_end(epoch), plan.total_iters,
                                  run.log.emit, should_stop, clock):
+            if run.ema is not None:
+                run.ema.update(run.model)
             announce(run, run.checkpoints.write_staged())   # this iteration's sane loss vouches for it
             if checkpoint_due(state, plan):
                 run.checkpoints.stage(state)
@@ -174,20 +177,30 @@ def evaluate(run: Run, state: LoopState, should_stop: Callable[[], bool]) -> dic
         images = min(images, run.cfg.eval.max_images)
     run.log.emit(EvaluatingEvent(epoch=state.epoch, iteration=state.iteration, images=images))
     single = not run.dist.enabled   # under torchrun every rank must reach the metric's gather
-    metrics, per_class, seconds = evaluate_model(
-        run.model, run.data.val_batches(), run.step.device, run.data.class_names, backend=run.cfg.eval.backend,
-        score_threshold=run.cfg.eval.score_threshold, max_images=run.cfg.eval.max_images, amp=run.step.amp,
-        should_stop=should_stop if single else None, progress=evaluation_progress(run, state, images))
+
+    def measure(model):
+        found = evaluate_model(
+            model, run.data.val_batches(), run.step.device, run.data.class_names, backend=run.cfg.eval.backend,
+            score_threshold=run.cfg.eval.score_threshold, max_images=run.cfg.eval.max_images, amp=run.step.amp,
+            should_stop=should_stop if single else None, progress=evaluation_progress(run, state, images))
+        if single and should_stop():
+            raise StopRequested()   # a cut-short evaluation is not a result; last.pt is written on the way out
+        return found
+
+    metrics, per_class, seconds = measure(run.model)
     val_losses = {}
     if single and run.cfg.eval.val_loss and not should_stop():
         from segstudio.engine.val_loss import validation_loss
         val_losses = validation_loss(run.model, run.data.val_batches(), run.step.device,
                                      max_images=run.cfg.eval.max_images, should_stop=should_stop, amp=run.step.amp)
     if single and should_stop():
-        raise StopRequested()   # a cut-short evaluation is not a result; last.pt is written on the way out
-    run.log.emit(EvalEvent(epoch=state.epoch, iteration=state.iteration, metrics=metrics, per_class=per_class,
-                           duration_s=seconds, val_losses=val_losses))
-    return metrics
+        raise StopRequested()
+    event = EvalEvent(epoch=state.epoch, iteration=state.iteration, metrics=metrics, per_class=per_class,
+                      duration_s=seconds, val_losses=val_losses)
+    if run.ema is not None:
+        event = with_ema_metrics(event, run.ema, measure, run.checkpoints)
+    run.log.emit(event)
+    return winning_metrics(event, run.checkpoints.weights)
 
 
 def evaluation_progress(run: Run, state: LoopState, images: int, every_s: float = 1.0) -> Callable[[int], None]:
@@ -211,7 +224,8 @@ def save(run: Run, state: LoopState, best: bool = False) -> None:
 
 def announce(run: Run, written: list) -> None:
     for which, path, state in written:
-        run.log.emit(CheckpointEvent(path=str(path), which=which, iteration=state.iteration, epoch=state.epoch))
+        run.log.emit(CheckpointEvent(path=str(path), which=which, iteration=state.iteration, epoch=state.epoch,
+                                     weights=run.checkpoints.weights))
 
 
 def stop(run: Run, state: LoopState) -> FinishedEvent:

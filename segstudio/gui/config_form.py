@@ -29,7 +29,8 @@ GROUPS = {
                      ("train.optimizer", "Optimizer", "optimizerCombo"),
                      ("train.schedule", "Schedule", "scheduleCombo"),
                      ("train.warmup_iters", "Warm-up (iterations)", "warmupSpin"),
-                     ("train.max_iters", "Stop after (iterations, 0 = all)", "maxItersSpin")],
+                     ("train.max_iters", "Stop after (iterations, 0 = all)", "maxItersSpin"),
+                     ("train.ema", "Average the weights (EMA)", "emaCheck")],
     "Run": [("train.workers", "Loader workers", "workersSpin"),
             ("train.amp", "Mixed precision (CUDA)", "ampCheck"),
             ("train.tensorboard", "TensorBoard logs", "tensorboardCheck"),
@@ -66,6 +67,9 @@ def make_editor(key: str, object_name: str) -> QWidget:
         w = QCheckBox()
     elif isinstance(default, int):
         w = QSpinBox(minimum=int(meta.get("min") or 0), maximum=int(meta.get("max") or 2**31 - 1))
+        if meta.get("auto"):   # one below the minimum reads "auto"
+            w.setMinimum(w.minimum() - 1)
+            w.setSpecialValueText("auto")
     elif isinstance(default, float):
         w = QDoubleSpinBox(decimals=DECIMALS.get(key, 4), minimum=float(meta.get("min") or 0.0),
                            maximum=float(meta.get("max") if meta.get("max") is not None else 1e9))
@@ -92,7 +96,7 @@ def set_value(w: QWidget, value) -> None:
     elif isinstance(w, QCheckBox):
         w.setChecked(bool(value))
     elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
-        w.setValue(value)
+        w.setValue(w.minimum() if value == "auto" and w.specialValueText() == "auto" else value)
     else:
         w.setText(str(value))
 
@@ -104,6 +108,8 @@ def get_value(w: QWidget):
     if isinstance(w, QCheckBox):
         return w.isChecked()
     if isinstance(w, (QSpinBox, QDoubleSpinBox)):
+        if w.specialValueText() == "auto" and w.value() == w.minimum():
+            return "auto"
         return w.value()
     return w.text().strip()
 

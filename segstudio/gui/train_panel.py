@@ -159,6 +159,10 @@ class TrainPanel(QWidget):
                 w = self.editors[key] = config_form.make_editor(key, name)
                 if key == "model.weights":   # what is present, Download... and File...
                     w = self.weightsRow = WeightsRow(w, self.editors["model.arch"])
+                elif key == "train.lr":
+                    w = hbox((w, 1), QPushButton("Find...", objectName="findLrButton", clicked=self.find_lr,
+                                                 toolTip="Run the learning-rate range test on this data and "
+                                                         "model (a short sweep; nothing is written)"))
                 elif key == "train.runs_dir":
                     w.editingFinished.connect(self._on_runs_dir_edited)
                     w = hbox((w, 1), QPushButton("Browse...", objectName="runsDirBrowseButton",
@@ -269,6 +273,27 @@ class TrainPanel(QWidget):
         cfg.augment = aug
         config_form.apply_form(cfg, self.editors)
         return validate(cfg)
+
+    def find_lr(self) -> bool:
+        """The range test for the form's settings in a dialog; its suggestion fills the learning rate."""
+        from segstudio.gui.lr_finder_dialog import LrFinderDialog
+
+        if self.is_running():
+            self.message.emit("A training run is in progress; find the learning rate once it has ended.", True)
+            return False
+        try:
+            cfg = self.config()
+        except UserError as exc:
+            self._show_validation(str(exc))
+            return False
+        self.lrDialog = LrFinderDialog(cfg, self)
+        self.lrDialog.accepted.connect(self._use_found_lr)
+        self.lrDialog.open()
+        return True
+
+    def _use_found_lr(self) -> None:
+        if self.lrDialog.suggestion is not None:
+            self.editors["train.lr"].setValue(self.lrDialog.suggestion)
 
     def apply_config(self, cfg: Config) -> None:
         """Fill the form from a config. One that names no split column keeps the one chosen for the open
