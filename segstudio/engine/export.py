@@ -57,7 +57,7 @@ def export_metadata(loaded) -> dict:
             "checkpoint": loaded.checkpoint, "iteration": loaded.iteration}
 
 
-def export_run(loaded, fmt: str, *, count: int = 50, empty: int = 10, batches=parity.BATCHES,
+def export_run(loaded, fmt: str, *, count: int = 50, empty: int = 10, batches=None,
                sizes=None) -> dict:
     """Write, certify and place one export; -> the parity report plus path, format and metadata.
 
