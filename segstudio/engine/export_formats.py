@@ -110,7 +110,9 @@ def write_onnx(model, meta: dict, folder: Path, example: Tensor) -> Exported:
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.save(proto, str(path))
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()   # idle worker threads otherwise spin, taking the CPU from everything else
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def run(images):
         outs = []
