@@ -39,6 +39,7 @@ def test_inference_size_is_integer_exact():
     assert inference_size(torch.tensor([64, 64]), 64, 106).tolist() == [64, 64]
 
 
+@pytest.mark.slow   # 20-40 s on 2 loaded cores: an export plus the suite
 def test_onnx_export_passes_parity_at_odd_sizes_with_metadata(loaded):
     onnx = pytest.importorskip("onnx")
     from segstudio.engine.export import export_run
@@ -66,6 +67,7 @@ def test_onnx_export_passes_parity_at_odd_sizes_with_metadata(loaded):
     assert masks.shape[1:] == (1, 51, 77) and len(boxes) == len(scores) == len(masks)
 
 
+@pytest.mark.slow   # 20-40 s on 2 loaded cores: an export plus the suite
 def test_torchscript_batches_of_1_2_and_8(loaded):
     from segstudio.engine.export import export_run
     report = export_run(loaded, "torchscript", count=6, empty=2, sizes={"small odd": 0.61})
@@ -140,6 +142,7 @@ def test_bad_export_inputs_are_one_sentence(loaded, tmp_path, capsys):
     assert exit_.value.code != 0 and "invalid choice" in capsys.readouterr().err
 
 
+@pytest.mark.slow   # 20-40 s on 2 loaded cores: an export plus the suite
 def test_openvino_export_is_certified_or_kept_out(loaded):
     """OpenVINO (float32 weights and inference) through the same suite. OpenVINO 2026.4 answers an image
     where the model finds nothing with one uninitialised row instead of none; the suite must catch
