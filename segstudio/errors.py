@@ -26,3 +26,8 @@ class TrainingError(UserError):
 
 class WeightsError(TrainingError):
     """A weights name, file or download the user asked for cannot be used (training cannot start with it)."""
+
+
+class ExportError(UserError):
+    """An export cannot be written (a missing optional package, a format the model cannot take) or did not
+    pass its parity suite."""

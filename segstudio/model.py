@@ -22,6 +22,7 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from segstudio.config import MODEL_ARCHS as ARCHS  # the one list of what build_model builds
 from segstudio.errors import TrainingError, WeightsError
+from segstudio.model_resize import use_exact_resize
 from segstudio.files import UnreadableFile, torch_load
 
 # Predictors are always replaced: their shapes depend on the number of classes.
@@ -239,7 +240,7 @@ def build_model(model_cfg, num_classes: int, image_size: int, *, load_weights: b
     model.roi_heads.mask_predictor = MaskRCNNPredictor(model_cfg.mask_head_channels,
                                                        model_cfg.mask_head_channels, num_classes)
     model.pretrained_skipped = load_pretrained(model, kind, path) if path is not None else 0
-    return model
+    return use_exact_resize(model)
 
 
 def _read_state_dict(path: Path) -> dict:

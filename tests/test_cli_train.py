@@ -88,9 +88,9 @@ def test_predict_folder_writes_overlays_and_coco_results(trained_run, tmp_path, 
 
 
 def test_export_torchscript_round_trip(trained_run, capsys):
-    assert main(["export", str(trained_run), "--format", "torchscript"]) == 0
-    assert "max difference" in capsys.readouterr().out
-    scripted = torch.jit.load(str(trained_run / "export" / "model.torchscript.pt"))
+    assert main(["export", str(trained_run), "--format", "torchscript", "--images", "2", "--empty-images", "1"]) == 0
+    assert "parity with PyTorch passed" in capsys.readouterr().out
+    scripted = torch.jit.load(str(trained_run / "export" / "torchscript" / "model.pt"))
     assert list(scripted.class_names) == ["circle", "square", "triangle", "star", "ring", "cross"]
     dets = scripted([torch.rand(3, 64, 80)])
     assert set(dets[0]) >= {"boxes", "labels", "scores", "masks"}
@@ -164,32 +164,28 @@ def _dets(boxes, scores, labels):
 
 
 def test_export_check_compares_low_scores_and_catches_missing_detections():
-    """The export check looks at every detection the model keeps (not only confident ones), matches them
-    by box and label, and reports a missing one as an infinite difference."""
+    """The parity check looks at every detection the model keeps (not only confident ones), matches them
+    by label and box in any order, and reports a missing or relabelled one."""
     from types import SimpleNamespace
 
-    from segstudio.engine.export import _max_difference, comparison_floor
+    from segstudio.engine.parity import Case, Criteria, compare_image, comparison_floor
     model = SimpleNamespace(roi_heads=SimpleNamespace(score_thresh=0.05, detections_per_img=3))
     ref = _dets([[0, 0, 10, 10], [20, 20, 30, 30]], [0.2, 0.08], [1, 2])
-    floor = comparison_floor(model, [ref])
+    floor = comparison_floor(model, ref, 0.01)
     assert floor == pytest.approx(0.06)
     same = _dets([[20, 20, 30, 30.001], [0, 0, 10, 10]], [0.08, 0.2], [2, 1])   # another order
-    worst, compared = _max_difference([ref], [same], floor)
-    assert compared == 2 and worst == pytest.approx(0.001, abs=1e-4)
+    case = Case("s", 1)
+    assert compare_image(ref, same, floor, Criteria(), case) == "" and case.detections == 2
     missing = _dets([[0, 0, 10, 10]], [0.2], [1])
-    assert _max_difference([ref], [missing], floor)[0] == float("inf")
+    assert "no match" in compare_image(ref, missing, floor, Criteria(), Case("s", 1))
     relabelled = _dets([[0, 0, 10, 10], [20, 20, 30, 30]], [0.2, 0.08], [1, 3])
-    assert _max_difference([ref], [relabelled], floor)[0] == float("inf")
+    assert "no match" in compare_image(ref, relabelled, floor, Criteria(), Case("s", 1))
+    shifted = _dets([[0, 0, 10, 10], [20, 20, 30, 30.5]], [0.2, 0.08], [1, 2])
+    assert "box IoU 0.95" in compare_image(ref, shifted, floor, Criteria(), Case("s", 1))
+    extra = _dets([[0, 0, 10, 10], [20, 20, 30, 30], [50, 50, 60, 60]], [0.2, 0.08, 0.3], [1, 2, 4])
+    assert "adds a detection" in compare_image(ref, extra, floor, Criteria(), Case("s", 1))
     full = _dets([[0, 0, 10, 10]] * 3, [0.5, 0.3, 0.2], [1, 1, 1])   # at detections_per_img: cut-off moves
-    assert comparison_floor(model, [full]) == pytest.approx(0.21)
-
-
-def test_export_that_differs_fails_with_one_line(trained_run, capsys, monkeypatch):
-    from segstudio.engine import export as ex
-    monkeypatch.setattr(ex, "_max_difference", lambda ref, out, floor: (float("inf"), 4))
-    assert main(["export", str(trained_run), "--format", "torchscript"]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "differs from PyTorch" in err[0]
+    assert comparison_floor(model, full, 0.01) == pytest.approx(0.21)
 
 
 def test_predict_on_files_that_are_not_images(trained_run, tmp_path, capsys):

@@ -50,3 +50,15 @@ def output_folder(option: str, path: str) -> Path:
     if parent is not None and not parent.is_dir():
         raise ConfigError(f"{option} {path} is inside {parent}, which is a file; give a folder path.")
     return out
+
+
+def positive(option: str, value: int) -> int:
+    if value < 1:
+        raise ConfigError(f"{option} must be 1 or more; got {value}.")
+    return value
+
+
+def non_negative(option: str, value: int) -> int:
+    if value < 0:
+        raise ConfigError(f"{option} must be 0 or more; got {value}.")
+    return value

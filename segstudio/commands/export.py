@@ -1,31 +1,34 @@
-"""`segstudio export RUN --format torchscript|onnx`: the model with its class names, checked against PyTorch."""
-import sys
+"""`segstudio export RUN --format torchscript|onnx|openvino`: the model with its metadata, certified by the
+parity suite (engine/parity.py) before it is placed in the run folder."""
+HELP = "Export a run's model to TorchScript, ONNX or OpenVINO, checked against PyTorch."
 
-EXPORT_TOLERANCE = 1e-2   # boxes in pixels, scores and mask probabilities in [0, 1]
-HELP = "Export a run's model to TorchScript or ONNX with its class names."
+FORMATS = ("torchscript", "onnx", "openvino")   # engine/export_formats.FORMATS, without importing torch
 
 
 def add_arguments(p):
     p.add_argument("run", help="run folder (or its name under --runs-dir)")
-    p.add_argument("--format", choices=["torchscript", "onnx"], default="torchscript")
+    p.add_argument("--format", choices=FORMATS, default="torchscript")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
     p.add_argument("--runs-dir", default="runs", metavar="DIR")
+    p.add_argument("--images", type=int, default=50, metavar="N",
+                   help="validation images in the parity suite (default 50), plus --empty-images")
+    p.add_argument("--empty-images", type=int, default=10, metavar="N", help="images with nothing in them (10)")
 
 
 def run(args) -> int:
+    from segstudio.commands import checks
     from segstudio.engine.export import export_run
     from segstudio.engine.inference import load_run_model
+    from segstudio.engine.parity import table
 
+    checks.positive("--images", args.images)
+    checks.non_negative("--empty-images", args.empty_images)
     loaded = load_run_model(args.run, args.checkpoint, args.runs_dir)
-    result = export_run(loaded, args.format)
-    print(f"exported {result['format']} to {result['path']} with {len(result['class_names'])} class names; "
-          f"max difference to PyTorch over {result['detections_compared']} detections (score >= "
-          f"{result['min_score_compared']:.2f}) on {result['images']} images: {result['max_difference']:.2e}")
-    if result["detections_compared"] == 0:
-        print("note: the model detected nothing on these images, so only the export's structure was checked; "
-              "train longer for a numeric comparison.")
-    elif result["max_difference"] > EXPORT_TOLERANCE:
-        print(f"error: the exported model differs from PyTorch by more than {EXPORT_TOLERANCE} (or misses "
-              "detections); do not use this file, and report it with the run's config.", file=sys.stderr)
-        return 1
+    report = export_run(loaded, args.format, count=args.images, empty=args.empty_images)
+    print(table(report), end="")
+    compared = sum(c["detections"] for c in report["cases"])
+    print(f"exported {args.format} to {report['path']} with {len(report['metadata']['class_names'])} class names "
+          f"and score threshold {report['metadata']['score_threshold']}; parity with PyTorch passed on "
+          f"{report['image_source']} images at {len({c['size'] for c in report['cases']})} sizes "
+          f"({compared} detections compared) in {report['seconds']:.0f} s")
     return 0

@@ -1,176 +1,97 @@
-"""Export a run's model to TorchScript or ONNX with its class names, checked against PyTorch.
+"""Export a run's model (TorchScript, ONNX, OpenVINO) and certify it with the parity suite.
 
-TorchScript: a scripted wrapper whose `class_names` attribute (List[str]) travels inside the file.
-ONNX: the class names go in the model's metadata_props ("class_names", JSON). Each export is run on a
-few validation images and compared with the eager model; the largest score/box difference is reported.
+The file is written to a staging folder outside the run, run through `engine/parity.py` against the
+eager model, and only moved to runs/<name>/export/<format>/ when every case passes; parity.json and
+parity.md (a short table) go beside it. A failing export leaves the model out of the run folder and
+its report as export/<format>.failed-parity.json.
 """
 from __future__ import annotations
 
 import json
-import warnings
+import shutil
+import tempfile
 from pathlib import Path
-from typing import Dict, List
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from segstudio.errors import TrainingError
-from segstudio.files import atomic_write
+from segstudio.engine import parity
+from segstudio.engine.export_formats import FORMATS, write_format
+from segstudio.engine.thresholds import run_thresholds
+from segstudio.errors import ExportError
+from segstudio.files import atomic_write_text
 from segstudio.model_io import image_tensor
 
 
-class ScriptableDetector(nn.Module):
-    """Mask R-CNN plus its class names; forward(images) -> detections (scripted models return both)."""
+def validation_images(loaded, count: int) -> tuple[list[tuple[str, Tensor]], str]:
+    """Up to `count` validation images of the run (name, float 3xHxW), and where they came from.
 
-    def __init__(self, model: nn.Module, class_names: List[str]):
-        super().__init__()
-        self.model = model
-        self.class_names: List[str] = list(class_names)
-
-    def forward(self, images: List[Tensor]) -> List[Dict[str, Tensor]]:
-        _losses, detections = self.model(images)
-        return detections
-
-
-def sample_images(loaded, count: int = 3) -> list[Tensor]:
-    """A few validation images (float CxHxW in [0,1]) of the run, or random ones if the data is gone."""
+    When the run's data cannot be read any more, seeded random images stand in (and the report says so)."""
     try:
         from segstudio.data.mapped import open_mapped
         from segstudio.engine import rundir
 
         cfg = loaded.cfg
         mapped = open_mapped(cfg.data.url, cfg.data, endpoint_url=cfg.data.endpoint_url)
-        rows = (rundir.read_split(loaded.run_dir) or {}).get("val", [])[:count] or list(range(count))
-        return [image_tensor(mapped.read(r).image) for r in rows]
-    except Exception:  # noqa: BLE001 - the dataset may be gone; a synthetic image still checks the export
+        rows = (rundir.read_split(loaded.run_dir) or {}).get("val", [])[:count]
+        rows = rows or list(range(min(count, mapped.num_rows)))
+        return [(f"row {r}", image_tensor(mapped.read(r).image)) for r in rows], "validation split"
+    except Exception:  # noqa: BLE001 - the dataset may be gone; random images still exercise the export
         g = torch.Generator().manual_seed(0)
         size = loaded.cfg.augment.image_size
-        return [torch.rand(3, size, size, generator=g) for _ in range(count)]
+        return [(f"random {i}", torch.rand(3, size, size + 7 * i % 40, generator=g)) for i in range(count)], \
+            "random images (the run's dataset could not be read)"
 
 
-SCORE_MARGIN = 0.01   # detections this close to a cut-off may fall on either side of it in another runtime
+def suite_images(loaded, count: int = 50, empty: int = 10) -> tuple[list[tuple[str, Tensor]], str]:
+    images, source = validation_images(loaded, count)
+    blanks = parity.empty_images(empty, loaded.cfg.augment.image_size)
+    return images + [(f"empty {i}", t) for i, t in enumerate(blanks)], f"{len(images)} from the {source}, " \
+        f"{len(blanks)} empty"
 
 
-def comparison_floor(model, reference: list[dict]) -> float:
-    """Lowest reference score that every correct export must also produce.
-
-    Everything the model keeps is compared (its own score threshold, 0.05 by default), not only the
-    confident detections, so even a barely trained model gets checked; detections within SCORE_MARGIN
-    of the score threshold, or of the last score kept when an image hits detections_per_img, are left
-    out because a float difference may move them across that line."""
-    heads = getattr(model, "roi_heads", None)
-    floor = float(getattr(heads, "score_thresh", 0.0)) + SCORE_MARGIN
-    cap = int(getattr(heads, "detections_per_img", 0) or 0)
-    for ref in reference:
-        if cap and len(ref["scores"]) >= cap:
-            floor = max(floor, float(ref["scores"].min()) + SCORE_MARGIN)
-    return floor
+def export_metadata(loaded) -> dict:
+    thresholds = run_thresholds(loaded.run_dir, loaded.class_names)
+    return {"class_names": list(loaded.class_names), "score_threshold": thresholds["global"],
+            "per_class_thresholds": thresholds["per_class"], "thresholds_from": thresholds["source"],
+            "checkpoint": loaded.checkpoint, "iteration": loaded.iteration}
 
 
-def _max_difference(reference: list[dict], exported: list[dict], min_score: float) -> tuple[float, int]:
-    """Largest box/score/mask difference between each reference detection scoring >= min_score and its
-    match in the export.
+def export_run(loaded, fmt: str, *, count: int = 50, empty: int = 10, batches=None,
+               sizes=None) -> dict:
+    """Write, certify and place one export; -> the parity report plus path, format and metadata.
 
-    Detections are matched by label and box IoU, not by position: near-equal scores may come out in
-    another order. A reference detection with no match gives an infinite difference."""
-    from torchvision.ops import box_iou
-
-    worst, compared = 0.0, 0
-    for ref, out in zip(reference, exported):
-        kept = ref["scores"] >= min_score
-        if not kept.any():
-            continue
-        compared += int(kept.sum())
-        if len(out["scores"]) == 0:
-            return float("inf"), compared
-        iou = box_iou(ref["boxes"][kept], out["boxes"].float())
-        iou[ref["labels"][kept][:, None] != out["labels"][None, :]] = -1
-        best, idx = iou.max(dim=1)
-        if (best < 0.5).any():
-            return float("inf"), compared
-        for key in ("boxes", "scores", "masks"):
-            diff = (ref[key][kept].float() - out[key][idx].float()).abs()
-            worst = max(worst, float(diff.max()) if diff.numel() else 0.0)
-    return worst, compared
-
-
-def export_torchscript(loaded, out_dir: Path, images: list[Tensor]) -> tuple[Path, float, int]:
+    Raises ExportError when the suite fails (the report names the first failing case)."""
+    if fmt not in FORMATS:
+        raise ExportError(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
     model = loaded.model.eval()
-    with warnings.catch_warnings():   # torch.jit is deprecated upstream but is the one format that scripts
-        warnings.simplefilter("ignore")  # Mask R-CNN with its control flow today
-        scripted = torch.jit.script(ScriptableDetector(model, loaded.class_names))
-    path = out_dir / "model.torchscript.pt"
-    atomic_write(path, lambda tmp: scripted.save(str(tmp)))
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        reloaded = torch.jit.load(str(path))
-        reference = model(images)
-        exported = reloaded(images)
-    floor = comparison_floor(model, reference)
-    return (path, *_max_difference(reference, exported, floor), floor)
+    images, source = suite_images(loaded, count, empty)
+    meta = export_metadata(loaded)
+    export_dir = loaded.run_dir / "export"
+    with tempfile.TemporaryDirectory(prefix=f"segstudio-export-{fmt}-") as staging:
+        exported = write_format(fmt, model, meta, Path(staging), images[0][1])
+        report = parity.run_suite(model, exported.runner, images, max_batch=exported.max_batch,
+                                  refusal=exported.refusal, batches=batches, sizes=sizes)
+        report.update(format=fmt, image_source=source, metadata=meta,
+                      files=[f.name for f in exported.files])
+        return _place(report, Path(staging), export_dir, fmt)
 
 
-def export_onnx(loaded, out_dir: Path, images: list[Tensor]) -> tuple[Path, float, int]:
-    import onnx
-    import onnxruntime as ort
-
-    model = loaded.model.eval()
-    path = out_dir / "model.onnx"
-    example = images[0]
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(model, ([example],), str(path), opset_version=17, dynamo=False,
-                              input_names=["image"], output_names=["boxes", "labels", "scores", "masks"],
-                              dynamic_axes={"image": {1: "height", 2: "width"}, "boxes": {0: "n"},
-                                            "labels": {0: "n"}, "scores": {0: "n"}, "masks": {0: "n"}})
-        proto = onnx.load(str(path))
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = "class_names", json.dumps(loaded.class_names)
-        onnx.save(proto, str(path))
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001 - the exporter fails in many ways across torch versions
-        path.unlink(missing_ok=True)
-        raise TrainingError(f"ONNX export of Mask R-CNN failed with torch {torch.__version__} "
-                            f"({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}); "
-                            "use --format torchscript instead.") from None
-    worst, compared, floor = 0.0, 0, 0.0
-    with torch.no_grad():
-        for img in images:
-            ref = model([img])[0]
-            boxes, labels, scores, masks = session.run(None, {"image": img.numpy()})
-            out = {"boxes": torch.from_numpy(boxes), "labels": torch.from_numpy(labels),
-                   "scores": torch.from_numpy(scores), "masks": torch.from_numpy(masks)}
-            image_floor = comparison_floor(model, [ref])
-            diff, n = _max_difference([ref], [out], image_floor)
-            worst, compared, floor = max(worst, diff), compared + n, max(floor, image_floor)
-    return path, worst, compared, floor
-
-
-def at_model_scale(image: Tensor, model) -> Tensor:
-    """The image resized to the size the model's own transform gives it, so that resize is a no-op.
-
-    Scripted torchvision computes that resize factor in float32 and eager Python in float64; for some
-    image sizes the two round to sizes a pixel apart, which would make the comparison measure
-    torchvision's rounding instead of the export. The check runs on images already at model scale."""
-    t = getattr(model, "transform", None)
-    if t is None:
-        return image
-    h, w = image.shape[-2:]
-    scale = min(float(t.min_size[-1]) / min(h, w), float(t.max_size) / max(h, w))
-    size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    if size == (h, w):
-        return image
-    return torch.nn.functional.interpolate(image[None], size=size, mode="bilinear", align_corners=False)[0]
-
-
-def export_run(loaded, fmt: str, images: list[Tensor] | None = None) -> dict:
-    out_dir = loaded.run_dir / "export"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    images = images if images is not None else sample_images(loaded)
-    images = [at_model_scale(img, loaded.model) for img in images]
-    exporter = export_torchscript if fmt == "torchscript" else export_onnx
-    path, worst, compared, floor = exporter(loaded, out_dir, images)
-    return {"path": str(path), "format": fmt, "max_difference": worst, "images": len(images),
-            "detections_compared": compared, "min_score_compared": round(floor, 4),
-            "class_names": list(loaded.class_names)}
+def _place(report: dict, staging: Path, export_dir: Path, fmt: str) -> dict:
+    export_dir.mkdir(parents=True, exist_ok=True)
+    failed_report = export_dir / f"{fmt}.failed-parity.json"
+    if not report["passed"]:
+        atomic_write_text(failed_report, json.dumps(report, indent=2) + "\n")
+        raise ExportError(f"The {fmt} export differs from PyTorch on {report['first_failure']}; the file was "
+                          f"not kept (report: {failed_report}).")
+    failed_report.unlink(missing_ok=True)
+    final = export_dir / fmt
+    report["path"] = str(final / report["files"][0])
+    atomic_write_text(staging / "parity.json", json.dumps(report, indent=2) + "\n")
+    atomic_write_text(staging / "parity.md", parity.table(report))
+    if final.exists():
+        shutil.rmtree(final)
+    final.mkdir()
+    for item in staging.iterdir():
+        shutil.move(str(item), final / item.name)
+    return report

@@ -19,6 +19,7 @@ from segstudio.engine import rundir
 from segstudio.engine.ema import inference_weights
 from segstudio.engine.checkpoint import load_checkpoint
 from segstudio.engine.evaluate import evaluate_model
+from segstudio.engine.thresholds import passing
 from segstudio.errors import DataError, TrainingError
 from segstudio.model_io import draw_prediction, image_tensor, output_numpy
 
@@ -171,31 +172,77 @@ def to_coco_results(image_id, output: dict, score_threshold: float) -> list[dict
     return results
 
 
-def _passing(output: dict, thresholds) -> dict:
-    """The detections of one model output that pass their class's threshold (engine.thresholds.keep)."""
-    from segstudio.engine.thresholds import keep
-    mask = torch.as_tensor(keep(output["scores"].cpu().numpy(), output["labels"].cpu().numpy(), thresholds))
-    return {k: v[mask.to(v.device)] for k, v in output.items()}
+def predict_videos(loaded: LoadedRun, videos: list[Path], out: Path, *, score_threshold: float | dict = 0.5,
+                   device: str = "cpu", progress: Callable[[str, int, int], None] | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> dict:
+    """engine/video.py's predict_video for each video; -> frames, detections and the overlay videos written."""
+    from segstudio.engine.video import predict_video
+
+    summary = {"videos": 0, "frames": 0, "detections": 0, "overlays": [], "stopped": False}
+    for video in videos:
+        if should_stop is not None and should_stop():
+            summary["stopped"] = True
+            break
+        each = predict_video(loaded, video, out, to_coco_results, score_threshold=score_threshold, device=device,
+                             progress=(lambda n, total, name=video.name: progress(name, n, total)) if progress
+                             else None, should_stop=should_stop)
+        summary["videos"] += 1
+        summary["frames"] += each["frames"]
+        summary["detections"] += each["detections"]
+        summary["overlays"].append(each["overlay"])
+        summary["stopped"] = summary["stopped"] or each["stopped"]
+    return summary
+
+
+def _videos_in(src: Path) -> list[Path]:
+    from segstudio.engine.video import is_video
+
+    if src.is_file():
+        return [src] if is_video(src) else []
+    return sorted(p for p in src.iterdir() if is_video(p)) if src.is_dir() else []
 
 
 @torch.no_grad()
 def predict(loaded: LoadedRun, source: str, out_dir: str, *, score_threshold: float | dict = 0.5,
-            device: str = "cpu", progress: Callable[[int], None] | None = None) -> dict:
-    """Overlays (out/<name>.png) and COCO results (out/predictions.json) for a folder or a dataset;
-    `score_threshold` is one score or {1-based label: score} (engine.thresholds.resolve)."""
-    from PIL import Image
+            device: str = "cpu", progress: Callable[[int], None] | None = None,
+            video_progress: Callable[[str, int, int], None] | None = None,
+            should_stop: Callable[[], bool] | None = None) -> dict:
+    """Overlays and COCO results for an image, a video, a folder of images and/or videos, or a dataset;
+    `score_threshold` is one score or {1-based label: score} (engine.thresholds.resolve).
 
+    Images: out/<name>.png and out/predictions.json; videos: see engine/video.py."""
     out = Path(out_dir)   # created once there is something to write into it
     src = Path(source)
+    videos = _videos_in(src)
     is_folder = (src.is_file() and src.suffix.lower() in IMAGE_SUFFIXES) or \
         (src.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in src.iterdir()))
-    if src.is_dir() and not is_folder and not (src / "_deeplake_log").is_dir():
-        raise DataError(f"{src} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}) and is not a Deep Lake "
-                        "dataset; pass an image, a folder of images or a dataset.")
+    if src.is_file() and not is_folder and not videos:
+        raise DataError(f"{src} is neither an image ({', '.join(sorted(IMAGE_SUFFIXES))}) nor a video; pass an "
+                        "image, a video, a folder of them or a dataset.")
+    if src.is_dir() and not is_folder and not videos and not (src / "_deeplake_log").is_dir():
+        raise DataError(f"{src} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}) or videos and is not a Deep "
+                        "Lake dataset; pass an image, a video, a folder of them or a dataset.")
+    summary = {"images": 0, "detections": 0, "out": str(out)}
+    if videos:
+        summary.update(predict_videos(loaded, videos, out, score_threshold=score_threshold, device=device,
+                                      progress=video_progress, should_stop=should_stop))
+        if not is_folder:
+            return summary
     images = _images_from_folder(src) if is_folder else _images_from_dataset(source, loaded.cfg)
+    counts = _predict_images(loaded, images, out, score_threshold, device, progress, should_stop)
+    summary["images"], summary["detections"] = counts[0], summary["detections"] + counts[1]
+    return summary
+
+
+def _predict_images(loaded: LoadedRun, images, out: Path, score_threshold: float | dict, device: str,
+                    progress, should_stop) -> tuple[int, int]:
+    from PIL import Image
+
     results, names, count = [], [], 0
     for name, image in images:
-        output = _passing(loaded.model([image_tensor(image).to(device)])[0], score_threshold)
+        if should_stop is not None and should_stop():
+            break
+        output = passing(loaded.model([image_tensor(image).to(device)])[0], score_threshold)
         image_id = int(name) if name.isdigit() else len(names)
         names.append({"id": image_id, "file_name": name, "height": image.shape[0], "width": image.shape[1]})
         results += to_coco_results(image_id, output, 0.0)
@@ -208,4 +255,4 @@ def predict(loaded: LoadedRun, source: str, out_dir: str, *, score_threshold: fl
     categories = [{"id": i + 1, "name": n} for i, n in enumerate(loaded.class_names)]
     atomic_write_text(out / "predictions.json", json.dumps(results) + "\n")
     atomic_write_text(out / "images.json", json.dumps({"images": names, "categories": categories}) + "\n")
-    return {"images": count, "detections": len(results), "out": str(out)}
+    return count, len(results)

@@ -74,3 +74,24 @@ def keep(scores, labels, thresholds: dict[int, float] | float) -> np.ndarray:
         return scores >= float(thresholds)
     limits = np.array([thresholds.get(int(lab), DEFAULT) for lab in labels], float)
     return scores >= limits
+
+
+def passing(output: dict, thresholds) -> dict:
+    """The detections of one model output (torch tensors) that pass their class's threshold (see `keep`)."""
+    import torch
+
+    mask = torch.as_tensor(keep(output["scores"].cpu().numpy(), output["labels"].cpu().numpy(), thresholds))
+    return {k: v[mask.to(v.device)] for k, v in output.items()}
+
+
+def run_thresholds(run_dir: Path, class_names: list[str]) -> dict:
+    """What an export embeds: {"global": score, "per_class": {name: score}, "source": where from}; per_class is
+    empty without a (valid) eval/thresholds.json, and a class the file does not name uses the global score."""
+    try:
+        saved = load(run_dir)
+    except ConfigError:
+        saved = None
+    if saved is None:
+        return {"global": DEFAULT, "per_class": {}, "source": "default"}
+    per_class = {n: saved["per_class"][n] for n in class_names if n in saved["per_class"]}
+    return {"global": saved["global"], "per_class": per_class, "source": str(thresholds_path(run_dir))}
