@@ -138,7 +138,7 @@ def load_cli_config(args):
         overrides.setdefault("train.runs_dir", args.runs_dir)
     if args.max_iters is not None:
         overrides.setdefault("train.max_iters", args.max_iters)
-    if args.data_version is not None:
+    if getattr(args, "data_version", None) is not None:   # callers other than the parser may not set it
         overrides.setdefault("data.version", args.data_version)
     if "data.version" in overrides:
         overrides.setdefault("data.commit", "")   # a config copied from a run card pins its commit: the new choice wins
@@ -185,7 +185,7 @@ def run(args) -> int:
         raise ConfigError(f"--extend-epochs must be 0 or more; got {args.extend_epochs}.")
     if args.extend_epochs and not args.resume:
         raise ConfigError("--extend-epochs needs --resume RUN; name the run to extend.")
-    if args.resume and args.data_version is not None:
+    if args.resume and getattr(args, "data_version", None) is not None:
         raise ConfigError("--resume continues on the dataset version the run recorded; drop --version (start a "
                           "new run to train on another version).")
     if args.resume and args.config:
