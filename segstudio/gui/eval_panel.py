@@ -313,7 +313,7 @@ class EvalPanel(QWidget):
             return
         self.message.emit(f"Evaluating {Path(path).name} (best checkpoint) ...", False)
         self._runner.start(lambda report, stop: evaluate_task(path, report, stop))
-        self._set_working(True)
+        self._set_working(True, self.evaluateButton)
 
     def _show_eval_result(self, result: dict, announce: bool = True) -> None:
         self._fill_table(result.get("metrics", {}), result.get("per_class", {}),
@@ -448,7 +448,7 @@ class EvalPanel(QWidget):
         if explorer is not None:
             self.message.emit(f"Scoring the stored predictions of {Path(path).name} ...", False)
         self._runner.start(lambda report, stop: predictions_task(path, threshold, report, stop, explorer))
-        self._set_working(True)
+        self._set_working(True, self.loadButton)
 
     @Slot(object)
     def _on_progress(self, values) -> None:
@@ -458,16 +458,16 @@ class EvalPanel(QWidget):
         self.workBar.setFormat(f"{done}/{total} images")
         self.message.emit(f"Predicting validation images: {done}/{total} ...", False)
 
-    def _set_working(self, working: bool) -> None:
-        """While a prediction or an evaluation runs: its progress and Cancel, and no second start (a double
-        click queued a second evaluation)."""
+    def _set_working(self, working: bool, button: QPushButton | None = None) -> None:
+        """While a prediction or an evaluation runs: its progress and Cancel, and its own button off (a double
+        click queued a second evaluation); the other action can still be queued to run after it."""
         self.workBar.setVisible(working)
         self.cancelButton.setVisible(working)
         self.cancelButton.setEnabled(working)
         if working:
             self.workBar.setRange(0, 0)   # busy until the first count arrives
-        for button in (self.loadButton, self.evaluateButton):
-            button.setEnabled(not working and bool(self.runCombo.currentData()))
+        for each in (self.loadButton, self.evaluateButton):
+            each.setEnabled(bool(self.runCombo.currentData()) and not (working and each is button))
 
     def cancel(self) -> None:
         self._runner.request_stop()
