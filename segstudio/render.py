@@ -221,12 +221,27 @@ def render_raw(raw, class_names, **options) -> np.ndarray:
     return render(**raw_to_render(raw), class_names=class_names, **options)
 
 
-def render_prepared(raw, prepared, class_names) -> tuple[np.ndarray, int]:
+def name_tags(boxes, labels, class_names, scores=None, hidden=(), factor: float = 1.0) -> list[tuple]:
+    """(x, y, text, rgb) for each instance's name, for views that draw names over the picture at screen size
+    (not into its pixels): the box's top-left corner (times `factor`), the name (and score), its colour."""
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    labels = np.asarray(labels).reshape(-1).astype(np.int64)
+    out = []
+    for i, (box, label) in enumerate(zip(boxes, labels)):
+        if int(label) in set(hidden):
+            continue
+        name = class_names[label] if 0 <= label < len(class_names) else str(int(label))
+        text = f"{name} {float(scores[i]):.2f}" if scores is not None else name
+        out.append((float(box[0]) * factor, float(box[1]) * factor, text, class_colour(int(label))))
+    return out
+
+
+def render_prepared(raw, prepared, class_names, **options) -> tuple[np.ndarray, int]:
     """What training gets from `raw` (a PreparedSample), drawn, and the whole factor it was enlarged by:
     a small training crop is shown at about the original's height (pixels repeated, not resampled),
     so its labels stay readable next to the original."""
     factor = max(1, round(raw.image.shape[0] / max(1, prepared.image.shape[1])))
-    return render(**enlarge(prepared_to_render(prepared), factor), class_names=class_names), factor
+    return render(**enlarge(prepared_to_render(prepared), factor), class_names=class_names, **options), factor
 
 
 def original_and_augmented(raw, prepared, class_names, caption: str = "augmented") -> np.ndarray:

@@ -19,7 +19,7 @@ from segstudio.gui.audit_view import AuditView
 from segstudio.gui.transform_editor import TransformListEditor
 from segstudio.gui.widgets import TILE, TILE_GAP, ImageView, hbox, tile_images, titled, vbox
 from segstudio.gui.workers import RenderService
-from segstudio.render import render_prepared, render_raw
+from segstudio.render import name_tags, render_prepared, render_raw
 
 CUSTOM = "custom"
 
@@ -104,7 +104,7 @@ class AugmentRenderer:
         # a new column choice is a new MappedDataset: identity, not id() (ids are reused)
         if row != self._raw_key or mapped is not self._raw_mapped:
             raw = mapped.read(row)
-            self._original = render_raw(raw, mapped.class_names)
+            self._original = render_raw(raw, mapped.class_names, draw_labels=False)   # names: overlay items
             self._original.setflags(write=False)   # sent to the GUI thread again on every draw: read-only
             self._raw, self._raw_key, self._raw_mapped = raw, row, mapped
         return self._raw, self._original
@@ -116,25 +116,31 @@ class AugmentRenderer:
             self._pipeline, self._pipe_key = build_pipeline(aug_cfg, train=True), key
         return self._pipeline
 
-    def draw(self, raw, aug_cfg, seed, names):
+    def draw(self, raw, aug_cfg, seed, names, labels: bool = True):
+        """What training gets, drawn as `segstudio preview` draws it (names in the pixels unless `labels` is
+        off), its report, and the names' places over it (see render.name_tags)."""
         from segstudio.augment import prepare_sample
         prepared = prepare_sample(raw, self.pipeline(aug_cfg), seed)
-        return render_prepared(raw, prepared, names)[0], prepared.report   # as `segstudio preview` draws it
+        picture, factor = render_prepared(raw, prepared, names, draw_labels=labels)
+        t = prepared.target
+        tags = name_tags(t["boxes"].cpu().numpy(), t["labels"].cpu().numpy() - 1, names, factor=factor)
+        return picture, prepared.report, tags
 
     def job(self, mapped, row, aug_cfg, seed):
         names = mapped.class_names
         raw, original = self.raw(mapped, row)
-        augmented, report = self.draw(raw, aug_cfg, seed, names)
+        augmented, report, tags = self.draw(raw, aug_cfg, seed, names, labels=False)
         original = mark_dropped(original, raw, report)
-        return "pair", original, augmented, (f"Row {row}", describe_report(report, names)), seed
+        texts = (f"Row {row}", describe_report(report, names), name_tags(raw.boxes, raw.labels, names), tags)
+        return "pair", original, augmented, texts, seed
 
     def grid_job(self, mapped, row, aug_cfg, seeds, columns, first_draw):
         names = mapped.class_names
         raw, _ = self.raw(mapped, row)
-        drawn = [self.draw(raw, aug_cfg, s, names) for s in seeds]
+        drawn = [self.draw(raw, aug_cfg, s, names) for s in seeds]   # a grid of pictures: names in the pixels
         captions = [f"draw {first_draw + i}" + (f" · {len(r['dropped'])} dropped" if r.get("dropped") else "")
-                    for i, (_, r) in enumerate(drawn)]
-        grid = tile_images([p for p, _ in drawn], columns, captions=captions)
+                    for i, (_, r, _) in enumerate(drawn)]
+        grid = tile_images([p for p, _, _ in drawn], columns, captions=captions)
         return "grid", grid, None, f"{len(seeds)} draws of row {row}", seeds[0]
 
 
@@ -395,6 +401,8 @@ class AugmentPanel(QWidget):
         if kind == "pair":
             self.originalView.set_image(first)
             self.augmentedView.set_image(second)
+            self.originalView.set_tags(text[2])
+            self.augmentedView.set_tags(text[3])
             self.reportText.setPlainText(f"{text[0]}, draw {self.drawSpin.value()} (seed {seed})\n{text[1]}")
         else:
             self.gridView.set_image(first)

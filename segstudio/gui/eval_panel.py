@@ -41,6 +41,24 @@ def evaluate_task(path: str, report, should_stop) -> tuple:
     return "eval", evaluate_run(load_run_model(path, "best"), should_stop=should_stop, progress=report)
 
 
+def draw_row_with_tags(browser, row: int, threshold: float, outputs: dict, options: dict, outline: tuple):
+    """Render job: val_browser.draw_row without names in the pixels, and the names (with scores on the
+    prediction) as tags the views draw at screen size."""
+    from segstudio.engine.val_browser import draw_row, predict_row
+    from segstudio.render import name_tags
+
+    options = dict(options)
+    labels = options.pop("draw_labels", True)
+    prediction, truth, text = draw_row(browser, row, threshold, outputs, {**options, "draw_labels": False}, outline)
+    if not labels:
+        return prediction, truth, text, ([], [])
+    raw, out = predict_row(browser, row, outputs)
+    names, hidden = browser.loaded.class_names, options.get("hidden_classes", ())
+    keep = out["scores"] >= threshold
+    pred_tags = name_tags(out["boxes"][keep], out["labels"][keep] - 1, names, out["scores"][keep], hidden)
+    return prediction, truth, text, (pred_tags, name_tags(raw.boxes, raw.labels, names, hidden=hidden))
+
+
 def stored_evaluation(path: str) -> dict | None:
     """The run's eval/metrics.json (Evaluate checkpoint or `segstudio eval`), None when absent or unreadable."""
     import json
@@ -539,8 +557,7 @@ class EvalPanel(QWidget):
             return
         threshold, outputs, options = self.thresholdSpin.value(), self._outputs, self.display.options()
         outline = tuple(self._filter.get(row, ())) if self._filter is not None else ()
-        from segstudio.engine.val_browser import draw_row
-        self.renderer.submit("eval", lambda: draw_row(browser, row, threshold, outputs, options, outline))
+        self.renderer.submit("eval", lambda: draw_row_with_tags(browser, row, threshold, outputs, options, outline))
 
     @Slot(str, int, object)
     def _on_render(self, channel: str, seq: int, payload) -> None:
@@ -555,9 +572,11 @@ class EvalPanel(QWidget):
                 title = self.explorerView.kindCombo.currentText()
                 self.confusionView.set_confusion(confusion, f"{title}, IoU 0.5, score >= {threshold:.2f}.")
         elif channel == "eval":
-            prediction, truth, text = payload
+            prediction, truth, text, (pred_tags, truth_tags) = payload
             self.predView.set_image(prediction)
             self.truthView.set_image(truth)
+            self.predView.set_tags(pred_tags)
+            self.truthView.set_tags(truth_tags)
             self.imageInfo.setText(text)
 
     @Slot(str, int, str)

@@ -8,7 +8,7 @@ from segstudio.gui.state import DatasetState
 from segstudio.gui.display_controls import DisplayControls
 from segstudio.gui.widgets import ImageView, link_slider
 from segstudio.gui.workers import RenderService
-from segstudio.render import class_colour, render_raw
+from segstudio.render import name_tags, render_raw
 
 CHANNEL = "dataset"   # the render service's channel of this view
 HOVER_HINT = "Point at an instance to name it; wheel to zoom, drag to pan, double-click to fit."
@@ -27,10 +27,8 @@ def render_row(mapped, row: int, options: dict | None = None):
     h, w = raw.image.shape[:2]
     n = raw.num_instances
     listed = f" ({', '.join(names[:12])}{', ...' if len(names) > 12 else ''})" if names else ""
-    hidden = set(options.get("hidden_classes", ()))
-    tags = [(float(b[0]), float(b[1]), name, class_colour(label))
-            for b, name, label in zip(raw.boxes.tolist(), names, raw.labels.tolist())
-            if with_labels and label not in hidden]
+    tags = name_tags(raw.boxes, raw.labels, class_names, hidden=options.get("hidden_classes", ())) \
+        if with_labels else []
     instances = Instances(names, raw.labels.tolist(), raw.masks.astype(bool, copy=False), (h, w), tags)
     return row, rgb, f"row {row}: {w}x{h}, {n} instance{'' if n == 1 else 's'}{listed}", instances
 

@@ -125,6 +125,9 @@ def test_a_completed_run_shows_its_evaluation(window, qtbot, tmp_path, screensho
     pred = window.evalPanel.predView
     qtbot.waitUntil(lambda: pred.array is not None, timeout=120000)
     assert window.evalPanel.truthView.array.shape == pred.array.shape
+    shown = window.evalPanel._current_row()
+    truth_names = sorted(window.state.class_names[i] for i in window.state.mapped.read(shown).labels.tolist())
+    assert sorted(window.evalPanel.truthView.tag_texts()) == truth_names   # names drawn over, not into, the picture
     images = child(window, "evalImageList")
     assert images.count() == len(window.evalPanel._browser.rows) > 0
     listed = [float(images.item(i).text().split()[0]) for i in range(images.count())]

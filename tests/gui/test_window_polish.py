@@ -540,3 +540,15 @@ def test_an_empty_class_is_named_once_with_honest_advice(qtbot):
     assert lines == ["2 classes have no instances in any row ('facade (id 0)', 'window' (id 2)): check the labels "
                      "column (they are never learnt and get no AP; training works otherwise)"]
     assert "leave" not in checks._empty_classes(([0, 3, 1], [0, 0, 0]))[0]
+
+
+def test_the_augmentation_views_draw_names_over_the_pictures(window, qtbot):
+    panel = window.augmentPanel
+    window.tabs.setCurrentWidget(panel)
+    row = next(r for r in range(window.state.num_rows) if window.state.mapped.read(r).num_instances >= 2)
+    panel.rowSpin.setValue(row)
+    raw = window.state.mapped.read(row)
+    names = sorted(window.state.class_names[i] for i in raw.labels.tolist())
+    qtbot.waitUntil(lambda: sorted(panel.originalView.tag_texts()) == names, timeout=60000)
+    kept = panel.augmentedView.tag_texts()
+    assert set(kept) <= set(names)                       # what survived the draw, named over the augmented view
