@@ -16,7 +16,8 @@ from segstudio.data import preflight as pf
 from segstudio.data.class_counts import Cancelled, class_counts
 from segstudio.data.preflight import preflight, sample_rows
 from segstudio.data.sample import BoxFormat, ColumnMapping
-from segstudio.data.scan import ScanKey, load_cached, store, version_of
+from segstudio.data.scan import ScanKey, load_cached, store
+from segstudio.data.versions import version_key
 from segstudio.engine import row_checks
 from segstudio.engine.train import train
 from test_engine import Recorder, tiny_config
@@ -143,7 +144,7 @@ def test_bad_row_beyond_the_sample_is_an_event_then_policy(planted, tmp_path, sm
     if policy == "skip":
         assert finished.status == "completed" and events[0].action == "skipped"
         assert report["skipped_rows"] == [bad] and report["rows_checked"] == ROWS and report["complete"]
-        key = ScanKey.of(planted, version_of(deeplake.open_read_only(planted)), MAP, BoxFormat(), 1)
+        key = ScanKey.of(planted, version_key(deeplake.open_read_only(planted)), MAP, BoxFormat(), 1)
         assert load_cached(key)["report"].bad_rows == [bad]    # a complete report is cached
     else:
         error = rec.of("error")[0]

@@ -160,9 +160,10 @@ def cache_folder() -> Path:
 
 
 def _cache_key(mapped, settings: dict, rows: list[int]) -> dict | None:
-    from segstudio.data.scan import dataset_address, version_of
+    from segstudio.data.scan import dataset_address
+    from segstudio.data.versions import version_key
 
-    version = version_of(mapped.ds)
+    version = version_key(mapped.ds)
     if not version:
         return None   # views and in-memory datasets: no version, no cache
     return {"format": CACHE_FORMAT, "address": dataset_address(mapped.url, mapped.endpoint_url),

@@ -141,7 +141,8 @@ def _scan(args, ds, info, mapping, box_format, out) -> tuple:
     """(class counts, report, where the answer came from): cached, a --limit sample, or a full scan."""
     from segstudio.data.class_counts import class_counts
     from segstudio.data.preflight import preflight, sample_rows
-    from segstudio.data.scan import ScanKey, load_cached, version_of
+    from segstudio.data.scan import ScanKey, load_cached
+    from segstudio.data.versions import version_key
 
     n, k = len(ds), len(info.class_names)
     if args.limit:
@@ -150,7 +151,7 @@ def _scan(args, ds, info, mapping, box_format, out) -> tuple:
         scope = "" if rows is None else f" in the {len(rows)} sampled rows"
         out(_class_lines(info.class_names, counts, scope))
         return counts, preflight(ds, mapping, box_format, rows=rows, num_classes=k), "sample"
-    key = ScanKey.of(args.url, version_of(ds), mapping, box_format, k, args.endpoint_url)
+    key = ScanKey.of(args.url, version_key(ds), mapping, box_format, k, args.endpoint_url)
     cached = {} if args.no_cache else load_cached(key)
     if "report" in cached and "class_counts" in cached:
         out(_class_lines(info.class_names, cached["class_counts"], ""))

@@ -16,6 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from segstudio.data.sample import ColumnMapping, mapped_columns
+from segstudio.data.versions import version_key
 from segstudio.errors import DataError
 
 _POLL_S = 0.002
@@ -74,7 +75,6 @@ def make_reader(ds, mapping: ColumnMapping, url: str, endpoint_url: str, version
 
     remote = is_remote(url)
     cache = None
-    from segstudio.data.versions import version_key
     version = version_key(ds) or version   # with the branch: commit ids repeat on every branch
     if remote and settings.cache_gb > 0 and version:
         from segstudio.data import row_cache

@@ -44,15 +44,6 @@ def dataset_address(url: str, endpoint_url: str = "") -> str:
     return f"{clean} @ {endpoint}" if endpoint and clean.startswith("s3://") else clean
 
 
-def version_of(ds) -> str:
-    """The dataset's identity and version: Deep Lake numbers versions per dataset (a dataset re-created at
-    the same path starts again at the same version string), so the dataset's random id goes with it, and
-    per branch (a branch's commits are numbered again from 1), so the branch's id goes with it too.
-    Empty when unknown (views, 3.x datasets read through a query): such answers are never cached."""
-    from segstudio.data.versions import version_key
-    return version_key(ds)
-
-
 @dataclasses.dataclass(frozen=True)
 class ScanKey:
     address: str

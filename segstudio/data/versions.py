@@ -49,8 +49,10 @@ def current_ref(ds) -> VersionRef:
 
 
 def version_key(ds) -> str:
-    """A key naming the dataset and its exact state, for caches: the dataset's id, the branch's id (commit
-    ids repeat across branches) and the commit. Empty when the state is unknown (never cache those)."""
+    """A key naming the dataset and its exact state, for caches (rows, pre-flight, audit): the dataset's random
+    id (a dataset re-created at the same path starts again at the same version string), the branch's id
+    (commit ids repeat across branches) and the commit. Empty when the state is unknown (views, Deep Lake 3.x
+    datasets read through a query): never cache those."""
     version = str(getattr(ds, "version", "") or "")
     ident = str(getattr(ds, "id", "") or "")
     branch = getattr(ds, "current_branch", None)

@@ -125,7 +125,8 @@ def build_train_data(cfg, *, split=None, warn: Callable[[str], None] = lambda m:
     Nothing here reads every row: the pre-flight checks a sample now and the rest as the loaders read them
     (engine.row_checks); a random split reads no rows (a split by column reads that one column)."""
     from segstudio.data.mapped import open_mapped
-    from segstudio.data.scan import ScanKey, version_of
+    from segstudio.data.scan import ScanKey
+    from segstudio.data.versions import version_key
     from segstudio.data.splits import Split, make_split
     from segstudio.engine.row_checks import RunChecks
 
@@ -133,7 +134,7 @@ def build_train_data(cfg, *, split=None, warn: Callable[[str], None] = lambda m:
     url = data_cfg.url = _resolve_url(data_cfg)
     mapped = open_mapped(url, data_cfg, endpoint_url=data_cfg.endpoint_url)
     split = Split.from_dict(split).check(mapped.num_rows) if split else make_split(mapped.ds, data_cfg)
-    key = ScanKey.of(url, version_of(mapped.ds), mapped.mapping, mapped.box_format, len(mapped.class_names),
+    key = ScanKey.of(url, version_key(mapped.ds), mapped.mapping, mapped.box_format, len(mapped.class_names),
                      data_cfg.endpoint_url)
     checks = RunChecks(key, mapped.num_rows, data_cfg.bad_rows, emit)
     split = checks.start(mapped.ds, split, warn)

@@ -66,14 +66,13 @@ class FoldPlan:
                 f"prediction of each held-out fold: about {minutes:.0f} minutes at the run's speed.")
 
 
-def fold_plan(loaded, folds: int, iterations: int) -> FoldPlan:
+def fold_plan(loaded, folds: int, rows: int, iterations: int) -> FoldPlan:
     """What k-fold cross-prediction will cost, from the run's own measured speed (before anything starts)."""
     if folds < 2:
         raise DataError(f"--folds {folds}: cross-prediction needs at least 2 folds (0 runs the quick option).")
     speeds = [e for e in rundir.read_metrics(loaded.run_dir) if e.get("event") == "iteration"]
     per_it = float(np.median([e["elapsed_s"] / max(1, e["iteration"]) for e in speeds[-20:]])) if speeds else 1.0
-    _, rows = _open_run_data(loaded)
-    return FoldPlan(folds, len(rows), iterations, per_it)
+    return FoldPlan(folds, rows, iterations, per_it)
 
 
 def _train_fold(loaded, mapped_rows, held_out, fold: int, iterations: int, work: Path, should_stop, on_event):
@@ -110,7 +109,7 @@ def find_label_issues(run: str, *, folds: int = 0, fold_iterations: int = 0, run
     mapped, rows = _open_run_data(loaded)
     split = rundir.read_split(loaded.run_dir) or {"train": []}
     if folds:
-        plan = fold_plan(loaded, folds, fold_iterations or 100)
+        plan = fold_plan(loaded, folds, len(rows), fold_iterations or 100)
         progress(plan.describe())
         images, training_rows = [], []
         with tempfile.TemporaryDirectory(prefix="segstudio-folds-") as work:

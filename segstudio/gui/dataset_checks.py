@@ -15,7 +15,8 @@ from PySide6.QtWidgets import (QGroupBox, QListWidget, QPushButton, QSplitter, Q
 
 from segstudio.data.class_counts import Cancelled, class_counts
 from segstudio.data.preflight import preflight, sample_rows
-from segstudio.data.scan import ScanKey, load_cached, store, version_of
+from segstudio.data.scan import ScanKey, load_cached, store
+from segstudio.data.versions import version_key
 from segstudio.gui.state import DatasetState
 from segstudio.gui.workers import TaskRunner
 
@@ -90,7 +91,7 @@ class DatasetChecks(QSplitter):
         self._set_message("Checking rows ..." if n <= PREFLIGHT_ROWS
                           else f"Checking a fixed sample of {PREFLIGHT_ROWS:,} of {n:,} rows ...")
 
-        key = ScanKey.of(st.url, version_of(ds), mapping, fmt, k, st.endpoint_url)
+        key = ScanKey.of(st.url, version_key(ds), mapping, fmt, k, st.endpoint_url)
 
         def job(report, should_stop):
             cached = load_cached(key)

@@ -220,7 +220,7 @@ class EvalPanel(QWidget):
         self.predView.setObjectName("evalPredictionView")
         self.truthView = ImageView(placeholder="The same image with its annotations")
         self.truthView.setObjectName("evalTruthView")
-        self.imageInfo = QLabel("", objectName="evalImageInfoLabel")
+        self.imageInfo = QLabel("", objectName="evalImageInfoLabel", wordWrap=True)   # a long line widened the window
         views = QHBoxLayout()
         views.addWidget(self.imageList)
         views.addWidget(titled("Prediction", self.predView), 1)

@@ -32,6 +32,7 @@ def render_candidate(mapped, candidate: dict, image, class_names: list):
     """The row with the annotation in question (red) and the prediction (green) drawn over it."""
     import numpy as np
 
+    from segstudio.data.sample import boxes_from_masks
     from segstudio.engine.label_review import prediction_mask
     from segstudio.render import render
 
@@ -44,7 +45,6 @@ def render_candidate(mapped, candidate: dict, image, class_names: list):
     if candidate["prediction"] >= 0 and image is not None:
         masks.append(prediction_mask(image, candidate["prediction"], h, w))
         labels.append(candidate["proposed"])
-    from segstudio.data.sample import boxes_from_masks
     stack = np.stack(masks) if masks else np.zeros((0, h, w), bool)
     return render(raw.image, stack, boxes_from_masks(stack.view(np.uint8)), np.asarray(labels, np.int64),
                   class_names, alpha=0.5)

@@ -137,6 +137,7 @@ def test_a_completed_run_shows_its_evaluation(window, qtbot, tmp_path, screensho
     qtbot.waitUntil(lambda: "threshold 0.00" in child(window, "evalOrderLabel", QLabel).text(), timeout=30000)
     rescored = [float(images.item(i).text().split()[0]) for i in range(images.count())]
     assert rescored == sorted(rescored) and images.count() == len(listed)
+    assert window.minimumSizeHint().width() <= 1360                 # the image line wraps, it does not widen
     window.grab().save(str(screenshot_dir / "gui_evaluation.png"))
 
     window.tabs.setCurrentWidget(window.trainPanel)             # Extend: one more epoch on the same run
