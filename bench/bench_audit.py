@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 COCO128 = ROOT.parent / "shared" / "data" / "coco128"
 
-from segstudio.augment import prepare_sample, sample_seed  # noqa: E402 - after the path is set
-from segstudio.loader import SegmentationDataset  # noqa: E402
+from segstudio.samples.augment import prepare_sample, sample_seed  # noqa: E402 - after the path is set
+from segstudio.samples.loader import SegmentationDataset  # noqa: E402
 
 
 def repeated_coco(src: Path, n: int, out: Path) -> Path:
@@ -69,7 +69,7 @@ class ReadOnce(SegmentationDataset):
 
 
 def plain(mapped, cfg, rows: list[int], draws: int, workers: int) -> float:
-    from segstudio.loader import SegmentationDataset, build_loader
+    from segstudio.samples.loader import SegmentationDataset, build_loader
 
     start = time.perf_counter()
     dataset = SegmentationDataset(mapped, rows, cfg.augment, train=True, seed=cfg.train.seed)
@@ -88,7 +88,7 @@ def _as_list(batch):
 
 
 def read_once(mapped, cfg, rows: list[int], draws: int, workers: int) -> float:
-    from segstudio.loader import build_loader
+    from segstudio.samples.loader import build_loader
 
     start = time.perf_counter()
     dataset = ReadOnce(mapped, rows, cfg.augment, train=True, seed=cfg.train.seed)
@@ -117,7 +117,7 @@ def main() -> int:
     args = ap.parse_args()
     from segstudio.audit.report import headline
     from segstudio.audit.run import audit_rows
-    from segstudio.config_presets import load_preset
+    from segstudio.base.config_presets import load_preset
     from segstudio.data.mapped import open_mapped
     from segstudio.data.splits import make_split
 

@@ -202,7 +202,7 @@ def loaders_rows_per_s(loaders: dict, n: int, reps: int) -> dict:
 
 
 def plain_loader(dataset, workers: int, batch: int):
-    from segstudio.loader import worker_init
+    from segstudio.samples.loader import worker_init
     return DataLoader(dataset, batch_size=batch, shuffle=False, num_workers=workers, collate_fn=list_collate,
                       multiprocessing_context="spawn", persistent_workers=True, worker_init_fn=worker_init,
                       timeout=300)
@@ -210,9 +210,9 @@ def plain_loader(dataset, workers: int, batch: int):
 
 def measure(url: str, args) -> tuple[int, dict, dict]:
     """rows, single-process rows/s and DataLoader rows/s for the three pipelines."""
-    from segstudio.config import AugmentConfig
+    from segstudio.base.config import AugmentConfig
     from segstudio.data.mapped import open_mapped
-    from segstudio.loader import SegmentationDataset, build_loader
+    from segstudio.samples.loader import SegmentationDataset, build_loader
 
     mapped = open_mapped(url)
     mapping, fmt = mapped.mapping, mapped.box_format

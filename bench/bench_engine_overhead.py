@@ -38,7 +38,7 @@ class CachedData:
     """The engine's data interface over batches held in memory (no validation split)."""
 
     def __init__(self, batches, class_names):
-        from segstudio.config import DataConfig
+        from segstudio.base.config import DataConfig
 
         self.batches, self.class_names = batches, class_names
         self.data_config = DataConfig(url="cached batches", class_names=list(class_names))
@@ -66,7 +66,7 @@ def bare_loop(cfg, num_classes, batches) -> list[float]:
     """references/detection/engine.py train_one_epoch, minus its logger and prints."""
     import torch
 
-    from segstudio.model import build_model
+    from segstudio.models.maskrcnn import build_model
     torch.manual_seed(0)
     model = build_model(cfg.model, num_classes + 1, cfg.augment.image_size).train()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -128,7 +128,7 @@ def main() -> int:
     args = parse_args()
     import torch
 
-    from segstudio.config import Config
+    from segstudio.base.config import Config
     torch.set_num_threads(args.threads)
     batches, num_classes = make_batches(args.dataset, Config().train.batch_size, args.iters)
     batches = (batches * args.iters)[:args.iters]

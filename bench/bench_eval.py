@@ -38,7 +38,7 @@ def parse_args():
 
 def prepare(coco: Path, tmp: Path, images: int):
     """(run folder, dataset URL) of a few-iteration run on the imported COCO folder."""
-    from segstudio.config import Config
+    from segstudio.base.config import Config
     from segstudio.data.coco_import import import_coco
     from segstudio.engine.train import train
 

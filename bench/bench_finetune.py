@@ -54,7 +54,7 @@ def dataset_url(args, tmp: str) -> str:
 
 def pretrained_choice(arch: str) -> tuple[str, str]:
     """-> (model.weights value, description); ("", reason) when no pretrained file is here."""
-    from segstudio.weights import weights_for
+    from segstudio.models.weights import weights_for
 
     for kind in ("coco", "imagenet"):
         known = weights_for(arch, kind)
@@ -66,7 +66,7 @@ def pretrained_choice(arch: str) -> tuple[str, str]:
 
 
 def base_config(args, url: str, runs_dir: str):
-    from segstudio.config_presets import default_preset, load_preset
+    from segstudio.base.config_presets import default_preset, load_preset
 
     cfg = load_preset(args.preset or default_preset())
     if args.arch:

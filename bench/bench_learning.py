@@ -35,7 +35,7 @@ def parse_args():
 def apply_overrides(cfg, pairs):
     import tomllib
 
-    from segstudio.config import config_from_dict, config_to_dict
+    from segstudio.base.config import config_from_dict, config_to_dict
     values = config_to_dict(cfg)
     for pair in pairs:
         key, _, raw = pair.partition("=")
@@ -48,7 +48,7 @@ def main() -> int:
     args = parse_args()
     import torch
 
-    from segstudio.config import Config
+    from segstudio.base.config import Config
     from segstudio.engine.train import train
 
     torch.set_num_threads(args.threads)

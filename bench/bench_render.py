@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import cv2
 import numpy as np
 
-from segstudio.render import PALETTE, render
+from segstudio.samples.render import PALETTE, render
 
 
 def scene(h: int, w: int, n: int, seed: int = 0):

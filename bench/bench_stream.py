@@ -55,9 +55,9 @@ def make_dataset(coco: Path, dest: Path, copies: int) -> str:
 
 
 def loader_for(url: str, endpoint: str, cache_gb: float):
-    from segstudio.config import Config
+    from segstudio.base.config import Config
     from segstudio.data.mapped import open_mapped
-    from segstudio.loader import SegmentationDataset, build_loader
+    from segstudio.samples.loader import SegmentationDataset, build_loader
 
     cfg = Config()
     cfg.data.endpoint_url, cfg.data.cache_gb = endpoint, cache_gb

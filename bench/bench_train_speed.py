@@ -32,9 +32,9 @@ def parse_args():
 
 def make_batches(url: str, batch_size: int, count: int):
     """`count` batches of training crops through the real pipeline (identical for both models)."""
-    from segstudio.config import Config
+    from segstudio.base.config import Config
     from segstudio.data.mapped import open_mapped
-    from segstudio.loader import SegmentationDataset, collate
+    from segstudio.samples.loader import SegmentationDataset, collate
 
     cfg = Config()
     if not url:
@@ -49,7 +49,7 @@ def make_batches(url: str, batch_size: int, count: int):
 
 
 def tutorial_model_config():
-    from segstudio.config import ModelConfig
+    from segstudio.base.config import ModelConfig
     return ModelConfig(arch="maskrcnn_resnet50_fpn", weights="none", min_size=800, max_size=1333,
                        rpn_pre_nms_top_n_train=2000, rpn_post_nms_top_n_train=2000,
                        rpn_pre_nms_top_n_test=1000, rpn_post_nms_top_n_test=1000,
@@ -63,7 +63,7 @@ class Stepper:
     def __init__(self, model_cfg, num_classes: int, batches):
         import torch
 
-        from segstudio.model import build_model
+        from segstudio.models.maskrcnn import build_model
         torch.manual_seed(0)
         self.model = build_model(model_cfg, num_classes + 1, 128).train()
         self.opt = torch.optim.SGD([p for p in self.model.parameters() if p.requires_grad], lr=0.005,
@@ -89,7 +89,7 @@ def main() -> int:
     args = parse_args()
     import torch
 
-    from segstudio.config import Config
+    from segstudio.base.config import Config
     torch.set_num_threads(args.threads)
     batches, num_classes = make_batches(args.dataset, args.batch_size, 6)
     preset = Config().model

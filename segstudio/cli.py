@@ -7,7 +7,7 @@ import multiprocessing
 import sys
 
 from segstudio import __version__
-from segstudio.errors import UserError
+from segstudio.base.errors import UserError
 
 # subcommand -> module in segstudio.commands (each has HELP, add_arguments(parser), run(args) -> int)
 COMMANDS = {

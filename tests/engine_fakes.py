@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from segstudio.config import DataConfig
+from segstudio.base.config import DataConfig
 
 CLASS_NAMES = ["square", "bar"]
 

@@ -8,8 +8,8 @@ from segstudio.audit.anchors import AnchorSetup
 from segstudio.audit.report import Limits, audit_warnings, class_rows, compare_table, report_lines
 from segstudio.audit.run import AuditResult, audit_mapped, audit_settings
 from segstudio.audit.tally import AuditTally, sample_stats
-from segstudio.augment import build_pipeline, prepare_sample, sample_seed
-from segstudio.config import AugmentConfig, Config, ModelConfig
+from segstudio.samples.augment import build_pipeline, prepare_sample, sample_seed
+from segstudio.base.config import AugmentConfig, Config, ModelConfig
 from segstudio.data.sample import RawSample
 
 NAMES = ["border", "centre"]
@@ -128,7 +128,7 @@ def _brute_force_covered(model, image: torch.Tensor, boxes: np.ndarray) -> np.nd
                                                 ("maskrcnn_resnet18_fpn", 128, (150, 230)),
                                                 ("maskrcnn_mobilenet_v3_fpn", 160, (120, 200))])
 def test_anchor_coverage_agrees_with_a_brute_force_iou(arch, image_size, hw):
-    from segstudio.model import build_model
+    from segstudio.models.maskrcnn import build_model
 
     cfg = Config()
     cfg.model, cfg.augment.image_size = ModelConfig(arch=arch), image_size
@@ -149,7 +149,7 @@ def test_anchor_coverage_agrees_with_a_brute_force_iou(arch, image_size, hw):
 
 @pytest.mark.parametrize("arch", ["maskrcnn_resnet18_fpn", "maskrcnn_mobilenet_v3_fpn"])
 def test_the_anchors_are_torchvisions_anchor_generator_s_for_the_model(arch):
-    from segstudio.model import build_model
+    from segstudio.models.maskrcnn import build_model
 
     cfg = Config()
     cfg.model = ModelConfig(arch=arch)
@@ -178,7 +178,7 @@ def demo_mapped(demo_dataset):
 
 @pytest.mark.parametrize("preset", ["cpu", "gpu", "tutorial"])
 def test_the_shipped_presets_audit_the_demo_data_without_warnings(demo_mapped, preset):
-    from segstudio.config_presets import load_preset
+    from segstudio.base.config_presets import load_preset
 
     result = audit_mapped(demo_mapped, load_preset(preset), rows=40, draws=4, workers=0, use_cache=False)
     assert result.tally.samples == 38 * 4 and result.complete   # 38 training rows of 48

@@ -7,8 +7,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from segstudio.augment import build_pipeline, prepare_sample, sample_seed
-from segstudio.config import AugmentConfig
+from segstudio.samples.augment import build_pipeline, prepare_sample, sample_seed
+from segstudio.base.config import AugmentConfig
 from segstudio.data.sample import RawSample
 
 ROTATING = [{"name": "Affine", "rotate": [-30, 30], "scale": [0.7, 1.3], "p": 1.0},
@@ -208,7 +208,7 @@ def test_sample_seed_is_stable_and_distinct():
 
 def test_large_images_use_their_own_coordinate_map(monkeypatch):
     """Images beyond the shared canvas (and beyond float32's exact range) keep masks and image aligned."""
-    import segstudio.augment as aug
+    import segstudio.samples.augment as aug
     monkeypatch.setattr(aug, "_CANVAS_BITS", 6)
     monkeypatch.setattr(aug, "_CANVAS", 64)
     monkeypatch.setattr(aug, "_canvas", None)

@@ -1,10 +1,10 @@
 """The augmentation spec: presets, the transform catalogue, and errors that name the culprit."""
 import pytest
 
-from segstudio.augment import AUGMENT_PRESETS, build_pipeline, list_transforms, resolve_spec, validate_spec
-from segstudio.augment_spec import loosens_boxes
-from segstudio.config import AugmentConfig, config_from_dict, dumps_config, load_config
-from segstudio.errors import ConfigError
+from segstudio.samples.augment import AUGMENT_PRESETS, build_pipeline, list_transforms, resolve_spec, validate_spec
+from segstudio.samples.augment_spec import loosens_boxes
+from segstudio.base.config import AugmentConfig, config_from_dict, dumps_config, load_config
+from segstudio.base.errors import ConfigError
 
 
 @pytest.mark.parametrize("preset", sorted(AUGMENT_PRESETS))
@@ -96,7 +96,7 @@ def test_multiscale_preset_keeps_the_aspect_and_crops_to_image_size():
 
 
 def test_opencv_codes_have_names_for_the_editor():
-    from segstudio.augment_spec import catalogue
+    from segstudio.samples.augment_spec import catalogue
     info = {p.name: p for p in catalogue()["Affine"].params}
     labels = dict(zip(info["interpolation"].choices, info["interpolation"].labels))
     assert labels[1] == "linear (1)" and labels[0] == "nearest (0)"

@@ -7,9 +7,9 @@ import pytest
 import torch
 from s3_server import MotoServer
 
-from segstudio.config import AugmentConfig, DataConfig
+from segstudio.base.config import AugmentConfig, DataConfig
 from segstudio.data.mapped import open_mapped
-from segstudio.loader import Batch, EpochBatchSampler, SegmentationDataset, build_loader
+from segstudio.samples.loader import Batch, EpochBatchSampler, SegmentationDataset, build_loader
 
 
 def same_sample(a, b) -> bool:

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from engine_fakes import FakeData
-from segstudio.config import Config, apply_overrides, load_config, parse_overrides, save_config
+from segstudio.base.config import Config, apply_overrides, load_config, parse_overrides, save_config
 from segstudio.engine.batch_size import cpu_batch_size, cuda_batch_size, resolve_batch_size
-from segstudio.errors import ConfigError
+from segstudio.base.errors import ConfigError
 
 GIB = 2**30
 

@@ -78,8 +78,8 @@ def test_negative_extend_epochs(tmp_path, capsys):
 
 
 def test_weights_path_that_is_a_folder(tmp_path):
-    from segstudio.errors import TrainingError
-    from segstudio.model import resolve_weights
+    from segstudio.base.errors import TrainingError
+    from segstudio.models.maskrcnn import resolve_weights
     with pytest.raises(TrainingError, match="is a folder"):
         resolve_weights("maskrcnn_resnet18_fpn", str(tmp_path))
 

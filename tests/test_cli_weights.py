@@ -5,7 +5,8 @@ import pytest
 import torch
 import torchvision
 
-from segstudio import download, weights
+from segstudio.models import download
+from segstudio.models import weights
 from segstudio.cli import main
 from weights_server import WeightsServer, hashed_name, small_weights
 
@@ -84,8 +85,8 @@ def test_unknown_name_lists_the_choices(home, capsys):
 
 
 def test_import_a_backbone_and_a_colleagues_checkpoint(home, tmp_path, capsys):
-    from segstudio.config import ModelConfig
-    from segstudio.model import build_model
+    from segstudio.base.config import ModelConfig
+    from segstudio.models.maskrcnn import build_model
 
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / "my-backbone.pth")
     assert main(["weights", "import", str(tmp_path / "my-backbone.pth")]) == 0
@@ -130,7 +131,7 @@ def test_train_config_naming_absent_weights_downloads_only_after_a_yes(home, ser
     import io
 
     from segstudio.commands.train import offer_missing_weights
-    from segstudio.config import Config
+    from segstudio.base.config import Config
 
     entry, payload = tiny_entry
     server.add(entry.file_name, payload)

@@ -1,8 +1,8 @@
 """Config: every setting loads from and saves to TOML; bad values name the key and what is allowed."""
 import pytest
 
-from segstudio.config import Config, config_from_dict, dumps_config, load_config, save_config
-from segstudio.errors import ConfigError
+from segstudio.base.config import Config, config_from_dict, dumps_config, load_config, save_config
+from segstudio.base.errors import ConfigError
 
 
 def test_round_trip_keeps_every_value(tmp_path):

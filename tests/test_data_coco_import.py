@@ -18,7 +18,7 @@ from segstudio.cli import main
 from segstudio.data import coco_import
 from segstudio.data.coco_import import import_coco
 from segstudio.data.describe import describe
-from segstudio.errors import DataError
+from segstudio.base.errors import DataError
 
 W, H = 40, 30
 BIG_ID = 2 ** 40 + 5

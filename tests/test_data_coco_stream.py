@@ -8,7 +8,7 @@ import pytest
 from segstudio.data import coco_import, coco_json
 from segstudio.data.coco_import import import_coco
 from segstudio.data.coco_json import read_coco
-from segstudio.errors import DataError
+from segstudio.base.errors import DataError
 from test_data_coco_import import BIG_ID, make_coco
 
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from deeplake import types as T
 
-from segstudio.config import DataConfig
+from segstudio.base.config import DataConfig
 from segstudio.data.describe import class_names_for, describe, read_box_formats, resolve_mapping
 from segstudio.data.open import open_dataset
 from segstudio.data.sample import BoxFormat, ColumnMapping
-from segstudio.errors import DataError
+from segstudio.base.errors import DataError
 
 
 def _make(path, *, box_fmt=("ccwh", "fractional"), class_names=("a", "b"), extra_rows=0):

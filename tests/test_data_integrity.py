@@ -17,7 +17,7 @@ from deeplake import types as T
 
 from segstudio.data.integrity import check_local_dataset
 from segstudio.data.open import open_dataset
-from segstudio.errors import DataError
+from segstudio.base.errors import DataError
 
 _GIB = 1024 ** 3
 

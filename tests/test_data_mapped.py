@@ -9,11 +9,11 @@ import pytest
 from deeplake import types as T
 from torch.utils.data import DistributedSampler
 
-from segstudio.config import DataConfig
+from segstudio.base.config import DataConfig
 from segstudio.data.mapped import Hidden, MappedDataset, open_mapped
 from segstudio.data.sample import BoxFormat
-from segstudio.errors import DataError
-from segstudio.loader import EpochBatchSampler
+from segstudio.base.errors import DataError
+from segstudio.samples.loader import EpochBatchSampler
 
 ROOT = Path(__file__).resolve().parent.parent / "segstudio"
 CALLERS = ["engine/data.py", "engine/inference.py", "engine/export.py", "preview.py",

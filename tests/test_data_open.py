@@ -8,7 +8,7 @@ from deeplake import types as T
 
 from segstudio.data import open as dl_open
 from segstudio.data.open import open_dataset
-from segstudio.errors import DataError
+from segstudio.base.errors import DataError
 
 
 @pytest.fixture

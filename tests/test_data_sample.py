@@ -6,7 +6,7 @@ from deeplake import types as T
 
 from segstudio.data.sample import (BoxFormat, ColumnMapping, boxes_to_xyxy, masks_layout, read_sample,
                                    to_rgb_uint8)
-from segstudio.errors import DataError
+from segstudio.base.errors import DataError
 
 H, W = 6, 8
 MAP = ColumnMapping("images", "masks", "boxes", "labels", "crowd")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from deeplake import types as T
 
-from segstudio.config import DataConfig
+from segstudio.base.config import DataConfig
 from segstudio.data.splits import Split, make_split, where_clause
-from segstudio.errors import DataError
+from segstudio.base.errors import DataError
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ import sys
 import deeplake
 import pytest
 
-from segstudio.config import Config, DataConfig
+from segstudio.base.config import Config, DataConfig
 from segstudio.data.mapped import open_mapped
 from segstudio.data.versions import VersionRef, resolve, version_key
-from segstudio.errors import DataError
+from segstudio.base.errors import DataError
 
 
 def test_each_kind_of_version_reads_its_own_rows(versioned_dataset):
@@ -58,7 +58,7 @@ def test_commit_ids_repeat_across_branches_but_cache_keys_do_not(versioned_datas
 
 
 def test_a_run_trains_on_the_version_it_names_and_records_the_commit(versioned_dataset):
-    from segstudio.engine.data import build_train_data
+    from segstudio.engine.train_data import build_train_data
 
     url, ids = versioned_dataset
     cfg = Config()

@@ -8,7 +8,7 @@ import pytest
 from segstudio.cli import main
 from segstudio.data.demo import (CLASS_NAMES, create_demo_dataset, default_demo_path,
                                  ensure_demo_dataset, row_kind)
-from segstudio.errors import DataError
+from segstudio.base.errors import DataError
 
 
 def _rows(path, indices):

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from engine_fakes import FakeData
-from segstudio.config import Config, load_config
+from segstudio.base.config import Config, load_config
 from segstudio.engine import rundir
 from segstudio.engine.checkpoint import load_checkpoint, save_checkpoint
 from segstudio.engine.train import train
-from segstudio.errors import TrainingError
+from segstudio.base.errors import TrainingError
 
 
 def tiny_config(tmp_path, **train) -> Config:
@@ -215,7 +215,7 @@ def test_missing_weights_file_is_one_sentence(tmp_path):
     fin = train(cfg, rec, rec.should_stop, data=FakeData())
     assert fin.status == "failed" and rec.of("error")[0].reason == "weights"
     assert "nope.pth does not exist" in fin.message
-    from segstudio.model import resolve_weights
+    from segstudio.models.maskrcnn import resolve_weights
     with pytest.raises(TrainingError, match=r"maskrcnn_resnet50_fpn_coco-bf2d0c1e\.pth.*hub/checkpoints"):
         resolve_weights("maskrcnn_resnet50_fpn", "coco")
 

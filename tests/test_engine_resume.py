@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from engine_fakes import FakeData
-from segstudio.config import Config, load_config
+from segstudio.base.config import Config, load_config
 from segstudio.engine import rundir
 from segstudio.engine.checkpoint import first_unhealthy_tensor, load_checkpoint
 from segstudio.engine.optim import lr_factor
 from segstudio.engine.train import train
-from segstudio.errors import ConfigError
+from segstudio.base.errors import ConfigError
 from test_engine import Recorder, tiny_config
 
 
@@ -154,7 +154,7 @@ def test_without_rollbacks_left_the_divergence_is_one_sentence(tmp_path):
 
 
 def _model_from(saved: dict, cfg):
-    from segstudio.model import build_model
+    from segstudio.models.maskrcnn import build_model
 
     model = build_model(cfg.model, 3, cfg.augment.image_size, load_weights=False)
     model.load_state_dict(saved["model"])
@@ -222,7 +222,7 @@ def test_negative_extend_is_refused_before_anything_changes(tmp_path):
 
 
 def test_parse_overrides_reads_toml_values_and_plain_text():
-    from segstudio.config import apply_overrides, parse_overrides
+    from segstudio.base.config import apply_overrides, parse_overrides
 
     values = parse_overrides(["train.lr=1e-4", "train.device=cpu", "train.amp=false", "data.url=/a/b c"])
     assert values == {"train.lr": 1e-4, "train.device": "cpu", "train.amp": False, "data.url": "/a/b c"}

@@ -61,7 +61,7 @@ def test_clear_difference_is_significant_and_different_sets_are_said_first(tmp_p
 def _card(run, lr):
     import tomli_w
 
-    from segstudio.config import Config, config_to_dict
+    from segstudio.base.config import Config, config_to_dict
     cfg = Config()
     cfg.train.lr = lr
     run.mkdir(parents=True, exist_ok=True)

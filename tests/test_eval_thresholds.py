@@ -9,7 +9,7 @@ import pytest
 from segstudio.cli import main
 from segstudio.engine.report import write_report
 from segstudio.engine.thresholds import keep, load, parse_overrides, resolve
-from segstudio.errors import ConfigError, DataError
+from segstudio.base.errors import ConfigError, DataError
 
 NAMES = ["cat", "dog", "bird"]
 

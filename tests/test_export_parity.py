@@ -32,7 +32,7 @@ def loaded(run):
 
 
 def test_inference_size_is_integer_exact():
-    from segstudio.model_resize import inference_size
+    from segstudio.models.resize import inference_size
     size = inference_size(torch.tensor([97, 161]), 128, 213)
     assert size.tolist() == [128, 161 * 128 // 97]
     assert inference_size(torch.tensor([100, 400]), 128, 213).tolist() == [100 * 213 // 400, 213]
@@ -150,7 +150,7 @@ def test_openvino_export_is_certified_or_kept_out(loaded):
     if importlib.util.find_spec("openvino") is None:   # not importorskip: importing it starts its telemetry
         pytest.skip("openvino is not installed")
     from segstudio.engine.export import export_run
-    from segstudio.errors import ExportError
+    from segstudio.base.errors import ExportError
     try:
         report = export_run(loaded, "openvino", count=2, empty=1)
     except ExportError as exc:

@@ -12,8 +12,8 @@ import pytest
 import torch
 import torchvision
 
-from segstudio import config_presets
-from segstudio.model import build_model, describe_weights, settle_auto_weights
+from segstudio.base import config_presets
+from segstudio.models.maskrcnn import build_model, describe_weights, settle_auto_weights
 
 CKPT = "hub/checkpoints"
 
@@ -97,7 +97,7 @@ def test_gpu_preset_without_any_file_trains_from_scratch_and_says_so(torch_home)
 
 def test_a_run_with_auto_weights_records_its_choice_and_warns(torch_home, tmp_path):
     from engine_fakes import FakeData
-    from segstudio.config import load_config
+    from segstudio.base.config import load_config
     from segstudio.engine.train import train
     from test_engine import Recorder, tiny_config
 

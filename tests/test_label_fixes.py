@@ -13,8 +13,8 @@ import pytest
 
 from segstudio.data.label_fixes import FIX_BRANCH, Fix, commit_fixes
 from segstudio.data.mapped import open_mapped
-from segstudio.errors import DataError
-from segstudio.locking import Busy, dataset_lock
+from segstudio.base.errors import DataError
+from segstudio.base.locking import Busy, dataset_lock
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_each_fix_reads_back_on_the_branch_and_main_stays_byte_identical(dataset
 
 
 def mapped_cfg(ref):
-    from segstudio.config import DataConfig
+    from segstudio.base.config import DataConfig
     return DataConfig(version=str(ref))
 
 
@@ -133,5 +133,5 @@ def test_a_writer_killed_at_any_moment_leaves_a_whole_batch_or_none(dataset, tmp
 
 
 def mapped_cfg_branch():
-    from segstudio.config import DataConfig
+    from segstudio.base.config import DataConfig
     return DataConfig(version=FIX_BRANCH)

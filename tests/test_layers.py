@@ -49,7 +49,7 @@ def test_albumentations_never_looks_for_updates_online():
     code = textwrap.dedent("""
         import os, sys
         os.environ.pop("NO_ALBUMENTATIONS_UPDATE", None)
-        import segstudio.augment_spec
+        import segstudio.samples.augment_spec
         assert "albumentations" in sys.modules
         print(os.environ.get("NO_ALBUMENTATIONS_UPDATE"))
     """)

@@ -4,10 +4,10 @@ import pickle
 import pytest
 import torch
 
-from segstudio.config import AugmentConfig
+from segstudio.base.config import AugmentConfig
 from segstudio.data.mapped import open_mapped
-from segstudio.errors import DataError, UserError
-from segstudio.loader import EpochBatchSampler, SegmentationDataset, build_loader, collate
+from segstudio.base.errors import DataError, UserError
+from segstudio.samples.loader import EpochBatchSampler, SegmentationDataset, build_loader, collate
 
 
 @pytest.fixture(scope="module")

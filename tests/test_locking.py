@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from segstudio.locking import Busy, dataset_lock, run_lock
+from segstudio.base.locking import Busy, dataset_lock, run_lock
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,7 +24,7 @@ def _env(tmp_path) -> dict:
 
 def hold_in_process(tmp_path, make_lock: str) -> subprocess.Popen:
     """A second Python process that takes a lock and holds it until killed."""
-    code = ("import sys, time\nfrom segstudio.locking import run_lock, dataset_lock\n"
+    code = ("import sys, time\nfrom segstudio.base.locking import run_lock, dataset_lock\n"
             f"lock = {make_lock}.acquire()\nprint('held', flush=True)\ntime.sleep(120)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=_env(tmp_path))
     assert proc.stdout.readline().strip() == "held"

@@ -8,7 +8,7 @@ import torch
 
 from engine_fakes import FakeData
 from segstudio.engine.lr_finder import MIN_POINTS, SKIP_START, find_lr, lr_sweep, smooth, suggest_lr
-from segstudio.errors import ConfigError
+from segstudio.base.errors import ConfigError
 from test_engine import tiny_config
 
 

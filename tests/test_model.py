@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from segstudio.config import ModelConfig
-from segstudio.errors import TrainingError
-from segstudio.model import ARCHS, build_model
+from segstudio.base.config import ModelConfig
+from segstudio.base.errors import TrainingError
+from segstudio.models.maskrcnn import ARCHS, build_model
 
 
 def small(**kw) -> ModelConfig:

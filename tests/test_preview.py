@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from segstudio.cli import main
-from segstudio.config import AugmentConfig
+from segstudio.base.config import AugmentConfig
 from segstudio.data.mapped import open_mapped
-from segstudio.loader import SegmentationDataset
+from segstudio.samples.loader import SegmentationDataset
 
 
 def test_preview_writes_pngs_and_json_matching_training(demo_dataset, tmp_path, capsys):

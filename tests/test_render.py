@@ -2,8 +2,8 @@
 import numpy as np
 import torch
 
-from segstudio.augment import PreparedSample
-from segstudio.render import PALETTE, class_colour, enlarge, prepared_to_render, render, side_by_side
+from segstudio.samples.augment import PreparedSample
+from segstudio.samples.render import PALETTE, class_colour, enlarge, prepared_to_render, render, side_by_side
 
 
 def scene():
@@ -71,7 +71,7 @@ def test_prepared_sample_round_trip():
 
 def test_dense_scene_labels_do_not_overlap(monkeypatch):
     """90-instance scenes: a label is skipped where it would overlap one already drawn (largest box first)."""
-    import segstudio.render as render_module
+    import segstudio.samples.render as render_module
 
     drawn = []
     real = render_module.cv2.putText

@@ -80,7 +80,7 @@ def test_effect_line_names_length_and_rarest_class():
 
 
 def test_sampler_epochs_follow_the_factors_repeat_and_resume_exactly():
-    from segstudio.loader import EpochBatchSampler
+    from segstudio.samples.loader import EpochBatchSampler
 
     r = repeat_factors(LABELS, 0.9)
     make = lambda: EpochBatchSampler(10, 4, True, seed=5, repeat_factors=r)  # noqa: E731
@@ -99,8 +99,8 @@ def test_sampler_epochs_follow_the_factors_repeat_and_resume_exactly():
 
 
 def test_training_data_reads_labels_once_and_says_how_the_epoch_grows(demo_dataset):
-    from segstudio.config import Config
-    from segstudio.engine.data import build_train_data
+    from segstudio.base.config import Config
+    from segstudio.engine.train_data import build_train_data
 
     cfg = Config()
     cfg.data.url, cfg.data.split_column = demo_dataset, "split"

@@ -2,7 +2,7 @@
 import json
 
 from segstudio.engine import rundir
-from segstudio.files import atomic_write_text
+from segstudio.base.files import atomic_write_text
 
 
 def append(run, *records, end="\n"):

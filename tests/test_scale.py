@@ -115,7 +115,7 @@ class _CountingColumn:
 
 def test_start_up_reads_only_the_sample(planted, tmp_path, monkeypatch, small_sample):
     from segstudio.data import open as data_open
-    from segstudio.engine.data import build_train_data
+    from segstudio.engine.train_data import build_train_data
 
     opened = []
     real_open = data_open.open_readable
@@ -292,9 +292,9 @@ def test_a_loader_dataset_pickles_small_whatever_the_row_count(planted):
     waits for the one before to import torch (+4 s before the first iteration at 100k rows, 2 workers)."""
     import pickle
 
-    from segstudio.config import AugmentConfig
+    from segstudio.base.config import AugmentConfig
     from segstudio.data.mapped import open_mapped
-    from segstudio.loader import SegmentationDataset
+    from segstudio.samples.loader import SegmentationDataset
 
     mapped = open_mapped(planted)
     rows = sorted(np.random.default_rng(0).choice(110_000, 100_000, replace=False).tolist())

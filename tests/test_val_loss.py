@@ -6,9 +6,9 @@ import random
 import numpy as np
 import torch
 
-from segstudio.config import ModelConfig
+from segstudio.base.config import ModelConfig
 from segstudio.engine.val_loss import validation_loss
-from segstudio.model import build_model
+from segstudio.models.maskrcnn import build_model
 
 
 def _tiny_model():

@@ -53,7 +53,7 @@ class AnchorSetup:
     def _build(cls, cfg) -> "AnchorSetup":
         import torch
 
-        from segstudio.model import build_model
+        from segstudio.models.maskrcnn import build_model
 
         model = build_model(cfg.model, 2, cfg.augment.image_size, load_weights=False).eval()
         with torch.no_grad():

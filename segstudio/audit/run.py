@@ -22,9 +22,9 @@ import numpy as np
 
 from segstudio.audit.anchors import AnchorSetup
 from segstudio.audit.tally import AuditTally, row_stats, sample_stats
-from segstudio.augment import prepare_sample, sample_seed
-from segstudio.errors import ConfigError, UserError
-from segstudio.loader import SegmentationDataset, build_loader, reraise_user_error
+from segstudio.samples.augment import prepare_sample, sample_seed
+from segstudio.base.errors import ConfigError, UserError
+from segstudio.samples.loader import SegmentationDataset, build_loader, reraise_user_error
 
 CACHE_FORMAT = 3   # 2: reachable_before/after; 3: mask-area histograms
 BATCH = 8
@@ -84,7 +84,7 @@ def audit_rows(train_rows, n: int, seed: int) -> list[int]:
 
 def audit_settings(cfg, anchors: AnchorSetup | None, rows: int, draws: int) -> dict:
     """What an audit describes (the cache key without the anchors, which follow from the model settings)."""
-    from segstudio.augment import resolve_spec
+    from segstudio.samples.augment import resolve_spec
 
     a = cfg.augment
     model = {k: v for k, v in dataclasses.asdict(cfg.model).items() if k != "weights"}

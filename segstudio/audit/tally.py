@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from segstudio.augment import DROP_REASONS
+from segstudio.samples.augment import DROP_REASONS
 
 # Box side (square root of the box area, model input pixels): bin edges. 32 and 96 are COCO's
 # small/medium/large bounds (areas 32² and 96²); the powers of two line up with the anchor sizes.

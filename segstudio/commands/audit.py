@@ -22,7 +22,7 @@ def add_arguments(p):
 
 
 def _config(path):
-    from segstudio.config import Config, load_config, validate
+    from segstudio.base.config import Config, load_config, validate
 
     return validate(load_config(path)) if path else Config()
 
@@ -32,8 +32,8 @@ def _other_config(args, cfg):
     import copy
     from pathlib import Path
 
-    from segstudio.augment_spec import AUGMENT_PRESETS
-    from segstudio.errors import ConfigError
+    from segstudio.samples.augment_spec import AUGMENT_PRESETS
+    from segstudio.base.errors import ConfigError
 
     if args.compare in AUGMENT_PRESETS:
         other = copy.deepcopy(cfg)
@@ -49,7 +49,7 @@ def _other_config(args, cfg):
 
 
 def _check(args):
-    from segstudio.errors import ConfigError
+    from segstudio.base.errors import ConfigError
 
     if args.rows < 1:
         raise ConfigError(f"--rows must be at least 1; got {args.rows}.")

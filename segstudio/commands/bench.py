@@ -3,7 +3,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from segstudio.errors import ConfigError, UserError
+from segstudio.base.errors import ConfigError, UserError
 
 HELP = 'Run a benchmark from bench/ and print its figures.'
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from segstudio.errors import ConfigError
+from segstudio.base.errors import ConfigError
 
 
 def fraction(option: str, value: float) -> float:

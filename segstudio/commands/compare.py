@@ -39,7 +39,7 @@ def run(args) -> int:
 
     from segstudio.engine.compare import compare_runs
     from segstudio.engine.rundir import resolve_run
-    from segstudio.errors import ConfigError
+    from segstudio.base.errors import ConfigError
 
     if args.resamples < 100:
         raise ConfigError(f"--resamples must be at least 100 (1,000 or more for a 95% interval); "
@@ -50,7 +50,7 @@ def run(args) -> int:
     if args.json:
         from pathlib import Path
 
-        from segstudio.files import atomic_write_text
+        from segstudio.base.files import atomic_write_text
         atomic_write_text(Path(args.json), json.dumps(result, indent=2) + "\n")
         print(f"written: {args.json}")
     return 0

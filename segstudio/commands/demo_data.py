@@ -1,5 +1,5 @@
 """`segstudio demo-data [DEST]`: generate the synthetic demo dataset and say what was written."""
-from segstudio.errors import ConfigError
+from segstudio.base.errors import ConfigError
 
 HELP = 'Generate the synthetic demo dataset.'
 

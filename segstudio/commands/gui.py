@@ -17,7 +17,7 @@ def check_screenshot_path(path: str) -> None:
     """Before any window opens: the picture's folder exists and its name ends in an image format."""
     from pathlib import Path
 
-    from segstudio.errors import ConfigError
+    from segstudio.base.errors import ConfigError
 
     target = Path(path.replace("{tab}", "tab")).expanduser()
     folder = target.parent

@@ -172,9 +172,9 @@ def run(args) -> int:
     import json
     from dataclasses import asdict
 
-    from segstudio.config import DataConfig
+    from segstudio.base.config import DataConfig
     from segstudio.data.mapped import open_mapped
-    from segstudio.errors import ConfigError, DataError
+    from segstudio.base.errors import ConfigError, DataError
 
     if args.limit < 0:
         raise ConfigError(f"--limit {args.limit} is negative; give 0 to check every row or a number of rows.")

@@ -1,4 +1,4 @@
-"""`segstudio preview`: original | augmented PNGs exactly as training sees them (segstudio.preview)."""
+"""`segstudio preview`: original | augmented PNGs exactly as training sees them (segstudio.samples.preview)."""
 from __future__ import annotations
 
 HELP = 'Write original | augmented PNGs exactly as training sees them.'
@@ -18,9 +18,9 @@ def add_arguments(p):
 
 
 def _config(args):
-    from segstudio.config import Config, load_config, validate
-    from segstudio.errors import ConfigError
-    from segstudio.augment import AUGMENT_PRESETS
+    from segstudio.base.config import Config, load_config, validate
+    from segstudio.base.errors import ConfigError
+    from segstudio.samples.augment import AUGMENT_PRESETS
 
     cfg = load_config(args.config) if args.config else Config()
     if args.preset:
@@ -42,7 +42,7 @@ def _config(args):
 
 
 def run(args) -> int:
-    from segstudio.preview import write_preview
+    from segstudio.samples.preview import write_preview
 
     from pathlib import Path
 

@@ -129,8 +129,8 @@ def install_stop_handler(stop: threading.Event):
 
 def load_cli_config(args):
     """The config a new run starts from: --config (or the machine's preset), then --runs-dir, --max-iters, --set."""
-    from segstudio.config import apply_overrides, load_config, parse_overrides
-    from segstudio.config_presets import load_preset
+    from segstudio.base.config import apply_overrides, load_config, parse_overrides
+    from segstudio.base.config_presets import load_preset
 
     cfg = load_config(args.config) if args.config else load_preset()   # gpu preset with a GPU, else cpu
     overrides = parse_overrides(args.overrides)
@@ -147,7 +147,7 @@ def load_cli_config(args):
 
 def resume_overrides(args) -> dict:
     """What --set (and --max-iters) change on a resumed run."""
-    from segstudio.config import parse_overrides
+    from segstudio.base.config import parse_overrides
 
     overrides = parse_overrides(args.overrides)
     if args.max_iters is not None:
@@ -159,7 +159,7 @@ def offer_missing_weights(cfg, args, ask=input, stream=None) -> bool:
     """model.weights names torchvision weights that are not here: download them after a yes at the
     terminal or with --download-weights; -> whether a download ran. Otherwise the engine's one sentence
     says how to get them."""
-    from segstudio.weights import weights_for
+    from segstudio.models.weights import weights_for
 
     kind = (cfg.model.weights or "").strip().lower()
     known = weights_for(cfg.model.arch, kind) if kind in ("coco", "imagenet") and not args.resume else None
@@ -179,7 +179,7 @@ def offer_missing_weights(cfg, args, ask=input, stream=None) -> bool:
 
 def run(args) -> int:
     from segstudio.engine.train import train
-    from segstudio.errors import ConfigError
+    from segstudio.base.errors import ConfigError
 
     if args.extend_epochs < 0:
         raise ConfigError(f"--extend-epochs must be 0 or more; got {args.extend_epochs}.")
@@ -198,7 +198,7 @@ def run(args) -> int:
         cfg = load_cli_config(args)
         return find_lr(cfg, steps=min(cfg.train.max_iters or 80, 80))
     if args.resume:
-        from segstudio.config import Config, apply_overrides
+        from segstudio.base.config import Config, apply_overrides
         cfg = apply_overrides(Config(), {"train.runs_dir": args.runs_dir}) if args.runs_dir else Config()
         overrides = resume_overrides(args)
     else:

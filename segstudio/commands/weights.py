@@ -20,8 +20,8 @@ def add_arguments(p):
 
 
 def _list(out) -> int:
-    from segstudio.weights import hub_checkpoint_dir, known_weights
-    from segstudio.weights_import import imported_weights
+    from segstudio.models.weights import hub_checkpoint_dir, known_weights
+    from segstudio.models.weights_import import imported_weights
 
     rows = [("NAME", "FILE", "FITS", "TRAINED ON", "SIZE", "PRESENT")]
     for k in known_weights():
@@ -51,7 +51,7 @@ def terminal_progress(label: str, stream=None):
 
 
 def download_with_bar(known, base_url=None, stream=None):
-    from segstudio.weights import fetch_weights
+    from segstudio.models.weights import fetch_weights
 
     progress, close = terminal_progress(known.file_name, stream)
     try:
@@ -61,7 +61,7 @@ def download_with_bar(known, base_url=None, stream=None):
 
 
 def _download(args, out) -> int:
-    from segstudio.weights import find_weights
+    from segstudio.models.weights import find_weights
 
     known = find_weights(args.name)
     if known.present():
@@ -74,7 +74,7 @@ def _download(args, out) -> int:
 
 
 def _import(args, out) -> int:
-    from segstudio.weights_import import import_weights
+    from segstudio.models.weights_import import import_weights
 
     result = import_weights(args.file)
     print(f"imported {result.path}: {'a whole detector' if result.kind == 'detector' else 'an ImageNet backbone'} "

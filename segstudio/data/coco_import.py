@@ -23,8 +23,8 @@ from segstudio.data.coco_masks import annotation_rle, rasterise, rle_area_and_bo
 from segstudio.data.coco_summary import ImportSummary
 from segstudio.data.schema import add_instance_columns
 from segstudio.data.open import local_path, probe_endpoint, s3_creds, scheme_of, storage_error
-from segstudio.errors import DataError
-from segstudio.locking import dataset_lock
+from segstudio.base.errors import DataError
+from segstudio.base.locking import dataset_lock
 
 COLUMNS = ("images", "masks", "boxes", "categories", "iscrowd", "areas", "coco_image_id",
            "coco_annotation_ids", "file_name")

@@ -12,7 +12,7 @@ import codecs
 import json
 from pathlib import Path
 
-from segstudio.errors import DataError
+from segstudio.base.errors import DataError
 
 _ARROW_COLUMN = 40      # where yajl's "(right here) ------^" points in the line above it
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from segstudio.data.demo_draw import CLASS_NAMES, draw_scene, encode_jpeg
 from segstudio.data.schema import add_instance_columns
-from segstudio.errors import DataError
+from segstudio.base.errors import DataError
 
 GENERATOR_VERSION = 1
 CHUNK_ROWS = 64

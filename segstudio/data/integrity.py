@@ -21,7 +21,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from segstudio.errors import DataError
+from segstudio.base.errors import DataError
 
 _LOG = "_deeplake_log"
 

@@ -16,7 +16,7 @@ import numpy as np
 from segstudio.data.sample import (BoxFormat, ColumnMapping, boxes_from_masks, boxes_to_xyxy, masks_layout,
                                    masks_to_nhw)
 from segstudio.data.versions import MAIN, VersionRef, current_ref
-from segstudio.errors import DataError
+from segstudio.base.errors import DataError
 
 FIX_BRANCH = "segstudio-fixes"
 ACTIONS = ("relabel", "replace", "delete", "add")
@@ -155,7 +155,7 @@ def commit_fixes(url: str, fixes: list[Fix], mapping: ColumnMapping, box_format:
                  message: str, *, branch: str = FIX_BRANCH, endpoint_url: str = "",
                  creds: dict | None = None) -> VersionRef:
     """Commit `fixes` on `branch` of the dataset at `url` as one batch, holding the dataset's writer lock."""
-    from segstudio.locking import dataset_lock
+    from segstudio.base.locking import dataset_lock
 
     if not fixes:
         raise DataError("There are no fixes to commit.")

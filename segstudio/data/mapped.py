@@ -14,7 +14,7 @@ from segstudio.data.batch_read import ReadSettings, RowReader, make_reader
 from segstudio.data.describe import DatasetInfo, class_names_for, describe, resolve_mapping
 from segstudio.data.sample import BoxFormat, ColumnMapping, RawSample, read_sample
 from segstudio.data.versions import VersionRef, open_at, resolve
-from segstudio.errors import DataError
+from segstudio.base.errors import DataError
 
 
 class Hidden:
@@ -113,7 +113,7 @@ def open_mapped(url: str, data_cfg=None, *, endpoint_url: str = "", creds: dict 
 
     strict=False keeps going when no mapping fits: mapping is None and `problem` holds the one sentence
     (inspect and the window show the schema so that the user can choose columns)."""
-    from segstudio.config import DataConfig
+    from segstudio.base.config import DataConfig
     from segstudio.data.open import open_readable
 
     data_cfg = data_cfg if data_cfg is not None else DataConfig()

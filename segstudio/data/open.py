@@ -16,7 +16,7 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
-from segstudio.errors import DataError
+from segstudio.base.errors import DataError
 
 _ENV_CREDS = {
     "aws_access_key_id": "AWS_ACCESS_KEY_ID",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from segstudio.errors import DataError
+from segstudio.base.errors import DataError
 
 
 @dataclass(frozen=True)

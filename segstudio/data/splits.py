@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from segstudio.errors import DataError
+from segstudio.base.errors import DataError
 
 _SELECT_ALL = re.compile(r"^\s*select\s+\*\s*", re.IGNORECASE)
 _WHERE = re.compile(r"^\s*where\s+", re.IGNORECASE)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 
-from segstudio.errors import DataError
+from segstudio.base.errors import DataError
 
 MAIN = "main"
 

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from segstudio.engine.loop import LoopState, Step
-from segstudio.errors import TrainingError
-from segstudio.files import UnreadableFile, atomic_write, torch_load
+from segstudio.base.errors import TrainingError
+from segstudio.base.files import UnreadableFile, atomic_write, torch_load
 
 FORMAT = 1
 

@@ -17,7 +17,7 @@ import numpy as np
 from segstudio.engine import eval_store
 from segstudio.engine.matching import match_many
 from segstudio.engine.pr_curves import IOU_SETTINGS, RECALL_POINTS
-from segstudio.errors import DataError
+from segstudio.base.errors import DataError
 
 LEVEL = 0.95
 
@@ -63,7 +63,7 @@ def _load(run_dir: Path):
 
 
 def _config_diff(a: Path, b: Path) -> dict:
-    from segstudio.config import config_to_dict
+    from segstudio.base.config import config_to_dict
     from segstudio.engine.rundir import load_run_config
 
     if not (a / "config.toml").is_file() or not (b / "config.toml").is_file():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from segstudio.files import atomic_write_text
+from segstudio.base.files import atomic_write_text
 
 FORMAT = 1
 

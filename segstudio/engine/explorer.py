@@ -18,7 +18,7 @@ from segstudio.engine import eval_store
 from segstudio.engine.analysis import all_curves
 from segstudio.engine.confusion import Confusion, confusion_matrix
 from segstudio.engine.pr_curves import ALL
-from segstudio.errors import DataError
+from segstudio.base.errors import DataError
 
 
 @dataclass

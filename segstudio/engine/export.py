@@ -18,9 +18,9 @@ from torch import Tensor
 from segstudio.engine import parity
 from segstudio.engine.export_formats import FORMATS, write_format
 from segstudio.engine.thresholds import run_thresholds
-from segstudio.errors import ExportError
-from segstudio.files import atomic_write_text
-from segstudio.model_io import image_tensor
+from segstudio.base.errors import ExportError
+from segstudio.base.files import atomic_write_text
+from segstudio.samples.model_io import image_tensor
 
 
 def validation_images(loaded, count: int) -> tuple[list[tuple[str, Tensor]], str]:

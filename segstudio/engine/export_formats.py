@@ -18,7 +18,7 @@ from typing import Callable, Dict, List
 import torch
 from torch import Tensor, nn
 
-from segstudio.errors import ExportError
+from segstudio.base.errors import ExportError
 
 FORMATS = ("torchscript", "onnx", "openvino")
 INPUT_DOC = "one RGB image as float32 3xHxW in [0, 1], any height and width"

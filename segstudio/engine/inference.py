@@ -1,7 +1,7 @@
 """Using a trained run: load its model, evaluate a checkpoint, predict on images or a dataset.
 
 Predictions are written as COCO results (category_id = class index + 1, masks as RLE), the format
-pycocotools' loadRes reads, next to overlays drawn by segstudio.render.
+pycocotools' loadRes reads, next to overlays drawn by segstudio.samples.render.
 """
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ import numpy as np
 import torch
 
 from segstudio.data.open import strip_secrets
-from segstudio.files import atomic_write_text
+from segstudio.base.files import atomic_write_text
 from segstudio.engine import rundir
 from segstudio.engine.ema import inference_weights
 from segstudio.engine.checkpoint import load_checkpoint
 from segstudio.engine.evaluate import evaluate_model
 from segstudio.engine.thresholds import passing
-from segstudio.errors import DataError, TrainingError
-from segstudio.model_io import draw_prediction, image_tensor, output_numpy
+from segstudio.base.errors import DataError, TrainingError
+from segstudio.samples.model_io import draw_prediction, image_tensor, output_numpy
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -38,7 +38,7 @@ class LoadedRun:
 
 def load_run_model(run: str, which: str = "best", runs_dir: str = "runs", device: str = "cpu") -> LoadedRun:
     """The run's model in eval mode with the weights of checkpoints/<which>.pt (best falls back to last)."""
-    from segstudio.model import build_model
+    from segstudio.models.maskrcnn import build_model
 
     run_dir = rundir.resolve_run(run, runs_dir)
     cfg = rundir.load_run_config(run_dir)
@@ -67,13 +67,13 @@ def evaluate_run(loaded: LoadedRun, dataset: str = "", *, batch_size: int = 4, d
     analysis.json (PR curves, thresholds, confusion matrix, error types) and thresholds.json (not with
     analyse=False: COCO AP only, the evaluation as it was before the analyses, for benchmarks)."""
     from segstudio.data.mapped import open_mapped
-    from segstudio.loader import SegmentationDataset, build_loader
+    from segstudio.samples.loader import SegmentationDataset, build_loader
 
     cfg = loaded.cfg
     url = dataset or cfg.data.url
     data_cfg = cfg.data
     if dataset:   # another dataset: propose its own mapping, keep only the run's explicit choices
-        from segstudio.config import DataConfig
+        from segstudio.base.config import DataConfig
         data_cfg = DataConfig(class_names=list(loaded.class_names))
     mapped = open_mapped(url, data_cfg, endpoint_url=cfg.data.endpoint_url)
     if mapped.class_names != loaded.class_names:
@@ -144,7 +144,7 @@ def _images_from_folder(folder: Path) -> Iterable[tuple[str, np.ndarray]]:
 
 
 def _images_from_dataset(url: str, cfg) -> Iterable[tuple[str, np.ndarray]]:
-    from segstudio.config import DataConfig
+    from segstudio.base.config import DataConfig
     from segstudio.data.mapped import open_mapped
     from segstudio.data.sample import to_rgb_uint8
 

@@ -20,14 +20,14 @@ import torch
 
 from segstudio.engine import rundir
 from segstudio.engine.label_issues import find_candidates
-from segstudio.errors import DataError
-from segstudio.files import atomic_write_text
+from segstudio.base.errors import DataError
+from segstudio.base.files import atomic_write_text
 
 
 def predict_rows(loaded, mapped, rows: list[int], *, batch_size: int = 4, should_stop=None) -> list:
     """EvalImages (predictions beside the stored labels, random transforms off) of `rows`."""
     from segstudio.engine.evaluate import evaluate_model
-    from segstudio.loader import SegmentationDataset, build_loader
+    from segstudio.samples.loader import SegmentationDataset, build_loader
 
     cfg = loaded.cfg
     dataset = SegmentationDataset(mapped, rows, cfg.augment, train=False, seed=cfg.train.seed)
@@ -78,7 +78,7 @@ def fold_plan(loaded, folds: int, rows: int, iterations: int) -> FoldPlan:
 def _train_fold(loaded, mapped_rows, held_out, fold: int, iterations: int, work: Path, should_stop, on_event):
     """Train one fold's model (every row but `held_out`) and return it loaded."""
     from segstudio.data.splits import Split
-    from segstudio.engine.data import build_train_data
+    from segstudio.engine.train_data import build_train_data
     from segstudio.engine.inference import load_run_model
     from segstudio.engine.train import train
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from segstudio.engine.loop import NonFiniteLoss, Step, train_step
-from segstudio.errors import ConfigError
+from segstudio.base.errors import ConfigError
 
 SMOOTHING = 0.9
 DIVERGED = 4.0
@@ -125,7 +125,7 @@ def find_lr(cfg, *, data=None, start: float = 1e-6, end: float = 1.0, iters: int
     is written to train.runs_dir."""
     from segstudio.engine.loop import Plan
     from segstudio.engine.session import build_training, pick_device, seed_everything
-    from segstudio.model import settle_auto_weights
+    from segstudio.models.maskrcnn import settle_auto_weights
 
     if not 0 < start < end:
         raise ConfigError(f"The sweep needs 0 < start < end; got {start:g} .. {end:g}.")
@@ -136,7 +136,7 @@ def find_lr(cfg, *, data=None, start: float = 1e-6, end: float = 1.0, iters: int
     seed_everything(cfg.train.seed)
     own_data = data is None
     if own_data:
-        from segstudio.engine.data import build_train_data
+        from segstudio.engine.train_data import build_train_data
         data = build_train_data(cfg, warn=warn)
     try:
         cfg = dataclasses.replace(cfg, data=data.data_config)

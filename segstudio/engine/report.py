@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from segstudio.errors import DataError
-from segstudio.files import atomic_write_text
+from segstudio.base.errors import DataError
+from segstudio.base.files import atomic_write_text
 
 KIND_TITLES = {"bbox": "boxes", "segm": "masks"}
 ERROR_TITLES = {"cls": "wrong class", "loc": "poorly placed", "both": "class and place", "dupe": "duplicate",

@@ -18,7 +18,7 @@ import numpy as np
 from segstudio.data.preflight import ERROR_CODES, ROW_ERRORS, PreflightReport, PreflightTally, preflight, sample_rows
 from segstudio.data.scan import ScanKey, load_cached, store
 from segstudio.engine.events import BadRowEvent
-from segstudio.errors import DataError
+from segstudio.base.errors import DataError
 
 SAMPLE_ROWS = 256          # rows checked before the first iteration, whatever the dataset's size
 REPORT_FILE = "preflight.json"

@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from segstudio.config import dumps_config, load_config
-from segstudio.files import atomic_write_text
-from segstudio.errors import TrainingError
+from segstudio.base.config import dumps_config, load_config
+from segstudio.base.files import atomic_write_text
+from segstudio.base.errors import TrainingError
 
 CONFIG = "config.toml"
 RUN_INFO = "run.json"

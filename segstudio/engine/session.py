@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from segstudio.config import Config, apply_overrides
+from segstudio.base.config import Config, apply_overrides
 from segstudio.engine import distributed as dist_utils
 from segstudio.engine import rundir
 from segstudio.engine.batch_size import resolve_batch_size
@@ -28,10 +28,10 @@ from segstudio.engine.events import Event, FinishedEvent, StartedEvent, WarningE
 from segstudio.engine.loop import LoopState, Plan, Step
 from segstudio.engine.optim import build_optimizer, build_scheduler
 from segstudio.engine.tensorboard_log import with_tensorboard
-from segstudio.errors import ConfigError, TrainingError
-from segstudio.files import remove_stale_temps
-from segstudio.locking import WriterLock, run_lock
-from segstudio.model import build_model, describe_weights, settle_auto_weights
+from segstudio.base.errors import ConfigError, TrainingError
+from segstudio.base.files import remove_stale_temps
+from segstudio.base.locking import WriterLock, run_lock
+from segstudio.models.maskrcnn import build_model, describe_weights, settle_auto_weights
 
 # What a resume may change: the optimiser, the schedule's length and evaluation. The rest fixes what
 # the checkpoint holds (model, data, its order and split) and needs a new run.
@@ -160,7 +160,7 @@ def set_up(cfg: Config, log: RunLog, *, resume: str | None = None, extend_epochs
         cfg = resolve_batch_size(cfg, device, log.warn)   # "auto": chosen now, recorded in the run card
         seed_everything(cfg.train.seed + dist.rank)
         if data is None:
-            from segstudio.engine.data import build_train_data
+            from segstudio.engine.train_data import build_train_data
             split = rundir.read_split(run_dir) if run_dir else None
             data = build_train_data(cfg, split=split, warn=log.warn, dist=dist, emit=log.emit)
         cfg = dataclasses.replace(cfg, data=data.data_config)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from segstudio.errors import ConfigError
+from segstudio.base.errors import ConfigError
 
 DEFAULT = 0.5
 

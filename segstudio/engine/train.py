@@ -25,7 +25,7 @@ from segstudio.engine.events import (CheckpointEvent, EpochEvent, ErrorEvent, Ev
                                      FinishedEvent)
 from segstudio.engine.loop import Clock, LoopState, NonFiniteLoss, Plan, StopRequested, train_one_epoch
 from segstudio.engine.session import Run, RunLog, free_memory, set_up
-from segstudio.errors import DataError, UserError, WeightsError
+from segstudio.base.errors import DataError, UserError, WeightsError
 
 OOM_ADVICE = ("CUDA ran out of memory; lower train.batch_size, turn on train.amp, or lower "
               "augment.image_size, then resume the run.")

@@ -17,8 +17,8 @@ import torch
 from segstudio.data.mapped import MappedDataset, open_mapped
 from segstudio.engine.image_scores import ImageScore, score_image
 from segstudio.engine.rundir import read_split
-from segstudio.model_io import draw_prediction, image_tensor, output_numpy
-from segstudio.render import render_raw
+from segstudio.samples.model_io import draw_prediction, image_tensor, output_numpy
+from segstudio.samples.render import render_raw
 
 MAX_BROWSE_ROWS = 200   # each row is one model call on the CPU: keep "Show predictions" to minutes
 

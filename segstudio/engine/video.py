@@ -13,10 +13,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from segstudio.errors import DataError
-from segstudio.files import atomic_write_text
+from segstudio.base.errors import DataError
+from segstudio.base.files import atomic_write_text
 from segstudio.engine.thresholds import passing
-from segstudio.model_io import draw_prediction, image_tensor, output_numpy
+from segstudio.samples.model_io import draw_prediction, image_tensor, output_numpy
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 

@@ -34,7 +34,7 @@ def _make_app():
     app.setApplicationDisplayName("segstudio")
     app.setDesktopFileName("segstudio")  # matches resources/segstudio.desktop (StartupWMClass)
     try:
-        from segstudio.desktop import icon_path
+        from segstudio.base.desktop import icon_path
         app.setWindowIcon(QIcon(icon_path("png")))
     except Exception:  # noqa: BLE001 - a missing icon must not stop the app
         pass

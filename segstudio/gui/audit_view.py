@@ -126,7 +126,7 @@ class AuditView(QWidget):
 
     def _configs(self):
         """(the form's config, the compared one or None); a config file keeps the form's data settings."""
-        from segstudio.config import load_config, validate
+        from segstudio.base.config import load_config, validate
 
         cfg = self.config_fn()
         other_name, path = self.compareCombo.currentText(), self.compareCombo.currentData()
@@ -143,7 +143,7 @@ class AuditView(QWidget):
 
     @Slot()
     def start(self) -> None:
-        from segstudio.errors import UserError
+        from segstudio.base.errors import UserError
 
         if self.runner.is_running():
             return

@@ -12,14 +12,14 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QPlainTextEdit, QPushButton,
                                QSpinBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
-from segstudio.config import AugmentConfig, Config
-from segstudio.errors import UserError
+from segstudio.base.config import AugmentConfig, Config
+from segstudio.base.errors import UserError
 from segstudio.gui.state import DatasetState
 from segstudio.gui.audit_view import AuditView
 from segstudio.gui.transform_editor import TransformListEditor
 from segstudio.gui.widgets import TILE, TILE_GAP, ImageView, hbox, tile_images, titled, vbox
 from segstudio.gui.workers import RenderService
-from segstudio.render import name_tags, render_prepared, render_raw
+from segstudio.samples.render import name_tags, render_prepared, render_raw
 
 CUSTOM = "custom"
 
@@ -28,7 +28,7 @@ def describe_report(report, class_names=()) -> str:
     """What the draw dropped and which parameters each transform applied, as readable lines."""
     if not report:
         return ""
-    from segstudio.augment import report_to_json   # albumentations and torch: not at window start-up
+    from segstudio.samples.augment import report_to_json   # albumentations and torch: not at window start-up
     plain = report_to_json(report)
     dropped = plain.get("dropped", [])
     lines = [f"Dropped instances: {len(dropped)}"]
@@ -110,7 +110,7 @@ class AugmentRenderer:
         return self._raw, self._original
 
     def pipeline(self, aug_cfg: AugmentConfig):
-        from segstudio.augment import build_pipeline
+        from segstudio.samples.augment import build_pipeline
         key = repr(aug_cfg)
         if key != self._pipe_key:
             self._pipeline, self._pipe_key = build_pipeline(aug_cfg, train=True), key
@@ -119,7 +119,7 @@ class AugmentRenderer:
     def draw(self, raw, aug_cfg, seed, names, labels: bool = True):
         """What training gets, drawn as `segstudio preview` draws it (names in the pixels unless `labels` is
         off), its report, and the names' places over it (see render.name_tags)."""
-        from segstudio.augment import prepare_sample
+        from segstudio.samples.augment import prepare_sample
         prepared = prepare_sample(raw, self.pipeline(aug_cfg), seed)
         picture, factor = render_prepared(raw, prepared, names, draw_labels=labels)
         t = prepared.target
@@ -182,7 +182,7 @@ class AugmentPanel(QWidget):
         self._worker = AugmentRenderer()
         self._filling = False
         self._error_shown = False
-        from segstudio.augment import AUGMENT_PRESETS, list_transforms   # albumentations: built with the panel
+        from segstudio.samples.augment import AUGMENT_PRESETS, list_transforms   # albumentations: built with the panel
         self._presets = AUGMENT_PRESETS
         self._catalogue = {t.name: t for t in list_transforms()}
         self._build()
@@ -307,7 +307,7 @@ class AugmentPanel(QWidget):
         if self._filling:
             return
         if name != CUSTOM:
-            from segstudio.augment import resolve_spec
+            from segstudio.samples.augment import resolve_spec
             try:
                 spec = resolve_spec(AugmentConfig(preset=name, image_size=int(self.image_size_fn())))
             except UserError as exc:   # a preset that does not fit the image size: the core's message
@@ -339,7 +339,7 @@ class AugmentPanel(QWidget):
         self.request_preview()
 
     def draw_seed(self) -> int:
-        from segstudio.augment import sample_seed
+        from segstudio.samples.augment import sample_seed
         return int(sample_seed(self.seedSpin.value(), self.drawSpin.value(), self.row_fn()))
 
     @Slot()
@@ -364,7 +364,7 @@ class AugmentPanel(QWidget):
         st = self.state
         if not st.ready:
             return
-        from segstudio.augment import sample_seed
+        from segstudio.samples.augment import sample_seed
         n, row = self.gridSpin.value(), self.row_fn()
         seeds = [int(sample_seed(self.seedSpin.value(), self.drawSpin.value() + i, row)) for i in range(n)]
         columns = int(np.ceil(np.sqrt(n)))

@@ -5,7 +5,7 @@ from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHeaderView, QLabel, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from segstudio.config import DataConfig
+from segstudio.base.config import DataConfig
 from segstudio.gui.state import DatasetState
 from segstudio.gui.workers import describe_exception
 

@@ -10,7 +10,7 @@ import re
 
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox, QWidget
 
-from segstudio.config import Config
+from segstudio.base.config import Config
 
 # (dotted key, label, objectName) in the order the form shows them, by group
 GROUPS = {

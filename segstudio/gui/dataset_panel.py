@@ -23,7 +23,7 @@ from segstudio.gui.workers import RenderService, TaskRunner
 def open_and_describe(url: str, endpoint_url: str, creds: dict | None, version: str = ""):
     """Worker job: open the dataset at `version`, describe it and propose its columns, and list the versions
     there are to choose from (slow for remote storage). -> (MappedDataset, version choices)."""
-    from segstudio.config import DataConfig
+    from segstudio.base.config import DataConfig
     from segstudio.data.versions import version_choices
 
     mapped = open_mapped(url, DataConfig(version=version), endpoint_url=endpoint_url, creds=creds or None,

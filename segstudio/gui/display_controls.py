@@ -2,7 +2,7 @@
 
 Dense scenes (dozens of instances, one mask covering most of the picture) stay readable when the user
 lowers the opacity, hides a class or turns labels off. The options travel to the render thread as a dict
-of keyword arguments for segstudio.render.render.
+of keyword arguments for segstudio.samples.render.render.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ the confusion matrix (gui/confusion_view, recomputed in the render thread when t
 the error types (gui/error_types_view); the browser then lists those stored predictions and needs no
 model. Without one, the browser runs the run's model (load_run_model) on its validation rows in a worker.
 Each image is scored against its ground truth (engine.image_scores) and listed worst first; drawing
-(segstudio.render) and re-scoring when the threshold moves run in the render thread, newest request wins.
+(segstudio.samples.render) and re-scoring when the threshold moves run in the render thread, newest request wins.
 A confusion-matrix cell filters the list to its images, with its instances outlined.
 """
 from __future__ import annotations
@@ -45,7 +45,7 @@ def draw_row_with_tags(browser, row: int, threshold: float, outputs: dict, optio
     """Render job: val_browser.draw_row without names in the pixels, and the names (with scores on the
     prediction) as tags the views draw at screen size."""
     from segstudio.engine.val_browser import draw_row, predict_row
-    from segstudio.render import name_tags
+    from segstudio.samples.render import name_tags
 
     options = dict(options)
     labels = options.pop("draw_labels", True)

@@ -7,8 +7,8 @@ from PySide6.QtCore import QByteArray, Qt, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
 
-from segstudio.config import DataConfig, config_from_dict
-from segstudio.errors import UserError
+from segstudio.base.config import DataConfig, config_from_dict
+from segstudio.base.errors import UserError
 from segstudio.gui import config_form, settings
 from segstudio.gui.augment_panel import AugmentPanel
 from segstudio.gui.dataset_panel import DatasetPanel
@@ -227,7 +227,7 @@ class MainWindow(QMainWindow):
     def _save_settings(self) -> None:
         settings.save_value("window/geometry", self.saveGeometry())
         try:
-            from segstudio.config import dumps_config
+            from segstudio.base.config import dumps_config
             settings.save_value("config/last", dumps_config(self.trainPanel.config()))
         except UserError:
             pass  # no dataset open or an invalid form: keep the previous values

@@ -34,7 +34,7 @@ def render_candidate(mapped, candidate: dict, image, class_names: list):
 
     from segstudio.data.sample import boxes_from_masks
     from segstudio.engine.label_review import prediction_mask
-    from segstudio.render import render
+    from segstudio.samples.render import render
 
     raw = mapped.read(candidate["row"])
     h, w = raw.image.shape[:2]

@@ -8,7 +8,7 @@ from segstudio.gui.state import DatasetState
 from segstudio.gui.display_controls import DisplayControls
 from segstudio.gui.widgets import ImageView, link_slider
 from segstudio.gui.workers import RenderService
-from segstudio.render import name_tags, render_raw
+from segstudio.samples.render import name_tags, render_raw
 
 CHANNEL = "dataset"   # the render service's channel of this view
 HOVER_HINT = "Point at an instance to name it; wheel to zoom, drag to pan, double-click to fit."

@@ -10,11 +10,11 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDoubleSpinBox, QFi
                                QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMenu, QProgressBar, QPushButton,
                                QScrollArea, QSizePolicy, QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
-from segstudio.advice import run_warnings
-from segstudio.config import OPTIMISER_SETTINGS, Config, dumps_config, load_config, save_config, validate
+from segstudio.base.advice import run_warnings
+from segstudio.base.config import OPTIMISER_SETTINGS, Config, dumps_config, load_config, save_config, validate
 from segstudio.engine.events import format_duration
 from segstudio.engine.rundir import load_run_config, read_metrics
-from segstudio.errors import UserError
+from segstudio.base.errors import UserError
 from segstudio.gui import config_form, settings
 from segstudio.gui.curves import CurvesWidget
 from segstudio.gui.runs_listing import LatestTask, RunsLister
@@ -22,7 +22,7 @@ from segstudio.gui.weights_field import WeightsRow, confirm_missing_weights
 from segstudio.gui.widgets import hbox, vbox
 from segstudio.gui.workers import (TrainingRunner, describe_exception, hold_full_collections,
                                    import_evaluation_libraries, release_gc)
-from segstudio.config_presets import load_preset, preset_names
+from segstudio.base.config_presets import load_preset, preset_names
 
 
 def format_eta(seconds: float) -> str:
@@ -382,7 +382,7 @@ class TrainPanel(QWidget):
 
     def _accelerator(self) -> bool:
         if self._has_accelerator is None:
-            from segstudio.config_presets import gpu_present
+            from segstudio.base.config_presets import gpu_present
             self._has_accelerator = gpu_present()
         return self._has_accelerator
 

@@ -33,9 +33,9 @@ class _Download(QObject):
             self.progress.emit(min(done, 2**31 - 1), min(total, 2**31 - 1) if total else -1)
 
     def run(self) -> None:
-        from segstudio.download import DownloadCancelled
-        from segstudio.errors import UserError
-        from segstudio.weights import fetch_weights
+        from segstudio.models.download import DownloadCancelled
+        from segstudio.base.errors import UserError
+        from segstudio.models.weights import fetch_weights
 
         try:
             path = fetch_weights(self.known, progress=self._progress, should_cancel=self.cancel.is_set)
@@ -112,8 +112,8 @@ class WeightsRow(QWidget):
     @Slot()
     def refresh(self, *_) -> None:
         """List none, auto, and the pretrained weights present for the chosen architecture."""
-        from segstudio.weights import weights_for
-        from segstudio.weights_import import imported_weights
+        from segstudio.models.weights import weights_for
+        from segstudio.models.weights_import import imported_weights
 
         arch, current = self.arch_combo.currentText(), self.combo.currentText()
         items = ["none", "auto"]
@@ -129,7 +129,7 @@ class WeightsRow(QWidget):
         self.combo.blockSignals(blocker)
 
     def _fill_menu(self) -> None:
-        from segstudio.weights import known_weights
+        from segstudio.models.weights import known_weights
 
         menu = self.downloadButton.menu()
         menu.clear()
@@ -157,7 +157,7 @@ class WeightsRow(QWidget):
 
 def missing_weights(cfg):
     """The torchvision weights file the config names but which is not here (None when nothing is missing)."""
-    from segstudio.weights import weights_for
+    from segstudio.models.weights import weights_for
 
     kind = (cfg.model.weights or "").strip().lower()
     known = weights_for(cfg.model.arch, kind) if kind in ("coco", "imagenet") else None

@@ -12,7 +12,7 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
 
 class ImageView(pg.GraphicsView):
-    """Shows one HxWx3 uint8 RGB array (as drawn by segstudio.render) with zoom and pan.
+    """Shows one HxWx3 uint8 RGB array (as drawn by segstudio.samples.render) with zoom and pan.
 
     `array` keeps the last array shown so scripts and tests can check exactly what is on screen.
     """

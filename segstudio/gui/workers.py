@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from segstudio.errors import UserError
+from segstudio.base.errors import UserError
 
 log = logging.getLogger(__name__)
 

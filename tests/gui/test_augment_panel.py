@@ -3,7 +3,7 @@ import pytest
 from PySide6.QtCore import QModelIndex
 from PySide6.QtWidgets import QDoubleSpinBox, QGroupBox, QListWidget
 
-from segstudio.config import AugmentConfig
+from segstudio.base.config import AugmentConfig
 
 
 @pytest.fixture

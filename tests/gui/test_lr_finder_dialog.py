@@ -36,7 +36,7 @@ def test_cancel_stops_the_sweep_and_keeps_the_learning_rate(window, qtbot, tmp_p
 def test_the_batch_size_field_offers_auto_below_one(window, screenshot_dir):
     from PySide6.QtWidgets import QSpinBox
 
-    from segstudio.config import Config, apply_overrides
+    from segstudio.base.config import Config, apply_overrides
 
     spin = child(window, "batchSizeSpin", QSpinBox)
     window.trainPanel.apply_config(apply_overrides(Config(), {"train.batch_size": "auto"}))

@@ -3,7 +3,7 @@ import functools
 
 from PySide6.QtWidgets import QCheckBox
 
-from segstudio.config import Config, save_config
+from segstudio.base.config import Config, save_config
 
 
 def test_resume_takes_the_forms_optimiser_settings_when_ticked(window, tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ import time
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QLineEdit, QListWidget
 
-from segstudio.config import Config, dumps_config
+from segstudio.base.config import Config, dumps_config
 from segstudio.engine import rundir
 from segstudio.gui import train_panel
 from segstudio.gui.runs_listing import RunsLister

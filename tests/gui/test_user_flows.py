@@ -347,7 +347,7 @@ def test_the_augmentation_tab_explains_what_each_draw_did(window, qtbot):
     from PySide6.QtCore import QPointF
     from PySide6.QtWidgets import QPlainTextEdit, QTabWidget
 
-    from segstudio.config import AugmentConfig
+    from segstudio.base.config import AugmentConfig
 
     panel = window.augmentPanel
     window.tabs.setCurrentWidget(panel)

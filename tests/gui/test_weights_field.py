@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import QMessageBox, QPushButton
 
-from segstudio import weights
-from segstudio.config import AugmentConfig, DataConfig
+from segstudio.models import weights
+from segstudio.base.config import AugmentConfig, DataConfig
 from weights_server import Behaviour, WeightsServer, hashed_name, small_weights
 
 

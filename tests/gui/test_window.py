@@ -25,7 +25,7 @@ def expected_row(dataset_url, row):
     from segstudio.data.describe import describe
     from segstudio.data.open import open_dataset
     from segstudio.data.sample import read_sample
-    from segstudio.render import render
+    from segstudio.samples.render import render
 
     ds = open_dataset(dataset_url)
     info = describe(ds, dataset_url)
@@ -110,7 +110,7 @@ def test_closing_while_a_dataset_server_hangs_does_not_wait_for_it(make_window, 
     import segstudio.gui.dataset_panel as dataset_panel
     from segstudio.gui.workers import live_threads
 
-    from segstudio.errors import DataError
+    from segstudio.base.errors import DataError
     release = threading.Event()
 
     def hang(*args):
@@ -136,7 +136,7 @@ def test_a_new_open_does_not_wait_for_a_hanging_one(make_window, qtbot, monkeypa
     import threading
 
     import segstudio.gui.dataset_panel as dataset_panel
-    from segstudio.errors import DataError
+    from segstudio.base.errors import DataError
 
     release = threading.Event()
     real_open = dataset_panel.open_and_describe
@@ -213,7 +213,7 @@ def test_settings_persist_between_windows(make_window, demo_dataset, qtbot, tmp_
 
 
 def test_config_saves_and_loads_as_toml(window, tmp_path):
-    from segstudio.config import load_config
+    from segstudio.base.config import load_config
 
     path = tmp_path / "run.toml"
     child(window, "epochsSpin", QSpinBox).setValue(9)

@@ -165,7 +165,7 @@ def test_the_import_summary_fits_a_laptop_screen(make_window, qtbot, screenshot_
 def test_a_config_preset_keeps_the_split_column_and_the_gpu_preset_warns_without_a_gpu(window, qtbot):
     from PySide6.QtWidgets import QComboBox
 
-    from segstudio.config_presets import gpu_present
+    from segstudio.base.config_presets import gpu_present
 
     combo = child(window, "splitColumnCombo", QComboBox)
     assert combo.currentText() == "split"                      # proposed on open
@@ -237,8 +237,8 @@ def test_the_classes_menu_stays_open_while_classes_are_ticked(window, qtbot):
 
 
 def test_the_from_scratch_advice_says_when_it_fires():
-    from segstudio.advice import FROM_SCRATCH_MIN_ITERS, run_warnings
-    from segstudio.config import Config
+    from segstudio.base.advice import FROM_SCRATCH_MIN_ITERS, run_warnings
+    from segstudio.base.config import Config
 
     cfg = Config()
     cfg.model.weights, cfg.train.max_iters = "none", FROM_SCRATCH_MIN_ITERS - 10
@@ -305,7 +305,7 @@ def test_a_past_run_has_its_own_colour_and_the_same_smoothing(qtbot):
 
 
 def test_the_run_name_is_for_one_run(make_window):
-    from segstudio.config import Config, dumps_config
+    from segstudio.base.config import Config, dumps_config
     from segstudio.gui import settings
 
     cfg = Config()
@@ -479,7 +479,7 @@ def test_evaluate_checkpoint_shows_progress_and_cancel_and_ignores_a_second_clic
                                                                                 tmp_path):
     import threading
 
-    from segstudio.errors import TrainingError
+    from segstudio.base.errors import TrainingError
 
     started = threading.Event()
     calls = []

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from segstudio.engine.events import FinishedEvent, IterationEvent
-from segstudio.errors import DataError
+from segstudio.base.errors import DataError
 from segstudio.gui.workers import RenderService, TaskRunner, TrainingRunner, live_threads
 
 

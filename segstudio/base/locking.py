@@ -17,8 +17,8 @@ from pathlib import Path
 
 import filelock
 
-from segstudio.errors import UserError
-from segstudio.files import atomic_write_text
+from segstudio.base.errors import UserError
+from segstudio.base.files import atomic_write_text
 
 RUN_LOCK = ".segstudio.lock"
 

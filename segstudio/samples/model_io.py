@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from segstudio.render import render
+from segstudio.samples.render import render
 
 
 def image_tensor(image: np.ndarray) -> torch.Tensor:

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import cv2
 
-from segstudio.augment import report_to_json, resolve_spec
+from segstudio.samples.augment import report_to_json, resolve_spec
 from segstudio.data.mapped import open_mapped
 from segstudio.data.open import strip_secrets
 from segstudio.data.splits import make_split
-from segstudio.errors import ConfigError, UserError
-from segstudio.files import atomic_write_text
-from segstudio.loader import SegmentationDataset
-from segstudio.render import original_and_augmented
+from segstudio.base.errors import ConfigError, UserError
+from segstudio.base.files import atomic_write_text
+from segstudio.samples.loader import SegmentationDataset
+from segstudio.samples.render import original_and_augmented
 
 
 def write_preview(url: str, cfg, n: int, out_dir: Path, endpoint_url: str = "") -> dict:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from segstudio.errors import WeightsError
-from segstudio.weights import hub_checkpoint_dir, known_weights
+from segstudio.base.errors import WeightsError
+from segstudio.models.weights import hub_checkpoint_dir, known_weights
 
 SIDECAR = ".json"
 _MIN_COVERAGE = 0.9   # share of an architecture's tensors a file must hold to count as that architecture
@@ -54,8 +54,8 @@ def _read(path: Path) -> dict:
 
 def _skeleton(arch: str) -> dict:
     """name -> shape of arch's tensors with torchvision's widths (built on the meta device: no memory)."""
-    from segstudio.config import ModelConfig
-    from segstudio.model import build_model
+    from segstudio.base.config import ModelConfig
+    from segstudio.models.maskrcnn import build_model
 
     cfg = ModelConfig(arch=arch, weights="coco", fpn_channels=256, mask_head_channels=256, mask_head_layers=4)
     with torch.device("meta"):
@@ -83,7 +83,7 @@ def _coverage(have: dict, want: dict, shapes: bool) -> float:
 
 def detect_architecture(state: dict) -> tuple[str, list]:
     """-> ("detector" | "backbone", archs the file fits best); WeightsError when none fits."""
-    from segstudio.model import ARCHS
+    from segstudio.models.maskrcnn import ARCHS
 
     own = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
     scores = {}
@@ -150,7 +150,7 @@ def import_weights(file: str | os.PathLike) -> ImportedWeights:
                                "disk space or set TORCH_HOME to a writable folder.") from None
     result = ImportedWeights(str(dest), kind, archs, known.name if known else "")
     if not known:
-        from segstudio.files import atomic_write_text
+        from segstudio.base.files import atomic_write_text
         atomic_write_text(dest.with_name(dest.name + SIDECAR), json.dumps(asdict(result), indent=2) + "\n")
     return result
 

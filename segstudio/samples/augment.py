@@ -16,11 +16,11 @@ import albumentations as A
 import numpy as np
 import torch
 
-from segstudio.augment_spec import (AUGMENT_PRESET_DESCRIPTIONS, AUGMENT_PRESETS, list_transforms,  # noqa: F401
+from segstudio.samples.augment_spec import (AUGMENT_PRESET_DESCRIPTIONS, AUGMENT_PRESETS, list_transforms,  # noqa: F401
                                     loosens_boxes, resolve_spec, validate_spec)
 from segstudio.data.sample import RawSample, boxes_from_masks
-from segstudio.errors import ConfigError
-from segstudio.model_io import image_tensor
+from segstudio.base.errors import ConfigError
+from segstudio.samples.model_io import image_tensor
 
 MIN_BOX_SIDE = 1.0  # pixels; Mask R-CNN rejects boxes without positive width and height
 _ZERO_SIDE = 1e-3   # pixels; Albumentations drops boxes thinner than this (none survive MIN_BOX_SIDE anyway)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from segstudio.errors import WeightsError
+from segstudio.base.errors import WeightsError
 
 # Points downloads at another server (a mirror, or the tests' local one): <base>/<file name>.
 BASE_URL_ENV = "SEGSTUDIO_WEIGHTS_URL"
@@ -128,7 +128,7 @@ def weights_for(arch: str, kind: str) -> KnownWeights | None:
 def fetch_weights(known: KnownWeights, *, progress=None, should_cancel=None, retry=None,
                   base_url: str | None = None) -> Path:
     """The weights file, downloaded into the cache folder if it is not there yet."""
-    from segstudio.download import download_file
+    from segstudio.models.download import download_file
 
     if known.present():
         return known.path

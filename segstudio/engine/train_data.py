@@ -15,7 +15,7 @@ import torch
 from segstudio.data.mapped import MappedDataset
 from segstudio.data.open import strip_secrets
 from segstudio.engine.distributed import DistInfo
-from segstudio.loader import RowCheck, SegmentationDataset, build_loader
+from segstudio.samples.loader import RowCheck, SegmentationDataset, build_loader
 
 LOADER_TIMEOUT_S = 300   # a hung worker becomes an error instead of a frozen run
 
@@ -77,7 +77,7 @@ class TrainData:
         return self._split.to_dict()
 
     def run_info(self) -> dict:
-        from segstudio.augment import resolve_spec
+        from segstudio.samples.augment import resolve_spec
 
         m = self._mapped
         return {"dataset": strip_secrets(m.url), "dataset_version": str(m.ref) or m.version,

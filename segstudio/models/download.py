@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from segstudio.errors import UserError
+from segstudio.base.errors import UserError
 
 CHUNK = 1 << 18
 USER_AGENT = "segstudio-weights"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from segstudio.config import Config
+from segstudio.base.config import Config
 
 # Below this, Mask R-CNN from random weights stays near AP 0: the CPU preset on the demo data is at mask AP50
 # 0.002 after 60 iterations and reaches 0.5 after about 1,000 (bench/bench_learning.py).

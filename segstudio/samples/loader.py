@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from segstudio.augment import PreparedSample, build_pipeline, prepare_sample, sample_seed
+from segstudio.samples.augment import PreparedSample, build_pipeline, prepare_sample, sample_seed
 from segstudio.data.mapped import MappedDataset
 from segstudio.data.sample import RawSample, raw_from_cells
-from segstudio.errors import DataError, UserError
+from segstudio.base.errors import DataError, UserError
 
 
 class WorkerUserError(UserError):

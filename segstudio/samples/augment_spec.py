@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import albumentations as A
 
-from segstudio.errors import ConfigError
+from segstudio.base.errors import ConfigError
 
 GEOMETRIC = (
     "HorizontalFlip", "VerticalFlip", "Transpose", "RandomRotate90", "D4", "SquareSymmetry",

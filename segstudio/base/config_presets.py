@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from importlib import resources
 
-from segstudio.config import Config, load_config
-from segstudio.errors import ConfigError
+from segstudio.base.config import Config, load_config
+from segstudio.base.errors import ConfigError
 
 _PACKAGE = "segstudio.resources"
 _PREFIX, _SUFFIX = "preset-", ".toml"

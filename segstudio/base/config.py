@@ -15,8 +15,8 @@ from typing import Any
 
 import tomli_w
 
-from segstudio.errors import ConfigError
-from segstudio.files import atomic_write_text
+from segstudio.base.errors import ConfigError
+from segstudio.base.files import atomic_write_text
 
 
 def _opt(default, *, choices=None, min=None, max=None, help="", auto=False):
@@ -73,7 +73,7 @@ class AugmentConfig:
                                  help="recompute boxes from masks (auto: when rotations are present)")
 
 
-# The architectures segstudio.model builds. The list lives here, not in model.py, so that reading or
+# The architectures segstudio.models.maskrcnn builds. The list lives here, not in model.py, so that reading or
 # validating a config (the window's form, every command) does not import torch and torchvision.
 MODEL_ARCHS = ("maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_v2", "maskrcnn_resnet18_fpn",
                "maskrcnn_mobilenet_v3_fpn")
