@@ -16,9 +16,9 @@ from segstudio.base.errors import DataError
 from segstudio.samples.loader import EpochBatchSampler
 
 ROOT = Path(__file__).resolve().parent.parent / "segstudio"
-CALLERS = ["engine/data.py", "engine/inference.py", "engine/export.py", "preview.py",
+CALLERS = ["engine/train_data.py", "engine/inference.py", "engine/export.py", "samples/preview.py",
            "commands/inspect.py", "engine/val_browser.py", "gui/dataset_panel.py", "gui/sample_view.py",
-           "gui/columns_view.py", "loader.py"]
+           "gui/columns_view.py", "samples/loader.py"]
 SET_UP = {"open_dataset", "open_readable", "describe", "resolve_mapping", "class_names_for", "read_sample",
           "open_for_reading"}
 

@@ -14,6 +14,7 @@ also hands every box its best anchors whatever their IoU, is left out: those mat
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -40,7 +41,6 @@ class AnchorSetup:
     def for_config(cls, cfg) -> "AnchorSetup":
         """The anchors of the model `cfg.model` describes at input size `cfg.augment.image_size` (built once
         per model settings in a process: a second audit, or the window's next one, skips the build)."""
-        import dataclasses
         import json
 
         model = {k: v for k, v in dataclasses.asdict(cfg.model).items() if k != "weights"}

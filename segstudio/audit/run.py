@@ -22,8 +22,13 @@ import numpy as np
 
 from segstudio.audit.anchors import AnchorSetup
 from segstudio.audit.tally import AuditTally, row_stats, sample_stats
-from segstudio.samples.augment import prepare_sample, sample_seed
 from segstudio.base.errors import ConfigError, UserError
+from segstudio.data.repeat_factor import image_categories, repeat_factors
+from segstudio.data.scan import cache_dir, dataset_address
+from segstudio.data.splits import make_split
+from segstudio.data.versions import version_key
+from segstudio.samples.augment import prepare_sample, sample_seed
+from segstudio.samples.augment_presets import resolve_spec
 from segstudio.samples.loader import SegmentationDataset, build_loader, reraise_user_error
 
 CACHE_FORMAT = 3   # 2: reachable_before/after; 3: mask-area histograms
@@ -84,8 +89,6 @@ def audit_rows(train_rows, n: int, seed: int) -> list[int]:
 
 def audit_settings(cfg, anchors: AnchorSetup | None, rows: int, draws: int) -> dict:
     """What an audit describes (the cache key without the anchors, which follow from the model settings)."""
-    from segstudio.samples.augment import resolve_spec
-
     a = cfg.augment
     model = {k: v for k, v in dataclasses.asdict(cfg.model).items() if k != "weights"}
     out = {"rows": rows, "draws": draws, "seed": cfg.train.seed, "preset": a.preset, "spec": resolve_spec(a),
@@ -100,7 +103,6 @@ def _weights(cfg, mapped, train_rows: list[int], rows: list[int]) -> dict:
     threshold = cfg.train.repeat_factor_threshold
     if not threshold:
         return {}
-    from segstudio.data.repeat_factor import image_categories, repeat_factors
 
     factors = repeat_factors(image_categories(mapped.ds, mapped.mapping.labels, train_rows), threshold)
     by_row = dict(zip(train_rows, factors.tolist()))
@@ -111,8 +113,6 @@ def audit_mapped(mapped, cfg, *, rows: int = 500, draws: int = 4, workers: int |
                  progress: Callable[[int, int], None] = lambda done, total: None,
                  should_stop: Callable[[], bool] = lambda: False, use_cache: bool = True) -> AuditResult:
     """Audit the pipeline `cfg.augment` over the training rows of an opened dataset."""
-    from segstudio.data.splits import make_split
-
     if rows < 1 or draws < 1:
         raise ConfigError("The audit needs at least 1 row and 1 draw; raise --rows or --draws.")
     train_rows = list(make_split(mapped.ds, cfg.data).train)
@@ -154,14 +154,10 @@ def _collect(result: AuditResult, mapped, cfg, anchors, weights: dict, workers: 
 # ---- cache ---------------------------------------------------------------------------------------
 
 def cache_folder() -> Path:
-    from segstudio.data.scan import cache_dir
-
     return cache_dir().parent / "audits"
 
 
 def _cache_key(mapped, settings: dict, rows: list[int]) -> dict | None:
-    from segstudio.data.scan import dataset_address
-    from segstudio.data.versions import version_key
 
     version = version_key(mapped.ds)
     if not version:

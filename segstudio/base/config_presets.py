@@ -1,6 +1,6 @@
 """Config presets: whole training configs shipped in the package (cpu, gpu, tutorial), which fill the
 Training tab's form or start `segstudio train`. Not to be confused with augmentation presets
-(augment_spec.AUGMENT_PRESETS: named transform lists, the config's augment.preset).
+(samples/augment_presets.AUGMENT_PRESETS: named transform lists, the config's augment.preset).
 
 They are plain TOML files named preset-<name>.toml in resources/ (installed as segstudio.resources), read
 through importlib.resources so they work from a source checkout, an installed wheel and a PyInstaller
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from importlib import resources
 
+from segstudio.base.accelerator import gpu_present
 from segstudio.base.config import Config, load_config
 from segstudio.base.errors import ConfigError
 
@@ -21,13 +22,6 @@ GPU_PRESET = "gpu"          # with CUDA or Apple MPS present
 
 def _resources():
     return resources.files(_PACKAGE)
-
-
-def gpu_present() -> bool:
-    import torch
-
-    mps = getattr(torch.backends, "mps", None)
-    return torch.cuda.is_available() or (mps is not None and mps.is_available())
 
 
 def default_preset() -> str:

@@ -2,9 +2,6 @@
 to another pipeline."""
 from __future__ import annotations
 
-HELP = ("Audit the augmentation over the dataset: instances dropped by class and reason, object sizes "
-        "against the anchors, empty samples, class balance.")
-
 
 def add_arguments(p):
     p.add_argument("url")
@@ -32,7 +29,7 @@ def _other_config(args, cfg):
     import copy
     from pathlib import Path
 
-    from segstudio.samples.augment_spec import AUGMENT_PRESETS
+    from segstudio.samples.augment_presets import AUGMENT_PRESETS
     from segstudio.base.errors import ConfigError
 
     if args.compare in AUGMENT_PRESETS:

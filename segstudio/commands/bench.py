@@ -5,8 +5,6 @@ from pathlib import Path
 
 from segstudio.base.errors import ConfigError, UserError
 
-HELP = 'Run a benchmark from bench/ and print its figures.'
-
 
 def add_arguments(p):
     p.add_argument("name", nargs="?", help="benchmark to run (bench/NAME.py); omit to list them")

@@ -1,8 +1,6 @@
 """`segstudio cache info|clear`: the local disk cache of remote dataset rows."""
 from __future__ import annotations
 
-HELP = "Show or clear the local disk cache of rows read from remote datasets."
-
 
 def add_arguments(p):
     p.add_argument("action", choices=["info", "clear"], help="info: where and how big; clear: delete every row")

@@ -1,6 +1,5 @@
 """`segstudio compare RUN_A RUN_B`: per-class AP of two runs' stored evaluations, B - A with bootstrap
 confidence intervals over the validation images, and the settings that differ."""
-HELP = "Compare two evaluated runs: per-class AP deltas with bootstrap confidence intervals, config differences."
 
 
 def add_arguments(p):

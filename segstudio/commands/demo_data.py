@@ -1,8 +1,6 @@
 """`segstudio demo-data [DEST]`: generate the synthetic demo dataset and say what was written."""
 from segstudio.base.errors import ConfigError
 
-HELP = 'Generate the synthetic demo dataset.'
-
 
 def add_arguments(p):
     p.add_argument("dest", nargs="?", help="where to write it (default: the user data folder)")

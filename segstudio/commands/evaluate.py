@@ -1,6 +1,5 @@
 """`segstudio eval RUN [--report DIR]`: COCO box and mask AP of a run's checkpoint, its F1-best thresholds and
 error types; prints tables, writes RUN/eval/ (metrics, predictions, analysis, thresholds) and a report."""
-HELP = "Evaluate a run's checkpoint on the validation split (COCO AP, thresholds, confusion, error types)."
 ERRORS = ("cls", "loc", "both", "dupe", "bkg", "missed")
 
 

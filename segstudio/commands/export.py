@@ -1,6 +1,5 @@
 """`segstudio export RUN --format torchscript|onnx|openvino`: the model with its metadata, certified by the
 parity suite (engine/parity.py) before it is placed in the run folder."""
-HELP = "Export a run's model to TorchScript, ONNX or OpenVINO, checked against PyTorch."
 
 FORMATS = ("torchscript", "onnx", "openvino")   # engine/export_formats.FORMATS, without importing torch
 

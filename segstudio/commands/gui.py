@@ -1,7 +1,5 @@
 """`segstudio gui`: open the window (the default when no subcommand is given)."""
 
-HELP = 'Open the window (default when no subcommand is given).'
-
 
 def add_arguments(p):
     p.add_argument("--dataset", metavar="URL", help="dataset to open (default: the demo dataset)")

@@ -1,8 +1,6 @@
 """`segstudio import-coco IMAGES_DIR ANNOTATIONS.json DEST [--resume]`."""
 from __future__ import annotations
 
-HELP = "Import a COCO instances file into a new Deep Lake dataset."
-
 
 def add_arguments(p):
     p.add_argument("images_dir", help="folder with the image files named in the JSON")

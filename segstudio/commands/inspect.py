@@ -11,8 +11,6 @@ import signal
 import sys
 import threading
 
-HELP = ("Show a dataset's schema, proposed column mapping, classes and pre-flight report "
-        "(exit status 1 when the pre-flight finds errors that would stop training).")
 SAMPLE_ROWS = 500    # rows checked before the full scan starts
 
 

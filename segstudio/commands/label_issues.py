@@ -1,6 +1,4 @@
 """`segstudio label-issues RUN --out FILE`: the dataset's likely label errors, strongest first."""
-HELP = ("Find likely label errors (missing, wrong class, sloppy mask, spurious) in a run's dataset from "
-        "predictions; --folds K predicts each row with a model that did not train on it.")
 
 
 def add_arguments(p):

@@ -4,8 +4,6 @@ import signal
 import sys
 import threading
 
-HELP = "Predict on images, videos, folders of them or a dataset; write overlays and COCO results."
-
 
 def add_arguments(p):
     p.add_argument("run", help="run folder (or its name under --runs-dir)")

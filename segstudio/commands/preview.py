@@ -1,8 +1,6 @@
 """`segstudio preview`: original | augmented PNGs exactly as training sees them (segstudio.samples.preview)."""
 from __future__ import annotations
 
-HELP = 'Write original | augmented PNGs exactly as training sees them.'
-
 
 def add_arguments(p):
     p.add_argument("url")
@@ -20,7 +18,7 @@ def add_arguments(p):
 def _config(args):
     from segstudio.base.config import Config, load_config, validate
     from segstudio.base.errors import ConfigError
-    from segstudio.samples.augment import AUGMENT_PRESETS
+    from segstudio.samples.augment_presets import AUGMENT_PRESETS
 
     cfg = load_config(args.config) if args.config else Config()
     if args.preset:

@@ -12,8 +12,6 @@ import time
 
 from segstudio.engine.events import format_duration
 
-HELP = "Train a model from a TOML config (default: the machine's preset, gpu or cpu, on the demo dataset)."
-
 
 def add_arguments(p):
     p.add_argument("--config", metavar="FILE", help="TOML config; default: built-in defaults on the demo data")

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import sys
 
-HELP = "List, download or import pretrained weights (torch's cache folder; downloads only on request)."
-
 
 def add_arguments(p):
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)

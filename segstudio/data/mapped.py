@@ -9,12 +9,13 @@ show the value, and which `to_dict`/`repr` of the dataset leave out: nothing log
 from __future__ import annotations
 
 import dataclasses
-from segstudio.data.open import strip_secrets
+
+from segstudio.base.errors import DataError
 from segstudio.data.batch_read import ReadSettings, RowReader, make_reader
 from segstudio.data.describe import DatasetInfo, class_names_for, describe, resolve_mapping
+from segstudio.data.open import open_readable, strip_secrets
 from segstudio.data.sample import BoxFormat, ColumnMapping, RawSample, read_sample
 from segstudio.data.versions import VersionRef, open_at, resolve
-from segstudio.base.errors import DataError
 
 
 class Hidden:
@@ -60,8 +61,6 @@ class MappedDataset:
     def ds(self):
         """The open Deep Lake dataset (or read-only view); reopened after unpickling in a worker."""
         if self._ds is None:
-            from segstudio.data.open import open_readable
-
             ds, _ = open_readable(self.url, endpoint_url=self.endpoint_url, creds=self.creds.value)
             self._ds = open_at(ds, self.ref)   # a version does not survive pickling: reopen it by name
         return self._ds
@@ -114,7 +113,6 @@ def open_mapped(url: str, data_cfg=None, *, endpoint_url: str = "", creds: dict 
     strict=False keeps going when no mapping fits: mapping is None and `problem` holds the one sentence
     (inspect and the window show the schema so that the user can choose columns)."""
     from segstudio.base.config import DataConfig
-    from segstudio.data.open import open_readable
 
     data_cfg = data_cfg if data_cfg is not None else DataConfig()
     ds, legacy = open_readable(url, endpoint_url=endpoint_url, creds=creds)

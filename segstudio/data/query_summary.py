@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from segstudio.data.class_counts import class_counts
 from segstudio.data.splits import filtered_rows
 
@@ -38,8 +40,6 @@ def summarize_query(mapped, query: str, should_stop=None) -> QuerySummary:
 
 def rows_with_class(mapped, class_index: int) -> list[int]:
     """Rows whose labels include class `class_index` (0-based, as stored), in row order: one TQL query."""
-    import numpy as np
-
     labels = mapped.mapping.labels
     rows = filtered_rows(mapped.ds, f'WHERE CONTAINS("{labels}", {int(class_index)})')
     return np.asarray(rows, np.int64).tolist()

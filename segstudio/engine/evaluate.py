@@ -11,6 +11,8 @@ from typing import Callable, Iterable
 
 import torch
 
+from segstudio.engine.eval_store import make_image
+
 SUMMARY_KEYS = ("map", "map_50", "map_75", "map_small", "map_medium", "map_large", "mar_100")
 
 
@@ -105,7 +107,6 @@ def evaluate_model(model, batches: Iterable, device: torch.device, class_names: 
             truths = [target_for_metric(t) for t in targets]
             metric.update(preds, truths)
             if collect is not None:
-                from segstudio.engine.eval_store import make_image
                 start, n = len(collect), len(preds)
                 pred_rles = _metric_rles(getattr(metric, "detection_mask", None), n)
                 gt_rles = _metric_rles(getattr(metric, "groundtruth_mask", None), n)

@@ -15,11 +15,12 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from segstudio.base.errors import ExportError
+from segstudio.base.files import atomic_write_text
+from segstudio.data.mapped import open_mapped
 from segstudio.engine import parity
 from segstudio.engine.export_formats import FORMATS, write_format
 from segstudio.engine.thresholds import run_thresholds
-from segstudio.base.errors import ExportError
-from segstudio.base.files import atomic_write_text
 from segstudio.samples.model_io import image_tensor
 
 
@@ -28,7 +29,6 @@ def validation_images(loaded, count: int) -> tuple[list[tuple[str, Tensor]], str
 
     When the run's data cannot be read any more, seeded random images stand in (and the report says so)."""
     try:
-        from segstudio.data.mapped import open_mapped
         from segstudio.engine import rundir
 
         cfg = loaded.cfg

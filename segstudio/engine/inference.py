@@ -13,14 +13,20 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
-from segstudio.data.open import strip_secrets
+from segstudio.base.config import DataConfig
+from segstudio.base.errors import DataError, TrainingError
 from segstudio.base.files import atomic_write_text
-from segstudio.engine import rundir
-from segstudio.engine.ema import inference_weights
+from segstudio.data.mapped import open_mapped
+from segstudio.data.open import strip_secrets
+from segstudio.data.sample import to_rgb_uint8
+from segstudio.data.splits import filtered_rows
+from segstudio.engine import eval_store, rundir
+from segstudio.engine.analysis import analyse, thresholds_file
 from segstudio.engine.checkpoint import load_checkpoint
+from segstudio.engine.ema import inference_weights
 from segstudio.engine.evaluate import evaluate_model
 from segstudio.engine.thresholds import passing
-from segstudio.base.errors import DataError, TrainingError
+from segstudio.engine.video import is_video, predict_video
 from segstudio.samples.model_io import draw_prediction, image_tensor, output_numpy
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
@@ -66,21 +72,18 @@ def evaluate_run(loaded: LoadedRun, dataset: str = "", *, batch_size: int = 4, d
     Writes runs/<name>/eval/: metrics.json (returned), predictions.json (the stored predictions),
     analysis.json (PR curves, thresholds, confusion matrix, error types) and thresholds.json (not with
     analyse=False: COCO AP only, the evaluation as it was before the analyses, for benchmarks)."""
-    from segstudio.data.mapped import open_mapped
     from segstudio.samples.loader import SegmentationDataset, build_loader
 
     cfg = loaded.cfg
     url = dataset or cfg.data.url
     data_cfg = cfg.data
     if dataset:   # another dataset: propose its own mapping, keep only the run's explicit choices
-        from segstudio.base.config import DataConfig
         data_cfg = DataConfig(class_names=list(loaded.class_names))
     mapped = open_mapped(url, data_cfg, endpoint_url=cfg.data.endpoint_url)
     if mapped.class_names != loaded.class_names:
         raise DataError(f"The dataset's classes {mapped.class_names} differ from the run's {loaded.class_names}; "
                         "evaluate on a dataset with the same classes in the same order.")
     if dataset:
-        from segstudio.data.splits import filtered_rows
         rows = [int(r) for r in filtered_rows(mapped.ds, cfg.data.query)]
     else:
         split = rundir.read_split(loaded.run_dir)
@@ -112,8 +115,6 @@ def save_analysis(folder: Path, stored: list, class_names: list) -> float:
     """predictions.json, analysis.json and thresholds.json of one evaluation pass; returns the seconds taken."""
     import time
 
-    from segstudio.engine import eval_store
-    from segstudio.engine.analysis import analyse, thresholds_file
 
     started = time.perf_counter()
     analysis = analyse(stored, class_names)
@@ -126,7 +127,6 @@ def save_analysis(folder: Path, stored: list, class_names: list) -> float:
 def _images_from_folder(folder: Path) -> Iterable[tuple[str, np.ndarray]]:
     from PIL import Image
 
-    from segstudio.data.sample import to_rgb_uint8
     if folder.is_file():
         files = [folder]
     else:
@@ -144,9 +144,6 @@ def _images_from_folder(folder: Path) -> Iterable[tuple[str, np.ndarray]]:
 
 
 def _images_from_dataset(url: str, cfg) -> Iterable[tuple[str, np.ndarray]]:
-    from segstudio.base.config import DataConfig
-    from segstudio.data.mapped import open_mapped
-    from segstudio.data.sample import to_rgb_uint8
 
     mapped = open_mapped(url, DataConfig(images=cfg.data.images if cfg.data.url == url else ""),
                          endpoint_url=cfg.data.endpoint_url)
@@ -176,8 +173,6 @@ def predict_videos(loaded: LoadedRun, videos: list[Path], out: Path, *, score_th
                    device: str = "cpu", progress: Callable[[str, int, int], None] | None = None,
                    should_stop: Callable[[], bool] | None = None) -> dict:
     """engine/video.py's predict_video for each video; -> frames, detections and the overlay videos written."""
-    from segstudio.engine.video import predict_video
-
     summary = {"videos": 0, "frames": 0, "detections": 0, "overlays": [], "stopped": False}
     for video in videos:
         if should_stop is not None and should_stop():
@@ -195,8 +190,6 @@ def predict_videos(loaded: LoadedRun, videos: list[Path], out: Path, *, score_th
 
 
 def _videos_in(src: Path) -> list[Path]:
-    from segstudio.engine.video import is_video
-
     if src.is_file():
         return [src] if is_video(src) else []
     return sorted(p for p in src.iterdir() if is_video(p)) if src.is_dir() else []

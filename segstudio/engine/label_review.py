@@ -18,15 +18,17 @@ from typing import Callable
 import numpy as np
 import torch
 
-from segstudio.engine import rundir
-from segstudio.engine.label_issues import find_candidates
 from segstudio.base.errors import DataError
 from segstudio.base.files import atomic_write_text
+from segstudio.data.mapped import open_mapped
+from segstudio.data.splits import Split, filtered_rows
+from segstudio.engine import rundir, thresholds
+from segstudio.engine.evaluate import evaluate_model
+from segstudio.engine.label_issues import find_candidates
 
 
 def predict_rows(loaded, mapped, rows: list[int], *, batch_size: int = 4, should_stop=None) -> list:
     """EvalImages (predictions beside the stored labels, random transforms off) of `rows`."""
-    from segstudio.engine.evaluate import evaluate_model
     from segstudio.samples.loader import SegmentationDataset, build_loader
 
     cfg = loaded.cfg
@@ -40,8 +42,6 @@ def predict_rows(loaded, mapped, rows: list[int], *, batch_size: int = 4, should
 
 def _open_run_data(loaded):
     """The run's dataset at the state it trained on (data.commit), and every row its query selects."""
-    from segstudio.data.mapped import open_mapped
-    from segstudio.data.splits import filtered_rows
 
     mapped = open_mapped(loaded.cfg.data.url, loaded.cfg.data, endpoint_url=loaded.cfg.data.endpoint_url)
     return mapped, [int(r) for r in filtered_rows(mapped.ds, loaded.cfg.data.query)]
@@ -77,10 +77,9 @@ def fold_plan(loaded, folds: int, rows: int, iterations: int) -> FoldPlan:
 
 def _train_fold(loaded, mapped_rows, held_out, fold: int, iterations: int, work: Path, should_stop, on_event):
     """Train one fold's model (every row but `held_out`) and return it loaded."""
-    from segstudio.data.splits import Split
-    from segstudio.engine.train_data import build_train_data
     from segstudio.engine.inference import load_run_model
     from segstudio.engine.train import train
+    from segstudio.engine.train_data import build_train_data
 
     cfg = copy.deepcopy(loaded.cfg)
     cfg.train.runs_dir, cfg.train.run_name = str(work), f"fold{fold + 1}"
@@ -101,7 +100,6 @@ def find_label_issues(run: str, *, folds: int = 0, fold_iterations: int = 0, run
                       on_event=lambda event: None, progress=lambda text: None) -> tuple[dict, dict]:
     """Candidates for the run's dataset (quick with folds=0, else k-fold) as a JSON-ready dict, and the
     predictions they came from ({row: EvalImage}, for the window's review)."""
-    from segstudio.engine import thresholds
     from segstudio.engine.inference import load_run_model
 
     started = time.perf_counter()

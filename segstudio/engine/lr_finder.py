@@ -23,8 +23,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from segstudio.engine.loop import NonFiniteLoss, Step, train_step
 from segstudio.base.errors import ConfigError
+from segstudio.engine.loop import NonFiniteLoss, Plan, Step, train_step
+from segstudio.engine.optim import build_optimizer
 
 SMOOTHING = 0.9
 DIVERGED = 4.0
@@ -77,8 +78,6 @@ def lr_sweep(model: torch.nn.Module, train_cfg, batches: Callable[[], object], d
              should_stop: Callable[[], bool] = lambda: False) -> LrSweep:
     """Sweep on a copy of `model`; `batches()` gives a fresh iterable of (images, targets, ...) batches
     (called again when one runs out). `on_progress(step, iters, lr, loss)` after each step."""
-    from segstudio.engine.optim import build_optimizer
-
     work = copy.deepcopy(model).to(device).train()
     optimizer = build_optimizer(work, train_cfg)
     for group in optimizer.param_groups:
@@ -123,7 +122,6 @@ def find_lr(cfg, *, data=None, start: float = 1e-6, end: float = 1.0, iters: int
             warn: Callable[[str], None] = lambda m: None, **progress) -> LrSweep:
     """The range test for the run `cfg` would start: its data (or `data`), model and optimiser; nothing
     is written to train.runs_dir."""
-    from segstudio.engine.loop import Plan
     from segstudio.engine.session import build_training, pick_device, seed_everything
     from segstudio.models.maskrcnn import settle_auto_weights
 

@@ -15,10 +15,11 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from segstudio.base.errors import DataError
 from segstudio.data.preflight import ERROR_CODES, ROW_ERRORS, PreflightReport, PreflightTally, preflight, sample_rows
 from segstudio.data.scan import ScanKey, load_cached, store
+from segstudio.data.splits import Split
 from segstudio.engine.events import BadRowEvent
-from segstudio.base.errors import DataError
 
 SAMPLE_ROWS = 256          # rows checked before the first iteration, whatever the dataset's size
 REPORT_FILE = "preflight.json"
@@ -129,7 +130,5 @@ class RunChecks:
 
 
 def _without(split, bad: set):
-    from segstudio.data.splits import Split
-
     return Split([r for r in split.train if r not in bad], [r for r in split.val if r not in bad], split.method,
                  dict(split.details, skipped_bad_rows=len(bad)))

@@ -15,9 +15,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import segstudio
 from segstudio.base.config import dumps_config, load_config
-from segstudio.base.files import atomic_write_text
 from segstudio.base.errors import TrainingError
+from segstudio.base.files import atomic_write_text
 
 CONFIG = "config.toml"
 RUN_INFO = "run.json"
@@ -67,7 +68,6 @@ def _library_versions() -> dict:
     import torch
     import torchvision
 
-    import segstudio
     return {"segstudio": segstudio.__version__, "python": platform.python_version(),
             "torch": torch.__version__, "torchvision": torchvision.__version__,
             "deeplake": getattr(deeplake, "__version__", "?"), "albumentations": albumentations.__version__,

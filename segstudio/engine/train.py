@@ -17,15 +17,23 @@ from typing import Callable
 
 import torch
 
+from segstudio.base.errors import DataError, UserError, WeightsError
 from segstudio.engine import distributed as dist_utils
 from segstudio.engine.checkpoint import UnhealthyModel, link_checkpoint
 from segstudio.engine.ema import winning_metrics, with_ema_metrics
 from segstudio.engine.evaluate import evaluate_model
-from segstudio.engine.events import (CheckpointEvent, EpochEvent, ErrorEvent, EvalEvent, EvaluatingEvent, Event,
-                                     FinishedEvent)
+from segstudio.engine.events import (
+    CheckpointEvent,
+    EpochEvent,
+    ErrorEvent,
+    EvalEvent,
+    EvaluatingEvent,
+    Event,
+    FinishedEvent,
+)
 from segstudio.engine.loop import Clock, LoopState, NonFiniteLoss, Plan, StopRequested, train_one_epoch
 from segstudio.engine.session import Run, RunLog, free_memory, set_up
-from segstudio.base.errors import DataError, UserError, WeightsError
+from segstudio.engine.val_loss import validation_loss
 
 OOM_ADVICE = ("CUDA ran out of memory; lower train.batch_size, turn on train.amp, or lower "
               "augment.image_size, then resume the run.")
@@ -190,7 +198,6 @@ def evaluate(run: Run, state: LoopState, should_stop: Callable[[], bool]) -> dic
     metrics, per_class, seconds = measure(run.model)
     val_losses = {}
     if single and run.cfg.eval.val_loss and not should_stop():
-        from segstudio.engine.val_loss import validation_loss
         val_losses = validation_loss(run.model, run.data.val_batches(), run.step.device,
                                      max_images=run.cfg.eval.max_images, should_stop=should_stop, amp=run.step.amp)
     if single and should_stop():

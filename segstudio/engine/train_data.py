@@ -12,9 +12,16 @@ from typing import Callable
 
 import torch
 
-from segstudio.data.mapped import MappedDataset
+from segstudio.data.demo import ensure_demo_dataset
+from segstudio.data.mapped import MappedDataset, open_mapped
 from segstudio.data.open import strip_secrets
+from segstudio.data.repeat_factor import describe_effect, image_categories, repeat_factors
+from segstudio.data.scan import ScanKey
+from segstudio.data.splits import Split, make_split
+from segstudio.data.versions import version_key
 from segstudio.engine.distributed import DistInfo
+from segstudio.engine.row_checks import RunChecks
+from segstudio.samples.augment_presets import resolve_spec
 from segstudio.samples.loader import RowCheck, SegmentationDataset, build_loader
 
 LOADER_TIMEOUT_S = 300   # a hung worker becomes an error instead of a frozen run
@@ -77,8 +84,6 @@ class TrainData:
         return self._split.to_dict()
 
     def run_info(self) -> dict:
-        from segstudio.samples.augment import resolve_spec
-
         m = self._mapped
         return {"dataset": strip_secrets(m.url), "dataset_version": str(m.ref) or m.version,
                 "mapping": dataclasses.asdict(m.mapping), "box_format": dataclasses.asdict(m.box_format),
@@ -98,7 +103,6 @@ def _repeat_factors(cfg, mapped: MappedDataset, rows: list, warn: Callable[[str]
     threshold = cfg.train.repeat_factor_threshold
     if not threshold:
         return None
-    from segstudio.data.repeat_factor import describe_effect, image_categories, repeat_factors
 
     cats = image_categories(mapped.ds, mapped.mapping.labels, rows)
     factors = repeat_factors(cats, threshold)
@@ -109,7 +113,6 @@ def _repeat_factors(cfg, mapped: MappedDataset, rows: list, warn: Callable[[str]
 def _resolve_url(data_cfg) -> str:
     if data_cfg.url:
         return data_cfg.url
-    from segstudio.data.demo import ensure_demo_dataset
 
     url = ensure_demo_dataset()
     if not data_cfg.split_column:
@@ -124,11 +127,6 @@ def build_train_data(cfg, *, split=None, warn: Callable[[str], None] = lambda m:
 
     Nothing here reads every row: the pre-flight checks a sample now and the rest as the loaders read them
     (engine.row_checks); a random split reads no rows (a split by column reads that one column)."""
-    from segstudio.data.mapped import open_mapped
-    from segstudio.data.scan import ScanKey
-    from segstudio.data.versions import version_key
-    from segstudio.data.splits import Split, make_split
-    from segstudio.engine.row_checks import RunChecks
 
     data_cfg = dataclasses.replace(cfg.data)
     url = data_cfg.url = _resolve_url(data_cfg)

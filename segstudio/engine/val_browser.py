@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from segstudio.data.mapped import MappedDataset, open_mapped
-from segstudio.engine.image_scores import ImageScore, score_image
-from segstudio.engine.rundir import read_split
+from segstudio.engine.image_scores import ImageScore, score_image, worst_first
+from segstudio.engine.rundir import load_run_config, read_split
 from segstudio.samples.model_io import draw_prediction, image_tensor, output_numpy
 from segstudio.samples.render import render_raw
 
@@ -149,8 +149,6 @@ class StoredOutputs(Mapping):
 
 def browser_from_explorer(explorer, threshold: float = 0.5, report=None, should_stop=None) -> Browser:
     """A browser over a stored evaluation's images (engine.explorer.Explorer), scored at `threshold`."""
-    from segstudio.engine.rundir import load_run_config
-
     cfg = load_run_config(explorer.run_dir)
     loaded = StoredRun(explorer.run_dir, cfg, explorer.class_names)
     mapped = open_mapped(cfg.data.url, cfg.data, endpoint_url=cfg.data.endpoint_url)
@@ -187,8 +185,6 @@ class StoredEvaluation:
 def worst_pictures(run_dir, images, class_names, threshold: float, count: int = 6) -> list[tuple[str, object]]:
     """[(name, prediction | ground truth side by side)] of the `count` worst-scored images of a stored
     evaluation at `threshold`, for the report."""
-    from segstudio.engine.image_scores import worst_first
-
     browser = browser_from_explorer(StoredEvaluation(run_dir, images, class_names), threshold)
     out = []
     for row in worst_first(browser.scores)[:count]:

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Callable
 
+import cv2
 import numpy as np
 import torch
 
@@ -27,8 +28,6 @@ def is_video(path: Path) -> bool:
 
 def open_video(path: Path):
     """(capture, first RGB frame, frames per second, frame count); DataError when OpenCV cannot decode it."""
-    import cv2
-
     capture = cv2.VideoCapture(str(path))
     ok, frame = capture.read() if capture.isOpened() else (False, None)
     if not ok or frame is None:
@@ -41,8 +40,6 @@ def open_video(path: Path):
 
 
 def _frame_writer(path: Path, fps: float, frame: np.ndarray):
-    import cv2
-
     h, w = frame.shape[:2]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
     if not writer.isOpened():

@@ -18,8 +18,9 @@ from segstudio.gui.state import DatasetState
 from segstudio.gui.audit_view import AuditView
 from segstudio.gui.transform_editor import TransformListEditor
 from segstudio.gui.widgets import TILE, TILE_GAP, ImageView, hbox, tile_images, titled, vbox
-from segstudio.gui.workers import RenderService
+from segstudio.gui.workers import LatestTask, RenderService
 from segstudio.samples.render import name_tags, render_prepared, render_raw
+from segstudio.samples.augment_presets import AUGMENT_PRESETS, resolve_spec
 
 CUSTOM = "custom"
 
@@ -182,13 +183,23 @@ class AugmentPanel(QWidget):
         self._worker = AugmentRenderer()
         self._filling = False
         self._error_shown = False
-        from segstudio.samples.augment import AUGMENT_PRESETS, list_transforms   # albumentations: built with the panel
         self._presets = AUGMENT_PRESETS
-        self._catalogue = {t.name: t for t in list_transforms()}
+        # the transforms' typed parameters, read off the GUI thread (Albumentations imports torch when it is there)
+        self.catalogueReader = LatestTask(lambda _arg, _stop: _transform_catalogue(), "read the transforms", self)
+        self.catalogueReader.ready.connect(self._on_catalogue)
+        self.catalogueReader.failed.connect(self._error)
         self._build()
         renderer.resultReady.connect(self._on_render)
         renderer.failed.connect(self._on_failed)
         state.changed.connect(self._on_state_changed)
+        self.catalogueReader.request(None)
+
+    def readers(self) -> list:
+        return [self.catalogueReader]
+
+    @Slot(object, object)
+    def _on_catalogue(self, _arg, catalogue: dict) -> None:
+        self.transforms.set_catalogue(catalogue)
 
     # ---- layout -------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -207,7 +218,7 @@ class AugmentPanel(QWidget):
         self.presetCombo = QComboBox(objectName="augPresetCombo")
         self.presetCombo.addItems(list(self._presets) + [CUSTOM])
         self.presetCombo.currentTextChanged.connect(self.apply_preset)
-        self.transforms = TransformListEditor(self._catalogue)
+        self.transforms = TransformListEditor({})
         self.transforms.edited.connect(self._edited)
         form = QFormLayout()
         form.addRow("Augmentation preset", self.presetCombo)
@@ -307,7 +318,6 @@ class AugmentPanel(QWidget):
         if self._filling:
             return
         if name != CUSTOM:
-            from segstudio.samples.augment import resolve_spec
             try:
                 spec = resolve_spec(AugmentConfig(preset=name, image_size=int(self.image_size_fn())))
             except UserError as exc:   # a preset that does not fit the image size: the core's message
@@ -417,3 +427,9 @@ class AugmentPanel(QWidget):
             self.augmentedView.set_message("Cannot augment this row")
             self.reportText.setPlainText(message)
             self._error(f"Augmentation: {message}")
+
+
+def _transform_catalogue() -> dict:
+    from segstudio.samples.augment_spec import list_transforms   # Albumentations: in the reader's thread
+
+    return {t.name: t for t in list_transforms()}

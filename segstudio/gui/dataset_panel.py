@@ -14,7 +14,7 @@ from segstudio.gui.columns_view import ColumnsView
 from segstudio.gui.dataset_checks import DatasetChecks
 from segstudio.gui.import_dialog import ImportCocoDialog
 from segstudio.gui.query_box import QueryBox
-from segstudio.gui.runs_listing import LatestTask
+from segstudio.gui.workers import LatestTask
 from segstudio.gui.sample_view import SampleView
 from segstudio.gui.state import DatasetState
 from segstudio.gui.workers import RenderService, TaskRunner

@@ -270,7 +270,7 @@ class MainWindow(QMainWindow):
         self.renderer.shutdown()
         writers = self.datasetPanel.writers() + self.reviewPanel.writers()
         readers = (self.datasetPanel.readers() + self.evalPanel.readers() + self.trainPanel.readers()
-                   + self.reviewPanel.readers())
+                   + self.reviewPanel.readers() + self.augmentPanel.readers())
         for runner in writers + readers:
             runner.request_stop()
         for runner in writers:

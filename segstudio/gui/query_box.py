@@ -9,7 +9,7 @@ from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QWidget
 
 from segstudio.gui import settings
-from segstudio.gui.runs_listing import LatestTask
+from segstudio.gui.workers import LatestTask
 
 DEBOUNCE_MS = 350
 

@@ -12,69 +12,7 @@ from typing import Callable
 from PySide6.QtCore import QObject, Signal, Slot
 
 from segstudio.engine.rundir import list_runs
-from segstudio.gui.workers import TaskRunner
-
-
-class LatestTask(QObject):
-    """`request(arg)` runs `work(arg, should_stop)` in a background task; `ready(arg, result)` arrives on the
-    GUI thread. Requests made while one runs collapse into one more run, with the newest argument; a result
-    overtaken by a request is not delivered. `failed` carries a sentence."""
-
-    ready = Signal(object, object)
-    failed = Signal(str)
-
-    def __init__(self, work: Callable, what: str, parent: QObject | None = None):
-        super().__init__(parent)
-        self._work, self._what = work, what
-        self._runner = TaskRunner(self)
-        self._runner.succeeded.connect(self._on_result)
-        self._runner.failed.connect(self._on_failed)
-        self._runner.done.connect(self._start_pending)
-        self._pending: tuple | None = None
-        self._closed = False
-
-    def readers(self) -> list["LatestTask"]:
-        """Reading only: safe to abandon when the window closes."""
-        return [self]
-
-    def request_stop(self) -> None:
-        """The window closes: stop the task in progress and start no other."""
-        self._closed, self._pending = True, None
-        self._runner.request_stop()
-
-    def wait(self, ms: int = 30000) -> bool:
-        return self._runner.wait(ms)
-
-    def busy(self) -> bool:
-        return self._runner.is_running()
-
-    def request(self, arg) -> None:
-        if self._closed:
-            return
-        if self._runner.is_running():
-            self._pending = (arg,)
-            return
-        self._start(arg)
-
-    def _start(self, arg) -> None:
-        work = self._work
-        self._runner.start(lambda _report, should_stop: (arg, work(arg, should_stop)))
-
-    @Slot(object)
-    def _on_result(self, result) -> None:
-        if self._pending is None and not self._closed:
-            self.ready.emit(*result)
-
-    @Slot(str)
-    def _on_failed(self, message: str) -> None:
-        if self._pending is None and not self._closed:
-            self.failed.emit(f"Cannot {self._what}: {message}")
-
-    @Slot()
-    def _start_pending(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None and not self._closed:
-            self._start(*pending)
+from segstudio.gui.workers import LatestTask
 
 
 class RunsLister(LatestTask):

@@ -17,7 +17,8 @@ from segstudio.engine.rundir import load_run_config, read_metrics
 from segstudio.base.errors import UserError
 from segstudio.gui import config_form, settings
 from segstudio.gui.curves import CurvesWidget
-from segstudio.gui.runs_listing import LatestTask, RunsLister
+from segstudio.gui.runs_listing import RunsLister
+from segstudio.gui.workers import LatestTask
 from segstudio.gui.weights_field import WeightsRow, confirm_missing_weights
 from segstudio.gui.widgets import hbox, vbox
 from segstudio.gui.workers import (TrainingRunner, describe_exception, hold_full_collections,
@@ -382,7 +383,7 @@ class TrainPanel(QWidget):
 
     def _accelerator(self) -> bool:
         if self._has_accelerator is None:
-            from segstudio.base.config_presets import gpu_present
+            from segstudio.base.accelerator import gpu_present
             self._has_accelerator = gpu_present()
         return self._has_accelerator
 
@@ -561,7 +562,7 @@ class TrainPanel(QWidget):
 
     def readers(self) -> list:
         """Background work that only reads (the runs listing): safe to abandon when the window closes."""
-        return self.lister.readers() + self.overlayReader.readers()
+        return self.lister.readers() + self.overlayReader.readers() + self.weightsRow.readers()
 
     @Slot()
     def refresh_runs(self) -> None:

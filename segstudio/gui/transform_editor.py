@@ -41,7 +41,8 @@ class TransformListEditor(QWidget):
     edited = Signal()
 
     def __init__(self, catalogue: dict, parent: QWidget | None = None):
-        """`catalogue`: transform name -> augment_spec.TransformInfo (the typed parameters)."""
+        """`catalogue`: transform name -> augment_spec.TransformInfo (the typed parameters); it may come
+        later (set_catalogue): until then the list shows and edits specs with untyped parameter editors."""
         super().__init__(parent)
         self.catalogue = catalogue
         self.transformList = QListWidget(objectName="transformList")
@@ -64,6 +65,12 @@ class TransformListEditor(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(box)
+
+    def set_catalogue(self, catalogue: dict) -> None:
+        self.catalogue = catalogue
+        self.addCombo.clear()
+        self.addCombo.addItems(sorted(catalogue))
+        self._show_params(self.transformList.currentRow())
 
     # ---- the list -----------------------------------------------------------------------------
     def spec(self) -> list[dict]:

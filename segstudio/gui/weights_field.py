@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QMenu, QMessageBox, QProg
                                QToolButton, QWidget)
 
 from segstudio.gui.widgets import hbox
+from segstudio.gui.workers import LatestTask
 
 
 class _Download(QObject):
@@ -95,6 +96,8 @@ def download_weights(parent: QWidget, known, on_done=None) -> _Download:
 class WeightsRow(QWidget):
     """The model.weights combo with Download... (weights not present) and File... buttons."""
 
+    listed = Signal()   # the combo holds what is present now
+
     def __init__(self, combo: QComboBox, arch_combo: QComboBox, parent: QWidget | None = None):
         super().__init__(parent)
         self.combo, self.arch_combo = combo, arch_combo
@@ -106,27 +109,31 @@ class WeightsRow(QWidget):
         layout = hbox((combo, 1), self.downloadButton, file_button)
         layout.setContentsMargins(0, 0, 0, 0)
         self.setLayout(layout)
+        self.lister = LatestTask(lambda arch, _should_stop: _present_choices(arch), "list the pretrained weights", self)
+        self.lister.ready.connect(self._fill)
         arch_combo.currentTextChanged.connect(self.refresh)
         self.refresh()
 
     @Slot()
     def refresh(self, *_) -> None:
-        """List none, auto, and the pretrained weights present for the chosen architecture."""
-        from segstudio.models.weights import weights_for
-        from segstudio.models.weights_import import imported_weights
+        """List none, auto, and the pretrained weights present for the chosen architecture (read off the GUI
+        thread: torchvision's weights tables come with torch, which the window does not import to start)."""
+        self.lister.request(self.arch_combo.currentText())
 
-        arch, current = self.arch_combo.currentText(), self.combo.currentText()
-        items = ["none", "auto"]
-        for kind in ("coco", "imagenet"):
-            known = weights_for(arch, kind)
-            if known is not None and known.present():
-                items.append(kind)
-        items += [w.path for w in imported_weights() if arch in w.archs]
+    def readers(self) -> list:
+        return [self.lister]
+
+    @Slot(object, object)
+    def _fill(self, arch: str, items: list) -> None:
+        if arch != self.arch_combo.currentText():
+            return
+        current = self.combo.currentText()
         blocker = self.combo.blockSignals(True)
         self.combo.clear()
         self.combo.addItems(items)
         self.combo.setCurrentText(current)
         self.combo.blockSignals(blocker)
+        self.listed.emit()
 
     def _fill_menu(self) -> None:
         from segstudio.models.weights import known_weights
@@ -179,3 +186,9 @@ def confirm_missing_weights(parent: QWidget, cfg, then) -> bool:
                          if result == QMessageBox.StandardButton.Yes else None)
     box.open()
     return False
+
+
+def _present_choices(arch: str) -> list[str]:
+    from segstudio.models.weights_import import present_choices   # torch: in the lister's thread
+
+    return present_choices(arch)

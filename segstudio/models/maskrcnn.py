@@ -17,13 +17,15 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import mobilenet_backbone, resnet_fpn_backbone
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
-from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign, misc as misc_nn_ops
+from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
+from torchvision.ops import misc as misc_nn_ops
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from segstudio.base.config import MODEL_ARCHS as ARCHS  # the one list of what build_model builds
 from segstudio.base.errors import TrainingError, WeightsError
-from segstudio.models.resize import use_exact_resize
 from segstudio.base.files import UnreadableFile, torch_load
+from segstudio.models.resize import use_exact_resize
+from segstudio.models.weights import weights_for
 
 # Predictors are always replaced: their shapes depend on the number of classes.
 _NEW_HEAD_PREFIXES = ("roi_heads.box_predictor.", "roi_heads.mask_predictor.")
@@ -39,8 +41,6 @@ def resolve_weights(arch: str, weights: str) -> tuple[str, Path | None]:
     """-> (kind, file): kind is none, coco, imagenet or file; TrainingError when the file is absent.
 
     "auto" takes the best weights present (COCO, then the ImageNet backbone, then none)."""
-    from segstudio.models.weights import weights_for
-
     w = (weights or "none").strip()
     if w.lower() == "none":
         return "none", None
@@ -64,8 +64,6 @@ def resolve_weights(arch: str, weights: str) -> tuple[str, Path | None]:
 
 
 def _best_present(arch: str) -> tuple[str, Path | None]:
-    from segstudio.models.weights import weights_for
-
     for kind in ("coco", "imagenet"):
         known = weights_for(arch, kind)
         if known is not None and known.present():
@@ -76,8 +74,6 @@ def _best_present(arch: str) -> tuple[str, Path | None]:
 def settle_auto_weights(model_cfg) -> str:
     """Replace model.weights = "auto" by what is present (so the run card and a resume agree);
     -> a sentence when a better file exists than the one used, else ""."""
-    from segstudio.models.weights import weights_for
-
     if (model_cfg.weights or "").strip().lower() != "auto":
         return ""
     kind, path = _best_present(model_cfg.arch)
@@ -98,7 +94,6 @@ def describe_weights(model_cfg) -> str:
     if w.lower() == "none":
         return "no pretrained weights"
     if w.lower() in ("coco", "imagenet"):
-        from segstudio.models.weights import weights_for
         known = weights_for(model_cfg.arch, w.lower())
         label = "COCO weights" if w.lower() == "coco" else "ImageNet backbone weights"
         return f"{label} {known.file_name}" if known else label

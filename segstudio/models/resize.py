@@ -15,6 +15,7 @@ from typing import Dict, Optional, Tuple
 import torch
 import torchvision
 from torch import Tensor
+from torch.onnx import operators
 from torchvision.models.detection.transform import GeneralizedRCNNTransform, _resize_image_and_masks, resize_boxes
 
 
@@ -31,8 +32,6 @@ def inference_size(shape: Tensor, min_size: int, max_size: int) -> Tensor:
 @torch.jit.unused
 def _traced_resize(image: Tensor, min_size: int, max_size: int) -> Tensor:
     """The same resize while tracing for ONNX: the sizes stay tensors, so the graph keeps them dynamic."""
-    from torch.onnx import operators
-
     size = inference_size(operators.shape_as_tensor(image)[-2:], min_size, max_size)
     return torch.nn.functional.interpolate(image[None], size=[size[0], size[1]], mode="bilinear",
                                            align_corners=False)[0]

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from segstudio.base.errors import WeightsError
+from segstudio.models.download import download_file
 
 # Points downloads at another server (a mirror, or the tests' local one): <base>/<file name>.
 BASE_URL_ENV = "SEGSTUDIO_WEIGHTS_URL"
@@ -81,8 +82,12 @@ def _backbone_default(builder):
 
 def _catalogue() -> list[KnownWeights]:
     from torchvision.models import ResNet18_Weights
-    from torchvision.models.detection import (MaskRCNN_ResNet50_FPN_V2_Weights, MaskRCNN_ResNet50_FPN_Weights,
-                                              fasterrcnn_mobilenet_v3_large_fpn, maskrcnn_resnet50_fpn)
+    from torchvision.models.detection import (
+        MaskRCNN_ResNet50_FPN_V2_Weights,
+        MaskRCNN_ResNet50_FPN_Weights,
+        fasterrcnn_mobilenet_v3_large_fpn,
+        maskrcnn_resnet50_fpn,
+    )
 
     def entry(name, kind, archs, weights, dataset):
         return KnownWeights(name, kind, tuple(archs), _trained_on(weights, dataset),
@@ -128,8 +133,6 @@ def weights_for(arch: str, kind: str) -> KnownWeights | None:
 def fetch_weights(known: KnownWeights, *, progress=None, should_cancel=None, retry=None,
                   base_url: str | None = None) -> Path:
     """The weights file, downloaded into the cache folder if it is not there yet."""
-    from segstudio.models.download import download_file
-
     if known.present():
         return known.path
     return download_file(known.download_url(base_url), known.path, sha256_prefix=known.sha256_prefix,

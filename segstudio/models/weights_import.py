@@ -7,6 +7,7 @@ are not torchvision's get a small `<name>.json` beside them saying what they fit
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -17,7 +18,8 @@ from pathlib import Path
 import torch
 
 from segstudio.base.errors import WeightsError
-from segstudio.models.weights import hub_checkpoint_dir, known_weights
+from segstudio.base.files import atomic_write_text
+from segstudio.models.weights import hub_checkpoint_dir, known_weights, weights_for
 
 SIDECAR = ".json"
 _MIN_COVERAGE = 0.9   # share of an architecture's tensors a file must hold to count as that architecture
@@ -108,8 +110,6 @@ def _known_for(file_name: str):
 
 
 def _verify_known(path: Path, known) -> None:
-    import hashlib
-
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -150,7 +150,6 @@ def import_weights(file: str | os.PathLike) -> ImportedWeights:
                                "disk space or set TORCH_HOME to a writable folder.") from None
     result = ImportedWeights(str(dest), kind, archs, known.name if known else "")
     if not known:
-        from segstudio.base.files import atomic_write_text
         atomic_write_text(dest.with_name(dest.name + SIDECAR), json.dumps(asdict(result), indent=2) + "\n")
     return result
 
@@ -166,3 +165,13 @@ def imported_weights() -> list[ImportedWeights]:
         if Path(info.path).is_file():
             out.append(info)
     return out
+
+
+def present_choices(arch: str) -> list[str]:
+    """What the Weights field offers for `arch`: none, auto, the torchvision files present, imported files."""
+    items = ["none", "auto"]
+    for kind in ("coco", "imagenet"):
+        known = weights_for(arch, kind)
+        if known is not None and known.present():
+            items.append(kind)
+    return items + [w.path for w in imported_weights() if arch in w.archs]

@@ -16,8 +16,8 @@ import albumentations as A
 import numpy as np
 import torch
 
-from segstudio.samples.augment_spec import (AUGMENT_PRESET_DESCRIPTIONS, AUGMENT_PRESETS, list_transforms,  # noqa: F401
-                                    loosens_boxes, resolve_spec, validate_spec)
+from segstudio.samples.augment_presets import resolve_spec
+from segstudio.samples.augment_spec import loosens_boxes, validate_spec
 from segstudio.data.sample import RawSample, boxes_from_masks
 from segstudio.base.errors import ConfigError
 from segstudio.samples.model_io import image_tensor

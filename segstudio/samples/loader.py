@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import zlib
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from segstudio.samples.augment import PreparedSample, build_pipeline, prepare_sample, sample_seed
-from segstudio.data.mapped import MappedDataset
-from segstudio.data.sample import RawSample, raw_from_cells
 from segstudio.base.errors import DataError, UserError
+from segstudio.data.batch_read import is_remote
+from segstudio.data.mapped import MappedDataset
+from segstudio.data.preflight import ERROR_CODES, PreflightTally, check_sample, check_stored_rows, image_shapes
+from segstudio.data.repeat_factor import epoch_indices, epoch_length, shard
+from segstudio.data.sample import RawSample, raw_from_cells
+from segstudio.samples.augment import PreparedSample, build_pipeline, prepare_sample, sample_seed
 
 
 class WorkerUserError(UserError):
@@ -45,7 +49,6 @@ class RowCheck:
         self.num_classes, self.has_masks, self.has_boxes = int(num_classes), bool(has_masks), bool(has_boxes)
 
     def findings(self, raw: RawSample) -> dict:
-        from segstudio.data.preflight import check_sample
         return check_sample(raw, self.num_classes, self.has_masks, self.has_boxes)
 
 
@@ -136,7 +139,6 @@ class SegmentationDataset(Dataset):
 
         A row that read_sample refuses is checked again in its stored form, so that its problem gets the
         code the up-front pre-flight gives it."""
-        from segstudio.data.preflight import ERROR_CODES
         try:
             raw = self.read(row)
         except DataError as exc:
@@ -147,7 +149,6 @@ class SegmentationDataset(Dataset):
         return prepare_sample(raw, self.pipeline, sample_seed(self.seed, epoch, row)), (row, codes, "")
 
     def _stored_findings(self, row: int) -> dict:
-        from segstudio.data.preflight import ERROR_CODES, PreflightTally, check_stored_rows
         m, tally = self.mapped, PreflightTally()
         try:
             check_stored_rows(tally, m.ds, m.mapping, m.box_format, [row], self.check.num_classes)
@@ -204,13 +205,10 @@ class SegmentationDataset(Dataset):
             self._ready = {}
 
     def prefetch_depth(self, batch_size: int = 1) -> int:
-        from segstudio.data.batch_read import is_remote
-
         return self.mapped.reads.prefetch_for(is_remote(self.mapped.url), batch_size)
 
     def image_sizes(self) -> list[tuple[int, int]]:
         """(height, width) per row from the stored headers, a batch of rows per request."""
-        from segstudio.data.preflight import image_shapes
         ds, column, out = self.mapped.ds, self.mapped.mapping.images, []
         for start in range(0, len(self.rows), 256):
             out += [(h, w) for h, w, _, _ in image_shapes(ds, column, self.rows[start:start + 256])]
@@ -243,7 +241,6 @@ class EpochBatchSampler(Sampler):
 
     def _order(self, epoch: int) -> np.ndarray:
         if self.repeat_factors is not None:
-            from segstudio.data.repeat_factor import epoch_indices, shard
             return shard(epoch_indices(self.repeat_factors, self.seed, epoch), self.rank, self.world_size)
         if not self.shuffle and self.world_size == 1:
             return np.arange(self.n)
@@ -283,7 +280,6 @@ class EpochBatchSampler(Sampler):
         """Positions this rank gets per epoch (DistributedSampler pads ranks to equal shares)."""
         n = self.n
         if self.repeat_factors is not None:
-            from segstudio.data.repeat_factor import epoch_length
             n = epoch_length(self.repeat_factors)
         return n if self.world_size == 1 else -(-n // self.world_size)
 
@@ -309,7 +305,6 @@ def checked_collate(batch: list[tuple]):
 
 def worker_init(worker_id: int) -> None:
     """Keep each worker to one thread: workers already run in parallel with each other."""
-    import cv2
     cv2.setNumThreads(0)
     torch.set_num_threads(1)
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import cv2
 
-from segstudio.samples.augment import report_to_json, resolve_spec
+from segstudio.samples.augment import report_to_json
+from segstudio.samples.augment_presets import resolve_spec
 from segstudio.data.mapped import open_mapped
 from segstudio.data.open import strip_secrets
 from segstudio.data.splits import make_split

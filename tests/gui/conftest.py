@@ -57,6 +57,7 @@ def make_window(qtbot):
         w.resize(1360, 860)
         w.show()
         windows.append(w)
+        qtbot.waitUntil(w.augmentPanel.catalogueReader.idle, timeout=60000)   # read off the GUI thread
         return w
     yield make
     for w in windows:

@@ -15,6 +15,7 @@ def panel(qtbot):
     renderer = RenderService()
     widget = AugmentPanel(DatasetState(), renderer)
     qtbot.addWidget(widget)
+    qtbot.waitUntil(widget.catalogueReader.idle, timeout=60000)
     yield widget
     renderer.shutdown()
 

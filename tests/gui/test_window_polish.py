@@ -165,7 +165,7 @@ def test_the_import_summary_fits_a_laptop_screen(make_window, qtbot, screenshot_
 def test_a_config_preset_keeps_the_split_column_and_the_gpu_preset_warns_without_a_gpu(window, qtbot):
     from PySide6.QtWidgets import QComboBox
 
-    from segstudio.base.config_presets import gpu_present
+    from segstudio.base.accelerator import gpu_present
 
     combo = child(window, "splitColumnCombo", QComboBox)
     assert combo.currentText() == "split"                      # proposed on open
