@@ -41,7 +41,7 @@ class AnchorSetup:
     def for_config(cls, cfg) -> "AnchorSetup":
         """The anchors of the model `cfg.model` describes at input size `cfg.augment.image_size` (built once
         per model settings in a process: a second audit, or the window's next one, skips the build)."""
-        import json
+        import json  # noqa: PLC0415
 
         model = {k: v for k, v in dataclasses.asdict(cfg.model).items() if k != "weights"}
         key = json.dumps([model, cfg.augment.image_size], sort_keys=True, default=str)
@@ -51,9 +51,9 @@ class AnchorSetup:
 
     @classmethod
     def _build(cls, cfg) -> "AnchorSetup":
-        import torch
+        import torch  # noqa: PLC0415
 
-        from segstudio.models.maskrcnn import build_model
+        from segstudio.models.maskrcnn import build_model  # noqa: PLC0415
 
         model = build_model(cfg.model, 2, cfg.augment.image_size, load_weights=False).eval()
         with torch.no_grad():

@@ -80,7 +80,7 @@ def torch_load(path: str | os.PathLike):
     """torch.load on CPU with weights_only=True (tensors and plain containers, never code).
 
     Raises UnreadableFile (with the exception's class name) for anything torch cannot read."""
-    import torch  # deferred: config.py imports this module and the CLI starts without loading torch
+    import torch  # deferred: config.py imports this module and the CLI starts without loading torch  # noqa: PLC0415
 
     try:
         return torch.load(path, map_location="cpu", weights_only=True)

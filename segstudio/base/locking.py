@@ -92,7 +92,7 @@ def lock_folder() -> Path:
     override = os.environ.get("SEGSTUDIO_LOCK_DIR")
     if override:
         return Path(override)
-    import platformdirs  # deferred: only imports need it
+    import platformdirs  # deferred: only imports need it  # noqa: PLC0415
     return Path(platformdirs.user_state_dir("segstudio", appauthor=False)) / "locks"
 
 

@@ -63,7 +63,7 @@ class ReadSettings:
 
 def is_remote(url: str) -> bool:
     """True for data behind a network (s3://, gcs://, az://, al://...), False for local paths and mem://."""
-    from segstudio.data.open import local_path, scheme_of
+    from segstudio.data.open import local_path, scheme_of  # noqa: PLC0415
 
     return local_path(url) is None and scheme_of(url) != "mem"
 
@@ -71,13 +71,13 @@ def is_remote(url: str) -> bool:
 def make_reader(ds, mapping: ColumnMapping, url: str, endpoint_url: str, version: str,
                 settings: ReadSettings) -> RowReader:
     """A RowReader for this process: remote data gets the retry deadline and (with a version) the cache."""
-    from segstudio.data.open import strip_secrets
+    from segstudio.data.open import strip_secrets  # noqa: PLC0415
 
     remote = is_remote(url)
     cache = None
     version = version_key(ds) or version   # with the branch: commit ids repeat on every branch
     if remote and settings.cache_gb > 0 and version:
-        from segstudio.data import row_cache
+        from segstudio.data import row_cache  # noqa: PLC0415
 
         columns = mapped_columns(mapping)
         key = row_cache.cache_key(strip_secrets(url), endpoint_url, version, columns)

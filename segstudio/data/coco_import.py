@@ -33,7 +33,7 @@ ID_SLICE = 1 << 16                # image ids read at a time from a dataset bein
 
 
 def _create_schema(ds, coco: CocoIndex, meta: dict) -> None:
-    from deeplake import types as T
+    from deeplake import types as T  # noqa: PLC0415
 
     add_instance_columns(ds, coco.class_names, iscrowd=True)
     ds.add_column("areas", T.Array("float32", 1))
@@ -49,7 +49,7 @@ def _dest_exists(dest: str, creds: dict) -> bool:
     path = local_path(dest)
     if path is not None:
         return path.exists() and (not path.is_dir() or any(path.iterdir()))
-    import deeplake
+    import deeplake  # noqa: PLC0415
 
     if creds.get("endpoint_url"):
         probe_endpoint(creds["endpoint_url"])
@@ -61,7 +61,7 @@ def _dest_exists(dest: str, creds: dict) -> bool:
 
 def _open_dest(dest: str, coco: CocoIndex, resume: bool, meta: dict, endpoint_url: str = ""):
     """The dataset, created unless resuming an existing one; the image ids it holds are excluded from coco."""
-    import deeplake
+    import deeplake  # noqa: PLC0415
 
     creds = s3_creds(None, endpoint_url) if scheme_of(dest) == "s3" else {}
     target = str(local_path(dest)) if local_path(dest) is not None else dest

@@ -30,7 +30,7 @@ def default_demo_path() -> str:
     """Where the window's demo dataset lives: the user data folder (SEGSTUDIO_DATA_DIR overrides it)."""
     root = os.environ.get("SEGSTUDIO_DATA_DIR")
     if not root:
-        import platformdirs
+        import platformdirs  # noqa: PLC0415
         root = platformdirs.user_data_dir("segstudio", appauthor=False)
     return str(Path(root) / "demo-v1")
 
@@ -55,7 +55,7 @@ def _rows(start: int, stop: int, seed: int) -> dict[str, list]:
 
 
 def _add_columns(ds, seed: int, num_images: int) -> None:
-    from deeplake import types
+    from deeplake import types  # noqa: PLC0415
 
     add_instance_columns(ds, CLASS_NAMES)
     ds.add_column("split", types.Text())
@@ -66,7 +66,7 @@ def _add_columns(ds, seed: int, num_images: int) -> None:
 
 
 def _write(path: Path, num_images: int, seed: int, progress: Progress | None) -> None:
-    import deeplake
+    import deeplake  # noqa: PLC0415
 
     ds = deeplake.create(str(path))
     _add_columns(ds, seed, num_images)
@@ -172,7 +172,7 @@ def create_demo_dataset(dest: str, num_images: int = 300, seed: int = 0, overwri
 
 def ensure_demo_dataset(progress: Progress | None = None) -> str:
     """The default demo dataset's path, generating it first if it is not there yet."""
-    import deeplake
+    import deeplake  # noqa: PLC0415
 
     path = Path(default_demo_path())
     if deeplake.exists(str(path)):

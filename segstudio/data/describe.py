@@ -85,7 +85,7 @@ def read_box_formats(ds) -> dict:
 
 
 def _recorded_box_format(t) -> BoxFormat | None:
-    import deeplake
+    import deeplake  # noqa: PLC0415
 
     for mode in _BOX_MODES:
         for units in _BOX_UNITS:

@@ -39,7 +39,7 @@ def _log_lines(path: Path):
     """The JSON objects of one log file; DataError if the file cannot be decoded."""
     raw = path.read_bytes()
     if path.name.endswith(".lz4"):
-        import lz4.block
+        import lz4.block  # noqa: PLC0415
         try:
             raw = lz4.block.decompress(raw)
         except Exception:  # noqa: BLE001 - lz4 raises LZ4BlockError, no common base worth naming

@@ -134,7 +134,7 @@ def _write_row(ds, row: int, fixes: list[Fix], mapping: ColumnMapping, box_forma
 def open_fix_branch(url: str, branch: str = FIX_BRANCH, *, endpoint_url: str = "", creds: dict | None = None):
     """The writable dataset on `branch` (made from main's newest commit when it does not exist yet), and the
     objects that must stay referenced while it is used. Never main: fixes are merged by the user."""
-    from segstudio.data.open import open_dataset
+    from segstudio.data.open import open_dataset  # noqa: PLC0415
 
     if not branch or branch == MAIN:
         raise DataError("segstudio writes label fixes on a branch, never on main; choose a branch name (the "
@@ -155,7 +155,7 @@ def commit_fixes(url: str, fixes: list[Fix], mapping: ColumnMapping, box_format:
                  message: str, *, branch: str = FIX_BRANCH, endpoint_url: str = "",
                  creds: dict | None = None) -> VersionRef:
     """Commit `fixes` on `branch` of the dataset at `url` as one batch, holding the dataset's writer lock."""
-    from segstudio.base.locking import dataset_lock
+    from segstudio.base.locking import dataset_lock  # noqa: PLC0415
 
     if not fixes:
         raise DataError("There are no fixes to commit.")

@@ -112,7 +112,7 @@ def open_mapped(url: str, data_cfg=None, *, endpoint_url: str = "", creds: dict 
 
     strict=False keeps going when no mapping fits: mapping is None and `problem` holds the one sentence
     (inspect and the window show the schema so that the user can choose columns)."""
-    from segstudio.base.config import DataConfig
+    from segstudio.base.config import DataConfig  # noqa: PLC0415
 
     data_cfg = data_cfg if data_cfg is not None else DataConfig()
     ds, legacy = open_readable(url, endpoint_url=endpoint_url, creds=creds)

@@ -90,7 +90,7 @@ def _check_local(url: str, path: Path) -> bool:
 
 def _check_chunks(url: str, path: Path) -> None:
     """A data file cut short becomes one sentence here instead of zeros or unbounded memory in Deep Lake."""
-    from segstudio.data.integrity import check_local_dataset
+    from segstudio.data.integrity import check_local_dataset  # noqa: PLC0415
     try:
         check_local_dataset(path, url)
     except DataError:
@@ -106,7 +106,7 @@ def _v3_message(url: str, why: str = "which segstudio opens read-only") -> str:
 
 def _query_v3_or_none(target: str, creds: dict | None, token: str | None):
     """The query view when `target` holds a Deep Lake 3.x dataset (deeplake 4 reads those only by query)."""
-    import deeplake
+    import deeplake  # noqa: PLC0415
 
     if '"' in target:
         return None
@@ -144,7 +144,7 @@ def _translate(exc: Exception, url: str, creds: dict | None, token: str | None) 
 
 def _query_v3(url: str, target: str, creds: dict | None, token: str | None):
     """A Deep Lake 3.x dataset as deeplake 4's read-only query view of all its rows."""
-    import deeplake
+    import deeplake  # noqa: PLC0415
 
     if '"' in target:
         raise DataError(f"{url} contains a double quote, which a Deep Lake query cannot name; rename the path.")
@@ -213,7 +213,7 @@ def _open(url: str, endpoint_url: str, creds: dict | None, read_only: bool) -> t
         token = _token(url, target)
     if legacy:
         return _query_v3(url, target, creds, token), True
-    import deeplake
+    import deeplake  # noqa: PLC0415
 
     opener = deeplake.open_read_only if read_only else deeplake.open
     try:

@@ -32,7 +32,7 @@ def cache_root() -> Path:
     """The rows cache folder: SEGSTUDIO_CACHE_DIR, else the platform's user cache folder."""
     root = os.environ.get("SEGSTUDIO_CACHE_DIR")
     if not root:
-        import platformdirs
+        import platformdirs  # noqa: PLC0415
         root = platformdirs.user_cache_dir("segstudio", appauthor=False)
     return Path(root).expanduser() / "rows"
 
@@ -44,7 +44,7 @@ def cache_key(url: str, endpoint_url: str, version: str, columns: list[str]) -> 
 
 def encode_cells(cells: dict) -> bytes | None:
     """{column: array} -> bytes; None when a value is not a plain array (it is then not cached)."""
-    import lz4.frame
+    import lz4.frame  # noqa: PLC0415
 
     buf = io.BytesIO()
     names = list(cells)
@@ -58,7 +58,7 @@ def encode_cells(cells: dict) -> bytes | None:
 
 
 def decode_cells(data: bytes) -> dict:
-    import lz4.frame
+    import lz4.frame  # noqa: PLC0415
 
     buf = io.BytesIO(lz4.frame.decompress(data))
     names = json.loads(buf.readline())
@@ -154,7 +154,7 @@ def _row_files(root: Path):
 
 def evict(root: Path, limit_bytes: int) -> int:
     """Delete least recently used rows until the cache is at most 90% of the limit; -> bytes freed."""
-    from filelock import FileLock, Timeout
+    from filelock import FileLock, Timeout  # noqa: PLC0415
 
     try:
         with FileLock(str(Path(root) / ".evict.lock"), timeout=0):

@@ -26,7 +26,7 @@ CACHE_FORMAT = 1
 def cache_dir() -> Path:
     root = os.environ.get("SEGSTUDIO_CACHE_DIR")
     if not root:
-        import platformdirs
+        import platformdirs  # noqa: PLC0415
         root = platformdirs.user_cache_dir("segstudio", appauthor=False)
     return Path(root) / "reports"
 
@@ -34,7 +34,7 @@ def cache_dir() -> Path:
 def dataset_address(url: str, endpoint_url: str = "") -> str:
     """The dataset's address without credentials: an absolute path for local datasets; for URLs no
     user:password@, no query string (tokens live there) and the S3 endpoint it was read from."""
-    from segstudio.data.open import local_path
+    from segstudio.data.open import local_path  # noqa: PLC0415
 
     path = local_path(url)
     if path is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 def add_instance_columns(ds, class_names, *, image_compression: str = "jpg", iscrowd: bool = False) -> None:
     """Add the instance columns to a new, empty dataset and record the class names (not committed)."""
-    from deeplake import types as T
+    from deeplake import types as T  # noqa: PLC0415
 
     ds.add_column("images", T.Image(dtype="uint8", sample_compression=image_compression))
     ds.add_column("masks", T.BinaryMask(sample_compression="lz4"))

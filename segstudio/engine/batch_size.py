@@ -55,7 +55,7 @@ def cuda_batch_size(peak_bytes: Callable[[int], int], free_bytes: int, share: fl
 def training_step_peak(cfg, device: torch.device) -> Callable[[int], int]:
     """peak_bytes(batch) for `cuda_batch_size`: one forward and backward pass of the run's model on
     synthetic images (a box and its mask each) at augment.image_size, plus the optimiser's moments."""
-    from segstudio.models.maskrcnn import build_model
+    from segstudio.models.maskrcnn import build_model  # noqa: PLC0415
 
     size = int(cfg.augment.image_size)
     classes = max(len(cfg.data.class_names), 1) + 1

@@ -63,8 +63,8 @@ def _load(run_dir: Path):
 
 
 def _config_diff(a: Path, b: Path) -> dict:
-    from segstudio.base.config import config_to_dict
-    from segstudio.engine.rundir import load_run_config
+    from segstudio.base.config import config_to_dict  # noqa: PLC0415
+    from segstudio.engine.rundir import load_run_config  # noqa: PLC0415
 
     if not (a / "config.toml").is_file() or not (b / "config.toml").is_file():
         return {}

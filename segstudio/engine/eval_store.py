@@ -20,7 +20,7 @@ FORMAT = 1
 
 def encode_masks(masks) -> list[dict]:
     """N x H x W boolean masks (numpy or torch) -> COCO RLE dicts with str counts."""
-    from pycocotools import mask as mask_utils
+    from pycocotools import mask as mask_utils  # noqa: PLC0415
 
     masks = np.asarray(masks, dtype=np.uint8)
     if len(masks) == 0:

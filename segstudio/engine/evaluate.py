@@ -17,7 +17,7 @@ SUMMARY_KEYS = ("map", "map_50", "map_75", "map_small", "map_medium", "map_large
 
 
 def make_metric(backend: str = "faster_coco_eval"):
-    from torchmetrics.detection import MeanAveragePrecision
+    from torchmetrics.detection import MeanAveragePrecision  # noqa: PLC0415
 
     return MeanAveragePrecision(iou_type=("bbox", "segm"), backend=backend, class_metrics=True)
 

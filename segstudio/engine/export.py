@@ -29,7 +29,7 @@ def validation_images(loaded, count: int) -> tuple[list[tuple[str, Tensor]], str
 
     When the run's data cannot be read any more, seeded random images stand in (and the report says so)."""
     try:
-        from segstudio.engine import rundir
+        from segstudio.engine import rundir  # noqa: PLC0415
 
         cfg = loaded.cfg
         mapped = open_mapped(cfg.data.url, cfg.data, endpoint_url=cfg.data.endpoint_url)

@@ -100,8 +100,8 @@ def _onnx_metadata(meta: dict) -> dict:
 
 def write_onnx(model, meta: dict, folder: Path, example: Tensor) -> Exported:
     require("ONNX", "onnx", "onnxruntime")
-    import onnx
-    import onnxruntime as ort
+    import onnx  # noqa: PLC0415
+    import onnxruntime as ort  # noqa: PLC0415
 
     path = folder / "model.onnx"
     _trace_onnx(model, example, path)
@@ -141,7 +141,7 @@ def write_openvino(model, meta: dict, folder: Path, example: Tensor) -> Exported
     """OpenVINO IR (model.xml + model.bin) converted from the ONNX graph, run on OpenVINO's CPU plugin."""
     _without_openvino_telemetry()
     require("OpenVINO", "openvino", "onnx")
-    import openvino as ov
+    import openvino as ov  # noqa: PLC0415
 
     onnx_path = folder / "from.onnx"
     _trace_onnx(model, example, onnx_path)

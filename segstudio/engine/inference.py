@@ -44,7 +44,7 @@ class LoadedRun:
 
 def load_run_model(run: str, which: str = "best", runs_dir: str = "runs", device: str = "cpu") -> LoadedRun:
     """The run's model in eval mode with the weights of checkpoints/<which>.pt (best falls back to last)."""
-    from segstudio.models.maskrcnn import build_model
+    from segstudio.models.maskrcnn import build_model  # noqa: PLC0415
 
     run_dir = rundir.resolve_run(run, runs_dir)
     cfg = rundir.load_run_config(run_dir)
@@ -72,7 +72,7 @@ def evaluate_run(loaded: LoadedRun, dataset: str = "", *, batch_size: int = 4, d
     Writes runs/<name>/eval/: metrics.json (returned), predictions.json (the stored predictions),
     analysis.json (PR curves, thresholds, confusion matrix, error types) and thresholds.json (not with
     analyse=False: COCO AP only, the evaluation as it was before the analyses, for benchmarks)."""
-    from segstudio.samples.loader import SegmentationDataset, build_loader
+    from segstudio.samples.loader import SegmentationDataset, build_loader  # noqa: PLC0415
 
     cfg = loaded.cfg
     url = dataset or cfg.data.url
@@ -113,7 +113,7 @@ def evaluate_run(loaded: LoadedRun, dataset: str = "", *, batch_size: int = 4, d
 
 def save_analysis(folder: Path, stored: list, class_names: list) -> float:
     """predictions.json, analysis.json and thresholds.json of one evaluation pass; returns the seconds taken."""
-    import time
+    import time  # noqa: PLC0415
 
 
     started = time.perf_counter()
@@ -125,7 +125,7 @@ def save_analysis(folder: Path, stored: list, class_names: list) -> float:
 
 
 def _images_from_folder(folder: Path) -> Iterable[tuple[str, np.ndarray]]:
-    from PIL import Image
+    from PIL import Image  # noqa: PLC0415
 
     if folder.is_file():
         files = [folder]
@@ -153,7 +153,7 @@ def _images_from_dataset(url: str, cfg) -> Iterable[tuple[str, np.ndarray]]:
 
 def to_coco_results(image_id, output: dict, score_threshold: float) -> list[dict]:
     """Model output for one image -> COCO result dicts (bbox xywh, RLE segmentation, 1-based category)."""
-    from pycocotools import mask as mask_utils
+    from pycocotools import mask as mask_utils  # noqa: PLC0415
 
     keep = output["scores"] >= score_threshold
     boxes = output["boxes"][keep].cpu().numpy()
@@ -229,7 +229,7 @@ def predict(loaded: LoadedRun, source: str, out_dir: str, *, score_threshold: fl
 
 def _predict_images(loaded: LoadedRun, images, out: Path, score_threshold: float | dict, device: str,
                     progress, should_stop) -> tuple[int, int]:
-    from PIL import Image
+    from PIL import Image  # noqa: PLC0415
 
     results, names, count = [], [], 0
     for name, image in images:

@@ -29,7 +29,7 @@ from segstudio.engine.label_issues import find_candidates
 
 def predict_rows(loaded, mapped, rows: list[int], *, batch_size: int = 4, should_stop=None) -> list:
     """EvalImages (predictions beside the stored labels, random transforms off) of `rows`."""
-    from segstudio.samples.loader import SegmentationDataset, build_loader
+    from segstudio.samples.loader import SegmentationDataset, build_loader  # noqa: PLC0415
 
     cfg = loaded.cfg
     dataset = SegmentationDataset(mapped, rows, cfg.augment, train=False, seed=cfg.train.seed)
@@ -77,9 +77,9 @@ def fold_plan(loaded, folds: int, rows: int, iterations: int) -> FoldPlan:
 
 def _train_fold(loaded, mapped_rows, held_out, fold: int, iterations: int, work: Path, should_stop, on_event):
     """Train one fold's model (every row but `held_out`) and return it loaded."""
-    from segstudio.engine.inference import load_run_model
-    from segstudio.engine.train import train
-    from segstudio.engine.train_data import build_train_data
+    from segstudio.engine.inference import load_run_model  # noqa: PLC0415
+    from segstudio.engine.train import train  # noqa: PLC0415
+    from segstudio.engine.train_data import build_train_data  # noqa: PLC0415
 
     cfg = copy.deepcopy(loaded.cfg)
     cfg.train.runs_dir, cfg.train.run_name = str(work), f"fold{fold + 1}"
@@ -100,7 +100,7 @@ def find_label_issues(run: str, *, folds: int = 0, fold_iterations: int = 0, run
                       on_event=lambda event: None, progress=lambda text: None) -> tuple[dict, dict]:
     """Candidates for the run's dataset (quick with folds=0, else k-fold) as a JSON-ready dict, and the
     predictions they came from ({row: EvalImage}, for the window's review)."""
-    from segstudio.engine.inference import load_run_model
+    from segstudio.engine.inference import load_run_model  # noqa: PLC0415
 
     started = time.perf_counter()
     loaded = load_run_model(run, checkpoint, runs_dir)
@@ -154,8 +154,8 @@ def mark_reviewed(run_dir, keys: list[tuple]) -> None:
 def prediction_mask(image, index: int, height: int, width: int) -> np.ndarray:
     """Prediction `index` of an EvalImage as an HxW bool mask at the dataset row's size (the evaluation
     may have seen the image resized)."""
-    import cv2
-    from pycocotools import mask as mask_utils
+    import cv2  # noqa: PLC0415
+    from pycocotools import mask as mask_utils  # noqa: PLC0415
 
     mask = mask_utils.decode(image.pred_masks[index]).astype(np.uint8)
     if mask.shape != (height, width):

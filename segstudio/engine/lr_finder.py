@@ -122,8 +122,8 @@ def find_lr(cfg, *, data=None, start: float = 1e-6, end: float = 1.0, iters: int
             warn: Callable[[str], None] = lambda m: None, **progress) -> LrSweep:
     """The range test for the run `cfg` would start: its data (or `data`), model and optimiser; nothing
     is written to train.runs_dir."""
-    from segstudio.engine.session import build_training, pick_device, seed_everything
-    from segstudio.models.maskrcnn import settle_auto_weights
+    from segstudio.engine.session import build_training, pick_device, seed_everything  # noqa: PLC0415
+    from segstudio.models.maskrcnn import settle_auto_weights  # noqa: PLC0415
 
     if not 0 < start < end:
         raise ConfigError(f"The sweep needs 0 < start < end; got {start:g} .. {end:g}.")
@@ -134,7 +134,7 @@ def find_lr(cfg, *, data=None, start: float = 1e-6, end: float = 1.0, iters: int
     seed_everything(cfg.train.seed)
     own_data = data is None
     if own_data:
-        from segstudio.engine.train_data import build_train_data
+        from segstudio.engine.train_data import build_train_data  # noqa: PLC0415
         data = build_train_data(cfg, warn=warn)
     try:
         cfg = dataclasses.replace(cfg, data=data.data_config)

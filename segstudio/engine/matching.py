@@ -32,7 +32,7 @@ def _xywh(boxes: np.ndarray) -> np.ndarray:
 
 def iou_matrix(image: EvalImage, kind: str) -> np.ndarray:
     """P x G IoUs of every prediction with every ground truth (any class), computed once per image."""
-    from pycocotools import mask as mask_utils
+    from pycocotools import mask as mask_utils  # noqa: PLC0415
 
     if kind not in image.cache:
         p, g = len(image.pred_scores), len(image.gt_labels)

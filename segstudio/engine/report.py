@@ -26,9 +26,9 @@ MAX_PICTURE_WIDTH = 1400   # px, a worst image (prediction | ground truth) in th
 
 
 def _plt():
-    import matplotlib
+    import matplotlib  # noqa: PLC0415
     matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415
     return plt
 
 
@@ -195,8 +195,8 @@ def write_report(eval_dir: Path, out: Path, worst: list | None = None) -> Path:
 def write_run_report(run_dir: Path, out: Path, worst: int = 6) -> Path:
     """The report of a run's stored evaluation, with its `worst` worst images at the global F1-best
     threshold (drawn from the stored predictions; the dataset is read for the pictures)."""
-    from segstudio.engine import eval_store
-    from segstudio.engine.val_browser import worst_pictures
+    from segstudio.engine import eval_store  # noqa: PLC0415
+    from segstudio.engine.val_browser import worst_pictures  # noqa: PLC0415
 
     eval_dir = Path(run_dir) / "eval"
     read_evaluation(eval_dir)   # a clear error when there is none
@@ -206,7 +206,7 @@ def write_run_report(run_dir: Path, out: Path, worst: int = 6) -> Path:
 
 
 def _array_png(picture: np.ndarray) -> bytes:
-    from PIL import Image
+    from PIL import Image  # noqa: PLC0415
     buf = io.BytesIO()
     image = Image.fromarray(np.asarray(picture, np.uint8))
     image.thumbnail((MAX_PICTURE_WIDTH, MAX_PICTURE_WIDTH))   # keeps index.html a few MB

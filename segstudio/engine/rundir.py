@@ -62,11 +62,11 @@ def load_run_config(run_dir: str | os.PathLike):
 
 
 def _library_versions() -> dict:
-    import albumentations
-    import deeplake
-    import numpy
-    import torch
-    import torchvision
+    import albumentations  # noqa: PLC0415
+    import deeplake  # noqa: PLC0415
+    import numpy  # noqa: PLC0415
+    import torch  # noqa: PLC0415
+    import torchvision  # noqa: PLC0415
 
     return {"segstudio": segstudio.__version__, "python": platform.python_version(),
             "torch": torch.__version__, "torchvision": torchvision.__version__,

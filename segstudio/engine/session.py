@@ -160,7 +160,7 @@ def set_up(cfg: Config, log: RunLog, *, resume: str | None = None, extend_epochs
         cfg = resolve_batch_size(cfg, device, log.warn)   # "auto": chosen now, recorded in the run card
         seed_everything(cfg.train.seed + dist.rank)
         if data is None:
-            from segstudio.engine.train_data import build_train_data
+            from segstudio.engine.train_data import build_train_data  # noqa: PLC0415
             split = rundir.read_split(run_dir) if run_dir else None
             data = build_train_data(cfg, split=split, warn=log.warn, dist=dist, emit=log.emit)
         cfg = dataclasses.replace(cfg, data=data.data_config)

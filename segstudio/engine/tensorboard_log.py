@@ -15,8 +15,8 @@ TB_FLUSH_S = 15   # how stale the curves in a running TensorBoard may be
 
 def tensorboard_available() -> bool:
     try:
-        import tensorboard  # noqa: F401
-        from torch.utils.tensorboard import SummaryWriter  # noqa: F401
+        import tensorboard  # noqa: F401, PLC0415
+        from torch.utils.tensorboard import SummaryWriter  # noqa: F401, PLC0415
     except ImportError:
         return False
     return True
@@ -32,7 +32,7 @@ class TensorBoardLog:
     """Scalars per iteration (every loss term, lr, images/s, data wait), epoch means and validation APs."""
 
     def __init__(self, run_dir: str | os.PathLike, resumed_at: int | None = None):
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415
 
         # On resume, drop what the killed run logged after its checkpoint: those iterations run again.
         purge = None if resumed_at is None else int(resumed_at) + 1

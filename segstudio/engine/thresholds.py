@@ -78,7 +78,7 @@ def keep(scores, labels, thresholds: dict[int, float] | float) -> np.ndarray:
 
 def passing(output: dict, thresholds) -> dict:
     """The detections of one model output (torch tensors) that pass their class's threshold (see `keep`)."""
-    import torch
+    import torch  # noqa: PLC0415
 
     mask = torch.as_tensor(keep(output["scores"].cpu().numpy(), output["labels"].cpu().numpy(), thresholds))
     return {k: v[mask.to(v.device)] for k, v in output.items()}

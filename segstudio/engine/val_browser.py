@@ -125,7 +125,7 @@ class StoredOutputs(Mapping):
         self._decoded: dict = {}
 
     def __getitem__(self, row):
-        from pycocotools import mask as mask_utils
+        from pycocotools import mask as mask_utils  # noqa: PLC0415
 
         if row not in self._decoded:
             im = self._images[row]

@@ -81,8 +81,8 @@ def _backbone_default(builder):
 
 
 def _catalogue() -> list[KnownWeights]:
-    from torchvision.models import ResNet18_Weights
-    from torchvision.models.detection import (
+    from torchvision.models import ResNet18_Weights  # noqa: PLC0415
+    from torchvision.models.detection import (  # noqa: PLC0415
         MaskRCNN_ResNet50_FPN_V2_Weights,
         MaskRCNN_ResNet50_FPN_Weights,
         fasterrcnn_mobilenet_v3_large_fpn,

@@ -56,8 +56,8 @@ def _read(path: Path) -> dict:
 
 def _skeleton(arch: str) -> dict:
     """name -> shape of arch's tensors with torchvision's widths (built on the meta device: no memory)."""
-    from segstudio.base.config import ModelConfig
-    from segstudio.models.maskrcnn import build_model
+    from segstudio.base.config import ModelConfig  # noqa: PLC0415
+    from segstudio.models.maskrcnn import build_model  # noqa: PLC0415
 
     cfg = ModelConfig(arch=arch, weights="coco", fpn_channels=256, mask_head_channels=256, mask_head_layers=4)
     with torch.device("meta"):
@@ -85,7 +85,7 @@ def _coverage(have: dict, want: dict, shapes: bool) -> float:
 
 def detect_architecture(state: dict) -> tuple[str, list]:
     """-> ("detector" | "backbone", archs the file fits best); WeightsError when none fits."""
-    from segstudio.models.maskrcnn import ARCHS
+    from segstudio.models.maskrcnn import ARCHS  # noqa: PLC0415
 
     own = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
     scores = {}
