@@ -1,5 +1,6 @@
 """The core never imports Qt: every module outside segstudio/gui imports with PySide6 and pyqtgraph blocked."""
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -57,3 +58,26 @@ def test_albumentations_never_looks_for_updates_online():
                          env={k: v for k, v in os.environ.items() if k != "NO_ALBUMENTATIONS_UPDATE"})
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip() == "1"
+
+
+def _lint_imports(root: Path) -> subprocess.CompletedProcess:
+    lint = Path(sys.executable).parent / "lint-imports"
+    return subprocess.run([str(lint), "--no-cache", "--config", str(root / "pyproject.toml")], cwd=root,
+                          env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True, timeout=300)
+
+
+def test_each_layer_imports_only_the_layers_below_it():
+    """The five layers of docs/architecture.md (pyproject's import-linter contracts), imports inside
+    functions included, and no Qt below the window."""
+    out = _lint_imports(ROOT)
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert "2 kept, 0 broken" in out.stdout
+
+
+def test_the_layer_contract_catches_an_import_from_above(tmp_path):
+    shutil.copytree(ROOT / "segstudio", tmp_path / "segstudio", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    with open(tmp_path / "segstudio" / "data" / "open.py", "a") as f:
+        f.write("\n\ndef _upward():\n    import segstudio.engine.train  # noqa\n")
+    out = _lint_imports(tmp_path)
+    assert out.returncode != 0 and "five layers BROKEN" in out.stdout, out.stdout[-3000:]
