@@ -1,23 +1,55 @@
 """Small dataclasses the engine reports through its `on_event` callback.
 
 The CLI turns them into a progress bar and log lines, the window into curves and status; both append
-`event.to_dict()` to metrics.jsonl. Events carry plain Python numbers and strings only (never tensors),
-so they can cross threads and be serialised as they are.
+`event.to_dict()` to metrics.jsonl, and `Event.from_dict` turns a record back into the same typed event
+(the window draws live and past runs from the same objects). Events carry plain Python numbers and strings
+only (never tensors), so they can cross threads and be serialised as they are.
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import ClassVar
+
+_KINDS: dict[str, type] = {}   # "iteration" -> IterationEvent, ... (every subclass registers itself)
 
 
 @dataclass
 class Event:
-    def to_dict(self) -> dict:
-        return {"event": self.kind, **dataclasses.asdict(self)}
+    KIND: ClassVar[str] = ""   # the record's "event" value; by default the class name without "Event", lower
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _KINDS[cls.kind_name()] = cls
+
+    @classmethod
+    def kind_name(cls) -> str:
+        return cls.__dict__.get("KIND") or cls.__name__.removesuffix("Event").lower()
 
     @property
     def kind(self) -> str:
-        return type(self).__name__.removesuffix("Event").lower()
+        return self.kind_name()
+
+    def to_dict(self) -> dict:
+        return {"event": self.kind, **dataclasses.asdict(self)}
+
+    @staticmethod
+    def from_dict(record: dict) -> Event | None:
+        """The typed event of a metrics.jsonl record (fields it does not know are ignored); None for a record
+        of another kind, or one that lacks a field its kind needs."""
+        cls = _KINDS.get(record.get("event", ""))
+        if cls is None:
+            return None
+        names = {f.name for f in dataclasses.fields(cls)}
+        try:
+            return cls(**{k: v for k, v in record.items() if k in names})
+        except TypeError:
+            return None
+
+
+def events_from(records) -> list[Event]:
+    """The typed events of metrics.jsonl records, in order, skipping what is not an event."""
+    return [e for e in map(Event.from_dict, records) if e is not None]
 
 
 @dataclass
@@ -96,14 +128,11 @@ class WarningEvent(Event):
 @dataclass
 class BadRowEvent(Event):
     """A row with an error met while training reads it (the pre-flight checked only a sample up front)."""
+    KIND: ClassVar[str] = "bad_row"
     row: int
     message: str              # one sentence naming the row and its problem
     action: str               # "skipped" (data.bad_rows = "skip") or "stopped"
     skipped: int = 0          # rows this run has skipped so far
-
-    @property
-    def kind(self) -> str:
-        return "bad_row"
 
 
 @dataclass

@@ -12,6 +12,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QSizePolicy, QWidget
 
+from segstudio.engine.events import Event, IterationEvent, StartedEvent
+from segstudio.gui.series import SERIES, points
+
 SMOOTHING = 0.9          # exponential moving average factor of the smoothed loss curves (bias-corrected)
 REDRAW_MS = 100
 MAX_REDRAW_MS = 1000   # live readouts at least once a second
@@ -174,24 +177,20 @@ class CurvesWidget(QWidget):
         self._ranges.clear()
         self._fit_ranges()
 
-    def add_events(self, events: list[dict]) -> None:
-        """Append a batch of event dicts (as the worker sends them, or as read from metrics.jsonl)."""
+    def add_events(self, events: list[Event]) -> None:
+        """Append a batch of typed events (as the worker sends them, or as read back from metrics.jsonl)."""
         for ev in events:
-            kind = ev.get("event")
-            if kind == "iteration":
-                self._add_iteration(ev)
-            elif kind == "started":
-                self.set_total_iterations(int(ev.get("total_iters", 0)))
-            elif kind == "eval":
-                it = float(ev.get("iteration", 0))
-                metrics = ev.get("metrics", {}) or {}
-                for key, label in (("bbox_map", "box AP"), ("segm_map", "mask AP"), ("segm_map_50", "mask AP50")):
-                    if key in metrics and metrics[key] is not None:
-                        self._point("ap:" + label, it, float(metrics[key]))
-                val = (ev.get("val_losses") or {}).get("loss")
-                if val is not None:
-                    self._point("val:validation", it, float(val))
-                    self._name_validation(float(val))
+            if isinstance(ev, StartedEvent):
+                self.set_total_iterations(ev.total_iters)
+                continue
+            if isinstance(ev, IterationEvent):
+                self._loss("total", float(ev.iteration), float(ev.loss))
+                for name, value in (ev.losses or {}).items():
+                    self._loss(name.removeprefix("loss_"), float(ev.iteration), float(value))
+            for key, value in points(ev):
+                self._point(key, float(ev.iteration), value)
+                if key == "val:validation":
+                    self._name_validation(value)
 
     def _name_validation(self, value: float) -> None:
         """The legend says the last validation loss (it may lie above the plot's scale)."""
@@ -199,15 +198,6 @@ class CurvesWidget(QWidget):
         label = legend.getLabel(self._items["val:validation"]) if legend is not None else None
         if label is not None:
             label.setText(f"validation loss {value:.3g}")
-
-    def _add_iteration(self, ev: dict) -> None:
-        it = float(ev["iteration"])
-        self._loss("total", it, float(ev["loss"]))
-        for name, value in (ev.get("losses") or {}).items():
-            self._loss(name.removeprefix("loss_"), it, float(value))
-        self._point("lr:lr", it, float(ev.get("lr", 0.0)))
-        self._point("speed:images/s", it, float(ev.get("images_per_s", 0.0)))
-        self._point("wait:data wait", it, 100.0 * float(ev.get("data_wait", 0.0)))
 
     def _loss(self, name: str, x: float, y: float) -> None:
         self._point("loss:" + name, x, y)
@@ -282,28 +272,28 @@ class CurvesWidget(QWidget):
         self._overlays.clear()
         self._fit_ranges()
 
-    def add_overlay(self, label: str, events: list[dict], index: int) -> None:
+    def add_overlay(self, label: str, events: list[Event], index: int) -> None:
         """Dashed curves of a past run in its own muted colour: total loss smoothed as the live one is (the raw
-        points faintly behind it), lr, speed, data wait and mask AP, for comparison."""
+        points faintly behind it) and every series of the table marked `past`, for comparison."""
         colour = pg.mkColor(PAST_COLOURS[index % len(PAST_COLOURS)])
         colour.setAlpha(200)
-        its = [e for e in events if e.get("event") == "iteration"]
-        evals = [e for e in events if e.get("event") == "eval"]
+        its = [e for e in events if isinstance(e, IterationEvent)]
         if its:
             faint = pg.mkColor(colour)
             faint.setAlpha(60)
-            raw = pg.PlotDataItem(np.asarray([e["iteration"] for e in its], np.float64),
-                                  np.asarray([e["loss"] for e in its], np.float64), pen=pg.mkPen(faint, width=1))
+            raw = pg.PlotDataItem(np.asarray([e.iteration for e in its], np.float64),
+                                  np.asarray([e.loss for e in its], np.float64), pen=pg.mkPen(faint, width=1))
             self.lossPlot.getPlotItem().addItem(raw)
             self._overlays.append((self.lossPlot, raw))
-        curves = [(self.lossPlot, [e["iteration"] for e in its], smoothed([e["loss"] for e in its])),
-                  (self.lrPlot, [e["iteration"] for e in its], [e.get("lr", 0.0) for e in its]),
-                  (self.speedPlot, [e["iteration"] for e in its], [e.get("images_per_s", 0.0) for e in its]),
-                  (self.waitPlot, [e["iteration"] for e in its], [100.0 * e.get("data_wait", 0.0) for e in its]),
-                  (self.apPlot, [e["iteration"] for e in evals],
-                   [(e.get("metrics") or {}).get("segm_map", np.nan) for e in evals])]
+        curves = [(self.lossPlot, [e.iteration for e in its], smoothed([e.loss for e in its]))]
+        for spec in SERIES:
+            if spec.past:
+                chosen = [e for e in events if isinstance(e, spec.event)]
+                values = [spec.value(e) for e in chosen]
+                curves.append((self._plot_of(spec.key), [e.iteration for e in chosen],
+                               [np.nan if v is None else v for v in values]))
         for plot, xs, ys in curves:
-            if not xs:
+            if not len(xs):
                 continue
             item = pg.PlotDataItem(np.asarray(xs, np.float64), np.asarray(ys, np.float64),
                                    pen=pg.mkPen(colour, width=2, style=pg.QtCore.Qt.PenStyle.DashLine),

@@ -12,12 +12,14 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDoubleSpinBox, QFi
 
 from segstudio.base.advice import run_warnings
 from segstudio.base.config import OPTIMISER_SETTINGS, Config, dumps_config, load_config, save_config, validate
-from segstudio.engine.events import format_duration
+from segstudio.engine.events import (BadRowEvent, ErrorEvent, EvalEvent, EvaluatingEvent, IterationEvent,
+                                     StartedEvent, WarningEvent, events_from, format_duration)
 from segstudio.engine.rundir import load_run_config, read_metrics
 from segstudio.base.errors import UserError
 from segstudio.gui import config_form, settings
 from segstudio.gui.curves import CurvesWidget
 from segstudio.gui.runs_listing import RunsLister
+from segstudio.gui.series import readout
 from segstudio.gui.workers import LatestTask
 from segstudio.gui.weights_field import WeightsRow, confirm_missing_weights
 from segstudio.gui.widgets import hbox, vbox
@@ -74,8 +76,8 @@ def train_in_thread(*args, **kwargs):
 
 
 def read_runs_metrics(paths: tuple, should_stop) -> list:
-    """Every record of each run's metrics.jsonl (off the GUI thread: a long run's file is tens of MB)."""
-    return [[] if should_stop() else read_metrics(path) for path in paths]
+    """Every event of each run's metrics.jsonl (off the GUI thread: a long run's file is tens of MB)."""
+    return [[] if should_stop() else events_from(read_metrics(path)) for path in paths]
 
 
 class TrainPanel(QWidget):
@@ -426,7 +428,7 @@ class TrainPanel(QWidget):
         settings.save_value("config/last", dumps_config(cfg))
         self.curves.clear()
         if resume is not None:
-            self.curves.add_events(read_metrics(resume))
+            self.curves.add_events(events_from(read_metrics(resume)))
         self.last_result = None
         self._epochs = cfg.train.epochs + extend_epochs
         self._split_note = describe_split(cfg.data)
@@ -471,35 +473,31 @@ class TrainPanel(QWidget):
         self.curves.add_events(events)
         last_iter = None
         for ev in events:
-            kind = ev.get("event")
-            if kind == "iteration":
+            if isinstance(ev, IterationEvent):
                 last_iter = ev
-            elif kind == "started":
-                self.run_dir = ev.get("run_dir", "")
-                self._epochs = int(ev.get("epochs", self._epochs))
-                self.progressBar.setMaximum(max(1, int(ev.get("total_iters", 1))))
+            elif isinstance(ev, StartedEvent):
+                self.run_dir = ev.run_dir
+                self._epochs = ev.epochs or self._epochs
+                self.progressBar.setMaximum(max(1, ev.total_iters))
                 self.refresh_runs()     # the run (new or resumed) is listed as running
-                self.message.emit(f"Training on {ev.get('device')} ({ev.get('train_images')} training, "
-                                  f"{ev.get('val_images')} validation images, {self._split_note}) into "
-                                  f"{self.run_dir}.", False)
-            elif kind == "evaluating":
+                self.message.emit(f"Training on {ev.device} ({ev.train_images} training, {ev.val_images} "
+                                  f"validation images, {self._split_note}) into {self.run_dir}.", False)
+            elif isinstance(ev, EvaluatingEvent):
                 last_iter = None
                 self._show_evaluating(ev)
-            elif kind == "eval":
-                m = ev.get("metrics", {})
-                self.message.emit(f"Epoch {ev.get('epoch', 0) + 1}: box AP {m.get('bbox_map', float('nan')):.3f}, "
+            elif isinstance(ev, EvalEvent):
+                m = ev.metrics
+                self.message.emit(f"Epoch {ev.epoch + 1}: box AP {m.get('bbox_map', float('nan')):.3f}, "
                                   f"mask AP {m.get('segm_map', float('nan')):.3f}.", False)
-            elif kind in ("warning", "bad_row"):   # bad_row: a row with an error met mid-run, named
-                self.message.emit(ev.get("message", ""), True)
-            elif kind == "error":
-                self.message.emit(ev.get("message", ""), True)
+            elif isinstance(ev, WarningEvent | BadRowEvent | ErrorEvent):   # bad_row: a row met mid-run, named
+                self.message.emit(ev.message, True)
         if last_iter is not None:
             self._show_progress(last_iter)
 
-    def _show_evaluating(self, ev: dict) -> None:
+    def _show_evaluating(self, ev: EvaluatingEvent) -> None:
         """The evaluation's own count and ETA on the bar (it showed a full bar for minutes)."""
-        images, done, elapsed = int(ev.get("images", 0)), int(ev.get("done", 0)), float(ev.get("elapsed_s", 0))
-        after = f"after epoch {ev.get('epoch', 0) + 1}"
+        images, done, elapsed = ev.images, ev.done, ev.elapsed_s
+        after = f"after epoch {ev.epoch + 1}"
         if not done:
             self.progressBar.setFormat(f"evaluating on {images} validation images ({after}) ...")
             self.message.emit(f"Evaluating on {images} validation images ...", False)
@@ -509,19 +507,16 @@ class TrainPanel(QWidget):
         eta = format_eta(elapsed / done * (images - done)) if done else "--:--"
         self.progressBar.setFormat(f"evaluating {done}/{images} validation images ({after}) · ETA {eta}")
 
-    def _show_progress(self, ev: dict) -> None:
-        total = max(1, int(ev.get("total_iters", 1)))
+    def _show_progress(self, ev: IterationEvent) -> None:
+        total = max(1, ev.total_iters)
         self.progressBar.setMaximum(total)
-        self.progressBar.setValue(min(total, int(ev["iteration"])))
-        self._progress_text = (f"iteration {ev['iteration']}/{total} · epoch {ev['epoch'] + 1}/"
-                               f"{self._epochs or '?'} · ETA {format_eta(ev.get('eta_s', 0))}")
+        self.progressBar.setValue(min(total, ev.iteration))
+        self._progress_text = (f"iteration {ev.iteration}/{total} · epoch {ev.epoch + 1}/"
+                               f"{self._epochs or '?'} · ETA {format_eta(ev.eta_s)}")
         self.progressBar.setFormat(self._progress_text)
-        terms = "  ".join(f"{k.removeprefix('loss_')} {v:.3f}" for k, v in (ev.get("losses") or {}).items())
-        mem = f"  GPU {ev['cuda_mem_mb']:.0f} MB" if ev.get("cuda_mem_mb") else ""
-        readout = (f"loss {ev['loss']:.4f}   {terms}   lr {ev.get('lr', 0):.2e}   "
-                   f"{ev.get('images_per_s', 0):.1f} img/s   data wait {100 * ev.get('data_wait', 0):.0f}%{mem}")
-        self.readoutLabel.setText(readout)
-        self.readoutLabel.setToolTip(readout)
+        text = readout(ev)
+        self.readoutLabel.setText(text)
+        self.readoutLabel.setToolTip(text)
 
     @Slot(object)
     def _on_finished(self, result: dict) -> None:

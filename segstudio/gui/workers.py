@@ -27,6 +27,7 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, Signal, Slot
 
 from segstudio.base.errors import UserError
+from segstudio.engine.events import Event
 
 log = logging.getLogger(__name__)
 
@@ -373,14 +374,14 @@ class _TrainWorker(QObject):
         self._resume = resume
         self._extend = extend_epochs
         self._flush_s = flush_s
-        self._pending: list[dict] = []
+        self._pending: list[Event] = []
         self._last_flush = 0.0
         self._frozen: set[str] = set()
 
     def _on_event(self, event) -> None:
         if event.kind in ("iteration", "eval") and event.kind not in self._frozen:
             freeze_run_setup(self._frozen, event.kind)
-        self._pending.append(event.to_dict())  # asdict copies, so nothing is shared with the engine
+        self._pending.append(Event.from_dict(event.to_dict()))  # a copy: nothing is shared with the engine
         now = time.monotonic()
         if event.kind != "iteration" or now - self._last_flush >= self._flush_s:
             self._flush(now)

@@ -109,14 +109,16 @@ def test_the_runs_folder_is_absolute_and_can_be_browsed_to(make_window, qtbot, t
 
 
 def test_curves_span_the_run_and_the_smoothed_loss_keeps_up(make_window):
+    from segstudio.engine.events import EvalEvent, IterationEvent, StartedEvent
+
     window = make_window()
     window.tabs.setCurrentWidget(window.trainPanel)
     curves = window.trainPanel.curves
     raw = [3.5, 3.3, 3.2, 3.0, 2.9, 2.8, 2.6, 2.5]
-    events = [{"event": "started", "total_iters": 90}]
-    events += [{"event": "iteration", "iteration": i + 1, "loss": v, "lr": 0.01, "images_per_s": 5.0,
-                "data_wait": 0.1} for i, v in enumerate(raw)]
-    events.append({"event": "eval", "iteration": 60, "metrics": {"segm_map": 0.4}})
+    events = [StartedEvent(run_dir="", total_iters=90, iters_per_epoch=10, epochs=9)]
+    events += [IterationEvent(iteration=i + 1, epoch=0, total_iters=90, losses={}, loss=v, lr=0.01, images_per_s=5.0,
+                              data_wait=0.1, elapsed_s=0.0, eta_s=0.0) for i, v in enumerate(raw)]
+    events.append(EvalEvent(epoch=5, iteration=60, metrics={"segm_map": 0.4}))
     curves.add_events(events)
     curves.redraw()
     (x0, x1), _ = curves.apPlot.getPlotItem().getViewBox().viewRange()
@@ -128,7 +130,7 @@ def test_curves_span_the_run_and_the_smoothed_loss_keeps_up(make_window):
     expected = sum(w * v for w, v in zip(weights, raw)) / sum(weights)   # the bias-corrected average
     assert smooth[-1] == pytest.approx(expected) and abs(smooth[-1] - raw[-1]) < 0.6
     curves.clear()                                     # the next run starts with its own axis
-    curves.add_events([{"event": "started", "total_iters": 30}])
+    curves.add_events([StartedEvent(run_dir="", total_iters=30, iters_per_epoch=10, epochs=3)])
     (x0, x1), _ = curves.apPlot.getPlotItem().getViewBox().viewRange()
     assert x1 < 40
 

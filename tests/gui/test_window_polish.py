@@ -287,6 +287,7 @@ def test_a_past_run_has_its_own_colour_and_the_same_smoothing(qtbot):
     import numpy as np
     import pyqtgraph as pg
 
+    from segstudio.engine.events import IterationEvent
     from segstudio.gui.curves import SMOOTHING, TERM_COLOURS, CurvesWidget, smoothed
 
     assert np.allclose(smoothed([2.0, 4.0, np.nan, 6.0]),
@@ -294,7 +295,8 @@ def test_a_past_run_has_its_own_colour_and_the_same_smoothing(qtbot):
                         ((0.1 * 2 * 0.9 + 0.1 * 4) * 0.9 + 0.1 * 6) / (1 - SMOOTHING ** 3)], equal_nan=True)
     curves = CurvesWidget()
     qtbot.addWidget(curves)
-    events = [{"event": "iteration", "iteration": i, "loss": float(v), "lr": 0.01}
+    events = [IterationEvent(iteration=i, epoch=0, total_iters=4, losses={}, loss=float(v), lr=0.01,
+                             images_per_s=0.0, data_wait=0.0, elapsed_s=0.0, eta_s=0.0)
               for i, v in enumerate([5.0, 1.0, 5.0, 1.0], 1)]
     curves.add_overlay("old", events, 0)
     loss_items = [item for plot, item in curves._overlays if plot is curves.lossPlot]
@@ -447,11 +449,12 @@ def test_names_are_drawn_over_the_picture_at_screen_size(window, qtbot, screensh
 
 
 def test_an_evaluation_in_a_run_shows_its_count_and_eta(window):
+    from segstudio.engine.events import EvaluatingEvent
+
     panel = window.trainPanel
-    panel._on_events([{"event": "evaluating", "epoch": 1, "iteration": 50, "images": 40}])
+    panel._on_events([EvaluatingEvent(epoch=1, iteration=50, images=40)])
     assert panel.progressBar.format().startswith("evaluating on 40 validation images")
-    panel._on_events([{"event": "evaluating", "epoch": 1, "iteration": 50, "images": 40, "done": 10,
-                       "elapsed_s": 5.0}])
+    panel._on_events([EvaluatingEvent(epoch=1, iteration=50, images=40, done=10, elapsed_s=5.0)])
     assert panel.progressBar.format() == "evaluating 10/40 validation images (after epoch 2) · ETA 0:00:15"
     assert (panel.progressBar.value(), panel.progressBar.maximum()) == (10, 40)
 
