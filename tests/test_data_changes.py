@@ -2,13 +2,10 @@
 a row deleted, a class and a box changed on a branch), and the diff must name exactly those rows."""
 from __future__ import annotations
 
-import deeplake
-import numpy as np
 import pytest
-import tomli_w
 
-from segstudio.config import Config, DataConfig, config_to_dict
-from segstudio.data.demo import create_demo_dataset
+from data_changes_cases import make_changed_dataset, write_card
+from segstudio.config import DataConfig
 from segstudio.data.mapped import open_mapped
 from segstudio.data.version_diff import diff_fingerprints, diff_versions
 from segstudio.engine.data_changes import data_changes
@@ -16,33 +13,10 @@ from segstudio.engine.data_changes import data_changes
 
 @pytest.fixture(scope="module")
 def changed_dataset(tmp_path_factory):
-    """10 demo rows on main; branch exp: row 2 deleted, then (as B numbers rows) row 5's classes and row 0's
-    boxes changed, and two rows of another demo dataset appended (rows 9 and 10 of B)."""
-    root = tmp_path_factory.mktemp("changes")
-    url, other = str(root / "ds"), str(root / "other")
-    create_demo_dataset(url, num_images=10, seed=0)
-    create_demo_dataset(other, num_images=2, seed=1)
-    ds = deeplake.open(url)
-    main_ref = f"main@{ds.version}"
-    ds.branch("exp")
-    exp = ds.branches["exp"].open()
-    exp.delete(2)
-    labels = np.asarray(exp["categories"][5])
-    exp["categories"][5] = ((labels + 1) % 3).astype(labels.dtype)
-    boxes = np.asarray(exp["boxes"][0])
-    exp["boxes"][0] = boxes + 1
-    extra = deeplake.open_read_only(other)
-    exp.append({c.name: [extra[c.name][r] for r in range(2)] for c in exp.schema.columns})
-    exp.commit("known changes")
-    return url, main_ref, f"exp@{exp.version}"
+    return make_changed_dataset(tmp_path_factory.mktemp("changes"))
 
 
-def _card(run, url, commit):
-    cfg = Config()
-    cfg.data.url, cfg.data.commit = url, commit
-    run.mkdir(parents=True, exist_ok=True)
-    (run / "config.toml").write_text(tomli_w.dumps(config_to_dict(cfg)))
-    return run
+_card = write_card
 
 
 def test_the_diff_names_exactly_the_changed_rows(changed_dataset):
@@ -84,3 +58,20 @@ def test_listed_rows_are_bounded():
     assert (diff.removed, diff.removed_rows) == (100, [0, 1, 2, 3, 4])
     assert (diff.added, diff.added_rows) == (50, [200, 201, 202, 203, 204])
     assert diff.changed == 0
+
+
+def test_compare_command_prints_the_data_changes(changed_dataset, tmp_path, capsys):
+    from eval_cases import image, rect
+    from segstudio.cli import main
+    from segstudio.engine import eval_store
+
+    url, ref_a, ref_b = changed_dataset
+    g = rect(0, 0, 10, 10)
+    for name, ref in (("a", ref_a), ("b", ref_b)):
+        eval_store.save([image([(g, 1)], [(g, 1, 0.9)], 0)], ["a", "b"], tmp_path / name / "eval" / "predictions.json")
+        _card(tmp_path / name, url, ref)
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--resamples", "200"]) == 0
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith("2 with changed labels (rows of B 0, 5; classes, boxes).")
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--resamples", "200", "--no-data"]) == 0
+    assert "Data:" not in capsys.readouterr().out
