@@ -535,7 +535,10 @@ class TrainPanel(QWidget):
         self._set_running(False)
         status, msg = result.get("status", "failed"), result.get("message", "")
         self.run_dir = result.get("run_dir") or self.run_dir
-        if status == "completed":
+        if status == "completed" and msg:   # early stopping: why it ended before its last epoch
+            self.progressBar.setFormat(f"stopped early · {self._progress_text.split(' · ETA')[0]}")
+            self.message.emit(f"Training finished: {msg}", False)
+        elif status == "completed":
             # a run that ends at "Stop after N iterations" before its last epoch says so, not "finished · epoch 1/3"
             limit = " at the iteration limit" if result.get("epoch", 0) + 1 < self._epochs else ""
             self.progressBar.setFormat(f"finished{limit} · {self._progress_text.split(' · ETA')[0]}")
