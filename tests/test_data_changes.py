@@ -75,3 +75,10 @@ def test_compare_command_prints_the_data_changes(changed_dataset, tmp_path, caps
     assert out.rstrip().endswith("2 with changed labels (rows of B 0, 5; classes, boxes).")
     assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--resamples", "200", "--no-data"]) == 0
     assert "Data:" not in capsys.readouterr().out
+
+
+def test_a_stopped_diff_says_so(changed_dataset, tmp_path):
+    url, ref_a, ref_b = changed_dataset
+    result = data_changes(_card(tmp_path / "a", url, ref_a), _card(tmp_path / "b", url, ref_b),
+                          should_stop=lambda: True)
+    assert result["status"] == "stopped" and result["diff"] is None

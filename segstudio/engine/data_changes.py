@@ -1,8 +1,8 @@
 """Run A against run B, the data side: did the two runs read one dataset, at which versions, and what changed in
 its rows between them (data.version_diff over the versions their run cards recorded in `data.commit`).
 
-The answer is a dict with a `status` ("changed", "same", "different datasets", "unknown", "unavailable"), a
-one-sentence `text` for people, and the counts and listed rows (`diff`) when the versions differ.
+The answer is a dict with a `status` ("changed", "same", "different datasets", "unknown", "unavailable",
+"stopped"), a one-sentence `text` for people, and the counts and listed rows (`diff`) when the versions differ.
 """
 from __future__ import annotations
 
@@ -71,7 +71,8 @@ def data_changes(run_a: Path, run_b: Path, progress: Callable[[int, int], None] 
     try:
         diff = _diff(cfg_a, cfg_b, progress, should_stop)
     except InterruptedError:
-        raise
+        return _result("stopped", "Data: stopped before both versions were read (Compare again to finish).",
+                       cfg_a, cfg_b)
     except UserError as exc:
         return _result("unavailable", f"Data: the versions cannot be compared: {exc}", cfg_a, cfg_b)
     except Exception as exc:  # noqa: BLE001 - Deep Lake's read errors: the AP comparison still stands

@@ -122,6 +122,9 @@ def fit(run: Run, state: LoopState, should_stop: Callable[[], bool]) -> str:
     """Train from `state` to the end of the plan: each epoch, evaluate when due, checkpoint. Returns why the run
     ended before its last epoch ("" when it did not)."""
     plan, clock = run.plan, Clock()
+    if plan.patience and plan.stop_on == "val_loss" and run.dist.enabled:
+        run.log.warn("Early stopping on validation loss is off under torchrun (the validation loss is computed in "
+                     "one process only); stop on mask_ap instead.")
     for epoch in range(state.epoch, plan.epochs):
         started = time.perf_counter()
         batches = run.data.train_batches(epoch, state.iteration - plan.epoch_start(epoch))
