@@ -52,9 +52,7 @@ class CompareView(QWidget):
         for title, path in runs:
             if path != current:
                 self.otherCombo.addItem(title, path)
-        index = self.otherCombo.findData(keep)
-        if index >= 0:
-            self.otherCombo.setCurrentIndex(index)
+        self.choose(keep)
 
     def choose(self, path: str) -> None:
         """Make `path` the run B (when listed)."""
@@ -62,9 +60,14 @@ class CompareView(QWidget):
         if index >= 0:
             self.otherCombo.setCurrentIndex(index)
 
+    def waiting(self) -> None:
+        """A comparison was asked for: the previous result's words go."""
+        self.label.setText("Comparing ...")
+        self.dataLabel.setText("")
+
     def _request(self) -> None:
         if self.otherCombo.currentData():
-            self.label.setText("Comparing ...")
+            self.waiting()
             self.compareRequested.emit(self.otherCombo.currentData())
 
     def show_result(self, result: dict) -> None:

@@ -450,7 +450,7 @@ class EvalPanel(QWidget):
         self.select_run(run_a)
         self.analysisTabs.setCurrentWidget(self.compareView)
         self.compareView.choose(run_b)
-        self.compareView.label.setText("Comparing ...")
+        self.compareView.waiting()
         self.compare_with(run_b, run_a)
 
     def save_report(self) -> None:
