@@ -148,7 +148,11 @@ class EvalConfig:
     interval_epochs: int = _opt(2, min=0, help="evaluate every N epochs; 0 only at the end")
     score_threshold: float = _opt(0.05, min=0.0, max=1.0)
     max_images: int = _opt(0, min=0, help="evaluate at most this many validation images (0: all)")
-    early_stopping_patience: int = _opt(0, min=0, help="evaluations without mask-AP gain; 0 disables")
+    early_stopping_patience: int = _opt(0, min=0, help="stop after this many evaluations without a gain in "
+                                                       "eval.early_stopping_metric; 0 disables")
+    early_stopping_metric: str = _opt("mask_ap", choices=["mask_ap", "val_loss"],
+                                      help="what early stopping watches: validation mask AP (higher is better) or "
+                                           "validation loss (lower is better; needs eval.val_loss)")
     backend: str = _opt("faster_coco_eval", choices=["faster_coco_eval", "pycocotools"])
     val_loss: bool = _opt(True, help="also compute the loss terms on the validation split at each evaluation "
                                      "(one more pass, no gradients, no state changed; single process only)")
@@ -239,6 +243,9 @@ def validate(cfg: Config) -> Config:
     bad = [m for m in cfg.train.step_milestones if isinstance(m, bool) or not isinstance(m, int) or m < 1]
     if bad:
         raise ConfigError(f"train.step_milestones must be a list of epoch numbers of at least 1; got {bad[0]!r}.")
+    if cfg.eval.early_stopping_patience and cfg.eval.early_stopping_metric == "val_loss" and not cfg.eval.val_loss:
+        raise ConfigError("eval.early_stopping_metric = \"val_loss\" needs eval.val_loss = true (the validation loss "
+                          "is what it watches); turn it on or stop on mask_ap.")
     for i, t in enumerate(cfg.augment.transforms):
         if not isinstance(t, dict) or not isinstance(t.get("name"), str):
             raise ConfigError(f"augment.transforms[{i}] must be a table with a 'name' key naming an "

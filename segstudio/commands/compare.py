@@ -1,5 +1,6 @@
 """`segstudio compare RUN_A RUN_B`: per-class AP of two runs' stored evaluations, B - A with bootstrap
-confidence intervals over the validation images, and the settings that differ."""
+confidence intervals over the validation images, the settings that differ, and what changed in the data
+between the dataset versions the two runs read (rows added, removed, relabelled)."""
 
 
 def add_arguments(p):
@@ -11,6 +12,8 @@ def add_arguments(p):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runs-dir", default="runs", metavar="DIR")
     p.add_argument("--json", metavar="FILE", help="also write the comparison as JSON")
+    p.add_argument("--no-data", action="store_true",
+                   help="skip the data changes between the runs' dataset versions (they read every row of both)")
 
 
 def format_comparison(result: dict) -> str:
@@ -30,7 +33,23 @@ def format_comparison(result: dict) -> str:
     diff = result["config_diff"]
     lines.append("settings that differ: " + ("none" if not diff else ""))
     lines += [f"  {k}: {a!r} -> {b!r}" for k, (a, b) in diff.items()]
+    if result.get("data"):
+        lines.append(result["data"]["text"])
     return "\n".join(lines)
+
+
+def _progress_bar():
+    """A tqdm bar on stderr (terminals only) for reading both versions' rows, and its callback."""
+    import sys
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, desc="data changes", unit="row", file=sys.stderr, disable=None, leave=False, delay=1.0)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+    return bar, progress
 
 
 def run(args) -> int:
@@ -44,7 +63,10 @@ def run(args) -> int:
         raise ConfigError(f"--resamples must be at least 100 (1,000 or more for a 95% interval); "
                           f"got {args.resamples}.")
     run_a, run_b = resolve_run(args.run_a, args.runs_dir), resolve_run(args.run_b, args.runs_dir)
-    result = compare_runs(run_a, run_b, kind=args.kind, setting=args.iou, resamples=args.resamples, seed=args.seed)
+    bar, progress = _progress_bar()
+    with bar:
+        result = compare_runs(run_a, run_b, kind=args.kind, setting=args.iou, resamples=args.resamples,
+                              seed=args.seed, data=not args.no_data, progress=progress)
     print(format_comparison(result))
     if args.json:
         from pathlib import Path

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from segstudio.engine import eval_store
+from segstudio.engine.data_changes import data_changes
 from segstudio.engine.matching import match_many
 from segstudio.engine.pr_curves import IOU_SETTINGS, RECALL_POINTS
 from segstudio.base.errors import DataError
@@ -85,7 +86,9 @@ def _interval(deltas: np.ndarray) -> tuple[float, float]:
 
 
 def compare_runs(run_a: Path, run_b: Path, *, kind: str = "segm", setting: str = "0.5:0.95",
-                 resamples: int = 1000, seed: int = 0) -> dict:
+                 resamples: int = 1000, seed: int = 0, data: bool = True, progress=None, should_stop=None) -> dict:
+    """Per-class AP deltas with bootstrap intervals, the settings that differ and (`data`) what changed in the
+    data between the dataset versions the runs read (engine.data_changes; `progress(done, total)` in rows)."""
     images_a, names_a = _load(run_a)
     images_b, names_b = _load(run_b)
     if names_a != names_b:
@@ -128,7 +131,8 @@ def compare_runs(run_a: Path, run_b: Path, *, kind: str = "segm", setting: str =
                    "significant": bool(lo > 0 or hi < 0)}
     return {"run_a": str(run_a), "run_b": str(run_b), "kind": kind, "iou": setting, "resamples": resamples,
             "seed": seed, "paired": paired, "notes": notes, "overall": overall, "per_class": per_class,
-            "config_diff": _config_diff(Path(run_a), Path(run_b))}
+            "config_diff": _config_diff(Path(run_a), Path(run_b)),
+            "data": data_changes(Path(run_a), Path(run_b), progress, should_stop) if data else None}
 
 
 def _round(value) -> float | None:

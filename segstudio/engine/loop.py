@@ -38,6 +38,8 @@ class LoopState:
     epoch: int = 0              # the epoch in progress; it advances once the epoch's end is recorded
     best_metric: float = -1.0
     evals_without_gain: int = 0
+    best_val_loss: float = math.inf    # early stopping on validation loss (eval.early_stopping_metric)
+    val_loss_evals_without_gain: int = 0
     last_eval_iteration: int = 0       # the iteration the latest evaluation looked at
     epoch_loss_sums: dict = field(default_factory=dict)   # of the epoch in progress, so a resumed
     epoch_iterations: int = 0                             # epoch reports the mean of all its iterations
@@ -71,6 +73,18 @@ class LoopState:
         self.evals_without_gain += 1
         return False
 
+    def record_val_loss(self, loss: float | None) -> None:
+        """Count an evaluation's validation loss (the sum of its terms); None when none was computed."""
+        if loss is None:
+            return
+        if loss < self.best_val_loss:
+            self.best_val_loss, self.val_loss_evals_without_gain = loss, 0
+        else:
+            self.val_loss_evals_without_gain += 1
+
+    def evals_without_gain_in(self, metric: str) -> int:
+        return self.val_loss_evals_without_gain if metric == "val_loss" else self.evals_without_gain
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -81,6 +95,7 @@ class Plan:
     checkpoint_every: int
     eval_interval: int          # epochs between evaluations; 0: only at the end
     patience: int               # evaluations without gain before early stopping; 0: never
+    stop_on: str = "mask_ap"    # the metric early stopping watches: "mask_ap" or "val_loss"
 
     @classmethod
     def from_config(cls, cfg, iters_per_epoch: int) -> "Plan":
@@ -88,7 +103,7 @@ class Plan:
         if cfg.train.max_iters:
             total = min(total, cfg.train.max_iters)
         return cls(cfg.train.epochs, iters_per_epoch, total, cfg.train.checkpoint_every,
-                   cfg.eval.interval_epochs, cfg.eval.early_stopping_patience)
+                   cfg.eval.interval_epochs, cfg.eval.early_stopping_patience, cfg.eval.early_stopping_metric)
 
     def epoch_start(self, epoch: int) -> int:
         return epoch * self.iters_per_epoch

@@ -86,6 +86,17 @@ def write_run_card(run_dir: Path, cfg, info: dict, split_dict: dict | None) -> N
         atomic_write_text(run_dir / SPLIT, json.dumps(split_dict) + "\n")
 
 
+def note_in_run_card(run_dir: Path, key: str, value) -> None:
+    """Add `key` to run.json (how the run went, e.g. why it stopped before its last epoch)."""
+    path = Path(run_dir) / RUN_INFO
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        info = {}
+    info[key] = value
+    atomic_write_text(path, json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+
 def read_split(run_dir: str | os.PathLike) -> dict | None:
     path = Path(run_dir) / SPLIT
     return json.loads(path.read_text()) if path.is_file() else None

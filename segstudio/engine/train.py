@@ -19,6 +19,7 @@ import torch
 
 from segstudio.base.errors import DataError, UserError, WeightsError
 from segstudio.engine import distributed as dist_utils
+from segstudio.engine import rundir
 from segstudio.engine.checkpoint import UnhealthyModel, link_checkpoint
 from segstudio.engine.ema import winning_metrics, with_ema_metrics
 from segstudio.engine.evaluate import evaluate_model
@@ -95,8 +96,7 @@ def attempt(cfg, on_event: Callable[[Event], None], should_stop: Callable[[], bo
     run, state = None, LoopState()
     try:
         run, state = set_up(cfg, log, resume=resume, extend_epochs=extend_epochs, overrides=overrides, data=data)
-        fit(run, state, should_stop)
-        return finish(run, state, "completed")
+        return finish(run, state, "completed", fit(run, state, should_stop))
     except StopRequested:
         return stop(run, state)
     except (NonFiniteLoss, UnhealthyModel) as exc:
@@ -126,9 +126,13 @@ def attempt(cfg, on_event: Callable[[Event], None], should_stop: Callable[[], bo
         dist_utils.shutdown()
 
 
-def fit(run: Run, state: LoopState, should_stop: Callable[[], bool]) -> None:
-    """Train from `state` to the end of the plan: each epoch, evaluate when due, checkpoint."""
+def fit(run: Run, state: LoopState, should_stop: Callable[[], bool]) -> str:
+    """Train from `state` to the end of the plan: each epoch, evaluate when due, checkpoint. Returns why the run
+    ended before its last epoch ("" when it did not)."""
     plan, clock = run.plan, Clock()
+    if plan.patience and plan.stop_on == "val_loss" and run.dist.enabled:
+        run.log.warn("Early stopping on validation loss is off under torchrun (the validation loss is computed in "
+                     "one process only); stop on mask_ap instead.")
     for epoch in range(state.epoch, plan.epochs):
         started = time.perf_counter()
         batches = run.data.train_batches(epoch, state.iteration - plan.epoch_start(epoch))
@@ -145,15 +149,21 @@ def fit(run: Run, state: LoopState, should_stop: Callable[[], bool]) -> None:
                                 duration_s=time.perf_counter() - started))
         metrics = evaluate(run, state, should_stop) if evaluation_due(state, plan) else None
         state.start_next_epoch()
-        improved = metrics is not None and state.record_evaluation(metrics.get("segm_map", -1.0))
-        save(run, state, best=improved)
+        save(run, state, best=record(state, metrics))
         if early_stop_due(state, plan, evaluated=metrics is not None):
-            run.log.warn(f"Early stopping: validation mask AP did not improve for {plan.patience} evaluations.")
-            return
+            return early_stop(run, state)
     if evaluation_due(state, plan):   # the run ended inside an epoch
         metrics = evaluate(run, state, should_stop)
-        improved = metrics is not None and state.record_evaluation(metrics.get("segm_map", -1.0))
-        save(run, state, best=improved)
+        save(run, state, best=record(state, metrics))
+    return ""
+
+
+def record(state: LoopState, metrics: dict | None) -> bool:
+    """Count an evaluation (mask AP for best.pt, validation loss for early stopping on it); True: a new best."""
+    if metrics is None:
+        return False
+    state.record_val_loss(metrics.get("val_loss"))
+    return state.record_evaluation(metrics.get("segm_map", -1.0))
 
 
 def checkpoint_due(state: LoopState, plan: Plan) -> bool:
@@ -172,7 +182,23 @@ def evaluation_due(state: LoopState, plan: Plan) -> bool:
 
 
 def early_stop_due(state: LoopState, plan: Plan, evaluated: bool) -> bool:
-    return evaluated and bool(plan.patience) and state.evals_without_gain >= plan.patience
+    return evaluated and bool(plan.patience) and state.evals_without_gain_in(plan.stop_on) >= plan.patience
+
+
+def early_stop(run: Run, state: LoopState) -> str:
+    """Say why the run stops before its last epoch: a warning, the finished event's message and run.json."""
+    plan = run.plan
+    on_loss = plan.stop_on == "val_loss"
+    what, best = (("validation loss did not fall", state.best_val_loss) if on_loss
+                  else ("validation mask AP did not improve", state.best_metric))
+    message = (f"Stopped early after epoch {state.epoch} (iteration {state.iteration}): {what} for {plan.patience} "
+               f"evaluations (best {best:.4f}); best.pt holds the best mask AP, last.pt this epoch.")
+    run.log.warn(message)
+    if run.dist.is_main and getattr(run.log, "run_dir", None):
+        rundir.note_in_run_card(run.log.run_dir, "early_stopped", {
+            "metric": plan.stop_on, "patience": plan.patience, "best": best, "epoch": state.epoch,
+            "iteration": state.iteration})
+    return message
 
 
 def evaluate(run: Run, state: LoopState, should_stop: Callable[[], bool]) -> dict | None:
@@ -207,7 +233,8 @@ def evaluate(run: Run, state: LoopState, should_stop: Callable[[], bool]) -> dic
     if run.ema is not None:
         event = with_ema_metrics(event, run.ema, measure, run.checkpoints)
     run.log.emit(event)
-    return winning_metrics(event, run.checkpoints.weights)
+    found = winning_metrics(event, run.checkpoints.weights)
+    return {**found, "val_loss": val_losses["loss"]} if "loss" in val_losses else found
 
 
 def evaluation_progress(run: Run, state: LoopState, images: int, every_s: float = 1.0) -> Callable[[int], None]:

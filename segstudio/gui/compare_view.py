@@ -1,7 +1,10 @@
 """Run A against run B in the Evaluation tab: pick the other run, Compare, and read per-class AP deltas with
 their 95% bootstrap intervals (engine.compare, computed in a worker), the notes and the settings that
-differ. Significant rows are bold."""
+differ, and what changed in the data between the runs' dataset versions. Significant rows are bold. Ticking two
+runs in the Training tab's list and pressing Compare there fills the same view (EvalPanel.compare_pair)."""
 from __future__ import annotations
+
+from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QFont
@@ -28,6 +31,9 @@ class CompareView(QWidget):
         self.label = QLabel("Pick another evaluated run and press Compare.", objectName="compareLabel",
                             wordWrap=True)
         self.label.setMinimumHeight(4 * self.label.fontMetrics().lineSpacing())   # wrapped lines stay readable
+        self.dataLabel = QLabel("", objectName="compareDataLabel", wordWrap=True)
+        self.dataLabel.setToolTip("What changed in the data between the dataset versions the two runs read "
+                                  "(from their run cards' data.commit)")
         self.table = read_only_table(list(COLUMNS), "compareTable")
         top = QHBoxLayout()
         top.addWidget(QLabel("A = the run above; B ="))
@@ -36,6 +42,7 @@ class CompareView(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.label)
+        layout.addWidget(self.dataLabel)
         layout.addWidget(self.table, 1)
 
     def set_runs(self, runs: list[tuple[str, str]], current: str) -> None:
@@ -45,20 +52,31 @@ class CompareView(QWidget):
         for title, path in runs:
             if path != current:
                 self.otherCombo.addItem(title, path)
-        index = self.otherCombo.findData(keep)
+        self.choose(keep)
+
+    def choose(self, path: str) -> None:
+        """Make `path` the run B (when listed)."""
+        index = self.otherCombo.findData(path)
         if index >= 0:
             self.otherCombo.setCurrentIndex(index)
 
+    def waiting(self) -> None:
+        """A comparison was asked for: the previous result's words go."""
+        self.label.setText("Comparing ...")
+        self.dataLabel.setText("")
+
     def _request(self) -> None:
         if self.otherCombo.currentData():
-            self.label.setText("Comparing ...")
+            self.waiting()
             self.compareRequested.emit(self.otherCombo.currentData())
 
     def show_result(self, result: dict) -> None:
         diff = result["config_diff"]
         settings = "; ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items()) or "none"
         notes = " ".join(result["notes"])
-        self.label.setText(f"{notes + ' ' if notes else ''}{'Mask' if result['kind'] == 'segm' else 'Box'} AP "
+        names = f"A = {Path(result['run_a']).name}, B = {Path(result['run_b']).name}. "
+        self.dataLabel.setText((result.get("data") or {}).get("text", ""))
+        self.label.setText(f"{notes + ' ' if notes else ''}{names}{'Mask' if result['kind'] == 'segm' else 'Box'} AP "
                            f"@ IoU {result['iou']}, {result['resamples']} {'paired ' if result['paired'] else ''}"
                            f"bootstrap resamples; bold: the interval excludes 0. Settings that differ: {settings}.")
         rows = ([("all classes", result["overall"])] if result["overall"] else []) + list(result["per_class"].items())

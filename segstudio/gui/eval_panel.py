@@ -81,9 +81,11 @@ def explorer_task(path: str, report, should_stop) -> tuple:
     return path, load_explorer(path, report, should_stop)
 
 
-def compare_task(path_a: str, path_b: str) -> tuple:
+def compare_task(path_a: str, path_b: str, report, should_stop) -> tuple:
+    """AP deltas, then the data changes between the runs' dataset versions (progress in rows read)."""
     from segstudio.engine.compare import compare_runs
-    return "compare", compare_runs(Path(path_a), Path(path_b))
+    return "compare", compare_runs(Path(path_a), Path(path_b), progress=lambda done, total: report(done, total, "rows"),
+                                   should_stop=should_stop)
 
 
 def report_task(path: str, out: str) -> tuple:
@@ -433,14 +435,23 @@ class EvalPanel(QWidget):
         if self.compareView.label.text() == "Comparing ...":
             self.compareView.label.setText(message)
 
-    def compare_with(self, other: str) -> None:
-        """Compare the selected run (A) with `other` (B) in the background."""
-        path = self.runCombo.currentData()
-        if not path or self._busy(lambda: self.compare_with(other)):
+    def compare_with(self, other: str, base: str = "") -> None:
+        """Compare `base` (default: the selected run) as A with `other` as B in the background."""
+        path = base or self.runCombo.currentData()
+        if not path or self._busy(lambda: self.compare_with(other, path)):
             return
-        self.message.emit(f"Comparing {Path(path).name} with {Path(other).name} (1,000 bootstrap resamples) ...",
-                          False)
-        self._runner.start(lambda report, stop: compare_task(path, other))
+        self.message.emit(f"Comparing {Path(path).name} with {Path(other).name} (1,000 bootstrap resamples, then "
+                          "the data changes between their dataset versions) ...", False)
+        self._runner.start(lambda report, stop: compare_task(path, other, report, stop))
+        self._set_working(True)
+
+    def compare_pair(self, run_a: str, run_b: str) -> None:
+        """Two runs ticked in the Training tab's list: A selected above, B chosen in the Compare view."""
+        self.select_run(run_a)
+        self.analysisTabs.setCurrentWidget(self.compareView)
+        self.compareView.choose(run_b)
+        self.compareView.waiting()
+        self.compare_with(run_b, run_a)
 
     def save_report(self) -> None:
         path = self.runCombo.currentData()
@@ -470,11 +481,12 @@ class EvalPanel(QWidget):
 
     @Slot(object)
     def _on_progress(self, values) -> None:
-        done, total = values
+        done, total, *unit = values
         self.workBar.setMaximum(max(1, int(total)))
         self.workBar.setValue(int(done))
-        self.workBar.setFormat(f"{done}/{total} images")
-        self.message.emit(f"Predicting validation images: {done}/{total} ...", False)
+        self.workBar.setFormat(f"{done}/{total} {unit[0] if unit else 'images'}")
+        self.message.emit(f"Reading both dataset versions: {done}/{total} rows ..." if unit else
+                          f"Predicting validation images: {done}/{total} ...", False)
 
     def _set_working(self, working: bool, button: QPushButton | None = None) -> None:
         """While a prediction or an evaluation runs: its progress and Cancel, and its own button off (a double

@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         self.trainPanel.trainingFinished.connect(self._on_training_finished)
         self.trainPanel.runningChanged.connect(self._on_running_changed)
         self.trainPanel.runSelected.connect(self.evalPanel.select_run)
+        self.trainPanel.compareRequested.connect(self._compare_runs)
         self.trainPanel.configLoaded.connect(self.on_config_loaded)
         self.trainPanel.starting.connect(self._export_credentials)
         self.trainPanel.runsDirChanged.connect(self.evalPanel.refresh_runs)
@@ -196,6 +197,12 @@ class MainWindow(QMainWindow):
         self.datasetPanel.open_url(self.state.url, version=version)
         self.tabs.setCurrentWidget(self.trainPanel)
         self.show_message(f"Opening {self.state.url} at {version}; press Start to train on the fixed labels.")
+
+    @Slot(str, str)
+    def _compare_runs(self, run_a: str, run_b: str) -> None:
+        """Tick two runs and Compare: the Evaluation tab's Compare view, A against B."""
+        self.tabs.setCurrentWidget(self.evalPanel)
+        self.evalPanel.compare_pair(run_a, run_b)
 
     @Slot(object)
     def _on_training_finished(self, result) -> None:

@@ -88,6 +88,7 @@ class TrainPanel(QWidget):
     configLoaded = Signal(object)       # a config file or preset filled the form (the window shows its augment)
     starting = Signal()                 # a run is about to start (the window hands it the S3 credentials)
     runsDirChanged = Signal()           # the runs folder was edited or browsed to
+    compareRequested = Signal(str, str)  # two ticked runs: (A, B)
 
     def __init__(self, config_parts, parent: QWidget | None = None):
         """`config_parts()` returns (DataConfig, AugmentConfig) from the dataset and augmentation panels."""
@@ -216,7 +217,7 @@ class TrainPanel(QWidget):
                     save, 1)
 
     def _build_runs(self) -> QGroupBox:
-        box = QGroupBox("Runs (select one to resume or extend it; tick to overlay its curves)")
+        box = QGroupBox("Runs (select one to resume or extend it; tick to overlay its curves; tick two to compare)")
         self.runList = QListWidget(objectName="runList")
         self.runList.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.runList.itemSelectionChanged.connect(self._on_runs_selected)
@@ -232,8 +233,13 @@ class TrainPanel(QWidget):
         self.resumeWithFormCheck.setToolTip("Resume/Extend with this form's optimiser settings (learning rate, "
                                             "momentum, weight decay, optimizer, schedule, warm-up) instead of "
                                             "the run's; the run's config.toml records the change")
+        self.compareTickedButton = QPushButton("Compare", objectName="compareTickedButton", enabled=False,
+                                               clicked=self.compare_ticked)
+        self.compareTickedButton.setToolTip("Tick two runs: the older one (A) against the newer (B) in the "
+                                            "Evaluation tab's Compare view (as `segstudio compare A B`)")
         row = QHBoxLayout()
         row.addWidget(refresh)
+        row.addWidget(self.compareTickedButton)
         row.addWidget(self.resumeButton)
         row.addWidget(self.resumeWithFormCheck)
         row.addWidget(self.extendButton)
@@ -525,7 +531,10 @@ class TrainPanel(QWidget):
         self._set_running(False)
         status, msg = result.get("status", "failed"), result.get("message", "")
         self.run_dir = result.get("run_dir") or self.run_dir
-        if status == "completed":
+        if status == "completed" and msg:   # early stopping: why it ended before its last epoch
+            self.progressBar.setFormat(f"stopped early · {self._progress_text.split(' · ETA')[0]}")
+            self.message.emit(f"Training finished: {msg}", False)
+        elif status == "completed":
             # a run that ends at "Stop after N iterations" before its last epoch says so, not "finished · epoch 1/3"
             limit = " at the iteration limit" if result.get("epoch", 0) + 1 < self._epochs else ""
             self.progressBar.setFormat(f"finished{limit} · {self._progress_text.split(' · ETA')[0]}")
@@ -585,6 +594,7 @@ class TrainPanel(QWidget):
             item.setSelected(r.path in selected)
         self.runList.blockSignals(False)
         self._update_run_buttons()
+        self.compareTickedButton.setEnabled(len(self.overlaid_runs()) == 2)
 
     def selected_runs(self) -> list[str]:
         return [i.data(Qt.ItemDataRole.UserRole) for i in self.runList.selectedItems()
@@ -616,6 +626,15 @@ class TrainPanel(QWidget):
     def _on_overlays_changed(self, *_):
         """Read the ticked runs' metrics in the background; `_show_overlays` draws them."""
         self.overlayReader.request(tuple(self.overlaid_runs()))
+        self.compareTickedButton.setEnabled(len(self.overlaid_runs()) == 2)
+
+    def compare_ticked(self) -> None:
+        """Two ticked runs: the older (lower in the newest-first list) is A, the newer B."""
+        runs = self.overlaid_runs()
+        if len(runs) != 2:
+            self.message.emit("Tick exactly two runs in the list to compare them.", True)
+            return
+        self.compareRequested.emit(runs[1], runs[0])
 
     @Slot(object, object)
     def _show_overlays(self, paths: tuple, metrics: list) -> None:
