@@ -114,17 +114,17 @@ class _CountingColumn:
 
 
 def test_start_up_reads_only_the_sample(planted, tmp_path, monkeypatch, small_sample):
-    from segstudio.data import open as data_open
+    from segstudio.data import mapped as data_mapped
     from segstudio.engine.train_data import build_train_data
 
     opened = []
-    real_open = data_open.open_readable
+    real_open = data_mapped.open_readable
 
     def counting_open(url, **kwargs):
         ds, legacy = real_open(url, **kwargs)
         opened.append(CountingDataset(ds, set(MAP.__dict__.values())))
         return opened[-1], legacy
-    monkeypatch.setattr(data_open, "open_readable", counting_open)
+    monkeypatch.setattr(data_mapped, "open_readable", counting_open)
     data = build_train_data(_config(tmp_path, planted, "stop"))
     assert len(opened[0].rows) <= SAMPLE and _bad_row() not in opened[0].rows
     assert data.checks.report().rows_checked == SAMPLE and not data.checks.report().complete

@@ -12,21 +12,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from segstudio.base.files import atomic_write_text
 from segstudio.audit.anchors import AnchorSetup
 from segstudio.audit.tally import AuditTally, row_stats, sample_stats
 from segstudio.base.errors import ConfigError, UserError
-from segstudio.data.repeat_factor import image_categories, repeat_factors
+from segstudio.data.repeat_factor import repeat_factors
 from segstudio.data.scan import cache_dir, dataset_address
-from segstudio.data.splits import make_split
-from segstudio.data.versions import version_key
 from segstudio.samples.augment import prepare_sample, sample_seed
 from segstudio.samples.augment_presets import resolve_spec
 from segstudio.samples.loader import SegmentationDataset, build_loader, reraise_user_error
@@ -104,7 +101,7 @@ def _weights(cfg, mapped, train_rows: list[int], rows: list[int]) -> dict:
     if not threshold:
         return {}
 
-    factors = repeat_factors(image_categories(mapped.ds, mapped.mapping.labels, train_rows), threshold)
+    factors = repeat_factors(mapped.categories(train_rows), threshold)
     by_row = dict(zip(train_rows, factors.tolist()))
     return {r: by_row[r] for r in rows}
 
@@ -115,7 +112,7 @@ def audit_mapped(mapped, cfg, *, rows: int = 500, draws: int = 4, workers: int |
     """Audit the pipeline `cfg.augment` over the training rows of an opened dataset."""
     if rows < 1 or draws < 1:
         raise ConfigError("The audit needs at least 1 row and 1 draw; raise --rows or --draws.")
-    train_rows = list(make_split(mapped.ds, cfg.data).train)
+    train_rows = list(mapped.split(cfg.data).train)
     chosen = audit_rows(train_rows, rows, cfg.train.seed)
     key = _cache_key(mapped, audit_settings(cfg, None, len(chosen), draws), chosen)
     hit = load_cached(key) if use_cache else None
@@ -159,7 +156,7 @@ def cache_folder() -> Path:
 
 def _cache_key(mapped, settings: dict, rows: list[int]) -> dict | None:
 
-    version = version_key(mapped.ds)
+    version = mapped.version_key()
     if not version:
         return None   # views and in-memory datasets: no version, no cache
     return {"format": CACHE_FORMAT, "address": dataset_address(mapped.url, mapped.endpoint_url),
@@ -190,13 +187,9 @@ def load_cached(key: dict | None) -> AuditResult | None:
 def store(key: dict | None, result: AuditResult) -> bool:
     if key is None:
         return False
-    path = _path(key)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"key": key, "result": result.to_dict()}, fh, default=str)
-        os.replace(tmp, path)
+        atomic_write_text(_path(key), json.dumps({"key": key, "result": result.to_dict()}, default=str),
+                          durable=False)
     except OSError:
         return False
     return True

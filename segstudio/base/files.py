@@ -20,9 +20,10 @@ class UnreadableFile(Exception):
     """A tensor file that torch cannot read (damaged, not a torch file, or holding code)."""
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None], durable: bool = True) -> None:
     """Call write(tmp) on a new temporary name next to `path`, then rename it over `path` (and flush the
-    folder), so a reader sees the old or the new file; the temporary file goes on any failure."""
+    folder), so a reader sees the old or the new file; the temporary file goes on any failure.
+    durable=False skips the flushes to disk, for caches (a crash may lose the file, never tear it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
@@ -30,17 +31,18 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> None
     tmp = Path(name)
     try:
         write(tmp)
-        if tmp.exists():
+        if durable and tmp.exists():
             fsync_file(tmp)
         os.replace(tmp, path)
-        fsync_dir(path.parent)
+        if durable:
+            fsync_dir(path.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+def atomic_write_text(path: str | os.PathLike, text: str, durable: bool = True) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), durable)
 
 
 def fsync_file(path: Path) -> None:

@@ -108,62 +108,60 @@ def _stop_on_ctrl_c():
     return stop, previous
 
 
-def _full_scan(ds, mapping, box_format, class_names, key, out, stop) -> tuple:
-    """(class counts or None when cancelled, report) over every row, storing complete answers in the cache."""
-    from segstudio.data.class_counts import Cancelled, class_counts
-    from segstudio.data.preflight import preflight
-    from segstudio.data.scan import store
+def _full_scan(mapped, out, stop, use_cache: bool):
+    """Every row: the class counts (shown as soon as known), then the pre-flight; complete answers cached."""
+    from segstudio.data.counts_report import counts_and_report
 
-    counts = None
-    bar, progress = _progress_bar("class counts")
+    bars = {}
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if phase not in bars:
+            for bar, _ in bars.values():
+                bar.close()
+            bars[phase] = _progress_bar("class counts" if phase == "counts" else "checking rows")
+        bars[phase][1](done, total)
+
+    def show_counts(counts) -> None:
+        if "counts" in bars:
+            bars["counts"][0].close()
+        out(_class_lines(mapped.class_names, counts, "") if counts is not None else ["Classes: counting cancelled."])
     try:
-        counts = class_counts(ds, mapping.labels, mapping.iscrowd, len(class_names), progress=progress,
-                              should_stop=stop.is_set)
-        store(key, counts=counts)
-        out(_class_lines(class_names, counts, ""))
-    except Cancelled:
-        out(["Classes: counting cancelled."])
+        return counts_and_report(mapped, use_cache=use_cache, should_stop=stop.is_set, progress=progress,
+                                 on_counts=show_counts)
     finally:
-        bar.close()
-    bar, progress = _progress_bar("checking rows")
-    try:
-        report = preflight(ds, mapping, box_format, num_classes=len(class_names), progress=progress,
-                           should_stop=stop.is_set)
-    finally:
-        bar.close()
-    store(key, report=report)
-    return counts, report
+        for bar, _ in bars.values():
+            bar.close()
 
 
-def _scan(args, ds, info, mapping, box_format, out) -> tuple:
+def _scan(args, mapped, out) -> tuple:
     """(class counts, report, where the answer came from): cached, a --limit sample, or a full scan."""
     from segstudio.data.class_counts import class_counts
+    from segstudio.data.counts_report import scan_key
     from segstudio.data.preflight import preflight, sample_rows
-    from segstudio.data.scan import ScanKey, load_cached
-    from segstudio.data.versions import version_key
+    from segstudio.data.scan import load_cached
 
-    n, k = len(ds), len(info.class_names)
+    ds, mapping, box_format = mapped.ds, mapped.mapping, mapped.box_format
+    n, k, names = len(ds), len(mapped.class_names), mapped.class_names
     if args.limit:
         rows = sample_rows(n, args.limit)
         counts = class_counts(ds, mapping.labels, mapping.iscrowd, k, rows=rows)
         scope = "" if rows is None else f" in the {len(rows)} sampled rows"
-        out(_class_lines(info.class_names, counts, scope))
+        out(_class_lines(names, counts, scope))
         return counts, preflight(ds, mapping, box_format, rows=rows, num_classes=k), "sample"
-    key = ScanKey.of(args.url, version_key(ds), mapping, box_format, k, args.endpoint_url)
-    cached = {} if args.no_cache else load_cached(key)
+    cached = {} if args.no_cache else load_cached(scan_key(mapped))
     if "report" in cached and "class_counts" in cached:
-        out(_class_lines(info.class_names, cached["class_counts"], ""))
+        out(_class_lines(names, cached["class_counts"], ""))
         return cached["class_counts"], cached["report"], "cache"
     if n > SAMPLE_ROWS:
         sampled = preflight(ds, mapping, box_format, rows=sample_rows(n, SAMPLE_ROWS), num_classes=k)
         out([sampled.format_text(), f"Checking all {n} rows (Ctrl+C ends it early) ..."])
     stop, previous = _stop_on_ctrl_c()
     try:
-        counts, report = _full_scan(ds, mapping, box_format, info.class_names, key, out, stop)
+        found = _full_scan(mapped, out, stop, use_cache=not args.no_cache)
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
-    return counts, report, "scan"
+    return found.counts, found.report, "scan"
 
 
 def run(args) -> int:
@@ -188,7 +186,7 @@ def run(args) -> int:
         box_format, info.class_names = mapped.box_format, mapped.class_names
     out(_mapping_lines(info, mapping, box_format, problem))
     if mapping is not None:
-        counts, report, source = _scan(args, mapped.ds, info, mapping, box_format, out)
+        counts, report, source = _scan(args, mapped, out)
         out([report.format_text() + (" (cached for this version)" if source == "cache" else "")])
     if args.json:
         result = info.to_dict()

@@ -15,7 +15,9 @@ from segstudio.data.batch_read import ReadSettings, RowReader, make_reader
 from segstudio.data.describe import DatasetInfo, class_names_for, describe, resolve_mapping
 from segstudio.data.open import open_readable, strip_secrets
 from segstudio.data.sample import BoxFormat, ColumnMapping, RawSample, read_sample
-from segstudio.data.versions import VersionRef, open_at, resolve
+from segstudio.data.repeat_factor import image_categories
+from segstudio.data.splits import Split, filtered_rows, make_split
+from segstudio.data.versions import VersionRef, open_at, resolve, version_key
 
 
 class Hidden:
@@ -97,6 +99,22 @@ class MappedDataset:
         if self.mapping is None:
             raise DataError(self.problem or "No column mapping is chosen; set the images, masks and labels columns.")
         return read_sample(self.ds, row, self.mapping, self.box_format)
+
+    def split(self, data_cfg) -> Split:
+        """Training and validation rows as the data settings say (within data.query's rows)."""
+        return make_split(self.ds, data_cfg)
+
+    def query_rows(self, query: str):
+        """The rows a TQL filter keeps (every row for an empty one)."""
+        return filtered_rows(self.ds, query)
+
+    def categories(self, rows) -> list:
+        """The classes present in each of `rows` (repeat-factor sampling's input)."""
+        return image_categories(self.ds, self.mapping.labels, rows)
+
+    def version_key(self) -> str:
+        """The exact state read, as caches key it (branch and commit)."""
+        return version_key(self.ds)
 
     def remap(self, data_cfg) -> MappedDataset:
         """The same open dataset with the columns `data_cfg` names (DataError when they do not fit)."""

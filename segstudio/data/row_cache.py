@@ -17,10 +17,11 @@ import io
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from segstudio.base.files import atomic_write
 
 SUFFIX = ".row"
 INFO = "info.json"
@@ -117,14 +118,7 @@ class RowCache:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink(Path(tmp))
-        raise
+    atomic_write(path, lambda tmp: tmp.write_bytes(data), durable=False)
 
 
 def _unlink(path: Path) -> None:
@@ -143,7 +137,7 @@ def _row_files(root: Path):
         if not sub.is_dir():
             continue
         for entry in os.scandir(sub.path):
-            if entry.name.endswith(SUFFIX) and not entry.name.startswith(".tmp-"):
+            if entry.name.endswith(SUFFIX):
                 try:
                     st = entry.stat()
                 except OSError:
@@ -179,7 +173,7 @@ def info(root: Path | None = None) -> dict:
     datasets = []
     if root.is_dir():
         for sub in sorted(p for p in root.iterdir() if p.is_dir()):
-            files = [f for f in sub.iterdir() if f.name.endswith(SUFFIX) and not f.name.startswith(".tmp-")]
+            files = [f for f in sub.iterdir() if f.name.endswith(SUFFIX)]
             try:
                 described = json.loads((sub / INFO).read_text())
             except (OSError, ValueError):

@@ -14,9 +14,9 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
+from segstudio.base.files import atomic_write_text
 from segstudio.data.preflight import PreflightReport
 from segstudio.data.sample import BoxFormat, ColumnMapping
 
@@ -100,12 +100,8 @@ def store(key: ScanKey, *, report: PreflightReport | None = None, counts: tuple 
     counts = counts or old.get("class_counts")
     entry["report"] = report.to_dict() if report is not None else None
     entry["class_counts"] = [list(counts[0]), list(counts[1])] if counts is not None else None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(entry, fh)
-        os.replace(tmp, path)   # several processes may store the same key: the last complete one wins
+    try:   # several processes may store the same key: the last complete one wins
+        atomic_write_text(path, json.dumps(entry), durable=False)
     except OSError:
         return False
     return True

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from segstudio.engine.loop import LoopState, Step
+from segstudio.engine.rundir import checkpoint_file
 from segstudio.base.errors import TrainingError
 from segstudio.base.files import UnreadableFile, atomic_write, torch_load
 
@@ -138,7 +139,7 @@ class CheckpointWriter:
 
     @property
     def last(self) -> Path:
-        return self.folder / "last.pt"
+        return checkpoint_file(self.folder, "last")
 
     def contents(self, state: LoopState) -> dict:
         step = self.step
@@ -185,8 +186,9 @@ class CheckpointWriter:
             written.append(("last", self.last, state))
         if best:
             # One ~180 MB write instead of two; a later last.pt is a new file renamed into place.
-            link_checkpoint(self.last, self.folder / "best.pt")
-            written.append(("best", self.folder / "best.pt", state))
+            best = checkpoint_file(self.folder, "best")
+            link_checkpoint(self.last, best)
+            written.append(("best", best, state))
         return written
 
 

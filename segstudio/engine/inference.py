@@ -19,7 +19,6 @@ from segstudio.base.files import atomic_write_text
 from segstudio.data.mapped import open_mapped
 from segstudio.data.open import strip_secrets
 from segstudio.data.sample import to_rgb_uint8
-from segstudio.data.splits import filtered_rows
 from segstudio.engine import eval_store, rundir
 from segstudio.engine.analysis import analyse, thresholds_file
 from segstudio.engine.checkpoint import load_checkpoint
@@ -84,7 +83,7 @@ def evaluate_run(loaded: LoadedRun, dataset: str = "", *, batch_size: int = 4, d
         raise DataError(f"The dataset's classes {mapped.class_names} differ from the run's {loaded.class_names}; "
                         "evaluate on a dataset with the same classes in the same order.")
     if dataset:
-        rows = [int(r) for r in filtered_rows(mapped.ds, cfg.data.query)]
+        rows = [int(r) for r in mapped.query_rows(cfg.data.query)]
     else:
         split = rundir.read_split(loaded.run_dir)
         rows = list(split["val"]) if split else []

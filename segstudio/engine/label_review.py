@@ -21,7 +21,7 @@ import torch
 from segstudio.base.errors import DataError
 from segstudio.base.files import atomic_write_text
 from segstudio.data.mapped import open_mapped
-from segstudio.data.splits import Split, filtered_rows
+from segstudio.data.splits import Split
 from segstudio.engine import rundir, thresholds
 from segstudio.engine.evaluate import evaluate_model
 from segstudio.engine.label_issues import find_candidates
@@ -44,7 +44,7 @@ def _open_run_data(loaded):
     """The run's dataset at the state it trained on (data.commit), and every row its query selects."""
 
     mapped = open_mapped(loaded.cfg.data.url, loaded.cfg.data, endpoint_url=loaded.cfg.data.endpoint_url)
-    return mapped, [int(r) for r in filtered_rows(mapped.ds, loaded.cfg.data.query)]
+    return mapped, [int(r) for r in mapped.query_rows(loaded.cfg.data.query)]
 
 
 def folds_of(rows: list[int], k: int, seed: int) -> list[list[int]]:

@@ -15,6 +15,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from segstudio.base.files import atomic_write_text
 from segstudio.base.errors import DataError
 from segstudio.data.preflight import ERROR_CODES, ROW_ERRORS, PreflightReport, PreflightTally, preflight, sample_rows
 from segstudio.data.scan import ScanKey, load_cached, store
@@ -117,11 +118,8 @@ class RunChecks:
         report = self.report()
         if run_dir:
             out = dict(report.to_dict(), skipped_rows=sorted(self.skipped), policy=self.policy)
-            path = Path(run_dir) / REPORT_FILE
-            tmp = path.with_suffix(".tmp")
             try:
-                tmp.write_text(json.dumps(out, indent=1) + "\n")
-                tmp.replace(path)
+                atomic_write_text(Path(run_dir) / REPORT_FILE, json.dumps(out, indent=1) + "\n")
             except OSError:   # a full disk must not turn the run's own ending into a crash
                 pass
         if self.cached is None and report.complete:

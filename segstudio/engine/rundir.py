@@ -26,8 +26,16 @@ SPLIT = "split.json"
 METRICS = "metrics.jsonl"
 
 
+CHECKPOINTS = "checkpoints"
+
+
+def checkpoint_file(folder: str | os.PathLike, which: str) -> Path:
+    """The one place checkpoint files are named: last.pt, best.pt, rollback.pt in the checkpoints folder."""
+    return Path(folder) / f"{which}.pt"
+
+
 def checkpoint_path(run_dir: str | os.PathLike, which: str = "last") -> Path:
-    return Path(run_dir) / "checkpoints" / f"{which}.pt"
+    return checkpoint_file(Path(run_dir) / CHECKPOINTS, which)
 
 
 def new_run_dir(runs_dir: str, run_name: str = "") -> Path:
@@ -43,7 +51,7 @@ def new_run_dir(runs_dir: str, run_name: str = "") -> Path:
         except FileExistsError:
             n += 1
             path = base / f"{name}-{n}"
-    (path / "checkpoints").mkdir()
+    (path / CHECKPOINTS).mkdir()
     return path
 
 

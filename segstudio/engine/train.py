@@ -34,7 +34,7 @@ from segstudio.engine.events import (
 )
 from segstudio.engine.loop import Clock, LoopState, NonFiniteLoss, Plan, StopRequested, train_one_epoch
 from segstudio.engine.session import Run, RunLog, free_memory, set_up
-from segstudio.engine.val_loss import validation_loss
+from segstudio.engine import val_loss
 
 OOM_ADVICE = ("CUDA ran out of memory; lower train.batch_size, turn on train.amp, or lower "
               "augment.image_size, then resume the run.")
@@ -77,7 +77,8 @@ class Rollbacks:
     def go_back(self, checkpoints) -> int:
         """Make last.pt the origin's (kept in rollback.pt at the first divergence); -> its iteration."""
         if self.origin is None:
-            self.origin, self.iteration = checkpoints.folder / "rollback.pt", checkpoints.kept_iteration
+            self.origin = rundir.checkpoint_file(checkpoints.folder, "rollback")
+            self.iteration = checkpoints.kept_iteration
             link_checkpoint(checkpoints.last, self.origin)
         else:
             link_checkpoint(self.origin, checkpoints.last)
@@ -224,8 +225,9 @@ def evaluate(run: Run, state: LoopState, should_stop: Callable[[], bool]) -> dic
     metrics, per_class, seconds = measure(run.model)
     val_losses = {}
     if single and run.cfg.eval.val_loss and not should_stop():
-        val_losses = validation_loss(run.model, run.data.val_batches(), run.step.device,
-                                     max_images=run.cfg.eval.max_images, should_stop=should_stop, amp=run.step.amp)
+        val_losses = val_loss.validation_loss(run.model, run.data.val_batches(), run.step.device,
+                                              max_images=run.cfg.eval.max_images, should_stop=should_stop,
+                                              amp=run.step.amp)
     if single and should_stop():
         raise StopRequested()
     event = EvalEvent(epoch=state.epoch, iteration=state.iteration, metrics=metrics, per_class=per_class,

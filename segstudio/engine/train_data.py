@@ -15,10 +15,9 @@ import torch
 from segstudio.data.demo import ensure_demo_dataset
 from segstudio.data.mapped import MappedDataset, open_mapped
 from segstudio.data.open import strip_secrets
-from segstudio.data.repeat_factor import describe_effect, image_categories, repeat_factors
-from segstudio.data.scan import ScanKey
-from segstudio.data.splits import Split, make_split
-from segstudio.data.versions import version_key
+from segstudio.data.repeat_factor import describe_effect, repeat_factors
+from segstudio.data.counts_report import scan_key
+from segstudio.data.splits import Split
 from segstudio.engine.distributed import DistInfo
 from segstudio.engine.row_checks import RunChecks
 from segstudio.samples.augment_presets import resolve_spec
@@ -104,7 +103,7 @@ def _repeat_factors(cfg, mapped: MappedDataset, rows: list, warn: Callable[[str]
     if not threshold:
         return None
 
-    cats = image_categories(mapped.ds, mapped.mapping.labels, rows)
+    cats = mapped.categories(rows)
     factors = repeat_factors(cats, threshold)
     warn(describe_effect(factors, cats, threshold, mapped.class_names))
     return factors
@@ -131,10 +130,8 @@ def build_train_data(cfg, *, split=None, warn: Callable[[str], None] = lambda m:
     data_cfg = dataclasses.replace(cfg.data)
     url = data_cfg.url = _resolve_url(data_cfg)
     mapped = open_mapped(url, data_cfg, endpoint_url=data_cfg.endpoint_url)
-    split = Split.from_dict(split).check(mapped.num_rows) if split else make_split(mapped.ds, data_cfg)
-    key = ScanKey.of(url, version_key(mapped.ds), mapped.mapping, mapped.box_format, len(mapped.class_names),
-                     data_cfg.endpoint_url)
-    checks = RunChecks(key, mapped.num_rows, data_cfg.bad_rows, emit)
+    split = Split.from_dict(split).check(mapped.num_rows) if split else mapped.split(data_cfg)
+    checks = RunChecks(scan_key(mapped), mapped.num_rows, data_cfg.bad_rows, emit)
     split = checks.start(mapped.ds, split, warn)
     for role in ("images", "masks", "boxes", "labels", "iscrowd"):
         setattr(data_cfg, role, getattr(mapped.mapping, role))

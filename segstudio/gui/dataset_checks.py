@@ -13,10 +13,8 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (QGroupBox, QListWidget, QPushButton, QSplitter, QTreeWidget, QTreeWidgetItem,
                                QVBoxLayout, QWidget)
 
-from segstudio.data.class_counts import Cancelled, class_counts
-from segstudio.data.preflight import preflight, sample_rows
-from segstudio.data.scan import ScanKey, load_cached, store
-from segstudio.data.versions import version_key
+from segstudio.data.counts_report import counts_and_report
+from segstudio.data.preflight import sample_rows
 from segstudio.gui.state import DatasetState
 from segstudio.gui.workers import TaskRunner
 
@@ -87,28 +85,19 @@ class DatasetChecks(QSplitter):
             return
         self._again = False
         self._counts = None
-        ds, mapping, fmt, n, k = st.ds, st.mapping, st.box_format, st.num_rows, len(st.class_names)
+        mapped, mapping, n = st.mapped, st.mapping, st.num_rows
         self._set_message("Checking rows ..." if n <= PREFLIGHT_ROWS
                           else f"Checking a fixed sample of {PREFLIGHT_ROWS:,} of {n:,} rows ...")
 
-        key = ScanKey.of(st.url, version_key(ds), mapping, fmt, k, st.endpoint_url)
-
         def job(report, should_stop):
-            cached = load_cached(key)
-            counts = cached.get("class_counts")
-            if counts is None:
-                try:
-                    counts = class_counts(ds, mapping.labels, mapping.iscrowd, k, should_stop=should_stop,
-                                          progress=_throttled(lambda done, total: report(mapping, done, total)))
-                except Cancelled:
-                    return None   # a newer dataset or mapping replaced this one
-                store(key, counts=counts)    # what `segstudio inspect` shows, cached for this version
-            report(mapping, counts)
-            if cached.get("report") is not None:
-                return mapping, counts, cached["report"]
-            progress = _throttled(lambda done, total: report(mapping, "sample", done, total))
-            return mapping, counts, preflight(ds, mapping, fmt, rows=sample_rows(n, PREFLIGHT_ROWS),
-                                              progress=progress, should_stop=should_stop)
+            def progress(phase, done, total):   # counting: (mapping, done, total); checking: with its phase
+                report(mapping, done, total) if phase == "counts" else report(mapping, phase, done, total)
+            found = counts_and_report(mapped, rows=sample_rows(n, PREFLIGHT_ROWS), should_stop=should_stop,
+                                      progress=_throttled(progress),
+                                      on_counts=lambda counts: counts is not None and report(mapping, counts))
+            if found.counts is None:
+                return None   # a newer dataset or mapping replaced this one
+            return mapping, found.counts, found.report
         self.runner.start(job)
         self.runner.done.connect(self._after_run, Qt.ConnectionType.SingleShotConnection)
 
@@ -120,11 +109,11 @@ class DatasetChecks(QSplitter):
             return
         self.checkAllButton.setVisible(False)
         self._set_message(f"Checking all {st.num_rows:,} rows ...")
-        ds, mapping, fmt, counts = st.ds, st.mapping, st.box_format, self._counts
+        mapped, mapping, counts = st.mapped, st.mapping, self._counts
 
         def job(report, should_stop):
-            progress = _throttled(lambda done, total: report(mapping, "rows", done, total))
-            return mapping, counts, preflight(ds, mapping, fmt, progress=progress, should_stop=should_stop)
+            progress = _throttled(lambda phase, done, total: report(mapping, phase, done, total))
+            return mapping, counts, counts_and_report(mapped, should_stop=should_stop, progress=progress).report
         self.runner.start(job)
         self.runner.done.connect(self._after_run, Qt.ConnectionType.SingleShotConnection)
 
@@ -226,9 +215,9 @@ def _throttled(progress, every_s: float = 0.2):
     """`progress` called at most every `every_s` seconds (and for the last step): signals stay few."""
     last = [0.0]
 
-    def call(done: int, total: int) -> None:
+    def call(phase: str, done: int, total: int) -> None:
         now = time.monotonic()
         if now - last[0] >= every_s or done >= total:
             last[0] = now
-            progress(done, total)
+            progress(phase, done, total)
     return call

@@ -38,7 +38,7 @@ def _missing_message(known) -> str:
 
 
 def resolve_weights(arch: str, weights: str) -> tuple[str, Path | None]:
-    """-> (kind, file): kind is none, coco, imagenet or file; TrainingError when the file is absent.
+    """-> (kind, file): kind is none, coco, imagenet or file; WeightsError when the file is absent.
 
     "auto" takes the best weights present (COCO, then the ImageNet backbone, then none)."""
     w = (weights or "none").strip()
@@ -52,7 +52,7 @@ def resolve_weights(arch: str, weights: str) -> tuple[str, Path | None]:
             raise WeightsError(f"There are no {w.lower()} weights for {arch}; use weights = \"imagenet\", "
                                 "\"none\" or a .pth file.")
         if not known.present():
-            raise TrainingError(_missing_message(known))
+            raise WeightsError(_missing_message(known))
         return w.lower(), known.path
     path = Path(os.path.expanduser(w))
     if path.is_dir():

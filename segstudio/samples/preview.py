@@ -14,7 +14,6 @@ from segstudio.samples.augment import report_to_json
 from segstudio.samples.augment_presets import resolve_spec
 from segstudio.data.mapped import open_mapped
 from segstudio.data.open import strip_secrets
-from segstudio.data.splits import make_split
 from segstudio.base.errors import ConfigError, UserError
 from segstudio.base.files import atomic_write_text
 from segstudio.samples.loader import SegmentationDataset
@@ -26,7 +25,7 @@ def write_preview(url: str, cfg, n: int, out_dir: Path, endpoint_url: str = "") 
     failure leaves no folder behind); return the JSON document."""
     mapped = open_mapped(url, cfg.data, endpoint_url=endpoint_url)
     names = mapped.class_names
-    rows = make_split(mapped.ds, cfg.data).train[:n]
+    rows = mapped.split(cfg.data).train[:n]
     dataset = SegmentationDataset(mapped, rows, cfg.augment, train=True, seed=cfg.train.seed)
     samples = []
     # exactly what training gets at epoch 0; rows read in batches, the next batch's requests in flight

@@ -3,6 +3,7 @@ version seen before answers from the report cache without reading its rows again
 from __future__ import annotations
 
 from segstudio.data import class_counts as cc
+from segstudio.data import counts_report
 from segstudio.data.mapped import open_mapped
 from segstudio.gui import dataset_checks
 from segstudio.gui.dataset_checks import DatasetChecks
@@ -21,12 +22,12 @@ def test_counts_fill_in_with_progress_then_come_from_the_cache(qtbot, demo_datas
     monkeypatch.setattr(cc, "CHUNK", 8)                 # 48 rows: six steps of progress
     monkeypatch.setattr(dataset_checks, "_throttled", lambda progress, every_s=0: progress)
     calls, titles = [], []
-    real = dataset_checks.class_counts
+    real = counts_report.class_counts
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
-    monkeypatch.setattr(dataset_checks, "class_counts", counting)
+    monkeypatch.setattr(counts_report, "class_counts", counting)
     checks = _checks(qtbot, demo_dataset)
     checks.runner.progress.connect(lambda values: titles.append(checks.classesBox.title()))
     checks.start()
