@@ -422,13 +422,13 @@ def main(argv=None) -> int:
     p.add_argument("--torch-threads", type=int, default=0, help="torch.set_num_threads before training "
                    "(0: torch's default); fewer threads leave a core to the window")
     p.add_argument("--niceness", type=int, default=None, help="the training thread's niceness increment "
-                   "(default: the window's, segstudio.gui.workers.TRAINING_NICENESS)")
+                   "(default: the window's, segstudio.gui.process_policy.TRAINING_NICENESS)")
     p.add_argument("--busy", type=int, default=0, help="start this many busy-looping processes at normal "
                    "priority for the whole measurement: the CPU load other programs make")
     args = p.parse_args(argv)
     if args.niceness is not None:
-        from segstudio.gui import workers
-        workers.TRAINING_NICENESS = args.niceness
+        from segstudio.gui import process_policy
+        process_policy.TRAINING_NICENESS = args.niceness
     busy = start_busy_processes(args.busy)
     try:
         return measure(args)
@@ -439,8 +439,8 @@ def main(argv=None) -> int:
 
 
 def training_niceness() -> int:
-    from segstudio.gui import workers
-    return workers.TRAINING_NICENESS
+    from segstudio.gui import process_policy
+    return process_policy.TRAINING_NICENESS
 
 
 def start_busy_processes(count: int) -> list:

@@ -17,7 +17,8 @@ from segstudio.gui.review_panel import ReviewPanel
 from segstudio.gui.state import DatasetState
 from segstudio.gui.train_panel import TrainPanel
 from segstudio.gui.widgets import WheelGuard
-from segstudio.gui.workers import RenderService, calm_gc
+from segstudio.gui.process_policy import calm_gc
+from segstudio.gui.workers import RenderService
 
 TEXT_KINDS = ("text", "class_label", "scalar")
 # form settings that change what the Augmentation tab's audit describes (the model's anchors, the rows)

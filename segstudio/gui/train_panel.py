@@ -23,8 +23,8 @@ from segstudio.gui.series import readout
 from segstudio.gui.workers import LatestTask
 from segstudio.gui.weights_field import WeightsRow, confirm_missing_weights
 from segstudio.gui.widgets import hbox, vbox
-from segstudio.gui.workers import (TrainingRunner, describe_exception, hold_full_collections,
-                                   import_evaluation_libraries, release_gc)
+from segstudio.gui.process_policy import hold_full_collections, import_evaluation_libraries, release_gc
+from segstudio.gui.workers import TrainingRunner, describe_exception
 from segstudio.base.config_presets import load_preset, preset_names
 
 

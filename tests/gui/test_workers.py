@@ -129,7 +129,7 @@ def test_a_finished_runs_objects_in_cycles_are_collected():
     import gc
     import weakref
 
-    from segstudio.gui.workers import hold_full_collections, release_gc
+    from segstudio.gui.process_policy import hold_full_collections, release_gc
 
     thresholds = gc.get_threshold()
     before = object.__new__(type("Before", (), {}))
@@ -151,7 +151,7 @@ def test_a_finished_runs_objects_in_cycles_are_collected():
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux-only")
 def test_training_thread_yields_the_cpu_to_the_window(qtbot):
-    from segstudio.gui.workers import TRAINING_NICENESS
+    from segstudio.gui.process_policy import TRAINING_NICENESS
 
     seen = []
 
