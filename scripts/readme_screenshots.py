@@ -58,10 +58,10 @@ def main() -> int:
     window.findChild(QLineEdit, "runsDirEdit").setText(args.runs_dir)
     train = window.trainPanel
     train.refresh_runs()
-    if train.runList.count():
+    if train.runs.runList.count():
         from PySide6.QtCore import Qt
-        train.runList.setCurrentRow(0)
-        train.runList.item(0).setCheckState(Qt.CheckState.Checked)   # its curves overlaid
+        train.runs.runList.setCurrentRow(0)
+        train.runs.runList.item(0).setCheckState(Qt.CheckState.Checked)   # its curves overlaid
     shoot(train, "training", settle=2.5)
 
     ev = window.evalPanel

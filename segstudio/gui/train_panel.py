@@ -6,8 +6,8 @@ import functools
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMenu, QProgressBar, QPushButton,
+from PySide6.QtWidgets import (QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QMenu, QProgressBar, QPushButton,
                                QScrollArea, QSizePolicy, QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 from segstudio.base.advice import run_warnings
@@ -18,9 +18,8 @@ from segstudio.engine.rundir import load_run_config, read_metrics
 from segstudio.base.errors import UserError
 from segstudio.gui import config_form, settings
 from segstudio.gui.curves import CurvesWidget
-from segstudio.gui.runs_listing import RunsLister
+from segstudio.gui.runs_view import RunsView
 from segstudio.gui.series import readout
-from segstudio.gui.workers import LatestTask
 from segstudio.gui.weights_field import WeightsRow, confirm_missing_weights
 from segstudio.gui.widgets import hbox, vbox
 from segstudio.gui.process_policy import hold_full_collections, import_evaluation_libraries, release_gc
@@ -33,9 +32,6 @@ def format_eta(seconds: float) -> str:
     if not seconds or seconds != seconds or seconds < 0:
         return "--:--"
     return format_duration(seconds)
-
-
-RUN_STATUS_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 _SPLIT_TEXTS: dict[str, tuple[int, str]] = {}   # run folder -> (config.toml's mtime_ns, text)
@@ -75,11 +71,6 @@ def train_in_thread(*args, **kwargs):
     return train(*args, **kwargs)
 
 
-def read_runs_metrics(paths: tuple, should_stop) -> list:
-    """Every event of each run's metrics.jsonl (off the GUI thread: a long run's file is tens of MB)."""
-    return [[] if should_stop() else events_from(read_metrics(path)) for path in paths]
-
-
 class TrainPanel(QWidget):
     message = Signal(str, bool)
     runningChanged = Signal(bool)
@@ -104,12 +95,13 @@ class TrainPanel(QWidget):
         self.runner = TrainingRunner(self)
         self.runner.events.connect(self._on_events)
         self.runner.finished.connect(self._on_finished)
-        self.lister = RunsLister(split_text, self)
-        self.lister.listed.connect(self._fill_runs)
-        self.lister.failed.connect(lambda m: self.message.emit(m, True))
-        self.overlayReader = LatestTask(read_runs_metrics, "read the ticked runs' metrics", self)
-        self.overlayReader.ready.connect(self._show_overlays)
-        self.overlayReader.failed.connect(lambda m: self.message.emit(m, True))
+        self.runs = RunsView(self.runs_dir, split_text, self)
+        self.runs.message.connect(self.message)
+        self.runs.runSelected.connect(self.runSelected)
+        self.runs.compareRequested.connect(self.compareRequested)
+        self.runs.resumeRequested.connect(lambda run: self.start(resume=run))
+        self.runs.extendRequested.connect(lambda run, epochs: self.start(resume=run, extend_epochs=epochs))
+        self.runs.overlaysRead.connect(self._show_overlays)
         self.run_dir = ""
         self.last_result: dict | None = None
         self._epochs = 0
@@ -134,7 +126,7 @@ class TrainPanel(QWidget):
         self.stopButton = QPushButton("Stop", objectName="stopButton", clicked=self.stop, enabled=False)
         self.stopButton.setToolTip("Stop after the current iteration; last.pt is kept (Ctrl+.)")
         left = vbox(self._build_file_buttons(), (self._build_form(), 1), self.validationLabel, self.adviceLabel,
-                    hbox((self.startButton, 1), (self.stopButton, 1)), self._build_runs())
+                    hbox((self.startButton, 1), (self.stopButton, 1)), self.runs)
 
         self.progressBar = QProgressBar(objectName="progressBar", format="idle", value=0, textVisible=True)
         self.readoutLabel = QLabel("", objectName="readoutLabel")
@@ -215,42 +207,6 @@ class TrainPanel(QWidget):
         save.setToolTip("Save the complete config as TOML (Ctrl+S)")
         return hbox(presets, QPushButton("Load...", objectName="loadConfigButton", clicked=self.load_config_dialog),
                     save, 1)
-
-    def _build_runs(self) -> QGroupBox:
-        box = QGroupBox("Runs (select one to resume or extend it; tick to overlay its curves; tick two to compare)")
-        self.runList = QListWidget(objectName="runList")
-        self.runList.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.runList.itemSelectionChanged.connect(self._on_runs_selected)
-        self.runList.itemChanged.connect(self._on_overlays_changed)
-        self.runList.setMaximumHeight(96)
-        refresh = QPushButton("Refresh", objectName="refreshRunsButton", clicked=self.refresh_runs)
-        self.resumeButton = QPushButton("Resume", objectName="resumeButton", clicked=self.resume_selected)
-        self.resumeButton.setToolTip("Continue the selected run from its last checkpoint")
-        self.extendSpin = QSpinBox(objectName="extendEpochsSpin", minimum=1, maximum=10000, value=5)
-        self.extendButton = QPushButton("Extend", objectName="extendButton", clicked=self.extend_selected)
-        self.extendButton.setToolTip("Add the given number of epochs to the selected run and continue")
-        self.resumeWithFormCheck = QCheckBox("with the form's optimiser", objectName="resumeWithFormCheck")
-        self.resumeWithFormCheck.setToolTip("Resume/Extend with this form's optimiser settings (learning rate, "
-                                            "momentum, weight decay, optimizer, schedule, warm-up) instead of "
-                                            "the run's; the run's config.toml records the change")
-        self.compareTickedButton = QPushButton("Compare", objectName="compareTickedButton", enabled=False,
-                                               clicked=self.compare_ticked)
-        self.compareTickedButton.setToolTip("Tick two runs: the older one (A) against the newer (B) in the "
-                                            "Evaluation tab's Compare view (as `segstudio compare A B`)")
-        row = QHBoxLayout()
-        row.addWidget(refresh)
-        row.addWidget(self.compareTickedButton)
-        row.addWidget(self.resumeButton)
-        row.addWidget(self.resumeWithFormCheck)
-        row.addWidget(self.extendButton)
-        row.addWidget(QLabel("by"))
-        row.addWidget(self.extendSpin)
-        row.addWidget(QLabel("epochs"))
-        layout = QVBoxLayout(box)
-        layout.addWidget(self.runList)
-        layout.addLayout(row)
-        box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
-        return box
 
     # ---- config -------------------------------------------------------------------------------
     def set_split_columns(self, names: list[str]) -> None:
@@ -449,7 +405,7 @@ class TrainPanel(QWidget):
 
     def _resume_overrides(self, run_cfg: Config) -> dict:
         """The form's optimiser settings that differ from the run's, when "with the form's optimiser" is ticked."""
-        if not self.resumeWithFormCheck.isChecked():
+        if not self.runs.with_form_optimiser():
             return {}
         current = config_form.apply_form(copy.deepcopy(run_cfg), self.editors)
         changed = {}
@@ -471,7 +427,7 @@ class TrainPanel(QWidget):
     def _set_running(self, running: bool) -> None:
         self.startButton.setEnabled(not running)
         self.stopButton.setEnabled(running)
-        self._update_run_buttons()
+        self.runs.set_running(running, self.run_dir)
         self.runningChanged.emit(running)
 
     @Slot(object)
@@ -483,6 +439,7 @@ class TrainPanel(QWidget):
                 last_iter = ev
             elif isinstance(ev, StartedEvent):
                 self.run_dir = ev.run_dir
+                self.runs.set_running(True, self.run_dir)
                 self._epochs = ev.epochs or self._epochs
                 self.progressBar.setMaximum(max(1, ev.total_iters))
                 self.refresh_runs()     # the run (new or resumed) is listed as running
@@ -566,94 +523,14 @@ class TrainPanel(QWidget):
 
     def readers(self) -> list:
         """Background work that only reads (the runs listing): safe to abandon when the window closes."""
-        return self.lister.readers() + self.overlayReader.readers() + self.weightsRow.readers()
+        return self.runs.readers() + self.weightsRow.readers()
 
     @Slot()
     def refresh_runs(self) -> None:
-        """List the runs folder in the background; `_fill_runs` shows it."""
-        self.lister.refresh(self.runs_dir())
-
-    @Slot(str, object)
-    def _fill_runs(self, runs_dir: str, rows: list) -> None:
-        """Show a listing; the selection and the ticked overlays stay as they were."""
-        if runs_dir != self.runs_dir():
-            return   # the folder was changed since: its own listing follows
-        selected, ticked = set(self.selected_runs()), set(self.overlaid_runs())
-        self.runList.blockSignals(True)
-        self.runList.clear()
-        for r, split in rows:
-            status = "running" if self.is_running() and r.path == self.run_dir else r.status
-            best = f", best mask AP {r.best_metric:.3f}" if r.best_metric is not None else ""
-            item = QListWidgetItem(f"{r.name}  [{status}, {r.iteration} it{best}, {split}]")
-            item.setData(Qt.ItemDataRole.UserRole, r.path)
-            item.setData(RUN_STATUS_ROLE, status)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked if r.path in ticked else Qt.CheckState.Unchecked)
-            item.setToolTip("Tick to draw this run's curves faintly beside the current ones")
-            self.runList.addItem(item)
-            item.setSelected(r.path in selected)
-        self.runList.blockSignals(False)
-        self._update_run_buttons()
-        self.compareTickedButton.setEnabled(len(self.overlaid_runs()) == 2)
-
-    def selected_runs(self) -> list[str]:
-        return [i.data(Qt.ItemDataRole.UserRole) for i in self.runList.selectedItems()
-                if i.data(Qt.ItemDataRole.UserRole)]
-
-    def overlaid_runs(self) -> list[str]:
-        items = (self.runList.item(i) for i in range(self.runList.count()))
-        return [i.data(Qt.ItemDataRole.UserRole) for i in items if i.checkState() == Qt.CheckState.Checked]
-
-    def _update_run_buttons(self) -> None:
-        """Resume needs a selected run that can continue (not completed: Extend adds epochs to those);
-        neither acts while a run trains or with nothing selected."""
-        items = self.runList.selectedItems()
-        status = items[0].data(RUN_STATUS_ROLE) if items else None
-        idle = not self.is_running()
-        self.resumeButton.setEnabled(idle and status not in (None, "completed", "running"))
-        self.extendButton.setEnabled(idle and status not in (None, "running"))
-        self.resumeButton.setToolTip("Continue the selected run from its last checkpoint" if status != "completed"
-                                     else "This run completed: Extend adds epochs to it")
-
-    @Slot()
-    def _on_runs_selected(self) -> None:
-        self._update_run_buttons()
-        runs = self.selected_runs()
-        if runs:
-            self.runSelected.emit(runs[0])
-
-    @Slot()
-    def _on_overlays_changed(self, *_):
-        """Read the ticked runs' metrics in the background; `_show_overlays` draws them."""
-        self.overlayReader.request(tuple(self.overlaid_runs()))
-        self.compareTickedButton.setEnabled(len(self.overlaid_runs()) == 2)
-
-    def compare_ticked(self) -> None:
-        """Two ticked runs: the older (lower in the newest-first list) is A, the newer B."""
-        runs = self.overlaid_runs()
-        if len(runs) != 2:
-            self.message.emit("Tick exactly two runs in the list to compare them.", True)
-            return
-        self.compareRequested.emit(runs[1], runs[0])
+        self.runs.refresh()
 
     @Slot(object, object)
     def _show_overlays(self, paths: tuple, metrics: list) -> None:
-        if paths != tuple(self.overlaid_runs()):
-            return   # ticked or unticked since: the newer request follows
         self.curves.clear_overlays()
         for i, (path, events) in enumerate(zip(paths, metrics)):
             self.curves.add_overlay(Path(path).name, events, i)
-
-    def resume_selected(self) -> None:
-        runs = self.selected_runs()
-        if not runs:
-            self.message.emit("Select a run in the list to resume it.", True)
-            return
-        self.start(resume=runs[0])
-
-    def extend_selected(self) -> None:
-        runs = self.selected_runs()
-        if not runs:
-            self.message.emit("Select a run in the list to extend it.", True)
-            return
-        self.start(resume=runs[0], extend_epochs=self.extendSpin.value())

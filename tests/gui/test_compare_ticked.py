@@ -30,12 +30,12 @@ def test_tick_two_runs_and_compare(make_window, qtbot, tmp_path, screenshot_dir)
     edit.setText(str(runs))
     edit.editingFinished.emit()
     window.tabs.setCurrentWidget(panel)
-    qtbot.waitUntil(lambda: panel.runList.count() == 2, timeout=30000)
-    button = panel.compareTickedButton
+    qtbot.waitUntil(lambda: panel.runs.runList.count() == 2, timeout=30000)
+    button = panel.runs.compareTickedButton
     assert not button.isEnabled()
-    panel.runList.item(0).setCheckState(Qt.CheckState.Checked)
+    panel.runs.runList.item(0).setCheckState(Qt.CheckState.Checked)
     assert not button.isEnabled()                                  # one ticked run is not a pair
-    panel.runList.item(1).setCheckState(Qt.CheckState.Checked)
+    panel.runs.runList.item(1).setCheckState(Qt.CheckState.Checked)
     assert button.isEnabled()
     window.grab().save(str(screenshot_dir / "train_runs_tick_two.png"))
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
@@ -48,5 +48,5 @@ def test_tick_two_runs_and_compare(make_window, qtbot, tmp_path, screenshot_dir)
     text = compare.dataLabel.text()
     assert text.startswith("Data: from main@") and "2 row(s) added (rows of B 9, 10), 1 removed (rows of A 2)" in text
     window.grab().save(str(screenshot_dir / "eval_compare_ticked.png"))
-    panel.runList.item(0).setCheckState(Qt.CheckState.Unchecked)
+    panel.runs.runList.item(0).setCheckState(Qt.CheckState.Unchecked)
     assert not button.isEnabled()

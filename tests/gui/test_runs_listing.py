@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QComboBox, QLineEdit, QListWidget
 
 from segstudio.base.config import Config, dumps_config
 from segstudio.engine import rundir
-from segstudio.gui import train_panel
+from segstudio.gui import runs_view
 from segstudio.gui.runs_listing import RunsLister
 
 
@@ -43,7 +43,7 @@ def record_reading_threads(monkeypatch, delay_s=0.002):
         return real_read(run_dir)
     monkeypatch.setattr(rundir, "summarize_run", summarize)
     monkeypatch.setattr(rundir, "read_metrics", read)
-    monkeypatch.setattr(train_panel, "read_metrics", read)
+    monkeypatch.setattr(runs_view, "read_metrics", read)
     return threads
 
 

@@ -160,7 +160,7 @@ def test_the_run_list_separates_choosing_a_run_from_overlaying_it(window, qtbot,
     assert not panel.curves._overlays                                 # choosing does not overlay
     runs.item(0).setCheckState(Qt.CheckState.Checked)                 # the tick box does
     qtbot.waitUntil(lambda: bool(panel.curves._overlays), timeout=30000)
-    panel.extendSpin.setValue(1)
+    panel.runs.extendSpin.setValue(1)
     click(qtbot, window, "extendButton")
     qtbot.waitUntil(lambda: "[running" in runs.item(0).text(), timeout=120000)
     assert not resume.isEnabled() and not extend.isEnabled()
