@@ -89,3 +89,26 @@ def test_zero_learning_rate_is_refused():
     # lr 0 trains with flat curves and no message: refuse it up front
     with pytest.raises(ConfigError, match="train.lr"):
         config_from_dict({"train": {"lr": 0.0}})
+
+
+def test_the_window_config_takes_the_panels_but_keeps_the_base_split_and_box_source():
+    from segstudio.base.config import AugmentConfig, DataConfig, with_panels
+
+    base = Config()
+    base.data.split_column, base.data.train_value, base.augment.boxes_from_masks = "split", "tr", True
+    data = DataConfig(url="mem://x", split_column="other", query="SELECT * WHERE x")
+    aug = AugmentConfig(preset="strong", image_size=256, boxes_from_masks=False)
+    cfg = with_panels(base, data, aug)
+    assert (cfg.data.url, cfg.data.query, cfg.data.split_column, cfg.data.train_value) == \
+        ("mem://x", "SELECT * WHERE x", "split", "tr")
+    assert (cfg.augment.preset, cfg.augment.image_size, cfg.augment.boxes_from_masks) == ("strong", 256, True)
+    assert base.data.url != "mem://x" and data.split_column == "other" and aug.boxes_from_masks is False
+
+
+def test_changed_settings_names_only_the_keys_asked_that_differ():
+    from segstudio.base.config import OPTIMISER_SETTINGS, changed_settings
+
+    run, form = Config(), Config()
+    form.train.lr, form.train.momentum, form.train.epochs = run.train.lr * 10, run.train.momentum, run.train.epochs + 3
+    assert changed_settings(run, form, OPTIMISER_SETTINGS) == {"train.lr": run.train.lr * 10}
+    assert changed_settings(run, form, ["train.momentum"]) == {}

@@ -5,6 +5,7 @@ falls back to the default below. Validation errors name the key (`train.lr`) and
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import os
@@ -301,6 +302,29 @@ def save_config(cfg: Config, path: str | os.PathLike) -> None:
 # The settings a resumed run may take anew (the window's Resume "with the form's optimiser").
 OPTIMISER_SETTINGS = ("train.optimizer", "train.lr", "train.momentum", "train.weight_decay", "train.grad_clip",
                       "train.warmup_iters", "train.schedule")
+
+
+def changed_settings(before: Config, after: Config, keys) -> dict[str, Any]:
+    """{"section.name": after's value} for the settings among `keys` that differ from before to after (e.g.
+    the Training form's optimiser against a run's, for a resume with the form's optimiser)."""
+    changed = {}
+    for key in keys:
+        section, name = key.split(".")
+        value = getattr(getattr(after, section), name)
+        if value != getattr(getattr(before, section), name):
+            changed[key] = value
+    return changed
+
+
+def with_panels(base: Config, data: DataConfig, augment: AugmentConfig) -> Config:
+    """The window's config before its form is applied: `base` (a preset or loaded file) with the Dataset tab's
+    data settings (its split settings stay the base's: the Training form edits them) and the Augmentation
+    tab's pipeline (boxes_from_masks stays the base's)."""
+    cfg = copy.deepcopy(base)
+    split = {k: getattr(cfg.data, k) for k in ("split_column", "train_value", "val_value", "split_seed")}
+    cfg.data = dataclasses.replace(copy.deepcopy(data), **split)
+    cfg.augment = dataclasses.replace(copy.deepcopy(augment), boxes_from_masks=cfg.augment.boxes_from_masks)
+    return cfg
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:

@@ -11,7 +11,8 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QFileDialog, QFormLayout, QGroupB
                                QScrollArea, QSizePolicy, QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
 from segstudio.base.advice import run_warnings
-from segstudio.base.config import OPTIMISER_SETTINGS, Config, dumps_config, load_config, save_config, validate
+from segstudio.base.config import (OPTIMISER_SETTINGS, Config, changed_settings, dumps_config, load_config,
+                                   save_config, validate, with_panels)
 from segstudio.engine.events import (BadRowEvent, ErrorEvent, EvalEvent, EvaluatingEvent, IterationEvent,
                                      StartedEvent, WarningEvent, events_from, format_duration)
 from segstudio.engine.rundir import load_run_config, read_metrics
@@ -227,15 +228,7 @@ class TrainPanel(QWidget):
 
     def config(self) -> Config:
         """The complete config: the loaded base, the dataset and augmentation panels, then this form."""
-        cfg = copy.deepcopy(self.base)
-        data, aug = self.config_parts()
-        split = dict(split_column=cfg.data.split_column, train_value=cfg.data.train_value,
-                     val_value=cfg.data.val_value, split_seed=cfg.data.split_seed)   # the query is the Dataset tab's
-        cfg.data = copy.deepcopy(data)
-        for k, v in split.items():
-            setattr(cfg.data, k, v)
-        aug.boxes_from_masks = cfg.augment.boxes_from_masks
-        cfg.augment = aug
+        cfg = with_panels(self.base, *self.config_parts())
         config_form.apply_form(cfg, self.editors)
         return validate(cfg)
 
@@ -408,13 +401,7 @@ class TrainPanel(QWidget):
         if not self.runs.with_form_optimiser():
             return {}
         current = config_form.apply_form(copy.deepcopy(run_cfg), self.editors)
-        changed = {}
-        for key in OPTIMISER_SETTINGS:
-            section, name = key.split(".")
-            value = getattr(getattr(current, section), name)
-            if key in self.editors and value != getattr(getattr(run_cfg, section), name):
-                changed[key] = value
-        return changed
+        return changed_settings(run_cfg, current, [k for k in OPTIMISER_SETTINGS if k in self.editors])
 
     @Slot()
     def stop(self) -> None:
