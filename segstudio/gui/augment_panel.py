@@ -171,15 +171,17 @@ def mark_dropped(original, raw, report):
 
 class AugmentPanel(QWidget):
     message = Signal(str, bool)
+    rowChanged = Signal(int)            # the row shown here (the Dataset tab follows)
+    auditAdviceChanged = Signal(str)    # the audit's advice in one line ("" once the pipeline changed since)
 
-    def __init__(self, state: DatasetState, renderer: RenderService, image_size_fn=lambda: 128,
+    def __init__(self, state: DatasetState, renderer: RenderService, image_size_fn=lambda: 128, config_fn=None,
                  parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
         self.renderer = renderer
         self.image_size_fn = image_size_fn
-        # the whole config the audit describes (the window sets the Training tab's form)
-        self.config_fn = lambda: Config(augment=self.augment_config())
+        # the whole config the audit describes (in the window: the Training tab's form)
+        self.config_fn = config_fn or (lambda: Config(augment=self.augment_config()))
         self._worker = AugmentRenderer()
         self._filling = False
         self._error_shown = False
@@ -196,6 +198,19 @@ class AugmentPanel(QWidget):
 
     def readers(self) -> list:
         return [self.catalogueReader]
+
+    @Slot(int)
+    def set_row(self, row: int) -> None:
+        self.rowSpin.setValue(row)
+
+    @Slot(int)
+    def set_seed(self, seed: int) -> None:
+        self.seedSpin.setValue(seed)
+
+    @Slot()
+    def audit_settings_changed(self) -> None:
+        """A setting the audit depends on besides the pipeline changed (the form's model, split, seed ...)."""
+        self.auditView.mark_stale()
 
     @Slot(object, object)
     def _on_catalogue(self, _arg, catalogue: dict) -> None:
@@ -250,6 +265,7 @@ class AugmentPanel(QWidget):
         self.drawSpin.setToolTip("Which draw: the epoch whose augmentation of this row is shown")
         self.rowSpin = QSpinBox(objectName="augRowSpin", minimum=0, maximum=0)
         self.rowSpin.setToolTip("The dataset row augmented here (the Dataset tab shows the same row)")
+        self.rowSpin.valueChanged.connect(self.rowChanged)
         self.seedSpin.valueChanged.connect(self.request_preview)
         self.drawSpin.valueChanged.connect(self.request_preview)
         self.rowSpin.valueChanged.connect(self.request_preview)
@@ -273,6 +289,7 @@ class AugmentPanel(QWidget):
         self.viewTabs.addTab(self.gridView, "Grid")
         self.auditView = AuditView(self.state, lambda: self.config_fn(), self._presets)
         self.auditView.message.connect(self.message)
+        self.auditView.adviceChanged.connect(self.auditAdviceChanged)
         self.viewTabs.addTab(self.auditView, "Audit")
         self.reportText = QPlainTextEdit(objectName="augReportText", readOnly=True)
         self.reportText.setMaximumHeight(130)

@@ -58,6 +58,7 @@ class DatasetPanel(QWidget):
 
     message = Signal(str, bool)     # text, is_error
     opened = Signal(str)            # url, after a successful open
+    rowChanged = Signal(int)        # the row shown (the Augmentation tab follows)
     openFailed = Signal(str)        # message, when the newest open failed
 
     def __init__(self, state: DatasetState, renderer: RenderService, parent: QWidget | None = None):
@@ -71,6 +72,7 @@ class DatasetPanel(QWidget):
         self.columns = ColumnsView(state)
         self.checks = DatasetChecks(state)
         self.sample = SampleView(state, renderer)
+        self.sample.rowChanged.connect(self.rowChanged)
         self.importer = CocoImportTask(self)
         self.classRows = LatestTask(lambda key, _stop: rows_with_class(*key), "find the class's rows", self)
         self.classRows.ready.connect(self._on_class_rows)
@@ -174,6 +176,23 @@ class DatasetPanel(QWidget):
     @Slot()
     def open_current(self) -> None:
         self.open_url(self.urlEdit.text().strip())
+
+    def open_or_focus(self) -> None:
+        """Ctrl+O: open what the address field holds, or put the cursor there when it is empty."""
+        if self.urlEdit.text().strip():
+            self.open_current()
+        else:
+            self.urlEdit.setFocus()
+
+    @Slot(int)
+    def show_row(self, row: int) -> None:
+        self.sample.show_row(row)
+
+    def query(self) -> str:
+        return self.queryBox.query()
+
+    def set_query(self, query: str) -> None:
+        self.queryBox.set_query(query)
 
     def _new_opener(self) -> TaskRunner:
         """A runner whose result counts only while it is the newest open."""

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QWid
 
 from segstudio.base.config import DataConfig, config_from_dict
 from segstudio.base.errors import UserError
-from segstudio.gui import config_form, settings
+from segstudio.gui import settings
 from segstudio.gui.augment_panel import AugmentPanel
 from segstudio.gui.dataset_panel import DatasetPanel
 from segstudio.gui.eval_panel import EvalPanel
@@ -22,9 +22,6 @@ from segstudio.gui.workers import RenderService
 
 TEXT_KINDS = ("text", "class_label", "scalar")
 # form settings that change what the Augmentation tab's audit describes (the model's anchors, the rows)
-AUDITED_FORM_KEYS = ("model.arch", "data.split_column", "data.val_fraction", "train.repeat_factor_threshold",
-                     "train.seed")
-
 
 class MainWindow(QMainWindow):
     """Build once a QApplication exists. Scripts drive it through the objectNames of its widgets."""
@@ -44,8 +41,9 @@ class MainWindow(QMainWindow):
 
         self.datasetPanel = DatasetPanel(self.state, self.renderer)
         self.trainPanel = TrainPanel(self._config_parts)
-        self.augmentPanel = AugmentPanel(self.state, self.renderer,
-                                         image_size_fn=self.trainPanel.editors["augment.image_size"].value)
+        # the audit describes the run the form would start
+        self.augmentPanel = AugmentPanel(self.state, self.renderer, image_size_fn=self.trainPanel.image_size,
+                                         config_fn=self.trainPanel.config)
         self.evalPanel = EvalPanel(self.trainPanel.runs_dir, self.renderer)
         self.tabs = QTabWidget(objectName="mainTabs")
         self.tabs.addTab(self.datasetPanel, "1 Dataset")
@@ -72,10 +70,10 @@ class MainWindow(QMainWindow):
         self.trainPanel.runSelected.connect(self.reviewPanel.set_run)
         self.reviewPanel.trainFrom.connect(self._train_from)
         # one row for both tabs: picking it on either shows it on the other
-        self.datasetPanel.sample.rowChanged.connect(self.augmentPanel.rowSpin.setValue)
-        self.augmentPanel.rowSpin.valueChanged.connect(self.datasetPanel.sample.show_row)
-        self.trainPanel.editors["augment.image_size"].valueChanged.connect(self.augmentPanel.refresh_preset)
-        self.trainPanel.editors["train.seed"].valueChanged.connect(self.augmentPanel.seedSpin.setValue)
+        self.datasetPanel.rowChanged.connect(self.augmentPanel.set_row)
+        self.augmentPanel.rowChanged.connect(self.datasetPanel.show_row)
+        self.trainPanel.imageSizeChanged.connect(self.augmentPanel.refresh_preset)
+        self.trainPanel.seedChanged.connect(self.augmentPanel.set_seed)
         self.trainPanel.trainingFinished.connect(self._on_training_finished)
         self.trainPanel.runningChanged.connect(self._on_running_changed)
         self.trainPanel.runSelected.connect(self.evalPanel.select_run)
@@ -83,14 +81,10 @@ class MainWindow(QMainWindow):
         self.trainPanel.configLoaded.connect(self.on_config_loaded)
         self.trainPanel.starting.connect(self._export_credentials)
         self.trainPanel.runsDirChanged.connect(self.evalPanel.refresh_runs)
-        self.trainPanel.num_rows_fn = lambda: self.state.num_rows if self.state.info is not None else 0
-        self.augmentPanel.config_fn = self.trainPanel.config     # the audit describes the run the form would start
-        self.augmentPanel.auditView.adviceChanged.connect(self.trainPanel.set_audit_advice)
-        for key in AUDITED_FORM_KEYS:   # settings the audit depends on besides the pipeline
-            config_form.changed_signal(self.trainPanel.editors[key]).connect(self.augmentPanel.auditView.mark_stale)
+        self.augmentPanel.auditAdviceChanged.connect(self.trainPanel.set_audit_advice)
+        self.trainPanel.auditedSettingsChanged.connect(self.augmentPanel.audit_settings_changed)
         self.state.changed.connect(self._on_dataset_changed)
-        self.datasetPanel.opened.connect(self._propose_split)
-        self.state.changed.connect(self.trainPanel.validate_live)
+        self.datasetPanel.opened.connect(self.trainPanel.propose_split_column)
         self.renderer.resultReady.connect(self._on_first_render)
         self.renderer.failed.connect(self._on_first_render)
         self.datasetPanel.openFailed.connect(lambda _m: self._mark_loaded())
@@ -111,10 +105,7 @@ class MainWindow(QMainWindow):
 
     def _focus_open(self) -> None:
         self.tabs.setCurrentWidget(self.datasetPanel)
-        if self.datasetPanel.urlEdit.text().strip():
-            self.datasetPanel.open_current()
-        else:
-            self.datasetPanel.urlEdit.setFocus()
+        self.datasetPanel.open_or_focus()
 
     # ---- public API ---------------------------------------------------------------------------
     def open_dataset(self, url: str) -> None:
@@ -131,7 +122,7 @@ class MainWindow(QMainWindow):
         """A config was loaded in the Training tab: the augmentation panel shows its augment section."""
         self.augmentPanel.set_augment_config(cfg.augment)
         if cfg.data.query:
-            self.datasetPanel.queryBox.set_query(cfg.data.query)
+            self.datasetPanel.set_query(cfg.data.query)
         if cfg.data.url and cfg.data.url != self.state.url:
             self.show_message(f"The config names dataset {cfg.data.url}; open it on the Dataset tab to use it.")
 
@@ -144,7 +135,7 @@ class MainWindow(QMainWindow):
             raise UserError("The dataset's columns are not chosen; pick the images, masks, boxes and labels "
                             "columns on the Dataset tab.")
         data = DataConfig(url=st.url, endpoint_url=st.endpoint_url, version=self.datasetPanel.version_spec(),
-                          query=self.datasetPanel.queryBox.query(),
+                          query=self.datasetPanel.query(),
                           images=st.mapping.images,
                           masks=st.mapping.masks, boxes=st.mapping.boxes, labels=st.mapping.labels,
                           iscrowd=st.mapping.iscrowd)
@@ -165,17 +156,7 @@ class MainWindow(QMainWindow):
         if info is not None:
             self.trainPanel.set_split_columns([c.name for c in info.columns if c.kind in TEXT_KINDS
                                                and c.name != getattr(self.state.mapping, "labels", "")])
-
-    @Slot()
-    def _propose_split(self) -> None:
-        """On every open: the loaded config's split column if this dataset has it, else a column named
-        "split", else none (a seeded random split). A column kept from the previous dataset, or an empty
-        choice kept from one without a split column, made runs on the same data incomparable silently."""
-        combo = self.trainPanel.editors["data.split_column"]
-        names = [combo.itemText(i) for i in range(combo.count())]
-        wanted = self.trainPanel.base.data.split_column
-        proposed = wanted if wanted and wanted in names else ("split" if "split" in names else "")
-        self.trainPanel.set_split_column(proposed)
+        self.trainPanel.set_dataset_rows(self.state.num_rows if info is not None else 0)
 
     @Slot(str, int, object)
     def _on_first_render(self, channel: str, *_):

@@ -28,6 +28,11 @@ from segstudio.gui.workers import TrainingRunner, describe_exception
 from segstudio.base.config_presets import load_preset, preset_names
 
 
+# settings the augmentation audit depends on besides the pipeline (it is marked stale when one changes)
+AUDITED_SETTINGS = ("model.arch", "data.split_column", "data.val_fraction", "train.repeat_factor_threshold",
+                    "train.seed")
+
+
 def format_eta(seconds: float) -> str:
     """The run's estimated time left; --:-- until the first iterations give an estimate."""
     if not seconds or seconds != seconds or seconds < 0:
@@ -80,13 +85,16 @@ class TrainPanel(QWidget):
     configLoaded = Signal(object)       # a config file or preset filled the form (the window shows its augment)
     starting = Signal()                 # a run is about to start (the window hands it the S3 credentials)
     runsDirChanged = Signal()           # the runs folder was edited or browsed to
+    imageSizeChanged = Signal(int)      # the form's image size (the augmentation presets are sized by it)
+    seedChanged = Signal(int)           # the form's seed (the augmentation preview draws with it)
+    auditedSettingsChanged = Signal()   # a setting the augmentation audit depends on besides the pipeline
     compareRequested = Signal(str, str)  # two ticked runs: (A, B)
 
     def __init__(self, config_parts, parent: QWidget | None = None):
         """`config_parts()` returns (DataConfig, AugmentConfig) from the dataset and augmentation panels."""
         super().__init__(parent)
         self.config_parts = config_parts
-        self.num_rows_fn = lambda: 0   # the open dataset's row count (set by the window), for the advice
+        self._dataset_rows = 0         # the open dataset's row count (set_dataset_rows), for the advice
         self.audit_advice = ""         # the Augmentation tab's audit of the current pipeline, in one line
         self.base = Config()
         try:
@@ -169,6 +177,10 @@ class TrainPanel(QWidget):
                 form.addRow(label, w)
             boxes.append(box)
         self.editors["data.split_column"].currentTextChanged.connect(self._on_split_column)
+        self.editors["augment.image_size"].valueChanged.connect(self.imageSizeChanged)
+        self.editors["train.seed"].valueChanged.connect(self.seedChanged)
+        for key in AUDITED_SETTINGS:
+            config_form.changed_signal(self.editors[key]).connect(self.auditedSettingsChanged)
         scroll = QScrollArea(widgetResizable=True)
         scroll.setWidget(vbox(*boxes, 1))
         scroll.setMinimumWidth(330)
@@ -222,6 +234,24 @@ class TrainPanel(QWidget):
 
     def set_split_column(self, name: str) -> None:
         config_form.set_value(self.editors["data.split_column"], name)
+
+    @Slot()
+    def propose_split_column(self, *_) -> None:
+        """On every open: the loaded config's split column if this dataset has it, else a column named
+        "split", else none (a seeded random split). A column kept from the previous dataset, or an empty
+        choice kept from one without a split column, made runs on the same data incomparable silently."""
+        combo = self.editors["data.split_column"]
+        names = [combo.itemText(i) for i in range(combo.count())]
+        wanted = self.base.data.split_column
+        self.set_split_column(wanted if wanted and wanted in names else ("split" if "split" in names else ""))
+
+    def image_size(self) -> int:
+        return self.editors["augment.image_size"].value()
+
+    def set_dataset_rows(self, rows: int) -> None:
+        """The open dataset's row count (0: none open), for the advice under the form."""
+        self._dataset_rows = rows
+        self.validate_live()
 
     def _on_split_column(self, *_) -> None:
         self.editors["data.val_fraction"].setEnabled(not config_form.get_value(self.editors["data.split_column"]))
@@ -335,7 +365,7 @@ class TrainPanel(QWidget):
             self.adviceLabel.setText("")
         else:
             self.validationLabel.setText("")
-            advice = run_warnings(cfg, self.num_rows_fn(), self._accelerator())
+            advice = run_warnings(cfg, self._dataset_rows, self._accelerator())
             self.adviceLabel.setText("\n".join(advice + ([self.audit_advice] if self.audit_advice else [])))
 
     def _accelerator(self) -> bool:
