@@ -191,8 +191,10 @@ class AugmentPanel(QWidget):
         self.catalogueReader.ready.connect(self._on_catalogue)
         self.catalogueReader.failed.connect(self._error)
         self._build()
-        renderer.resultReady.connect(self._on_render)
-        renderer.failed.connect(self._on_failed)
+        self.pairChannel, self.gridChannel = renderer.channel("augment"), renderer.channel("augment-grid")
+        for channel in (self.pairChannel, self.gridChannel):
+            channel.resultReady.connect(self._on_render)
+            channel.failed.connect(self._on_failed)
         state.changed.connect(self._on_state_changed)
         self.catalogueReader.request(None)
 
@@ -384,7 +386,7 @@ class AugmentPanel(QWidget):
             self._error(str(exc))
             return
         mapped, row = st.mapped, self.row_fn()
-        self.renderer.submit("augment", lambda: self._worker.job(mapped, row, cfg, seed))
+        self.pairChannel.submit(lambda: self._worker.job(mapped, row, cfg, seed))
 
     @Slot()
     def request_grid(self) -> None:
@@ -398,7 +400,7 @@ class AugmentPanel(QWidget):
         mapped, cfg, first = st.mapped, self.augment_config(), self.drawSpin.value()
         self._grid = (columns, first, n)
         self.viewTabs.setCurrentIndex(1)
-        self.renderer.submit("augment-grid", lambda: self._worker.grid_job(mapped, row, cfg, seeds, columns, first))
+        self.gridChannel.submit(lambda: self._worker.grid_job(mapped, row, cfg, seeds, columns, first))
 
     def open_tile(self, index: int) -> None:
         """Show tile `index` of the grid side by side with the original (its draw becomes the current one)."""
@@ -417,10 +419,8 @@ class AugmentPanel(QWidget):
         step = TILE + TILE_GAP
         self.open_tile(int(y // step) * self._grid[0] + int(x // step))
 
-    @Slot(str, int, object)
-    def _on_render(self, channel: str, seq: int, payload) -> None:
-        if channel not in ("augment", "augment-grid"):
-            return
+    @Slot(int, object)
+    def _on_render(self, seq: int, payload) -> None:
         kind, first, second, text, seed = payload
         if self._error_shown:   # the red message of a pipeline that failed would outlive its fix
             self._error_shown = False
@@ -438,12 +438,11 @@ class AugmentPanel(QWidget):
         self._error_shown = True
         self.message.emit(text, True)
 
-    @Slot(str, int, str)
-    def _on_failed(self, channel: str, seq: int, message: str) -> None:
-        if channel in ("augment", "augment-grid"):
-            self.augmentedView.set_message("Cannot augment this row")
-            self.reportText.setPlainText(message)
-            self._error(f"Augmentation: {message}")
+    @Slot(int, str)
+    def _on_failed(self, seq: int, message: str) -> None:
+        self.augmentedView.set_message("Cannot augment this row")
+        self.reportText.setPlainText(message)
+        self._error(f"Augmentation: {message}")
 
 
 def _transform_catalogue() -> dict:

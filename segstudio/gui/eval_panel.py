@@ -123,8 +123,15 @@ class EvalPanel(QWidget):
             f"Loading the stored evaluation: {v[0]}/{v[1]} ...", False))
         self._analysis.failed.connect(lambda m: self.message.emit(f"Evaluation: {m}", True))
         self._build()
-        renderer.resultReady.connect(self._on_render)
-        renderer.failed.connect(self._on_render_failed)
+        self.scoreChannel = renderer.channel("evalscore")
+        self.scoreChannel.resultReady.connect(self._on_scores)
+        self.scoreChannel.failed.connect(lambda _seq, m: self.message.emit(f"Scoring images: {m}", True))
+        self.confusionChannel = renderer.channel("evalconfusion")
+        self.confusionChannel.resultReady.connect(self._on_confusion)
+        self.confusionChannel.failed.connect(lambda _seq, m: self.message.emit(f"Confusion matrix: {m}", True))
+        self.imageChannel = renderer.channel("eval")
+        self.imageChannel.resultReady.connect(self._on_image)
+        self.imageChannel.failed.connect(self._on_image_failed)
 
     def readers(self) -> list:
         """Its background tasks (predicting, evaluating, listing runs) only read: safe to abandon when the
@@ -402,7 +409,7 @@ class EvalPanel(QWidget):
         if explorer is None:
             return
         kind, threshold = self.explorerView.kind(), self.thresholdSpin.value()
-        self.renderer.submit("evalconfusion", lambda: (explorer, kind, threshold, explorer.confusion(kind, threshold)))
+        self.confusionChannel.submit(lambda: (explorer, kind, threshold, explorer.confusion(kind, threshold)))
 
     @Slot(object, str)
     def _on_cell(self, instances: list, description: str) -> None:
@@ -560,7 +567,7 @@ class EvalPanel(QWidget):
             return
         threshold = self.thresholdSpin.value()
         from segstudio.engine.val_browser import score_rows
-        self.renderer.submit("evalscore", lambda: (threshold, score_rows(browser, threshold)))
+        self.scoreChannel.submit(lambda: (threshold, score_rows(browser, threshold)))
 
     @Slot()
     def _show_current(self, *_):
@@ -569,38 +576,35 @@ class EvalPanel(QWidget):
             return
         threshold, outputs, options = self.thresholdSpin.value(), self._outputs, self.display.options()
         outline = tuple(self._filter.get(row, ())) if self._filter is not None else ()
-        self.renderer.submit("eval", lambda: draw_row_with_tags(browser, row, threshold, outputs, options, outline))
+        self.imageChannel.submit(lambda: draw_row_with_tags(browser, row, threshold, outputs, options, outline))
 
-    @Slot(str, int, object)
-    def _on_render(self, channel: str, seq: int, payload) -> None:
-        if channel == "evalscore":
-            threshold, scores = payload
-            if self._browser is not None and threshold == self.thresholdSpin.value():
-                self._fill_list(scores, threshold)
-        elif channel == "evalconfusion":
-            explorer, kind, threshold, confusion = payload
-            if explorer is self._explorer and (kind, threshold) == (self.explorerView.kind(),
-                                                                    self.thresholdSpin.value()):
-                title = self.explorerView.kindCombo.currentText()
-                self.confusionView.set_confusion(confusion, f"{title}, IoU 0.5, score >= {threshold:.2f}.")
-        elif channel == "eval":
-            prediction, truth, text, (pred_tags, truth_tags) = payload
-            self.predView.set_image(prediction)
-            self.truthView.set_image(truth)
-            self.predView.set_tags(pred_tags)
-            self.truthView.set_tags(truth_tags)
-            self.imageInfo.setText(text)
+    @Slot(int, object)
+    def _on_scores(self, _seq: int, payload) -> None:
+        threshold, scores = payload
+        if self._browser is not None and threshold == self.thresholdSpin.value():
+            self._fill_list(scores, threshold)
 
-    @Slot(str, int, str)
-    def _on_render_failed(self, channel: str, seq: int, message: str) -> None:
-        if channel == "evalconfusion":
-            self.message.emit(f"Confusion matrix: {message}", True)
-        if channel == "evalscore":
-            self.message.emit(f"Scoring images: {message}", True)
-        elif channel == "eval":
-            self.predView.set_message("Cannot predict this image")
-            self.imageInfo.setText(message)
-            self.message.emit(message, True)
+    @Slot(int, object)
+    def _on_confusion(self, _seq: int, payload) -> None:
+        explorer, kind, threshold, confusion = payload
+        if explorer is self._explorer and (kind, threshold) == (self.explorerView.kind(), self.thresholdSpin.value()):
+            title = self.explorerView.kindCombo.currentText()
+            self.confusionView.set_confusion(confusion, f"{title}, IoU 0.5, score >= {threshold:.2f}.")
+
+    @Slot(int, object)
+    def _on_image(self, _seq: int, payload) -> None:
+        prediction, truth, text, (pred_tags, truth_tags) = payload
+        self.predView.set_image(prediction)
+        self.truthView.set_image(truth)
+        self.predView.set_tags(pred_tags)
+        self.truthView.set_tags(truth_tags)
+        self.imageInfo.setText(text)
+
+    @Slot(int, str)
+    def _on_image_failed(self, _seq: int, message: str) -> None:
+        self.predView.set_message("Cannot predict this image")
+        self.imageInfo.setText(message)
+        self.message.emit(message, True)
 
 
 ORDER_HELP = ("Worst images first: each image's score is the mask IoU of its matched objects over "

@@ -14,6 +14,7 @@ from segstudio.gui.augment_panel import AugmentPanel
 from segstudio.gui.dataset_panel import DatasetPanel
 from segstudio.gui.eval_panel import EvalPanel
 from segstudio.gui.review_panel import ReviewPanel
+from segstudio.gui.sample_view import CHANNEL as DATASET_CHANNEL
 from segstudio.gui.state import DatasetState
 from segstudio.gui.train_panel import TrainPanel
 from segstudio.gui.widgets import WheelGuard
@@ -85,8 +86,9 @@ class MainWindow(QMainWindow):
         self.trainPanel.auditedSettingsChanged.connect(self.augmentPanel.audit_settings_changed)
         self.state.changed.connect(self._on_dataset_changed)
         self.datasetPanel.opened.connect(self.trainPanel.propose_split_column)
-        self.renderer.resultReady.connect(self._on_first_render)
-        self.renderer.failed.connect(self._on_first_render)
+        first = self.renderer.channel(DATASET_CHANNEL)   # the first row drawn (or not): the window is loaded
+        first.resultReady.connect(self._mark_loaded)
+        first.failed.connect(self._mark_loaded)
         self.datasetPanel.openFailed.connect(lambda _m: self._mark_loaded())
 
     def _shortcuts(self) -> None:
@@ -158,12 +160,7 @@ class MainWindow(QMainWindow):
                                                and c.name != getattr(self.state.mapping, "labels", "")])
         self.trainPanel.set_dataset_rows(self.state.num_rows if info is not None else 0)
 
-    @Slot(str, int, object)
-    def _on_first_render(self, channel: str, *_):
-        if channel == "dataset":
-            self._mark_loaded()
-
-    def _mark_loaded(self) -> None:
+    def _mark_loaded(self, *_) -> None:
         if not self._loaded:
             self._loaded = True
             self.loaded.emit()

@@ -70,7 +70,8 @@ class ReviewPanel(QWidget):
         self.committer.failed.connect(self._on_failed)
         self.finder.done.connect(self._update_buttons)
         self.committer.done.connect(self._update_buttons)
-        renderer.resultReady.connect(self._on_render)
+        self.channel = renderer.channel(CHANNEL)
+        self.channel.resultReady.connect(self._on_render)
         self._build()
 
     def _build(self) -> None:
@@ -185,12 +186,11 @@ class ReviewPanel(QWidget):
         if c["proposed"] >= 0:
             self.classCombo.setCurrentIndex(c["proposed"])
         mapped, image, names = self.state.mapped, self.images.get(c["row"]), self.result["class_names"]
-        self.renderer.submit(CHANNEL, lambda: render_candidate(mapped, c, image, names))
+        self.channel.submit(lambda: render_candidate(mapped, c, image, names))
 
-    @Slot(str, int, object)
-    def _on_render(self, channel: str, seq: int, payload) -> None:
-        if channel == CHANNEL:
-            self.view.set_image(payload)
+    @Slot(int, object)
+    def _on_render(self, seq: int, payload) -> None:
+        self.view.set_image(payload)
 
     # ---- fixing -------------------------------------------------------------------------------
     def _add(self, fix) -> None:

@@ -94,8 +94,9 @@ class SampleView(QGroupBox):
         layout.addWidget(self.previewView, 1)
         layout.addWidget(self.sampleInfo)
         layout.addWidget(self.hoverLabel)
-        renderer.resultReady.connect(self._on_render)
-        renderer.failed.connect(self._on_render_failed)
+        self.channel = renderer.channel(CHANNEL)
+        self.channel.resultReady.connect(self._on_render)
+        self.channel.failed.connect(self._on_render_failed)
 
     def current_row(self) -> int:
         return self.sampleSpin.value()
@@ -116,12 +117,10 @@ class SampleView(QGroupBox):
                 self.previewView.set_message("Pick the image, boxes and labels columns")
             return
         row, mapped, options = self.sampleSpin.value(), st.mapped, self.display.options()
-        self.renderer.submit(CHANNEL, lambda: render_row(mapped, row, options))
+        self.channel.submit(lambda: render_row(mapped, row, options))
 
-    @Slot(str, int, object)
-    def _on_render(self, channel: str, seq: int, payload) -> None:
-        if channel != CHANNEL:
-            return
+    @Slot(int, object)
+    def _on_render(self, seq: int, payload) -> None:
         row, rgb, text, self._instances = payload
         self.previewView.set_image(rgb)
         self.previewView.set_tags(self._instances.tags)
@@ -136,10 +135,9 @@ class SampleView(QGroupBox):
             text = self._instances.at(point[0], point[1], self.previewView.array.shape[:2])
         self.hoverLabel.setText(text or HOVER_HINT)
 
-    @Slot(str, int, str)
-    def _on_render_failed(self, channel: str, seq: int, message: str) -> None:
-        if channel == CHANNEL:
-            self.previewView.set_message("Cannot show this row")
-            self.sampleInfo.setText(message)
-            self.message.emit(message, True)
-            self.shown.emit()
+    @Slot(int, str)
+    def _on_render_failed(self, seq: int, message: str) -> None:
+        self.previewView.set_message("Cannot show this row")
+        self.sampleInfo.setText(message)
+        self.message.emit(message, True)
+        self.shown.emit()

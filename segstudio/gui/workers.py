@@ -376,38 +376,55 @@ def _render_loop(service: "RenderService") -> None:
             return
 
 
+class RenderChannel(QObject):
+    """One consumer's stream of render jobs: `submit(fn)` -> a sequence number; `resultReady(seq, payload)` or
+    `failed(seq, message)` arrives on the GUI thread only for this channel's newest request."""
+
+    resultReady = Signal(int, object)
+    failed = Signal(int, str)
+
+    def __init__(self, service: "RenderService", name: str):
+        super().__init__(service)
+        self.service, self.name = service, name
+
+    def submit(self, fn: Callable[[], Any]) -> int:
+        return self.service._submit(self, fn)
+
+    def latest(self) -> int:
+        return self.service._latest.get(self, 0)
+
+
 class RenderService(QObject):
-    """Short jobs (previews) off the GUI thread, newest request wins per channel.
+    """Short jobs (previews) off the GUI thread, newest request wins per channel (`channel(name)`: one object
+    per consumer, with its own signals). One thread serves every channel, so dataset reads never run
+    concurrently."""
 
-    `submit(channel, fn)` returns a sequence number; `resultReady(channel, seq, payload)` or
-    `failed(channel, seq, message)` arrives on the GUI thread only for the newest request of a channel.
-    One thread serves every channel, so dataset reads never run concurrently.
-    """
-
-    resultReady = Signal(str, int, object)
-    failed = Signal(str, int, str)
-    _delivered = Signal(str, int, object, str)
+    _delivered = Signal(object, int, object, str)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self._cv = threading.Condition()
-        self._pending: dict[str, tuple[int, Callable[[], Any]]] = {}
-        self._latest: dict[str, int] = {}
+        self._channels: dict[str, RenderChannel] = {}
+        self._pending: dict[RenderChannel, tuple[int, Callable[[], Any]]] = {}
+        self._latest: dict[RenderChannel, int] = {}
         self._seq = 0
         self._closing = False
         self._delivered.connect(self._on_delivered)
         self._loop = start_thread(lambda: _render_loop(self), "segstudio-render", self._close_loop)
 
-    def submit(self, channel: str, fn: Callable[[], Any]) -> int:
+    def channel(self, name: str) -> RenderChannel:
+        """The channel called `name` (made on first use; the same object for every later call)."""
+        if name not in self._channels:
+            self._channels[name] = RenderChannel(self, name)
+        return self._channels[name]
+
+    def _submit(self, channel: RenderChannel, fn: Callable[[], Any]) -> int:
         with self._cv:
             self._seq += 1
             self._latest[channel] = self._seq
             self._pending[channel] = (self._seq, fn)
             self._cv.notify()
             return self._seq
-
-    def latest(self, channel: str) -> int:
-        return self._latest.get(channel, 0)
 
     def idle(self) -> bool:
         with self._cv:
@@ -425,18 +442,18 @@ class RenderService(QObject):
             self._busy = True
             return channel, seq, fn
 
-    def _deliver(self, channel: str, seq: int, payload, error: str) -> None:
+    def _deliver(self, channel: RenderChannel, seq: int, payload, error: str) -> None:
         if seq == self._latest.get(channel):
             self._delivered.emit(channel, seq, payload, error)
 
-    @Slot(str, int, object, str)
-    def _on_delivered(self, channel: str, seq: int, payload, error: str) -> None:
+    @Slot(object, int, object, str)
+    def _on_delivered(self, channel: RenderChannel, seq: int, payload, error: str) -> None:
         if seq != self._latest.get(channel):
             return  # a newer request is on its way; drop the stale picture
         if error:
-            self.failed.emit(channel, seq, error)
+            channel.failed.emit(seq, error)
         else:
-            self.resultReady.emit(channel, seq, payload)
+            channel.resultReady.emit(seq, payload)
 
     def _close_loop(self) -> None:
         with self._cv:

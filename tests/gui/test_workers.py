@@ -109,12 +109,15 @@ def test_training_runner_stop_flag_and_crash_give_a_terminal_result(qtbot):
 def test_render_service_delivers_only_the_newest_request(qtbot):
     service = RenderService()
     got = []
-    service.resultReady.connect(lambda ch, seq, payload: got.append((ch, payload)))
+    a, b = service.channel("a"), service.channel("b")
+    assert service.channel("a") is a                             # one object per consumer
+    a.resultReady.connect(lambda seq, payload: got.append(("a", payload)))
+    b.resultReady.connect(lambda seq, payload: got.append(("b", payload)))
     gate = threading.Event()
-    service.submit("a", lambda: (gate.wait(10), "first")[1])   # keeps the thread busy
+    a.submit(lambda: (gate.wait(10), "first")[1])   # keeps the thread busy
     for i in range(20):
-        service.submit("a", lambda i=i: f"draw {i}")
-    service.submit("b", lambda: "other channel")
+        a.submit(lambda i=i: f"draw {i}")
+    b.submit(lambda: "other channel")
     gate.set()
     qtbot.waitUntil(lambda: ("a", "draw 19") in got and ("b", "other channel") in got, timeout=10000)
     qtbot.wait(100)
