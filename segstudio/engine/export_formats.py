@@ -18,6 +18,7 @@ from typing import Callable, Dict, List
 import torch
 from torch import Tensor, nn
 
+from segstudio.engine.export_trace import branchless_nms
 from segstudio.errors import ExportError
 
 FORMATS = ("torchscript", "onnx", "openvino")
@@ -80,7 +81,7 @@ def write_torchscript(model, meta: dict, folder: Path) -> Exported:
 
 def _trace_onnx(model, example: Tensor, path: Path) -> None:
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), branchless_nms():
             warnings.simplefilter("ignore")
             torch.onnx.export(model, ([example],), str(path), opset_version=17, dynamo=False,
                               input_names=["image"], output_names=list(OUTPUTS),
