@@ -73,13 +73,19 @@ def write_torchscript(model, meta: dict, folder: Path) -> Exported:
         scripted = torch.jit.script(ScriptableDetector(model, meta["class_names"], meta["score_threshold"]))
         path = folder / "model.pt"
         scripted.save(str(path), _extra_files={"segstudio.json": json.dumps(meta)})
+    return Exported([path], torchscript_runner(path))
+
+
+def torchscript_runner(path: Path) -> Callable[[list], list]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         loaded = torch.jit.load(str(path))
 
     def run(images):
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return loaded(images)
-    return Exported([path], run)
+    return run
 
 
 def _trace_onnx(model, example: Tensor, path: Path) -> None:
@@ -135,16 +141,20 @@ def _batch_runner(call) -> Callable[[list], list]:
 
 def write_onnx(model, meta: dict, folder: Path, example: Tensor) -> Exported:
     require("ONNX", "onnx", "onnxruntime")
-    import onnxruntime as ort
-
     path = folder / "model.onnx"
     _batched_onnx(model, meta, example, path)
+    return Exported([path], onnx_runner(path), per_image=True)
+
+
+def onnx_runner(path: Path) -> Callable[[list], list]:
+    """The written file on onnxruntime's CPU provider, as a runner over lists of images."""
+    require("ONNX", "onnxruntime")
+    import onnxruntime as ort
+
     options = ort.SessionOptions()   # idle worker threads otherwise spin, taking the CPU from everything else
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return Exported([path], _batch_runner(lambda images, sizes: session.run(None, {"images": images,
-                                                                                    "sizes": sizes})),
-                    per_image=True)
+    return _batch_runner(lambda images, sizes: session.run(None, {"images": images, "sizes": sizes}))
 
 
 # OpenVINO's CPU plugin runs in bfloat16 on CPUs that have it unless told otherwise; in bfloat16 masks
@@ -183,12 +193,33 @@ def write_openvino(model, meta: dict, folder: Path, example: Tensor) -> Exported
     ov_model.set_rt_info(json.dumps(OPENVINO_CPU_CONFIG), ["segstudio", "compile_with"])
     xml = folder / "model.xml"
     ov.save_model(ov_model, str(xml), compress_to_fp16=False)   # its default halves the weights
-    compiled = core.compile_model(str(xml), "CPU", OPENVINO_CPU_CONFIG)
+    return Exported([xml, folder / "model.bin"], openvino_runner(xml), per_image=True)
+
+
+def openvino_runner(xml: Path) -> Callable[[list], list]:
+    """The written IR compiled for OpenVINO's CPU plugin in float32, as a runner over lists of images."""
+    _without_openvino_telemetry()
+    require("OpenVINO", "openvino")
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(str(xml), "CPU", OPENVINO_CPU_CONFIG)
 
     def call(images, sizes):
         result = compiled([images, sizes])
         return [result[compiled.output(i)].copy() for i in range(len(BATCH_OUTPUTS))]
-    return Exported([xml, folder / "model.bin"], _batch_runner(call), per_image=True)
+    return _batch_runner(call)
+
+
+def export_runner(folder: Path, fmt: str) -> Callable[[list], list]:
+    """A runner over the export of `fmt` placed in `folder` (runs/<name>/export/<fmt>)."""
+    files = {"torchscript": ("model.pt", torchscript_runner), "onnx": ("model.onnx", onnx_runner),
+             "openvino": ("model.xml", openvino_runner)}
+    if fmt not in files:
+        raise ExportError(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
+    name, runner = files[fmt]
+    if not (folder / name).is_file():
+        raise ExportError(f"{folder / name} does not exist; export the run with --format {fmt} first.")
+    return runner(folder / name)
 
 
 def write_format(fmt: str, model, meta: dict, folder: Path, example: Tensor) -> Exported:
