@@ -101,6 +101,30 @@ def test_onnx_file_takes_a_padded_batch_and_each_image_gets_its_own_results(onnx
         assert np.allclose(alone[3], masks[index == i][:, :, :t.shape[1], :t.shape[2]], atol=1e-3)
 
 
+def test_predict_with_the_onnx_export(onnx_export, tmp_path, capsys):
+    """`segstudio predict RUN IMAGE --model onnx` runs the placed file; a run without that export, or an
+    export asked to run on a GPU, is one sentence."""
+    from PIL import Image
+    loaded, _ = onnx_export
+    image = tmp_path / "in" / "photo.png"
+    image.parent.mkdir()
+    Image.fromarray((torch.rand(70, 90, 3) * 255).to(torch.uint8).numpy()).save(image)
+    assert main(["predict", str(loaded.run_dir), str(image), "--out", str(tmp_path / "out"), "--model", "onnx",
+                 "--checkpoint", "last", "--score-threshold", "0"]) == 0
+    assert "export/onnx" in capsys.readouterr().out and (tmp_path / "out" / "photo.png").is_file()
+    results = json.loads((tmp_path / "out" / "predictions.json").read_text())
+    assert results and all(r["image_id"] == 0 for r in results)
+    bare = tmp_path / "bare"
+    shutil.copytree(loaded.run_dir, bare, ignore=shutil.ignore_patterns("export"))
+    assert main(["predict", str(bare), str(image), "--out", str(tmp_path / "o2"), "--model", "onnx",
+                 "--checkpoint", "last"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "export the run with --format onnx first" in err
+    assert main(["predict", str(bare), str(image), "--out", str(tmp_path / "o3"), "--model", "onnx",
+                 "--device", "cuda"]) == 1
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
 @pytest.mark.slow   # ~20 s on 2 loaded cores: an export plus the suite
 def test_openvino_gives_nothing_on_images_with_nothing_and_takes_batches(loaded):
     """OpenVINO 2026.4 answered an image where the model finds nothing with one garbage detection (see
