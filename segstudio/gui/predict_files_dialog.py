@@ -43,7 +43,7 @@ def _count(items: list, noun: str) -> str:
 class PredictFilesDialog(QDialog):
     def __init__(self, run_dir: str, parent=None):
         super().__init__(parent, objectName="predictFilesDialog")
-        from segstudio.engine.predict_files import model_choices   # no torch: it only lists folders
+        from segstudio.engine.predict_files import model_choices   # on click: torch is loaded by then
 
         self.run_dir = Path(run_dir)
         self.setWindowTitle(f"Predict on files - {self.run_dir.name}")
