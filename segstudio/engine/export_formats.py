@@ -48,7 +48,8 @@ def require(fmt: str, *modules: str) -> None:
         except ImportError:
             missing.append(name)
     if missing:
-        raise ExportError(f"Exporting to {fmt} needs the Python package{'s' if len(missing) > 1 else ''} "
+        plural = len(missing) > 1
+        raise ExportError(f"The {fmt} format (export and prediction) needs the Python package{'s' if plural else ''} "
                           f"{' and '.join(missing)}, which {'are' if len(missing) > 1 else 'is'} not installed; "
                           "install it with `pip install segstudio[export]`.")
 
