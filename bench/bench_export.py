@@ -5,8 +5,8 @@
 All four run in one process on the same validation images (the run's own, at the size they are stored),
 one after another in a round-robin per repetition, so machine load hits them alike; ratios are against
 PyTorch eager measured in the same run. Batch 1: one image per call (median and p90 latency per image).
-Batch 8: eight images per call where the format takes a batch (eager, TorchScript); ONNX and OpenVINO
-graphs take one image per call, so their "batch 8" is eight calls in a row. The exported files are
+Batch 8: eight images per call in every format (ONNX and OpenVINO through their batch Loop, images
+padded to the batch's largest size; a format that refused batches would show "8 calls"). The exported files are
 written by segstudio's own writers into a temporary folder (no parity suite here: `segstudio export`
 runs it). Ends with one JSON line.
 """

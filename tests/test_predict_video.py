@@ -7,16 +7,14 @@ import numpy as np
 import pytest
 
 from segstudio.cli import main
-from tiny_config import write_config
+from tiny_run import tiny_run
 
 cv2 = pytest.importorskip("cv2")
 
 
 @pytest.fixture(scope="module")
 def run(demo_dataset, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("video")
-    assert main(["train", "--config", str(write_config(tmp, demo_dataset, name="vid", iters=2))]) == 0
-    return tmp / "runs" / "vid"
+    return tiny_run(demo_dataset, tmp_path_factory)
 
 
 def make_clip(path, frames: int = 5, size=(72, 96)):

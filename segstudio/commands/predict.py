@@ -10,6 +10,9 @@ def add_arguments(p):
     p.add_argument("input", help="an image or video file, a folder of images and/or videos, or a dataset URL")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    p.add_argument("--model", choices=["checkpoint", "torchscript", "onnx", "openvino"], default="checkpoint",
+                   help="predict with the checkpoint (default) or the run's export of that format, as placed by "
+                        "`segstudio export` (RUN/export/FORMAT, certified by its parity suite; CPU)")
     p.add_argument("--score-threshold", type=float, default=None, metavar="S",
                    help="one threshold for every class (default: the F1-best per-class thresholds of the run's "
                         "last `segstudio eval`, RUN/eval/thresholds.json; 0.5 without one)")
@@ -55,7 +58,14 @@ def run(args) -> int:
         checks.fraction("--score-threshold", args.score_threshold)
     args.device = checks.device("--device", args.device)
     checks.output_folder("--out", args.out)
+    if args.model != "checkpoint" and args.device != "cpu":
+        from segstudio.base.errors import ConfigError
+        raise ConfigError(f"--model {args.model} runs the export on the CPU; leave out --device {args.device}.")
     loaded = load_run_model(args.run, args.checkpoint, args.runs_dir, args.device)
+    if args.model != "checkpoint":
+        from segstudio.engine.predict_files import with_model
+        loaded = with_model(loaded, args.model)
+        print(f"model: {loaded.run_dir / 'export' / args.model}")
     overrides = parse_overrides(args.class_threshold, loaded.class_names)
     thresholds, source = resolve(loaded.run_dir, loaded.class_names, args.score_threshold, overrides)
     print(f"thresholds: {source}")

@@ -71,7 +71,8 @@ def export_run(loaded, fmt: str, *, count: int = 50, empty: int = 10, batches=No
     with tempfile.TemporaryDirectory(prefix=f"segstudio-export-{fmt}-") as staging:
         exported = write_format(fmt, model, meta, Path(staging), images[0][1])
         report = parity.run_suite(model, exported.runner, images, max_batch=exported.max_batch,
-                                  refusal=exported.refusal, batches=batches, sizes=sizes)
+                                  refusal=exported.refusal, per_image=exported.per_image, batches=batches,
+                                  sizes=sizes)
         report.update(format=fmt, image_source=source, metadata=meta,
                       files=[f.name for f in exported.files])
         return _place(report, Path(staging), export_dir, fmt)

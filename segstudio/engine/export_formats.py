@@ -2,8 +2,10 @@
 
 Each writer puts its file(s) in a folder and returns an `Exported`: the files, a runner that loads and
 runs them the way a deployment would (list of 3xHxW float RGB images in [0, 1] -> list of dicts with
-boxes, labels, scores and masks), and the largest batch the format takes with the sentence that says why.
-Metadata (class names, score thresholds, the input it expects) travels inside every file.
+boxes, labels, scores and masks), and the largest batch the format takes with the sentence that says why
+(None: any). ONNX and OpenVINO files take a padded batch through a Loop around the traced one-image graph
+(engine/onnx_batch.py); TorchScript takes a list of images. Metadata (class names, score thresholds, the
+input it expects) travels inside every file.
 """
 from __future__ import annotations
 
@@ -18,13 +20,15 @@ from typing import Callable, Dict, List
 import torch
 from torch import Tensor, nn
 
+from segstudio.engine.export_trace import branchless_nms
+from segstudio.engine.onnx_batch import batched, pack, unpack
 from segstudio.base.errors import ExportError
 
 FORMATS = ("torchscript", "onnx", "openvino")
-INPUT_DOC = "one RGB image as float32 3xHxW in [0, 1], any height and width"
+BATCH_INPUT_DOC = ("images: float32 [N, 3, H, W] RGB in [0, 1], each image at the top left of its slot and "
+                   "zero padding after it; sizes: int64 [N, 2], each image's height and width; any N, H and W")
 OUTPUTS = ("boxes", "labels", "scores", "masks")
-SINGLE_IMAGE = ("its graph takes one image per call (torchvision's Mask R-CNN unrolls its per-image steps "
-                "when traced), so run the images of a batch one after another")
+BATCH_OUTPUTS = OUTPUTS + ("image_index",)
 
 
 @dataclass
@@ -33,6 +37,7 @@ class Exported:
     runner: Callable[[list], list]
     max_batch: int | None = None
     refusal: str = ""
+    per_image: bool = False   # each image's results do not depend on the rest of its batch
 
 
 def require(fmt: str, *modules: str) -> None:
@@ -44,7 +49,8 @@ def require(fmt: str, *modules: str) -> None:
         except ImportError:
             missing.append(name)
     if missing:
-        raise ExportError(f"Exporting to {fmt} needs the Python package{'s' if len(missing) > 1 else ''} "
+        plural = len(missing) > 1
+        raise ExportError(f"The {fmt} format (export and prediction) needs the Python package{'s' if plural else ''} "
                           f"{' and '.join(missing)}, which {'are' if len(missing) > 1 else 'is'} not installed; "
                           "install it with `pip install segstudio[export]`.")
 
@@ -69,18 +75,24 @@ def write_torchscript(model, meta: dict, folder: Path) -> Exported:
         scripted = torch.jit.script(ScriptableDetector(model, meta["class_names"], meta["score_threshold"]))
         path = folder / "model.pt"
         scripted.save(str(path), _extra_files={"segstudio.json": json.dumps(meta)})
+    return Exported([path], torchscript_runner(path))
+
+
+def torchscript_runner(path: Path) -> Callable[[list], list]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         loaded = torch.jit.load(str(path))
 
     def run(images):
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return loaded(images)
-    return Exported([path], run)
+    return run
 
 
 def _trace_onnx(model, example: Tensor, path: Path) -> None:
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), branchless_nms():
             warnings.simplefilter("ignore")
             torch.onnx.export(model, ([example],), str(path), opset_version=17, dynamo=False,
                               input_names=["image"], output_names=list(OUTPUTS),
@@ -95,32 +107,54 @@ def _trace_onnx(model, example: Tensor, path: Path) -> None:
 def _onnx_metadata(meta: dict) -> dict:
     return {"class_names": json.dumps(meta["class_names"]), "score_threshold": str(meta["score_threshold"]),
             "per_class_score_thresholds": json.dumps(meta["per_class_thresholds"]),
-            "input": INPUT_DOC, "outputs": ", ".join(OUTPUTS), "producer": "segstudio"}
+            "input": BATCH_INPUT_DOC, "outputs": ", ".join(BATCH_OUTPUTS) + " (image_index: the image in the "
+            "batch each detection belongs to; masks padded to H x W)", "producer": "segstudio"}
 
 
-def write_onnx(model, meta: dict, folder: Path, example: Tensor) -> Exported:
-    require("ONNX", "onnx", "onnxruntime")
-    import onnx  # noqa: PLC0415
-    import onnxruntime as ort  # noqa: PLC0415
+def _batched_onnx(model, meta: dict, example: Tensor, path: Path) -> None:
+    """Trace the one-image graph, wrap it in the batch Loop (engine/onnx_batch.py), add the metadata."""
+    import onnx  # noqa: PLC0415 - optional package (the export extra)
 
-    path = folder / "model.onnx"
-    _trace_onnx(model, example, path)
-    proto = onnx.load(str(path))
+
+    single = path.with_name("single-image.onnx")
+    try:
+        _trace_onnx(model, example, single)
+        proto = batched(onnx.load(str(single)))
+    finally:
+        single.unlink(missing_ok=True)
     for key, value in _onnx_metadata(meta).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.save(proto, str(path))
+
+
+def _batch_runner(call) -> Callable[[list], list]:
+    """call(images [N,3,H,W], sizes [N,2]) -> the five batched outputs; -> a runner over lists of images."""
+
+    def run(images):
+        if not images:
+            return []
+        packed, sizes = pack(images)
+        return [{k: torch.from_numpy(v) for k, v in out.items()} for out in unpack(call(packed, sizes), sizes)]
+    return run
+
+
+def write_onnx(model, meta: dict, folder: Path, example: Tensor) -> Exported:
+    require("ONNX", "onnx", "onnxruntime")
+    path = folder / "model.onnx"
+    _batched_onnx(model, meta, example, path)
+    return Exported([path], onnx_runner(path), per_image=True)
+
+
+def onnx_runner(path: Path) -> Callable[[list], list]:
+    """The written file on onnxruntime's CPU provider, as a runner over lists of images."""
+    require("ONNX", "onnxruntime")
+    import onnxruntime as ort  # noqa: PLC0415 - optional package (the export extra)
+
     options = ort.SessionOptions()   # idle worker threads otherwise spin, taking the CPU from everything else
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-    def run(images):
-        outs = []
-        for image in images:
-            arrays = session.run(None, {"image": image.numpy()})
-            outs.append({k: torch.from_numpy(v) for k, v in zip(OUTPUTS, arrays)})
-        return outs
-    return Exported([path], run, max_batch=1, refusal=f"ONNX: {SINGLE_IMAGE}.")
+    return _batch_runner(lambda images, sizes: session.run(None, {"images": images, "sizes": sizes}))
 
 
 # OpenVINO's CPU plugin runs in bfloat16 on CPUs that have it unless told otherwise; in bfloat16 masks
@@ -138,13 +172,13 @@ def _without_openvino_telemetry() -> None:
 
 
 def write_openvino(model, meta: dict, folder: Path, example: Tensor) -> Exported:
-    """OpenVINO IR (model.xml + model.bin) converted from the ONNX graph, run on OpenVINO's CPU plugin."""
+    """OpenVINO IR (model.xml + model.bin) converted from the batched ONNX graph, run on OpenVINO's CPU plugin."""
     _without_openvino_telemetry()
     require("OpenVINO", "openvino", "onnx")
     import openvino as ov  # noqa: PLC0415
 
     onnx_path = folder / "from.onnx"
-    _trace_onnx(model, example, onnx_path)
+    _batched_onnx(model, meta, example, onnx_path)
     core = ov.Core()
     try:   # Core.read_model, not ov.convert_model: the converter forks a telemetry process from a thread
         ov_model = core.read_model(str(onnx_path))
@@ -159,15 +193,33 @@ def write_openvino(model, meta: dict, folder: Path, example: Tensor) -> Exported
     ov_model.set_rt_info(json.dumps(OPENVINO_CPU_CONFIG), ["segstudio", "compile_with"])
     xml = folder / "model.xml"
     ov.save_model(ov_model, str(xml), compress_to_fp16=False)   # its default halves the weights
-    compiled = core.compile_model(str(xml), "CPU", OPENVINO_CPU_CONFIG)
+    return Exported([xml, folder / "model.bin"], openvino_runner(xml), per_image=True)
 
-    def run(images):
-        outs = []
-        for image in images:
-            result = compiled([image.numpy()])
-            outs.append({k: torch.from_numpy(result[compiled.output(i)].copy()) for i, k in enumerate(OUTPUTS)})
-        return outs
-    return Exported([xml, folder / "model.bin"], run, max_batch=1, refusal=f"OpenVINO: {SINGLE_IMAGE}.")
+
+def openvino_runner(xml: Path) -> Callable[[list], list]:
+    """The written IR compiled for OpenVINO's CPU plugin in float32, as a runner over lists of images."""
+    _without_openvino_telemetry()
+    require("OpenVINO", "openvino")
+    import openvino as ov  # noqa: PLC0415 - optional package (the export extra)
+
+    compiled = ov.Core().compile_model(str(xml), "CPU", OPENVINO_CPU_CONFIG)
+
+    def call(images, sizes):
+        result = compiled([images, sizes])
+        return [result[compiled.output(i)].copy() for i in range(len(BATCH_OUTPUTS))]
+    return _batch_runner(call)
+
+
+def export_runner(folder: Path, fmt: str) -> Callable[[list], list]:
+    """A runner over the export of `fmt` placed in `folder` (runs/<name>/export/<fmt>)."""
+    files = {"torchscript": ("model.pt", torchscript_runner), "onnx": ("model.onnx", onnx_runner),
+             "openvino": ("model.xml", openvino_runner)}
+    if fmt not in files:
+        raise ExportError(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
+    name, runner = files[fmt]
+    if not (folder / name).is_file():
+        raise ExportError(f"{folder / name} does not exist; export the run with --format {fmt} first.")
+    return runner(folder / name)
 
 
 def write_format(fmt: str, model, meta: dict, folder: Path, example: Tensor) -> Exported:

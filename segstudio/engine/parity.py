@@ -1,13 +1,14 @@
 """The parity suite behind every export: does the exported model find what PyTorch finds?
 
 Images: the run's validation rows plus images with nothing in them, each at three sizes (as stored and
-two odd sizes the model must resize), fed in batches of 1, 2 and 8 (batch sizes a format cannot take
-are refused with a sentence, never run into a crash). PyTorch eager on the same batch is the
-reference: every detection it keeps must be matched by the export with the same label, box IoU >= 0.99,
-mask IoU >= 0.95 and a score within 0.01, and the export may not add confident detections of its own.
-Detections within the score tolerance of a cut-off (the model's score threshold, or the last score kept
-when an image hits detections_per_img) may fall on either side of it in another runtime, so they are
-left out; nothing else is.
+two odd sizes the model must resize), fed in batches of 1, 2 and 8 (batch sizes a format cannot take are
+refused with a sentence, never run into a crash). PyTorch eager is the reference (on the same batch, or
+on each image alone for exports whose images do not share a batch's padding, see run_suite): every
+detection it keeps must be matched by the export with the same label, box IoU >= 0.99, mask IoU >= 0.95
+and a score within 0.01, and the export may not add confident detections of its own. Detections within
+the score tolerance of a cut-off (the model's score threshold, or the last score kept when an image hits
+detections_per_img) may fall on either side of it in another runtime, so they are left out; nothing else
+is.
 """
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ def comparison_floor(model, reference: dict, tolerance: float) -> float:
 
 
 def _mask_iou(a: Tensor, b: Tensor) -> float:
-    a, b = a > 0.5, b > 0.5
+    """IoU of two boolean masks."""
     union = int((a | b).sum())
     return 1.0 if union == 0 else int((a & b).sum()) / union
 
@@ -98,6 +99,7 @@ def compare_image(ref: dict, out: dict, floor: float, criteria: Criteria, case: 
         return ""
     ious = box_iou(ref["boxes"].float(), out["boxes"].float()).tolist() if len(out["scores"]) else []
     out_labels, out_scores = out["labels"].tolist(), out["scores"].tolist()
+    ref_masks, out_masks = ref["masks"] > 0.5, out["masks"] > 0.5
     used: set[int] = set()
     for i in kept:   # reference scores come sorted, so confident detections choose first
         label, score = int(ref["labels"][i]), float(ref["scores"][i])
@@ -108,7 +110,7 @@ def compare_image(ref: dict, out: dict, floor: float, criteria: Criteria, case: 
         j = max(cands, key=lambda c: ious[i][c])
         used.add(j)
         box, diff = ious[i][j], abs(score - out_scores[j])
-        mask = _mask_iou(ref["masks"][i], out["masks"][j])
+        mask = _mask_iou(ref_masks[i], out_masks[j])
         case.detections += 1
         case.min_box_iou, case.min_mask_iou = min(case.min_box_iou, box), min(case.min_mask_iou, mask)
         case.max_score_diff = max(case.max_score_diff, diff)
@@ -148,17 +150,29 @@ def run_case(model, reference: Runner, exported: Runner, images: list[tuple[str,
 
 
 def run_suite(model, exported: Runner, images: list[tuple[str, Tensor]], *, max_batch: int | None = None,
-              refusal: str = "", batches=None, sizes=None, criteria: Criteria = Criteria()) -> dict:
+              refusal: str = "", per_image: bool = False, batches=None, sizes=None,
+              criteria: Criteria = Criteria()) -> dict:
     """Every size x batch case of the suite (after a failure, the rest are "not run"); -> the report
-    parity.json holds (see `table` for people)."""
+    parity.json holds (see `table` for people).
+
+    PyTorch pads a batch's images to one size before its backbone, so its results for an image move a
+    little with the other images of the batch; an export whose images do not share padding (`per_image`:
+    the ONNX and OpenVINO batch Loop) is compared with PyTorch on each image alone, at every batch size."""
     started = time.perf_counter()
 
+    alone: dict[int, dict] = {}   # id(image) -> PyTorch's result on it alone, the same at every batch size
+
     def reference(batch):
-        return model(batch)
+        if not per_image:
+            return model(batch)
+        for t in batch:
+            alone[id(t)] = alone[id(t)] if id(t) in alone else model([t])[0]
+        return [alone[id(t)] for t in batch]
 
     cases = []
     for size, factor in (sizes or SIZES).items():
         scaled = [(name, resized(t, factor)) for name, t in images]
+        alone.clear()   # ids of the last size's images may be reused
         for b in batches or BATCHES:
             case = Case(size, b)
             if max_batch is not None and b > max_batch:
@@ -170,6 +184,7 @@ def run_suite(model, exported: Runner, images: list[tuple[str, Tensor]], *, max_
             cases.append(case)
     failed = [c for c in cases if c.status == "failed"]
     return {"passed": not failed, "criteria": asdict(criteria), "images": len(images),
+            "reference": "PyTorch on each image alone" if per_image else "PyTorch on the same batch",
             "cases": [asdict(c) for c in cases], "seconds": round(time.perf_counter() - started, 1),
             "first_failure": (f"{failed[0].size} images, batch {failed[0].batch}: {failed[0].failure}"
                               if failed else "")}
@@ -185,6 +200,7 @@ def table(report: dict) -> str:
             continue
         lines.append(f"| {c['size']} | {c['batch']} | {c['images']} | {c['detections']} | {c['min_box_iou']:.4f} | "
                      f"{c['min_mask_iou']:.4f} | {c['max_score_diff']:.4f} | {c['status']} |")
-    notes = [f"Failed: {report['first_failure']}"] if report["first_failure"] else []
+    notes = [f"Reference: {report['reference']}."] if report.get("reference") else []
+    notes += [f"Failed: {report['first_failure']}"] if report["first_failure"] else []
     refusals = sorted({c["failure"] for c in report["cases"] if c["status"] == "refused"})
     return "\n".join(lines + [""] + notes + [f"Refused: {r}" for r in refusals]) + "\n"

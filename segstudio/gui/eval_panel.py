@@ -117,6 +117,7 @@ class EvalPanel(QWidget):
         self._explorer = None       # engine.explorer.Explorer of the selected run's stored evaluation
         self._filter: dict | None = None   # row -> [(gt, prediction)] of a clicked confusion cell
         self._reload_pending = False   # a stored evaluation is to be loaded once the current load ends
+        self.predictDialog = None      # the Predict on files... dialog, once opened
         self._analysis = TaskRunner(self)
         self._analysis.succeeded.connect(self._on_explorer)
         self._analysis.progress.connect(lambda v: self.message.emit(
@@ -136,7 +137,8 @@ class EvalPanel(QWidget):
     def readers(self) -> list:
         """Its background tasks (predicting, evaluating, listing runs) only read: safe to abandon when the
         window closes."""
-        return [self._runner, self._analysis] + self.lister.readers()
+        dialog = [self.predictDialog._runner] if self.predictDialog is not None else []
+        return [self._runner, self._analysis] + self.lister.readers() + dialog
 
     def _build(self) -> None:
         self.runCombo = QComboBox(objectName="evalRunCombo")
@@ -156,6 +158,11 @@ class EvalPanel(QWidget):
         self.saveReportButton.setToolTip("PNG figures, report.json and a self-contained index.html of the run's "
                                          "last evaluation (as `segstudio eval RUN --report DIR`)")
         top.addWidget(self.saveReportButton)
+        self.predictFilesButton = QPushButton("Predict on files...", objectName="predictFilesButton",
+                                              clicked=self.open_predict_files)
+        self.predictFilesButton.setToolTip("Overlays and COCO results for images, videos and folders, with the run's "
+                                           "checkpoint or a certified export (as `segstudio predict RUN INPUT`)")
+        top.addWidget(self.predictFilesButton)
         self.workBar = QProgressBar(objectName="evalWorkBar", textVisible=True)
         self.workBar.setMaximumWidth(220)
         self.workBar.setVisible(False)
@@ -473,6 +480,22 @@ class EvalPanel(QWidget):
             return
         self.message.emit(f"Writing the report of {Path(path).name} into {out} ...", False)
         self._runner.start(lambda report, stop: report_task(path, out))
+
+    def open_predict_files(self) -> None:
+        """The Predict on files... dialog for the selected run (gui/predict_files_dialog.py)."""
+        from segstudio.gui.predict_files_dialog import PredictFilesDialog
+        path = self.runCombo.currentData()
+        if not path:
+            self.message.emit("Pick a run first: Predict on files... uses its checkpoint or exports.", True)
+            return
+        if self.predictDialog is None or self.predictDialog.run_dir != Path(path):
+            if self.predictDialog is not None and self.predictDialog._runner.is_running():
+                self.message.emit("A prediction on files is still running: cancel it or wait.", True)
+                self.predictDialog.raise_()
+                return
+            self.predictDialog = PredictFilesDialog(path, self)
+        self.predictDialog.show()
+        self.predictDialog.raise_()
 
     # ---- per-image browser --------------------------------------------------------------------
     def load_predictions(self) -> None:
