@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QGroupBox, QListWidget, QPushButton, QSplitter, Q
 from segstudio.data.counts_report import counts_and_report
 from segstudio.data.preflight import sample_rows
 from segstudio.gui.state import DatasetState
-from segstudio.gui.workers import TaskRunner
+from segstudio.gui.workers import LatestTask
 
 PREFLIGHT_ROWS = 2000  # rows checked in the window; `segstudio inspect` and training check them all
 
@@ -30,12 +30,12 @@ class DatasetChecks(QSplitter):
     def __init__(self, state: DatasetState, parent: QWidget | None = None):
         super().__init__(Qt.Orientation.Vertical, parent)
         self.state = state
-        self._again = False
         self._counts = None      # the class counts of the dataset shown (Check all rows reuses them)
-        self.runner = TaskRunner(self)
-        self.runner.succeeded.connect(self._on_result)
-        self.runner.progress.connect(self._on_progress)
-        self.runner.failed.connect(lambda msg: self._set_message(f"Pre-flight failed: {msg}"))
+        # a new dataset or mapping stops the check in progress and starts its own (newest wins)
+        self.task = LatestTask(_check, "check the rows", self, progress=True)
+        self.task.ready.connect(lambda _job, result: self._on_result(result))
+        self.task.progress.connect(self._on_progress)
+        self.task.failed.connect(self._set_message)   # "Cannot check the rows: ..."
         self.classesBox = classes = QGroupBox("Classes (instances)")
         self.classList = QListWidget(objectName="classList")
         self.classList.setToolTip("Click a class to step through the rows that contain it")
@@ -79,48 +79,21 @@ class DatasetChecks(QSplitter):
         self.clear()
         if not st.ready:
             return
-        if self.runner.is_running():
-            self.runner.request_stop()
-            self._again = True
-            return
-        self._again = False
         self._counts = None
-        mapped, mapping, n = st.mapped, st.mapping, st.num_rows
+        n = st.num_rows
         self._set_message("Checking rows ..." if n <= PREFLIGHT_ROWS
                           else f"Checking a fixed sample of {PREFLIGHT_ROWS:,} of {n:,} rows ...")
-
-        def job(report, should_stop):
-            def progress(phase, done, total):   # counting: (mapping, done, total); checking: with its phase
-                report(mapping, done, total) if phase == "counts" else report(mapping, phase, done, total)
-            found = counts_and_report(mapped, rows=sample_rows(n, PREFLIGHT_ROWS), should_stop=should_stop,
-                                      progress=_throttled(progress),
-                                      on_counts=lambda counts: counts is not None and report(mapping, counts))
-            if found.counts is None:
-                return None   # a newer dataset or mapping replaced this one
-            return mapping, found.counts, found.report
-        self.runner.start(job)
-        self.runner.done.connect(self._after_run, Qt.ConnectionType.SingleShotConnection)
+        self.task.request(("sample", st.mapped, st.mapping, sample_rows(n, PREFLIGHT_ROWS)))
 
     @Slot()
     def check_all(self) -> None:
         """The pre-flight check on every row, with progress (a new dataset or mapping cancels it)."""
         st = self.state
-        if self.runner.is_running() or not st.ready or self._counts is None:
+        if self.task.busy() or not st.ready or self._counts is None:
             return
         self.checkAllButton.setVisible(False)
         self._set_message(f"Checking all {st.num_rows:,} rows ...")
-        mapped, mapping, counts = st.mapped, st.mapping, self._counts
-
-        def job(report, should_stop):
-            progress = _throttled(lambda phase, done, total: report(mapping, phase, done, total))
-            return mapping, counts, counts_and_report(mapped, should_stop=should_stop, progress=progress).report
-        self.runner.start(job)
-        self.runner.done.connect(self._after_run, Qt.ConnectionType.SingleShotConnection)
-
-    @Slot()
-    def _after_run(self) -> None:
-        if self._again:
-            self.start()
+        self.task.request(("all", st.mapped, st.mapping, self._counts))
 
     def _set_message(self, text: str) -> None:
         self.preflightTree.clear()
@@ -209,6 +182,22 @@ class DatasetChecks(QSplitter):
         row = item.data(0, Qt.ItemDataRole.UserRole)
         if row is not None:
             self.rowActivated.emit(int(row))
+
+
+def _check(job, should_stop, report):
+    """Worker: ("sample", mapped, mapping, rows): class counts (reported as soon as known) and the pre-flight
+    on the sampled rows; ("all", mapped, mapping, counts): the pre-flight on every row. -> (mapping, counts,
+    report), or None when a newer dataset or mapping stopped the counting."""
+    kind, mapped, mapping, extra = job
+    if kind == "all":
+        progress = _throttled(lambda phase, done, total: report(mapping, phase, done, total))
+        return mapping, extra, counts_and_report(mapped, should_stop=should_stop, progress=progress).report
+
+    def progress(phase, done, total):   # counting: (mapping, done, total); checking: with its phase
+        report(mapping, done, total) if phase == "counts" else report(mapping, phase, done, total)
+    found = counts_and_report(mapped, rows=extra, should_stop=should_stop, progress=_throttled(progress),
+                              on_counts=lambda counts: counts is not None and report(mapping, counts))
+    return None if found.counts is None else (mapping, found.counts, found.report)
 
 
 def _throttled(progress, every_s: float = 0.2):

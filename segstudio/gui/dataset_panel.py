@@ -208,7 +208,7 @@ class DatasetPanel(QWidget):
 
     def readers(self) -> list[TaskRunner]:
         """Background tasks that only read (opens, checks): safe to abandon when the window closes."""
-        return [self._opener, *self._abandoned, self.checks.runner, *self.queryBox.readers(),
+        return [self._opener, *self._abandoned, *self.checks.task.readers(), *self.queryBox.readers(),
                 *self.classRows.readers()]
 
     def version_spec(self) -> str:

@@ -202,19 +202,23 @@ class TaskRunner(_ThreadOwner):
 
 
 class LatestTask(QObject):
-    """`request(arg)` runs `work(arg, should_stop)` in a background task; `ready(arg, result)` arrives on the
-    GUI thread. Requests made while one runs collapse into one more run, with the newest argument; a result
-    overtaken by a request is not delivered. `failed` carries a sentence."""
+    """The one "newest request wins" task: `request(arg)` runs `work(arg, should_stop)` (with `progress`:
+    `work(arg, should_stop, report)`, whose `report(*values)` arrives as `progress(values)`) in a background
+    task; `ready(arg, result)` arrives on the GUI thread. A request made while one runs asks that one to stop
+    and runs next, with the newest argument (requests in between collapse into it); a result, failure or
+    progress overtaken by a request is not delivered. `failed` carries a sentence."""
 
     ready = Signal(object, object)
     failed = Signal(str)
+    progress = Signal(object)
 
-    def __init__(self, work: Callable, what: str, parent: QObject | None = None):
+    def __init__(self, work: Callable, what: str, parent: QObject | None = None, progress: bool = False):
         super().__init__(parent)
-        self._work, self._what = work, what
+        self._work, self._what, self._reports = work, what, progress
         self._runner = TaskRunner(self)
         self._runner.succeeded.connect(self._on_result)
         self._runner.failed.connect(self._on_failed)
+        self._runner.progress.connect(self._on_progress)
         self._runner.done.connect(self._start_pending)
         self._pending: tuple | None = None
         self._closed = False
@@ -243,12 +247,19 @@ class LatestTask(QObject):
             return
         if self._runner.is_running():
             self._pending = (arg,)
+            self._runner.request_stop()   # its result would not be delivered: let it end early
             return
         self._start(arg)
 
     def _start(self, arg) -> None:
-        work = self._work
-        self._runner.start(lambda _report, should_stop: (arg, work(arg, should_stop)))
+        work, reports = self._work, self._reports
+        self._runner.start(lambda report, should_stop: (arg, work(arg, should_stop, report) if reports
+                                                        else work(arg, should_stop)))
+
+    @Slot(object)
+    def _on_progress(self, values) -> None:
+        if self._pending is None and not self._closed:
+            self.progress.emit(values)
 
     @Slot(object)
     def _on_result(self, result) -> None:

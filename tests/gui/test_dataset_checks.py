@@ -29,10 +29,10 @@ def test_counts_fill_in_with_progress_then_come_from_the_cache(qtbot, demo_datas
         return real(*args, **kwargs)
     monkeypatch.setattr(counts_report, "class_counts", counting)
     checks = _checks(qtbot, demo_dataset)
-    checks.runner.progress.connect(lambda values: titles.append(checks.classesBox.title()))
+    checks.task.progress.connect(lambda values: titles.append(checks.classesBox.title()))
     checks.start()
     qtbot.waitUntil(lambda: checks.preflightTree.topLevelItemCount() and "(" in checks.classList.item(0).text()
-                    and not checks.runner.is_running(), timeout=60000)
+                    and not checks.task.busy(), timeout=60000)
     assert calls == [1] and "counting instances: 8 of 48 rows" in " ".join(titles)
     counted = [checks.classList.item(i).text() for i in range(checks.classList.count())]
     again = _checks(qtbot, demo_dataset)
@@ -49,9 +49,9 @@ def test_the_sampled_check_shows_its_progress(qtbot, demo_dataset, monkeypatch):
     monkeypatch.setattr(dataset_checks, "_throttled", lambda progress, every_s=0: progress)
     checks = _checks(qtbot, demo_dataset)
     shown = []
-    checks.runner.progress.connect(lambda values: shown.append(checks.preflightTree.topLevelItem(0).text(0)))
+    checks.task.progress.connect(lambda values: shown.append(checks.preflightTree.topLevelItem(0).text(0)))
     checks.start()
-    qtbot.waitUntil(lambda: checks._counts is not None and not checks.runner.is_running(), timeout=60000)
+    qtbot.waitUntil(lambda: checks._counts is not None and not checks.task.busy(), timeout=60000)
     assert "Checking a fixed sample of 16 of 48 rows: 8 done ..." in shown
     assert checks.preflightTree.topLevelItem(0).text(0).startswith("A fixed sample of 16 of 48 rows was checked")
 
@@ -72,12 +72,12 @@ def test_the_first_row_is_on_screen_before_the_counts_and_checks_start(qtbot, de
         real_start()
     monkeypatch.setattr(panel.checks, "start", start)
     panel.open_url(demo_dataset)
-    qtbot.waitUntil(lambda: panel.checks._counts is not None and not panel.checks.runner.is_running(),
+    qtbot.waitUntil(lambda: panel.checks._counts is not None and not panel.checks.task.busy(),
                     timeout=60000)
     assert row_shown_at_start == [True] and "(" in panel.checks.classList.item(0).text()
     panel.state.set_dataset(open_mapped(demo_dataset))     # opened again: no figures of the last open shown
     assert "(" not in panel.checks.classList.item(0).text() and panel.checks._counts is None
-    qtbot.waitUntil(lambda: panel.checks._counts is not None and not panel.checks.runner.is_running(),
+    qtbot.waitUntil(lambda: panel.checks._counts is not None and not panel.checks.task.busy(),
                     timeout=60000)
     renderer.shutdown()
     assert row_shown_at_start == [True, True]
