@@ -98,7 +98,7 @@ def describe_exception(exc: BaseException) -> str:
 class _TaskWorker(QObject):
     progress = Signal(object)
     succeeded = Signal(object)
-    failed = Signal(str)
+    failed = Signal(object)   # the exception itself: it is described on the GUI thread
     done = Signal()
 
     def __init__(self, fn: Callable, stop: threading.Event):
@@ -111,7 +111,7 @@ class _TaskWorker(QObject):
         try:
             result = self._fn(self._report, self._stop.is_set)
         except BaseException as exc:  # noqa: BLE001 - a worker must always end with a terminal signal
-            self.failed.emit(describe_exception(exc))
+            self.failed.emit(exc)
         else:
             self.succeeded.emit(result)
         finally:
@@ -173,10 +173,13 @@ class _ThreadOwner(QObject):
 
 
 class TaskRunner(_ThreadOwner):
-    """Runs `fn(report, should_stop)` in a daemon thread; re-emits progress, then succeeded or failed, then done."""
+    """Runs `fn(report, should_stop)` in a daemon thread; re-emits progress, then succeeded or failed, then done.
+    A failure arrives twice: `error` with the exception object (to branch on its class), `failed` with its
+    sentence (to show)."""
 
     progress = Signal(object)
     succeeded = Signal(object)
+    error = Signal(object)
     failed = Signal(str)
     done = Signal()
 
@@ -191,8 +194,13 @@ class TaskRunner(_ThreadOwner):
         worker = _TaskWorker(fn, self._stop)
         worker.progress.connect(self.progress)
         worker.succeeded.connect(self.succeeded)
-        worker.failed.connect(self.failed)
+        worker.failed.connect(self._on_failed)
         self._launch(worker, "segstudio-task", self._stop)
+
+    @Slot(object)
+    def _on_failed(self, exc: BaseException) -> None:
+        self.error.emit(exc)
+        self.failed.emit(describe_exception(exc))
 
     def request_stop(self) -> None:
         self._stop.set()
