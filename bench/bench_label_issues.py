@@ -129,6 +129,33 @@ def bench_planted(args) -> dict:
     return out
 
 
+def bench_simulated(args) -> dict:
+    """The finder on predictions of a simulated model of known quality (bench/simulated_model.py): whether
+    its ranking and matching can reach the target when the model is good enough, with no training."""
+    from plant_errors import plant_errors
+    from simulated_model import simulated_images
+
+    from segstudio.data.mapped import open_mapped
+    from segstudio.engine.label_issues import find_candidates
+
+    with tempfile.TemporaryDirectory(prefix="bench-label-issues-") as tmp:
+        url, what = _dataset(Path(tmp), args.coco, args.rows)
+        before = open_mapped(url)
+        clean = {r: before.read(r) for r in range(before.num_rows)}
+        planted, instances = plant_errors(url, args.share, seed=args.seed)
+        images = simulated_images(clean, open_mapped(url), args.seed, args.recall, args.confusion)
+        started = time.perf_counter()
+        candidates = [c.to_json() for c in find_candidates(list(images.values()))]
+        result = {"candidates": candidates, "mode": f"simulated model (recall {args.recall}, confusion "
+                                                    f"{args.confusion})", "note": ""}
+        figures = {**score(result, images, planted), "seconds": round(time.perf_counter() - started, 1)}
+        if args.save:
+            _save(Path(args.save) / "simulated.json", result, images, planted)
+    print(f"{what}: {len(planted)} errors planted in {instances:,} instances", flush=True)
+    print(_line("simulated", figures), flush=True)
+    return figures
+
+
 def _save(path: Path, result: dict, images: dict, planted: list) -> None:
     """The predictions and what was planted, so that the finder can be re-scored without training (--rescore)."""
     import dataclasses
@@ -158,7 +185,8 @@ def rescore(path: str) -> dict:
 def _line(name: str, f: dict) -> str:
     kinds = ", ".join(f"{k} {e['found']}/{e['planted']}" for k, e in f["per_kind"].items())
     return (f"{name:>8s}: {f['found']}/{f['k']} planted errors in the top {f['k']} ({f['share']:.0%}); {kinds}; "
-            f"every kind found: {f['every_kind_found']}; {f['seconds']:.0f} s" + (f"; {f['note']}" if f["note"] else ""))
+            f"every kind found: {f['every_kind_found']}; {f['seconds']:.0f} s" + (f"; {f['note']}" if f["note"] else "")
+            )
 
 
 # ---- ranking, fixes, query --------------------------------------------------------------------------
@@ -259,6 +287,8 @@ def main(argv=None) -> int:
     p.add_argument("--query-coco", default=str(ROOT.parent / "shared" / "data" / "coco128"))
     p.add_argument("--cache", default="/tmp/segstudio-scale", help="bench_scale.py's built datasets")
     p.add_argument("--query", default="SELECT * WHERE CONTAINS(categories, 0)")
+    p.add_argument("--recall", type=float, default=0.9, help="simulated model: share of objects it finds")
+    p.add_argument("--confusion", type=float, default=0.03, help="simulated model: share it gives another class")
     p.add_argument("--save", default="", help="keep each option's predictions and the planted errors here")
     p.add_argument("--rescore", nargs="*", default=[], metavar="FILE", help="re-score files saved by --save")
     args = p.parse_args(argv)
@@ -273,6 +303,8 @@ def main(argv=None) -> int:
         out["fixes"] = bench_fixes(100)
     if "query" in parts:
         out["query"] = bench_query(100_000, args.query_coco, args.cache, args.query)
+    if "simulated" in parts:
+        out["simulated"] = bench_simulated(args)
     if "planted" in parts:
         out["planted"] = bench_planted(args)
     print(json.dumps(out))
