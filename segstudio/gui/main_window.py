@@ -70,6 +70,7 @@ class MainWindow(QMainWindow):
             panel.message.connect(self.show_message)
         self.trainPanel.runSelected.connect(self.reviewPanel.set_run)
         self.reviewPanel.trainFrom.connect(self._train_from)
+        self.datasetPanel.runs_dir_fn = self.trainPanel.runs_dir
         # one row for both tabs: picking it on either shows it on the other
         self.datasetPanel.sample.rowChanged.connect(self.augmentPanel.rowSpin.setValue)
         self.augmentPanel.rowSpin.valueChanged.connect(self.datasetPanel.sample.show_row)
@@ -200,6 +201,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_training_finished(self, result) -> None:
         self.evalPanel.refresh_runs()
+        self.datasetPanel.refresh_version_runs()
         if result.get("run_dir"):
             self.evalPanel.select_run(result["run_dir"])
             self.reviewPanel.set_run(result["run_dir"])
