@@ -192,11 +192,13 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{self.state.url}{' (training)' if running else ''}")
 
     @Slot(str)
-    def _train_from(self, version: str) -> None:
-        """Review committed label fixes: open the dataset at that commit and go to the Training tab."""
-        self.datasetPanel.open_url(self.state.url, version=version)
+    def _train_from(self, url: str, version: str) -> None:
+        """Review committed label fixes: open the dataset (or the copy they went to) at that commit and go to
+        the Training tab."""
+        url = url or self.state.url
+        self.datasetPanel.open_url(url, version=version)
         self.tabs.setCurrentWidget(self.trainPanel)
-        self.show_message(f"Opening {self.state.url} at {version}; press Start to train on the fixed labels.")
+        self.show_message(f"Opening {url} at {version}; press Start to train on the fixed labels.")
 
     @Slot(object)
     def _on_training_finished(self, result) -> None:
