@@ -224,12 +224,13 @@ def bench_ranking(rows: int) -> dict:
     from segstudio.engine.label_issues import find_candidates
 
     images = synthetic_images(rows)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     candidates = find_candidates(images)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     print(f" ranking: {len(candidates):,} candidates from {rows:,} rows of stored predictions in {seconds:.2f} s "
-          "(target < 2 s)", flush=True)
-    return {"rows": rows, "candidates": len(candidates), "seconds": round(seconds, 3), "met": seconds < 2}
+          f"({cpu:.2f} s CPU; target < 2 s)", flush=True)
+    return {"rows": rows, "candidates": len(candidates), "seconds": round(seconds, 3), "cpu_s": round(cpu, 3),
+            "met": seconds < 2}
 
 
 def bench_fixes(n: int) -> dict:
@@ -256,22 +257,35 @@ def bench_fixes(n: int) -> dict:
     return {"fixes": len(fixes), "seconds": round(seconds, 3), "met": seconds < 5}
 
 
-def bench_query(rows: int, coco: str, cache: str, query: str) -> dict:
+def bench_query(rows: int, coco: str, cache: str, query: str, repeats: int = 3) -> dict:
+    """The query box's work on a fresh open: the matching rows' count, then their class histogram (wall and CPU
+    seconds, best of `repeats`; each repeat opens the dataset afresh, as a new window does)."""
     from bench_scale import replicated, source_dataset
 
+    from segstudio.data.class_counts import class_counts
     from segstudio.data.mapped import open_mapped
-    from segstudio.data.query_summary import summarize_query
+    from segstudio.data.splits import filtered_rows
 
     url = replicated(source_dataset(Path(coco), Path(cache)), rows, Path(cache))
-    started = time.perf_counter()
-    mapped = open_mapped(url)
-    opened = time.perf_counter() - started
-    summary = summarize_query(mapped, query)
-    seconds = time.perf_counter() - started
-    print(f"   query: {query!r} on {rows:,} rows: {summary.rows:,} match, first count (with the class histogram) "
-          f"in {seconds:.2f} s, of which opening {opened:.2f} s (target < 2 s)", flush=True)
-    return {"rows": rows, "query": query, "matching": summary.rows, "seconds": round(seconds, 3),
-            "open_s": round(opened, 3), "met": seconds < 2}
+    best: dict = {}
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        mapped = open_mapped(url)
+        matching = filtered_rows(mapped.ds, query)
+        count = (time.perf_counter() - wall, time.process_time() - cpu)
+        m = mapped.mapping
+        class_counts(mapped.ds, m.labels, m.iscrowd, len(mapped.class_names), rows=matching)
+        both = (time.perf_counter() - wall, time.process_time() - cpu)
+        for key, value in (("count", count), ("histogram", both)):
+            if key not in best or value[0] < best[key][0]:
+                best[key] = value
+    out = {"rows": rows, "query": query, "matching": len(matching), "count_s": round(best["count"][0], 3),
+           "count_cpu_s": round(best["count"][1], 3), "with_histogram_s": round(best["histogram"][0], 3),
+           "with_histogram_cpu_s": round(best["histogram"][1], 3), "met": best["count"][0] < 2}
+    print(f"   query: {query!r} on {rows:,} rows ({len(matching):,} match), opened afresh: the count in "
+          f"{out['count_s']:.2f} s ({out['count_cpu_s']:.2f} s CPU), with the class histogram {out['with_histogram_s']:.2f}"
+          f" s ({out['with_histogram_cpu_s']:.2f} s CPU); best of {repeats} (target: the count < 2 s)", flush=True)
+    return out
 
 
 def main(argv=None) -> int:

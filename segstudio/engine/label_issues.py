@@ -69,89 +69,83 @@ class Stats:
     support_rate: np.ndarray   # per size bin: the share of annotations some prediction supports
     mask_iou: np.ndarray       # per size bin: the median mask IoU of confident same-class matches
 
-    def bin(self, area: float) -> int:
-        return int(np.searchsorted(self.area_edges, area))
-
-    def usual_mask_iou(self, area: float) -> float:
-        return float(self.mask_iou[self.bin(area)])
-
-    def spurious_score(self, area: float, strongest: float) -> float:
-        r = float(self.support_rate[self.bin(area)])
-        p = ERROR_PRIOR / (ERROR_PRIOR + (1 - ERROR_PRIOR) * (1 - r))
-        return p * (1 - strongest)
+    def spurious_scores(self, areas: np.ndarray, strongest: np.ndarray) -> np.ndarray:
+        r = self.support_rate[np.searchsorted(self.area_edges, areas)]
+        return ERROR_PRIOR / (ERROR_PRIOR + (1 - ERROR_PRIOR) * (1 - r)) * (1 - strongest)
 
 
-def _areas(boxes: np.ndarray) -> np.ndarray:
-    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) if len(boxes) else np.zeros(0)
+class _Image:
+    """One image's matrices and masks, computed once for both passes."""
+
+    def __init__(self, image: EvalImage, limits):
+        self.image, self.real = image, ~image.gt_crowd
+        self.box, self.seg = iou_matrix(image, "bbox"), iou_matrix(image, "segm")
+        b = image.gt_boxes
+        self.areas = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) if len(b) else np.zeros(0)
+        self.sure = image.pred_scores >= limits(image.pred_labels)     # confident predictions
+        self.half_sure = image.pred_scores >= limits(image.pred_labels) * 0.5
+        self.same = image.pred_labels[:, None] == image.gt_labels[None, :]
+        self.supported = ((self.box >= SUPPORT_IOU) & (image.pred_scores[:, None] >= SUPPORT_SCORE)).any(axis=0) \
+            if len(image.pred_scores) else np.zeros(len(image.gt_labels), bool)
+        # an annotation some fairly sure prediction of its own class matches
+        self.covered = (self.same & self.half_sure[:, None] & (self.box >= MATCH_IOU)).any(axis=0) \
+            if len(image.pred_scores) else np.zeros(len(image.gt_labels), bool)
 
 
-def _supported(image: EvalImage, box: np.ndarray) -> np.ndarray:
-    if not len(image.pred_scores):
-        return np.zeros(len(image.gt_labels), bool)
-    return ((box >= SUPPORT_IOU) & (image.pred_scores[:, None] >= SUPPORT_SCORE)).any(axis=0)
-
-
-def stats_of(images: list[EvalImage], confident) -> Stats:
-    areas, supported, ious, iou_areas = [], [], [], []
-    for image in images:
-        real = ~image.gt_crowd
-        box, seg = iou_matrix(image, "bbox"), iou_matrix(image, "segm")
-        areas.append(_areas(image.gt_boxes)[real])
-        supported.append(_supported(image, box)[real])
-        if len(image.pred_scores) and len(image.gt_labels):
-            sure = image.pred_scores >= np.asarray([confident(int(lab)) for lab in image.pred_labels])
-            same = (image.pred_labels[:, None] == image.gt_labels[None, :]) & (box >= BOX_AGREE) & sure[:, None]
-            pairs = same & real[None, :]
-            ious.append(seg[pairs])
-            iou_areas.append(np.broadcast_to(_areas(image.gt_boxes)[None, :], pairs.shape)[pairs])
-    areas, supported = np.concatenate(areas or [np.zeros(0)]), np.concatenate(supported or [np.zeros(0, bool)])
+def stats_of(views: list[_Image]) -> Stats:
+    areas = np.concatenate([v.areas[v.real] for v in views] or [np.zeros(0)])
+    supported = np.concatenate([v.supported[v.real] for v in views] or [np.zeros(0, bool)])
+    ious, iou_areas = [np.zeros(0)], [np.zeros(0)]
+    for v in views:
+        pairs = v.same & (v.box >= BOX_AGREE) & v.sure[:, None] & v.real[None, :]
+        ious.append(v.seg[pairs])
+        iou_areas.append(np.broadcast_to(v.areas[None, :], pairs.shape)[pairs])
     edges = np.quantile(areas, np.linspace(0, 1, SIZE_BINS + 1)[1:-1]) if len(areas) else np.zeros(SIZE_BINS - 1)
     bins = np.searchsorted(edges, areas)
     rate = np.array([(supported[bins == b].sum() + 1) / ((bins == b).sum() + 2) for b in range(SIZE_BINS)])
-    ious, iou_bins = np.concatenate(ious or [np.zeros(0)]), np.searchsorted(edges, np.concatenate(iou_areas or
-                                                                                                  [np.zeros(0)]))
+    ious = np.concatenate(ious)
+    iou_bins = np.searchsorted(edges, np.concatenate(iou_areas))
     overall = float(np.median(ious)) if len(ious) >= 20 else USUAL_MASK_IOU
     usual = np.array([np.median(ious[iou_bins == b]) if (iou_bins == b).sum() >= 20 else overall
                       for b in range(SIZE_BINS)])
     return Stats(edges, rate, usual)
 
 
-def _candidates_of(image: EvalImage, confident, stats: Stats) -> list[Candidate]:
-    box, seg = iou_matrix(image, "bbox"), iou_matrix(image, "segm")
-    real = ~image.gt_crowd
-    scores, preds, gts = image.pred_scores, image.pred_labels, image.gt_labels
-    usual = [stats.usual_mask_iou(a) for a in _areas(image.gt_boxes)]
+def _candidates_of(v: _Image, stats: Stats) -> list[Candidate]:
+    image, row = v.image, v.image.row
     out = []
-    for p in np.argsort(-scores, kind="mergesort"):
-        s, label = float(scores[p]), int(preds[p])
-        if s < confident(label):
-            continue
-        overlaps = np.where(real, box[p], 0.0) if len(gts) else np.zeros(0)
-        j = int(np.argmax(overlaps)) if len(overlaps) else -1
-        best = float(overlaps[j]) if j >= 0 else 0.0
-        misplaced = best >= MISPLACED_IOU and int(gts[j]) == label and not _covered_by_own_class(image, j, box,
-                                                                                                confident)
+    sure = np.flatnonzero(v.sure)
+    if len(sure) and len(image.gt_labels):
+        overlaps = np.where(v.real[None, :], v.box[sure], 0.0)
+        js = overlaps.argmax(axis=1)
+        best = overlaps[np.arange(len(sure)), js]
+        seg = v.seg[sure, js]
+        usual = stats.mask_iou[np.searchsorted(stats.area_edges, v.areas[js])]
+        gts = image.gt_labels[js]
+        rows = zip(sure.tolist(), js.tolist(), best.tolist(), seg.tolist(), usual.tolist(), gts.tolist())
+    else:
+        rows = ((p, -1, 0.0, 0.0, 1.0, 0) for p in sure.tolist())
+    scores, preds, covered = image.pred_scores.tolist(), image.pred_labels.tolist(), v.covered.tolist()
+    for p, j, best, seg, usual, gt in rows:
+        s, label = scores[p], preds[p]
+        misplaced = best >= MISPLACED_IOU and gt == label and not covered[j]
         if best < MATCH_IOU and not misplaced:
-            out.append(Candidate("missing", image.row, s * (1 - best), prediction=int(p), proposed=label - 1))
-        elif int(gts[j]) != label and not _covered_by_own_class(image, j, box, confident):
-            out.append(Candidate("wrong_class", image.row, s * best, annotation=j, prediction=int(p),
-                                 label=int(gts[j]) - 1, proposed=label - 1))
-        elif int(gts[j]) == label and (misplaced or seg[p, j] < SLOPPY_RATIO * usual[j]):
-            out.append(Candidate("sloppy_mask", image.row, s * max(0.0, 1 - float(seg[p, j]) / usual[j]), annotation=j,
-                                 prediction=int(p), label=label - 1, proposed=label - 1))
-    areas = _areas(image.gt_boxes)
-    for j in np.flatnonzero(real & ~_supported(image, box)):
-        near = box[:, j] >= SUPPORT_IOU if len(scores) else np.zeros(0, bool)
-        strongest = float(scores[near].max()) if near.any() else 0.0
-        out.append(Candidate("spurious", image.row, stats.spurious_score(float(areas[j]), strongest),
-                             annotation=int(j), label=int(gts[j]) - 1))
-    return _one_per_annotation(out)
-
-
-def _covered_by_own_class(image: EvalImage, j: int, box: np.ndarray, confident) -> bool:
-    own = image.pred_labels == image.gt_labels[j]
-    sure = image.pred_scores >= np.asarray([confident(int(label)) for label in image.pred_labels]) * 0.5
-    return bool((own & sure & (box[:, j] >= MATCH_IOU)).any()) if len(own) else False
+            out.append(Candidate("missing", row, s * (1 - best), prediction=p, proposed=label - 1))
+        elif gt != label and not covered[j]:
+            out.append(Candidate("wrong_class", row, s * best, annotation=j, prediction=p, label=gt - 1,
+                                 proposed=label - 1))
+        elif gt == label and (misplaced or seg < SLOPPY_RATIO * usual):
+            out.append(Candidate("sloppy_mask", row, s * max(0.0, 1 - seg / usual), annotation=j, prediction=p,
+                                 label=label - 1, proposed=label - 1))
+    lonely = np.flatnonzero(v.real & ~v.supported)
+    if len(lonely):
+        near = v.box[:, lonely] >= SUPPORT_IOU
+        strongest = np.where(near, image.pred_scores[:, None], 0.0).max(axis=0) if len(scores) \
+            else np.zeros(len(lonely))
+        labels = image.gt_labels[lonely].tolist()
+        for j, score, label in zip(lonely.tolist(), stats.spurious_scores(v.areas[lonely], strongest).tolist(), labels):
+            out.append(Candidate("spurious", row, score, annotation=j, label=label - 1))
+    return _one_per_annotation(out) if len(out) > 1 else out
 
 
 def _one_per_annotation(cands: list[Candidate]) -> list[Candidate]:
@@ -171,14 +165,16 @@ def find_candidates(images: list[EvalImage], thresholds: dict | None = None, tra
     evaluation (a class's F1-best score is what "confident" means for it; CONFIDENT where absent);
     `reviewed`: Candidate.key()s a reviewer marked correct (left out)."""
     thresholds = thresholds or {}
-
-    def confident(label: int) -> float:
-        return float(thresholds.get(label, CONFIDENT))
+    top = max([int(k) for k in thresholds] + [int(im.pred_labels.max()) for im in images if len(im.pred_labels)] + [0])
+    table = np.full(top + 1, CONFIDENT)
+    for label, limit in thresholds.items():
+        table[int(label)] = float(limit)
     trained, done = {int(r) for r in training_rows}, set(map(tuple, reviewed))
-    stats = stats_of(images, confident)
+    views = [_Image(image, lambda labels: table[labels]) for image in images]
+    stats = stats_of(views)
     out = []
-    for image in images:
-        for c in _candidates_of(image, confident, stats):
+    for v in views:
+        for c in _candidates_of(v, stats):
             if c.key() not in done:
                 out.append(replace(c, training_row=True) if c.row in trained else c)
     return sorted(out, key=lambda c: (-c.score, c.row, c.kind))
