@@ -134,7 +134,7 @@ def _candidates_of(v: _Image, stats: Stats) -> list[Candidate]:
         elif gt != label and not covered[j]:
             out.append(Candidate("wrong_class", row, s * best, annotation=j, prediction=p, label=gt - 1,
                                  proposed=label - 1))
-        elif gt == label and (misplaced or seg < SLOPPY_RATIO * usual):
+        elif gt == label and seg < SLOPPY_RATIO * usual:
             out.append(Candidate("sloppy_mask", row, s * max(0.0, 1 - seg / usual), annotation=j, prediction=p,
                                  label=label - 1, proposed=label - 1))
     lonely = np.flatnonzero(v.real & ~v.supported)
