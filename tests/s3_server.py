@@ -100,6 +100,18 @@ class MotoServer:
             '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'))
         self.creds = {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
 
+    def read_only_creds(self) -> dict:
+        """Keys of a second user that may read every bucket but write none (an IAM policy that denies S3's
+        writes); needs auth=True."""
+        iam = self._client("iam")
+        iam.create_user(UserName="reader")
+        key = iam.create_access_key(UserName="reader")["AccessKey"]
+        writes = '"s3:PutObject", "s3:DeleteObject", "s3:CreateMultipartUpload", "s3:AbortMultipartUpload"'
+        iam.put_user_policy(UserName="reader", PolicyName="read-only", PolicyDocument=(
+            '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}, '
+            f'{{"Effect": "Deny", "Action": [{writes}], "Resource": "*"}}]}}'))
+        return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+
     def make_bucket(self, bucket: str) -> None:
         s3 = self._client("s3")
         if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:

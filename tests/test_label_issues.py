@@ -60,3 +60,10 @@ def test_ranking_thresholds_reviews_and_training_rows():
     assert [c.row for c in find_candidates([weak, strong], thresholds={CAR: 0.9})] == [0]   # per-class confidence
     assert find_candidates([weak, strong], training_rows=[1], reviewed=[found[0].key()]) == [found[1]]   # reviewed
 
+
+
+def test_an_annotation_off_to_one_side_of_its_object_is_a_sloppy_mask_not_a_missing_and_a_spurious_one():
+    img = image([(rect(10, 10, 26, 26), CAR)], [(rect(4, 4, 20, 20), CAR, 0.9)])    # box IoU 0.24: misplaced
+    assert kinds([img]) == [("sloppy_mask", 0, 0, 0, CAR - 1, CAR - 1)]
+    other = image([(rect(10, 10, 26, 26), PERSON)], [(rect(4, 4, 20, 20), CAR, 0.9)])  # another class: two objects
+    assert sorted(k[0] for k in kinds([other])) == ["missing", "spurious"]

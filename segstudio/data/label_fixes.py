@@ -13,10 +13,12 @@ from collections import defaultdict
 
 import numpy as np
 
-from segstudio.data.sample import (BoxFormat, ColumnMapping, boxes_from_masks, boxes_to_xyxy, masks_layout,
-                                   masks_to_nhw)
-from segstudio.data.versions import MAIN, VersionRef, current_ref
 from segstudio.base.errors import DataError
+from segstudio.base.locking import dataset_lock
+from segstudio.data.fix_target import denied, write_denied
+from segstudio.data.open import open_dataset
+from segstudio.data.sample import BoxFormat, ColumnMapping, boxes_from_masks, boxes_to_xyxy, masks_layout, masks_to_nhw
+from segstudio.data.versions import MAIN, VersionRef, current_ref
 
 FIX_BRANCH = "segstudio-fixes"
 ACTIONS = ("relabel", "replace", "delete", "add")
@@ -131,34 +133,40 @@ def _write_row(ds, row: int, fixes: list[Fix], mapping: ColumnMapping, box_forma
         column[row] = value
 
 
-def open_fix_branch(url: str, branch: str = FIX_BRANCH, *, endpoint_url: str = "", creds: dict | None = None):
-    """The writable dataset on `branch` (made from main's newest commit when it does not exist yet), and the
-    objects that must stay referenced while it is used. Never main: fixes are merged by the user."""
-    from segstudio.data.open import open_dataset  # noqa: PLC0415
+def open_fix_branch(url: str, branch: str = FIX_BRANCH, *, endpoint_url: str = "", creds: dict | None = None,
+                    base: VersionRef | None = None):
+    """The writable dataset on `branch` (made from `base`, the version reviewed, or else main's newest commit,
+    when it does not exist yet), and the objects that must stay referenced while it is used. Never main: fixes
+    are merged by the user."""
 
     if not branch or branch == MAIN:
         raise DataError("segstudio writes label fixes on a branch, never on main; choose a branch name (the "
                         f"default is {FIX_BRANCH}) and merge it with Deep Lake once you are happy with it.")
     ds = open_dataset(url, endpoint_url=endpoint_url, creds=creds, read_only=False)
-    try:
-        if branch not in ds.branches.names():
-            ds.branch(branch)
-        branches = ds.branches
-        handle = branches[branch]
-        return handle.open(), (ds, branches, handle)
-    except Exception as exc:  # noqa: BLE001 - storage/permission errors of many types: one sentence
-        raise DataError(f"Cannot write to {url} ({type(exc).__name__}: {exc}); the credentials may be read-only: "
-                        "use ones with write access, or copy the dataset and fix the copy.") from None
+    if branch not in ds.branches.names():
+        parent = ds if base is None or base.branch in ("", MAIN) else ds.branches[base.branch].open()
+        parent.branch(branch, version=base.commit if base is not None and base.commit else None)
+    branches = ds.branches
+    handle = branches[branch]
+    return handle.open(), (ds, branches, handle)
 
 
 def commit_fixes(url: str, fixes: list[Fix], mapping: ColumnMapping, box_format: BoxFormat, num_classes: int,
-                 message: str, *, branch: str = FIX_BRANCH, endpoint_url: str = "",
-                 creds: dict | None = None) -> VersionRef:
-    """Commit `fixes` on `branch` of the dataset at `url` as one batch, holding the dataset's writer lock."""
-    from segstudio.base.locking import dataset_lock  # noqa: PLC0415
+                 message: str, *, branch: str = FIX_BRANCH, endpoint_url: str = "", creds: dict | None = None,
+                 base: VersionRef | None = None) -> VersionRef:
+    """Commit `fixes` on `branch` of the dataset at `url` as one batch, holding the dataset's writer lock.
+    fix_target.FixesBlocked (with the way out) when the storage refuses the write."""
 
     if not fixes:
         raise DataError("There are no fixes to commit.")
     with dataset_lock(url):
-        ds, _keep = open_fix_branch(url, branch, endpoint_url=endpoint_url, creds=creds)
-        return write_fixes(ds, fixes, mapping, box_format, num_classes, message)
+        try:
+            ds, _keep = open_fix_branch(url, branch, endpoint_url=endpoint_url, creds=creds, base=base)
+            return write_fixes(ds, fixes, mapping, box_format, num_classes, message)
+        except DataError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - storage/permission errors of many types: one sentence
+            if write_denied(exc):
+                raise denied(url) from None
+            raise DataError(f"Cannot write to {url} ({type(exc).__name__}); check that the dataset can be "
+                            "written, or copy it and fix the copy.") from None

@@ -84,6 +84,7 @@ def _train_fold(loaded, mapped_rows, held_out, fold: int, iterations: int, work:
     cfg = copy.deepcopy(loaded.cfg)
     cfg.train.runs_dir, cfg.train.run_name = str(work), f"fold{fold + 1}"
     cfg.train.max_iters, cfg.eval.interval_epochs, cfg.train.tensorboard = iterations, 0, False
+    cfg.eval.max_images, cfg.eval.val_loss = 1, False   # the fold's own evaluation is not used: its prediction is
     held = set(held_out)
     split = Split(train=[r for r in mapped_rows if r not in held], val=sorted(held), method="fold",
                   details={"fold": fold})

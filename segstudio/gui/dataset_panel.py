@@ -108,6 +108,9 @@ class DatasetPanel(QWidget):
         self.versionCombo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.versionCombo.setEnabled(False)
         self.versionCombo.activated.connect(self._on_version_picked)
+        self.runs_dir_fn = lambda: "runs"      # the Training tab's runs folder (the main window sets it)
+        self.versionRunsLabel = QLabel("", objectName="versionRunsLabel", wordWrap=True)
+        self.versionRunsLabel.setVisible(False)
         top = QHBoxLayout()
         top.addWidget(QLabel("Dataset:"))
         for w in (self.urlEdit, browse, self.recentButton, self.credsButton, self.openButton,
@@ -134,6 +137,7 @@ class DatasetPanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.versionRunsLabel)
         layout.addWidget(self.queryBox)
         layout.addWidget(self.credsBox)
         layout.addWidget(self.errorLabel)
@@ -255,6 +259,7 @@ class DatasetPanel(QWidget):
             self.sample.show_row(0)
             self.sample.display.set_classes(mapped.class_names)
         self.state.set_dataset(mapped)
+        self.refresh_version_runs()
         self.queryBox.dataset_opened(url)
         self._fill_recent(settings.add_recent_dataset(url))
         n = info.num_rows
@@ -279,6 +284,24 @@ class DatasetPanel(QWidget):
         combo.setCurrentIndex(max(index, 0))
         combo.setEnabled(bool(choices))
         combo.blockSignals(False)
+
+    def refresh_version_runs(self) -> None:
+        """Under the version list, the runs (from the run cards in the runs folder) trained on the version shown;
+        on each commit in the list, a tooltip naming the runs trained on it."""
+        from segstudio.engine.version_runs import describe, runs_by_version
+
+        mapped = self.state.mapped
+        if mapped is None or not str(mapped.ref):
+            self.versionRunsLabel.setVisible(False)
+            return
+        by_version = runs_by_version(self.runs_dir_fn(), mapped.url)
+        combo = self.versionCombo
+        for i in range(combo.count()):
+            spec = combo.itemData(i) or ""
+            names = by_version.get(str(mapped.ref) if i == combo.currentIndex() else spec, [])
+            combo.setItemData(i, describe(names) if names else None, Qt.ItemDataRole.ToolTipRole)
+        self.versionRunsLabel.setText(describe(by_version.get(str(mapped.ref), [])))
+        self.versionRunsLabel.setVisible(True)
 
     @Slot(str)
     def _on_open_failed(self, message: str) -> None:

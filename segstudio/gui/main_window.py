@@ -70,6 +70,7 @@ class MainWindow(QMainWindow):
             panel.message.connect(self.show_message)
         self.trainPanel.runSelected.connect(self.reviewPanel.set_run)
         self.reviewPanel.trainFrom.connect(self._train_from)
+        self.datasetPanel.runs_dir_fn = self.trainPanel.runs_dir
         # one row for both tabs: picking it on either shows it on the other
         self.datasetPanel.rowChanged.connect(self.augmentPanel.set_row)
         self.augmentPanel.rowChanged.connect(self.datasetPanel.show_row)
@@ -171,11 +172,13 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{self.state.url}{' (training)' if running else ''}")
 
     @Slot(str)
-    def _train_from(self, version: str) -> None:
-        """Review committed label fixes: open the dataset at that commit and go to the Training tab."""
-        self.datasetPanel.open_url(self.state.url, version=version)
+    def _train_from(self, url: str, version: str) -> None:
+        """Review committed label fixes: open the dataset (or the copy they went to) at that commit and go to
+        the Training tab."""
+        url = url or self.state.url
+        self.datasetPanel.open_url(url, version=version)
         self.tabs.setCurrentWidget(self.trainPanel)
-        self.show_message(f"Opening {self.state.url} at {version}; press Start to train on the fixed labels.")
+        self.show_message(f"Opening {url} at {version}; press Start to train on the fixed labels.")
 
     @Slot(str, str)
     def _compare_runs(self, run_a: str, run_b: str) -> None:
@@ -186,6 +189,7 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_training_finished(self, result) -> None:
         self.evalPanel.refresh_runs()
+        self.datasetPanel.refresh_version_runs()
         if result.get("run_dir"):
             self.evalPanel.select_run(result["run_dir"])
             self.reviewPanel.set_run(result["run_dir"])

@@ -28,6 +28,29 @@ def find_job(run: str, folds: int):
     return job
 
 
+def commit_job(mapped, fixes, message: str, branch: str, offer, copy_to: str):
+    """(dataset URL, VersionRef) of the committed fixes, or the FixesBlocked saying why they could not be written
+    (a result, not an error: the window offers its way out). Runs off the GUI thread."""
+    from segstudio.data.fix_target import FixesBlocked, check_target, copy_for_fixes
+    from segstudio.data.label_fixes import commit_fixes
+    from segstudio.data.mapped import open_mapped
+
+    base = mapped.ref if str(mapped.ref) else None
+    if offer is None:
+        blocked = check_target(mapped)
+        if blocked is not None:
+            return blocked
+    elif offer.offer == "copy":
+        mapped, base = open_mapped(copy_for_fixes(mapped, copy_to)), None
+    try:
+        ref = commit_fixes(mapped.url, fixes, mapped.mapping, mapped.box_format, len(mapped.class_names), message,
+                           branch=branch, endpoint_url=mapped.endpoint_url, creds=mapped.creds.value,
+                           base=offer.base if offer is not None and offer.offer == "branch" else base)
+    except FixesBlocked as blocked:
+        return blocked
+    return mapped.url, ref
+
+
 def render_candidate(mapped, candidate: dict, image, class_names: list):
     """The row with the annotation in question (red) and the prediction (green) drawn over it."""
     import numpy as np
@@ -52,7 +75,7 @@ def render_candidate(mapped, candidate: dict, image, class_names: list):
 
 class ReviewPanel(QWidget):
     message = Signal(str, bool)
-    trainFrom = Signal(str)         # a version spec (branch@commit): train on it
+    trainFrom = Signal(str, str)    # a dataset URL and a version spec (branch@commit) in it: train on it
 
     def __init__(self, state, renderer: RenderService, parent: QWidget | None = None):
         super().__init__(parent)
@@ -61,7 +84,8 @@ class ReviewPanel(QWidget):
         self.result: dict | None = None
         self.images: dict = {}
         self.fixes: list = []          # (Fix, candidate index) waiting for Commit
-        self.committed = ""
+        self.committed, self.committed_url = "", ""
+        self.blocked = None            # fix_target.FixesBlocked: why the last commit could not be written
         self.finder, self.committer = TaskRunner(self), TaskRunner(self)
         self.finder.succeeded.connect(self._on_found)
         self.finder.failed.connect(self._on_failed)
@@ -96,9 +120,14 @@ class ReviewPanel(QWidget):
                    ("Undo", "undoButton", self.undo)]
         self.actions = {name: QPushButton(text, objectName=name, clicked=slot) for text, name, slot in buttons}
         self.branchEdit = QLineEdit("segstudio-fixes", objectName="fixBranchEdit")
-        self.commitButton = QPushButton("Commit fixes", objectName="commitFixesButton", clicked=self.commit)
+        self.commitButton = QPushButton("Commit fixes", objectName="commitFixesButton",
+                                        clicked=lambda: self.commit())
         self.trainButton = QPushButton("Train from this commit", objectName="trainFromCommitButton",
-                                       clicked=lambda: self.trainFrom.emit(self.committed), enabled=False)
+                                       clicked=lambda: self.trainFrom.emit(self.committed_url, self.committed),
+                                       enabled=False)
+        self.offerButton = QPushButton("", objectName="fixOfferButton", clicked=self.take_offer, visible=False)
+        self.copyEdit = QLineEdit(objectName="fixCopyEdit", visible=False)
+        self.copyEdit.setToolTip("Where the copy goes: a new local folder or s3:// URL")
         self.pendingLabel = QLabel("No fixes yet.", objectName="pendingFixesLabel")
         top = QHBoxLayout()
         for w in (self.runLabel, QLabel("folds"), self.foldsSpin, self.findButton, self.cancelButton):
@@ -124,6 +153,11 @@ class ReviewPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.statusLabel)
+        offer = QHBoxLayout()
+        offer.addWidget(self.offerButton)
+        offer.addWidget(self.copyEdit, 1)
+        offer.addStretch(1)
+        layout.addLayout(offer)
         layout.addWidget(split, 1)
         layout.addLayout(commit)
         self._update_buttons()
@@ -237,25 +271,55 @@ class ReviewPanel(QWidget):
         item.setText(item.text().removesuffix(f"  [{fix.action}]"))
         self._update_buttons()
 
-    def commit(self) -> None:
+    def commit(self, offer=None) -> None:
+        """Commit the waiting fixes on the branch named; `offer`: a FixesBlocked whose way out was taken (a new
+        branch from the version reviewed, or a copy at the path in copyEdit)."""
         if not self.fixes or self.committer.is_running():
             return
-        from segstudio.data.label_fixes import commit_fixes
-
-        mapped, fixes, branch = self.state.mapped, [f for f, _ in self.fixes], self.branchEdit.text().strip()
+        mapped, fixes = self.state.mapped, [f for f, _ in self.fixes]
+        branch = offer.suggestion if offer is not None and offer.offer == "branch" else self.branchEdit.text().strip()
+        copy_to = self.copyEdit.text().strip() if offer is not None and offer.offer == "copy" else ""
         message = f"{len(fixes)} label fixes reviewed from run {Path(self.result['run']).name}"
-        self.statusLabel.setText(f"Committing {len(fixes)} fixes on branch {branch} ...")
-        self.committer.start(lambda report, stop: commit_fixes(
-            mapped.url, fixes, mapped.mapping, mapped.box_format, len(mapped.class_names), message, branch=branch,
-            endpoint_url=mapped.endpoint_url))
+        where = f"a copy at {copy_to}" if copy_to else f"branch {branch}"
+        self.statusLabel.setText(f"Committing {len(fixes)} fixes on {where} ...")
+        self.statusLabel.setStyleSheet("")
+        self._show_offer(None)
+        self.committer.start(lambda report, stop: commit_job(mapped, fixes, message, branch, offer, copy_to))
+
+    def take_offer(self) -> None:
+        if self.blocked is not None:
+            self.commit(self.blocked)
+
+    def _show_offer(self, blocked) -> None:
+        self.blocked = blocked
+        self.offerButton.setVisible(blocked is not None)
+        self.copyEdit.setVisible(blocked is not None and blocked.offer == "copy")
+        if blocked is None:
+            return
+        if blocked.offer == "branch":
+            self.offerButton.setText(f"Write them on a new branch {blocked.suggestion}")
+        else:
+            self.offerButton.setText("Copy the dataset and write them there:")
+            self.copyEdit.setText(blocked.suggestion)
+        self.offerButton.setMinimumWidth(self.offerButton.sizeHint().width())   # its text changed while hidden
 
     @Slot(object)
-    def _on_committed(self, ref) -> None:
+    def _on_committed(self, result) -> None:
+        from segstudio.data.fix_target import FixesBlocked
+
+        if isinstance(result, FixesBlocked):
+            self.statusLabel.setText(str(result))
+            self.statusLabel.setStyleSheet("color: #b00020;")
+            self.message.emit(str(result), True)
+            self._show_offer(result)
+            return
+        url, ref = result
         n = len(self.fixes)
         self.fixes.clear()
-        self.committed = str(ref)
-        self.statusLabel.setText(f"Committed {n} fixes as {ref}; the main branch is unchanged.")
-        self.message.emit(f"Committed {n} label fixes as {ref}.", False)
+        self.committed, self.committed_url = str(ref), url
+        where = "" if url == self.state.url else f" in the copy {url}"
+        self.statusLabel.setText(f"Committed {n} fixes as {ref}{where}; the main branch is unchanged.")
+        self.message.emit(f"Committed {n} label fixes as {ref}{where}.", False)
         self._update_buttons()
 
     def _update_buttons(self) -> None:
@@ -269,6 +333,7 @@ class ReviewPanel(QWidget):
         self.actions["undoButton"].setEnabled(bool(self.fixes) and not busy)
         self.commitButton.setEnabled(bool(self.fixes) and not busy)
         self.trainButton.setEnabled(bool(self.committed) and not busy)
+        self.offerButton.setEnabled(bool(self.fixes) and not busy)
         self.pendingLabel.setText(f"{len(self.fixes)} fixes waiting (Undo takes the last back)" if self.fixes
                                   else "No fixes waiting.")
 

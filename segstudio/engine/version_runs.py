@@ -1,0 +1,53 @@
+"""Which runs trained on a dataset version: the run cards (run.json) that record the dataset and its commit."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from segstudio.data.open import local_path, strip_secrets
+from segstudio.engine.rundir import RUN_INFO
+
+
+def _same_dataset(a: str, b: str) -> bool:
+    """Whether two dataset URLs name the same dataset (local paths compared resolved)."""
+
+    pa, pb = local_path(a or ""), local_path(b or "")
+    if pa is not None and pb is not None:
+        return pa.resolve() == pb.resolve()
+    return (a or "").rstrip("/") == (b or "").rstrip("/")
+
+
+def runs_by_version(runs_dir: str | os.PathLike, url: str) -> dict[str, list[str]]:
+    """{"branch@commit": [run names, newest first]} for the runs under `runs_dir` that trained on `url`."""
+
+    base = Path(runs_dir)
+    if not base.is_dir():
+        return {}
+    found = []
+    for run in base.iterdir():
+        try:
+            card = json.loads((run / RUN_INFO).read_text(encoding="utf-8"))
+            stamp = (run / RUN_INFO).stat().st_mtime
+        except (OSError, ValueError):
+            continue
+        if isinstance(card, dict) and card.get("dataset_version") and \
+                _same_dataset(str(card.get("dataset", "")), strip_secrets(url)):
+            found.append((stamp, run.name, str(card["dataset_version"])))
+    out: dict[str, list[str]] = {}
+    for _, name, version in sorted(found, reverse=True):
+        out.setdefault(version, []).append(name)
+    return out
+
+
+def runs_on_version(runs_dir: str | os.PathLike, url: str, ref) -> list[str]:
+    """Names of the runs (newest first) whose run card records dataset `url` at exactly `ref` (a VersionRef)."""
+    return runs_by_version(runs_dir, url).get(str(ref), []) if str(ref) else []
+
+
+def describe(names: list[str], limit: int = 6) -> str:
+    """The runs of one version in a few words."""
+    if not names:
+        return "No run has trained on this version yet."
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return f"Trained on this version: {', '.join(names[:limit])}{more}."

@@ -1,0 +1,66 @@
+"""The Review tab where fixes cannot be written: the sentence why, and its way out taken with one click (a new
+branch from a tag, a Deep Lake 4 copy of a Deep Lake 3 dataset), then "Train from this commit" opens it."""
+import shutil
+from pathlib import Path
+
+import deeplake
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLineEdit, QPushButton
+
+V3 = Path(__file__).resolve().parent.parent / "data" / "dl3_tiny"
+
+
+def click(qtbot, window, name):
+    qtbot.mouseClick(window.findChild(QPushButton, name), Qt.MouseButton.LeftButton)
+
+
+def relabel_first_instance(window, qtbot, url, version=""):
+    """Open `url` at `version`, propose a wrong class on row 0's first instance and take the relabel fix."""
+    window.datasetPanel.open_url(url, version=version)
+    qtbot.waitUntil(lambda: window.state.ready and window.state.url == url, timeout=60000)
+    panel = window.reviewPanel
+    window.tabs.setCurrentWidget(panel)
+    names = window.state.class_names
+    label = int(window.state.mapped.read(0).labels[0])
+    candidate = {"kind": "wrong_class", "row": 0, "score": 0.9, "annotation": 0, "prediction": -1, "label": label,
+                 "proposed": (label + 1) % len(names), "training_row": False}
+    panel._on_found(({"run": "/runs/r1", "candidates": [candidate], "class_names": names, "rows": 1,
+                      "mode": "quick", "note": ""}, {}))
+    click(qtbot, window, "relabelButton")
+    click(qtbot, window, "commitFixesButton")
+    qtbot.waitUntil(lambda: panel.blocked is not None, timeout=60000)
+    return panel, label, (label + 1) % len(names)
+
+
+def test_a_tag_offers_a_new_branch_and_trains_from_it(make_window, qtbot, demo_small, tmp_path, screenshot_dir):
+    url = str(tmp_path / "ds")
+    shutil.copytree(demo_small, url)
+    deeplake.open(url).tag("v1")
+    window = make_window()
+    panel, _, new = relabel_first_instance(window, qtbot, url, "v1")
+    assert "tag v1" in panel.statusLabel.text() and window.findChild(QPushButton, "fixOfferButton").isVisible()
+    qtbot.waitUntil(lambda: panel.view.array is not None, timeout=30000)
+    window.grab().save(str(screenshot_dir / "gui_review_offer_branch.png"))
+    click(qtbot, window, "fixOfferButton")
+    qtbot.waitUntil(lambda: panel.committed != "", timeout=60000)
+    assert panel.committed.startswith("segstudio-fixes-v1@") and panel.committed_url == url
+    click(qtbot, window, "trainFromCommitButton")
+    qtbot.waitUntil(lambda: window.datasetPanel.version_spec() == panel.committed and window.state.ready,
+                    timeout=60000)
+    assert int(window.state.mapped.read(0).labels[0]) == new
+
+
+def test_a_deep_lake_3_dataset_offers_a_copy_that_takes_the_fixes(make_window, qtbot, tmp_path, screenshot_dir):
+    window = make_window()
+    panel, label, new = relabel_first_instance(window, qtbot, str(V3))
+    assert "Deep Lake 3.x" in panel.statusLabel.text()
+    edit = window.findChild(QLineEdit, "fixCopyEdit")
+    assert edit.isVisible() and edit.text().endswith("dl3_tiny-fixes")
+    window.grab().save(str(screenshot_dir / "gui_review_offer_copy.png"))
+    edit.setText(str(tmp_path / "copy"))
+    click(qtbot, window, "fixOfferButton")
+    qtbot.waitUntil(lambda: panel.committed != "", timeout=60000)
+    assert panel.committed_url == str(tmp_path / "copy") and panel.committed.startswith("segstudio-fixes@")
+    click(qtbot, window, "trainFromCommitButton")
+    qtbot.waitUntil(lambda: window.state.url == str(tmp_path / "copy") and window.state.ready, timeout=60000)
+    assert int(window.state.mapped.read(0).labels[0]) == new
