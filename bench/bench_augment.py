@@ -27,9 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, Dataset
 
 import segstudio  # noqa: F401 - before Albumentations: its __init__ turns the update check off
-from torch.utils.data import DataLoader, Dataset
 
 COCO128 = ROOT.parent / "shared" / "data" / "coco128"
 warnings.filterwarnings("ignore", message="The given NumPy array is not writable")

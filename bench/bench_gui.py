@@ -335,10 +335,10 @@ def bench_training(app, window, args, runs_dir: str, *, image_size: int, eval_ev
 
 
 def bench_preview(app, window, dataset: str, repeats: int = 10) -> dict:
-    from segstudio.samples.augment import build_pipeline, prepare_sample
     from segstudio.data.describe import describe
     from segstudio.data.open import open_dataset
     from segstudio.data.sample import read_sample
+    from segstudio.samples.augment import build_pipeline, prepare_sample
     from segstudio.samples.render import render
 
     window.open_dataset(dataset)

@@ -18,7 +18,6 @@ import tempfile
 import time
 
 
-
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=15.0, help="time budget (default 15)")

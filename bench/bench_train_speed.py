@@ -18,7 +18,6 @@ import sys
 import time
 
 
-
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="", help="dataset URL (default: the demo dataset)")

@@ -8,9 +8,9 @@ from segstudio.audit.anchors import AnchorSetup
 from segstudio.audit.report import Limits, audit_warnings, class_rows, compare_table, report_lines
 from segstudio.audit.run import AuditResult, audit_mapped, audit_settings
 from segstudio.audit.tally import AuditTally, sample_stats
-from segstudio.samples.augment import build_pipeline, prepare_sample, sample_seed
 from segstudio.base.config import AugmentConfig, Config, ModelConfig
 from segstudio.data.sample import RawSample
+from segstudio.samples.augment import build_pipeline, prepare_sample, sample_seed
 
 NAMES = ["border", "centre"]
 

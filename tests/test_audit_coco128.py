@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from segstudio.audit.run import audit_mapped
-from segstudio.samples.augment import build_pipeline, prepare_sample, sample_seed
 from segstudio.base.config import Config
 from segstudio.data.coco_import import import_coco
 from segstudio.data.mapped import open_mapped
 from segstudio.models.maskrcnn import build_model
+from segstudio.samples.augment import build_pipeline, prepare_sample, sample_seed
 
 
 @pytest.fixture(scope="module")

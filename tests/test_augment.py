@@ -7,9 +7,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from segstudio.samples.augment import build_pipeline, prepare_sample, sample_seed
 from segstudio.base.config import AugmentConfig
 from segstudio.data.sample import RawSample
+from segstudio.samples.augment import build_pipeline, prepare_sample, sample_seed
 
 ROTATING = [{"name": "Affine", "rotate": [-30, 30], "scale": [0.7, 1.3], "p": 1.0},
             {"name": "RandomSizedBBoxSafeCrop", "height": 96, "width": 80, "erosion_rate": 0.3},

@@ -1,12 +1,11 @@
 """The augmentation spec: presets, the transform catalogue, and errors that name the culprit."""
 import pytest
 
-from segstudio.samples.augment import build_pipeline
-from segstudio.samples.augment_presets import AUGMENT_PRESETS, resolve_spec
-from segstudio.samples.augment_spec import list_transforms, validate_spec
-from segstudio.samples.augment_spec import loosens_boxes
 from segstudio.base.config import AugmentConfig, config_from_dict, dumps_config, load_config
 from segstudio.base.errors import ConfigError
+from segstudio.samples.augment import build_pipeline
+from segstudio.samples.augment_presets import AUGMENT_PRESETS, resolve_spec
+from segstudio.samples.augment_spec import list_transforms, loosens_boxes, validate_spec
 
 
 @pytest.mark.parametrize("preset", sorted(AUGMENT_PRESETS))

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from engine_fakes import FakeData
+
 from segstudio.base.config import Config, apply_overrides, load_config, parse_overrides, save_config
-from segstudio.engine.batch_size import cpu_batch_size, cuda_batch_size, resolve_batch_size
 from segstudio.base.errors import ConfigError
+from segstudio.engine.batch_size import cpu_batch_size, cuda_batch_size, resolve_batch_size
 
 GIB = 2**30
 
@@ -62,8 +62,9 @@ def test_the_config_accepts_auto_and_nothing_else_in_words(tmp_path):
 
 @pytest.mark.slow   # a one-iteration training run
 def test_a_run_with_auto_records_the_chosen_size(tmp_path):
-    from segstudio.engine.train import train
     from test_engine import Recorder, tiny_config
+
+    from segstudio.engine.train import train
 
     cfg = tiny_config(tmp_path, max_iters=1)
     cfg.train.batch_size, cfg.eval.max_images = "auto", 1

@@ -8,9 +8,10 @@ import sys
 
 import pytest
 import torch
+from tiny_config import write_config
 
 from segstudio.cli import main
-from tiny_config import write_config
+
 
 @pytest.fixture(scope="module")
 def trained_run(demo_dataset, tmp_path_factory):
@@ -131,8 +132,7 @@ def test_console_reporter_plain_lines_when_not_a_terminal():
     import io
 
     from segstudio.commands.train import ConsoleReporter
-    from segstudio.engine.events import (EvalEvent, FinishedEvent, IterationEvent, StartedEvent,
-                                         WarningEvent)
+    from segstudio.engine.events import EvalEvent, FinishedEvent, IterationEvent, StartedEvent, WarningEvent
     out = io.StringIO()
     rep = ConsoleReporter(out, every_s=0)
     rep(StartedEvent(run_dir="runs/x", total_iters=2, iters_per_epoch=2, epochs=1, train_images=4, val_images=2))

@@ -4,11 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
-
-from segstudio.models import download
-from segstudio.models import weights
-from segstudio.cli import main
 from weights_server import WeightsServer, hashed_name, small_weights
+
+from segstudio.cli import main
+from segstudio.models import download, weights
 
 
 @pytest.fixture
@@ -130,8 +129,8 @@ def test_train_config_naming_absent_weights_downloads_only_after_a_yes(home, ser
     import argparse
     import io
 
-    from segstudio.commands.train import offer_missing_weights
     from segstudio.base.config import Config
+    from segstudio.commands.train import offer_missing_weights
 
     entry, payload = tiny_entry
     server.add(entry.file_name, payload)

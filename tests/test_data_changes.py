@@ -3,8 +3,8 @@ a row deleted, a class and a box changed on a branch), and the diff must name ex
 from __future__ import annotations
 
 import pytest
-
 from data_changes_cases import make_changed_dataset, write_card
+
 from segstudio.base.config import DataConfig
 from segstudio.data.mapped import open_mapped
 from segstudio.data.version_diff import diff_fingerprints, diff_versions
@@ -62,6 +62,7 @@ def test_listed_rows_are_bounded():
 
 def test_compare_command_prints_the_data_changes(changed_dataset, tmp_path, capsys):
     from eval_cases import image, rect
+
     from segstudio.cli import main
     from segstudio.engine import eval_store
 

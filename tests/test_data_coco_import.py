@@ -14,11 +14,11 @@ from PIL import Image, ImageOps
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
+from segstudio.base.errors import DataError
 from segstudio.cli import main
 from segstudio.data import coco_import
 from segstudio.data.coco_import import import_coco
 from segstudio.data.describe import describe
-from segstudio.base.errors import DataError
 
 W, H = 40, 30
 BIG_ID = 2 ** 40 + 5

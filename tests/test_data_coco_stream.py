@@ -4,12 +4,12 @@ import json
 import deeplake
 import numpy as np
 import pytest
+from test_data_coco_import import BIG_ID, make_coco
 
+from segstudio.base.errors import DataError
 from segstudio.data import coco_import, coco_json
 from segstudio.data.coco_import import import_coco
 from segstudio.data.coco_json import read_coco
-from segstudio.base.errors import DataError
-from test_data_coco_import import BIG_ID, make_coco
 
 
 def _load(path):

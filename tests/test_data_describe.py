@@ -7,10 +7,10 @@ import pytest
 from deeplake import types as T
 
 from segstudio.base.config import DataConfig
+from segstudio.base.errors import DataError
 from segstudio.data.describe import class_names_for, describe, read_box_formats, resolve_mapping
 from segstudio.data.open import open_dataset
 from segstudio.data.sample import BoxFormat, ColumnMapping
-from segstudio.base.errors import DataError
 
 
 def _make(path, *, box_fmt=("ccwh", "fractional"), class_names=("a", "b"), extra_rows=0):

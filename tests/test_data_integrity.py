@@ -15,9 +15,9 @@ import deeplake
 import pytest
 from deeplake import types as T
 
+from segstudio.base.errors import DataError
 from segstudio.data.integrity import check_local_dataset
 from segstudio.data.open import open_dataset
-from segstudio.base.errors import DataError
 
 _GIB = 1024 ** 3
 

@@ -10,9 +10,9 @@ from deeplake import types as T
 from torch.utils.data import DistributedSampler
 
 from segstudio.base.config import DataConfig
+from segstudio.base.errors import DataError
 from segstudio.data.mapped import Hidden, MappedDataset, open_mapped
 from segstudio.data.sample import BoxFormat
-from segstudio.base.errors import DataError
 from segstudio.samples.loader import EpochBatchSampler
 
 ROOT = Path(__file__).resolve().parent.parent / "segstudio"

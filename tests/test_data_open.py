@@ -6,9 +6,9 @@ import deeplake
 import pytest
 from deeplake import types as T
 
+from segstudio.base.errors import DataError
 from segstudio.data import open as dl_open
 from segstudio.data.open import open_dataset
-from segstudio.base.errors import DataError
 
 
 @pytest.fixture

@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 from deeplake import types as T
 
-from segstudio.data.sample import (BoxFormat, ColumnMapping, boxes_to_xyxy, masks_layout, read_sample,
-                                   to_rgb_uint8)
 from segstudio.base.errors import DataError
+from segstudio.data.sample import BoxFormat, ColumnMapping, boxes_to_xyxy, masks_layout, read_sample, to_rgb_uint8
 
 H, W = 6, 8
 MAP = ColumnMapping("images", "masks", "boxes", "labels", "crowd")

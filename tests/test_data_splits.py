@@ -7,8 +7,8 @@ import pytest
 from deeplake import types as T
 
 from segstudio.base.config import DataConfig
-from segstudio.data.splits import Split, make_split, where_clause
 from segstudio.base.errors import DataError
+from segstudio.data.splits import Split, make_split, where_clause
 
 
 @pytest.fixture(scope="module")

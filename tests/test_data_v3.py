@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from segstudio.base.errors import DataError
 from segstudio.cli import main
 from segstudio.data.mapped import open_mapped
 from segstudio.data.open import open_dataset
 from segstudio.data.sample import BoxFormat
-from segstudio.base.errors import DataError
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "dl3_tiny"
 

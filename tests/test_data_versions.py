@@ -7,9 +7,9 @@ import deeplake
 import pytest
 
 from segstudio.base.config import Config, DataConfig
+from segstudio.base.errors import DataError
 from segstudio.data.mapped import open_mapped
 from segstudio.data.versions import VersionRef, resolve, version_key
-from segstudio.base.errors import DataError
 
 
 def test_each_kind_of_version_reads_its_own_rows(versioned_dataset):

@@ -5,10 +5,9 @@ import deeplake
 import numpy as np
 import pytest
 
-from segstudio.cli import main
-from segstudio.data.demo import (CLASS_NAMES, create_demo_dataset, default_demo_path,
-                                 ensure_demo_dataset, row_kind)
 from segstudio.base.errors import DataError
+from segstudio.cli import main
+from segstudio.data.demo import CLASS_NAMES, create_demo_dataset, default_demo_path, ensure_demo_dataset, row_kind
 
 
 def _rows(path, indices):

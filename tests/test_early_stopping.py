@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from engine_fakes import FakeData
+from test_engine import Recorder, tiny_config
+
 from segstudio.base.config import Config, validate
+from segstudio.base.errors import ConfigError
 from segstudio.engine import val_loss
 from segstudio.engine.train import train
-from segstudio.base.errors import ConfigError
-from test_engine import Recorder, tiny_config
 
 
 @pytest.fixture

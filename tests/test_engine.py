@@ -6,13 +6,13 @@ import math
 
 import pytest
 import torch
-
 from engine_fakes import FakeData
+
 from segstudio.base.config import Config, load_config
+from segstudio.base.errors import TrainingError
 from segstudio.engine import rundir
 from segstudio.engine.checkpoint import load_checkpoint, save_checkpoint
 from segstudio.engine.train import train
-from segstudio.base.errors import TrainingError
 
 
 def tiny_config(tmp_path, **train) -> Config:

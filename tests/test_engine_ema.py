@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from engine_fakes import FakeData
+from test_engine import Recorder, tiny_config
+
 from segstudio.engine import rundir
 from segstudio.engine.checkpoint import load_checkpoint
 from segstudio.engine.ema import ModelEMA
 from segstudio.engine.evaluate import evaluate_model
 from segstudio.engine.inference import load_run_model
 from segstudio.engine.train import train
-from test_engine import Recorder, tiny_config
 
 
 def test_the_average_matches_a_hand_computation_over_three_steps():

@@ -5,15 +5,15 @@ import json
 
 import pytest
 import torch
-
 from engine_fakes import FakeData
+from test_engine import Recorder, tiny_config
+
 from segstudio.base.config import Config, load_config
+from segstudio.base.errors import ConfigError
 from segstudio.engine import rundir
 from segstudio.engine.checkpoint import first_unhealthy_tensor, load_checkpoint
 from segstudio.engine.optim import lr_factor
 from segstudio.engine.train import train
-from segstudio.base.errors import ConfigError
-from test_engine import Recorder, tiny_config
 
 
 def losses_of(events) -> dict:

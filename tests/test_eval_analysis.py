@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from eval_cases import image, random_images, rect
+
 from segstudio.engine.confusion import confusion_matrix
 from segstudio.engine.matching import match
 from segstudio.engine.pr_curves import ALL, IOU_SETTINGS, best_thresholds, build_curves, mean_ap

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from eval_cases import image, random_images, rect
+
 from segstudio.cli import main
 from segstudio.engine import eval_store
 from segstudio.engine.compare import class_aps, compare_runs, draw_weights

@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
+from segstudio.base.errors import ConfigError, DataError
 from segstudio.cli import main
 from segstudio.engine.report import write_report
 from segstudio.engine.thresholds import keep, load, parse_overrides, resolve
-from segstudio.base.errors import ConfigError, DataError
 
 NAMES = ["cat", "dog", "bird"]
 

@@ -1,8 +1,7 @@
 """Events read back from metrics.jsonl are the typed objects the run sent; the series table reads them."""
 import json
 
-from segstudio.engine.events import (BadRowEvent, EvalEvent, Event, IterationEvent, StartedEvent, _KINDS,
-                                     events_from)
+from segstudio.engine.events import _KINDS, BadRowEvent, EvalEvent, Event, IterationEvent, StartedEvent, events_from
 from segstudio.gui.series import SERIES, points, readout
 
 

@@ -15,9 +15,9 @@ import sys
 
 import pytest
 import torch
+from tiny_run import confident, tiny_run
 
 from segstudio.cli import main
-from tiny_run import confident, tiny_run
 
 CI = dict(count=6, empty=2, sizes={"large odd": 1.43})   # OpenVINO and TorchScript: small odd
 
@@ -141,6 +141,7 @@ def test_openvino_gives_nothing_on_images_with_nothing_and_takes_batches(loaded)
     from segstudio.engine.export_formats import _without_openvino_telemetry
     _without_openvino_telemetry()
     import openvino as ov
+
     from segstudio.engine.onnx_batch import pack
     compiled = ov.Core().compile_model(str(loaded.run_dir / "export" / "openvino" / "model.xml"), "CPU")
     result = compiled(list(pack(blanks)))

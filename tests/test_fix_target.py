@@ -7,11 +7,11 @@ import deeplake
 import numpy as np
 import pytest
 
+from segstudio.base.errors import DataError
 from segstudio.data.fix_target import OFFER_BRANCH, OFFER_COPY, FixesBlocked, check_target, copy_for_fixes
 from segstudio.data.label_fixes import Fix, commit_fixes
 from segstudio.data.mapped import open_mapped
 from segstudio.data.versions import MAIN
-from segstudio.base.errors import DataError
 
 V3 = Path(__file__).resolve().parent / "data" / "dl3_tiny"
 

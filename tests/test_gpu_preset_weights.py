@@ -97,9 +97,10 @@ def test_gpu_preset_without_any_file_trains_from_scratch_and_says_so(torch_home)
 
 def test_a_run_with_auto_weights_records_its_choice_and_warns(torch_home, tmp_path):
     from engine_fakes import FakeData
+    from test_engine import Recorder, tiny_config
+
     from segstudio.base.config import load_config
     from segstudio.engine.train import train
-    from test_engine import Recorder, tiny_config
 
     cfg = tiny_config(tmp_path, epochs=1, max_iters=1)
     cfg.model.weights = "auto"

@@ -11,10 +11,10 @@ import deeplake
 import numpy as np
 import pytest
 
-from segstudio.data.label_fixes import FIX_BRANCH, Fix, commit_fixes
-from segstudio.data.mapped import open_mapped
 from segstudio.base.errors import DataError
 from segstudio.base.locking import Busy, dataset_lock
+from segstudio.data.label_fixes import FIX_BRANCH, Fix, commit_fixes
+from segstudio.data.mapped import open_mapped
 
 
 @pytest.fixture

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from engine_fakes import FakeData
+from test_engine import Recorder, tiny_config
+
 from segstudio.cli import main
 from segstudio.engine import rundir
 from segstudio.engine.train import train
-from test_engine import Recorder, tiny_config
 
 
 @pytest.fixture(scope="module")

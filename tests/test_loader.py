@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from segstudio.base.config import AugmentConfig
-from segstudio.data.mapped import open_mapped
 from segstudio.base.errors import DataError, UserError
+from segstudio.data.mapped import open_mapped
 from segstudio.samples.loader import EpochBatchSampler, SegmentationDataset, build_loader, collate
 
 

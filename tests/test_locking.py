@@ -67,8 +67,9 @@ def test_dataset_lock_keys_local_paths_by_their_absolute_form(tmp_path, monkeypa
 
 def test_train_resume_of_a_locked_run_fails_with_one_sentence_and_writes_nothing(tmp_path):
     from engine_fakes import FakeData
-    from segstudio.engine.train import train
     from test_engine import Recorder, tiny_config
+
+    from segstudio.engine.train import train
 
     first = Recorder(stop_after=2)
     fin = train(tiny_config(tmp_path), first, first.should_stop, data=FakeData())

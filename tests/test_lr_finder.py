@@ -5,11 +5,11 @@ import math
 
 import pytest
 import torch
-
 from engine_fakes import FakeData
-from segstudio.engine.lr_finder import MIN_POINTS, SKIP_START, find_lr, lr_sweep, smooth, suggest_lr
-from segstudio.base.errors import ConfigError
 from test_engine import tiny_config
+
+from segstudio.base.errors import ConfigError
+from segstudio.engine.lr_finder import MIN_POINTS, SKIP_START, find_lr, lr_sweep, smooth, suggest_lr
 
 
 def test_the_suggestion_is_the_steepest_descent_of_the_smoothed_loss():
@@ -63,8 +63,9 @@ def test_a_sweep_with_start_above_end_is_one_sentence(tmp_path):
 
 @pytest.mark.slow   # a 12-step sweep on the demo data
 def test_train_find_lr_prints_a_suggestion_and_writes_no_run(demo_dataset, tmp_path, capsys):
-    from segstudio.cli import main
     from tiny_config import write_config
+
+    from segstudio.cli import main
 
     config = write_config(tmp_path, demo_dataset, iters=12)
     assert main(["train", "--find-lr", "--config", str(config)]) == 0

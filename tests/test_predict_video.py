@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 import pytest
+from tiny_run import tiny_run
 
 from segstudio.cli import main
-from tiny_run import tiny_run
 
 cv2 = pytest.importorskip("cv2")
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from segstudio.base.config import Config, load_config
-from segstudio.base.errors import ConfigError
 from segstudio.base.config_presets import load_preset, preset_names, preset_path, preset_text
 from segstudio.base.desktop import desktop_file_path, icon_path
+from segstudio.base.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from segstudio.cli import main
 from segstudio.base.config import AugmentConfig
+from segstudio.cli import main
 from segstudio.data.mapped import open_mapped
 from segstudio.samples.loader import SegmentationDataset
 

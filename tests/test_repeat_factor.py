@@ -6,8 +6,15 @@ import math
 import numpy as np
 import pytest
 
-from segstudio.data.repeat_factor import (category_frequencies, describe_effect, epoch_indices, epoch_length,
-                                          repeat_counts, repeat_factors, shard)
+from segstudio.data.repeat_factor import (
+    category_frequencies,
+    describe_effect,
+    epoch_indices,
+    epoch_length,
+    repeat_counts,
+    repeat_factors,
+    shard,
+)
 
 # 10 images: class 0 everywhere, class 1 in 4 images, class 2 in one, one image without labels.
 LABELS = [{0}, {0}, {0, 1}, {0, 1}, {0, 1}, {0, 1, 2}, {0}, {0}, {0}, set()]

@@ -1,8 +1,8 @@
 """list_runs counts each run's metrics.jsonl incrementally: what was appended, a rewrite from scratch."""
 import json
 
-from segstudio.engine import rundir
 from segstudio.base.files import atomic_write_text
+from segstudio.engine import rundir
 
 
 def append(run, *records, end="\n"):

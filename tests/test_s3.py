@@ -9,9 +9,9 @@ import json
 import pytest
 import torch
 from s3_server import MotoServer, free_port
+from tiny_config import write_config
 
 from segstudio.cli import main
-from tiny_config import write_config
 
 DEMO_ROWS = 12   # conftest's demo_small
 

@@ -9,6 +9,7 @@ import deeplake
 import numpy as np
 import pytest
 from deeplake import types as T
+from test_engine import Recorder, tiny_config
 
 from segstudio.cli import main
 from segstudio.data import class_counts as cc
@@ -20,7 +21,6 @@ from segstudio.data.scan import ScanKey, load_cached, store
 from segstudio.data.versions import version_key
 from segstudio.engine import row_checks
 from segstudio.engine.train import train
-from test_engine import Recorder, tiny_config
 
 ROWS, SAMPLE, SIZE = 8, 2, 64
 MAP = ColumnMapping("images", "masks", "boxes", "categories", "iscrowd")

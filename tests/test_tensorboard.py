@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import pytest
-
 from engine_fakes import FakeData
-from segstudio.engine.train import train
 from test_engine import Recorder, tiny_config
+
+from segstudio.engine.train import train
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from weights_server import Behaviour, RecordingProxy, WeightsServer, hashed_name, small_weights
 
 from segstudio.models.download import DownloadCancelled, DownloadError, Retry, download_file
-from weights_server import Behaviour, RecordingProxy, WeightsServer, hashed_name, small_weights
 
 FAST = Retry(attempts=2, backoff_s=0.01, timeout_s=5.0)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-
 from tiny_config import write_config
 
 _RUNS: dict[str, Path] = {}

@@ -18,10 +18,10 @@ from typing import Callable
 
 import numpy as np
 
-from segstudio.base.files import atomic_write_text
 from segstudio.audit.anchors import AnchorSetup
 from segstudio.audit.tally import AuditTally, row_stats, sample_stats
 from segstudio.base.errors import ConfigError, UserError
+from segstudio.base.files import atomic_write_text
 from segstudio.data.repeat_factor import repeat_factors
 from segstudio.data.scan import cache_dir, dataset_address
 from segstudio.samples.augment import prepare_sample, sample_seed

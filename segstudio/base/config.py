@@ -9,12 +9,12 @@ import copy
 import dataclasses
 import math
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import tomli_w
+import tomllib
 
 from segstudio.base.errors import ConfigError
 from segstudio.base.files import atomic_write_text

@@ -29,8 +29,8 @@ def _other_config(args, cfg):
     import copy
     from pathlib import Path
 
-    from segstudio.samples.augment_presets import AUGMENT_PRESETS
     from segstudio.base.errors import ConfigError
+    from segstudio.samples.augment_presets import AUGMENT_PRESETS
 
     if args.compare in AUGMENT_PRESETS:
         other = copy.deepcopy(cfg)

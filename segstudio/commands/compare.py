@@ -55,9 +55,9 @@ def _progress_bar():
 def run(args) -> int:
     import json
 
+    from segstudio.base.errors import ConfigError
     from segstudio.engine.compare import compare_runs
     from segstudio.engine.rundir import resolve_run
-    from segstudio.base.errors import ConfigError
 
     if args.resamples < 100:
         raise ConfigError(f"--resamples must be at least 100 (1,000 or more for a 95% interval); "

@@ -169,8 +169,8 @@ def run(args) -> int:
     from dataclasses import asdict
 
     from segstudio.base.config import DataConfig
-    from segstudio.data.mapped import open_mapped
     from segstudio.base.errors import ConfigError, DataError
+    from segstudio.data.mapped import open_mapped
 
     if args.limit < 0:
         raise ConfigError(f"--limit {args.limit} is negative; give 0 to check every row or a number of rows.")

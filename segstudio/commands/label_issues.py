@@ -30,9 +30,9 @@ def run(args) -> int:
     import sys
     import threading
 
+    from segstudio.base.errors import ConfigError
     from segstudio.commands.train import install_stop_handler
     from segstudio.engine.label_review import find_label_issues, write_label_issues
-    from segstudio.base.errors import ConfigError
 
     if args.folds < 0 or args.folds == 1:
         raise ConfigError(f"--folds {args.folds}: give 0 (the quick option) or 2 or more folds.")

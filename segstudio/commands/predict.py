@@ -51,7 +51,6 @@ class _Progress:
 def run(args) -> int:
     from segstudio.commands import checks
     from segstudio.engine.inference import load_run_model, predict
-
     from segstudio.engine.thresholds import parse_overrides, resolve
 
     if args.score_threshold is not None:

@@ -40,9 +40,9 @@ def _config(args):
 
 
 def run(args) -> int:
-    from segstudio.samples.preview import write_preview
-
     from pathlib import Path
+
+    from segstudio.samples.preview import write_preview
 
     cfg = _config(args)
     out = Path(args.out)   # write_preview creates it once there is a picture to put in it

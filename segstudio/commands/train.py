@@ -176,8 +176,8 @@ def offer_missing_weights(cfg, args, ask=input, stream=None) -> bool:
 
 
 def run(args) -> int:
-    from segstudio.engine.train import train
     from segstudio.base.errors import ConfigError
+    from segstudio.engine.train import train
 
     if args.extend_epochs < 0:
         raise ConfigError(f"--extend-epochs must be 0 or more; got {args.extend_epochs}.")

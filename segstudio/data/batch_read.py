@@ -15,9 +15,9 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from segstudio.base.errors import DataError
 from segstudio.data.sample import ColumnMapping, mapped_columns
 from segstudio.data.versions import version_key
-from segstudio.base.errors import DataError
 
 _POLL_S = 0.002
 # Remote datasets: columns other than images and masks (a few bytes a row) are read in blocks of rows

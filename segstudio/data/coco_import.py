@@ -17,14 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
+from segstudio.base.errors import DataError
+from segstudio.base.locking import dataset_lock
 from segstudio.data.coco_images import ImageProblem, prepare_image
 from segstudio.data.coco_json import CocoIndex, StopRequested, annotation_id, read_coco
 from segstudio.data.coco_masks import annotation_rle, rasterise, rle_area_and_box
 from segstudio.data.coco_summary import ImportSummary
-from segstudio.data.schema import add_instance_columns
 from segstudio.data.open import local_path, probe_endpoint, s3_creds, scheme_of, storage_error
-from segstudio.base.errors import DataError
-from segstudio.base.locking import dataset_lock
+from segstudio.data.schema import add_instance_columns
 
 COLUMNS = ("images", "masks", "boxes", "categories", "iscrowd", "areas", "coco_image_id",
            "coco_annotation_ids", "file_name")

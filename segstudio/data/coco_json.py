@@ -28,8 +28,8 @@ from pathlib import Path
 
 import ijson
 
-from segstudio.data.coco_reader import CocoReader, json_error, not_text, top_level_kind
 from segstudio.base.errors import DataError
+from segstudio.data.coco_reader import CocoReader, json_error, not_text, top_level_kind
 
 INT64_MIN, INT64_MAX = -2 ** 63, 2 ** 63 - 1
 BATCH = 5000                   # records inserted per statement; also how often a stop request is checked

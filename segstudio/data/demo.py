@@ -14,9 +14,9 @@ from typing import Callable
 
 import numpy as np
 
+from segstudio.base.errors import DataError
 from segstudio.data.demo_draw import CLASS_NAMES, draw_scene, encode_jpeg
 from segstudio.data.schema import add_instance_columns
-from segstudio.base.errors import DataError
 
 GENERATOR_VERSION = 1
 CHUNK_ROWS = 64

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from segstudio.data.sample import BoxFormat, ColumnMapping
 from segstudio.base.errors import DataError
+from segstudio.data.sample import BoxFormat, ColumnMapping
 
 _UNBOUNDED = 2 ** 64 - 1
 _KIND_NAMES = {"Image": "image", "BinaryMask": "binary_mask", "SegmentMask": "segment_mask",

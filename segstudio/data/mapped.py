@@ -14,8 +14,8 @@ from segstudio.base.errors import DataError
 from segstudio.data.batch_read import ReadSettings, RowReader, make_reader
 from segstudio.data.describe import DatasetInfo, class_names_for, describe, resolve_mapping
 from segstudio.data.open import open_readable, strip_secrets
-from segstudio.data.sample import BoxFormat, ColumnMapping, RawSample, read_sample
 from segstudio.data.repeat_factor import image_categories
+from segstudio.data.sample import BoxFormat, ColumnMapping, RawSample, read_sample
 from segstudio.data.splits import Split, filtered_rows, make_split
 from segstudio.data.versions import VersionRef, open_at, resolve, version_key
 

@@ -11,8 +11,7 @@ import numpy as np
 
 from segstudio.engine import confusion, tide
 from segstudio.engine.matching import match_many
-from segstudio.engine.pr_curves import (ALL, IOU_SETTINGS, RECALL_POINTS, best_thresholds, curves_from_matches,
-                                        mean_ap)
+from segstudio.engine.pr_curves import ALL, IOU_SETTINGS, RECALL_POINTS, best_thresholds, curves_from_matches, mean_ap
 
 THRESHOLD_KIND, THRESHOLD_IOU = "segm", "0.5"
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from segstudio.engine.loop import LoopState, Step
-from segstudio.engine.rundir import checkpoint_file
 from segstudio.base.errors import TrainingError
 from segstudio.base.files import UnreadableFile, atomic_write, torch_load
+from segstudio.engine.loop import LoopState, Step
+from segstudio.engine.rundir import checkpoint_file
 
 FORMAT = 1
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from segstudio.base.errors import DataError
 from segstudio.engine import eval_store
 from segstudio.engine.data_changes import data_changes
 from segstudio.engine.matching import match_many
 from segstudio.engine.pr_curves import IOU_SETTINGS, RECALL_POINTS
-from segstudio.base.errors import DataError
 
 LEVEL = 0.95
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from segstudio.base.errors import DataError
 from segstudio.engine import eval_store
 from segstudio.engine.analysis import all_curves
 from segstudio.engine.confusion import Confusion, confusion_matrix
 from segstudio.engine.pr_curves import ALL
-from segstudio.base.errors import DataError
 
 
 @dataclass

@@ -20,9 +20,9 @@ from typing import Callable, Dict, List
 import torch
 from torch import Tensor, nn
 
+from segstudio.base.errors import ExportError
 from segstudio.engine.export_trace import branchless_nms
 from segstudio.engine.onnx_batch import batched, pack, unpack
-from segstudio.base.errors import ExportError
 
 FORMATS = ("torchscript", "onnx", "openvino")
 BATCH_INPUT_DOC = ("images: float32 [N, 3, H, W] RGB in [0, 1], each image at the top left of its slot and "

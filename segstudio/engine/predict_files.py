@@ -13,10 +13,9 @@ from typing import Callable
 import cv2
 import torch
 
-from segstudio.engine.inference import IMAGE_SUFFIXES, LoadedRun, _images_from_folder, _predict_images, \
-    predict_videos
 from segstudio.base.errors import DataError
 from segstudio.engine.export_formats import FORMATS, export_runner
+from segstudio.engine.inference import IMAGE_SUFFIXES, LoadedRun, _images_from_folder, _predict_images, predict_videos
 from segstudio.engine.video import is_video
 
 CHECKPOINT = "checkpoint"

@@ -15,8 +15,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from segstudio.base.files import atomic_write_text
 from segstudio.base.errors import DataError
+from segstudio.base.files import atomic_write_text
 from segstudio.data.preflight import ERROR_CODES, ROW_ERRORS, PreflightReport, PreflightTally, preflight, sample_rows
 from segstudio.data.scan import ScanKey, load_cached, store
 from segstudio.data.splits import Split

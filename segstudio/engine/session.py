@@ -19,6 +19,9 @@ import numpy as np
 import torch
 
 from segstudio.base.config import Config, apply_overrides
+from segstudio.base.errors import ConfigError, TrainingError
+from segstudio.base.files import remove_stale_temps
+from segstudio.base.locking import WriterLock, run_lock
 from segstudio.engine import distributed as dist_utils
 from segstudio.engine import rundir
 from segstudio.engine.batch_size import resolve_batch_size
@@ -28,9 +31,6 @@ from segstudio.engine.events import Event, FinishedEvent, StartedEvent, WarningE
 from segstudio.engine.loop import LoopState, Plan, Step
 from segstudio.engine.optim import build_optimizer, build_scheduler
 from segstudio.engine.tensorboard_log import with_tensorboard
-from segstudio.base.errors import ConfigError, TrainingError
-from segstudio.base.files import remove_stale_temps
-from segstudio.base.locking import WriterLock, run_lock
 from segstudio.models.maskrcnn import build_model, describe_weights, settle_auto_weights
 
 # What a resume may change: the optimiser, the schedule's length and evaluation. The rest fixes what

@@ -19,7 +19,7 @@ import torch
 
 from segstudio.base.errors import DataError, UserError, WeightsError
 from segstudio.engine import distributed as dist_utils
-from segstudio.engine import rundir
+from segstudio.engine import rundir, val_loss
 from segstudio.engine.checkpoint import UnhealthyModel, link_checkpoint
 from segstudio.engine.ema import winning_metrics, with_ema_metrics
 from segstudio.engine.evaluate import evaluate_model
@@ -34,7 +34,6 @@ from segstudio.engine.events import (
 )
 from segstudio.engine.loop import Clock, LoopState, NonFiniteLoss, Plan, StopRequested, train_one_epoch
 from segstudio.engine.session import Run, RunLog, free_memory, set_up
-from segstudio.engine import val_loss
 
 OOM_ADVICE = ("CUDA ran out of memory; lower train.batch_size, turn on train.amp, or lower "
               "augment.image_size, then resume the run.")

@@ -12,11 +12,11 @@ from typing import Callable
 
 import torch
 
+from segstudio.data.counts_report import scan_key
 from segstudio.data.demo import ensure_demo_dataset
 from segstudio.data.mapped import MappedDataset, open_mapped
 from segstudio.data.open import strip_secrets
 from segstudio.data.repeat_factor import describe_effect, repeat_factors
-from segstudio.data.counts_report import scan_key
 from segstudio.data.splits import Split
 from segstudio.engine.distributed import DistInfo
 from segstudio.engine.row_checks import RunChecks

@@ -9,18 +9,29 @@ import copy
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QPlainTextEdit, QPushButton,
-                               QSpinBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from segstudio.base.config import AugmentConfig, Config
 from segstudio.base.errors import UserError
-from segstudio.gui.state import DatasetState
 from segstudio.gui.audit_view import AuditView
+from segstudio.gui.state import DatasetState
 from segstudio.gui.transform_editor import TransformListEditor
 from segstudio.gui.widgets import TILE, TILE_GAP, ImageView, hbox, tile_images, titled, vbox
 from segstudio.gui.workers import LatestTask, RenderService
-from segstudio.samples.render import name_tags, render_prepared, render_raw
 from segstudio.samples.augment_presets import AUGMENT_PRESETS, resolve_spec
+from segstudio.samples.render import name_tags, render_prepared, render_raw
 
 CUSTOM = "custom"
 
@@ -29,7 +40,7 @@ def describe_report(report, class_names=()) -> str:
     """What the draw dropped and which parameters each transform applied, as readable lines."""
     if not report:
         return ""
-    from segstudio.samples.augment import report_to_json   # albumentations and torch: not at window start-up
+    from segstudio.samples.augment import report_to_json  # albumentations and torch: not at window start-up
     plain = report_to_json(report)
     dropped = plain.get("dropped", [])
     lines = [f"Dropped instances: {len(dropped)}"]
@@ -446,6 +457,6 @@ class AugmentPanel(QWidget):
 
 
 def _transform_catalogue() -> dict:
-    from segstudio.samples.augment_spec import list_transforms   # Albumentations: in the reader's thread
+    from segstudio.samples.augment_spec import list_transforms  # Albumentations: in the reader's thread
 
     return {t.name: t for t in list_transforms()}

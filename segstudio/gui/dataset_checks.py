@@ -10,8 +10,16 @@ import textwrap
 import time
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QGroupBox, QListWidget, QPushButton, QSplitter, QTreeWidget, QTreeWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QGroupBox,
+    QListWidget,
+    QPushButton,
+    QSplitter,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from segstudio.data.counts_report import counts_and_report
 from segstudio.data.preflight import sample_rows

@@ -3,8 +3,22 @@ views of what was opened: its columns, classes and pre-flight report, and one ro
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QMenu, QMessageBox, QPushButton, QSplitter, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from segstudio.data.mapped import open_mapped
 from segstudio.data.query_summary import rows_with_class
@@ -14,10 +28,9 @@ from segstudio.gui.columns_view import ColumnsView
 from segstudio.gui.dataset_checks import DatasetChecks
 from segstudio.gui.import_dialog import ImportCocoDialog
 from segstudio.gui.query_box import QueryBox
-from segstudio.gui.workers import LatestTask
 from segstudio.gui.sample_view import SampleView
 from segstudio.gui.state import DatasetState
-from segstudio.gui.workers import RenderService, TaskRunner
+from segstudio.gui.workers import LatestTask, RenderService, TaskRunner
 
 
 def open_and_describe(url: str, endpoint_url: str, creds: dict | None, version: str = ""):

@@ -16,9 +16,25 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QGroupBox, QHBoxLayout, QHeaderView,
-                               QLabel, QListWidget, QProgressBar, QPushButton, QSlider, QSplitter, QTableWidget,
-                               QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from segstudio.gui.compare_view import CompareView
 from segstudio.gui.confusion_view import ConfusionView
@@ -559,7 +575,7 @@ class EvalPanel(QWidget):
 
     def _fill_list(self, scores: dict, threshold: float, redraw: bool = False) -> None:
         """List the scored rows worst first; keep the selected row selected."""
-        from segstudio.engine.image_scores import worst_first   # torch: not at start-up
+        from segstudio.engine.image_scores import worst_first  # torch: not at start-up
         browser = self._browser
         if browser is None:
             return

@@ -5,8 +5,7 @@ import math
 
 import pyqtgraph as pg
 from PySide6.QtCore import Slot
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QProgressBar, QPushButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from segstudio.gui.widgets import vbox
 from segstudio.gui.workers import TaskRunner

@@ -13,12 +13,12 @@ from segstudio.gui import settings
 from segstudio.gui.augment_panel import AugmentPanel
 from segstudio.gui.dataset_panel import DatasetPanel
 from segstudio.gui.eval_panel import EvalPanel
+from segstudio.gui.process_policy import calm_gc
 from segstudio.gui.review_panel import ReviewPanel
 from segstudio.gui.sample_view import CHANNEL as DATASET_CHANNEL
 from segstudio.gui.state import DatasetState
 from segstudio.gui.train_panel import TrainPanel
 from segstudio.gui.widgets import WheelGuard
-from segstudio.gui.process_policy import calm_gc
 from segstudio.gui.workers import RenderService
 
 TEXT_KINDS = ("text", "class_label", "scalar")

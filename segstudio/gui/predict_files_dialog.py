@@ -7,8 +7,21 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtWidgets import (QComboBox, QDialog, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
-                               QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSplitter, QVBoxLayout)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+)
 
 from segstudio.gui.widgets import ImageView
 from segstudio.gui.workers import TaskRunner
@@ -43,7 +56,7 @@ def _count(items: list, noun: str) -> str:
 class PredictFilesDialog(QDialog):
     def __init__(self, run_dir: str, parent=None):
         super().__init__(parent, objectName="predictFilesDialog")
-        from segstudio.engine.predict_files import model_choices   # on click: torch is loaded by then
+        from segstudio.engine.predict_files import model_choices  # on click: torch is loaded by then
 
         self.run_dir = Path(run_dir)
         self.setWindowTitle(f"Predict on files - {self.run_dir.name}")

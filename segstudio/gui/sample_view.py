@@ -4,8 +4,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QSpinBox, QVBoxLayout, QWidget
 
-from segstudio.gui.state import DatasetState
 from segstudio.gui.display_controls import DisplayControls
+from segstudio.gui.state import DatasetState
 from segstudio.gui.widgets import ImageView, link_slider
 from segstudio.gui.workers import RenderService
 from segstudio.samples.render import name_tags, render_raw

@@ -6,27 +6,58 @@ import functools
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QMenu, QProgressBar, QPushButton,
-                               QScrollArea, QSizePolicy, QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSpinBox,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from segstudio.base.advice import run_warnings
-from segstudio.base.config import (OPTIMISER_SETTINGS, Config, changed_settings, dumps_config, load_config,
-                                   save_config, validate, with_panels)
-from segstudio.engine.events import (BadRowEvent, ErrorEvent, EvalEvent, EvaluatingEvent, IterationEvent,
-                                     StartedEvent, WarningEvent, events_from, format_duration)
-from segstudio.engine.rundir import load_run_config, read_metrics
+from segstudio.base.config import (
+    OPTIMISER_SETTINGS,
+    Config,
+    changed_settings,
+    dumps_config,
+    load_config,
+    save_config,
+    validate,
+    with_panels,
+)
+from segstudio.base.config_presets import load_preset, preset_names
 from segstudio.base.errors import UserError
+from segstudio.engine.events import (
+    BadRowEvent,
+    ErrorEvent,
+    EvalEvent,
+    EvaluatingEvent,
+    IterationEvent,
+    StartedEvent,
+    WarningEvent,
+    events_from,
+    format_duration,
+)
+from segstudio.engine.rundir import load_run_config, read_metrics
 from segstudio.gui import config_form, settings
 from segstudio.gui.curves import CurvesWidget
+from segstudio.gui.process_policy import hold_full_collections, import_evaluation_libraries, release_gc
 from segstudio.gui.runs_view import RunsView
 from segstudio.gui.series import readout
 from segstudio.gui.weights_field import WeightsRow, confirm_missing_weights
 from segstudio.gui.widgets import hbox, vbox
-from segstudio.gui.process_policy import hold_full_collections, import_evaluation_libraries, release_gc
 from segstudio.gui.workers import TrainingRunner, describe_exception
-from segstudio.base.config_presets import load_preset, preset_names
-
 
 # settings the augmentation audit depends on besides the pipeline (it is marked stale when one changes)
 AUDITED_SETTINGS = ("model.arch", "data.split_column", "data.val_fraction", "train.repeat_factor_threshold",

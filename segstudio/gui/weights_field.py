@@ -9,8 +9,16 @@ from __future__ import annotations
 import threading
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QMenu, QMessageBox, QProgressDialog, QPushButton,
-                               QToolButton, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QMenu,
+    QMessageBox,
+    QProgressDialog,
+    QPushButton,
+    QToolButton,
+    QWidget,
+)
 
 from segstudio.gui.widgets import hbox
 from segstudio.gui.workers import LatestTask
@@ -34,8 +42,8 @@ class _Download(QObject):
             self.progress.emit(min(done, 2**31 - 1), min(total, 2**31 - 1) if total else -1)
 
     def run(self) -> None:
-        from segstudio.models.download import DownloadCancelled
         from segstudio.base.errors import UserError
+        from segstudio.models.download import DownloadCancelled
         from segstudio.models.weights import fetch_weights
 
         try:
@@ -189,6 +197,6 @@ def confirm_missing_weights(parent: QWidget, cfg, then) -> bool:
 
 
 def _present_choices(arch: str) -> list[str]:
-    from segstudio.models.weights_import import present_choices   # torch: in the lister's thread
+    from segstudio.models.weights_import import present_choices  # torch: in the lister's thread
 
     return present_choices(arch)

@@ -4,9 +4,22 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSignalBlocker, Qt
-from PySide6.QtWidgets import (QAbstractScrollArea, QAbstractSlider, QAbstractSpinBox, QApplication, QBoxLayout,
-                               QComboBox, QHBoxLayout, QHeaderView, QLabel, QLayout, QScrollBar, QTableWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractScrollArea,
+    QAbstractSlider,
+    QAbstractSpinBox,
+    QApplication,
+    QBoxLayout,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLayout,
+    QScrollBar,
+    QTableWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 

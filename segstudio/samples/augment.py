@@ -16,10 +16,10 @@ import albumentations as A
 import numpy as np
 import torch
 
+from segstudio.base.errors import ConfigError
+from segstudio.data.sample import RawSample, boxes_from_masks
 from segstudio.samples.augment_presets import resolve_spec
 from segstudio.samples.augment_spec import loosens_boxes, validate_spec
-from segstudio.data.sample import RawSample, boxes_from_masks
-from segstudio.base.errors import ConfigError
 from segstudio.samples.model_io import image_tensor
 
 MIN_BOX_SIDE = 1.0  # pixels; Mask R-CNN rejects boxes without positive width and height

@@ -8,6 +8,7 @@ from typing import Callable
 
 from segstudio.base.errors import ConfigError
 
+
 def _seed_preset(size: int) -> list[dict]:
     # The tutorial's pipeline, minus Normalize/ToTensorV2 (the model normalises; prepare_sample makes tensors).
     return [{"name": "RandomSizedBBoxSafeCrop", "height": size, "width": size, "erosion_rate": 0.2, "p": 1.0},

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import cv2
 
-from segstudio.samples.augment import report_to_json
-from segstudio.samples.augment_presets import resolve_spec
-from segstudio.data.mapped import open_mapped
-from segstudio.data.open import strip_secrets
 from segstudio.base.errors import ConfigError, UserError
 from segstudio.base.files import atomic_write_text
+from segstudio.data.mapped import open_mapped
+from segstudio.data.open import strip_secrets
+from segstudio.samples.augment import report_to_json
+from segstudio.samples.augment_presets import resolve_spec
 from segstudio.samples.loader import SegmentationDataset
 from segstudio.samples.render import original_and_augmented
 

@@ -20,9 +20,9 @@ def isolated_settings(tmp_path_factory):
 
 def close_window(qtbot, window, timeout_ms=60000):
     """Close the window (stopping training if needed) and check no thread of ours is left running."""
-    from segstudio.gui.workers import live_threads
-
     import shiboken6
+
+    from segstudio.gui.workers import live_threads
 
     if shiboken6.isValid(window):   # a test may have closed it already, and Qt deleted it since
         window.confirm_close_during_training = lambda: True

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import Qt
-
 from data_changes_cases import make_changed_dataset, write_card
 from eval_cases import image, rect
+from PySide6.QtCore import Qt
+
 from segstudio.engine import eval_store
 
 

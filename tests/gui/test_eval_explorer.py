@@ -12,6 +12,7 @@ import torch
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
+
 @pytest.fixture(scope="module")
 def planted_run(demo_dataset, tmp_path_factory):
     """(runs folder, run folder, the swapped instance's (true, predicted) class names)."""

@@ -2,7 +2,6 @@
 and its suggestion fills the learning rate; Cancel stops it; nothing is written."""
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
-
 from test_training import child, set_tiny_training
 
 

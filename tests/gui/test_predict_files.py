@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-
 from tiny_run import tiny_run
 
 cv2 = pytest.importorskip("cv2")

@@ -5,9 +5,9 @@ import shutil
 import deeplake
 import pytest
 from PySide6.QtWidgets import QListWidget, QPushButton
+from tiny_config import write_config
 
 from segstudio.cli import main
-from tiny_config import write_config
 
 
 @pytest.fixture(scope="module")

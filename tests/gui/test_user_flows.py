@@ -275,9 +275,9 @@ def test_a_class_without_instances_is_a_preflight_warning(make_window, qtbot, da
 
 def test_import_coco_keeps_the_dialog_on_error_and_shows_the_summary(make_window, qtbot, tmp_path):
     from PySide6.QtWidgets import QDialogButtonBox
+    from test_data_coco_import import make_coco
 
     from segstudio.gui.import_dialog import ImportCocoDialog
-    from test_data_coco_import import make_coco
 
     images, annotations = make_coco(tmp_path / "export")
     window = make_window()

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtWidgets import QMessageBox, QPushButton
-
-from segstudio.models import weights
-from segstudio.base.config import AugmentConfig, DataConfig
 from weights_server import Behaviour, WeightsServer, hashed_name, small_weights
+
+from segstudio.base.config import AugmentConfig, DataConfig
+from segstudio.models import weights
 
 
 @pytest.fixture

@@ -108,9 +108,8 @@ def test_closing_while_a_dataset_server_hangs_does_not_wait_for_it(make_window, 
     import threading
 
     import segstudio.gui.dataset_panel as dataset_panel
-    from segstudio.gui.workers import live_threads
-
     from segstudio.base.errors import DataError
+    from segstudio.gui.workers import live_threads
     release = threading.Event()
 
     def hang(*args):

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from segstudio.engine.events import FinishedEvent, IterationEvent
 from segstudio.base.errors import DataError
+from segstudio.engine.events import FinishedEvent, IterationEvent
 from segstudio.gui.workers import RenderService, TaskRunner, TrainingRunner, live_threads
 
 
