@@ -39,19 +39,20 @@ def _wait_listening(port: int, timeout_s: float, proc: subprocess.Popen | None =
     raise RuntimeError(f"nothing listens on {HOST}:{port} after {timeout_s} s")
 
 
-def _pinned_to(cpus: set[int] | None):
-    """A preexec_fn that moves the child process onto `cpus` (None: no change)."""
-    if not cpus:
-        return None
-    return lambda: os.sched_setaffinity(0, cpus)
+def _pin(proc: subprocess.Popen, cpus: set[int] | None) -> subprocess.Popen:
+    """Move a started child process onto `cpus` (None: no change). Not a preexec_fn: Python code run in a
+    forked child of a process with threads can deadlock before exec."""
+    if cpus:
+        os.sched_setaffinity(proc.pid, cpus)
+    return proc
 
 
 def proxy_process(target_port: int, rtt_ms: float, cpus: set[int] | None = None) -> tuple[subprocess.Popen, str]:
     """A LatencyProxy in its own process (optionally on `cpus`): -> (the process, its endpoint URL).
     Benchmarks use this so that the proxy's threads do not share the measured process's GIL and CPUs."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "proxy", str(target_port), str(rtt_ms), str(port)],
-                            preexec_fn=_pinned_to(cpus))
+    proc = _pin(subprocess.Popen([sys.executable, __file__, "proxy", str(target_port), str(rtt_ms), str(port)]),
+                cpus)
     _wait_listening(port, 30.0, proc)
     return proc, f"http://{HOST}:{port}"
 
@@ -76,9 +77,8 @@ class MotoServer:
         env.pop("INITIAL_NO_AUTH_ACTION_COUNT", None)
         if self.auth:
             env["INITIAL_NO_AUTH_ACTION_COUNT"] = str(_NO_AUTH_REQUESTS)
-        self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.port)],
-                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     preexec_fn=_pinned_to(cpus))
+        self.proc = _pin(subprocess.Popen([sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.port)],
+                                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), cpus)
         _wait_listening(self.port, 30.0, self.proc)
         if self.auth:
             self._create_user()

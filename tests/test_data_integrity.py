@@ -6,7 +6,6 @@ Every read of a damaged dataset runs in a subprocess with an address-space limit
 regression cannot eat the machine's memory.
 """
 import json
-import resource
 import subprocess
 import sys
 import textwrap
@@ -26,11 +25,14 @@ def run_limited(args, timeout=120, limit_gib=3):
     """A Python subprocess with an address-space limit (3 GiB; torch's thread pools reserve more address
     space, so commands that import torch get 8) and a timeout."""
     limit = limit_gib * _GIB
-
-    def limited():
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout, check=False,
-                          preexec_fn=limited)
+    # The limit is set by a small Python that then execs the command (rlimits survive exec): a preexec_fn
+    # runs Python in the forked child, which can deadlock when the test process has other threads (it did,
+    # once, after the window tests: the child never reached exec and the whole run timed out).
+    limited = ("import os, resource, sys; limit = int(sys.argv[1]); "
+               "resource.setrlimit(resource.RLIMIT_AS, (limit, limit)); "
+               "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])")
+    return subprocess.run([sys.executable, "-c", limited, str(limit), *args], capture_output=True, text=True,
+                          timeout=timeout, check=False)
 
 
 def _chunk_of(path, column_name):
