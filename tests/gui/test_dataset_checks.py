@@ -37,7 +37,7 @@ def test_counts_fill_in_with_progress_then_come_from_the_cache(qtbot, demo_datas
     counted = [checks.classList.item(i).text() for i in range(checks.classList.count())]
     again = _checks(qtbot, demo_dataset)
     again.start()
-    qtbot.waitUntil(lambda: "(" in again.classList.item(0).text() and not again.runner.is_running(), timeout=60000)
+    qtbot.waitUntil(lambda: "(" in again.classList.item(0).text() and not again.task.busy(), timeout=60000)
     assert calls == [1] and [again.classList.item(i).text() for i in range(again.classList.count())] == counted
 
 

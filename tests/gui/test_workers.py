@@ -83,7 +83,7 @@ def test_training_runner_batches_events_instead_of_one_signal_per_iteration(qtbo
     with qtbot.waitSignal(runner.finished, timeout=20000):
         runner.start(_fake_train(5000), cfg=None)
     events = [e for b in batches for e in b]
-    assert [e["iteration"] for e in events] == list(range(1, 5001))   # nothing lost, in order
+    assert [e.iteration for e in events] == list(range(1, 5001))   # nothing lost, in order
     assert len(batches) < 100                                          # but not 5000 signals
     assert finished[0]["status"] == "completed"
     assert not runner.is_running() and not live_threads()
