@@ -2,7 +2,7 @@
 from segstudio.base.config import Config
 from segstudio.data.mapped import open_mapped
 from segstudio.engine import rundir
-from segstudio.engine.version_runs import describe, runs_by_version, runs_on_version
+from segstudio.engine.version_runs import runs_by_version, runs_line, runs_on_version
 
 
 def card(runs, name, url, version):
@@ -33,7 +33,7 @@ def test_each_version_lists_the_runs_that_trained_on_it(versioned_dataset, tmp_p
     assert runs_on_version(runs, url, open_mapped(url, _data("exp")).ref) == ["on-exp"]
     assert runs_on_version(runs, url + "/", open_mapped(url).ref) == ["on-main"]     # the same dataset
     assert runs_on_version(runs, str(tmp_path / "other"), open_mapped(url).ref) == []
-    assert describe(["b", "a"]) == "Trained on this version: b, a." and describe([]).startswith("No run")
+    assert runs_line(["b", "a"]) == "Trained on this version: b, a." and runs_line([]).startswith("No run")
 
 
 def _data(version):

@@ -45,7 +45,7 @@ def runs_on_version(runs_dir: str | os.PathLike, url: str, ref) -> list[str]:
     return runs_by_version(runs_dir, url).get(str(ref), []) if str(ref) else []
 
 
-def describe(names: list[str], limit: int = 6) -> str:
+def runs_line(names: list[str], limit: int = 6) -> str:
     """The runs of one version in a few words."""
     if not names:
         return "No run has trained on this version yet."

@@ -301,7 +301,7 @@ class DatasetPanel(QWidget):
     def refresh_version_runs(self) -> None:
         """Under the version list, the runs (from the run cards in the runs folder) trained on the version shown;
         on each commit in the list, a tooltip naming the runs trained on it."""
-        from segstudio.engine.version_runs import describe, runs_by_version
+        from segstudio.engine.version_runs import runs_by_version, runs_line
 
         mapped = self.state.mapped
         if mapped is None or not str(mapped.ref):
@@ -312,8 +312,8 @@ class DatasetPanel(QWidget):
         for i in range(combo.count()):
             spec = combo.itemData(i) or ""
             names = by_version.get(str(mapped.ref) if i == combo.currentIndex() else spec, [])
-            combo.setItemData(i, describe(names) if names else None, Qt.ItemDataRole.ToolTipRole)
-        self.versionRunsLabel.setText(describe(by_version.get(str(mapped.ref), [])))
+            combo.setItemData(i, runs_line(names) if names else None, Qt.ItemDataRole.ToolTipRole)
+        self.versionRunsLabel.setText(runs_line(by_version.get(str(mapped.ref), [])))
         self.versionRunsLabel.setVisible(True)
 
     @Slot(str)
