@@ -221,19 +221,22 @@ def predict(loaded: LoadedRun, source: str, out_dir: str, *, score_threshold: fl
         if not is_folder:
             return summary
     images = _images_from_folder(src) if is_folder else _images_from_dataset(source, loaded.cfg)
-    counts = _predict_images(loaded, images, out, score_threshold, device, progress, should_stop)
-    summary["images"], summary["detections"] = counts[0], summary["detections"] + counts[1]
+    written, found = _predict_images(loaded, images, out, score_threshold, device, progress, should_stop)
+    summary["images"], summary["detections"] = len(written), summary["detections"] + found
     return summary
 
 
 def _predict_images(loaded: LoadedRun, images, out: Path, score_threshold: float | dict, device: str,
-                    progress, should_stop) -> tuple[int, int]:
+                    progress, should_stop) -> tuple[list[Path], int]:
+    """-> (the overlay files written, detections). Two images with one name (from different folders) get
+    name, name-2, ...: neither overlay replaces the other."""
     from PIL import Image  # noqa: PLC0415
 
-    results, names, count = [], [], 0
+    results, names, written, count = [], [], [], 0
     for name, image in images:
         if should_stop is not None and should_stop():
             break
+        name = _unused(name, {entry["file_name"] for entry in names})
         output = passing(loaded.model([image_tensor(image).to(device)])[0], score_threshold)
         image_id = int(name) if name.isdigit() else len(names)
         names.append({"id": image_id, "file_name": name, "height": image.shape[0], "width": image.shape[1]})
@@ -241,10 +244,20 @@ def _predict_images(loaded: LoadedRun, images, out: Path, score_threshold: float
         overlay = draw_prediction(image, output_numpy(output), loaded.class_names, 0.0)
         out.mkdir(parents=True, exist_ok=True)
         Image.fromarray(overlay).save(out / f"{name}.png")
+        written.append(out / f"{name}.png")
         count += 1
         if progress:
             progress(count)
     categories = [{"id": i + 1, "name": n} for i, n in enumerate(loaded.class_names)]
     atomic_write_text(out / "predictions.json", json.dumps(results) + "\n")
     atomic_write_text(out / "images.json", json.dumps({"images": names, "categories": categories}) + "\n")
-    return count, len(results)
+    return written, len(results)
+
+
+def _unused(name: str, taken: set) -> str:
+    """`name`, or name-2, name-3 ... when it is taken."""
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}-{n}"
+    return candidate

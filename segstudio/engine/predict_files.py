@@ -62,11 +62,11 @@ def predict_files(loaded: LoadedRun, paths: list[str], out: Path, *, score_thres
     summary = {"out": str(out), "images": [], "videos": [], "detections": 0, "stopped": False}
     if images:
         read = (item for path in images for item in _images_from_folder(path))
-        count, found = _predict_images(loaded, read, out, score_threshold, "cpu",
-                                       lambda n: progress and progress("images", n, len(images)), stop)
-        summary["images"] = [str(out / f"{p.stem}.png") for p in images[:count]]
+        written, found = _predict_images(loaded, read, out, score_threshold, "cpu",
+                                         lambda n: progress and progress("images", n, len(images)), stop)
+        summary["images"] = [str(path) for path in written]
         summary["detections"] += found
-        summary["stopped"] = count < len(images)
+        summary["stopped"] = len(written) < len(images)
     if videos and not summary["stopped"]:
         each = predict_videos(loaded, videos, out, score_threshold=score_threshold,
                               progress=(lambda name, n, total: progress(name, n, total)) if progress else None,

@@ -92,3 +92,20 @@ def test_cancel_and_nothing_usable(qtbot, run, tmp_path):
     dialog.cancelButton.click()
     qtbot.waitUntil(lambda: dialog.runButton.isEnabled(), timeout=60000)
     assert dialog.summary["stopped"] and "stopped early" in dialog.statusLabel.text()
+
+
+def test_two_images_with_one_name_keep_both_overlays(run, tmp_path):
+    from segstudio.engine.inference import load_run_model
+    from segstudio.engine.predict_files import predict_files
+
+    first, second = tmp_path / "a" / "photo.png", tmp_path / "b" / "photo.png"
+    for path, colour in ((first, (30, 60, 220)), (second, (220, 60, 30))):
+        path.parent.mkdir()
+        pixels = np.full((80, 100, 3), 200, np.uint8)
+        pixels[20:60, 30:70] = colour
+        Image.fromarray(pixels).save(path)
+    summary = predict_files(load_run_model(str(run)), [str(first), str(second)], tmp_path / "out", score_threshold=0.1)
+    assert [p.rsplit("/", 1)[-1] for p in summary["images"]] == ["photo.png", "photo-2.png"]
+    assert all((tmp_path / "out" / name).is_file() for name in ("photo.png", "photo-2.png"))
+    one, two = (np.asarray(Image.open(tmp_path / "out" / n)) for n in ("photo.png", "photo-2.png"))
+    assert not np.array_equal(one, two)    # each image's own overlay, not one written twice
