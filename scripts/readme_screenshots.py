@@ -40,9 +40,13 @@ def main() -> int:
     window = MainWindow()
     window.resize(1360, 860)
     window.show()
+    runs_edit = window.findChild(QLineEdit, "runsDirEdit")   # first: the Dataset tab names the runs on a version
+    runs_edit.setText(args.runs_dir)
+    runs_edit.editingFinished.emit()
     window.open_dataset(args.dataset or ensure_demo_dataset())
     preview = window.datasetPanel.sample.previewView
     process_events_until(app, lambda: getattr(preview, "array", None) is not None, 60)
+    process_events_until(app, window.datasetPanel.versionRunsReader.idle, 30)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -55,13 +59,15 @@ def main() -> int:
     shoot(window.datasetPanel, "dataset")
     shoot(window.augmentPanel, "augmentation")
 
-    window.findChild(QLineEdit, "runsDirEdit").setText(args.runs_dir)
     train = window.trainPanel
     train.refresh_runs()
-    if train.runs.runList.count():
+    runs = train.runs
+    process_events_until(app, lambda: runs.runList.count() > 0 and runs.lister.idle(), 60)   # listed off-thread
+    if runs.runList.count():
         from PySide6.QtCore import Qt
-        train.runs.runList.setCurrentRow(0)
-        train.runs.runList.item(0).setCheckState(Qt.CheckState.Checked)   # its curves overlaid
+        runs.runList.setCurrentRow(0)
+        runs.runList.item(0).setCheckState(Qt.CheckState.Checked)   # its curves overlaid (read off-thread)
+        process_events_until(app, runs.overlayReader.idle, 60)
     shoot(train, "training", settle=2.5)
 
     ev = window.evalPanel

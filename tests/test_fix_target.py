@@ -1,9 +1,6 @@
 """Where label fixes cannot be written (a Deep Lake 3.x dataset, a tag, an old commit, read-only S3 keys):
 one sentence why, and the way out it offers works (a new branch from that commit, or a copy)."""
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import deeplake
@@ -17,7 +14,6 @@ from segstudio.data.mapped import open_mapped
 from segstudio.data.versions import MAIN
 
 V3 = Path(__file__).resolve().parent / "data" / "dl3_tiny"
-IN_CHILD = "SEGSTUDIO_S3_FIX_CASE"
 
 
 def _commit(mapped, fixes, **kw):
@@ -72,7 +68,6 @@ def test_an_old_commit_offers_a_new_branch_from_it(versioned):
     assert rows == 12 and labels == np.asarray(mapped.read(1).labels).tolist()[1:]
 
 
-@pytest.mark.skipif(os.environ.get(IN_CHILD) != "1", reason="runs in its own process: the last test")
 def test_a_deep_lake_3_dataset_offers_a_copy_that_takes_fixes(tmp_path):
     mapped = open_mapped(str(V3))
     blocked = check_target(mapped)
@@ -87,7 +82,6 @@ def test_a_deep_lake_3_dataset_offers_a_copy_that_takes_fixes(tmp_path):
         copy_for_fixes(mapped, copy)
 
 
-@pytest.mark.skipif(os.environ.get(IN_CHILD) != "1", reason="runs in its own process: the last test")
 def test_read_only_s3_keys_are_refused_in_one_sentence_and_a_copy_takes_the_fixes(demo_small, tmp_path):
     from s3_server import MotoServer
 
@@ -114,16 +108,3 @@ def _cfg(version):
     from segstudio.base.config import DataConfig
 
     return DataConfig(version=version)
-
-
-def test_the_deep_lake_3_and_read_only_s3_cases_in_their_own_process():
-    """The two cases above, in a child pytest: twice a whole-suite run died with SIGSEGV just after them (Deep
-    Lake's native threads: the 3.x conversion's, or the S3 client's after a refused write and a server that
-    went away); alone they always passed. A native crash must fail this one test, not end the suite; the
-    child's own results are what is asserted."""
-    cases = [f"{__file__}::{name}" for name in ("test_a_deep_lake_3_dataset_offers_a_copy_that_takes_fixes",
-             "test_read_only_s3_keys_are_refused_in_one_sentence_and_a_copy_takes_the_fixes")]
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *cases],
-                         env={**os.environ, IN_CHILD: "1"}, cwd=Path(__file__).parent, capture_output=True, text=True,
-                         timeout=600)
-    assert "2 passed" in out.stdout, out.stdout[-3000:] + out.stderr[-2000:]

@@ -10,7 +10,6 @@ Fixes go on a branch made from the version being reviewed (data.label_fixes). Th
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
 from pathlib import Path
 
@@ -99,6 +98,7 @@ def copy_for_fixes(mapped, dest: str, *, dest_creds: dict | None = None, chunk: 
     existing destination; a failed copy is removed (one sentence either way)."""
     import deeplake  # noqa: PLC0415 - Deep Lake only when a copy is made
 
+
     dest = (dest or "").strip()
     path = local_path(dest)
     if not dest or (path is not None and path.exists() and any(path.iterdir())) or \
@@ -107,7 +107,7 @@ def copy_for_fixes(mapped, dest: str, *, dest_creds: dict | None = None, chunk: 
                         "holds nothing yet.")
     try:
         if mapped.legacy_v3:
-            _convert_in_child(mapped.url, dest, dest_creds)
+            deeplake.convert(mapped.url, dest, dst_creds=dest_creds)
         else:
             _copy_rows(mapped.ds, deeplake.like(mapped.ds, dest, creds=dest_creds), chunk,
                        f"copy of {strip_secrets(mapped.url)} at {mapped.ref or 'its newest commit'}")
@@ -116,24 +116,6 @@ def copy_for_fixes(mapped, dest: str, *, dest_creds: dict | None = None, chunk: 
         raise DataError(f"Copying {strip_secrets(mapped.url)} to {dest} failed ({type(exc).__name__}); check that "
                         "the destination can be written and has room.") from None
     return dest
-
-
-def _convert(src: str, dest: str, dest_creds: dict | None) -> None:
-    import deeplake  # noqa: PLC0415 - in the child process
-
-    deeplake.convert(src, dest, dst_creds=dest_creds)
-
-
-def _convert_in_child(src: str, dest: str, dest_creds: dict | None) -> None:
-    """deeplake.convert in a spawned process: the conversion loads Deep Lake 3's reader, whose native threads
-    outlived it and crashed a long-lived process (the test suite's) with SIGSEGV some time later; the window
-    must not go the same way. A child that fails is one sentence (the caller removes what it wrote)."""
-    child = multiprocessing.get_context("spawn").Process(target=_convert, args=(src, dest, dest_creds),
-                                                         name="segstudio-convert", daemon=True)
-    child.start()
-    child.join()
-    if child.exitcode != 0:
-        raise RuntimeError(f"the conversion process ended with exit code {child.exitcode}")
 
 
 def _copy_rows(src, dst, chunk: int, message: str) -> None:

@@ -90,6 +90,9 @@ class DatasetPanel(QWidget):
         self.classRows = LatestTask(lambda key, _stop: rows_with_class(*key), "find the class's rows", self)
         self.classRows.ready.connect(self._on_class_rows)
         self.classRows.failed.connect(lambda m: self.message.emit(m, True))
+        self.versionRunsReader = LatestTask(lambda key, _stop: _runs_by_version(*key), "read the run cards", self)
+        self.versionRunsReader.ready.connect(self._show_version_runs)
+        self.versionRunsReader.failed.connect(lambda m: self.message.emit(m, True))
         self._class_rows: dict = {}
         self.importDialog: ImportCocoDialog | None = None
         self.importSummaryBox: QMessageBox | None = None
@@ -226,7 +229,7 @@ class DatasetPanel(QWidget):
     def readers(self) -> list[TaskRunner]:
         """Background tasks that only read (opens, checks): safe to abandon when the window closes."""
         return [self._opener, *self._abandoned, *self.checks.task.readers(), *self.queryBox.readers(),
-                *self.classRows.readers()]
+                *self.classRows.readers(), *self.versionRunsReader.readers()]
 
     def version_spec(self) -> str:
         """The version chosen for the open dataset ("" for the main branch's newest commit)."""
@@ -299,15 +302,21 @@ class DatasetPanel(QWidget):
         combo.blockSignals(False)
 
     def refresh_version_runs(self) -> None:
-        """Under the version list, the runs (from the run cards in the runs folder) trained on the version shown;
-        on each commit in the list, a tooltip naming the runs trained on it."""
-        from segstudio.engine.version_runs import runs_by_version, runs_line
-
+        """Under the version list, the runs (from the run cards in the runs folder, read off the GUI thread:
+        a folder may hold hundreds) trained on the version shown; on each commit, a tooltip naming its runs."""
         mapped = self.state.mapped
         if mapped is None or not str(mapped.ref):
             self.versionRunsLabel.setVisible(False)
             return
-        by_version = runs_by_version(self.runs_dir_fn(), mapped.url)
+        self.versionRunsReader.request((self.runs_dir_fn(), mapped.url))
+
+    @Slot(object, object)
+    def _show_version_runs(self, key: tuple, by_version: dict) -> None:
+        from segstudio.engine.version_runs import runs_line
+
+        mapped = self.state.mapped
+        if mapped is None or key != (self.runs_dir_fn(), mapped.url):
+            return   # another dataset or runs folder since: its own reading follows
         combo = self.versionCombo
         for i in range(combo.count()):
             spec = combo.itemData(i) or ""
@@ -432,3 +441,9 @@ class DatasetPanel(QWidget):
     def import_coco(self, images: str, annotations: str, dest: str, resume: bool = False) -> bool:
         """Run the COCO importer in a worker with a progress dialog (Cancel stops it); open the result."""
         return self.importer.start(images, annotations, dest, resume)
+
+
+def _runs_by_version(runs_dir: str, url: str) -> dict:
+    from segstudio.engine.version_runs import runs_by_version  # in the reader's thread
+
+    return runs_by_version(runs_dir, url)

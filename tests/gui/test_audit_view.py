@@ -17,6 +17,12 @@ def _audit_tab(window, rows: int, draws: int):
     _child(window, "auditDrawsSpin", QSpinBox).setValue(draws)
 
 
+def _assert_stale(window):
+    """The advice left the training form and the view says its figures are for what was set before."""
+    assert "Audit: " not in _child(window, "adviceLabel", QLabel).text()
+    assert "changed since this audit" in _child(window, "auditStatusLabel", QLabel).text()
+
+
 def test_the_audit_view_fills_its_table_marks_differences_and_advises(window, qtbot, screenshot_dir):
     _audit_tab(window, rows=12, draws=2)
     _child(window, "auditCompareCombo", QComboBox).setCurrentText("seed")
@@ -46,8 +52,7 @@ def test_the_audit_view_fills_its_table_marks_differences_and_advises(window, qt
     assert "Audit: " in advice
     window.grab().save(str(screenshot_dir / "gui_audit.png"))
     window.augmentPanel.minVisibilitySpin.setValue(0.3)   # another pipeline: the advice no longer holds
-    assert "Audit: " not in _child(window, "adviceLabel", QLabel).text()
-    assert "changed since this audit" in _child(window, "auditStatusLabel", QLabel).text()
+    _assert_stale(window)
 
 
 def test_another_model_makes_the_audit_stale(window, qtbot):
@@ -57,8 +62,7 @@ def test_another_model_makes_the_audit_stale(window, qtbot):
     qtbot.waitUntil(lambda: not view.runner.is_running() and view.result is not None, timeout=120000)
     assert "Audit: " in _child(window, "adviceLabel", QLabel).text()
     _child(window, "archCombo", QComboBox).setCurrentText("maskrcnn_mobilenet_v3_fpn")   # other anchors
-    assert "Audit: " not in _child(window, "adviceLabel", QLabel).text()
-    assert "changed since this audit" in _child(window, "auditStatusLabel", QLabel).text()
+    _assert_stale(window)
 
 
 def test_the_audit_can_be_cancelled(window, qtbot):

@@ -18,18 +18,19 @@ def test_the_version_shown_lists_the_runs_trained_on_it(make_window, qtbot, vers
     qtbot.waitUntil(lambda: window.state.ready and window.state.url == url, timeout=60000)
     label = window.findChild(QLabel, "versionRunsLabel")
     combo = window.findChild(QComboBox, "datasetVersionCombo")
-    assert label.isVisible() and label.text() == "Trained on this version: on-main."
+    qtbot.waitUntil(lambda: label.text() == "Trained on this version: on-main.", timeout=30000)   # read off-thread
+    assert label.isVisible()
     assert combo.itemData(combo.currentIndex(), Qt.ItemDataRole.ToolTipRole) == label.text()
     window.grab().save(str(screenshot_dir / "gui_version_runs.png"))
     exp = combo.findData("exp")
     combo.setCurrentIndex(exp)
     combo.activated.emit(exp)                                       # as a user's pick does
     qtbot.waitUntil(lambda: window.state.num_rows == 16, timeout=60000)
-    assert label.text() == "Trained on this version: on-exp."
+    qtbot.waitUntil(lambda: label.text() == "Trained on this version: on-exp.", timeout=30000)
     head = combo.findData(f"exp@{ids['exp']}")                      # exp's newest commit in its history
     assert combo.itemData(head, Qt.ItemDataRole.ToolTipRole) == "Trained on this version: on-exp."
     tag = combo.findData("v1")
     combo.setCurrentIndex(tag)
     combo.activated.emit(tag)
     qtbot.waitUntil(lambda: window.state.num_rows == 12, timeout=60000)
-    assert label.text() == "No run has trained on this version yet."
+    qtbot.waitUntil(lambda: label.text() == "No run has trained on this version yet.", timeout=30000)
