@@ -56,7 +56,7 @@ def test_ranking_thresholds_reviews_and_training_rows():
     weak = image([], [(rect(0, 0, 10, 10), CAR, 0.6)], image_id=1)
     found = find_candidates([weak, strong], training_rows=[1])
     assert [c.row for c in found] == [0, 1] and [c.training_row for c in found] == [False, True]
-    assert np.isclose(found[0].score, 0.95)
+    assert 0 < found[1].score < found[0].score <= 1                   # the surer prediction is the likelier error
     assert [c.row for c in find_candidates([weak, strong], thresholds={CAR: 0.9})] == [0]   # per-class confidence
     assert find_candidates([weak, strong], training_rows=[1], reviewed=[found[0].key()]) == [found[1]]   # reviewed
 
@@ -67,3 +67,14 @@ def test_an_annotation_off_to_one_side_of_its_object_is_a_sloppy_mask_not_a_miss
     assert kinds([img]) == [("sloppy_mask", 0, 0, 0, CAR - 1, CAR - 1)]
     other = image([(rect(10, 10, 26, 26), PERSON)], [(rect(4, 4, 20, 20), CAR, 0.9)])  # another class: two objects
     assert sorted(k[0] for k in kinds([other])) == ["missing", "spurious"]
+
+
+def test_a_disagreement_this_model_often_shows_on_right_labels_is_weaker_evidence():
+    odd = image([(rect(2, 2, 12, 12), CAR)], [(rect(2, 2, 12, 12), CAR, 0.9), (rect(25, 25, 35, 35), PERSON, 0.9)])
+    agreeing = [image([(rect(2, 2, 12, 12), CAR)], [(rect(2, 2, 12, 12), CAR, 0.9)], image_id=i) for i in range(1, 30)]
+    stray = [image([(rect(2, 2, 12, 12), CAR)], [(rect(2, 2, 12, 12), CAR, 0.9), (rect(25, 25, 35, 35), PERSON, 0.9)],
+                   image_id=i) for i in range(1, 30)]
+    careful = [c for c in find_candidates([odd] + agreeing) if c.row == 0]
+    careless = [c for c in find_candidates([odd] + stray) if c.row == 0]
+    assert [c.kind for c in careful] == [c.kind for c in careless] == ["missing"]
+    assert careful[0].score > 2 * careless[0].score     # a model that predicts unlabelled shapes everywhere

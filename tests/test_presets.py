@@ -29,6 +29,9 @@ def test_cpu_preset_is_the_default_model():
     cfg = load_preset("cpu")
     assert cfg.model == Config().model
     assert cfg.augment.image_size == Config().augment.image_size == 128
+    recipe = lambda c: (c.train.epochs, c.train.batch_size, c.train.optimizer, c.train.lr, c.train.weight_decay,  # noqa: E731
+                        c.train.schedule, c.train.warmup_iters, c.train.ema, c.eval.interval_epochs)
+    assert recipe(cfg) == recipe(Config())    # a config file that leaves the recipe out gets the cpu preset's
 
 
 def test_gpu_and_tutorial_presets_say_what_they_promise():

@@ -9,19 +9,23 @@ Four kinds, each from the same IoU matrices the evaluation's matching uses (engi
                clearly less than this model's masks usually do (SLOPPY_RATIO of the median mask IoU);
 - spurious:    an annotation that no prediction of any class supports (none above SUPPORT_SCORE overlaps it
                with box IoU >= SUPPORT_IOU).
-The score ranks candidates across kinds (0..1, higher first), roughly the chance the label is wrong: the
-prediction's confidence weighted by how clear the disagreement is; for a sloppy mask, how far its mask IoU
-falls below the usual one of this model on this data; for a spurious annotation, how surprising the lack of
-support is given how often the model supports annotations of that size (Bayes with ERROR_PRIOR: a model that
-misses a tenth of the small objects makes an unsupported small annotation weak evidence). The calibration
-comes from all the images ranked together (Stats).
+The score ranks candidates across kinds (0..1, higher first): the chance the label is wrong given the
+disagreement, by Bayes with ERROR_PRIOR. A wrong label shows the disagreement with a chance that grows
+with its strength (the prediction's confidence; the box overlap for a wrong class; how far the mask IoU
+falls below this model's usual one for a sloppy mask; no support at all for a spurious annotation); a
+right label shows it as often as this model disagrees that way on these images: the share of its
+confident predictions, at that confidence, that match nothing or another class; the share of its masks,
+at that size, that are as poor; the share of annotations, at that size, it leaves unsupported. So a
+model that often predicts shapes nobody labelled makes a missing annotation weak evidence, and one that
+rarely confuses two classes makes its confident confusion strong evidence. The yardstick (Stats) comes
+from all the images ranked together, drawn towards usual rates where they are few.
 
 Predictions on rows the model trained on are biased towards the labels (it learnt them, errors included):
 `quick` candidates say which rows were training rows; k-fold cross-prediction avoids the bias.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -41,6 +45,9 @@ ERROR_PRIOR = 0.05     # share of annotations assumed wrong before any evidence 
 SLOPPY_RATIO = 0.67    # a mask overlapping its prediction less than this share of the usual mask IoU is sloppy
 USUAL_MASK_IOU = 0.75  # the usual mask IoU until 20 matched pairs say otherwise (0.67 * 0.75 = MASK_DISAGREE)
 SIZE_BINS = 4          # annotations are grouped by area (quantiles) to estimate the model's support rate
+USUAL_SUPPORT = 0.9    # until the images say otherwise: the share of annotations a model supports ...
+USUAL_DISAGREEMENT = 0.1   # ... and of its confident predictions that disagree with a label in a given way
+PSEUDO_CASES = 10      # how many cases those assumptions weigh against what the images show
 
 
 @dataclass(frozen=True)
@@ -64,10 +71,23 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Stats:
-    """What the model usually does on these images: its support rate per annotation size, its usual mask IoU."""
+    """What the model usually does on these images, the yardstick its disagreements are measured against:
+    how often it supports an annotation (per annotation size), its usual mask IoU (per size), and how often a
+    confident prediction of its matches nothing, or matches an annotation of another class (per score), or
+    a same-class one with a poor mask (per size)."""
     area_edges: np.ndarray     # SIZE_BINS - 1 inner edges of annotation box areas
     support_rate: np.ndarray   # per size bin: the share of annotations some prediction supports
     mask_iou: np.ndarray       # per size bin: the median mask IoU of confident same-class matches
+    score_edges: np.ndarray = field(default_factory=lambda: np.zeros(0))   # inner edges of confident scores
+    rates: dict = field(default_factory=dict)   # kind -> per-bin share of such disagreements (score or size bins)
+
+    def posterior(self, kind: str, evidence: float, bin_value: float) -> float:
+        """The chance the label is wrong given a disagreement of `kind` whose strength (0..1) is `evidence`:
+        Bayes with ERROR_PRIOR, where a wrong label shows the disagreement with chance `evidence` and a right
+        one with this model's usual rate of it (bin_value: the score, or the annotation's area)."""
+        edges = self.area_edges if kind == "sloppy_mask" else self.score_edges
+        r = self.rates[kind][np.searchsorted(edges, bin_value)]
+        return ERROR_PRIOR * evidence / (ERROR_PRIOR * evidence + (1 - ERROR_PRIOR) * r)
 
     def spurious_scores(self, areas: np.ndarray, strongest: np.ndarray) -> np.ndarray:
         r = self.support_rate[np.searchsorted(self.area_edges, areas)]
@@ -88,59 +108,123 @@ class _Image:
         self.supported = ((self.box >= SUPPORT_IOU) & (image.pred_scores[:, None] >= SUPPORT_SCORE)).any(axis=0) \
             if len(image.pred_scores) else np.zeros(len(image.gt_labels), bool)
         # an annotation some fairly sure prediction of its own class matches
+        self.judged: list[_Judged] = []   # filled by stats_of
         self.covered = (self.same & self.half_sure[:, None] & (self.box >= MATCH_IOU)).any(axis=0) \
             if len(image.pred_scores) else np.zeros(len(image.gt_labels), bool)
 
 
 def stats_of(views: list[_Image]) -> Stats:
+    """The yardstick, from all the images together; also judges every view's confident predictions."""
     areas = np.concatenate([v.areas[v.real] for v in views] or [np.zeros(0)])
     supported = np.concatenate([v.supported[v.real] for v in views] or [np.zeros(0, bool)])
+    edges = _quantile_edges(areas)
+    rate = _rates(np.searchsorted(edges, areas), supported, len(edges) + 1, USUAL_SUPPORT)
+    usual = _usual_mask_iou(views, edges)
+    for v in views:
+        v.judged = _judge(v, usual[np.searchsorted(edges, v.areas)] if len(v.areas) else usual[:0])
+    judged = [j for v in views for j in v.judged]
+    scores = np.array([j.score for j in judged])
+    score_edges = _quantile_edges(scores)
+    score_bins = np.searchsorted(score_edges, scores)
+    kinds = np.array([j.kind for j in judged], dtype=object)
+    same = [j for j in judged if j.gt == j.label]
+    rates = {kind: _rates(score_bins, kinds == kind, len(score_edges) + 1, USUAL_DISAGREEMENT)
+             for kind in ("missing", "wrong_class")}
+    rates["sloppy_mask"] = _rates(np.searchsorted(edges, np.array([j.area for j in same])),
+                                  np.array([j.kind == "sloppy_mask" for j in same], bool), len(edges) + 1,
+                                  USUAL_DISAGREEMENT)
+    return Stats(edges, rate, usual, score_edges, rates)
+
+
+def _quantile_edges(values: np.ndarray) -> np.ndarray:
+    inner = np.linspace(0, 1, SIZE_BINS + 1)[1:-1]
+    return np.quantile(values, inner) if len(values) else np.zeros(SIZE_BINS - 1)
+
+
+def _rates(bins: np.ndarray, hits: np.ndarray, n: int, usual: float) -> np.ndarray:
+    """Per bin, the share of hits, drawn towards `usual` as if PSEUDO_CASES cases had shown it (a bin with few
+    cases says little)."""
+    return np.array([(hits[bins == b].sum() + PSEUDO_CASES * usual) / ((bins == b).sum() + PSEUDO_CASES)
+                     for b in range(n)])
+
+
+def _usual_mask_iou(views: list[_Image], edges: np.ndarray) -> np.ndarray:
+    """Per size bin, the median mask IoU of confident same-class predictions whose boxes agree well."""
     ious, iou_areas = [np.zeros(0)], [np.zeros(0)]
     for v in views:
         pairs = v.same & (v.box >= BOX_AGREE) & v.sure[:, None] & v.real[None, :]
         ious.append(v.seg[pairs])
         iou_areas.append(np.broadcast_to(v.areas[None, :], pairs.shape)[pairs])
-    edges = np.quantile(areas, np.linspace(0, 1, SIZE_BINS + 1)[1:-1]) if len(areas) else np.zeros(SIZE_BINS - 1)
-    bins = np.searchsorted(edges, areas)
-    rate = np.array([(supported[bins == b].sum() + 1) / ((bins == b).sum() + 2) for b in range(SIZE_BINS)])
     ious = np.concatenate(ious)
     iou_bins = np.searchsorted(edges, np.concatenate(iou_areas))
     overall = float(np.median(ious)) if len(ious) >= 20 else USUAL_MASK_IOU
-    usual = np.array([np.median(ious[iou_bins == b]) if (iou_bins == b).sum() >= 20 else overall
-                      for b in range(SIZE_BINS)])
-    return Stats(edges, rate, usual)
+    return np.array([np.median(ious[iou_bins == b]) if (iou_bins == b).sum() >= 20 else overall
+                     for b in range(len(edges) + 1)])
+
+
+@dataclass(frozen=True)
+class _Judged:
+    """One confident prediction against the annotation it overlaps most, and what their disagreement is."""
+    p: int            # the prediction
+    j: int            # the annotation (-1: the image has none)
+    best: float       # their box IoU
+    seg: float        # their mask IoU
+    usual: float      # this model's usual mask IoU at the annotation's size
+    area: float       # the annotation's box area
+    gt: int           # the annotation's class (1-based; 0: none)
+    label: int        # the prediction's class (1-based)
+    score: float
+    kind: str         # "missing", "wrong_class", "sloppy_mask", or "" where they agree
+
+
+def _judge(v: _Image, usual: np.ndarray) -> list[_Judged]:
+    image, sure = v.image, np.flatnonzero(v.sure)
+    if not len(sure):
+        return []
+    scores, labels = image.pred_scores[sure].tolist(), image.pred_labels[sure].tolist()
+    if not len(image.gt_labels):
+        return [_Judged(p, -1, 0.0, 0.0, 1.0, 0.0, 0, label, s, "missing")
+                for p, s, label in zip(sure.tolist(), scores, labels)]
+    overlaps = np.where(v.real[None, :], v.box[sure], 0.0)
+    js = overlaps.argmax(axis=1)
+    best, seg = overlaps[np.arange(len(sure)), js], v.seg[sure, js]
+    out = []
+    for p, j, b, m, s, label in zip(sure.tolist(), js.tolist(), best.tolist(), seg.tolist(), scores, labels):
+        gt, u = int(image.gt_labels[j]), float(usual[j])
+        out.append(_Judged(p, j, b, m, u, float(v.areas[j]), gt, label, s, _kind(b, m, u, gt, label, v.covered[j])))
+    return out
+
+
+def _kind(best: float, seg: float, usual: float, gt: int, label: int, covered: bool) -> str:
+    misplaced = best >= MISPLACED_IOU and gt == label and not covered
+    if best < MATCH_IOU and not misplaced:
+        return "missing"
+    if gt != label and not covered:
+        return "wrong_class"
+    if gt == label and seg < SLOPPY_RATIO * usual:
+        return "sloppy_mask"
+    return ""
 
 
 def _candidates_of(v: _Image, stats: Stats) -> list[Candidate]:
     image, row = v.image, v.image.row
     out = []
-    sure = np.flatnonzero(v.sure)
-    if len(sure) and len(image.gt_labels):
-        overlaps = np.where(v.real[None, :], v.box[sure], 0.0)
-        js = overlaps.argmax(axis=1)
-        best = overlaps[np.arange(len(sure)), js]
-        seg = v.seg[sure, js]
-        usual = stats.mask_iou[np.searchsorted(stats.area_edges, v.areas[js])]
-        gts = image.gt_labels[js]
-        rows = zip(sure.tolist(), js.tolist(), best.tolist(), seg.tolist(), usual.tolist(), gts.tolist())
-    else:
-        rows = ((p, -1, 0.0, 0.0, 1.0, 0) for p in sure.tolist())
-    scores, preds, covered = image.pred_scores.tolist(), image.pred_labels.tolist(), v.covered.tolist()
-    for p, j, best, seg, usual, gt in rows:
-        s, label = scores[p], preds[p]
-        misplaced = best >= MISPLACED_IOU and gt == label and not covered[j]
-        if best < MATCH_IOU and not misplaced:
-            out.append(Candidate("missing", row, s * (1 - best), prediction=p, proposed=label - 1))
-        elif gt != label and not covered[j]:
-            out.append(Candidate("wrong_class", row, s * best, annotation=j, prediction=p, label=gt - 1,
-                                 proposed=label - 1))
-        elif gt == label and seg < SLOPPY_RATIO * usual:
-            out.append(Candidate("sloppy_mask", row, s * max(0.0, 1 - seg / usual), annotation=j, prediction=p,
-                                 label=label - 1, proposed=label - 1))
+    for d in v.judged:
+        if d.kind == "missing":
+            score = stats.posterior("missing", d.score * (1 - d.best), d.score)
+            out.append(Candidate("missing", row, score, prediction=d.p, proposed=d.label - 1))
+        elif d.kind == "wrong_class":
+            score = stats.posterior("wrong_class", d.score * d.best, d.score)
+            out.append(Candidate("wrong_class", row, score, annotation=d.j, prediction=d.p, label=d.gt - 1,
+                                 proposed=d.label - 1))
+        elif d.kind == "sloppy_mask":
+            score = stats.posterior("sloppy_mask", d.score * max(0.0, 1 - d.seg / d.usual), d.area)
+            out.append(Candidate("sloppy_mask", row, score, annotation=d.j, prediction=d.p, label=d.label - 1,
+                                 proposed=d.label - 1))
     lonely = np.flatnonzero(v.real & ~v.supported)
     if len(lonely):
         near = v.box[:, lonely] >= SUPPORT_IOU
-        strongest = np.where(near, image.pred_scores[:, None], 0.0).max(axis=0) if len(scores) \
+        strongest = np.where(near, image.pred_scores[:, None], 0.0).max(axis=0) if len(image.pred_scores) \
             else np.zeros(len(lonely))
         labels = image.gt_labels[lonely].tolist()
         for j, score, label in zip(lonely.tolist(), stats.spurious_scores(v.areas[lonely], strongest).tolist(), labels):
@@ -149,13 +233,16 @@ def _candidates_of(v: _Image, stats: Stats) -> list[Candidate]:
 
 
 def _one_per_annotation(cands: list[Candidate]) -> list[Candidate]:
-    """An annotation is proposed once, by its strongest candidate (several predictions may hit it)."""
-    seen, out = set(), []
-    for c in sorted(cands, key=lambda c: -c.score):
-        if c.annotation >= 0 and (c.row, c.annotation) in seen:
-            continue
-        seen.add((c.row, c.annotation))
-        out.append(c)
+    """An annotation is proposed once (several predictions may hit it), with its strongest evidence: by a
+    candidate that proposes a fix (a prediction) when there is one, else as spurious."""
+    best: dict = {}
+    for c in cands:
+        key = (c.row, c.annotation) if c.annotation >= 0 else (c.row, -1 - c.prediction)
+        best.setdefault(key, []).append(c)
+    out = []
+    for group in best.values():
+        fix = max(group, key=lambda c: (c.prediction >= 0, c.score))
+        out.append(replace(fix, score=max(c.score for c in group)))
     return out
 
 
