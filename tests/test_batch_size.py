@@ -74,4 +74,4 @@ def test_a_run_with_auto_records_the_chosen_size(tmp_path):
     chosen = cpu_batch_size(torch.get_num_threads(), 64)
     assert any(f'"auto" chose {chosen} ' in w.message for w in rec.of("warning"))
     assert load_config(tmp_path / "runs" / "t" / "config.toml").train.batch_size == chosen
-    assert resolve_batch_size(Config(), torch.device("cpu")).train.batch_size == 4   # not "auto": unchanged
+    assert resolve_batch_size(Config(), torch.device("cpu")).train.batch_size == 8   # not "auto": unchanged

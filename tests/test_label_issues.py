@@ -1,6 +1,5 @@
 """Likely label errors: each kind found on an image built to contain exactly that one error, and nothing on
 an image whose labels agree with the predictions."""
-import numpy as np
 from eval_cases import image, rect
 
 from segstudio.engine.label_issues import find_candidates
@@ -53,7 +52,7 @@ def test_an_annotation_no_prediction_supports_is_spurious():
 
 def test_ranking_thresholds_reviews_and_training_rows():
     strong = image([], [(rect(0, 0, 10, 10), CAR, 0.95)], image_id=0)
-    weak = image([], [(rect(0, 0, 10, 10), CAR, 0.6)], image_id=1)
+    weak = image([], [(rect(0, 0, 10, 10), CAR, 0.4)], image_id=1)
     found = find_candidates([weak, strong], training_rows=[1])
     assert [c.row for c in found] == [0, 1] and [c.training_row for c in found] == [False, True]
     assert 0 < found[1].score < found[0].score <= 1                   # the surer prediction is the likelier error

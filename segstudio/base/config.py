@@ -106,8 +106,8 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = _opt(18, min=1, max=100000)
-    batch_size: int = _opt(4, min=1, max=1024, auto=True,
+    epochs: int = _opt(44, min=1, max=100000)
+    batch_size: int = _opt(8, min=1, max=1024, auto=True,
                            help='images per step; "auto": chosen when a new run starts (CUDA: the largest that '
                                 "fits 60% of free GPU memory; CPU: 2 per thread at 128 px) and recorded in the run "
                                 "card")
@@ -146,7 +146,7 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    interval_epochs: int = _opt(4, min=0, help="evaluate every N epochs; 0 only at the end")
+    interval_epochs: int = _opt(2, min=0, help="evaluate every N epochs; 0 only at the end")
     score_threshold: float = _opt(0.05, min=0.0, max=1.0)
     max_images: int = _opt(0, min=0, help="evaluate at most this many validation images (0: all)")
     early_stopping_patience: int = _opt(0, min=0, help="stop after this many evaluations without a gain in "

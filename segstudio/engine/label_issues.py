@@ -10,15 +10,17 @@ Four kinds, each from the same IoU matrices the evaluation's matching uses (engi
 - spurious:    an annotation that no prediction of any class supports (none above SUPPORT_SCORE overlaps it
                with box IoU >= SUPPORT_IOU).
 The score ranks candidates across kinds (0..1, higher first): the chance the label is wrong given the
-disagreement, by Bayes with ERROR_PRIOR. A wrong label shows the disagreement with a chance that grows
-with its strength (the prediction's confidence; the box overlap for a wrong class; how far the mask IoU
-falls below this model's usual one for a sloppy mask; no support at all for a spurious annotation); a
-right label shows it as often as this model disagrees that way on these images: the share of its
-confident predictions, at that confidence, that match nothing or another class; the share of its masks,
-at that size, that are as poor; the share of annotations, at that size, it leaves unsupported. So a
-model that often predicts shapes nobody labelled makes a missing annotation weak evidence, and one that
-rarely confuses two classes makes its confident confusion strong evidence. The yardstick (Stats) comes
-from all the images ranked together, drawn towards usual rates where they are few.
+disagreement, on one scale for all kinds. If ERROR_PRIOR of the labels are wrong, then among this model's
+predictions in one score bin, those over unlabelled objects number about ERROR_PRIOR / (1 - ERROR_PRIOR)
+times those over labelled ones; their share of the bin's unmatched predictions is the chance an unmatched
+one is a missing annotation. Likewise for another class (against same-class matches at that score), a
+poor mask (against good masks at that size) and no support (ERROR_PRIOR of the annotations against the
+unsupported share at that size). So a model that often predicts shapes nobody labelled makes a missing
+annotation weak evidence, and one that rarely confuses two classes makes its confusion strong evidence.
+Within a bin, the prediction's confidence and how clear the disagreement is order the candidates. The
+yardstick (Stats) comes from all the images ranked together, drawn towards usual rates where they are few.
+Predictions count from half the confident threshold (a model's scores on the objects it is unsure of
+are what a missing annotation most often gets).
 
 Predictions on rows the model trained on are biased towards the labels (it learnt them, errors included):
 `quick` candidates say which rows were training rows; k-fold cross-prediction avoids the bias.
@@ -78,20 +80,22 @@ class Stats:
     area_edges: np.ndarray     # SIZE_BINS - 1 inner edges of annotation box areas
     support_rate: np.ndarray   # per size bin: the share of annotations some prediction supports
     mask_iou: np.ndarray       # per size bin: the median mask IoU of confident same-class matches
-    score_edges: np.ndarray = field(default_factory=lambda: np.zeros(0))   # inner edges of confident scores
-    rates: dict = field(default_factory=dict)   # kind -> per-bin share of such disagreements (score or size bins)
+    score_edges: np.ndarray = field(default_factory=lambda: np.zeros(0))   # inner edges of prediction scores
+    ratios: dict = field(default_factory=dict)   # kind -> per bin: agreements per disagreement of that kind
 
-    def posterior(self, kind: str, evidence: float, bin_value: float) -> float:
-        """The chance the label is wrong given a disagreement of `kind` whose strength (0..1) is `evidence`:
-        Bayes with ERROR_PRIOR, where a wrong label shows the disagreement with chance `evidence` and a right
-        one with this model's usual rate of it (bin_value: the score, or the annotation's area)."""
+    def posterior(self, kind: str, strength: float, bin_value: float) -> float:
+        """The chance the label is wrong given a disagreement of `kind` (strength 0..1): if ERROR_PRIOR of the
+        labels are wrong, the disagreements a wrong label explains in this bin number ERROR_PRIOR / (1 -
+        ERROR_PRIOR) times its agreements, out of all its disagreements (bin_value: the prediction's score, or
+        the annotation's area for a sloppy mask)."""
         edges = self.area_edges if kind == "sloppy_mask" else self.score_edges
-        r = self.rates[kind][np.searchsorted(edges, bin_value)]
-        return ERROR_PRIOR * evidence / (ERROR_PRIOR * evidence + (1 - ERROR_PRIOR) * r)
+        ratio = self.ratios[kind][np.searchsorted(edges, bin_value)]
+        return min(1.0, ERROR_PRIOR / (1 - ERROR_PRIOR) * ratio * strength)
 
     def spurious_scores(self, areas: np.ndarray, strongest: np.ndarray) -> np.ndarray:
+        """ERROR_PRIOR of the annotations, all unsupported, out of the unsupported ones of that size."""
         r = self.support_rate[np.searchsorted(self.area_edges, areas)]
-        return ERROR_PRIOR / (ERROR_PRIOR + (1 - ERROR_PRIOR) * (1 - r)) * (1 - strongest)
+        return np.minimum(1.0, ERROR_PRIOR / (1 - r)) * (1 - strongest)
 
 
 class _Image:
@@ -125,20 +129,26 @@ def stats_of(views: list[_Image]) -> Stats:
     judged = [j for v in views for j in v.judged]
     scores = np.array([j.score for j in judged])
     score_edges = _quantile_edges(scores)
-    score_bins = np.searchsorted(score_edges, scores)
     kinds = np.array([j.kind for j in judged], dtype=object)
-    same = [j for j in judged if j.gt == j.label]
-    rates = {kind: _rates(score_bins, kinds == kind, len(score_edges) + 1, USUAL_DISAGREEMENT)
-             for kind in ("missing", "wrong_class")}
-    rates["sloppy_mask"] = _rates(np.searchsorted(edges, np.array([j.area for j in same])),
-                                  np.array([j.kind == "sloppy_mask" for j in same], bool), len(edges) + 1,
-                                  USUAL_DISAGREEMENT)
-    return Stats(edges, rate, usual, score_edges, rates)
+    matched = np.array([j.best >= MATCH_IOU for j in judged], bool)
+    same = np.array([j.gt == j.label for j in judged], bool) & matched
+    by_score, n = np.searchsorted(score_edges, scores), len(score_edges) + 1
+    ratios = {"missing": _ratios(by_score, matched, kinds == "missing", n),
+              "wrong_class": _ratios(by_score, same, kinds == "wrong_class", n),
+              "sloppy_mask": _ratios(np.searchsorted(edges, np.array([j.area for j in judged])), same & (kinds == ""),
+                                     kinds == "sloppy_mask", len(edges) + 1)}
+    return Stats(edges, rate, usual, score_edges, ratios)
 
 
 def _quantile_edges(values: np.ndarray) -> np.ndarray:
     inner = np.linspace(0, 1, SIZE_BINS + 1)[1:-1]
     return np.quantile(values, inner) if len(values) else np.zeros(SIZE_BINS - 1)
+
+
+def _ratios(bins: np.ndarray, agree: np.ndarray, disagree: np.ndarray, n: int) -> np.ndarray:
+    """Per bin, agreements per disagreement, each side drawn towards USUAL_DISAGREEMENT by PSEUDO_CASES."""
+    return np.array([(agree[bins == b].sum() + PSEUDO_CASES * (1 - USUAL_DISAGREEMENT))
+                     / (disagree[bins == b].sum() + PSEUDO_CASES * USUAL_DISAGREEMENT) for b in range(n)])
 
 
 def _rates(bins: np.ndarray, hits: np.ndarray, n: int, usual: float) -> np.ndarray:
@@ -178,7 +188,7 @@ class _Judged:
 
 
 def _judge(v: _Image, usual: np.ndarray) -> list[_Judged]:
-    image, sure = v.image, np.flatnonzero(v.sure)
+    image, sure = v.image, np.flatnonzero(v.half_sure)
     if not len(sure):
         return []
     scores, labels = image.pred_scores[sure].tolist(), image.pred_labels[sure].tolist()
