@@ -135,7 +135,7 @@ class TrainConfig:
                                           help="class balancing (LVIS repeat-factor sampling): images whose "
                                                "rarest class is in fewer than this fraction of training images "
                                                "repeat (e.g. 0.01-0.1); 0 disables")
-    ema: bool = _opt(True, help="keep an exponential moving average of the weights (BatchNorm statistics "
+    ema: bool = _opt(False, help="keep an exponential moving average of the weights (BatchNorm statistics "
                                  "included), evaluate it beside the model, and let best.pt hold whichever scores "
                                  "higher; costs a second evaluation and a second copy of the weights")
     ema_decay: float = _opt(0.999, min=0.0, max=0.99999, help="the average's decay per iteration, reached after a "

@@ -43,7 +43,7 @@ MISPLACED_IOU = 0.1    # a prediction overlapping an otherwise unmatched annotat
                        # (but under MATCH_IOU) says the annotation's mask is misplaced: a sloppy mask
 SUPPORT_IOU = 0.3      # a prediction overlapping an annotation at least this much supports it ...
 SUPPORT_SCORE = 0.1    # ... when it is at least this confident
-ERROR_PRIOR = 0.05     # share of annotations assumed wrong before any evidence (ranks spurious candidates)
+ERROR_PRIOR = 0.05     # share of annotations assumed wrong before any evidence (scales every kind's chance)
 SLOPPY_RATIO = 0.67    # a mask overlapping its prediction less than this share of the usual mask IoU is sloppy
 USUAL_MASK_IOU = 0.75  # the usual mask IoU until 20 matched pairs say otherwise (0.67 * 0.75 = MASK_DISAGREE)
 SIZE_BINS = 4          # annotations are grouped by area (quantiles) to estimate the model's support rate
@@ -111,8 +111,8 @@ class _Image:
         self.same = image.pred_labels[:, None] == image.gt_labels[None, :]
         self.supported = ((self.box >= SUPPORT_IOU) & (image.pred_scores[:, None] >= SUPPORT_SCORE)).any(axis=0) \
             if len(image.pred_scores) else np.zeros(len(image.gt_labels), bool)
-        # an annotation some fairly sure prediction of its own class matches
         self.judged: list[_Judged] = []   # filled by stats_of
+        # an annotation some fairly sure prediction of its own class matches
         self.covered = (self.same & self.half_sure[:, None] & (self.box >= MATCH_IOU)).any(axis=0) \
             if len(image.pred_scores) else np.zeros(len(image.gt_labels), bool)
 
@@ -216,19 +216,25 @@ def _kind(best: float, seg: float, usual: float, gt: int, label: int, covered: b
     return ""
 
 
+def _tie(score: float) -> float:
+    """The prediction's confidence as a small factor: its bin already says how much that confidence is worth,
+    so within a bin it only orders candidates."""
+    return 0.9 + 0.1 * score
+
+
 def _candidates_of(v: _Image, stats: Stats) -> list[Candidate]:
     image, row = v.image, v.image.row
     out = []
     for d in v.judged:
         if d.kind == "missing":
-            score = stats.posterior("missing", d.score * (1 - d.best), d.score)
+            score = stats.posterior("missing", _tie(d.score) * (1 - d.best), d.score)
             out.append(Candidate("missing", row, score, prediction=d.p, proposed=d.label - 1))
         elif d.kind == "wrong_class":
-            score = stats.posterior("wrong_class", d.score * d.best, d.score)
+            score = stats.posterior("wrong_class", _tie(d.score) * d.best, d.score)
             out.append(Candidate("wrong_class", row, score, annotation=d.j, prediction=d.p, label=d.gt - 1,
                                  proposed=d.label - 1))
         elif d.kind == "sloppy_mask":
-            score = stats.posterior("sloppy_mask", d.score * max(0.0, 1 - d.seg / d.usual), d.area)
+            score = stats.posterior("sloppy_mask", _tie(d.score) * max(0.0, 1 - d.seg / d.usual), d.area)
             out.append(Candidate("sloppy_mask", row, score, annotation=d.j, prediction=d.p, label=d.label - 1,
                                  proposed=d.label - 1))
     lonely = np.flatnonzero(v.real & ~v.supported)
