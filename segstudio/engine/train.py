@@ -9,6 +9,7 @@ to it and `overrides` ({"train.lr": 1e-4}) change its settings.
 """
 from __future__ import annotations
 
+import math
 import time
 import traceback
 from dataclasses import dataclass
@@ -241,7 +242,7 @@ def evaluate(run: Run, state: LoopState, should_stop: Callable[[], bool]) -> dic
 def evaluation_progress(run: Run, state: LoopState, images: int, every_s: float = 1.0) -> Callable[[int], None]:
     """How far an evaluation got, told to the window and the terminal about once a second (a long evaluation
     showed a full bar and nothing else for minutes); not written to metrics.jsonl."""
-    started, last = time.perf_counter(), [0.0]
+    started, last = time.perf_counter(), [-math.inf]   # the first call is always told
 
     def progress(done: int) -> None:
         now = time.perf_counter()
