@@ -5,6 +5,7 @@ writes last.pt and returns within an iteration); a second one aborts at once.
 """
 from __future__ import annotations
 
+import math
 import signal
 import sys
 import threading
@@ -55,7 +56,7 @@ class ConsoleReporter:
         stream = self.stream
         self.tty = hasattr(stream, "isatty") and stream.isatty()
         self.bar = None
-        self._last_line = 0.0
+        self._last_line = -math.inf   # the first line is always printed
 
     def __call__(self, event) -> None:
         kind = event.kind

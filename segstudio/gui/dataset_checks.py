@@ -6,6 +6,7 @@ worker reads the label column (then they are cached), and the check of a fixed s
 """
 from __future__ import annotations
 
+import math
 import textwrap
 import time
 
@@ -210,7 +211,7 @@ def _check(job, should_stop, report):
 
 def _throttled(progress, every_s: float = 0.2):
     """`progress` called at most every `every_s` seconds (and for the last step): signals stay few."""
-    last = [0.0]
+    last = [-math.inf]   # the first call goes through
 
     def call(phase: str, done: int, total: int) -> None:
         now = time.monotonic()

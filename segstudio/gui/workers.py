@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import threading
 import time
 import traceback
@@ -302,7 +303,7 @@ class _TrainWorker(QObject):
         self._extend = extend_epochs
         self._flush_s = flush_s
         self._pending: list[Event] = []
-        self._last_flush = 0.0
+        self._last_flush = -math.inf   # the first batch goes at once
         self._frozen: set[str] = set()
 
     def _on_event(self, event) -> None:
