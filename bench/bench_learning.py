@@ -45,23 +45,6 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def with_values(cfg, values: dict):
-    """`cfg` with {"section.key": value} replaced (validated as a config file would be)."""
-    from segstudio.base.config import config_from_dict, config_to_dict
-
-    tree = config_to_dict(cfg)
-    for key, value in values.items():
-        section, _, name = key.partition(".")
-        tree[section][name] = value
-    return config_from_dict(tree)
-
-
-def parsed_overrides(pairs: list[str]) -> dict:
-    import tomllib
-
-    return {key: tomllib.loads(f"v = {raw}")["v"] for key, _, raw in (p.partition("=") for p in pairs)}
-
-
 def dataset_url(path: str, workdir: Path) -> str:
     """The dataset to train on: a COCO folder (images/ + annotations.json) is imported once into workdir."""
     folder = Path(path) if path else None
@@ -77,9 +60,10 @@ def dataset_url(path: str, workdir: Path) -> str:
 
 
 def arm_config(arm: str, overrides: dict, url: str, seed: int, runs_dir: Path):
+    from segstudio.base.config import apply_overrides
     from segstudio.base.config_presets import load_preset
 
-    cfg = with_values(load_preset("cpu"), BEFORE if arm == "before" else overrides)
+    cfg = apply_overrides(load_preset("cpu"), BEFORE if arm == "before" else overrides)
     cfg.data.url, cfg.train.device, cfg.train.seed = url, "cpu", seed
     cfg.train.runs_dir, cfg.train.run_name, cfg.train.tensorboard = str(runs_dir), f"{arm}-seed{seed}", False
     return cfg
@@ -122,7 +106,9 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     arms = [a for a in args.arms.split(",") if a]
     seeds = [int(s) for s in args.seeds.split(",") if s]
-    overrides = parsed_overrides(args.set)
+    from segstudio.base.config import parse_overrides
+
+    overrides = parse_overrides(args.set)
     workdir = Path(args.runs_dir or tempfile.mkdtemp(prefix="bench-learning-"))
     url = dataset_url(args.dataset, workdir)
     results: dict = {arm: {} for arm in arms}

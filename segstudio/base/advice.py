@@ -11,7 +11,8 @@ import math
 from segstudio.base.config import Config
 
 # Below this, Mask R-CNN from random weights stays near AP 0: the CPU preset on the demo data is at mask AP50
-# 0.000 after 60 iterations and about 0.3 after 600 (10 minutes on 2 cores; bench/bench_learning.py).
+# 0.000 after 60 iterations, about 0.3 after 600 and 0.34-0.49 after 780-840 (10 minutes on 2 cores;
+# bench/bench_learning.py, three seeds).
 FROM_SCRATCH_MIN_ITERS = 300
 
 

@@ -27,7 +27,7 @@ Predictions on rows the model trained on are biased towards the labels (it learn
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -80,8 +80,8 @@ class Stats:
     area_edges: np.ndarray     # SIZE_BINS - 1 inner edges of annotation box areas
     support_rate: np.ndarray   # per size bin: the share of annotations some prediction supports
     mask_iou: np.ndarray       # per size bin: the median mask IoU of confident same-class matches
-    score_edges: np.ndarray = field(default_factory=lambda: np.zeros(0))   # inner edges of prediction scores
-    ratios: dict = field(default_factory=dict)   # kind -> per bin: agreements per disagreement of that kind
+    score_edges: np.ndarray    # SIZE_BINS - 1 inner edges of confident predictions' scores
+    ratios: dict               # kind -> per bin: agreements per disagreement of that kind
 
     def posterior(self, kind: str, strength: float, bin_value: float) -> float:
         """The chance the label is wrong given a disagreement of `kind` (strength 0..1): if ERROR_PRIOR of the
