@@ -1,5 +1,6 @@
 """Likely label errors: each kind found on an image built to contain exactly that one error, and nothing on
 an image whose labels agree with the predictions."""
+import numpy as np
 from eval_cases import image, rect
 
 from segstudio.engine.label_issues import find_candidates
@@ -77,3 +78,13 @@ def test_a_disagreement_this_model_often_shows_on_right_labels_is_weaker_evidenc
     careless = [c for c in find_candidates([odd] + stray) if c.row == 0]
     assert [c.kind for c in careful] == [c.kind for c in careless] == ["missing"]
     assert careful[0].score > 2 * careless[0].score     # a model that predicts unlabelled shapes everywhere
+
+
+def test_strong_evidence_is_never_capped_so_it_still_orders():
+    agreeing = [image([(rect(5, 5, 20, 20), CAR)], [(rect(5, 5, 20, 20), CAR, s)], image_id=i)
+                for i, s in enumerate(np.linspace(0.55, 0.99, 300))]
+    sure = image([(rect(5, 5, 20, 20), CAR)], [(rect(5, 5, 20, 20), PERSON, 0.99)], image_id=300)
+    unsure = image([(rect(5, 5, 20, 20), CAR)], [(rect(5, 5, 20, 20), PERSON, 0.97)], image_id=301)
+    found = find_candidates(agreeing + [unsure, sure])
+    assert [(c.kind, c.row) for c in found] == [("wrong_class", 300), ("wrong_class", 301)]
+    assert 0.5 < found[1].score < found[0].score < 1

@@ -13,14 +13,17 @@ The score ranks candidates across kinds (0..1, higher first): the chance the lab
 disagreement, on one scale for all kinds. If ERROR_PRIOR of the labels are wrong, then among this model's
 predictions in one score bin, those over unlabelled objects number about ERROR_PRIOR / (1 - ERROR_PRIOR)
 times those over labelled ones; their share of the bin's unmatched predictions is the chance an unmatched
-one is a missing annotation. Likewise for another class (against same-class matches at that score), a
-poor mask (against good masks at that size) and no support (ERROR_PRIOR of the annotations against the
-unsupported share at that size). So a model that often predicts shapes nobody labelled makes a missing
-annotation weak evidence, and one that rarely confuses two classes makes its confusion strong evidence.
-Within a bin, the prediction's confidence and how clear the disagreement is order the candidates. The
-yardstick (Stats) comes from all the images ranked together, drawn towards usual rates where they are few.
-Predictions count from half the confident threshold (a model's scores on the objects it is unsure of
-are what a missing annotation most often gets).
+one is a missing annotation. Likewise for another class (against same-class matches at that score, and
+by how often this model confuses that pair of classes on other annotations), a poor mask (against good
+masks at that size) and no support (against the supported annotations of that size). So a model that
+often predicts shapes nobody labelled makes a missing annotation weak evidence, and one that rarely
+confuses two classes makes its confusion strong evidence. The chance comes from odds and is never capped,
+so strong evidence of every kind still orders. Within a bin, the prediction's confidence and how clear the
+disagreement is order the candidates. The yardstick (Stats) comes from all the images ranked together,
+drawn towards usual rates where they are few.
+Predictions count from half the confident threshold for a missing annotation (a model's scores on the
+objects it is unsure of are what a missing annotation most often gets), and from the threshold itself for
+another class or a poor mask (an unsure prediction's class and mask are often wrong on right labels).
 
 Predictions on rows the model trained on are biased towards the labels (it learnt them, errors included):
 `quick` candidates say which rows were training rows; k-fold cross-prediction avoids the bias.
@@ -75,13 +78,15 @@ class Candidate:
 class Stats:
     """What the model usually does on these images, the yardstick its disagreements are measured against:
     how often it supports an annotation (per annotation size), its usual mask IoU (per size), and how often a
-    confident prediction of its matches nothing, or matches an annotation of another class (per score), or
-    a same-class one with a poor mask (per size)."""
+    confident prediction of its matches nothing, or matches an annotation of another class (per score, and
+    per pair of classes), or a same-class one with a poor mask (per size)."""
     area_edges: np.ndarray     # SIZE_BINS - 1 inner edges of annotation box areas
     support_rate: np.ndarray   # per size bin: the share of annotations some prediction supports
     mask_iou: np.ndarray       # per size bin: the median mask IoU of confident same-class matches
     score_edges: np.ndarray    # SIZE_BINS - 1 inner edges of confident predictions' scores
     ratios: dict               # kind -> per bin: agreements per disagreement of that kind
+    pair_factors: dict         # (annotation class, predicted class) -> how much rarer than usual this model
+                               # predicts that class on that annotation class (1: as usual)
 
     def posterior(self, kind: str, strength: float, bin_value: float) -> float:
         """The chance the label is wrong given a disagreement of `kind` (strength 0..1): if ERROR_PRIOR of the
@@ -89,13 +94,24 @@ class Stats:
         ERROR_PRIOR) times its agreements, out of all its disagreements (bin_value: the prediction's score, or
         the annotation's area for a sloppy mask)."""
         edges = self.area_edges if kind == "sloppy_mask" else self.score_edges
-        ratio = self.ratios[kind][np.searchsorted(edges, bin_value)]
-        return min(1.0, ERROR_PRIOR / (1 - ERROR_PRIOR) * ratio * strength)
+        return _chance(self.ratios[kind][np.searchsorted(edges, bin_value)] * strength)
 
     def spurious_scores(self, areas: np.ndarray, strongest: np.ndarray) -> np.ndarray:
-        """ERROR_PRIOR of the annotations, all unsupported, out of the unsupported ones of that size."""
+        """The same for an unsupported annotation: the supported ones of its size per unsupported one."""
         r = self.support_rate[np.searchsorted(self.area_edges, areas)]
-        return np.minimum(1.0, ERROR_PRIOR / (1 - r)) * (1 - strongest)
+        return _chance(r / (1 - r) * (1 - strongest))
+
+
+def _chance(ratio):
+    """Prior odds of a wrong label times the evidence's agreements per disagreement, as a chance (0..1, never
+    capped, so that strong evidence still orders)."""
+    odds = ERROR_PRIOR / (1 - ERROR_PRIOR) * ratio
+    return odds / (1 + odds)
+
+
+def _smoothed(agree: float, disagree: float) -> float:
+    """Agreements per disagreement, each side drawn towards USUAL_DISAGREEMENT by PSEUDO_CASES."""
+    return (agree + PSEUDO_CASES * (1 - USUAL_DISAGREEMENT)) / (disagree + PSEUDO_CASES * USUAL_DISAGREEMENT)
 
 
 class _Image:
@@ -137,7 +153,25 @@ def stats_of(views: list[_Image]) -> Stats:
               "wrong_class": _ratios(by_score, same, kinds == "wrong_class", n),
               "sloppy_mask": _ratios(np.searchsorted(edges, np.array([j.area for j in judged])), same & (kinds == ""),
                                      kinds == "sloppy_mask", len(edges) + 1)}
-    return Stats(edges, rate, usual, score_edges, ratios)
+    gts, labels = np.array([j.gt for j in judged], int), np.array([j.label for j in judged], int)
+    pairs = _pair_factors(gts[matched], labels[matched], kinds[matched] == "wrong_class")
+    return Stats(edges, rate, usual, score_edges, ratios, pairs)
+
+
+def _pair_factors(gts: np.ndarray, labels: np.ndarray, confused: np.ndarray) -> dict:
+    """For each (annotation class, predicted class) pair this model confuses, the usual share of matches it
+    confuses per other class over that pair's share (drawn towards the usual one by PSEUDO_CASES): a model that
+    often calls circles squares makes a square on a circle weak evidence, and its rare confusions strong."""
+    classes = max(2, len(set(gts.tolist()) | set(labels.tolist())))
+    usual = (confused.sum() + 1) / (len(gts) + 1) / (classes - 1)
+    out = {}
+    for g in set(gts.tolist()):
+        row = gts == g
+        for p in set(labels[row & confused].tolist()):
+            # leaving the candidate itself out: how often the model does this on the other annotations
+            share = ((row & confused & (labels == p)).sum() - 1 + PSEUDO_CASES * usual) / (row.sum() - 1 + PSEUDO_CASES)
+            out[(g, p)] = usual / share
+    return out
 
 
 def _quantile_edges(values: np.ndarray) -> np.ndarray:
@@ -146,9 +180,8 @@ def _quantile_edges(values: np.ndarray) -> np.ndarray:
 
 
 def _ratios(bins: np.ndarray, agree: np.ndarray, disagree: np.ndarray, n: int) -> np.ndarray:
-    """Per bin, agreements per disagreement, each side drawn towards USUAL_DISAGREEMENT by PSEUDO_CASES."""
-    return np.array([(agree[bins == b].sum() + PSEUDO_CASES * (1 - USUAL_DISAGREEMENT))
-                     / (disagree[bins == b].sum() + PSEUDO_CASES * USUAL_DISAGREEMENT) for b in range(n)])
+    """Per bin, agreements per disagreement (smoothed)."""
+    return np.array([_smoothed(agree[bins == b].sum(), disagree[bins == b].sum()) for b in range(n)])
 
 
 def _rates(bins: np.ndarray, hits: np.ndarray, n: int, usual: float) -> np.ndarray:
@@ -184,7 +217,8 @@ class _Judged:
     gt: int           # the annotation's class (1-based; 0: none)
     label: int        # the prediction's class (1-based)
     score: float
-    kind: str         # "missing", "wrong_class", "sloppy_mask", or "" where they agree
+    kind: str         # "missing", "wrong_class", "sloppy_mask", "unsure" (a poor mask or another class from an
+                      # unconfident prediction: no candidate), or "" where they agree
 
 
 def _judge(v: _Image, usual: np.ndarray) -> list[_Judged]:
@@ -201,7 +235,10 @@ def _judge(v: _Image, usual: np.ndarray) -> list[_Judged]:
     out = []
     for p, j, b, m, s, label in zip(sure.tolist(), js.tolist(), best.tolist(), seg.tolist(), scores, labels):
         gt, u = int(image.gt_labels[j]), float(usual[j])
-        out.append(_Judged(p, j, b, m, u, float(v.areas[j]), gt, label, s, _kind(b, m, u, gt, label, v.covered[j])))
+        kind = _kind(b, m, u, gt, label, v.covered[j])
+        if kind in ("sloppy_mask", "wrong_class") and not v.sure[p]:
+            kind = "unsure"          # only a confident prediction says a mask or a class is wrong
+        out.append(_Judged(p, j, b, m, u, float(v.areas[j]), gt, label, s, kind))
     return out
 
 
@@ -230,7 +267,8 @@ def _candidates_of(v: _Image, stats: Stats) -> list[Candidate]:
             score = stats.posterior("missing", _tie(d.score) * (1 - d.best), d.score)
             out.append(Candidate("missing", row, score, prediction=d.p, proposed=d.label - 1))
         elif d.kind == "wrong_class":
-            score = stats.posterior("wrong_class", _tie(d.score) * d.best, d.score)
+            pair = stats.pair_factors.get((d.gt, d.label), 1.0)
+            score = stats.posterior("wrong_class", _tie(d.score) * d.best * pair, d.score)
             out.append(Candidate("wrong_class", row, score, annotation=d.j, prediction=d.p, label=d.gt - 1,
                                  proposed=d.label - 1))
         elif d.kind == "sloppy_mask":
@@ -258,7 +296,8 @@ def _one_per_annotation(cands: list[Candidate]) -> list[Candidate]:
     out = []
     for group in best.values():
         fix = max(group, key=lambda c: (c.prediction >= 0, c.score))
-        out.append(replace(fix, score=max(c.score for c in group)))
+        top = max(c.score for c in group)
+        out.append(fix if fix.score == top else replace(fix, score=top))
     return out
 
 
