@@ -88,3 +88,21 @@ def test_strong_evidence_is_never_capped_so_it_still_orders():
     found = find_candidates(agreeing + [unsure, sure])
     assert [(c.kind, c.row) for c in found] == [("wrong_class", 300), ("wrong_class", 301)]
     assert 0.5 < found[1].score < found[0].score < 1
+
+
+def test_a_confusion_the_model_often_makes_on_other_annotations_is_weaker_evidence_than_a_rare_one():
+    dog = 3
+    agreeing = [image([(rect(5, 5, 20, 20), c)], [(rect(5, 5, 20, 20), c, 0.9)], image_id=i)
+                for i, c in enumerate([CAR, PERSON, dog] * 20)]
+    habit = [image([(rect(5, 5, 20, 20), CAR)], [(rect(5, 5, 20, 20), PERSON, 0.9)], image_id=i) for i in range(60, 68)]
+    rare = image([(rect(5, 5, 20, 20), dog)], [(rect(5, 5, 20, 20), PERSON, 0.9)], image_id=68)
+    found = find_candidates(agreeing + habit + [rare])
+    assert {c.kind for c in found} == {"wrong_class"} and len(found) == 9
+    assert found[0].row == 68 and found[0].score > 2 * found[1].score    # the model calls cars persons: weak
+
+
+def test_only_a_confident_prediction_says_a_class_is_wrong():
+    unsure = image([(rect(5, 5, 20, 20), CAR)], [(rect(5, 5, 20, 20), PERSON, 0.3)])
+    assert kinds([unsure]) == []                     # it supports the annotation, and proposes nothing
+    sure = image([(rect(5, 5, 20, 20), CAR)], [(rect(5, 5, 20, 20), PERSON, 0.85)])
+    assert kinds([sure]) == [("wrong_class", 0, 0, 0, CAR - 1, PERSON - 1)]
