@@ -15,7 +15,8 @@
 - simulated: the finder alone on predictions of a simulated model of known quality (bench/simulated_model.py,
   --recall, --confusion): what its ranking and matching reach with no training.
 - --save DIR keeps each option's predictions and the planted errors; --rescore FILE ... ranks them again with
-  the current finder (no training).
+  the current finder (no training) and says what the predictions show (confident predictions, another class,
+  scores over deleted objects, what else fills the top k).
 - ranking: find_candidates on 10,000 rows of synthetic stored predictions. Target < 2 s.
 - fixes: commit 100 fixes (label_fixes.commit_fixes) on a branch of a demo dataset. Target < 5 s locally.
 - query: the Dataset tab's first count (data.query_summary.summarize_query) of a TQL query on the 100k-row
@@ -184,7 +185,47 @@ def rescore(path: str) -> dict:
     candidates = [c.to_json() for c in find_candidates(list(images.values()))]
     figures = {**score({**saved["result"], "candidates": candidates}, images, planted), "seconds": 0.0}
     print(_line(Path(path).stem, figures), flush=True)
+    print("          " + _why(images, planted, candidates), flush=True)
     return figures
+
+
+def _why(images: dict, planted: list, candidates: list) -> str:
+    """What the model's predictions say about the figure: how many confident ones, how often another class on
+    a confident match (and the commonest pairs), the scores over deleted objects and where they rank, what
+    else fills the top k."""
+    from collections import Counter
+
+    from pycocotools import mask as mask_utils
+
+    from segstudio.engine.matching import iou_matrix
+
+    sure = sum(int((im.pred_scores >= 0.5).sum()) for im in images.values())
+    annotations = sum(len(im.gt_labels) for im in images.values())
+    pairs, outside = Counter(), 0
+    for im in images.values():
+        if len(im.pred_labels) and len(im.gt_labels):
+            box = iou_matrix(im, "bbox")
+            for p in np.flatnonzero(im.pred_scores >= 0.5):
+                j = int(box[p].argmax())
+                if box[p, j] >= 0.5:
+                    pairs[(int(im.gt_labels[j]), int(im.pred_labels[p]))] += 1
+            inside = np.asarray(mask_utils.iou(im.pred_masks, im.gt_masks, [1] * len(im.gt_masks))).sum(axis=1)
+            outside += int(((im.pred_scores >= 0.25) & (inside < 0.5)).sum())
+    matched = sum(pairs.values())
+    confused = Counter({k: n for k, n in pairs.items() if k[0] != k[1]})
+    deleted = [p for p in planted if p.kind == "deleted"]
+    over = [float(s) for p in deleted for b, s in zip(images[p.row].pred_boxes.tolist(), images[p.row].pred_scores)
+            if _box_iou(b, p.box) >= 0.5]
+    ranks = sorted(next((i + 1 for i, c in enumerate(candidates) if _points_at(c, p, images)), 0) for p in deleted)
+    hits = {i for p in planted for i, c in enumerate(candidates[:len(planted)]) if _points_at(c, p, images)}
+    others = Counter(c["kind"] for i, c in enumerate(candidates[:len(planted)]) if i not in hits)
+    return (f"{sure:,} predictions >= 0.5 for {annotations:,} annotations; another class on "
+            f"{sum(confused.values()) / max(1, matched):.0%} of their matches (commonest, annotation -> predicted, "
+            f"1-based: {', '.join(f'{g}->{q} {n}' for (g, q), n in confused.most_common(4))}); "
+            f"{outside:,} predictions >= 0.25 lie mostly outside every annotation; predictions over deleted objects "
+            f"score {min(over, default=0):.2f}-{max(over, default=0):.2f} (median {np.median(over or [0]):.2f}), "
+            f"their candidates rank {[r for r in ranks if r]} ({ranks.count(0)} none); the rest of the top k: "
+            f"{dict(others)}")
 
 
 def _line(name: str, f: dict) -> str:

@@ -5,12 +5,11 @@ writes last.pt and returns within an iteration); a second one aborts at once.
 """
 from __future__ import annotations
 
-import math
 import signal
 import sys
 import threading
-import time
 
+from segstudio.base.pace import Pace
 from segstudio.engine.events import format_duration
 
 
@@ -56,7 +55,7 @@ class ConsoleReporter:
         stream = self.stream
         self.tty = hasattr(stream, "isatty") and stream.isatty()
         self.bar = None
-        self._last_line = -math.inf   # the first line is always printed
+        self._pace = Pace(every_s)
 
     def __call__(self, event) -> None:
         kind = event.kind
@@ -101,9 +100,7 @@ class ConsoleReporter:
             self.bar.set_postfix_str(text, refresh=False)
             self.bar.update(e.iteration - self.bar.n)
             return
-        now = time.monotonic()
-        if now - self._last_line >= self.every_s or e.iteration == e.total_iters:
-            self._last_line = now
+        if self._pace.due(force=e.iteration == e.total_iters):
             self._line(f"it {e.iteration}/{e.total_iters} ep {e.epoch + 1} {text} "
                        f"wait {e.data_wait:.0%} eta {format_duration(e.eta_s)}")
 

@@ -109,11 +109,6 @@ def _chance(ratio):
     return odds / (1 + odds)
 
 
-def _smoothed(agree: float, disagree: float) -> float:
-    """Agreements per disagreement, each side drawn towards USUAL_DISAGREEMENT by PSEUDO_CASES."""
-    return (agree + PSEUDO_CASES * (1 - USUAL_DISAGREEMENT)) / (disagree + PSEUDO_CASES * USUAL_DISAGREEMENT)
-
-
 class _Image:
     """One image's matrices and masks, computed once for both passes."""
 
@@ -180,8 +175,9 @@ def _quantile_edges(values: np.ndarray) -> np.ndarray:
 
 
 def _ratios(bins: np.ndarray, agree: np.ndarray, disagree: np.ndarray, n: int) -> np.ndarray:
-    """Per bin, agreements per disagreement (smoothed)."""
-    return np.array([_smoothed(agree[bins == b].sum(), disagree[bins == b].sum()) for b in range(n)])
+    """Per bin, agreements per disagreement, each side drawn towards USUAL_DISAGREEMENT by PSEUDO_CASES."""
+    return np.array([(agree[bins == b].sum() + PSEUDO_CASES * (1 - USUAL_DISAGREEMENT))
+                     / (disagree[bins == b].sum() + PSEUDO_CASES * USUAL_DISAGREEMENT) for b in range(n)])
 
 
 def _rates(bins: np.ndarray, hits: np.ndarray, n: int, usual: float) -> np.ndarray:
@@ -235,21 +231,21 @@ def _judge(v: _Image, usual: np.ndarray) -> list[_Judged]:
     out = []
     for p, j, b, m, s, label in zip(sure.tolist(), js.tolist(), best.tolist(), seg.tolist(), scores, labels):
         gt, u = int(image.gt_labels[j]), float(usual[j])
-        kind = _kind(b, m, u, gt, label, v.covered[j])
-        if kind in ("sloppy_mask", "wrong_class") and not v.sure[p]:
-            kind = "unsure"          # only a confident prediction says a mask or a class is wrong
-        out.append(_Judged(p, j, b, m, u, float(v.areas[j]), gt, label, s, kind))
+        out.append(_Judged(p, j, b, m, u, float(v.areas[j]), gt, label, s,
+                           _kind(b, m, u, gt, label, v.covered[j], bool(v.sure[p]))))
     return out
 
 
-def _kind(best: float, seg: float, usual: float, gt: int, label: int, covered: bool) -> str:
+def _kind(best: float, seg: float, usual: float, gt: int, label: int, covered: bool, sure: bool) -> str:
+    """What a prediction's disagreement with the annotation it overlaps most says; only a confident (`sure`)
+    prediction says a class or a mask is wrong, an unsure one's are "unsure"."""
     misplaced = best >= MISPLACED_IOU and gt == label and not covered
     if best < MATCH_IOU and not misplaced:
         return "missing"
     if gt != label and not covered:
-        return "wrong_class"
+        return "wrong_class" if sure else "unsure"
     if gt == label and seg < SLOPPY_RATIO * usual:
-        return "sloppy_mask"
+        return "sloppy_mask" if sure else "unsure"
     return ""
 
 

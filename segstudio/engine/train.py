@@ -9,7 +9,6 @@ to it and `overrides` ({"train.lr": 1e-4}) change its settings.
 """
 from __future__ import annotations
 
-import math
 import time
 import traceback
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Callable
 import torch
 
 from segstudio.base.errors import DataError, UserError, WeightsError
+from segstudio.base.pace import Pace
 from segstudio.engine import distributed as dist_utils
 from segstudio.engine import rundir, val_loss
 from segstudio.engine.checkpoint import UnhealthyModel, link_checkpoint
@@ -242,14 +242,13 @@ def evaluate(run: Run, state: LoopState, should_stop: Callable[[], bool]) -> dic
 def evaluation_progress(run: Run, state: LoopState, images: int, every_s: float = 1.0) -> Callable[[int], None]:
     """How far an evaluation got, told to the window and the terminal about once a second (a long evaluation
     showed a full bar and nothing else for minutes); not written to metrics.jsonl."""
-    started, last = time.perf_counter(), [-math.inf]   # the first call is always told
+    started, pace = time.perf_counter(), Pace(every_s)   # the first call is always told
 
     def progress(done: int) -> None:
-        now = time.perf_counter()
-        if now - last[0] >= every_s:
-            last[0] = now
+        if pace.due():
             run.log.on_event(EvaluatingEvent(epoch=state.epoch, iteration=state.iteration, images=images,
-                                             done=min(done, images), elapsed_s=round(now - started, 2)))
+                                             done=min(done, images),
+                                             elapsed_s=round(time.perf_counter() - started, 2)))
     return progress
 
 

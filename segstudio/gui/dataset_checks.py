@@ -6,9 +6,7 @@ worker reads the label column (then they are cached), and the check of a fixed s
 """
 from __future__ import annotations
 
-import math
 import textwrap
-import time
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
@@ -22,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from segstudio.base.pace import Pace
 from segstudio.data.counts_report import counts_and_report
 from segstudio.data.preflight import sample_rows
 from segstudio.gui.state import DatasetState
@@ -211,11 +210,9 @@ def _check(job, should_stop, report):
 
 def _throttled(progress, every_s: float = 0.2):
     """`progress` called at most every `every_s` seconds (and for the last step): signals stay few."""
-    last = [-math.inf]   # the first call goes through
+    pace = Pace(every_s)
 
     def call(phase: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - last[0] >= every_s or done >= total:
-            last[0] = now
+        if pace.due(force=done >= total):
             progress(phase, done, total)
     return call

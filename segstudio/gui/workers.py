@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import math
 import threading
 import time
 import traceback
@@ -26,6 +25,7 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, Signal, Slot
 
 from segstudio.base.errors import UserError
+from segstudio.base.pace import Pace
 from segstudio.engine.events import Event
 from segstudio.gui.process_policy import freeze_run_setup, yield_cpu_to_window
 
@@ -301,24 +301,21 @@ class _TrainWorker(QObject):
         self._stop = stop
         self._resume = resume
         self._extend = extend_epochs
-        self._flush_s = flush_s
         self._pending: list[Event] = []
-        self._last_flush = -math.inf   # the first batch goes at once
+        self._pace = Pace(flush_s)   # the first batch goes at once
         self._frozen: set[str] = set()
 
     def _on_event(self, event) -> None:
         if event.kind in ("iteration", "eval") and event.kind not in self._frozen:
             freeze_run_setup(self._frozen, event.kind)
         self._pending.append(Event.from_dict(event.to_dict()))  # a copy: nothing is shared with the engine
-        now = time.monotonic()
-        if event.kind != "iteration" or now - self._last_flush >= self._flush_s:
-            self._flush(now)
+        if self._pace.due(force=event.kind != "iteration"):
+            self._flush()
 
-    def _flush(self, now: float) -> None:
+    def _flush(self) -> None:
         if self._pending:
             batch, self._pending = self._pending, []
             self.events.emit(batch)
-        self._last_flush = now
 
     @Slot()
     def run(self) -> None:
@@ -334,7 +331,7 @@ class _TrainWorker(QObject):
                       "run_dir": "", "iteration": 0, "epoch": 0}
         finally:
             try:
-                self._flush(time.monotonic())
+                self._flush()
             finally:
                 self.finished.emit(result)
 
