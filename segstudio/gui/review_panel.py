@@ -345,7 +345,8 @@ class ReviewPanel(QWidget):
         self.commitButton.setEnabled(bool(self.fixes) and not busy)
         self.trainButton.setEnabled(bool(self.committed) and not busy)
         self.offerButton.setEnabled(bool(self.fixes) and not busy)
-        self.pendingLabel.setText(f"{len(self.fixes)} fixes waiting (Undo takes the last back)" if self.fixes
+        n = len(self.fixes)
+        self.pendingLabel.setText(f"{n} fix{'es' if n > 1 else ''} waiting (Undo takes the last back)" if n
                                   else "No fixes waiting.")
 
     def readers(self) -> list:

@@ -48,6 +48,7 @@ def test_review_fix_undo_commit_and_train_from_the_commit(make_window, qtbot, re
     target = panel.candidate()
     click(qtbot, window, "deleteButton")
     assert len(panel.fixes) == 1 and "[delete]" in issues.item(fixable).text()
+    assert panel.pendingLabel.text().startswith("1 fix waiting")
     click(qtbot, window, "undoButton")                                    # taken back before committing
     assert panel.fixes == [] and "[delete]" not in issues.item(fixable).text()
     issues.setCurrentRow(fixable)
