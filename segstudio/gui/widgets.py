@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
-
 class ImageView(pg.GraphicsView):
     """Shows one HxWx3 uint8 RGB array (as drawn by segstudio.samples.render) with zoom and pan.
 
@@ -42,6 +41,8 @@ class ImageView(pg.GraphicsView):
         self._box.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
         self.array: np.ndarray | None = None
         self._tags: list = []
+        self._tag_corners: list = []
+        self._box.sigRangeChanged.connect(lambda *_: self._place_tags())
         self.setMinimumSize(160, 120)
 
     def set_image(self, rgb: np.ndarray | None, message: str = "") -> None:
@@ -67,17 +68,36 @@ class ImageView(pg.GraphicsView):
 
     def set_tags(self, tags: list) -> None:
         """Names over the picture at screen size, whatever the zoom: (x, y, text, rgb) with (x, y) the
-        top-left corner of the instance's box in picture pixels; the tag sits just above it."""
+        top-left corner of the instance's box in picture pixels."""
         for item in self._tags:
             self._box.removeItem(item)
-        self._tags = []
+        self._tags, self._tag_corners = [], []
         for x, y, text, rgb in tags:
             luma = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
             item = pg.TextItem(text, color="#000000" if luma > 150 else "#ffffff", fill=pg.mkBrush(*rgb, 220),
-                               anchor=(0, 1))
-            item.setPos(x, y)
+                               anchor=(0, 0))
             self._box.addItem(item)
             self._tags.append(item)
+            self._tag_corners.append((x, y))
+        self._place_tags()
+
+    def _place_tags(self) -> None:
+        """Each tag just above its box, or just inside it where the box touches the picture's top (above, it
+        would be cut off), and below any earlier tag it would cover; again at every zoom, since the tags keep
+        their size on screen while the picture's scale changes."""
+        px_w, px_h = (abs(v) for v in self._box.viewPixelSize())
+        placed: list[tuple] = []
+        for item, (x, y) in zip(self._tags, self._tag_corners):
+            w, h = item.boundingRect().width() * px_w, item.boundingRect().height() * px_h
+            top = y - h if y >= h else y
+            for _ in range(len(placed)):                  # a bounded walk downwards, past earlier tags
+                below = next((b for left, a, right, b in placed if x < right and left < x + w and top < b
+                              and a < top + h), None)
+                if below is None:
+                    break
+                top = below
+            placed.append((x, top, x + w, top + h))
+            item.setPos(x, top)
 
     def tag_texts(self) -> list[str]:
         return [item.toPlainText() for item in self._tags]

@@ -448,6 +448,27 @@ def test_names_are_drawn_over_the_picture_at_screen_size(window, qtbot, screensh
     assert max(heights) < 40
 
 
+def test_a_name_over_a_box_at_the_pictures_top_edge_is_not_cut_off(qtbot):
+    import numpy as np
+
+    from segstudio.gui.widgets import ImageView
+
+    view = ImageView()
+    qtbot.addWidget(view)
+    view.resize(400, 400)
+    view.show()
+    view.set_image(np.zeros((200, 200, 3), np.uint8))
+    qtbot.wait(50)
+    view.set_tags([(10, 0, "top", (200, 0, 0)), (10, 100, "middle", (0, 200, 0)), (14, 100, "next", (0, 0, 200))])
+    top, middle, neighbour = (item.mapRectToView(item.boundingRect()) for item in view._tags)
+    assert 0 <= top.top() < 20                          # inside the picture, just under the box's top edge
+    assert middle.bottom() == pytest.approx(100, abs=1) and middle.top() < 100   # above its box, as usual
+    assert not neighbour.intersects(middle)             # a box at nearly the same corner: its name below
+    view._box.scaleBy((0.5, 0.5))                       # zoomed in: still just above the box
+    middle = view._tags[1].mapRectToView(view._tags[1].boundingRect())
+    assert middle.bottom() == pytest.approx(100, abs=1)
+
+
 def test_an_evaluation_in_a_run_shows_its_count_and_eta(window):
     from segstudio.engine.events import EvaluatingEvent
 
