@@ -190,6 +190,7 @@ class ReviewPanel(QWidget):
     @Slot(object)
     def _on_found(self, found) -> None:
         self.result, self.images = found
+        self.runLabel.setText(f"Run: {Path(self.result['run']).name}")
         names = self.result["class_names"]
         self.classCombo.clear()
         self.classCombo.addItems(names)

@@ -26,6 +26,7 @@ def relabel_first_instance(window, qtbot, url, version=""):
                  "proposed": (label + 1) % len(names), "training_row": False}
     panel._on_found(({"run": "/runs/r1", "candidates": [candidate], "class_names": names, "rows": 1,
                       "mode": "quick", "note": ""}, {}))
+    assert panel.runLabel.text() == "Run: r1"            # the list says which run it came from
     click(qtbot, window, "relabelButton")
     click(qtbot, window, "commitFixesButton")
     qtbot.waitUntil(lambda: panel.blocked is not None, timeout=60000)
