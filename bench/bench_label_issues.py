@@ -38,16 +38,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from segstudio.engine.label_issues import box_iou  # noqa: E402
+
 
 # ---- planted errors -------------------------------------------------------------------------------
-def _box_iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def _points_at(c: dict, p, images: dict) -> bool:
     """Whether candidate `c` names planted error `p`: its annotation, or for a deleted one, a prediction
     over the object that lost its annotation."""
@@ -57,7 +51,7 @@ def _points_at(c: dict, p, images: dict) -> bool:
         return c["annotation"] == p.instance
     if c["annotation"] >= 0 or c["prediction"] < 0:
         return False
-    return _box_iou(images[p.row].pred_boxes[c["prediction"]].tolist(), p.box) >= 0.5
+    return box_iou(images[p.row].pred_boxes[c["prediction"]].tolist(), p.box) >= 0.5
 
 
 def score(result: dict, images: dict, planted: list) -> dict:
@@ -215,7 +209,7 @@ def _why(images: dict, planted: list, candidates: list) -> str:
     confused = Counter({k: n for k, n in pairs.items() if k[0] != k[1]})
     deleted = [p for p in planted if p.kind == "deleted"]
     over = [float(s) for p in deleted for b, s in zip(images[p.row].pred_boxes.tolist(), images[p.row].pred_scores)
-            if _box_iou(b, p.box) >= 0.5]
+            if box_iou(b, p.box) >= 0.5]
     ranks = sorted(next((i + 1 for i, c in enumerate(candidates) if _points_at(c, p, images)), 0) for p in deleted)
     hits = {i for p in planted for i, c in enumerate(candidates[:len(planted)]) if _points_at(c, p, images)}
     others = Counter(c["kind"] for i, c in enumerate(candidates[:len(planted)]) if i not in hits)

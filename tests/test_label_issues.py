@@ -32,6 +32,13 @@ def test_a_confident_prediction_on_nothing_is_a_missing_annotation():
     assert kinds([img]) == [("missing", 0, -1, 1, -1, PERSON - 1)]
 
 
+def test_predictions_of_several_classes_on_one_unlabelled_spot_are_one_missing_annotation():
+    img = image([(rect(2, 2, 12, 12), CAR)], [(rect(2, 2, 12, 12), CAR, 0.9), (rect(20, 2, 30, 12), CAR, 0.6),
+                                              (rect(20, 3, 30, 13), PERSON, 0.8), (rect(20, 25, 30, 35), CAR, 0.7)])
+    # the spot at the top right once, as its surer prediction's class; the separate spot below on its own
+    assert sorted(kinds([img])) == [("missing", 0, -1, 2, -1, PERSON - 1), ("missing", 0, -1, 3, -1, CAR - 1)]
+
+
 def test_a_confident_prediction_of_another_class_is_a_wrong_class():
     img = image([(rect(5, 5, 20, 20), CAR)], [(rect(5, 5, 20, 20), PERSON, 0.85)])
     assert kinds([img]) == [("wrong_class", 0, 0, 0, CAR - 1, PERSON - 1)]

@@ -279,15 +279,17 @@ def _candidates_of(v: _Image, stats: Stats) -> list[Candidate]:
         labels = image.gt_labels[lonely].tolist()
         for j, score, label in zip(lonely.tolist(), stats.spurious_scores(v.areas[lonely], strongest).tolist(), labels):
             out.append(Candidate("spurious", row, score, annotation=j, label=label - 1))
-    return _one_per_annotation(out) if len(out) > 1 else out
+    return _one_per_annotation(out, image.pred_boxes, image.pred_scores) if len(out) > 1 else out
 
 
-def _one_per_annotation(cands: list[Candidate]) -> list[Candidate]:
+def _one_per_annotation(cands: list[Candidate], pred_boxes: np.ndarray, pred_scores: np.ndarray) -> list[Candidate]:
     """An annotation is proposed once (several predictions may hit it), with its strongest evidence: by a
-    candidate that proposes a fix (a prediction) when there is one, else as spurious."""
+    candidate that proposes a fix (a prediction) when there is one, else as spurious. Likewise an unlabelled
+    object: predictions of several classes on one spot (box IoU >= MATCH_IOU) are one missing annotation."""
     best: dict = {}
+    spots = _spots([c.prediction for c in cands if c.kind == "missing"], pred_boxes, pred_scores)
     for c in cands:
-        key = (c.row, c.annotation) if c.annotation >= 0 else (c.row, -1 - c.prediction)
+        key = (c.row, c.annotation) if c.annotation >= 0 else (c.row, -1 - spots[c.prediction])
         best.setdefault(key, []).append(c)
     out = []
     for group in best.values():
@@ -295,6 +297,26 @@ def _one_per_annotation(cands: list[Candidate]) -> list[Candidate]:
         top = max(c.score for c in group)
         out.append(fix if fix.score == top else replace(fix, score=top))
     return out
+
+
+def _spots(predictions: list[int], boxes: np.ndarray, scores: np.ndarray) -> dict:
+    """Each prediction -> the most confident of them whose box it overlaps with IoU >= MATCH_IOU (itself
+    where none does). Plain Python: an image has a handful of them, where numpy's per-call cost dominates."""
+    if len(predictions) < 2:
+        return {p: p for p in predictions}
+    order = sorted(predictions, key=lambda p: -scores[p])
+    box = {p: boxes[p].tolist() for p in order}
+    return {p: next((q for q in order[:i] if box_iou(box[q], box[p]) >= MATCH_IOU), p) for i, p in enumerate(order)}
+
+
+def box_iou(a: list, b: list) -> float:
+    """IoU of two x1, y1, x2, y2 boxes given as lists (no numpy: for a few pairs at a time)."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 def find_candidates(images: list[EvalImage], thresholds: dict | None = None, training_rows=(),
