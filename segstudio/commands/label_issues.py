@@ -5,9 +5,10 @@ def add_arguments(p):
     p.add_argument("run", help="a trained run (folder or name under --runs-dir)")
     p.add_argument("--out", required=True, metavar="FILE", help="where to write the candidates (JSON)")
     p.add_argument("--folds", type=int, default=0, metavar="K",
-                   help="k-fold cross-prediction with K short trainings (accurate, costs K trainings); "
+                   help="k-fold cross-prediction with K trainings (accurate, costs K trainings); "
                         "0 (default): the quick option, the run's own model (biased on its training rows)")
-    p.add_argument("--fold-iters", type=int, default=100, metavar="N", help="iterations of each fold's training")
+    p.add_argument("--fold-iters", type=int, default=0, metavar="N",
+                   help="iterations of each fold's training; 0 (default): as many as the run trained")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
     p.add_argument("--runs-dir", default="runs", metavar="DIR")
     p.add_argument("--top", type=int, default=20, metavar="N", help="candidates to print (all are written)")
@@ -36,8 +37,8 @@ def run(args) -> int:
 
     if args.folds < 0 or args.folds == 1:
         raise ConfigError(f"--folds {args.folds}: give 0 (the quick option) or 2 or more folds.")
-    if args.fold_iters < 1:
-        raise ConfigError("--fold-iters must be at least 1.")
+    if args.fold_iters < 0:
+        raise ConfigError("--fold-iters must be 0 (as many as the run trained) or more.")
     stop = threading.Event()
     install_stop_handler(stop)
     result, _images = find_label_issues(args.run, folds=args.folds, fold_iterations=args.fold_iters,

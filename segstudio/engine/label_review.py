@@ -62,17 +62,22 @@ class FoldPlan:
 
     def describe(self) -> str:
         minutes = self.folds * self.iterations * self.seconds_per_iteration / 60
-        return (f"{self.folds} short trainings of {self.iterations} iterations each on {self.rows:,} rows, then a "
+        return (f"{self.folds} trainings of {self.iterations:,} iterations each on {self.rows:,} rows, then a "
                 f"prediction of each held-out fold: about {minutes:.0f} minutes at the run's speed.")
 
 
-def fold_plan(loaded, folds: int, rows: int, iterations: int) -> FoldPlan:
-    """What k-fold cross-prediction will cost, from the run's own measured speed (before anything starts)."""
+def fold_plan(run_dir, folds: int, iterations: int = 0, rows: int | None = None) -> FoldPlan:
+    """What k-fold cross-prediction will cost, from the run folder alone (its measured speed and split), before
+    anything starts. `iterations` 0: as many per fold as the run trained, so that each fold's model learns
+    about what the run's did (a much shorter one is too weak to judge labels); `rows` None: the run's."""
     if folds < 2:
-        raise DataError(f"--folds {folds}: cross-prediction needs at least 2 folds (0 runs the quick option).")
-    speeds = [e for e in rundir.read_metrics(loaded.run_dir) if e.get("event") == "iteration"]
+        raise DataError(f"Cross-prediction needs at least 2 folds, not {folds}; 0 folds is the quick option.")
+    speeds = [e for e in rundir.read_metrics(run_dir) if e.get("event") == "iteration"]
     per_it = float(np.median([e["elapsed_s"] / max(1, e["iteration"]) for e in speeds[-20:]])) if speeds else 1.0
-    return FoldPlan(folds, rows, iterations, per_it)
+    if rows is None:
+        split = rundir.read_split(run_dir) or {}
+        rows = split.get("details", {}).get("num_rows") or len(split.get("train", [])) + len(split.get("val", []))
+    return FoldPlan(folds, rows, iterations or (speeds[-1]["iteration"] if speeds else 100), per_it)
 
 
 def _train_fold(loaded, mapped_rows, held_out, fold: int, iterations: int, work: Path, should_stop, on_event):
@@ -108,7 +113,7 @@ def find_label_issues(run: str, *, folds: int = 0, fold_iterations: int = 0, run
     mapped, rows = _open_run_data(loaded)
     split = rundir.read_split(loaded.run_dir) or {"train": []}
     if folds:
-        plan = fold_plan(loaded, folds, len(rows), fold_iterations or 100)
+        plan = fold_plan(loaded.run_dir, folds, fold_iterations, len(rows))
         progress(plan.describe())
         images, training_rows = [], []
         with tempfile.TemporaryDirectory(prefix="segstudio-folds-") as work:

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -32,10 +33,11 @@ KIND_WORDS = {"missing": "missing annotation", "wrong_class": "wrong class", "sl
               "spurious": "spurious annotation"}
 
 
-def find_job(run: str, folds: int):
+def find_job(run: str, folds: int, fold_iterations: int = 0):
     def job(report, should_stop):
         from segstudio.engine.label_review import find_label_issues
-        return find_label_issues(run, folds=folds, should_stop=should_stop, progress=lambda text: report(text))
+        return find_label_issues(run, folds=folds, fold_iterations=fold_iterations, should_stop=should_stop,
+                                 progress=lambda text: report(text))
     return job
 
 
@@ -113,8 +115,14 @@ class ReviewPanel(QWidget):
         self.runLabel = QLabel("Select a run on the Training or Evaluation tab.", objectName="reviewRunLabel")
         self.foldsSpin = QSpinBox(objectName="reviewFoldsSpin", minimum=0, maximum=10, value=0)
         self.foldsSpin.setSpecialValueText("quick")
-        self.foldsSpin.setToolTip("quick: the run's own model (biased on its training rows); K: K short trainings, "
-                                  "each predicting the rows it did not see (accurate, costs K trainings)")
+        self.foldsSpin.setToolTip("quick: the run's own model (biased on its training rows); K: K trainings, each "
+                                  "predicting the rows it did not see (accurate, costs K trainings)")
+        self.foldItersSpin = QSpinBox(objectName="reviewFoldItersSpin", minimum=0, maximum=1_000_000, value=0,
+                                      singleStep=100, enabled=False)
+        self.foldItersSpin.setSpecialValueText("as the run")
+        self.foldItersSpin.setToolTip("Iterations of each fold's training: as many as the run trained by default "
+                                      "(a much shorter model is too weak to judge labels)")
+        self.foldsSpin.valueChanged.connect(lambda k: self.foldItersSpin.setEnabled(k > 0))
         self.findButton = QPushButton("Find label issues", objectName="findIssuesButton", clicked=self.find)
         self.cancelButton = QPushButton("Cancel", objectName="reviewCancelButton", enabled=False,
                                         clicked=self.finder.request_stop)
@@ -141,7 +149,8 @@ class ReviewPanel(QWidget):
         self.copyEdit.setToolTip("Where the copy goes: a new local folder or s3:// URL")
         self.pendingLabel = QLabel("No fixes yet.", objectName="pendingFixesLabel")
         top = QHBoxLayout()
-        for w in (self.runLabel, QLabel("folds"), self.foldsSpin, self.findButton, self.cancelButton):
+        for w in (self.runLabel, QLabel("folds"), self.foldsSpin, QLabel("iterations per fold"), self.foldItersSpin,
+                  self.findButton, self.cancelButton):
             top.addWidget(w, 1 if w is self.runLabel else 0)
         acts = QHBoxLayout()
         for name in ("acceptButton", "relabelButton"):
@@ -181,10 +190,35 @@ class ReviewPanel(QWidget):
         self._update_buttons()
 
     def find(self) -> None:
+        """The quick option starts at once; k folds first say what they will cost and ask."""
         if not self.run or self.finder.is_running():
             return
-        self.statusLabel.setText("Predicting the dataset's rows ...")
-        self.finder.start(find_job(self.run, self.foldsSpin.value()))
+        folds, iterations = self.foldsSpin.value(), self.foldItersSpin.value()
+        if not folds:
+            self._start_finding(folds, iterations)
+            return
+        from segstudio.base.errors import UserError
+        from segstudio.engine.label_review import fold_plan
+
+        try:
+            plan = fold_plan(self.run, folds, iterations)
+        except UserError as exc:
+            self._on_failed(str(exc))
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, "Cross-prediction",
+                          f"{plan.describe()}\n\nStart? (Cancel stops it at any time; nothing is written to the "
+                          "run or the dataset.)", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                          self)
+        box.setObjectName("foldCostBox")
+        box.finished.connect(lambda result: self._start_finding(folds, plan.iterations)
+                             if result == QMessageBox.StandardButton.Yes else None)
+        box.open()
+
+    def _start_finding(self, folds: int, iterations: int) -> None:
+        if self.finder.is_running():
+            return
+        self.statusLabel.setText("Predicting the dataset's rows ..." if not folds else "Training the folds ...")
+        self.finder.start(find_job(self.run, folds, iterations))
         self._update_buttons()
 
     @Slot(object)

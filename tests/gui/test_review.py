@@ -84,3 +84,29 @@ def test_mark_correct_is_not_proposed_again(reviewed_run):
     again, _ = find_label_issues(str(run), checkpoint="last")
     assert top.key() not in [Candidate(**c).key() for c in again["candidates"]]
     assert json.loads((run / "label_issues" / "reviewed.json").read_text())["correct"]
+
+
+def test_cross_prediction_states_its_cost_and_asks_before_it_trains(make_window, qtbot, reviewed_run):
+    from PySide6.QtWidgets import QMessageBox
+
+    from segstudio.engine import rundir
+
+    run, _ = reviewed_run
+    trained = [e for e in rundir.read_metrics(run) if e.get("event") == "iteration"][-1]["iteration"]
+    window = make_window()
+    panel = window.reviewPanel
+    window.tabs.setCurrentWidget(panel)
+    panel.set_run(str(run))
+    assert not panel.foldItersSpin.isEnabled()                         # the quick option trains nothing
+    panel.foldsSpin.setValue(2)
+    assert panel.foldItersSpin.isEnabled() and panel.foldItersSpin.text() == "as the run"
+    click(qtbot, window, "findIssuesButton")
+    box = panel.findChild(QMessageBox, "foldCostBox")
+    assert box is not None and box.isVisible()
+    assert f"2 trainings of {trained:,} iterations each" in box.text() and "minutes" in box.text()
+    box.button(QMessageBox.StandardButton.No).click()
+    qtbot.wait(50)
+    assert not panel.finder.is_running()                                # declined: nothing started
+    panel.foldsSpin.setValue(1)
+    click(qtbot, window, "findIssuesButton")
+    assert "at least 2 folds" in panel.statusLabel.text() and not panel.finder.is_running()
