@@ -110,3 +110,11 @@ def test_cross_prediction_states_its_cost_and_asks_before_it_trains(make_window,
     panel.foldsSpin.setValue(1)
     click(qtbot, window, "findIssuesButton")
     assert "at least 2 folds" in panel.statusLabel.text() and not panel.finder.is_running()
+    panel.foldsSpin.setValue(2)
+    panel.foldItersSpin.setValue(2)                                     # a tiny choice, to keep the test short
+    click(qtbot, window, "findIssuesButton")
+    box = [b for b in panel.findChildren(QMessageBox, "foldCostBox") if b.isVisible()][-1]
+    assert "2 trainings of 2 iterations each" in box.text()
+    box.button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: panel.result is not None, timeout=300000)
+    assert panel.result["mode"] == "2-fold cross-prediction" and not panel.finder.is_running()
