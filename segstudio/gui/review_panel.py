@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from segstudio.gui import settings
 from segstudio.gui.widgets import ImageView
 from segstudio.gui.workers import RenderService, TaskRunner
 
@@ -123,6 +124,8 @@ class ReviewPanel(QWidget):
         self.foldItersSpin.setToolTip("Iterations of each fold's training: as many as the run trained by default "
                                       "(a much shorter model is too weak to judge labels)")
         self.foldsSpin.valueChanged.connect(lambda k: self.foldItersSpin.setEnabled(k > 0))
+        self._remember(self.foldsSpin, "review/folds")
+        self._remember(self.foldItersSpin, "review/fold_iterations")
         self.findButton = QPushButton("Find label issues", objectName="findIssuesButton", clicked=self.find)
         self.cancelButton = QPushButton("Cancel", objectName="reviewCancelButton", enabled=False,
                                         clicked=self.finder.request_stop)
@@ -138,7 +141,10 @@ class ReviewPanel(QWidget):
                    ("Mark correct", "markCorrectButton", self.mark_correct),
                    ("Undo", "undoButton", self.undo)]
         self.actions = {name: QPushButton(text, objectName=name, clicked=slot) for text, name, slot in buttons}
-        self.branchEdit = QLineEdit("segstudio-fixes", objectName="fixBranchEdit")
+        self.branchEdit = QLineEdit(str(settings.load_value("review/branch", "") or "segstudio-fixes"),
+                                    objectName="fixBranchEdit")
+        self.branchEdit.editingFinished.connect(
+            lambda: settings.save_value("review/branch", self.branchEdit.text().strip() or "segstudio-fixes"))
         self.commitButton = QPushButton("Commit fixes", objectName="commitFixesButton",
                                         clicked=lambda: self.commit())
         self.trainButton = QPushButton("Train from this commit", objectName="trainFromCommitButton",
@@ -181,6 +187,15 @@ class ReviewPanel(QWidget):
         layout.addWidget(split, 1)
         layout.addLayout(commit)
         self._update_buttons()
+
+    @staticmethod
+    def _remember(spin: QSpinBox, key: str) -> None:
+        """The spin box starts at its value of the last session and keeps each new one."""
+        try:
+            spin.setValue(int(settings.load_value(key, spin.value())))
+        except (TypeError, ValueError):
+            pass    # an unreadable stored value: keep the default
+        spin.valueChanged.connect(lambda value: settings.save_value(key, value))
 
     # ---- finding ------------------------------------------------------------------------------
     @Slot(str)

@@ -118,3 +118,8 @@ def test_cross_prediction_states_its_cost_and_asks_before_it_trains(make_window,
     box.button(QMessageBox.StandardButton.Yes).click()
     qtbot.waitUntil(lambda: panel.result is not None, timeout=300000)
     assert panel.result["mode"] == "2-fold cross-prediction" and not panel.finder.is_running()
+    panel.branchEdit.setText("my-fixes")
+    panel.branchEdit.editingFinished.emit()
+    again = make_window().reviewPanel                                  # the next session starts from these choices
+    assert (again.foldsSpin.value(), again.foldItersSpin.value(), again.foldItersSpin.isEnabled()) == (2, 2, True)
+    assert again.branchEdit.text() == "my-fixes"
