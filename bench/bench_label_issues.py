@@ -171,12 +171,17 @@ def rescore(path: str) -> dict:
     from plant_errors import Planted
 
     from segstudio.engine.eval_store import EvalImage
-    from segstudio.engine.label_issues import find_candidates
+    from segstudio.engine.label_issues import confirmed_by, find_candidates
 
     saved = json.loads(Path(path).read_text())
     images = {d["row"]: EvalImage.from_json(d) for d in saved["images"]}
     planted = [Planted(**p) for p in saved["planted"]]
-    candidates = [c.to_json() for c in find_candidates(list(images.values()))]
+    found = find_candidates(list(images.values()))
+    own_path = Path(path).with_name("quick.json")      # the run's own predictions, saved beside the folds'
+    if "fold" in saved["result"]["mode"] and own_path.is_file():
+        own = [EvalImage.from_json(d) for d in json.loads(own_path.read_text())["images"]]
+        found = confirmed_by(found, list(images.values()), find_candidates(own), own)
+    candidates = [c.to_json() for c in found]
     figures = {**score({**saved["result"], "candidates": candidates}, images, planted), "seconds": 0.0}
     print(_line(Path(path).stem, figures), flush=True)
     print("          " + _why(images, planted, candidates), flush=True)

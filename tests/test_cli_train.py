@@ -224,7 +224,10 @@ def test_label_issues_quick_and_cross_predicted(trained_run, tmp_path, capsys):
     assert main(["label-issues", str(trained_run), "--out", str(out), "--folds", "2", "--fold-iters", "2",
                  "--checkpoint", "last"]) == 0
     folds = json.loads(out.read_text())
-    assert folds["mode"] == "2-fold cross-prediction" and not any(c["training_row"] for c in folds["candidates"])
+    assert folds["mode"] == "2-fold cross-prediction, weighed by the run's own model"
+    assert not any(c["training_row"] for c in folds["candidates"])
+    scores = [c["score"] for c in folds["candidates"]]
+    assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
     assert sorted(p.name for p in trained_run.parent.iterdir()) == before     # the fold runs left nothing behind
 
 

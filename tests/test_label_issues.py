@@ -113,3 +113,26 @@ def test_only_a_confident_prediction_says_a_class_is_wrong():
     assert kinds([unsure]) == []                     # it supports the annotation, and proposes nothing
     sure = image([(rect(5, 5, 20, 20), CAR)], [(rect(5, 5, 20, 20), PERSON, 0.85)])
     assert kinds([sure]) == [("wrong_class", 0, 0, 0, CAR - 1, PERSON - 1)]
+
+
+def test_fold_candidates_the_runs_own_model_also_shows_come_first():
+    from segstudio.engine.label_issues import confirmed_by
+
+    # fold model: a wrong class on row 0, a missing object on row 1 (score 0.9 each), a stray on row 2
+    fold = [image([(rect(5, 5, 20, 20), CAR)], [(rect(5, 5, 20, 20), PERSON, 0.9)], image_id=0),
+            image([(rect(2, 2, 10, 10), CAR)], [(rect(2, 2, 10, 10), CAR, 0.9), (rect(20, 20, 30, 30), CAR, 0.9)],
+                  image_id=1),
+            image([(rect(2, 2, 10, 10), CAR)], [(rect(2, 2, 10, 10), CAR, 0.9), (rect(25, 2, 35, 12), CAR, 0.95)],
+                  image_id=2)]
+    # the run's own model: agrees with row 0's label, sees row 1's object on the same spot, not row 2's stray
+    own = [image([(rect(5, 5, 20, 20), CAR)], [(rect(5, 5, 20, 20), CAR, 0.9)], image_id=0),
+           image([(rect(2, 2, 10, 10), CAR)], [(rect(2, 2, 10, 10), CAR, 0.9), (rect(21, 20, 31, 30), PERSON, 0.8)],
+                 image_id=1),
+           image([(rect(2, 2, 10, 10), CAR)], [(rect(2, 2, 10, 10), CAR, 0.9)], image_id=2)]
+    alone = find_candidates(fold)
+    assert [c.row for c in alone][0] != 1                              # alone, row 1 is not the strongest
+    weighed = confirmed_by(alone, fold, find_candidates(own), own)
+    assert weighed[0].row == 1 and weighed[0].kind == "missing" and weighed[0].score > 0   # both see the object
+    assert weighed[0].prediction == 1 and weighed[0].proposed == CAR - 1                  # the fold model's
+    assert [c.row for c in weighed[1:]] == [c.row for c in alone if c.row != 1]   # the rest: 0, the fold's order
+    assert all(c.score == 0 for c in weighed[1:])

@@ -338,3 +338,30 @@ def find_candidates(images: list[EvalImage], thresholds: dict | None = None, tra
             if c.key() not in done:
                 out.append(replace(c, training_row=True) if c.row in trained else c)
     return sorted(out, key=lambda c: (-c.score, c.row, c.kind))
+
+
+def confirmed_by(candidates: list[Candidate], images: list[EvalImage], own: list[Candidate],
+                 own_images: list[EvalImage]) -> list[Candidate]:
+    """k-fold candidates weighed by the run's own model: each one's score becomes the geometric mean of its
+    score and the run model's score for the same annotation (for a missing one: a missing candidate of the run
+    model on the same spot, box IoU >= MATCH_IOU), 0 where the run's model proposes nothing there. The run's
+    model learnt these labels, errors included, so where it still disagrees the evidence is hard-won; where
+    only the fold model disagrees, its weakness explains as much as the label. Those with 0 keep the fold
+    model's order, after the rest."""
+    by_annotation = {(c.row, c.annotation): c.score for c in own if c.annotation >= 0}
+    spots: dict = {}
+    own_boxes = {im.row: im.pred_boxes for im in own_images}
+    for c in own:
+        if c.annotation < 0:
+            spots.setdefault(c.row, []).append((own_boxes[c.row][c.prediction].tolist(), c.score))
+    boxes = {im.row: im.pred_boxes for im in images}
+    weighed = []
+    for c in candidates:
+        if c.annotation >= 0:
+            other = by_annotation.get((c.row, c.annotation), 0.0)
+        else:
+            box = boxes[c.row][c.prediction].tolist()
+            other = max((score for b, score in spots.get(c.row, ()) if box_iou(b, box) >= MATCH_IOU), default=0.0)
+        weighed.append((float(np.sqrt(c.score * other)), c))
+    weighed.sort(key=lambda pair: (-pair[0], -pair[1].score, pair[1].row, pair[1].kind))
+    return [replace(c, score=score) for score, c in weighed]

@@ -2,8 +2,10 @@
 
 `quick`: the run's own model predicts every row. Its training rows are biased towards their labels
 (the model learnt them, errors included), so those candidates are flagged.
-`k folds`: k short models, each trained without one fold of the rows, predict the fold they did not see:
-every row is predicted by a model that never learnt its labels. Costs k trainings; `fold_plan` states it.
+`k folds`: k models, each trained without one fold of the rows, predict the fold they did not see: every
+row is predicted by a model that never learnt its labels. Costs k trainings; `fold_plan` states it. Their
+candidates are then weighed by the run's own predictions (label_issues.confirmed_by): a fold model is
+weaker than the run's, and a disagreement both models show is the one worth a reviewer's time.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from segstudio.data.mapped import open_mapped
 from segstudio.data.splits import Split
 from segstudio.engine import rundir, thresholds
 from segstudio.engine.evaluate import evaluate_model
-from segstudio.engine.label_issues import find_candidates
+from segstudio.engine.label_issues import confirmed_by, find_candidates
 
 
 def predict_rows(loaded, mapped, rows: list[int], *, batch_size: int = 4, should_stop=None) -> list:
@@ -62,8 +64,9 @@ class FoldPlan:
 
     def describe(self) -> str:
         minutes = self.folds * self.iterations * self.seconds_per_iteration / 60
-        return (f"{self.folds} trainings of {self.iterations:,} iterations each on {self.rows:,} rows, then a "
-                f"prediction of each held-out fold: about {minutes:.0f} minutes at the run's speed.")
+        return (f"{self.folds} trainings of {self.iterations:,} iterations each on {self.rows:,} rows, each "
+                f"predicting the fold it did not see, checked against the run's own predictions: about "
+                f"{minutes:.0f} minutes at the run's speed.")
 
 
 def fold_plan(run_dir, folds: int, iterations: int = 0, rows: int | None = None) -> FoldPlan:
@@ -101,6 +104,20 @@ def _train_fold(loaded, mapped_rows, held_out, fold: int, iterations: int, work:
     return load_run_model(finished.run_dir, "last")
 
 
+def _cross_predict(loaded, mapped, rows: list[int], plan: FoldPlan, should_stop, on_event, progress) -> list:
+    """Each fold's rows predicted by a model trained on the other folds (in a temporary folder)."""
+    images: list = []
+    with tempfile.TemporaryDirectory(prefix="segstudio-folds-") as work:
+        for fold, held_out in enumerate(folds_of(rows, plan.folds, loaded.cfg.train.seed)):
+            if should_stop():
+                break
+            progress(f"fold {fold + 1}/{plan.folds}: training on {len(rows) - len(held_out):,} rows")
+            model = _train_fold(loaded, rows, held_out, fold, plan.iterations, Path(work), should_stop, on_event)
+            progress(f"fold {fold + 1}/{plan.folds}: predicting its {len(held_out):,} held-out rows")
+            images += predict_rows(model, mapped, held_out, should_stop=should_stop)
+    return images
+
+
 def find_label_issues(run: str, *, folds: int = 0, fold_iterations: int = 0, runs_dir: str = "runs",
                       checkpoint: str = "best", should_stop: Callable[[], bool] = lambda: False,
                       on_event=lambda event: None, progress=lambda text: None) -> tuple[dict, dict]:
@@ -113,25 +130,23 @@ def find_label_issues(run: str, *, folds: int = 0, fold_iterations: int = 0, run
     mapped, rows = _open_run_data(loaded)
     split = rundir.read_split(loaded.run_dir) or {"train": []}
     if folds:
-        plan = fold_plan(loaded.run_dir, folds, fold_iterations, len(rows))
+        plan = fold_plan(loaded.run_dir, folds, fold_iterations, len(rows))   # checked before any prediction
         progress(plan.describe())
-        images, training_rows = [], []
-        with tempfile.TemporaryDirectory(prefix="segstudio-folds-") as work:
-            for fold, held_out in enumerate(folds_of(rows, folds, loaded.cfg.train.seed)):
-                progress(f"fold {fold + 1}/{folds}: training on {len(rows) - len(held_out):,} rows")
-                model = _train_fold(loaded, rows, held_out, fold, plan.iterations, Path(work), should_stop, on_event)
-                progress(f"fold {fold + 1}/{folds}: predicting its {len(held_out):,} held-out rows")
-                images += predict_rows(model, mapped, held_out, should_stop=should_stop)
-        mode = f"{folds}-fold cross-prediction"
+    progress(f"predicting {len(rows):,} rows with {loaded.run_dir.name}/{loaded.checkpoint}")
+    own = predict_rows(loaded, mapped, rows, should_stop=should_stop)
+    if folds:
+        images = _cross_predict(loaded, mapped, rows, plan, should_stop, on_event, progress)
+        training_rows, mode = [], f"{folds}-fold cross-prediction, weighed by the run's own model"
     else:
-        progress(f"predicting {len(rows):,} rows with {loaded.run_dir.name}/{loaded.checkpoint}")
-        images, training_rows = predict_rows(loaded, mapped, rows, should_stop=should_stop), split["train"]
+        images, training_rows = own, split["train"]
         mode = "quick (the run's own model: candidates on its training rows are biased towards their labels)"
     if should_stop():
         raise DataError("Finding label issues was stopped; nothing was written.")
     confident, source = thresholds.resolve(loaded.run_dir, loaded.class_names)
     candidates = find_candidates(images, confident, training_rows=training_rows,
                                  reviewed=load_reviewed(loaded.run_dir))
+    if folds:
+        candidates = confirmed_by(candidates, images, find_candidates(own, confident), own)
     return {"run": str(loaded.run_dir), "dataset": mapped.url, "commit": str(mapped.ref), "mode": mode,
             "confidence": source, "rows": len(rows), "class_names": loaded.class_names,
             "note": weak_model_note(images, candidates),
