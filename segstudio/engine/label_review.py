@@ -64,9 +64,11 @@ class FoldPlan:
 
     def describe(self) -> str:
         minutes = self.folds * self.iterations * self.seconds_per_iteration / 60
+        cost = f"about {minutes:.0f} minutes" if minutes >= 1.5 else "about a minute" if minutes >= 0.5 else \
+            "under a minute"
         return (f"{self.folds} trainings of {self.iterations:,} iterations each on {self.rows:,} rows, each "
-                f"predicting the fold it did not see, checked against the run's own predictions: about "
-                f"{minutes:.0f} minutes at the run's speed.")
+                f"predicting the fold it did not see, checked against the run's own predictions: {cost} of "
+                "training at the run's speed.")
 
 
 def fold_plan(run_dir, folds: int, iterations: int = 0, rows: int | None = None) -> FoldPlan:

@@ -86,7 +86,7 @@ def test_mark_correct_is_not_proposed_again(reviewed_run):
     assert json.loads((run / "label_issues" / "reviewed.json").read_text())["correct"]
 
 
-def test_cross_prediction_states_its_cost_and_asks_before_it_trains(make_window, qtbot, reviewed_run):
+def test_cross_prediction_states_its_cost_and_asks_before_it_trains(make_window, qtbot, reviewed_run, screenshot_dir):
     from PySide6.QtWidgets import QMessageBox
 
     from segstudio.engine import rundir
@@ -103,7 +103,8 @@ def test_cross_prediction_states_its_cost_and_asks_before_it_trains(make_window,
     click(qtbot, window, "findIssuesButton")
     box = panel.findChild(QMessageBox, "foldCostBox")
     assert box is not None and box.isVisible()
-    assert f"2 trainings of {trained:,} iterations each" in box.text() and "minutes" in box.text()
+    assert f"2 trainings of {trained:,} iterations each" in box.text() and "minute" in box.text()
+    box.grab().save(str(screenshot_dir / "gui_review_fold_cost.png"))
     box.button(QMessageBox.StandardButton.No).click()
     qtbot.wait(50)
     assert not panel.finder.is_running()                                # declined: nothing started
