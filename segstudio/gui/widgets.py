@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
+
 class ImageView(pg.GraphicsView):
     """Shows one HxWx3 uint8 RGB array (as drawn by segstudio.samples.render) with zoom and pan.
 
@@ -83,12 +84,15 @@ class ImageView(pg.GraphicsView):
 
     def _place_tags(self) -> None:
         """Each tag just above its box, or just inside it where the box touches the picture's top (above, it
-        would be cut off), and below any earlier tag it would cover; again at every zoom, since the tags keep
-        their size on screen while the picture's scale changes."""
+        would be cut off), moved left where it would run past the picture's right edge, and below any earlier
+        tag it would cover; again at every zoom, since the tags keep their size on screen while the picture's
+        scale changes."""
         px_w, px_h = (abs(v) for v in self._box.viewPixelSize())
+        right_edge = self.array.shape[1] if self.array is not None else float("inf")
         placed: list[tuple] = []
         for item, (x, y) in zip(self._tags, self._tag_corners):
             w, h = item.boundingRect().width() * px_w, item.boundingRect().height() * px_h
+            x = max(0.0, min(x, right_edge - w))
             top = y - h if y >= h else y
             for _ in range(len(placed)):                  # a bounded walk downwards, past earlier tags
                 below = next((b for left, a, right, b in placed if x < right and left < x + w and top < b

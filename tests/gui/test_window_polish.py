@@ -464,6 +464,10 @@ def test_a_name_over_a_box_at_the_pictures_top_edge_is_not_cut_off(qtbot):
     assert 0 <= top.top() < 20                          # inside the picture, just under the box's top edge
     assert middle.bottom() == pytest.approx(100, abs=1) and middle.top() < 100   # above its box, as usual
     assert not neighbour.intersects(middle)             # a box at nearly the same corner: its name below
+    view.set_tags([(195, 100, "right edge", (0, 0, 200))])
+    edge = view._tags[0].mapRectToView(view._tags[0].boundingRect())
+    assert edge.right() <= 200.5 and edge.left() < 195     # moved left to stay inside the picture
+    view.set_tags([(10, 0, "top", (200, 0, 0)), (10, 100, "middle", (0, 200, 0)), (14, 100, "next", (0, 0, 200))])
     view._box.scaleBy((0.5, 0.5))                       # zoomed in: still just above the box
     middle = view._tags[1].mapRectToView(view._tags[1].boundingRect())
     assert middle.bottom() == pytest.approx(100, abs=1)
