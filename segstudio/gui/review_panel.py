@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from segstudio.base.errors import UserError
 from segstudio.gui import settings
 from segstudio.gui.widgets import ImageView
 from segstudio.gui.workers import RenderService, TaskRunner
@@ -212,8 +213,7 @@ class ReviewPanel(QWidget):
         if not folds:
             self._start_finding(folds, iterations)
             return
-        from segstudio.base.errors import UserError
-        from segstudio.engine.label_review import fold_plan
+        from segstudio.engine.label_review import fold_plan  # torch: imported when first needed
 
         try:
             plan = fold_plan(self.run, folds, iterations)

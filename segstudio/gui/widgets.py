@@ -41,8 +41,7 @@ class ImageView(pg.GraphicsView):
         self._text.setPos(0.5, 0.5)
         self._box.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
         self.array: np.ndarray | None = None
-        self._tags: list = []
-        self._tag_corners: list = []
+        self._tags: list = []          # pg.TextItems, each with .corner: its box's top-left in picture pixels
         self._box.sigRangeChanged.connect(lambda *_: self._place_tags())
         self.setMinimumSize(160, 120)
 
@@ -72,14 +71,14 @@ class ImageView(pg.GraphicsView):
         top-left corner of the instance's box in picture pixels."""
         for item in self._tags:
             self._box.removeItem(item)
-        self._tags, self._tag_corners = [], []
+        self._tags = []
         for x, y, text, rgb in tags:
             luma = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
             item = pg.TextItem(text, color="#000000" if luma > 150 else "#ffffff", fill=pg.mkBrush(*rgb, 220),
                                anchor=(0, 0))
+            item.corner = (x, y)
             self._box.addItem(item)
             self._tags.append(item)
-            self._tag_corners.append((x, y))
         self._place_tags()
 
     def _place_tags(self) -> None:
@@ -90,7 +89,8 @@ class ImageView(pg.GraphicsView):
         px_w, px_h = (abs(v) for v in self._box.viewPixelSize())
         right_edge = self.array.shape[1] if self.array is not None else float("inf")
         placed: list[tuple] = []
-        for item, (x, y) in zip(self._tags, self._tag_corners):
+        for item in self._tags:
+            x, y = item.corner
             w, h = item.boundingRect().width() * px_w, item.boundingRect().height() * px_h
             x = max(0.0, min(x, right_edge - w))
             top = y - h if y >= h else y
