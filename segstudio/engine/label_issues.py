@@ -30,7 +30,6 @@ Predictions on rows the model trained on are biased towards the labels (it learn
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -110,47 +109,144 @@ def _chance(ratio):
     return odds / (1 + odds)
 
 
-class _Image:
-    """One image's matrices and masks, computed once for both passes."""
+@dataclass
+class _Flat:
+    """Every image's predictions and annotations, and each image's (prediction, annotation) pairs, as flat
+    arrays: the ranking works on all images at once (at 10,000 rows, per-image numpy calls cost more than
+    the work). Pairs run image by image, prediction by prediction: one prediction's pairs are contiguous."""
+    rows: np.ndarray        # per image: its row
+    p_image: np.ndarray     # per prediction: its image's position,
+    p_index: np.ndarray     # its index in the image,
+    p_score: np.ndarray
+    p_label: np.ndarray     # its class (1-based),
+    p_boxes: np.ndarray     # its xyxy box,
+    sure: np.ndarray        # whether it is confident (its class's threshold),
+    half_sure: np.ndarray   # and whether at least half as confident
+    g_image: np.ndarray     # per annotation: its image's position,
+    g_index: np.ndarray     # its index in the image,
+    g_label: np.ndarray     # its class (1-based),
+    real: np.ndarray        # not a crowd,
+    area: np.ndarray        # its box's area
+    a_pred: np.ndarray      # per pair: the prediction's and the annotation's flat positions,
+    a_gt: np.ndarray
+    box: np.ndarray         # their box IoU
+    seg: np.ndarray         # and mask IoU
 
-    def __init__(self, image: EvalImage, limits):
-        self.image, self.real = image, ~image.gt_crowd
-        self.box, self.seg = iou_matrix(image, "bbox"), iou_matrix(image, "segm")
-        b = image.gt_boxes
-        self.areas = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) if len(b) else np.zeros(0)
-        self.sure = image.pred_scores >= limits(image.pred_labels)     # confident predictions
-        self.half_sure = image.pred_scores >= limits(image.pred_labels) * 0.5
-        self.same = image.pred_labels[:, None] == image.gt_labels[None, :]
-        self.supported = ((self.box >= SUPPORT_IOU) & (image.pred_scores[:, None] >= SUPPORT_SCORE)).any(axis=0) \
-            if len(image.pred_scores) else np.zeros(len(image.gt_labels), bool)
-        self.judged: list[_Judged] = []   # filled by stats_of
-        # an annotation some fairly sure prediction of its own class matches
-        self.covered = (self.same & self.half_sure[:, None] & (self.box >= MATCH_IOU)).any(axis=0) \
-            if len(image.pred_scores) else np.zeros(len(image.gt_labels), bool)
+
+def _flatten(images: list[EvalImage], limits: np.ndarray) -> _Flat:
+    """`limits`: per 1-based class, the score that counts as confident."""
+    n_p = np.array([len(im.pred_scores) for im in images], int)
+    n_g = np.array([len(im.gt_labels) for im in images], int)
+    p_image, g_image = np.repeat(np.arange(len(images)), n_p), np.repeat(np.arange(len(images)), n_g)
+    p_label = _joined([im.pred_labels for im in images], int)
+    p_score = _joined([im.pred_scores for im in images], float)
+    g_boxes = _joined([im.gt_boxes.reshape(-1, 4) for im in images], float, 4)
+    pairs = n_p * n_g
+    a_image = np.repeat(np.arange(len(images)), pairs)
+    k = np.arange(pairs.sum()) - np.repeat(np.cumsum(pairs) - pairs, pairs)   # position in its image's matrix
+    per_row = n_g[a_image]
+    return _Flat(
+        rows=np.array([im.row for im in images], int), p_image=p_image,
+        p_index=np.arange(len(p_image)) - (np.cumsum(n_p) - n_p)[p_image], p_score=p_score, p_label=p_label,
+        p_boxes=_joined([im.pred_boxes.reshape(-1, 4) for im in images], float, 4),
+        sure=p_score >= limits[p_label], half_sure=p_score >= limits[p_label] * 0.5,
+        g_image=g_image, g_index=np.arange(len(g_image)) - (np.cumsum(n_g) - n_g)[g_image],
+        g_label=_joined([im.gt_labels for im in images], int), real=~_joined([im.gt_crowd for im in images], bool),
+        area=(g_boxes[:, 2] - g_boxes[:, 0]) * (g_boxes[:, 3] - g_boxes[:, 1]),
+        a_pred=(np.cumsum(n_p) - n_p)[a_image] + k // np.maximum(per_row, 1),
+        a_gt=(np.cumsum(n_g) - n_g)[a_image] + k % np.maximum(per_row, 1),
+        box=_joined([iou_matrix(im, "bbox").ravel() for im in images], float),
+        seg=_joined([iou_matrix(im, "segm").ravel() for im in images], float))
 
 
-def stats_of(views: list[_Image]) -> Stats:
-    """The yardstick, from all the images together; also judges every view's confident predictions."""
-    areas = np.concatenate([v.areas[v.real] for v in views] or [np.zeros(0)])
-    supported = np.concatenate([v.supported[v.real] for v in views] or [np.zeros(0, bool)])
-    edges = _quantile_edges(areas)
-    rate = _rates(np.searchsorted(edges, areas), supported, len(edges) + 1, USUAL_SUPPORT)
-    usual = _usual_mask_iou(views, edges)
-    for v in views:
-        v.judged = _judge(v, usual[np.searchsorted(edges, v.areas)] if len(v.areas) else usual[:0])
-    judged = [j for v in views for j in v.judged]
-    scores = np.array([j.score for j in judged])
-    score_edges = _quantile_edges(scores)
-    kinds = np.array([j.kind for j in judged], dtype=object)
-    matched = np.array([j.best >= MATCH_IOU for j in judged], bool)
-    same = np.array([j.gt == j.label for j in judged], bool) & matched
-    by_score, n = np.searchsorted(score_edges, scores), len(score_edges) + 1
-    ratios = {"missing": _ratios(by_score, matched, kinds == "missing", n),
-              "wrong_class": _ratios(by_score, same, kinds == "wrong_class", n),
-              "sloppy_mask": _ratios(np.searchsorted(edges, np.array([j.area for j in judged])), same & (kinds == ""),
-                                     kinds == "sloppy_mask", len(edges) + 1)}
-    gts, labels = np.array([j.gt for j in judged], int), np.array([j.label for j in judged], int)
-    pairs = _pair_factors(gts[matched], labels[matched], kinds[matched] == "wrong_class")
+def _joined(arrays: list, dtype, width: int = 0) -> np.ndarray:
+    empty = np.zeros((0, width) if width else 0, dtype)
+    return np.concatenate(arrays + [empty]).astype(dtype, copy=False)
+
+
+def _per_annotation(f: _Flat, pairs: np.ndarray) -> np.ndarray:
+    """Whether any of an annotation's pairs is among `pairs` (a boolean per pair)."""
+    return np.bincount(f.a_gt[pairs], minlength=len(f.g_label)) > 0
+
+
+def _usual_mask_iou(f: _Flat, edges: np.ndarray) -> np.ndarray:
+    """Per size bin, the median mask IoU of confident same-class predictions whose boxes agree well."""
+    pairs = (f.p_label[f.a_pred] == f.g_label[f.a_gt]) & (f.box >= BOX_AGREE) & f.sure[f.a_pred] & f.real[f.a_gt]
+    ious, bins = f.seg[pairs], np.searchsorted(edges, f.area[f.a_gt[pairs]])
+    overall = float(np.median(ious)) if len(ious) >= 20 else USUAL_MASK_IOU
+    return np.array([np.median(ious[bins == b]) if (bins == b).sum() >= 20 else overall
+                     for b in range(len(edges) + 1)])
+
+
+@dataclass
+class _Judged:
+    """Each fairly sure prediction against the annotation its box overlaps most (the first of equals), and
+    what their disagreement is: one entry per prediction, in image and prediction order."""
+    p: np.ndarray       # the prediction (flat position)
+    j: np.ndarray       # the annotation (flat position; -1: the image has none)
+    best: np.ndarray    # their box IoU
+    seg: np.ndarray     # their mask IoU
+    usual: np.ndarray   # this model's usual mask IoU at the annotation's size
+    area: np.ndarray    # the annotation's box area
+    gt: np.ndarray      # the annotation's class (1-based; 0: none)
+    label: np.ndarray   # the prediction's class (1-based)
+    score: np.ndarray
+    kind: np.ndarray    # "missing", "wrong_class", "sloppy_mask", "unsure" (a poor mask or another class from an
+                        # unconfident prediction: no candidate), or "" where they agree
+
+
+def _judge(f: _Flat, usual: np.ndarray, covered: np.ndarray) -> _Judged:
+    """`usual`: per annotation, the usual mask IoU at its size; `covered`: per annotation, whether a fairly
+    sure prediction of its own class matches it."""
+    overlaps = np.where(f.real[f.a_gt], f.box, 0.0)
+    has = np.bincount(f.a_pred, minlength=len(f.p_score)) > 0      # the prediction's image has annotations
+    first_pair = np.full(len(f.p_score), -1)
+    if has.any():
+        starts = np.searchsorted(f.a_pred, np.flatnonzero(has))
+        top = np.zeros(len(f.p_score))
+        top[has] = np.maximum.reduceat(overlaps, starts)
+        at_top = np.where(overlaps == top[f.a_pred], np.arange(len(overlaps)), len(overlaps))
+        first_pair[has] = np.minimum.reduceat(at_top, starts)
+    p = np.flatnonzero(f.half_sure)
+    pair = first_pair[p]
+    j = _at(f.a_gt, pair, -1)
+    d = _Judged(p, j, _at(overlaps, pair, 0.0), _at(f.seg, pair, 0.0), _at(usual, j, 1.0), _at(f.area, j, 0.0),
+                _at(f.g_label, j, 0), f.p_label[p], f.p_score[p], np.empty(len(p), dtype="<U11"))
+    d.kind[:] = _kind(d, _at(covered, j, False), f.sure[p])
+    d.kind[j < 0] = "missing"
+    return d
+
+
+def _at(values: np.ndarray, index: np.ndarray, fallback) -> np.ndarray:
+    """values[index], `fallback` where index is -1."""
+    return np.append(values, fallback)[index]
+
+
+def _kind(d: _Judged, covered: np.ndarray, sure: np.ndarray) -> np.ndarray:
+    """What a prediction's disagreement with the annotation it overlaps most says; only a confident (`sure`)
+    prediction says a class or a mask is wrong, an unsure one's are "unsure"."""
+    misplaced = (d.best >= MISPLACED_IOU) & (d.gt == d.label) & ~covered
+    missing = (d.best < MATCH_IOU) & ~misplaced
+    other_class = ~missing & (d.gt != d.label) & ~covered
+    poor_mask = ~missing & ~other_class & (d.gt == d.label) & (d.seg < SLOPPY_RATIO * d.usual)
+    return np.select([missing, other_class & sure, poor_mask & sure, other_class | poor_mask],
+                     ["missing", "wrong_class", "sloppy_mask", "unsure"], "")
+
+
+def stats_of(f: _Flat, d: _Judged, edges: np.ndarray, usual: np.ndarray, supported: np.ndarray) -> Stats:
+    """The yardstick, from all the images together (`edges`: the annotation sizes' quantiles; `usual`: the
+    usual mask IoU per size bin; `supported`: per annotation, whether a prediction supports it)."""
+    bins = np.searchsorted(edges, f.area[f.real])
+    rate = _rates(bins, supported[f.real], len(edges) + 1, USUAL_SUPPORT)
+    score_edges = _quantile_edges(d.score)
+    matched = d.best >= MATCH_IOU
+    same = (d.gt == d.label) & matched
+    by_score, n = np.searchsorted(score_edges, d.score), len(score_edges) + 1
+    ratios = {"missing": _ratios(by_score, matched, d.kind == "missing", n),
+              "wrong_class": _ratios(by_score, same, d.kind == "wrong_class", n),
+              "sloppy_mask": _ratios(np.searchsorted(edges, d.area), same & (d.kind == ""),
+                                     d.kind == "sloppy_mask", len(edges) + 1)}
+    pairs = _pair_factors(d.gt[matched], d.label[matched], d.kind[matched] == "wrong_class")
     return Stats(edges, rate, usual, score_edges, ratios, pairs)
 
 
@@ -188,136 +284,82 @@ def _rates(bins: np.ndarray, hits: np.ndarray, n: int, usual: float) -> np.ndarr
                      for b in range(n)])
 
 
-def _usual_mask_iou(views: list[_Image], edges: np.ndarray) -> np.ndarray:
-    """Per size bin, the median mask IoU of confident same-class predictions whose boxes agree well."""
-    ious, iou_areas = [np.zeros(0)], [np.zeros(0)]
-    for v in views:
-        pairs = v.same & (v.box >= BOX_AGREE) & v.sure[:, None] & v.real[None, :]
-        ious.append(v.seg[pairs])
-        iou_areas.append(np.broadcast_to(v.areas[None, :], pairs.shape)[pairs])
-    ious = np.concatenate(ious)
-    iou_bins = np.searchsorted(edges, np.concatenate(iou_areas))
-    overall = float(np.median(ious)) if len(ious) >= 20 else USUAL_MASK_IOU
-    return np.array([np.median(ious[iou_bins == b]) if (iou_bins == b).sum() >= 20 else overall
-                     for b in range(len(edges) + 1)])
+def _candidates(f: _Flat, d: _Judged, stats: Stats, supported: np.ndarray) -> dict:
+    """Every candidate as columns, each image's predictions' first, then its unsupported annotations': kind,
+    image, annotation and prediction (flat positions; -1: none), label and proposed (0-based; -1: none), score.
+    Within a score bin, the prediction's confidence (0.9 + 0.1 x score: its bin already says what that
+    confidence is worth) and how clear the disagreement is order them."""
+    tie, score = 0.9 + 0.1 * d.score, np.zeros(len(d.p))
+    mis, wc, sl = d.kind == "missing", d.kind == "wrong_class", d.kind == "sloppy_mask"
+    score[mis] = stats.posterior("missing", tie[mis] * (1 - d.best[mis]), d.score[mis])
+    pair = np.array([stats.pair_factors.get(k, 1.0) for k in zip(d.gt[wc].tolist(), d.label[wc].tolist())])
+    score[wc] = stats.posterior("wrong_class", tie[wc] * d.best[wc] * pair, d.score[wc])
+    score[sl] = stats.posterior("sloppy_mask", tie[sl] * np.maximum(0.0, 1 - d.seg[sl] / d.usual[sl]), d.area[sl])
+    keep = mis | wc | sl
+    lonely = np.flatnonzero(f.real & ~supported)
+    near = f.box >= SUPPORT_IOU
+    strongest = np.zeros(len(f.g_label))
+    np.maximum.at(strongest, f.a_gt[near], f.p_score[f.a_pred[near]])
+    cols = {"kind": np.concatenate([d.kind[keep], np.full(len(lonely), "spurious")]),
+            "image": np.concatenate([f.p_image[d.p[keep]], f.g_image[lonely]]),
+            "annotation": np.concatenate([np.where(mis, -1, d.j)[keep], lonely]),
+            "prediction": np.concatenate([d.p[keep], np.full(len(lonely), -1)]),
+            "label": np.concatenate([np.where(mis, -1, d.gt - 1)[keep], f.g_label[lonely] - 1]),
+            "proposed": np.concatenate([d.label[keep] - 1, np.full(len(lonely), -1)]),
+            "score": np.concatenate([score[keep], stats.spurious_scores(f.area[lonely], strongest[lonely])])}
+    order = np.argsort(cols["image"], kind="stable")
+    return {name: col[order] for name, col in cols.items()}
 
 
-@dataclass(frozen=True)
-class _Judged:
-    """One confident prediction against the annotation it overlaps most, and what their disagreement is."""
-    p: int            # the prediction
-    j: int            # the annotation (-1: the image has none)
-    best: float       # their box IoU
-    seg: float        # their mask IoU
-    usual: float      # this model's usual mask IoU at the annotation's size
-    area: float       # the annotation's box area
-    gt: int           # the annotation's class (1-based; 0: none)
-    label: int        # the prediction's class (1-based)
-    score: float
-    kind: str         # "missing", "wrong_class", "sloppy_mask", "unsure" (a poor mask or another class from an
-                      # unconfident prediction: no candidate), or "" where they agree
-
-
-def _judge(v: _Image, usual: np.ndarray) -> list[_Judged]:
-    image, sure = v.image, np.flatnonzero(v.half_sure)
-    if not len(sure):
-        return []
-    scores, labels = image.pred_scores[sure].tolist(), image.pred_labels[sure].tolist()
-    if not len(image.gt_labels):
-        return [_Judged(p, -1, 0.0, 0.0, 1.0, 0.0, 0, label, s, "missing")
-                for p, s, label in zip(sure.tolist(), scores, labels)]
-    overlaps = np.where(v.real[None, :], v.box[sure], 0.0)
-    js = overlaps.argmax(axis=1)
-    best, seg = overlaps[np.arange(len(sure)), js], v.seg[sure, js]
-    out = []
-    for p, j, b, m, s, label in zip(sure.tolist(), js.tolist(), best.tolist(), seg.tolist(), scores, labels):
-        gt, u = int(image.gt_labels[j]), float(usual[j])
-        out.append(_Judged(p, j, b, m, u, float(v.areas[j]), gt, label, s,
-                           _kind(b, m, u, gt, label, v.covered[j], bool(v.sure[p]))))
-    return out
-
-
-def _kind(best: float, seg: float, usual: float, gt: int, label: int, covered: bool, sure: bool) -> str:
-    """What a prediction's disagreement with the annotation it overlaps most says; only a confident (`sure`)
-    prediction says a class or a mask is wrong, an unsure one's are "unsure"."""
-    misplaced = best >= MISPLACED_IOU and gt == label and not covered
-    if best < MATCH_IOU and not misplaced:
-        return "missing"
-    if gt != label and not covered:
-        return "wrong_class" if sure else "unsure"
-    if gt == label and seg < SLOPPY_RATIO * usual:
-        return "sloppy_mask" if sure else "unsure"
-    return ""
-
-
-def _tie(score: float) -> float:
-    """The prediction's confidence as a small factor: its bin already says how much that confidence is worth,
-    so within a bin it only orders candidates."""
-    return 0.9 + 0.1 * score
-
-
-def _candidates_of(v: _Image, stats: Stats) -> list[Candidate]:
-    image, row = v.image, v.image.row
-    out = []
-    for d in v.judged:
-        if d.kind == "missing":
-            score = stats.posterior("missing", _tie(d.score) * (1 - d.best), d.score)
-            out.append(Candidate("missing", row, score, prediction=d.p, proposed=d.label - 1))
-        elif d.kind == "wrong_class":
-            pair = stats.pair_factors.get((d.gt, d.label), 1.0)
-            score = stats.posterior("wrong_class", _tie(d.score) * d.best * pair, d.score)
-            out.append(Candidate("wrong_class", row, score, annotation=d.j, prediction=d.p, label=d.gt - 1,
-                                 proposed=d.label - 1))
-        elif d.kind == "sloppy_mask":
-            score = stats.posterior("sloppy_mask", _tie(d.score) * max(0.0, 1 - d.seg / d.usual), d.area)
-            out.append(Candidate("sloppy_mask", row, score, annotation=d.j, prediction=d.p, label=d.label - 1,
-                                 proposed=d.label - 1))
-    lonely = np.flatnonzero(v.real & ~v.supported)
-    if len(lonely):
-        near = v.box[:, lonely] >= SUPPORT_IOU
-        strongest = np.where(near, image.pred_scores[:, None], 0.0).max(axis=0) if len(image.pred_scores) \
-            else np.zeros(len(lonely))
-        labels = image.gt_labels[lonely].tolist()
-        for j, score, label in zip(lonely.tolist(), stats.spurious_scores(v.areas[lonely], strongest).tolist(), labels):
-            out.append(Candidate("spurious", row, score, annotation=j, label=label - 1))
-    return _one_per_annotation(out, image.pred_boxes, image.pred_scores) if len(out) > 1 else out
-
-
-def _one_per_annotation(cands: list[Candidate], pred_boxes: np.ndarray, pred_scores: np.ndarray) -> list[Candidate]:
+def _one_per_annotation(f: _Flat, cols: dict) -> dict:
     """An annotation is proposed once (several predictions may hit it), with its strongest evidence: by a
     candidate that proposes a fix (a prediction) when there is one, else as spurious. Likewise an unlabelled
-    object: predictions of several classes on one spot (box IoU >= MATCH_IOU) are one missing annotation."""
-    best: dict = {}
-    spots = _spots([c.prediction for c in cands if c.kind == "missing"], pred_boxes, pred_scores)
-    for c in cands:
-        key = (c.row, c.annotation) if c.annotation >= 0 else (c.row, -1 - spots[c.prediction])
-        best.setdefault(key, []).append(c)
-    out = []
-    for group in best.values():
-        fix = max(group, key=lambda c: (c.prediction >= 0, c.score))
-        top = max(c.score for c in group)
-        out.append(fix if fix.score == top else replace(fix, score=top))
+    object: predictions of several classes on one spot (box IoU >= MATCH_IOU) are one missing annotation.
+    Adds "seen": where the annotation or spot first came up (the order among equal candidates)."""
+    if not len(cols["score"]):
+        return {**cols, "seen": np.zeros(0, int)}
+    missing = cols["annotation"] < 0
+    spot = np.arange(len(f.p_score))
+    spot[cols["prediction"][missing]] = _spots(f, cols["prediction"][missing])
+    group = np.where(missing, len(f.g_label) + _at(spot, cols["prediction"], -1), cols["annotation"])
+    seen = np.arange(len(group))
+    pick = np.lexsort((seen, -cols["score"], cols["prediction"] < 0, group))
+    starts = np.flatnonzero(np.r_[True, group[pick][1:] != group[pick][:-1]])
+    out = {name: col[pick[starts]] for name, col in cols.items()}
+    out["score"] = np.maximum.reduceat(cols["score"][pick], starts)
+    out["seen"] = np.minimum.reduceat(seen[pick], starts)
     return out
 
 
-def _spots(predictions: list[int], boxes: np.ndarray, scores: np.ndarray) -> dict:
-    """Each prediction -> the most confident of them whose box it overlaps with IoU >= MATCH_IOU (itself
-    where none does). Plain Python: an image has a handful of them, where numpy's per-call cost dominates."""
-    if len(predictions) < 2:
-        return {p: p for p in predictions}
-    order = sorted(predictions, key=lambda p: -scores[p])
-    box = {p: boxes[p].tolist() for p in order}
-    return {p: next((q for q in order[:i] if box_iou(box[q], box[p]) >= MATCH_IOU), p) for i, p in enumerate(order)}
+def _spots(f: _Flat, preds: np.ndarray) -> np.ndarray:
+    """For each of `preds` (flat positions), the most confident of them in its image whose box it overlaps
+    with IoU >= MATCH_IOU (itself where none does; among equal scores, the first)."""
+    if not len(preds):
+        return preds
+    image = f.p_image[preds]
+    order = np.lexsort((preds, -f.p_score[preds], image))      # by image, most confident first
+    ranked, image = preds[order], image[order]
+    count = np.bincount(image, minlength=len(f.rows))[image]    # per ranked prediction: its image's number
+    new = np.r_[True, image[1:] != image[:-1]]
+    first = np.maximum.accumulate(np.where(new, np.arange(len(image)), 0))   # position of its image's first
+    p = np.repeat(np.arange(len(ranked)), count)                # every ordered pair (q, p) in one image
+    q = np.repeat(first, count) + (np.arange(len(p)) - np.repeat(np.cumsum(count) - count, count))
+    ok = (q < p) & (box_ious(f.p_boxes[ranked[q]], f.p_boxes[ranked[p]]) >= MATCH_IOU)
+    spot = np.arange(len(ranked))
+    np.minimum.at(spot, p[ok], q[ok])
+    out = np.empty(len(preds), int)
+    out[order] = ranked[spot]
+    return out
 
 
-def box_iou(a: list, b: list) -> float:
-    """IoU of two x1, y1, x2, y2 boxes given as lists (no numpy: for a few pairs at a time)."""
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    if w <= 0 or h <= 0:
-        return 0.0
+def box_ious(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row by row, the IoU of two N x 4 arrays of x1, y1, x2, y2 boxes."""
+    w = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
+    h = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
     inter = w * h
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+    union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
+    apart = (w <= 0) | (h <= 0)
+    return np.where(apart, 0.0, inter / np.where(apart, 1.0, union))
 
 
 def find_candidates(images: list[EvalImage], thresholds: dict | None = None, training_rows=(),
@@ -327,18 +369,37 @@ def find_candidates(images: list[EvalImage], thresholds: dict | None = None, tra
     `reviewed`: Candidate.key()s a reviewer marked correct (left out)."""
     thresholds = thresholds or {}
     top = max([int(k) for k in thresholds] + [int(im.pred_labels.max()) for im in images if len(im.pred_labels)] + [0])
-    table = np.full(top + 1, CONFIDENT)
+    limits = np.full(top + 1, CONFIDENT)
     for label, limit in thresholds.items():
-        table[int(label)] = float(limit)
-    trained, done = {int(r) for r in training_rows}, set(map(tuple, reviewed))
-    views = [_Image(image, lambda labels: table[labels]) for image in images]
-    stats = stats_of(views)
-    out = []
-    for v in views:
-        for c in _candidates_of(v, stats):
-            if c.key() not in done:
-                out.append(replace(c, training_row=True) if c.row in trained else c)
-    return sorted(out, key=lambda c: (-c.score, c.row, c.kind))
+        limits[int(label)] = float(limit)
+    f = _flatten(images, limits)
+    edges = _quantile_edges(f.area[f.real])
+    usual = _usual_mask_iou(f, edges)
+    supported = _per_annotation(f, (f.box >= SUPPORT_IOU) & (f.p_score[f.a_pred] >= SUPPORT_SCORE))
+    covered = _per_annotation(f, (f.p_label[f.a_pred] == f.g_label[f.a_gt]) & f.half_sure[f.a_pred]
+                              & (f.box >= MATCH_IOU))
+    d = _judge(f, usual[np.searchsorted(edges, f.area)], covered)
+    cols = _one_per_annotation(f, _candidates(f, d, stats_of(f, d, edges, usual, supported), supported))
+    return _as_candidates(f, cols, {int(r) for r in training_rows}, set(map(tuple, reviewed)))
+
+
+def _as_candidates(f: _Flat, cols: dict, trained: set, done: set) -> list[Candidate]:
+    """Strongest first (then by row and kind, then where they came up), leaving out those reviewed."""
+    order = np.lexsort((cols["seen"], cols["kind"], f.rows[cols["image"]], -cols["score"]))
+    c = {name: col[order] for name, col in cols.items()}
+    rows = f.rows[c["image"]]
+    annotation, prediction = _at(f.g_index, c["annotation"], -1), _at(f.p_index, c["prediction"], -1)
+    out = [Candidate(*fields) for fields in zip(c["kind"].tolist(), rows.tolist(), c["score"].tolist(),
+                                                   annotation.tolist(), prediction.tolist(), c["label"].tolist(),
+                                                   c["proposed"].tolist())]
+    if done:
+        out = [x for x in out if x.key() not in done]
+    return [replace(x, training_row=True) if x.row in trained else x for x in out]
+
+
+def box_iou(a: list, b: list) -> float:
+    """IoU of two x1, y1, x2, y2 boxes."""
+    return float(box_ious(np.asarray([a], float), np.asarray([b], float))[0])
 
 
 def confirmed_by(candidates: list[Candidate], images: list[EvalImage], own: list[Candidate],
@@ -350,21 +411,34 @@ def confirmed_by(candidates: list[Candidate], images: list[EvalImage], own: list
     only the fold model disagrees, its weakness explains as much as the label. Those with 0 keep the fold
     model's order, after the rest."""
     by_annotation = {(c.row, c.annotation): c.score for c in own if c.annotation >= 0}
-    spots: dict = {}
-    own_boxes = {im.row: im.pred_boxes for im in own_images}
-    for c in own:
-        if c.annotation < 0:
-            spots.setdefault(c.row, []).append((own_boxes[c.row][c.prediction].tolist(), c.score))
-    boxes = {im.row: im.pred_boxes for im in images}
-    weighed = []
-    for c in candidates:
-        if c.annotation >= 0:
-            other = by_annotation.get((c.row, c.annotation), 0.0)
-        else:
-            box = boxes[c.row][c.prediction].tolist()
-            other = max((score for b, score in spots.get(c.row, ()) if box_iou(b, box) >= MATCH_IOU), default=0.0)
-        weighed.append((math.sqrt(c.score * other), c))
-    weighed.sort(key=lambda pair: (-pair[0], -pair[1].score, pair[1].row, pair[1].kind))
+    other = np.array([by_annotation.get((c.row, c.annotation), 0.0) for c in candidates])
+    missing = [i for i, c in enumerate(candidates) if c.annotation < 0]
+    other[missing] = _same_spot_scores([candidates[i] for i in missing], images,
+                                       [c for c in own if c.annotation < 0], own_images)
+    score = np.array([c.score for c in candidates])
+    weighed = np.sqrt(score * other)
+    order = np.lexsort(([c.kind for c in candidates], [c.row for c in candidates], -score, -weighed))
     # positional: dataclasses.replace costs several times more, for every candidate of a large dataset
-    return [Candidate(c.kind, c.row, score, c.annotation, c.prediction, c.label, c.proposed, c.training_row)
-            for score, c in weighed]
+    return [Candidate(c.kind, c.row, w, c.annotation, c.prediction, c.label, c.proposed, c.training_row)
+            for c, w in zip([candidates[i] for i in order.tolist()], weighed[order].tolist())]
+
+
+def _same_spot_scores(missing: list[Candidate], images: list[EvalImage], own: list[Candidate],
+                      own_images: list[EvalImage]) -> np.ndarray:
+    """For each missing candidate, the best score of the run model's missing candidates on the same spot of
+    the same row (box IoU >= MATCH_IOU), 0 where there is none."""
+    boxes = {im.row: im.pred_boxes for im in images}
+    own_boxes = {im.row: im.pred_boxes for im in own_images}
+    rows = np.array([c.row for c in missing], int)
+    by_row = sorted(range(len(own)), key=lambda i: own[i].row)
+    own_rows = np.array([own[i].row for i in by_row], int)
+    own_box = np.array([own_boxes[own[i].row][own[i].prediction] for i in by_row], float).reshape(-1, 4)
+    own_score = np.array([own[i].score for i in by_row], float)
+    lo, hi = np.searchsorted(own_rows, rows, "left"), np.searchsorted(own_rows, rows, "right")
+    mine = np.repeat(np.arange(len(missing)), hi - lo)        # every (candidate, own one of its row) pair
+    theirs = np.repeat(lo, hi - lo) + (np.arange(len(mine)) - np.repeat(np.cumsum(hi - lo) - (hi - lo), hi - lo))
+    box = np.array([boxes[c.row][c.prediction] for c in missing], float).reshape(-1, 4)
+    near = box_ious(box[mine], own_box[theirs]) >= MATCH_IOU
+    best = np.zeros(len(missing))
+    np.maximum.at(best, mine[near], own_score[theirs[near]])
+    return best
