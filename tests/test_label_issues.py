@@ -136,3 +136,18 @@ def test_fold_candidates_the_runs_own_model_also_shows_come_first():
     assert weighed[0].prediction == 1 and weighed[0].proposed == CAR - 1                  # the fold model's
     assert [c.row for c in weighed[1:]] == [c.row for c in alone if c.row != 1]   # the rest: 0, the fold's order
     assert all(c.score == 0 for c in weighed[1:])
+
+
+def test_images_ranked_together_keep_each_ones_candidates_at_its_own_row_and_indices():
+    """The ranking runs over every image at once: each candidate still names its own row, annotation and
+    prediction, whatever the images before it hold (none, several, or no predictions at all)."""
+    cases = [([(rect(2, 2, 12, 12), CAR)], [(rect(2, 2, 12, 12), CAR, 0.9), (rect(25, 25, 35, 35), PERSON, 0.8)]),
+             ([(rect(2, 2, 12, 12), CAR), (rect(25, 25, 35, 35), PERSON)], []),
+             ([], [(rect(5, 5, 15, 15), PERSON, 0.9)]),
+             ([(rect(9, 9, 12, 12), PERSON), (rect(5, 5, 20, 20), CAR)], [(rect(5, 5, 20, 20), PERSON, 0.85)]),
+             ([(ring(4, 4, 30, 30), CAR)], [(rect(30, 30, 36, 36), CAR, 0.2), (rect(4, 4, 30, 30), CAR, 0.9)])]
+    alone = [set(kinds([image(gts, preds, image_id=k)])) for k, (gts, preds) in enumerate(cases)]
+    together = kinds([image(gts, preds, image_id=k) for k, (gts, preds) in enumerate(cases)])
+    assert set(together) == set().union(*alone) and len(together) == sum(map(len, alone))
+    assert alone[3] == {("wrong_class", 3, 1, 0, CAR - 1, PERSON - 1), ("spurious", 3, 0, -1, PERSON - 1, -1)}
+    assert alone[4] == {("sloppy_mask", 4, 0, 1, CAR - 1, CAR - 1)}

@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from segstudio.engine.eval_store import EvalImage
-from segstudio.engine.matching import iou_matrix
+from segstudio.engine.matching import box_iou_matrices, iou_matrix, pairs_of
 
 KINDS = ("missing", "wrong_class", "sloppy_mask", "spurious")
 CONFIDENT = 0.5        # a prediction this sure is taken as evidence (unless the run's thresholds say otherwise)
@@ -141,10 +141,8 @@ def _flatten(images: list[EvalImage], limits: np.ndarray) -> _Flat:
     p_label = _joined([im.pred_labels for im in images], int)
     p_score = _joined([im.pred_scores for im in images], float)
     g_boxes = _joined([im.gt_boxes.reshape(-1, 4) for im in images], float, 4)
-    pairs = n_p * n_g
-    a_image = np.repeat(np.arange(len(images)), pairs)
-    k = np.arange(pairs.sum()) - np.repeat(np.cumsum(pairs) - pairs, pairs)   # position in its image's matrix
-    per_row = n_g[a_image]
+    box_iou_matrices(images)
+    a_pred, a_gt = pairs_of(n_p, n_g)
     return _Flat(
         rows=np.array([im.row for im in images], int), p_image=p_image,
         p_index=np.arange(len(p_image)) - (np.cumsum(n_p) - n_p)[p_image], p_score=p_score, p_label=p_label,
@@ -152,10 +150,8 @@ def _flatten(images: list[EvalImage], limits: np.ndarray) -> _Flat:
         sure=p_score >= limits[p_label], half_sure=p_score >= limits[p_label] * 0.5,
         g_image=g_image, g_index=np.arange(len(g_image)) - (np.cumsum(n_g) - n_g)[g_image],
         g_label=_joined([im.gt_labels for im in images], int), real=~_joined([im.gt_crowd for im in images], bool),
-        area=(g_boxes[:, 2] - g_boxes[:, 0]) * (g_boxes[:, 3] - g_boxes[:, 1]),
-        a_pred=(np.cumsum(n_p) - n_p)[a_image] + k // np.maximum(per_row, 1),
-        a_gt=(np.cumsum(n_g) - n_g)[a_image] + k % np.maximum(per_row, 1),
-        box=_joined([iou_matrix(im, "bbox").ravel() for im in images], float),
+        area=(g_boxes[:, 2] - g_boxes[:, 0]) * (g_boxes[:, 3] - g_boxes[:, 1]), a_pred=a_pred, a_gt=a_gt,
+        box=_joined([im.cache["bbox"].ravel() for im in images], float),
         seg=_joined([iou_matrix(im, "segm").ravel() for im in images], float))
 
 
