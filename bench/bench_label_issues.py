@@ -17,7 +17,8 @@
 - --save DIR keeps each option's predictions and the planted errors; --rescore FILE ... ranks them again with
   the current finder (no training) and says what the predictions show (confident predictions, another class,
   scores over deleted objects, what else fills the top k).
-- ranking: find_candidates on 10,000 rows of synthetic stored predictions. Target < 2 s.
+- ranking: find_candidates on 10,000 rows of synthetic stored predictions (the quick option), and two such sets
+  weighed by confirmed_by (what --folds costs after its trainings). Target < 2 s each.
 - fixes: commit 100 fixes (label_fixes.commit_fixes) on a branch of a demo dataset. Target < 5 s locally.
 - query: the Dataset tab's first count (data.query_summary.summarize_query) of a TQL query on the 100k-row
   dataset bench/bench_scale.py builds (built here if absent, 19 GB). Target < 2 s locally.
@@ -280,9 +281,9 @@ def bench_ranking(rows: int) -> dict:
     weighed = confirmed_by(find_candidates(folds), folds, find_candidates(own), own)
     folds_s = time.perf_counter() - started
     print(f" ranking, k folds weighed by the run's own predictions: {len(weighed):,} candidates in {folds_s:.2f} s "
-          f"(two sets of {rows:,} rows)", flush=True)
+          f"(two sets of {rows:,} rows; target < 2 s)", flush=True)
     return {"rows": rows, "candidates": len(candidates), "seconds": round(seconds, 3), "cpu_s": round(cpu, 3),
-            "folds_weighed_s": round(folds_s, 3), "met": seconds < 2}
+            "folds_weighed_s": round(folds_s, 3), "met": seconds < 2 and folds_s < 2}
 
 
 def bench_fixes(n: int) -> dict:
