@@ -15,8 +15,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListWidget,
-    QListWidgetItem,
+    QListView,
     QMessageBox,
     QPushButton,
     QSpinBox,
@@ -27,12 +26,11 @@ from PySide6.QtWidgets import (
 
 from segstudio.base.errors import UserError
 from segstudio.gui import settings
+from segstudio.gui.candidate_list import CandidateList
 from segstudio.gui.widgets import ImageView
 from segstudio.gui.workers import RenderService, TaskRunner
 
 CHANNEL = "review"
-KIND_WORDS = {"missing": "missing annotation", "wrong_class": "wrong class", "sloppy_mask": "sloppy mask",
-              "spurious": "spurious annotation"}
 
 
 def find_job(run: str, folds: int, fold_iterations: int = 0):
@@ -131,8 +129,11 @@ class ReviewPanel(QWidget):
         self.cancelButton = QPushButton("Cancel", objectName="reviewCancelButton", enabled=False,
                                         clicked=self.finder.request_stop)
         self.statusLabel = QLabel("", objectName="reviewStatusLabel", wordWrap=True)
-        self.list = QListWidget(objectName="issueList")
-        self.list.currentRowChanged.connect(self._show_candidate)
+        self.issues = CandidateList(self)
+        # laid out in batches between events: the first rows show at once, however many there are
+        self.list = QListView(objectName="issueList", uniformItemSizes=True, layoutMode=QListView.LayoutMode.Batched)
+        self.list.setModel(self.issues)
+        self.list.selectionModel().currentRowChanged.connect(lambda now, _before: self._show_candidate(now.row()))
         self.view = ImageView(placeholder="Find label issues, then pick a candidate")
         self.view.setObjectName("reviewView")
         self.classCombo = QComboBox(objectName="reviewClassCombo")
@@ -243,24 +244,13 @@ class ReviewPanel(QWidget):
         names = self.result["class_names"]
         self.classCombo.clear()
         self.classCombo.addItems(names)
-        self.list.clear()
-        for c in self.result["candidates"]:
-            item = QListWidgetItem(self._describe(c))
-            self.list.addItem(item)
-        self.statusLabel.setText(f"{len(self.result['candidates'])} candidates in {self.result['rows']:,} rows "
+        self.issues.show(self.result["candidates"], names)
+        self.statusLabel.setText(f"{len(self.result['candidates']):,} candidates in {self.result['rows']:,} rows "
                                  f"({self.result['mode']}). {self.result['note']}")
         self.statusLabel.setStyleSheet("color: #8a5a00;" if self.result["note"] else "")
-        if self.list.count():
-            self.list.setCurrentRow(0)
+        if self.issues.rowCount():
+            self._select(0)
         self._update_buttons()
-
-    def _describe(self, c: dict) -> str:
-        names = self.result["class_names"]
-        name = lambda i: names[i] if 0 <= i < len(names) else ""  # noqa: E731
-        what = {"missing": f"→ {name(c['proposed'])}", "wrong_class": f"{name(c['label'])} → {name(c['proposed'])}",
-                "sloppy_mask": name(c["label"]), "spurious": name(c["label"])}[c["kind"]]
-        return (f"{c['score']:.2f}  {KIND_WORDS[c['kind']]} · row {c['row']} · {what}"
-                + ("  (training row)" if c["training_row"] else ""))
 
     @Slot(str)
     def _on_failed(self, message: str) -> None:
@@ -268,8 +258,11 @@ class ReviewPanel(QWidget):
         self.message.emit(message, True)
         self._update_buttons()
 
+    def _select(self, row: int) -> None:
+        self.list.setCurrentIndex(self.issues.index(row))
+
     def candidate(self) -> dict | None:
-        row = self.list.currentRow()
+        row = self.list.currentIndex().row()
         return self.result["candidates"][row] if self.result and 0 <= row < len(self.result["candidates"]) else None
 
     @Slot(int)
@@ -289,11 +282,15 @@ class ReviewPanel(QWidget):
 
     # ---- fixing -------------------------------------------------------------------------------
     def _add(self, fix) -> None:
-        self.fixes.append((fix, self.list.currentRow()))
-        item = self.list.currentItem()
-        item.setText(item.text() + f"  [{fix.action}]")
-        self.list.setCurrentRow(min(self.list.currentRow() + 1, self.list.count() - 1))
+        self.fixes.append((fix, self.list.currentIndex().row()))
+        self._tag_and_go_on(fix.action)
         self._update_buttons()
+
+    def _tag_and_go_on(self, text: str) -> None:
+        """Marks the current candidate with what was done to it and moves on to the next."""
+        row = self.list.currentIndex().row()
+        self.issues.tag(row, text)
+        self._select(min(row + 1, self.issues.rowCount() - 1))
 
     def accept_prediction(self) -> None:
         from segstudio.data.label_fixes import Fix
@@ -320,16 +317,13 @@ class ReviewPanel(QWidget):
         from segstudio.engine.label_review import mark_reviewed
         c = self.candidate()
         mark_reviewed(self.result["run"], [Candidate(**c).key()])
-        item = self.list.currentItem()
-        item.setText(item.text() + "  [correct]")
-        self.list.setCurrentRow(min(self.list.currentRow() + 1, self.list.count() - 1))
+        self._tag_and_go_on("correct")
 
     def undo(self) -> None:
         if not self.fixes:
             return
         fix, row = self.fixes.pop()
-        item = self.list.item(row)
-        item.setText(item.text().removesuffix(f"  [{fix.action}]"))
+        self.issues.untag(row, fix.action)
         self._update_buttons()
 
     def commit(self, offer=None) -> None:

@@ -4,7 +4,7 @@ import shutil
 
 import deeplake
 import pytest
-from PySide6.QtWidgets import QListWidget, QPushButton
+from PySide6.QtWidgets import QListView, QPushButton
 from tiny_config import write_config
 
 from segstudio.cli import main
@@ -34,9 +34,10 @@ def test_review_fix_undo_commit_and_train_from_the_commit(make_window, qtbot, re
     window.tabs.setCurrentWidget(panel)
     panel.set_run(str(run))
     click(qtbot, window, "findIssuesButton")
-    issues = window.findChild(QListWidget, "issueList")
+    issues = window.findChild(QListView, "issueList")
+    model = issues.model()
     qtbot.waitUntil(lambda: panel.result is not None, timeout=180000)
-    if issues.count() == 0:
+    if model.rowCount() == 0:
         pytest.skip("the tiny run proposed no candidate on this machine")
     qtbot.waitUntil(lambda: panel.view.array is not None, timeout=30000)
     if panel.result["note"]:                                             # an untrained run: it says so
@@ -44,14 +45,14 @@ def test_review_fix_undo_commit_and_train_from_the_commit(make_window, qtbot, re
     window.grab().save(str(screenshot_dir / "gui_review.png"))
 
     fixable = next(i for i, c in enumerate(panel.result["candidates"]) if c["annotation"] >= 0)
-    issues.setCurrentRow(fixable)
+    issues.setCurrentIndex(model.index(fixable))
     target = panel.candidate()
     click(qtbot, window, "deleteButton")
-    assert len(panel.fixes) == 1 and "[delete]" in issues.item(fixable).text()
+    assert len(panel.fixes) == 1 and "[delete]" in model.index(fixable).data()
     assert panel.pendingLabel.text().startswith("1 fix waiting")
     click(qtbot, window, "undoButton")                                    # taken back before committing
-    assert panel.fixes == [] and "[delete]" not in issues.item(fixable).text()
-    issues.setCurrentRow(fixable)
+    assert panel.fixes == [] and "[delete]" not in model.index(fixable).data()
+    issues.setCurrentIndex(model.index(fixable))
     panel.classCombo.setCurrentIndex((target["label"] + 1) % len(window.state.class_names))
     click(qtbot, window, "relabelButton")
     before = window.state.mapped.read(target["row"]).labels.tolist()
@@ -124,3 +125,23 @@ def test_cross_prediction_states_its_cost_and_asks_before_it_trains(make_window,
     again = make_window().reviewPanel                                  # the next session starts from these choices
     assert (again.foldsSpin.value(), again.foldItersSpin.value(), again.foldItersSpin.isEnabled()) == (2, 2, True)
     assert again.branchEdit.text() == "my-fixes"
+
+
+def test_the_candidate_list_shows_each_candidate_with_its_fixes_and_takes_one_back(qtbot):
+    from segstudio.gui.candidate_list import CandidateList
+
+    model = CandidateList()
+    wrong = {"kind": "wrong_class", "row": 12, "score": 0.934, "label": 0, "proposed": 1, "training_row": False}
+    missing = {"kind": "missing", "row": 3, "score": 0.5, "label": -1, "proposed": 2, "training_row": True}
+    model.show([wrong, missing], ["circle", "square"])
+    assert model.rowCount() == 2
+    assert model.index(0).data() == "0.93  wrong class · row 12 · circle → square"
+    assert model.index(1).data() == "0.50  missing annotation · row 3 · →   (training row)"   # class 2 unknown
+    with qtbot.waitSignal(model.dataChanged):
+        model.tag(0, "relabel")
+    model.tag(0, "delete")
+    model.tag(0, "relabel")
+    model.untag(0, "relabel")                                        # the last one given goes
+    assert model.index(0).data().endswith("circle → square  [relabel]  [delete]")
+    model.show([missing], ["circle", "square", "star"])              # a new search starts unmarked
+    assert model.index(0).data() == "0.50  missing annotation · row 3 · → star  (training row)"
