@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from segstudio.engine.eval_store import EvalImage
-from segstudio.engine.matching import iou_matrix, match_image
+from segstudio.engine.matching import box_iou_matrices, iou_matrix, match_image
 
 
 @dataclass
@@ -77,6 +77,8 @@ def confusion_matrix(images: list[EvalImage], class_names: list[str], kind: str 
     """The matrix of all images; `thresholds` is one score or {1-based label: score}."""
     n = len(class_names) + 1
     counts, cells = np.zeros((n, n), int), {}
+    if kind == "bbox":
+        box_iou_matrices(images)
     for pos, image in enumerate(images):
         for row, col, g, p in _image_cells(image, kind, iou_threshold, thresholds):
             counts[row, col] += 1

@@ -151,7 +151,7 @@ def _flatten(images: list[EvalImage], limits: np.ndarray) -> _Flat:
         g_image=g_image, g_index=np.arange(len(g_image)) - (np.cumsum(n_g) - n_g)[g_image],
         g_label=_joined([im.gt_labels for im in images], int), real=~_joined([im.gt_crowd for im in images], bool),
         area=(g_boxes[:, 2] - g_boxes[:, 0]) * (g_boxes[:, 3] - g_boxes[:, 1]), a_pred=a_pred, a_gt=a_gt,
-        box=_joined([im.cache["bbox"].ravel() for im in images], float),
+        box=_joined([iou_matrix(im, "bbox").ravel() for im in images], float),
         seg=_joined([iou_matrix(im, "segm").ravel() for im in images], float))
 
 

@@ -34,9 +34,11 @@ def iou_matrix(image: EvalImage, kind: str) -> np.ndarray:
     """P x G IoUs of every prediction with every ground truth (any class), computed once per image."""
     from pycocotools import mask as mask_utils  # noqa: PLC0415
 
+    if kind in image.cache:
+        return image.cache[kind]
     if kind == "bbox":
         box_iou_matrices([image])
-    elif kind not in image.cache:
+    else:
         p, g = len(image.pred_scores), len(image.gt_labels)
         crowd = image.gt_crowd.astype(np.uint8).tolist()
         ious = np.asarray(mask_utils.iou(image.pred_masks, image.gt_masks, crowd)) if p and g else np.zeros((p, g))
@@ -50,6 +52,8 @@ def box_iou_matrices(images: list[EvalImage]) -> None:
     pycocotools' bbIou, bit for bit: boxes as x, y, w, h; a crowd region's IoU is the intersection over the
     prediction's area."""
     todo = [im for im in images if "bbox" not in im.cache]
+    if not todo:
+        return
     n_p = np.array([len(im.pred_scores) for im in todo], int)
     n_g = np.array([len(im.gt_labels) for im in todo], int)
     pred, gt = pairs_of(n_p, n_g)
@@ -170,6 +174,8 @@ def match_many(images: list[EvalImage], kind: str, thresholds) -> list[Matches]:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     thresholds = [float(t) for t in np.atleast_1d(thresholds)]
+    if kind == "bbox":
+        box_iou_matrices(images)      # all at once: a numpy pass per image costs more than the arithmetic
     per_image = [match_image(image, kind, thresholds) for image in images]
     cat = lambda arrays, n: np.concatenate(arrays) if arrays else np.zeros(n)  # noqa: E731
     pred_image = cat([np.full(len(im.pred_scores), i) for i, im in enumerate(images)], 0).astype(int)
