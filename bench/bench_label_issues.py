@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from segstudio.engine.label_issues import box_iou  # noqa: E402
+from segstudio.engine.matching import box_ious  # noqa: E402
 
 
 # ---- planted errors -------------------------------------------------------------------------------
@@ -52,7 +52,11 @@ def _points_at(c: dict, p, images: dict) -> bool:
         return c["annotation"] == p.instance
     if c["annotation"] >= 0 or c["prediction"] < 0:
         return False
-    return box_iou(images[p.row].pred_boxes[c["prediction"]].tolist(), p.box) >= 0.5
+    return _box_iou(images[p.row].pred_boxes[c["prediction"]], p.box) >= 0.5
+
+
+def _box_iou(a, b) -> float:
+    return float(box_ious(np.asarray([a], float), np.asarray([b], float))[0])
 
 
 def score(result: dict, images: dict, planted: list) -> dict:
@@ -215,7 +219,7 @@ def _why(images: dict, planted: list, candidates: list) -> str:
     confused = Counter({k: n for k, n in pairs.items() if k[0] != k[1]})
     deleted = [p for p in planted if p.kind == "deleted"]
     over = [float(s) for p in deleted for b, s in zip(images[p.row].pred_boxes.tolist(), images[p.row].pred_scores)
-            if box_iou(b, p.box) >= 0.5]
+            if _box_iou(b, p.box) >= 0.5]
     ranks = sorted(next((i + 1 for i, c in enumerate(candidates) if _points_at(c, p, images)), 0) for p in deleted)
     hits = {i for p in planted for i, c in enumerate(candidates[:len(planted)]) if _points_at(c, p, images)}
     others = Counter(c["kind"] for i, c in enumerate(candidates[:len(planted)]) if i not in hits)

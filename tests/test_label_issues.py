@@ -151,3 +151,10 @@ def test_images_ranked_together_keep_each_ones_candidates_at_its_own_row_and_ind
     assert set(together) == set().union(*alone) and len(together) == sum(map(len, alone))
     assert alone[3] == {("wrong_class", 3, 1, 0, CAR - 1, PERSON - 1), ("spurious", 3, 0, -1, PERSON - 1, -1)}
     assert alone[4] == {("sloppy_mask", 4, 0, 1, CAR - 1, CAR - 1)}
+
+
+def test_a_diverged_models_nan_boxes_overlap_nothing_and_give_no_nan_score():
+    img = image([(rect(2, 2, 12, 12), CAR)], [(rect(2, 2, 12, 12), CAR, 0.9), (rect(3, 3, 12, 12), PERSON, 0.8)])
+    img.pred_boxes[1] = np.nan                                       # its mask is fine, its box is not
+    found = find_candidates([img])
+    assert [(c.kind, c.prediction) for c in found] == [("missing", 1)] and np.isfinite(found[0].score)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from segstudio.engine.eval_store import EvalImage
-from segstudio.engine.matching import box_iou_matrices, iou_matrix, pairs_of
+from segstudio.engine.matching import box_iou_matrices, box_ious, iou_matrix, pairs_of, positions_in_groups
 
 KINDS = ("missing", "wrong_class", "sloppy_mask", "spurious")
 CONFIDENT = 0.5        # a prediction this sure is taken as evidence (unless the run's thresholds say otherwise)
@@ -130,7 +130,7 @@ class _Flat:
     a_pred: np.ndarray      # per pair: the prediction's and the annotation's flat positions,
     a_gt: np.ndarray
     box: np.ndarray         # their box IoU
-    seg: np.ndarray         # and mask IoU
+    seg: np.ndarray         # and mask IoU (0 for a NaN one: a diverged model's boxes overlap nothing)
 
 
 def _flatten(images: list[EvalImage], limits: np.ndarray) -> _Flat:
@@ -145,14 +145,14 @@ def _flatten(images: list[EvalImage], limits: np.ndarray) -> _Flat:
     a_pred, a_gt = pairs_of(n_p, n_g)
     return _Flat(
         rows=np.array([im.row for im in images], int), p_image=p_image,
-        p_index=np.arange(len(p_image)) - (np.cumsum(n_p) - n_p)[p_image], p_score=p_score, p_label=p_label,
+        p_index=positions_in_groups(n_p), p_score=p_score, p_label=p_label,
         p_boxes=_joined([im.pred_boxes.reshape(-1, 4) for im in images], float, 4),
         sure=p_score >= limits[p_label], half_sure=p_score >= limits[p_label] * 0.5,
-        g_image=g_image, g_index=np.arange(len(g_image)) - (np.cumsum(n_g) - n_g)[g_image],
+        g_image=g_image, g_index=positions_in_groups(n_g),
         g_label=_joined([im.gt_labels for im in images], int), real=~_joined([im.gt_crowd for im in images], bool),
         area=(g_boxes[:, 2] - g_boxes[:, 0]) * (g_boxes[:, 3] - g_boxes[:, 1]), a_pred=a_pred, a_gt=a_gt,
-        box=_joined([iou_matrix(im, "bbox").ravel() for im in images], float),
-        seg=_joined([iou_matrix(im, "segm").ravel() for im in images], float))
+        box=np.nan_to_num(_joined([iou_matrix(im, "bbox").ravel() for im in images], float)),
+        seg=np.nan_to_num(_joined([iou_matrix(im, "segm").ravel() for im in images], float)))
 
 
 def _joined(arrays: list, dtype, width: int = 0) -> np.ndarray:
@@ -207,14 +207,13 @@ def _judge(f: _Flat, usual: np.ndarray, covered: np.ndarray) -> _Judged:
     pair = first_pair[p]
     j = _at(f.a_gt, pair, -1)
     d = _Judged(p, j, _at(overlaps, pair, 0.0), _at(f.seg, pair, 0.0), _at(usual, j, 1.0), _at(f.area, j, 0.0),
-                _at(f.g_label, j, 0), f.p_label[p], f.p_score[p], np.empty(len(p), dtype="<U11"))
-    d.kind[:] = _kind(d, _at(covered, j, False), f.sure[p])
-    d.kind[j < 0] = "missing"
-    return d
+                _at(f.g_label, j, 0), f.p_label[p], f.p_score[p], kind=np.zeros(0))
+    return replace(d, kind=np.where(j < 0, "missing", _kind(d, _at(covered, j, False), f.sure[p])))
 
 
 def _at(values: np.ndarray, index: np.ndarray, fallback) -> np.ndarray:
-    """values[index], `fallback` where index is -1."""
+    """values[index], `fallback` where index is -1 (it is appended at the end, where -1 points; any other
+    negative index would wrap too, so there are none)."""
     return np.append(values, fallback)[index]
 
 
@@ -339,23 +338,13 @@ def _spots(f: _Flat, preds: np.ndarray) -> np.ndarray:
     new = np.r_[True, image[1:] != image[:-1]]
     first = np.maximum.accumulate(np.where(new, np.arange(len(image)), 0))   # position of its image's first
     p = np.repeat(np.arange(len(ranked)), count)                # every ordered pair (q, p) in one image
-    q = np.repeat(first, count) + (np.arange(len(p)) - np.repeat(np.cumsum(count) - count, count))
+    q = np.repeat(first, count) + positions_in_groups(count)
     ok = (q < p) & (box_ious(f.p_boxes[ranked[q]], f.p_boxes[ranked[p]]) >= MATCH_IOU)
     spot = np.arange(len(ranked))
     np.minimum.at(spot, p[ok], q[ok])
     out = np.empty(len(preds), int)
     out[order] = ranked[spot]
     return out
-
-
-def box_ious(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row by row, the IoU of two N x 4 arrays of x1, y1, x2, y2 boxes."""
-    w = np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
-    h = np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
-    inter = w * h
-    union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
-    apart = (w <= 0) | (h <= 0)
-    return np.where(apart, 0.0, inter / np.where(apart, 1.0, union))
 
 
 def find_candidates(images: list[EvalImage], thresholds: dict | None = None, training_rows=(),
@@ -393,11 +382,6 @@ def _as_candidates(f: _Flat, cols: dict, trained: set, done: set) -> list[Candid
     return [replace(x, training_row=True) if x.row in trained else x for x in out]
 
 
-def box_iou(a: list, b: list) -> float:
-    """IoU of two x1, y1, x2, y2 boxes."""
-    return float(box_ious(np.asarray([a], float), np.asarray([b], float))[0])
-
-
 def confirmed_by(candidates: list[Candidate], images: list[EvalImage], own: list[Candidate],
                  own_images: list[EvalImage]) -> list[Candidate]:
     """k-fold candidates weighed by the run's own model: each one's score becomes the geometric mean of its
@@ -432,7 +416,7 @@ def _same_spot_scores(missing: list[Candidate], images: list[EvalImage], own: li
     own_score = np.array([own[i].score for i in by_row], float)
     lo, hi = np.searchsorted(own_rows, rows, "left"), np.searchsorted(own_rows, rows, "right")
     mine = np.repeat(np.arange(len(missing)), hi - lo)        # every (candidate, own one of its row) pair
-    theirs = np.repeat(lo, hi - lo) + (np.arange(len(mine)) - np.repeat(np.cumsum(hi - lo) - (hi - lo), hi - lo))
+    theirs = np.repeat(lo, hi - lo) + positions_in_groups(hi - lo)
     box = np.array([boxes[c.row][c.prediction] for c in missing], float).reshape(-1, 4)
     near = box_ious(box[mine], own_box[theirs]) >= MATCH_IOU
     best = np.zeros(len(missing))

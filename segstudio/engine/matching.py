@@ -22,6 +22,7 @@ from segstudio.engine.eval_store import EvalImage
 MAX_DETS = 100
 KINDS = ("bbox", "segm")
 COCO_THRESHOLDS = np.linspace(0.5, 0.95, 10)
+CHUNK_PAIRS = 1_000_000    # (prediction, ground truth) pairs per pass of box_iou_matrices
 
 
 def _xywh(boxes: np.ndarray) -> np.ndarray:
@@ -31,9 +32,12 @@ def _xywh(boxes: np.ndarray) -> np.ndarray:
 
 
 def iou_matrix(image: EvalImage, kind: str) -> np.ndarray:
-    """P x G IoUs of every prediction with every ground truth (any class), computed once per image."""
+    """P x G IoUs of every prediction with every ground truth (any class), computed once per image. Analyses
+    of many images fill the box matrices of all of them first (box_iou_matrices): one at a time costs more."""
     from pycocotools import mask as mask_utils  # noqa: PLC0415
 
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     if kind in image.cache:
         return image.cache[kind]
     if kind == "bbox":
@@ -47,27 +51,47 @@ def iou_matrix(image: EvalImage, kind: str) -> np.ndarray:
 
 
 def box_iou_matrices(images: list[EvalImage]) -> None:
-    """Every image's P x G box IoU matrix (what iou_matrix(image, "bbox") returns) into its cache, all in one
-    numpy pass: at 10,000 images a call per image costs more than the arithmetic. The arithmetic is
-    pycocotools' bbIou, bit for bit: boxes as x, y, w, h; a crowd region's IoU is the intersection over the
-    prediction's area."""
-    todo = [im for im in images if "bbox" not in im.cache]
-    if not todo:
-        return
-    n_p = np.array([len(im.pred_scores) for im in todo], int)
-    n_g = np.array([len(im.gt_labels) for im in todo], int)
+    """Every image's P x G box IoU matrix (what iou_matrix(image, "bbox") returns) into its cache, in numpy
+    passes over many images at once (at 10,000 images a call per image costs more than the arithmetic), of
+    CHUNK_PAIRS pairs at most (about 140 bytes each at the peak)."""
+    chunk, pairs = [], 0
+    for image in images:
+        if "bbox" in image.cache:
+            continue
+        chunk.append(image)
+        pairs += len(image.pred_scores) * len(image.gt_labels)
+        if pairs >= CHUNK_PAIRS:
+            _fill_box_ious(chunk)
+            chunk, pairs = [], 0
+    if chunk:
+        _fill_box_ious(chunk)
+
+
+def _fill_box_ious(images: list[EvalImage]) -> None:
+    n_p = np.array([len(im.pred_scores) for im in images], int)
+    n_g = np.array([len(im.gt_labels) for im in images], int)
     pred, gt = pairs_of(n_p, n_g)
-    d = _xywh(np.concatenate([im.pred_boxes.reshape(-1, 4) for im in todo] + [np.zeros((0, 4))]))[pred]
-    g = _xywh(np.concatenate([im.gt_boxes.reshape(-1, 4) for im in todo] + [np.zeros((0, 4))]))[gt]
-    crowd = np.concatenate([im.gt_crowd for im in todo] + [np.zeros(0, bool)]).astype(bool)[gt]
+    crowd = np.concatenate([im.gt_crowd for im in images] + [np.zeros(0, bool)]).astype(bool)
+    ious = box_ious(np.concatenate([im.pred_boxes.reshape(-1, 4) for im in images] + [np.zeros((0, 4))])[pred],
+                    np.concatenate([im.gt_boxes.reshape(-1, 4) for im in images] + [np.zeros((0, 4))])[gt],
+                    crowd[gt])
+    for im, p, g, part in zip(images, n_p, n_g, np.split(ious, np.cumsum(n_p * n_g)[:-1])):
+        im.cache["bbox"] = part.reshape(p, g)
+
+
+def box_ious(a: np.ndarray, b: np.ndarray, crowd: np.ndarray | None = None) -> np.ndarray:
+    """Row by row, the IoU of two N x 4 arrays of x1, y1, x2, y2 boxes, where `crowd` the intersection over a's
+    area (b a crowd region). pycocotools' bbIou arithmetic (boxes as x, y, w, h), so the same values as the
+    COCO evaluation's."""
+    d, g = _xywh(a), _xywh(b)
     w = np.minimum(d[:, 2] + d[:, 0], g[:, 2] + g[:, 0]) - np.maximum(d[:, 0], g[:, 0])
     h = np.minimum(d[:, 3] + d[:, 1], g[:, 3] + g[:, 1]) - np.maximum(d[:, 1], g[:, 1])
     inter, own = w * h, d[:, 2] * d[:, 3]
-    union = np.where(crowd, own, own + g[:, 2] * g[:, 3] - inter)
+    union = own + g[:, 2] * g[:, 3] - inter
+    if crowd is not None:
+        union = np.where(crowd, own, union)
     apart = (w <= 0) | (h <= 0)
-    ious = np.where(apart, 0.0, inter / np.where(apart, 1.0, union))
-    for im, p, n, part in zip(todo, n_p, n_g, np.split(ious, np.cumsum(n_p * n_g)[:-1])):
-        im.cache["bbox"] = part.reshape(p, n)
+    return np.where(apart, 0.0, inter / np.where(apart, 1.0, union))
 
 
 def pairs_of(n_p: np.ndarray, n_g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -76,9 +100,15 @@ def pairs_of(n_p: np.ndarray, n_g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     among all the images' predictions and ground truths."""
     pairs = n_p * n_g
     image = np.repeat(np.arange(len(n_p)), pairs)
-    k = np.arange(pairs.sum()) - np.repeat(np.cumsum(pairs) - pairs, pairs)   # position in its image's matrix
+    k = positions_in_groups(pairs)      # position in its image's matrix
     width = np.maximum(n_g[image], 1)
     return (np.cumsum(n_p) - n_p)[image] + k // width, (np.cumsum(n_g) - n_g)[image] + k % width
+
+
+def positions_in_groups(counts: np.ndarray) -> np.ndarray:
+    """For consecutive groups of counts[i] elements, each element's position in its group: [2, 3] -> 0 1 0 1 2."""
+    counts = np.asarray(counts, int)
+    return np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
 @dataclass

@@ -130,8 +130,9 @@ class ReviewPanel(QWidget):
                                         clicked=self.finder.request_stop)
         self.statusLabel = QLabel("", objectName="reviewStatusLabel", wordWrap=True)
         self.issues = CandidateList(self)
-        # laid out in batches between events: the first rows show at once, however many there are
-        self.list = QListView(objectName="issueList", uniformItemSizes=True, layoutMode=QListView.LayoutMode.Batched)
+        # laid out in batches between events: the first rows show at once, however many there are (each row
+        # keeps its own width, so a long one's end, its fixes included, can be scrolled to)
+        self.list = QListView(objectName="issueList", layoutMode=QListView.LayoutMode.Batched)
         self.list.setModel(self.issues)
         self.list.selectionModel().currentRowChanged.connect(lambda now, _before: self._show_candidate(now.row()))
         self.view = ImageView(placeholder="Find label issues, then pick a candidate")
