@@ -1,6 +1,6 @@
 """Label-error finding (issue #21): planted errors found, ranking and fix-commit speed, the first count of a query.
 
-    python bench/bench_label_issues.py [--parts planted,ranking,fixes,query] [--iters 300] [--folds 3]
+    python bench/bench_label_issues.py [--parts planted,ranking,review_list,fixes,query] [--iters 1000] [--folds 3]
     python bench/bench_label_issues.py --parts planted --coco ../shared/data/coco128     # slow
     python bench/bench_label_issues.py --parts simulated [--recall 0.9 --confusion 0.03]
 
@@ -19,6 +19,9 @@
   scores over deleted objects, what else fills the top k).
 - ranking: find_candidates on 10,000 rows of synthetic stored predictions (the quick option), and two such sets
   weighed by confirmed_by (what --folds costs after its trainings). Target < 2 s each.
+- review_list: the Review tab's list given the candidates of 1k, 10k and 100k rows: seconds to its first rows
+  and the longest GUI stall while the rest is laid out, against a QListWidget item per candidate (what it
+  was). Target: first rows at once at every size, no stall over 100 ms.
 - fixes: commit 100 fixes (label_fixes.commit_fixes) on a branch of a demo dataset. Target < 5 s locally.
 - query: the Dataset tab's first count (data.query_summary.summarize_query) of a TQL query on the 100k-row
   dataset bench/bench_scale.py builds (built here if absent, 19 GB). Target < 2 s locally.
@@ -290,6 +293,59 @@ def bench_ranking(rows: int) -> dict:
             "folds_weighed_s": round(folds_s, 3), "met": seconds < 2 and folds_s < 2}
 
 
+def bench_review_list(sizes: list[int]) -> dict:
+    """The Review tab given the candidates of 1k/10k/100k rows (5.5 a row, as the ranking finds on the
+    synthetic rows): seconds to its list showing the first rows, and how late a 5 ms timer on the GUI thread
+    came meanwhile and over the next 2 s (while the rest is laid out), against what the list was before, a
+    QListWidget item per candidate, in the same run."""
+    import os
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from bench_gui import heartbeat
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication, QListWidget
+
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp())
+    app = QApplication.instance() or QApplication([])
+    from segstudio.gui import MainWindow
+    from segstudio.gui.candidate_list import CandidateList
+    window = MainWindow()
+    window.resize(1360, 860)
+    window.show()
+    window.tabs.setCurrentWidget(window.reviewPanel)
+    heartbeat(app, 60, until=window.augmentPanel.catalogueReader.idle)   # the window's own start-up work done,
+    heartbeat(app, 2)                                                    # and settled
+    out = {}
+    for rows in sizes:
+        n = rows * 11 // 2
+        result = {"run": "runs/bench", "class_names": ["circle", "square", "star", "cross"], "rows": rows,
+                  "mode": "quick", "note": "", "candidates": [
+                      {"kind": "wrong_class", "row": i // 6, "score": 1 - i / n, "annotation": 0, "prediction": 0,
+                       "label": i % 4, "proposed": (i + 1) % 4, "training_row": i % 3 == 0} for i in range(n)]}
+        started = time.perf_counter()
+        QTimer.singleShot(0, lambda found=(result, {}): window.reviewPanel._on_found(found))
+        during = heartbeat(app, 60, until=lambda n=n: window.reviewPanel.list.model().rowCount() == n)
+        first = time.perf_counter() - started
+        after = heartbeat(app, 2)
+        old, text = QListWidget(), CandidateList()      # the old list: every row's text and item made at once
+        old.show()
+        started = time.perf_counter()
+        text.show(result["candidates"], result["class_names"])
+        for i in range(n):
+            old.addItem(text.text(i))
+        old.setCurrentRow(0)
+        app.processEvents()
+        before = time.perf_counter() - started
+        old.close()
+        out[rows] = {"candidates": n, "first_rows_s": round(first, 3), "stall_max_ms": round(max(
+            during["max_ms"], after["max_ms"]), 1), "list_widget_s": round(before, 3)}
+        print(f" Review list, {n:,} candidates ({rows:,} rows): first rows in {first:.3f} s, GUI stalls at most "
+              f"{out[rows]['stall_max_ms']:.0f} ms over the next 2 s; QListWidget items: {before:.2f} s "
+              f"(target: first rows at once, the same at every size)", flush=True)
+    window.close()
+    return out
+
+
 def bench_fixes(n: int) -> dict:
     from segstudio.data.demo import create_demo_dataset
     from segstudio.data.label_fixes import Fix, commit_fixes
@@ -348,8 +404,8 @@ def bench_query(rows: int, coco: str, cache: str, query: str, repeats: int = 3) 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--parts", default="planted,ranking,fixes,query")
-    p.add_argument("--iters", type=int, default=300, help="iterations of the base run and of each fold")
+    p.add_argument("--parts", default="planted,ranking,review_list,fixes,query")
+    p.add_argument("--iters", type=int, default=1000, help="iterations of the base run and of each fold")
     p.add_argument("--folds", type=int, default=3)
     p.add_argument("--rows", type=int, default=300, help="demo rows (300: segstudio demo-data's default)")
     p.add_argument("--share", type=float, default=0.05, help="share of the instances to spoil")
@@ -371,6 +427,8 @@ def main(argv=None) -> int:
     out = {"bench": "label_issues"}
     if "ranking" in parts:
         out["ranking"] = bench_ranking(10_000)
+    if "review_list" in parts:
+        out["review_list"] = bench_review_list([1_000, 10_000, 100_000])
     if "fixes" in parts:
         out["fixes"] = bench_fixes(100)
     if "query" in parts:
