@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -144,6 +145,7 @@ class ReviewPanel(QWidget):
                    ("Mark correct", "markCorrectButton", self.mark_correct),
                    ("Undo", "undoButton", self.undo)]
         self.actions = {name: QPushButton(text, objectName=name, clicked=slot) for text, name, slot in buttons}
+        self._keys()
         self.branchEdit = QLineEdit(str(settings.load_value("review/branch", "") or "segstudio-fixes"),
                                     objectName="fixBranchEdit")
         self.branchEdit.editingFinished.connect(
@@ -190,6 +192,24 @@ class ReviewPanel(QWidget):
         layout.addWidget(split, 1)
         layout.addLayout(commit)
         self._update_buttons()
+
+    def _keys(self) -> None:
+        """Review from the keyboard with the list focused: arrows move, a letter acts on the candidate (as its
+        button would: nothing while the button is disabled), 1-9 pick the class for Change class; Ctrl+Z undoes
+        anywhere on the tab but in a text field (which undoes its own typing)."""
+        keys = {"acceptButton": ["A"], "relabelButton": ["C"], "deleteButton": ["D", "Del"],
+                "markCorrectButton": ["M"], "undoButton": ["Ctrl+Z"]}
+        for name, sequences in keys.items():
+            button = self.actions[name]
+            button.setToolTip(f"{button.text()} ({' or '.join(sequences)})")
+            scope = self if name == "undoButton" else self.list
+            for sequence in sequences:
+                context = (Qt.ShortcutContext.WidgetWithChildrenShortcut if scope is self
+                           else Qt.ShortcutContext.WidgetShortcut)
+                QShortcut(QKeySequence(sequence), scope, activated=button.click, context=context)
+        for i in range(9):
+            QShortcut(QKeySequence(str(i + 1)), self.list, context=Qt.ShortcutContext.WidgetShortcut,
+                      activated=lambda i=i: self.classCombo.setCurrentIndex(min(i, self.classCombo.count() - 1)))
 
     @staticmethod
     def _remember(spin: QSpinBox, key: str) -> None:

@@ -4,6 +4,7 @@ import shutil
 
 import deeplake
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QListView, QPushButton
 from tiny_config import write_config
 
@@ -21,7 +22,6 @@ def reviewed_run(demo_dataset, tmp_path_factory):
 
 
 def click(qtbot, window, name):
-    from PySide6.QtCore import Qt
     qtbot.mouseClick(window.findChild(QPushButton, name), Qt.MouseButton.LeftButton)
 
 
@@ -47,14 +47,20 @@ def test_review_fix_undo_commit_and_train_from_the_commit(make_window, qtbot, re
     fixable = next(i for i, c in enumerate(panel.result["candidates"]) if c["annotation"] >= 0)
     issues.setCurrentIndex(model.index(fixable))
     target = panel.candidate()
-    click(qtbot, window, "deleteButton")
+    window.activateWindow()
+    issues.setFocus()
+    qtbot.waitUntil(issues.hasFocus)
+    qtbot.keyClick(issues, Qt.Key.Key_D)                                   # the keyboard, as a reviewer goes
     assert len(panel.fixes) == 1 and "[delete]" in model.index(fixable).data()
     assert panel.pendingLabel.text().startswith("1 fix waiting")
-    click(qtbot, window, "undoButton")                                    # taken back before committing
+    qtbot.keyClick(issues, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)   # taken back before committing
     assert panel.fixes == [] and "[delete]" not in model.index(fixable).data()
     issues.setCurrentIndex(model.index(fixable))
-    panel.classCombo.setCurrentIndex((target["label"] + 1) % len(window.state.class_names))
-    click(qtbot, window, "relabelButton")
+    new_class = (target["label"] + 1) % len(window.state.class_names)
+    qtbot.keyClick(issues, Qt.Key(Qt.Key.Key_1.value + new_class))       # 1-9 pick the class ...
+    assert panel.classCombo.currentIndex() == new_class
+    qtbot.keyClick(issues, Qt.Key.Key_C)                                   # ... C changes the label to it
+    assert "[relabel]" in model.index(fixable).data()
     before = window.state.mapped.read(target["row"]).labels.tolist()
     main_before = deeplake.open_read_only(url).version
     click(qtbot, window, "commitFixesButton")
@@ -66,7 +72,7 @@ def test_review_fix_undo_commit_and_train_from_the_commit(make_window, qtbot, re
                     timeout=60000)
     after = window.state.mapped.read(target["row"]).labels.tolist()
     expected = list(before)
-    expected[target["annotation"]] = (target["label"] + 1) % len(window.state.class_names)
+    expected[target["annotation"]] = new_class
     assert after == expected and window.tabs.currentWidget() is window.trainPanel
     assert window.trainPanel.config().data.version == panel.committed
 
