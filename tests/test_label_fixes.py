@@ -72,6 +72,35 @@ def test_each_fix_reads_back_on_the_branch_and_main_stays_byte_identical(dataset
     assert handle.open().history[ref.commit].message == "3 fixes from run demo-1"
 
 
+def test_a_second_batch_finds_its_instances_where_the_first_moved_them_or_writes_nothing(dataset):
+    """Fixes name instances as the reviewer saw them (the version reviewed); a first batch on the branch that
+    deleted one before them moves them up: each fix still goes to the instance it was made for, and a fix
+    of an instance that is gone stops its batch with one sentence, nothing written."""
+    mapped = open_mapped(dataset)
+    row = first_row_with(mapped, 3)
+    seen = mapped.read(row)                                   # the version reviewed
+
+    def as_seen(action, j, **change):
+        return Fix(row, action, j, **change, was_label=int(seen.labels[j]), was_mask=seen.masks[j].astype(bool))
+
+    n = len(mapped.class_names)
+    first = commit_fixes(dataset, [as_seen("delete", 0)], mapped.mapping, mapped.box_format, n, "batch 1")
+    new_class = (int(seen.labels[2]) + 1) % n
+    second = commit_fixes(dataset, [as_seen("relabel", 2, label=new_class)], mapped.mapping, mapped.box_format,
+                          n, "batch 2")
+    now = open_mapped(dataset, mapped_cfg(second)).read(row)
+    assert now.num_instances == seen.num_instances - 1
+    assert now.labels[1] == new_class and np.array_equal(now.masks[1], seen.masks[2])   # instance 2 is at 1 now
+    assert np.array_equal(now.labels[[0] + list(range(2, now.num_instances))],
+                          seen.labels[[1] + list(range(3, seen.num_instances))])        # the others untouched
+    with pytest.raises(DataError, match=f"Row {row} changed since it was reviewed.*nothing was written"):
+        commit_fixes(dataset, [as_seen("relabel", 1, label=new_class), as_seen("relabel", 0, label=new_class)],
+                     mapped.mapping, mapped.box_format, n, "batch 3")   # instance 0 went in batch 1
+    head = open_mapped(dataset, mapped_cfg(FIX_BRANCH))
+    assert str(head.ref) == str(second) and np.array_equal(head.read(row).labels, now.labels)   # all or nothing
+    assert first.branch == second.branch == FIX_BRANCH
+
+
 def mapped_cfg(ref):
     from segstudio.base.config import DataConfig
     return DataConfig(version=str(ref))

@@ -31,6 +31,11 @@ class Fix:
     instance: int = -1           # the row's instance (relabel, replace, delete); -1 for add
     label: int = -1              # 0-based class (relabel, replace, add)
     mask: np.ndarray | None = None   # HxW bool/0-1 (replace, add)
+    # The instance as the reviewer saw it (its stored class and mask): where given, the fix goes to the
+    # instance that still has them, whatever its index in the row written (an earlier batch on the branch
+    # may have deleted one before it), and stops the batch if none has (the row changed since).
+    was_label: int | None = None
+    was_mask: np.ndarray | None = None
 
     def check(self, num_classes: int) -> None:
         if self.action not in ACTIONS:
@@ -66,19 +71,17 @@ def _fixed_row(cells: dict, fixes: list[Fix], box_format: BoxFormat, height: int
     crowd = np.asarray(cells["iscrowd"]).reshape(-1).astype(bool) if "iscrowd" in cells else None
     keep = np.ones(len(labels), bool)
     new_masks, new_labels = [], []
-    for fix in fixes:
-        if fix.action != "add" and not 0 <= fix.instance < len(labels):
-            raise DataError(f"Row {fix.row} has {len(labels)} instances; instance {fix.instance} cannot be fixed "
-                            "(the dataset changed since the candidates were found: find them again).")
+    at = [_instance_of(fix, masks, labels) for fix in fixes]    # before any fix changes the row
+    for fix, i in zip(fixes, at):
         if fix.action == "delete":
-            keep[fix.instance] = False
+            keep[i] = False
         elif fix.action == "relabel":
-            labels[fix.instance] = fix.label
+            labels[i] = fix.label
         else:
             mask = np.asarray(fix.mask).astype(bool).reshape(height, width)
             if fix.action == "replace":
-                masks[fix.instance], labels[fix.instance] = mask, fix.label
-                boxes[fix.instance] = boxes_from_masks(mask[None].view(np.uint8))[0]
+                masks[i], labels[i] = mask, fix.label
+                boxes[i] = boxes_from_masks(mask[None].view(np.uint8))[0]
             else:
                 new_masks.append(mask)
                 new_labels.append(fix.label)
@@ -96,6 +99,25 @@ def _fixed_row(cells: dict, fixes: list[Fix], box_format: BoxFormat, height: int
         out["iscrowd"] = np.concatenate([crowd[keep], np.zeros(len(new_labels), bool)]).astype(
             np.asarray(cells["iscrowd"]).dtype, copy=False)
     return out
+
+
+def _instance_of(fix: Fix, masks: np.ndarray, labels: np.ndarray) -> int:
+    """The index in the row (as it is now) of the instance `fix` changes: fix.instance, or where the fix says
+    what the instance was, the one that still is that (class and mask). DataError where there is none."""
+    if fix.action == "add":
+        return -1
+    if fix.was_mask is None:
+        if 0 <= fix.instance < len(labels):
+            return fix.instance
+        raise DataError(f"Row {fix.row} has {len(labels)} instances; instance {fix.instance} cannot be fixed "
+                        "(the dataset changed since the candidates were found: find them again).")
+    was = np.asarray(fix.was_mask).astype(bool)
+    same = [j for j in range(len(labels)) if labels[j] == fix.was_label and was.shape == masks[j].shape
+            and np.array_equal(masks[j], was)]
+    if not same:
+        raise DataError(f"Row {fix.row} changed since it was reviewed: the instance {fix.instance} you fixed is no "
+                        "longer there as you saw it; nothing was written. Find the candidates again.")
+    return fix.instance if fix.instance in same else same[0]
 
 
 def _columns(mapping: ColumnMapping) -> dict:

@@ -38,6 +38,7 @@ class MainWindow(QMainWindow):
         self.renderer = RenderService(self)
         self._loaded = False
         self._close_after_training = False
+        self._discard_fixes_asked = False   # Yes to discarding waiting label fixes: not asked again
         self._closed = False
 
         self.datasetPanel = DatasetPanel(self.state, self.renderer)
@@ -238,7 +239,23 @@ class MainWindow(QMainWindow):
         finally:
             self.trainPanel.trainingFinished.disconnect(ended)
 
+    def confirm_discard_fixes(self, waiting: int) -> bool:
+        box = QMessageBox(QMessageBox.Icon.Question, "Label fixes not committed",
+                          f"{waiting} label fix{'es are' if waiting > 1 else ' is'} waiting on the Review tab, not "
+                          f"committed. Close and discard {'them' if waiting > 1 else 'it'}?",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.setObjectName("discardFixesBox")
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        return box.exec() == QMessageBox.StandardButton.Yes
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        waiting = len(self.reviewPanel.fixes)
+        if waiting and not self._closed and not self._discard_fixes_asked:
+            if not self.confirm_discard_fixes(waiting):
+                self.tabs.setCurrentWidget(self.reviewPanel)
+                event.ignore()
+                return
+            self._discard_fixes_asked = True
         if self.trainPanel.is_running() and not self._close_after_training:
             if not self.confirm_close_during_training():
                 event.ignore()

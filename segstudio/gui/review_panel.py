@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from segstudio.base.errors import UserError
+from segstudio.data.open import local_path, strip_secrets
 from segstudio.gui import settings
 from segstudio.gui.candidate_list import CandidateList
 from segstudio.gui.widgets import ImageView
@@ -40,6 +41,14 @@ def find_job(run: str, folds: int, fold_iterations: int = 0):
         return find_label_issues(run, folds=folds, fold_iterations=fold_iterations, should_stop=should_stop,
                                  progress=lambda text: report(text))
     return job
+
+
+def same_dataset(a: str, b: str) -> bool:
+    """Whether two dataset URLs name the same dataset (local paths compared resolved)."""
+    pa, pb = local_path(a or ""), local_path(b or "")
+    if pa is not None and pb is not None:
+        return pa.resolve() == pb.resolve()
+    return (a or "").rstrip("/") == (b or "").rstrip("/")
 
 
 def commit_job(mapped, fixes, message: str, branch: str, offer, copy_to: str):
@@ -98,6 +107,7 @@ class ReviewPanel(QWidget):
         self.result: dict | None = None
         self.images: dict = {}
         self.fixes: list = []          # (Fix, candidate index) waiting for Commit
+        self.fixes_url = ""            # the dataset they were made on
         self.committed, self.committed_url = "", ""
         self.blocked = None            # fix_target.FixesBlocked: why the last commit could not be written
         self.finder, self.committer = TaskRunner(self), TaskRunner(self)
@@ -266,9 +276,12 @@ class ReviewPanel(QWidget):
         self.classCombo.clear()
         self.classCombo.addItems(names)
         self.issues.show(self.result["candidates"], names)
+        elsewhere = "" if same_dataset(self.result["dataset"], self.state.url) else (
+            f" The run was trained on {strip_secrets(self.result['dataset'])}, not on the dataset open: open it to "
+            "see and fix these rows.")
         self.statusLabel.setText(f"{len(self.result['candidates']):,} candidates in {self.result['rows']:,} rows "
-                                 f"({self.result['mode']}). {self.result['note']}")
-        self.statusLabel.setStyleSheet("color: #8a5a00;" if self.result["note"] else "")
+                                 f"({self.result['mode']}). {self.result['note']}{elsewhere}")
+        self.statusLabel.setStyleSheet("color: #8a5a00;" if self.result["note"] or elsewhere else "")
         if self.issues.rowCount():
             self._select(0)
         self._update_buttons()
@@ -303,6 +316,14 @@ class ReviewPanel(QWidget):
 
     # ---- fixing -------------------------------------------------------------------------------
     def _add(self, fix) -> None:
+        if fix is None:
+            return
+        if self.fixes and self.state.url != self.fixes_url:
+            self._on_failed(f"{len(self.fixes)} fixes made on {strip_secrets(self.fixes_url)} are waiting; commit or "
+                            "undo them before fixing another dataset.")
+            return
+        if not self.fixes:
+            self.fixes_url = self.state.url
         self.fixes.append((fix, self.list.currentIndex().row()))
         self._tag_and_go_on(fix.action)
         self._update_buttons()
@@ -314,24 +335,34 @@ class ReviewPanel(QWidget):
         self._select(min(row + 1, self.issues.rowCount() - 1))
 
     def accept_prediction(self) -> None:
-        from segstudio.data.label_fixes import Fix
         from segstudio.engine.label_review import prediction_mask
 
         c = self.candidate()
         raw = self.state.mapped.read(c["row"])
         mask = prediction_mask(self.images[c["row"]], c["prediction"], *raw.image.shape[:2])
-        action, instance = ("replace", c["annotation"]) if c["annotation"] >= 0 else ("add", -1)
-        self._add(Fix(c["row"], action, instance, label=c["proposed"], mask=mask))
+        self._add(self._fix(c, raw, "replace" if c["annotation"] >= 0 else "add", label=c["proposed"], mask=mask))
 
     def relabel(self) -> None:
-        from segstudio.data.label_fixes import Fix
         c = self.candidate()
-        self._add(Fix(c["row"], "relabel", c["annotation"], label=self.classCombo.currentIndex()))
+        self._add(self._fix(c, self.state.mapped.read(c["row"]), "relabel", label=self.classCombo.currentIndex()))
 
     def delete_annotation(self) -> None:
-        from segstudio.data.label_fixes import Fix
         c = self.candidate()
-        self._add(Fix(c["row"], "delete", c["annotation"]))
+        self._add(self._fix(c, self.state.mapped.read(c["row"]), "delete"))
+
+    def _fix(self, c: dict, raw, action: str, **change):
+        """The fix of candidate `c`, carrying its annotation as the reviewer sees it in `raw` (the row read from
+        the version open): the commit finds it by that even where an earlier commit moved it. None (and one
+        sentence) where the row has no such annotation."""
+        from segstudio.data.label_fixes import Fix
+
+        j = c["annotation"]
+        if j >= raw.num_instances:
+            self._on_failed(f"Row {c['row']} has {raw.num_instances} annotations in the version open, not the "
+                            f"{j + 1} the run saw; open the version the run was trained on to fix it.")
+            return None
+        was = {"was_label": int(raw.labels[j]), "was_mask": raw.masks[j].astype(bool)} if j >= 0 else {}
+        return Fix(c["row"], action, j, **change, **was)
 
     def mark_correct(self) -> None:
         from segstudio.engine.label_issues import Candidate
@@ -351,6 +382,10 @@ class ReviewPanel(QWidget):
         """Commit the waiting fixes on the branch named; `offer`: a FixesBlocked whose way out was taken (a new
         branch from the version reviewed, or a copy at the path in copyEdit)."""
         if not self.fixes or self.committer.is_running():
+            return
+        if self.state.url != self.fixes_url:
+            self._on_failed(f"The waiting fixes were made on {strip_secrets(self.fixes_url)}, which is no longer "
+                            "open; open it again to commit them, or undo them.")
             return
         mapped, fixes = self.state.mapped, [f for f, _ in self.fixes]
         branch = offer.suggestion if offer is not None and offer.offer == "branch" else self.branchEdit.text().strip()

@@ -26,6 +26,7 @@ def close_window(qtbot, window, timeout_ms=60000):
 
     if shiboken6.isValid(window):   # a test may have closed it already, and Qt deleted it since
         window.confirm_close_during_training = lambda: True
+        window.confirm_discard_fixes = lambda _waiting: True
         window.close()
         qtbot.waitUntil(lambda: not shiboken6.isValid(window) or not window.trainPanel.is_running(),
                         timeout=timeout_ms)

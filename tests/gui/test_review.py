@@ -151,3 +151,38 @@ def test_the_candidate_list_shows_each_candidate_with_its_fixes_and_takes_one_ba
     assert model.index(0).data().endswith("circle → square  [relabel]  [delete]")
     model.show([missing], ["circle", "square", "star"])              # a new search starts unmarked
     assert model.index(0).data() == "0.50  missing annotation · row 3 · → star  (training row)"
+
+
+def test_waiting_fixes_are_not_lost_by_closing_nor_committed_to_another_dataset(make_window, qtbot, screenshot_dir):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QMessageBox
+
+    from segstudio.data.label_fixes import Fix
+
+    window = make_window()
+    panel = window.reviewPanel
+    panel.fixes.append((Fix(0, "delete", 0), 0))
+    panel.fixes_url = "/data/the-dataset-reviewed"                 # the window has no dataset open now
+    panel.commit()
+    assert "no longer open" in panel.statusLabel.text() and len(panel.fixes) == 1
+    asked = []
+
+    def answer_no(tries=[50]):                                     # noqa: B006 - counts down across calls
+        box = window.findChild(QMessageBox, "discardFixesBox")
+        if box is None or not box.isVisible():
+            tries[0] -= 1
+            if tries[0]:
+                QTimer.singleShot(100, answer_no)
+            return
+        try:
+            asked.append(box.text())
+            box.grab().save(str(screenshot_dir / "gui_review_discard_fixes.png"))
+        finally:                                                   # never leave the question open
+            box.button(QMessageBox.StandardButton.No).click()
+    QTimer.singleShot(100, answer_no)
+    window.close()                                                 # No: the window stays, on the Review tab
+    assert asked and asked[0].startswith("1 label fix is waiting") and window.isVisible()
+    assert window.tabs.currentWidget() is panel
+    window.confirm_discard_fixes = lambda n: asked.append(n) or True
+    window.close()                                                 # Yes: it closes
+    assert asked[1:] == [1] and not window.isVisible()
