@@ -75,7 +75,8 @@ def commit_job(mapped, fixes, message: str, branch: str, offer, copy_to: str):
 
 
 def render_candidate(mapped, candidate: dict, image, class_names: list):
-    """The row with the annotation in question (red) and the prediction (green) drawn over it."""
+    """(The row with the annotation in question (red) and the prediction (green) drawn over it, the row as
+    read: a fix of the candidate starts from it instead of reading it again on the GUI thread.)"""
     import numpy as np
 
     from segstudio.data.sample import boxes_from_masks
@@ -93,7 +94,7 @@ def render_candidate(mapped, candidate: dict, image, class_names: list):
         labels.append(candidate["proposed"])
     stack = np.stack(masks) if masks else np.zeros((0, h, w), bool)
     return render(raw.image, stack, boxes_from_masks(stack.view(np.uint8)), np.asarray(labels, np.int64),
-                  class_names, alpha=0.5)
+                  class_names, alpha=0.5), (mapped, raw)
 
 
 class ReviewPanel(QWidget):
@@ -106,6 +107,7 @@ class ReviewPanel(QWidget):
         self.run = ""
         self.result: dict | None = None
         self.images: dict = {}
+        self.shown = (None, None)      # (the dataset read, the row) of the candidate drawn last
         self.fixes: list = []          # (Fix, candidate index) waiting for Commit
         self.fixes_url = ""            # the dataset they were made on
         self.committed, self.committed_url = "", ""
@@ -312,7 +314,15 @@ class ReviewPanel(QWidget):
 
     @Slot(int, object)
     def _on_render(self, seq: int, payload) -> None:
-        self.view.set_image(payload)
+        picture, self.shown = payload
+        self.view.set_image(picture)
+
+    def _read(self, c: dict):
+        """Candidate `c`'s row as the version open has it: the one drawn when it is that row, else read now."""
+        mapped, raw = self.shown
+        if mapped is self.state.mapped and raw is not None and raw.index == c["row"]:
+            return raw
+        return self.state.mapped.read(c["row"])
 
     # ---- fixing -------------------------------------------------------------------------------
     def _add(self, fix) -> None:
@@ -338,17 +348,17 @@ class ReviewPanel(QWidget):
         from segstudio.engine.label_review import prediction_mask
 
         c = self.candidate()
-        raw = self.state.mapped.read(c["row"])
+        raw = self._read(c)
         mask = prediction_mask(self.images[c["row"]], c["prediction"], *raw.image.shape[:2])
         self._add(self._fix(c, raw, "replace" if c["annotation"] >= 0 else "add", label=c["proposed"], mask=mask))
 
     def relabel(self) -> None:
         c = self.candidate()
-        self._add(self._fix(c, self.state.mapped.read(c["row"]), "relabel", label=self.classCombo.currentIndex()))
+        self._add(self._fix(c, self._read(c), "relabel", label=self.classCombo.currentIndex()))
 
     def delete_annotation(self) -> None:
         c = self.candidate()
-        self._add(self._fix(c, self.state.mapped.read(c["row"]), "delete"))
+        self._add(self._fix(c, self._read(c), "delete"))
 
     def _fix(self, c: dict, raw, action: str, **change):
         """The fix of candidate `c`, carrying its annotation as the reviewer sees it in `raw` (the row read from
