@@ -120,6 +120,7 @@ class ReviewPanel(QWidget):
         self.committer.failed.connect(self._on_failed)
         self.finder.done.connect(self._update_buttons)
         self.committer.done.connect(self._update_buttons)
+        state.changed.connect(self._update_buttons)       # the fix buttons need a dataset open
         self.channel = renderer.channel(CHANNEL)
         self.channel.resultReady.connect(self._on_render)
         self._build()
@@ -278,8 +279,9 @@ class ReviewPanel(QWidget):
         self.classCombo.clear()
         self.classCombo.addItems(names)
         self.issues.show(self.result["candidates"], names)
-        elsewhere = "" if same_dataset(self.result["dataset"], self.state.url) else (
-            f" The run was trained on {strip_secrets(self.result['dataset'])}, not on the dataset open: open it to "
+        trained_on = self.result.get("dataset", "")
+        elsewhere = "" if not trained_on or same_dataset(trained_on, self.state.url) else (
+            f" The run was trained on {strip_secrets(trained_on)}, not on the dataset open: open it to "
             "see and fix these rows.")
         self.statusLabel.setText(f"{len(self.result['candidates']):,} candidates in {self.result['rows']:,} rows "
                                  f"({self.result['mode']}). {self.result['note']}{elsewhere}")
@@ -329,8 +331,10 @@ class ReviewPanel(QWidget):
         if fix is None:
             return
         if self.fixes and self.state.url != self.fixes_url:
-            self._on_failed(f"{len(self.fixes)} fixes made on {strip_secrets(self.fixes_url)} are waiting; commit or "
-                            "undo them before fixing another dataset.")
+            n = len(self.fixes)
+            self._on_failed(f"{n} fix{'es' if n > 1 else ''} made on {strip_secrets(self.fixes_url)} "
+                            f"{'are' if n > 1 else 'is'} waiting; commit or undo {'them' if n > 1 else 'it'} "
+                            "before fixing another dataset.")
             return
         if not self.fixes:
             self.fixes_url = self.state.url
@@ -447,9 +451,10 @@ class ReviewPanel(QWidget):
         c, busy = self.candidate(), self.finder.is_running() or self.committer.is_running()
         self.findButton.setEnabled(bool(self.run) and not busy)
         self.cancelButton.setEnabled(self.finder.is_running())
-        self.actions["acceptButton"].setEnabled(bool(c) and c["prediction"] >= 0 and not busy)
+        fixable = bool(c) and not busy and self.state.mapped is not None    # a fix reads the row from it
+        self.actions["acceptButton"].setEnabled(fixable and c["prediction"] >= 0)
         for name in ("relabelButton", "deleteButton"):
-            self.actions[name].setEnabled(bool(c) and c["annotation"] >= 0 and not busy)
+            self.actions[name].setEnabled(fixable and c["annotation"] >= 0)
         self.actions["markCorrectButton"].setEnabled(bool(c) and not busy)
         self.actions["undoButton"].setEnabled(bool(self.fixes) and not busy)
         self.commitButton.setEnabled(bool(self.fixes) and not busy)

@@ -24,9 +24,13 @@ def relabel_first_instance(window, qtbot, url, version=""):
     label = int(window.state.mapped.read(0).labels[0])
     candidate = {"kind": "wrong_class", "row": 0, "score": 0.9, "annotation": 0, "prediction": -1, "label": label,
                  "proposed": (label + 1) % len(names), "training_row": False}
-    panel._on_found(({"run": "/runs/r1", "candidates": [candidate], "class_names": names, "rows": 1,
-                      "mode": "quick", "note": ""}, {}))
+    found = {"run": "/runs/r1", "dataset": "/elsewhere/ds", "candidates": [candidate], "class_names": names,
+             "rows": 1, "mode": "quick", "note": ""}
+    panel._on_found((found, {}))
+    assert "The run was trained on /elsewhere/ds, not on the dataset open" in panel.statusLabel.text()
+    panel._on_found(({**found, "dataset": url}, {}))
     assert panel.runLabel.text() == "Run: r1"            # the list says which run it came from
+    assert "trained on" not in panel.statusLabel.text()  # ... and it is the dataset open
     click(qtbot, window, "relabelButton")
     click(qtbot, window, "commitFixesButton")
     qtbot.waitUntil(lambda: panel.blocked is not None, timeout=60000)
