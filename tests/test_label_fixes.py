@@ -101,6 +101,35 @@ def test_a_second_batch_finds_its_instances_where_the_first_moved_them_or_writes
     assert first.branch == second.branch == FIX_BRANCH
 
 
+def test_fixes_of_identical_twin_annotations_each_find_their_own(dataset):
+    """Two identical annotations (a typical label error): after an earlier batch moved them, two fixes of the
+    two twins go one to each, not both to the first."""
+    mapped = open_mapped(dataset)
+    row = first_row_with(mapped, 3)
+    raw = mapped.read(row)
+    n = len(mapped.class_names)
+    twin = commit_fixes(dataset, [Fix(row, "add", label=int(raw.labels[0]), mask=raw.masks[0].astype(bool))],
+                        mapped.mapping, mapped.box_format, n, "a duplicate of instance 0")
+    seen = open_mapped(dataset, mapped_cfg(twin)).read(row)       # the version reviewed: the twins at 0 and -1
+    last = seen.num_instances - 1
+
+    def as_seen(action, j, **change):
+        return Fix(row, action, j, **change, was_label=int(seen.labels[j]), was_mask=seen.masks[j].astype(bool))
+
+    commit_fixes(dataset, [as_seen("delete", 1)], mapped.mapping, mapped.box_format, n, "moves the twins")
+    other = (int(seen.labels[0]) + 1) % n
+    new_mask = np.zeros(seen.image.shape[:2], bool)
+    new_mask[2:9, 3:11] = True
+    ref = commit_fixes(dataset, [as_seen("relabel", 0, label=other), as_seen("replace", last, label=other,
+                                                                             mask=new_mask)],
+                       mapped.mapping, mapped.box_format, n, "one fix per twin")
+    now = open_mapped(dataset, mapped_cfg(ref)).read(row)
+    twins = [j for j in range(now.num_instances) if np.array_equal(now.masks[j], seen.masks[0])]
+    assert len(twins) == 1 and now.labels[twins[0]] == other                  # one twin relabelled ...
+    assert sum(np.array_equal(m.astype(bool), new_mask) for m in now.masks) == 1   # ... the other replaced
+    assert now.num_instances == seen.num_instances - 1
+
+
 def mapped_cfg(ref):
     from segstudio.base.config import DataConfig
     return DataConfig(version=str(ref))

@@ -24,7 +24,7 @@ FIX_BRANCH = "segstudio-fixes"
 ACTIONS = ("relabel", "replace", "delete", "add")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)   # eq=False: masks are arrays, and a fix is itself
 class Fix:
     row: int
     action: str                  # one of ACTIONS
@@ -45,6 +45,22 @@ class Fix:
                             "classes.")
         if self.action in ("replace", "add") and self.mask is None:
             raise DataError(f"A '{self.action}' fix of row {self.row} needs a mask.")
+        if (self.was_mask is None) != (self.was_label is None):
+            raise DataError(f"A fix of row {self.row} says what its annotation was only in part; give both its "
+                            "class and its mask, or neither.")
+
+
+class StaleFix(DataError):
+    """A fix whose annotation is no longer in its row as the reviewer saw it (`fix`): nothing of its batch
+    was written."""
+
+    def __init__(self, fix: Fix):
+        what = {"relabel": "new class", "replace": "new mask", "delete": "deletion"}[fix.action]
+        self.fix = fix
+        self.why = (f"Row {fix.row} changed since it was reviewed (an earlier commit changed or removed the "
+                    f"annotation this {what} was for); nothing was written")
+        super().__init__(f"{self.why}. Leave this fix out and commit the others, or find the candidates again "
+                         "with a run on the newest commit.")
 
 
 def _xyxy_to_format(boxes: np.ndarray, fmt: BoxFormat, width: int, height: int) -> np.ndarray:
@@ -71,7 +87,9 @@ def _fixed_row(cells: dict, fixes: list[Fix], box_format: BoxFormat, height: int
     crowd = np.asarray(cells["iscrowd"]).reshape(-1).astype(bool) if "iscrowd" in cells else None
     keep = np.ones(len(labels), bool)
     new_masks, new_labels = [], []
-    at = [_instance_of(fix, masks, labels) for fix in fixes]    # before any fix changes the row
+    at: list[int] = []                                       # found before any fix changes the row
+    for fix in fixes:
+        at.append(_instance_of(fix, masks, labels, taken={i: f.instance for i, f in zip(at, fixes) if i >= 0}))
     for fix, i in zip(fixes, at):
         if fix.action == "delete":
             keep[i] = False
@@ -101,9 +119,10 @@ def _fixed_row(cells: dict, fixes: list[Fix], box_format: BoxFormat, height: int
     return out
 
 
-def _instance_of(fix: Fix, masks: np.ndarray, labels: np.ndarray) -> int:
+def _instance_of(fix: Fix, masks: np.ndarray, labels: np.ndarray, taken: dict) -> int:
     """The index in the row (as it is now) of the instance `fix` changes: fix.instance, or where the fix says
-    what the instance was, the one that still is that (class and mask). DataError where there is none."""
+    what the instance was, the one that still is that (class and mask), and not one an earlier fix of the
+    batch found for another instance (identical duplicates: each its own). StaleFix where there is none."""
     if fix.action == "add":
         return -1
     if fix.was_mask is None:
@@ -113,10 +132,9 @@ def _instance_of(fix: Fix, masks: np.ndarray, labels: np.ndarray) -> int:
                         "(the dataset changed since the candidates were found: find them again).")
     was = np.asarray(fix.was_mask).astype(bool)
     same = [j for j in range(len(labels)) if labels[j] == fix.was_label and was.shape == masks[j].shape
-            and np.array_equal(masks[j], was)]
+            and np.array_equal(masks[j], was) and taken.get(j, fix.instance) == fix.instance]
     if not same:
-        raise DataError(f"Row {fix.row} changed since it was reviewed: the instance {fix.instance} you fixed is no "
-                        "longer there as you saw it; nothing was written. Find the candidates again.")
+        raise StaleFix(fix)
     return fix.instance if fix.instance in same else same[0]
 
 

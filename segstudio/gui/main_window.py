@@ -249,7 +249,8 @@ class MainWindow(QMainWindow):
         return box.exec() == QMessageBox.StandardButton.Yes
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        waiting = len(self.reviewPanel.fixes)
+        # fixes being committed are not lost: closing waits for the commit (shutdown)
+        waiting = 0 if self.reviewPanel.committer.is_running() else len(self.reviewPanel.fixes)
         if waiting and not self._closed and not self._discard_fixes_asked:
             if not self.confirm_discard_fixes(waiting):
                 self.tabs.setCurrentWidget(self.reviewPanel)
@@ -258,6 +259,7 @@ class MainWindow(QMainWindow):
             self._discard_fixes_asked = True
         if self.trainPanel.is_running() and not self._close_after_training:
             if not self.confirm_close_during_training():
+                self._discard_fixes_asked = False    # not closing after all: fixes made later are asked about
                 event.ignore()
                 return
             self._close_after_training = True

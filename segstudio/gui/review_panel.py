@@ -55,7 +55,7 @@ def commit_job(mapped, fixes, message: str, branch: str, offer, copy_to: str):
     """(dataset URL, VersionRef) of the committed fixes, or the FixesBlocked saying why they could not be written
     (a result, not an error: the window offers its way out). Runs off the GUI thread."""
     from segstudio.data.fix_target import FixesBlocked, check_target, copy_for_fixes
-    from segstudio.data.label_fixes import commit_fixes
+    from segstudio.data.label_fixes import StaleFix, commit_fixes
     from segstudio.data.mapped import open_mapped
 
     base = mapped.ref if str(mapped.ref) else None
@@ -69,8 +69,8 @@ def commit_job(mapped, fixes, message: str, branch: str, offer, copy_to: str):
         ref = commit_fixes(mapped.url, fixes, mapped.mapping, mapped.box_format, len(mapped.class_names), message,
                            branch=branch, endpoint_url=mapped.endpoint_url, creds=mapped.creds.value,
                            base=offer.base if offer is not None and offer.offer == "branch" else base)
-    except FixesBlocked as blocked:
-        return blocked
+    except (FixesBlocked, StaleFix) as refused:     # results, not errors: the window offers the way out
+        return refused
     return mapped.url, ref
 
 
@@ -120,7 +120,7 @@ class ReviewPanel(QWidget):
         self.committer.failed.connect(self._on_failed)
         self.finder.done.connect(self._update_buttons)
         self.committer.done.connect(self._update_buttons)
-        state.changed.connect(self._update_buttons)       # the fix buttons need a dataset open
+        state.changed.connect(self._on_dataset_changed)
         self.channel = renderer.channel(CHANNEL)
         self.channel.resultReady.connect(self._on_render)
         self._build()
@@ -320,17 +320,27 @@ class ReviewPanel(QWidget):
         self.view.set_image(picture)
 
     def _read(self, c: dict):
-        """Candidate `c`'s row as the version open has it: the one drawn when it is that row, else read now."""
+        """Candidate `c`'s row as the version open has it: the one drawn when it is that row, else read now;
+        None (and one sentence) where it cannot be read."""
         mapped, raw = self.shown
         if mapped is self.state.mapped and raw is not None and raw.index == c["row"]:
             return raw
-        return self.state.mapped.read(c["row"])
+        try:
+            return self.state.mapped.read(c["row"])
+        except (UserError, IndexError) as exc:
+            self._on_failed(f"Row {c['row']} cannot be read from the dataset open ({exc}).")
+            return None
+
+    def _on_dataset_changed(self) -> None:
+        """Another dataset or version opened: the candidate is drawn again from it (fixes read what is drawn)."""
+        self.shown = (None, None)
+        self._show_candidate(self.list.currentIndex().row())
 
     # ---- fixing -------------------------------------------------------------------------------
     def _add(self, fix) -> None:
         if fix is None:
             return
-        if self.fixes and self.state.url != self.fixes_url:
+        if self.fixes and not same_dataset(self.state.url, self.fixes_url):
             n = len(self.fixes)
             self._on_failed(f"{n} fix{'es' if n > 1 else ''} made on {strip_secrets(self.fixes_url)} "
                             f"{'are' if n > 1 else 'is'} waiting; commit or undo {'them' if n > 1 else 'it'} "
@@ -353,8 +363,10 @@ class ReviewPanel(QWidget):
 
         c = self.candidate()
         raw = self._read(c)
-        mask = prediction_mask(self.images[c["row"]], c["prediction"], *raw.image.shape[:2])
-        self._add(self._fix(c, raw, "replace" if c["annotation"] >= 0 else "add", label=c["proposed"], mask=mask))
+        if raw is not None:
+            mask = prediction_mask(self.images[c["row"]], c["prediction"], *raw.image.shape[:2])
+            action = "replace" if c["annotation"] >= 0 else "add"
+            self._add(self._fix(c, raw, action, label=c["proposed"], mask=mask))
 
     def relabel(self) -> None:
         c = self.candidate()
@@ -367,16 +379,50 @@ class ReviewPanel(QWidget):
     def _fix(self, c: dict, raw, action: str, **change):
         """The fix of candidate `c`, carrying its annotation as the reviewer sees it in `raw` (the row read from
         the version open): the commit finds it by that even where an earlier commit moved it. None (and one
-        sentence) where the row has no such annotation."""
+        sentence) where the version open is not the one the candidates were found on, or the row there has
+        no such annotation."""
         from segstudio.data.label_fixes import Fix
 
-        j = c["annotation"]
-        if j >= raw.num_instances:
-            self._on_failed(f"Row {c['row']} has {raw.num_instances} annotations in the version open, not the "
-                            f"{j + 1} the run saw; open the version the run was trained on to fix it.")
+        if raw is None:
+            return None
+        j, why = c["annotation"], self._not_reviewed_here(c, raw)
+        if why:
+            self._on_failed(why)
             return None
         was = {"was_label": int(raw.labels[j]), "was_mask": raw.masks[j].astype(bool)} if j >= 0 else {}
         return Fix(c["row"], action, j, **change, **was)
+
+    def _not_reviewed_here(self, c: dict, raw) -> str:
+        """Why candidate `c` cannot be fixed in the row `raw` of the version open ("" when it can): the
+        candidates name annotations as the version the run read numbers them."""
+        from segstudio.data.versions import VersionRef
+
+        reviewed, names = VersionRef.parse(self.result.get("commit", "")), self.result["class_names"]
+        trained_on = self.result.get("dataset", "")
+        if trained_on and not same_dataset(trained_on, self.state.url):
+            return (f"These candidates are for {strip_secrets(trained_on)}; open it to fix them (the dataset "
+                    "open numbers its annotations differently).")
+        if reviewed is not None and reviewed.commit != self.state.mapped.ref.commit:
+            return (f"These candidates were found on version {reviewed}, not the version open "
+                    f"({self.state.mapped.ref or 'none'}); open {reviewed} to fix them: the commit still goes to "
+                    "the fixes branch and finds each annotation there.")
+        j = c["annotation"]
+        if j >= raw.num_instances or (j >= 0 and int(raw.labels[j]) != c["label"]):
+            name = names[c["label"]] if 0 <= c["label"] < len(names) else "?"
+            return (f"Row {c['row']} of the version open has no annotation {j + 1} of class {name} as the run saw "
+                    "it (it skipped an empty or tiny one there); fix this row by hand on the Dataset tab.")
+        return ""
+
+    def _leave_out(self, stale) -> None:
+        """A commit refused because one fix's annotation changed (StaleFix): that fix leaves the waiting list,
+        the others wait for Commit again."""
+        position = next(i for i, (fix, _) in enumerate(self.fixes) if fix is stale.fix)
+        fix, row = self.fixes.pop(position)
+        self.issues.untag(row, fix.action)
+        self.issues.tag(row, "left out")
+        n = len(self.fixes)
+        self._on_failed(f"{stale.why}. That fix is left out; " + (f"Commit writes the other {n}." if n else
+                                                                    "no fix is waiting."))
 
     def mark_correct(self) -> None:
         from segstudio.engine.label_issues import Candidate
@@ -397,7 +443,7 @@ class ReviewPanel(QWidget):
         branch from the version reviewed, or a copy at the path in copyEdit)."""
         if not self.fixes or self.committer.is_running():
             return
-        if self.state.url != self.fixes_url:
+        if not same_dataset(self.state.url, self.fixes_url):
             self._on_failed(f"The waiting fixes were made on {strip_secrets(self.fixes_url)}, which is no longer "
                             "open; open it again to commit them, or undo them.")
             return
@@ -431,7 +477,11 @@ class ReviewPanel(QWidget):
     @Slot(object)
     def _on_committed(self, result) -> None:
         from segstudio.data.fix_target import FixesBlocked
+        from segstudio.data.label_fixes import StaleFix
 
+        if isinstance(result, StaleFix):
+            self._leave_out(result)
+            return
         if isinstance(result, FixesBlocked):
             self.statusLabel.setText(str(result))
             self.statusLabel.setStyleSheet("color: #b00020;")
@@ -451,7 +501,7 @@ class ReviewPanel(QWidget):
         c, busy = self.candidate(), self.finder.is_running() or self.committer.is_running()
         self.findButton.setEnabled(bool(self.run) and not busy)
         self.cancelButton.setEnabled(self.finder.is_running())
-        fixable = bool(c) and not busy and self.state.mapped is not None    # a fix reads the row from it
+        fixable = bool(c) and not busy and self.state.ready    # a fix reads the row from the dataset open
         self.actions["acceptButton"].setEnabled(fixable and c["prediction"] >= 0)
         for name in ("relabelButton", "deleteButton"):
             self.actions[name].setEnabled(fixable and c["annotation"] >= 0)

@@ -69,3 +69,43 @@ def test_a_deep_lake_3_dataset_offers_a_copy_that_takes_the_fixes(make_window, q
     click(qtbot, window, "trainFromCommitButton")
     qtbot.waitUntil(lambda: window.state.url == str(tmp_path / "copy") and window.state.ready, timeout=60000)
     assert int(window.state.mapped.read(0).labels[0]) == new
+
+
+def test_a_fix_whose_annotation_an_earlier_commit_removed_is_left_out_and_the_rest_commit(
+        make_window, qtbot, demo_small, tmp_path):
+    url = str(tmp_path / "ds")
+    shutil.copytree(demo_small, url)
+    window = make_window()
+    window.datasetPanel.open_url(url)
+    qtbot.waitUntil(lambda: window.state.ready and window.state.url == url, timeout=60000)
+    panel, names = window.reviewPanel, window.state.class_names
+    window.tabs.setCurrentWidget(panel)
+    labels = [int(v) for v in window.state.mapped.read(0).labels]
+    wrong = [{"kind": "wrong_class", "row": 0, "score": 0.9 - j / 10, "annotation": j, "prediction": -1,
+              "label": labels[j], "proposed": (labels[j] + 1) % len(names), "training_row": False} for j in (0, 1)]
+    panel._on_found(({"run": "/runs/r1", "dataset": url, "commit": str(window.state.mapped.ref),
+                      "candidates": wrong, "class_names": names, "rows": 1, "mode": "quick", "note": ""}, {}))
+    issues = panel.list
+    issues.setCurrentIndex(issues.model().index(0))
+    click(qtbot, window, "deleteButton")                           # batch 1: annotation 0 goes
+    click(qtbot, window, "commitFixesButton")
+    qtbot.waitUntil(lambda: panel.committed != "", timeout=60000)
+    for j in (0, 1):                                               # batch 2: a new class for 0 (gone) and 1
+        issues.setCurrentIndex(issues.model().index(j))
+        panel.classCombo.setCurrentIndex(wrong[j]["proposed"])
+        click(qtbot, window, "relabelButton")
+    first = panel.committed
+    click(qtbot, window, "commitFixesButton")                      # refused whole: annotation 0 is gone
+    qtbot.waitUntil(lambda: "left out" in panel.statusLabel.text(), timeout=60000)
+    assert "Row 0 changed since it was reviewed" in panel.statusLabel.text() and panel.committed == first
+    assert len(panel.fixes) == 1 and "[left out]" in issues.model().index(0).data()
+    click(qtbot, window, "commitFixesButton")                      # the other one goes in
+    qtbot.waitUntil(lambda: panel.committed != first, timeout=60000)
+    click(qtbot, window, "trainFromCommitButton")
+    qtbot.waitUntil(lambda: window.datasetPanel.version_spec() == panel.committed and window.state.ready,
+                    timeout=60000)
+    now = [int(v) for v in window.state.mapped.read(0).labels]
+    assert now == [wrong[1]["proposed"]] + labels[2:]              # 0 deleted, 1 (now first) relabelled
+    issues.setCurrentIndex(issues.model().index(1))                # the list is of the version reviewed:
+    click(qtbot, window, "deleteButton")                           # not fixed from another version
+    assert panel.fixes == [] and "were found on version" in panel.statusLabel.text()
