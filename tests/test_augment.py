@@ -256,3 +256,4 @@ def test_each_dropped_instance_names_the_filter_that_dropped_it():
     assert "outside the picture" in reasons[0]
     assert "min_area 30" in reasons[1] and "16 px²" in reasons[1]
     assert "min_visibility 0.5" in reasons[2]
+    assert s.target["instances"].tolist() == [3]        # the one kept is the row's stored instance 3

@@ -51,6 +51,9 @@ def test_eval_report_and_thresholds_feed_predict(trained_run, tmp_path, capsys):
     assert [im["image_id"] for im in stored] == list(range(len(stored)))
     # every validation row once (the loader batches them by aspect ratio, so in its own order)
     assert sorted(im["row"] for im in stored) == sorted(json.loads((trained_run / "split.json").read_text())["val"])
+    # each annotation kept with its index in the stored row (the evaluation may leave some out)
+    assert all(len(im["gt"]["index"]) == len(im["gt"]["labels"]) and im["gt"]["index"] == sorted(im["gt"]["index"])
+               for im in stored)
     analysis = json.loads((trained_run / "eval" / "analysis.json").read_text())
     metrics = json.loads((trained_run / "eval" / "metrics.json").read_text())["metrics"]
     # our matching's mAP is COCO's (faster-coco-eval through torchmetrics) on the same predictions

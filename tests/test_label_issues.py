@@ -158,3 +158,11 @@ def test_a_diverged_models_nan_boxes_overlap_nothing_and_give_no_nan_score():
     img.pred_boxes[1] = np.nan                                       # its mask is fine, its box is not
     found = find_candidates([img])
     assert [(c.kind, c.prediction) for c in found] == [("missing", 1)] and np.isfinite(found[0].score)
+
+
+def test_candidates_name_annotations_by_their_index_in_the_stored_row():
+    """The evaluation leaves out empty, tiny and filtered instances; a candidate (and so a fix) names the
+    annotation as the stored row numbers it, not as the evaluation's shorter list does."""
+    img = image([(rect(2, 2, 12, 12), CAR), (rect(25, 25, 35, 35), PERSON)], [(rect(2, 2, 12, 12), CAR, 0.9)])
+    img.gt_index = np.array([1, 3])                               # stored instances 0 and 2 were left out
+    assert kinds([img]) == [("spurious", 0, 3, -1, PERSON - 1, -1)]

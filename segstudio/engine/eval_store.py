@@ -45,7 +45,14 @@ class EvalImage:
     gt_labels: np.ndarray         # G int, 1-based
     gt_crowd: np.ndarray          # G bool
     gt_masks: list                # G RLE dicts
+    # G int: each one's index among its row's stored instances (the evaluation leaves out empty, tiny and
+    # filtered ones, so the G are not always the row's first G); None: 0..G-1
+    gt_index: np.ndarray | None = None
     cache: dict = field(default_factory=dict, repr=False, compare=False)   # IoU matrices, by kind
+
+    def __post_init__(self):
+        if self.gt_index is None:
+            self.gt_index = np.arange(len(self.gt_labels))
 
     def to_json(self) -> dict:
         return {"image_id": self.image_id, "row": self.row, "height": self.height, "width": self.width,
@@ -53,7 +60,8 @@ class EvalImage:
                          "scores": np.round(self.pred_scores, 5).tolist(),
                          "labels": self.pred_labels.tolist(), "masks": self.pred_masks},
                 "gt": {"boxes": np.round(self.gt_boxes, 2).tolist(), "labels": self.gt_labels.tolist(),
-                       "crowd": self.gt_crowd.astype(int).tolist(), "masks": self.gt_masks}}
+                       "crowd": self.gt_crowd.astype(int).tolist(), "masks": self.gt_masks,
+                       "index": np.asarray(self.gt_index).tolist()}}
 
     @classmethod
     def from_json(cls, d: dict) -> "EvalImage":
@@ -62,13 +70,15 @@ class EvalImage:
                    np.asarray(p["boxes"], float).reshape(-1, 4), np.asarray(p["scores"], float),
                    np.asarray(p["labels"], int), list(p["masks"]),
                    np.asarray(g["boxes"], float).reshape(-1, 4), np.asarray(g["labels"], int),
-                   np.asarray(g["crowd"], bool), list(g["masks"]))
+                   np.asarray(g["crowd"], bool), list(g["masks"]),
+                   np.asarray(g["index"], int) if "index" in g else None)
 
 
 def make_image(image_id: int, row: int, pred: dict, target: dict, pred_rles: list | None = None,
-               gt_rles: list | None = None) -> EvalImage:
+               gt_rles: list | None = None, instances=None) -> EvalImage:
     """One image from the metric's prediction and target dicts (engine.evaluate's prediction_for_metric,
-    target_for_metric: torch tensors, boolean masks); masks already RLE-encoded can be passed in."""
+    target_for_metric: torch tensors, boolean masks); masks already RLE-encoded can be passed in;
+    `instances`: the target's stored instance indices (the sample's target["instances"])."""
     masks = target["masks"]
     height, width = (int(masks.shape[-2]), int(masks.shape[-1])) if masks.ndim == 3 else (0, 0)
     if not height:
@@ -80,7 +90,8 @@ def make_image(image_id: int, row: int, pred: dict, target: dict, pred_rles: lis
                      pred_rles if _fits(pred_rles, pred["masks"]) else encode_masks(pred["masks"].numpy()),
                      target["boxes"].numpy().astype(float).reshape(-1, 4), target["labels"].numpy().astype(int),
                      target["iscrowd"].numpy().astype(bool),
-                     gt_rles if _fits(gt_rles, target["masks"]) else encode_masks(target["masks"].numpy()))
+                     gt_rles if _fits(gt_rles, target["masks"]) else encode_masks(target["masks"].numpy()),
+                     None if instances is None else np.asarray(instances, int).reshape(-1))
 
 
 def _fits(rles: list | None, masks) -> bool:

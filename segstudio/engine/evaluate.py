@@ -111,8 +111,8 @@ def evaluate_model(model, batches: Iterable, device: torch.device, class_names: 
                 pred_rles = _metric_rles(getattr(metric, "detection_mask", None), n)
                 gt_rles = _metric_rles(getattr(metric, "groundtruth_mask", None), n)
                 collect.extend([make_image(start + i, row, p, t, pred_rles[i] if pred_rles else None,
-                                           gt_rles[i] if gt_rles else None)
-                                for i, (p, t, row) in enumerate(zip(preds, truths, rows))])
+                                           gt_rles[i] if gt_rles else None, target.get("instances"))
+                                for i, (p, t, row, target) in enumerate(zip(preds, truths, rows, targets))])
             seen += len(images)
             if progress is not None:
                 progress(seen)

@@ -123,7 +123,7 @@ class _Flat:
     sure: np.ndarray        # whether it is confident (its class's threshold),
     half_sure: np.ndarray   # and whether at least half as confident
     g_image: np.ndarray     # per annotation: its image's position,
-    g_index: np.ndarray     # its index in the image,
+    g_index: np.ndarray     # its index among the row's stored instances (what a fix names),
     g_label: np.ndarray     # its class (1-based),
     real: np.ndarray        # not a crowd,
     area: np.ndarray        # its box's area
@@ -148,7 +148,7 @@ def _flatten(images: list[EvalImage], limits: np.ndarray) -> _Flat:
         p_index=positions_in_groups(n_p), p_score=p_score, p_label=p_label,
         p_boxes=_joined([im.pred_boxes.reshape(-1, 4) for im in images], float, 4),
         sure=p_score >= limits[p_label], half_sure=p_score >= limits[p_label] * 0.5,
-        g_image=g_image, g_index=positions_in_groups(n_g),
+        g_image=g_image, g_index=_joined([np.asarray(im.gt_index) for im in images], int),
         g_label=_joined([im.gt_labels for im in images], int), real=~_joined([im.gt_crowd for im in images], bool),
         area=(g_boxes[:, 2] - g_boxes[:, 0]) * (g_boxes[:, 3] - g_boxes[:, 1]), a_pred=a_pred, a_gt=a_gt,
         box=np.nan_to_num(_joined([iou_matrix(im, "bbox").ravel() for im in images], float)),

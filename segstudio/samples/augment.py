@@ -48,7 +48,7 @@ class Pipeline:
 @dataclass
 class PreparedSample:
     image: torch.Tensor                          # float32 CxHxW in [0, 1]
-    target: dict[str, torch.Tensor]              # boxes, labels (class + 1), masks, image_id
+    target: dict[str, torch.Tensor]              # boxes, labels (class + 1), masks, image_id, instances
     report: dict[str, list] = field(default_factory=dict)   # dropped, applied
     row: int = -1
 
@@ -252,7 +252,8 @@ def prepare_sample(raw: RawSample, pipeline: Pipeline, seed: int) -> PreparedSam
     target = {"boxes": torch.from_numpy(np.ascontiguousarray(boxes)),
               "labels": torch.from_numpy(raw.labels[kept].astype(np.int64) + 1),
               "masks": torch.from_numpy(masks),
-              "image_id": torch.tensor(raw.index, dtype=torch.int64)}
+              "image_id": torch.tensor(raw.index, dtype=torch.int64),
+              "instances": torch.from_numpy(kept.astype(np.int64))}   # each one's index in the stored row
     if pipeline.keep_crowd:
         target["iscrowd"] = torch.from_numpy(np.asarray(raw.iscrowd, bool)[kept])
     return PreparedSample(image_tensor(image), target, report, raw.index)

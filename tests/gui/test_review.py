@@ -67,6 +67,7 @@ def test_review_fix_undo_commit_and_train_from_the_commit(make_window, qtbot, re
     qtbot.waitUntil(lambda: panel.committed != "", timeout=60000)
     assert panel.committed.startswith("segstudio-fixes@")
     assert deeplake.open_read_only(url).version == main_before           # main untouched
+    qtbot.waitUntil(panel.trainButton.isEnabled, timeout=60000)    # the commit's task has ended too
     click(qtbot, window, "trainFromCommitButton")
     qtbot.waitUntil(lambda: window.datasetPanel.version_spec() == panel.committed and window.state.ready,
                     timeout=60000)

@@ -49,6 +49,7 @@ def test_a_tag_offers_a_new_branch_and_trains_from_it(make_window, qtbot, demo_s
     click(qtbot, window, "fixOfferButton")
     qtbot.waitUntil(lambda: panel.committed != "", timeout=60000)
     assert panel.committed.startswith("segstudio-fixes-v1@") and panel.committed_url == url
+    qtbot.waitUntil(panel.trainButton.isEnabled, timeout=60000)    # the commit's task has ended too
     click(qtbot, window, "trainFromCommitButton")
     qtbot.waitUntil(lambda: window.datasetPanel.version_spec() == panel.committed and window.state.ready,
                     timeout=60000)
@@ -66,6 +67,7 @@ def test_a_deep_lake_3_dataset_offers_a_copy_that_takes_the_fixes(make_window, q
     click(qtbot, window, "fixOfferButton")
     qtbot.waitUntil(lambda: panel.committed != "", timeout=60000)
     assert panel.committed_url == str(tmp_path / "copy") and panel.committed.startswith("segstudio-fixes@")
+    qtbot.waitUntil(panel.trainButton.isEnabled, timeout=60000)    # the commit's task has ended too
     click(qtbot, window, "trainFromCommitButton")
     qtbot.waitUntil(lambda: window.state.url == str(tmp_path / "copy") and window.state.ready, timeout=60000)
     assert int(window.state.mapped.read(0).labels[0]) == new
@@ -89,18 +91,20 @@ def test_a_fix_whose_annotation_an_earlier_commit_removed_is_left_out_and_the_re
     issues.setCurrentIndex(issues.model().index(0))
     click(qtbot, window, "deleteButton")                           # batch 1: annotation 0 goes
     click(qtbot, window, "commitFixesButton")
-    qtbot.waitUntil(lambda: panel.committed != "", timeout=60000)
+    qtbot.waitUntil(lambda: panel.committed != "" and not panel.committer.is_running(), timeout=60000)
     for j in (0, 1):                                               # batch 2: a new class for 0 (gone) and 1
         issues.setCurrentIndex(issues.model().index(j))
         panel.classCombo.setCurrentIndex(wrong[j]["proposed"])
         click(qtbot, window, "relabelButton")
     first = panel.committed
     click(qtbot, window, "commitFixesButton")                      # refused whole: annotation 0 is gone
-    qtbot.waitUntil(lambda: "left out" in panel.statusLabel.text(), timeout=60000)
+    qtbot.waitUntil(lambda: "left out" in panel.statusLabel.text() and not panel.committer.is_running(),
+                    timeout=60000)
     assert "Row 0 changed since it was reviewed" in panel.statusLabel.text() and panel.committed == first
     assert len(panel.fixes) == 1 and "[left out]" in issues.model().index(0).data()
     click(qtbot, window, "commitFixesButton")                      # the other one goes in
     qtbot.waitUntil(lambda: panel.committed != first, timeout=60000)
+    qtbot.waitUntil(panel.trainButton.isEnabled, timeout=60000)    # the commit's task has ended too
     click(qtbot, window, "trainFromCommitButton")
     qtbot.waitUntil(lambda: window.datasetPanel.version_spec() == panel.committed and window.state.ready,
                     timeout=60000)
