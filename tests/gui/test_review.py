@@ -125,8 +125,8 @@ def test_cross_prediction_states_its_cost_and_asks_before_it_trains(make_window,
     box = [b for b in panel.findChildren(QMessageBox, "foldCostBox") if b.isVisible()][-1]
     assert "2 trainings of 2 iterations each" in box.text()
     box.button(QMessageBox.StandardButton.Yes).click()
-    qtbot.waitUntil(lambda: panel.result is not None, timeout=300000)
-    assert panel.result["mode"].startswith("2-fold cross-prediction") and not panel.finder.is_running()
+    qtbot.waitUntil(lambda: panel.result is not None and not panel.finder.is_running(), timeout=300000)
+    assert panel.result["mode"].startswith("2-fold cross-prediction")
     panel.branchEdit.setText("my-fixes")
     panel.branchEdit.editingFinished.emit()
     again = make_window().reviewPanel                                  # the next session starts from these choices
