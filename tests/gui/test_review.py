@@ -36,7 +36,7 @@ def test_review_fix_undo_commit_and_train_from_the_commit(make_window, qtbot, re
     click(qtbot, window, "findIssuesButton")
     issues = window.findChild(QListView, "issueList")
     model = issues.model()
-    qtbot.waitUntil(lambda: panel.result is not None, timeout=180000)
+    qtbot.waitUntil(lambda: panel.result is not None and not panel.finder.is_running(), timeout=180000)
     if model.rowCount() == 0:
         pytest.skip("the tiny run proposed no candidate on this machine")
     qtbot.waitUntil(lambda: panel.view.array is not None, timeout=30000)
