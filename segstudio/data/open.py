@@ -47,6 +47,14 @@ def local_path(url: str) -> Path | None:
     return None
 
 
+def same_dataset(a: str, b: str) -> bool:
+    """Whether two dataset URLs name the same dataset (local paths compared resolved)."""
+    pa, pb = local_path(a or ""), local_path(b or "")
+    if pa is not None and pb is not None:
+        return pa.resolve() == pb.resolve()
+    return (a or "").rstrip("/") == (b or "").rstrip("/")
+
+
 def strip_secrets(url: str) -> str:
     """Drop user:password@ and token-like query parameters from a URL before it is shown or written down."""
     url = re.sub(r"(?<=://)[^/@]+@", "", url)

@@ -5,17 +5,8 @@ import json
 import os
 from pathlib import Path
 
-from segstudio.data.open import local_path, strip_secrets
+from segstudio.data.open import same_dataset, strip_secrets
 from segstudio.engine.rundir import RUN_INFO
-
-
-def _same_dataset(a: str, b: str) -> bool:
-    """Whether two dataset URLs name the same dataset (local paths compared resolved)."""
-
-    pa, pb = local_path(a or ""), local_path(b or "")
-    if pa is not None and pb is not None:
-        return pa.resolve() == pb.resolve()
-    return (a or "").rstrip("/") == (b or "").rstrip("/")
 
 
 def runs_by_version(runs_dir: str | os.PathLike, url: str) -> dict[str, list[str]]:
@@ -32,7 +23,7 @@ def runs_by_version(runs_dir: str | os.PathLike, url: str) -> dict[str, list[str
         except (OSError, ValueError):
             continue
         if isinstance(card, dict) and card.get("dataset_version") and \
-                _same_dataset(str(card.get("dataset", "")), strip_secrets(url)):
+                same_dataset(str(card.get("dataset", "")), strip_secrets(url)):
             found.append((stamp, run.name, str(card["dataset_version"])))
     out: dict[str, list[str]] = {}
     for _, name, version in sorted(found, reverse=True):

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from segstudio.base.errors import UserError
-from segstudio.data.open import local_path, strip_secrets
+from segstudio.data.open import same_dataset, strip_secrets
 from segstudio.gui import settings
 from segstudio.gui.candidate_list import CandidateList
 from segstudio.gui.widgets import ImageView
@@ -41,14 +41,6 @@ def find_job(run: str, folds: int, fold_iterations: int = 0):
         return find_label_issues(run, folds=folds, fold_iterations=fold_iterations, should_stop=should_stop,
                                  progress=lambda text: report(text))
     return job
-
-
-def same_dataset(a: str, b: str) -> bool:
-    """Whether two dataset URLs name the same dataset (local paths compared resolved)."""
-    pa, pb = local_path(a or ""), local_path(b or "")
-    if pa is not None and pb is not None:
-        return pa.resolve() == pb.resolve()
-    return (a or "").rstrip("/") == (b or "").rstrip("/")
 
 
 def commit_job(mapped, fixes, message: str, branch: str, offer, copy_to: str):
