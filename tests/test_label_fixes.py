@@ -13,7 +13,7 @@ import pytest
 
 from segstudio.base.errors import DataError
 from segstudio.base.locking import Busy, dataset_lock
-from segstudio.data.label_fixes import FIX_BRANCH, Fix, commit_fixes
+from segstudio.data.label_fixes import FIX_BRANCH, BoxedMask, Fix, commit_fixes
 from segstudio.data.mapped import open_mapped
 
 
@@ -23,6 +23,25 @@ def dataset(demo_small, tmp_path):
     dest = tmp_path / "ds"
     shutil.copytree(demo_small, dest)
     return str(dest)
+
+
+def test_a_waiting_fix_keeps_its_masks_as_their_boxes_and_gives_them_back_exactly():
+    rng = np.random.default_rng(0)
+    big = np.zeros((3000, 4000), bool)
+    big[1200:1260, 3100:3190] = rng.random((60, 90)) > 0.3
+    fix = Fix(0, "replace", 0, label=1, mask=big, was_label=2, was_mask=big.astype(np.uint8))
+    assert fix.mask.bits.nbytes <= 60 * 90 // 8 + 1 and fix.was_mask.bits.nbytes <= 60 * 90 // 8 + 1
+    assert fix.mask.full().dtype == bool and np.array_equal(fix.mask.full(), big)
+    assert fix.was_mask.equals(big) and fix.was_mask.equals(big.astype(np.uint8))
+    moved = big.copy()
+    moved[0, 0] = True                       # one pixel outside the box
+    assert not fix.was_mask.equals(moved) and not fix.was_mask.equals(big[:, :3999])
+    flipped = big.copy()
+    flipped[1230, 3150] = not flipped[1230, 3150]   # one pixel inside it
+    assert not fix.was_mask.equals(flipped)
+    for mask in (np.zeros((5, 7), bool), np.ones((5, 7), bool), rng.random((1, 9, 4)) > 0.5, rng.random(11) > 0.5):
+        boxed = BoxedMask(mask)
+        assert np.array_equal(boxed.full(), mask) and boxed.full().shape == mask.shape and boxed.equals(mask)
 
 
 def rows_bytes(url: str, branch: str = "main") -> list:

@@ -24,18 +24,61 @@ FIX_BRANCH = "segstudio-fixes"
 ACTIONS = ("relabel", "replace", "delete", "add")
 
 
+class BoxedMask:
+    """A bool mask kept as the bits of its bounding box: a fix waiting in the window holds a few kilobytes,
+    not the 12 MB of a 4000x3000 image's full mask."""
+
+    __slots__ = ("shape", "top", "left", "count", "bits", "box")
+
+    def __init__(self, mask):
+        m = np.asarray(mask).astype(bool)
+        self.shape = m.shape
+        grid = m.reshape(-1, m.shape[-1]) if m.ndim else m.reshape(1, 1)
+        ys, xs = np.flatnonzero(grid.any(axis=1)), np.flatnonzero(grid.any(axis=0))
+        self.top, self.left = (int(ys[0]), int(xs[0])) if len(ys) else (0, 0)
+        self.box = (int(ys[-1]) + 1 - self.top, int(xs[-1]) + 1 - self.left) if len(ys) else (0, 0)
+        crop = grid[self.top:self.top + self.box[0], self.left:self.left + self.box[1]]
+        self.count, self.bits = int(crop.sum()), np.packbits(crop, axis=None)
+
+    def _crop(self) -> np.ndarray:
+        n = self.box[0] * self.box[1]
+        return np.unpackbits(self.bits, count=n).astype(bool).reshape(self.box)
+
+    def full(self) -> np.ndarray:
+        """The mask as given: its shape, bool."""
+        grid = np.zeros((int(np.prod(self.shape[:-1], dtype=np.int64)), self.shape[-1]) if self.shape else (1, 1),
+                        bool)
+        grid[self.top:self.top + self.box[0], self.left:self.left + self.box[1]] = self._crop()
+        return grid.reshape(self.shape)
+
+    def equals(self, other: np.ndarray) -> bool:
+        """Whether `other` is this mask: same shape, same pixels."""
+        o = np.asarray(other)
+        if o.shape != self.shape:
+            return False
+        grid = o.reshape(-1, o.shape[-1]).astype(bool, copy=False) if o.ndim else o.reshape(1, 1).astype(bool)
+        inside = grid[self.top:self.top + self.box[0], self.left:self.left + self.box[1]]
+        return int(np.count_nonzero(grid)) == self.count and np.array_equal(inside, self._crop())
+
+
 @dataclasses.dataclass(frozen=True, eq=False)   # eq=False: masks are arrays, and a fix is itself
 class Fix:
     row: int
     action: str                  # one of ACTIONS
     instance: int = -1           # the row's instance (relabel, replace, delete); -1 for add
     label: int = -1              # 0-based class (relabel, replace, add)
-    mask: np.ndarray | None = None   # HxW bool/0-1 (replace, add)
+    mask: np.ndarray | BoxedMask | None = None   # HxW bool/0-1 (replace, add); kept as a BoxedMask
     # The instance as the reviewer saw it (its stored class and mask): where given, the fix goes to the
     # instance that still has them, whatever its index in the row written (an earlier batch on the branch
     # may have deleted one before it), and stops the batch if none has (the row changed since).
     was_label: int | None = None
-    was_mask: np.ndarray | None = None
+    was_mask: np.ndarray | BoxedMask | None = None
+
+    def __post_init__(self):
+        for name in ("mask", "was_mask"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, BoxedMask):
+                object.__setattr__(self, name, BoxedMask(value))
 
     def check(self, num_classes: int) -> None:
         if self.action not in ACTIONS:
@@ -96,7 +139,7 @@ def _fixed_row(cells: dict, fixes: list[Fix], box_format: BoxFormat, height: int
         elif fix.action == "relabel":
             labels[i] = fix.label
         else:
-            mask = np.asarray(fix.mask).astype(bool).reshape(height, width)
+            mask = fix.mask.full().reshape(height, width)
             if fix.action == "replace":
                 masks[i], labels[i] = mask, fix.label
                 boxes[i] = boxes_from_masks(mask[None].view(np.uint8))[0]
@@ -130,9 +173,8 @@ def _instance_of(fix: Fix, masks: np.ndarray, labels: np.ndarray, taken: dict) -
             return fix.instance
         raise DataError(f"Row {fix.row} has {len(labels)} instances; instance {fix.instance} cannot be fixed "
                         "(the dataset changed since the candidates were found: find them again).")
-    was = np.asarray(fix.was_mask).astype(bool)
-    same = [j for j in range(len(labels)) if labels[j] == fix.was_label and was.shape == masks[j].shape
-            and np.array_equal(masks[j], was) and taken.get(j, fix.instance) == fix.instance]
+    same = [j for j in range(len(labels)) if labels[j] == fix.was_label and fix.was_mask.equals(masks[j])
+            and taken.get(j, fix.instance) == fix.instance]
     if not same:
         raise StaleFix(fix)
     return fix.instance if fix.instance in same else same[0]
