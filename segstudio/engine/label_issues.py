@@ -279,9 +279,24 @@ def _rates(bins: np.ndarray, hits: np.ndarray, n: int, usual: float) -> np.ndarr
                      for b in range(n)])
 
 
-def _candidates(f: _Flat, d: _Judged, stats: Stats, supported: np.ndarray) -> dict:
-    """Every candidate as columns, each image's predictions' first, then its unsupported annotations': kind,
-    image, annotation and prediction (flat positions; -1: none), label and proposed (0-based; -1: none), score.
+@dataclass
+class _Columns:
+    """Candidates as columns, one entry per candidate."""
+    kind: np.ndarray          # missing, wrong_class, sloppy_mask or spurious
+    image: np.ndarray         # the image's position
+    annotation: np.ndarray    # flat positions of the annotation and the prediction (-1: none)
+    prediction: np.ndarray
+    label: np.ndarray         # the annotation's class and the proposed one, 0-based (-1: none)
+    proposed: np.ndarray
+    score: np.ndarray
+    seen: np.ndarray | None = None   # where the annotation or spot first came up (after _one_per_annotation)
+
+    def take(self, index: np.ndarray) -> "_Columns":
+        return _Columns(**{name: None if col is None else col[index] for name, col in self.__dict__.items()})
+
+
+def _candidates(f: _Flat, d: _Judged, stats: Stats, supported: np.ndarray) -> _Columns:
+    """Every candidate, each image's predictions' first, then its unsupported annotations'.
     Within a score bin, the prediction's confidence (0.9 + 0.1 x score: its bin already says what that
     confidence is worth) and how clear the disagreement is order them."""
     tie, score = 0.9 + 0.1 * d.score, np.zeros(len(d.p))
@@ -295,34 +310,33 @@ def _candidates(f: _Flat, d: _Judged, stats: Stats, supported: np.ndarray) -> di
     near = f.box >= SUPPORT_IOU
     strongest = np.zeros(len(f.g_label))
     np.maximum.at(strongest, f.a_gt[near], f.p_score[f.a_pred[near]])
-    cols = {"kind": np.concatenate([d.kind[keep], np.full(len(lonely), "spurious")]),
-            "image": np.concatenate([f.p_image[d.p[keep]], f.g_image[lonely]]),
-            "annotation": np.concatenate([np.where(mis, -1, d.j)[keep], lonely]),
-            "prediction": np.concatenate([d.p[keep], np.full(len(lonely), -1)]),
-            "label": np.concatenate([np.where(mis, -1, d.gt - 1)[keep], f.g_label[lonely] - 1]),
-            "proposed": np.concatenate([d.label[keep] - 1, np.full(len(lonely), -1)]),
-            "score": np.concatenate([score[keep], stats.spurious_scores(f.area[lonely], strongest[lonely])])}
-    order = np.argsort(cols["image"], kind="stable")
-    return {name: col[order] for name, col in cols.items()}
+    cols = _Columns(kind=np.concatenate([d.kind[keep], np.full(len(lonely), "spurious")]),
+                    image=np.concatenate([f.p_image[d.p[keep]], f.g_image[lonely]]),
+                    annotation=np.concatenate([np.where(mis, -1, d.j)[keep], lonely]),
+                    prediction=np.concatenate([d.p[keep], np.full(len(lonely), -1)]),
+                    label=np.concatenate([np.where(mis, -1, d.gt - 1)[keep], f.g_label[lonely] - 1]),
+                    proposed=np.concatenate([d.label[keep] - 1, np.full(len(lonely), -1)]),
+                    score=np.concatenate([score[keep], stats.spurious_scores(f.area[lonely], strongest[lonely])]))
+    return cols.take(np.argsort(cols.image, kind="stable"))
 
 
-def _one_per_annotation(f: _Flat, cols: dict) -> dict:
+def _one_per_annotation(f: _Flat, cols: _Columns) -> _Columns:
     """An annotation is proposed once (several predictions may hit it), with its strongest evidence: by a
     candidate that proposes a fix (a prediction) when there is one, else as spurious. Likewise an unlabelled
     object: predictions of several classes on one spot (box IoU >= MATCH_IOU) are one missing annotation.
-    Adds "seen": where the annotation or spot first came up (the order among equal candidates)."""
-    if not len(cols["score"]):
-        return {**cols, "seen": np.zeros(0, int)}
-    missing = cols["annotation"] < 0
+    Fills `seen` (the order among equal candidates)."""
+    if not len(cols.score):
+        return replace(cols, seen=np.zeros(0, int))
+    missing = cols.annotation < 0
     spot = np.arange(len(f.p_score))
-    spot[cols["prediction"][missing]] = _spots(f, cols["prediction"][missing])
-    group = np.where(missing, len(f.g_label) + _at(spot, cols["prediction"], -1), cols["annotation"])
+    spot[cols.prediction[missing]] = _spots(f, cols.prediction[missing])
+    group = np.where(missing, len(f.g_label) + _at(spot, cols.prediction, -1), cols.annotation)
     seen = np.arange(len(group))
-    pick = np.lexsort((seen, -cols["score"], cols["prediction"] < 0, group))
+    pick = np.lexsort((seen, -cols.score, cols.prediction < 0, group))
     starts = np.flatnonzero(np.r_[True, group[pick][1:] != group[pick][:-1]])
-    out = {name: col[pick[starts]] for name, col in cols.items()}
-    out["score"] = np.maximum.reduceat(cols["score"][pick], starts)
-    out["seen"] = np.minimum.reduceat(seen[pick], starts)
+    out = cols.take(pick[starts])
+    out.score = np.maximum.reduceat(cols.score[pick], starts)
+    out.seen = np.minimum.reduceat(seen[pick], starts)
     return out
 
 
@@ -368,15 +382,14 @@ def find_candidates(images: list[EvalImage], thresholds: dict | None = None, tra
     return _as_candidates(f, cols, {int(r) for r in training_rows}, set(map(tuple, reviewed)))
 
 
-def _as_candidates(f: _Flat, cols: dict, trained: set, done: set) -> list[Candidate]:
+def _as_candidates(f: _Flat, cols: _Columns, trained: set, done: set) -> list[Candidate]:
     """Strongest first (then by row and kind, then where they came up), leaving out those reviewed."""
-    order = np.lexsort((cols["seen"], cols["kind"], f.rows[cols["image"]], -cols["score"]))
-    c = {name: col[order] for name, col in cols.items()}
-    rows = f.rows[c["image"]]
-    annotation, prediction = _at(f.g_index, c["annotation"], -1), _at(f.p_index, c["prediction"], -1)
-    out = [Candidate(*fields) for fields in zip(c["kind"].tolist(), rows.tolist(), c["score"].tolist(),
-                                                   annotation.tolist(), prediction.tolist(), c["label"].tolist(),
-                                                   c["proposed"].tolist())]
+    c = cols.take(np.lexsort((cols.seen, cols.kind, f.rows[cols.image], -cols.score)))
+    rows = f.rows[c.image]
+    annotation, prediction = _at(f.g_index, c.annotation, -1), _at(f.p_index, c.prediction, -1)
+    out = [Candidate(*fields) for fields in zip(c.kind.tolist(), rows.tolist(), c.score.tolist(),
+                                                   annotation.tolist(), prediction.tolist(), c.label.tolist(),
+                                                   c.proposed.tolist())]
     if done:
         out = [x for x in out if x.key() not in done]
     return [replace(x, training_row=True) if x.row in trained else x for x in out]
