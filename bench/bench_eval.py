@@ -12,6 +12,11 @@ and saving) over the COCO-AP-only time: on a shared machine the wall ratio swing
 
     python bench/bench_eval.py                      # coco128 at ../shared/data/coco128, ~5 minutes on 2 cores
     python bench/bench_eval.py --coco DIR --rounds 3 --images 64
+    python bench/bench_eval.py --paste --images 24 --rounds 4   # the model's mask paste against torchvision's
+
+With --paste the two arms are both COCO AP only and differ in how the model pastes its masks into the
+image: torchvision's paste_masks_in_image (an image-size tensor per mask, stacked) against
+models/resize.paste_masks (the same values into one tensor).
 """
 from __future__ import annotations
 
@@ -33,6 +38,7 @@ def parse_args():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--keep-default-threshold", action="store_true",
                    help="keep the detector's own score threshold (fewer detections) instead of 0")
+    p.add_argument("--paste", action="store_true", help="compare the mask paste instead of the analyses")
     return p.parse_args()
 
 
@@ -71,13 +77,14 @@ def main() -> int:
             loaded.model.roi_heads.score_thresh = 0.0
         _limit_rows(run_dir, args.images)
         collect_s = _time_collection()
-        times = {"coco_ap_only": [], "with_analyses": []}
-        cpu = {"coco_ap_only": [], "with_analyses": []}
+        arms = ([("torchvision_paste", False), ("one_tensor_paste", False)] if args.paste
+                else [("coco_ap_only", False), ("with_analyses", True)])
+        times, cpu = {name: [] for name, _ in arms}, {name: [] for name, _ in arms}
         added = []
         evaluate_run(loaded, "", analyse=True)   # warm-up: first-call costs (imports, caches) hit neither arm
-        arms = [("coco_ap_only", False), ("with_analyses", True)]
         for round_ in range(args.rounds):
             for name, analyse in (arms if round_ % 2 == 0 else arms[::-1]):   # the order alternates
+                _use_paste(loaded.model, torchvision=name == "torchvision_paste")
                 collect_s[0] = 0.0
                 started, cpu_started = time.perf_counter(), time.process_time()
                 result = evaluate_run(loaded, "", analyse=analyse)
@@ -87,6 +94,8 @@ def main() -> int:
                     added.append(collect_s[0] + result["analysis_seconds"])
         detections = sum(len(im["pred"]["scores"]) for im in json.loads(
             (run_dir / "eval" / "predictions.json").read_text())["images"])
+        if args.paste:
+            return _paste_report(times, cpu, result["images"], detections, args.rounds)
         base, full = statistics.median(times["coco_ap_only"]), statistics.median(times["with_analyses"])
         base_cpu, full_cpu = statistics.median(cpu["coco_ap_only"]), statistics.median(cpu["with_analyses"])
         print(f"images {result['images']}, detections stored {detections}, rounds {args.rounds}")
@@ -97,6 +106,32 @@ def main() -> int:
         print(f"added work timed directly: {[round(a, 2) for a in added]} s "
               f"= {statistics.median(added) / base:.3f} of the COCO-AP-only time")
         print(f"ratio wall {full / base:.3f}, CPU {full_cpu / base_cpu:.3f} (budget 1.10)")
+    return 0
+
+
+def _use_paste(model, torchvision: bool) -> None:
+    """Make `model` paste its masks with torchvision's postprocess, or with its own (the class's)."""
+    import types
+
+    from torchvision.models.detection.transform import GeneralizedRCNNTransform
+
+    transform = model.transform
+    if torchvision:
+        transform.postprocess = types.MethodType(GeneralizedRCNNTransform.postprocess, transform)
+    else:
+        transform.__dict__.pop("postprocess", None)
+
+
+def _paste_report(times: dict, cpu: dict, images: int, detections: int, rounds: int) -> int:
+    base, ours = statistics.median(times["torchvision_paste"]), statistics.median(times["one_tensor_paste"])
+    base_cpu, ours_cpu = statistics.median(cpu["torchvision_paste"]), statistics.median(cpu["one_tensor_paste"])
+    print(f"images {images}, detections {detections}, rounds {rounds}")
+    for name in times:
+        print(f"{name}: median {statistics.median(times[name]):.1f} s {[round(t, 1) for t in times[name]]}, "
+              f"CPU {statistics.median(cpu[name]):.1f} s")
+    print(f"evaluation time, one-tensor paste / torchvision's: wall {ours / base:.3f}, CPU {ours_cpu / base_cpu:.3f}")
+    print(json.dumps({"bench": "eval_paste", "images": images, "detections": detections, "rounds": rounds,
+                      "times": times, "cpu": cpu, "wall_ratio": ours / base, "cpu_ratio": ours_cpu / base_cpu}))
     return 0
 
 
