@@ -136,3 +136,17 @@ def test_box_ious_of_many_images_at_once_equal_pycocotools(monkeypatch):
     monkeypatch.setattr(matching, "CHUNK_PAIRS", 7)
     matching.box_iou_matrices(images)
     assert all(np.array_equal(im.cache["bbox"], m) for im, m in zip(images, one_pass))
+
+
+def test_the_metric_gets_the_confident_detections_with_their_masks_cut_at_one_half():
+    from segstudio.engine.evaluate import prediction_for_metric
+
+    soft = torch.tensor([[[0.2, 0.6], [0.5, 0.9]]]).repeat(3, 1, 1, 1)
+    soft = soft * torch.tensor([1.0, 0.5, 1.0])[:, None, None, None]    # the second: nothing above 0.5
+    output = {"boxes": torch.rand(3, 4), "scores": torch.tensor([0.9, 0.3, 0.04]), "labels": torch.tensor([1, 2, 3]),
+              "masks": soft}
+    kept = prediction_for_metric(output, score_threshold=0.05)
+    assert kept["labels"].tolist() == [1, 2] and kept["masks"].dtype == torch.bool
+    assert kept["masks"].tolist() == [[[False, True], [False, True]], [[False, False], [False, False]]]
+    every = prediction_for_metric(output, score_threshold=0.0)
+    assert every["masks"].shape == (3, 2, 2) and torch.equal(every["boxes"], output["boxes"])
