@@ -9,8 +9,8 @@ size is computed once, in integers, and interpolation is asked for that size in 
 Training keeps torchvision's resize (random scales, targets).
 
 Its postprocess pastes the masks into the image as torchvision does, with the same output, but into one
-tensor: torchvision allocates an image-size tensor per mask and stacks them, which was 90% of the
-post-processing and half of an evaluation's time on CPU (3,000 masks of 60 demo images: 8 of 16 s).
+tensor: torchvision allocates an image-size tensor per mask, then stacks them (`python bench/bench_eval.py
+--paste`: an evaluation of 24 coco128 images with 100 detections each 5% faster).
 """
 # No `from __future__ import annotations`: TorchScript reads these annotations as objects.
 
