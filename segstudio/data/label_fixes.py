@@ -28,12 +28,13 @@ class BoxedMask:
     """A bool mask kept as the bits of its bounding box: a fix waiting in the window holds a few kilobytes,
     not the 12 MB of a 4000x3000 image's full mask."""
 
-    __slots__ = ("shape", "top", "left", "count", "bits", "box")
+    __slots__ = ("shape", "grid", "top", "left", "count", "bits", "box")
 
     def __init__(self, mask):
         m = np.asarray(mask).astype(bool)
         self.shape = m.shape
-        grid = m.reshape(-1, m.shape[-1]) if m.ndim else m.reshape(1, 1)
+        self.grid = (-1, m.shape[-1]) if m.ndim else (1, 1)     # any mask seen as 2-D rows
+        grid = m.reshape(self.grid)
         ys, xs = np.flatnonzero(grid.any(axis=1)), np.flatnonzero(grid.any(axis=0))
         self.top, self.left = (int(ys[0]), int(xs[0])) if len(ys) else (0, 0)
         self.box = (int(ys[-1]) + 1 - self.top, int(xs[-1]) + 1 - self.left) if len(ys) else (0, 0)
@@ -46,8 +47,7 @@ class BoxedMask:
 
     def full(self) -> np.ndarray:
         """The mask as given: its shape, bool."""
-        grid = np.zeros((int(np.prod(self.shape[:-1], dtype=np.int64)), self.shape[-1]) if self.shape else (1, 1),
-                        bool)
+        grid = np.zeros(self.shape, bool).reshape(self.grid)
         grid[self.top:self.top + self.box[0], self.left:self.left + self.box[1]] = self._crop()
         return grid.reshape(self.shape)
 
@@ -56,7 +56,7 @@ class BoxedMask:
         o = np.asarray(other)
         if o.shape != self.shape:
             return False
-        grid = o.reshape(-1, o.shape[-1]).astype(bool, copy=False) if o.ndim else o.reshape(1, 1).astype(bool)
+        grid = o.reshape(self.grid).astype(bool, copy=False)
         inside = grid[self.top:self.top + self.box[0], self.left:self.left + self.box[1]]
         return int(np.count_nonzero(grid)) == self.count and np.array_equal(inside, self._crop())
 
