@@ -3,7 +3,8 @@
 Two arms, each trained from scratch for the same wall-clock budget on the same data, one seed after the
 other, on an idle machine:
 - before: the cpu preset's recipe as it was on 2026-12-06 (BEFORE below: batches of 8, AdamW 1e-3 over a
-  44-epoch cosine, no moving average);
+  44-epoch cosine, no moving average), with that day's engine: float32 steps and torchvision's RoIAlign
+  (since 2026-12-07, amp runs CPU steps in bfloat16 and models/roi_pool.py pools with matrix products);
 - after:  the cpu preset as shipped (resources/preset-cpu.toml) with the --set overrides: the arm a change
   to the recipe is measured with. The search of 2026-12-06 kept the recipe (README, "The default recipe"),
   so without --set the two arms are the same recipe.
@@ -19,6 +20,7 @@ Ends with one JSON line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -27,7 +29,7 @@ from pathlib import Path
 
 # The cpu preset's recipe before the search of 2026-12-06 (what differs from the preset as shipped).
 BEFORE = {"train.epochs": 44, "train.batch_size": 8, "train.lr": 0.001, "train.warmup_iters": 50, "train.ema": False,
-          "eval.interval_epochs": 2}
+          "eval.interval_epochs": 2, "train.amp": False}
 
 
 def parse_args(argv=None):
@@ -67,6 +69,22 @@ def arm_config(arm: str, overrides: dict, url: str, seed: int, runs_dir: Path):
     cfg.data.url, cfg.train.device, cfg.train.seed = url, "cpu", seed
     cfg.train.runs_dir, cfg.train.run_name, cfg.train.tensorboard = str(runs_dir), f"{arm}-seed{seed}", False
     return cfg
+
+
+@contextlib.contextmanager
+def engine_of(arm: str):
+    """The before arm pools with torchvision's MultiScaleRoIAlign, as the engine of 2026-12-06 did."""
+    from torchvision.ops import MultiScaleRoIAlign
+
+    from segstudio.models import maskrcnn
+
+    ours = maskrcnn.MatmulRoIAlign
+    if arm == "before":
+        maskrcnn.MatmulRoIAlign = MultiScaleRoIAlign
+    try:
+        yield
+    finally:
+        maskrcnn.MatmulRoIAlign = ours
 
 
 def run_arm(cfg, minutes: float) -> dict:
@@ -119,7 +137,8 @@ def main(argv=None) -> int:
             print(f"{arm}, seed {seed}: {cfg.model.arch}, {cfg.augment.image_size} px, batch {t.batch_size}, "
                   f"{t.optimizer} lr {t.lr}, {t.schedule} over {t.epochs} epochs, warm-up {t.warmup_iters}, "
                   f"EMA {t.ema}, {args.minutes:g} min, {args.threads} threads", flush=True)
-            results[arm][seed] = found = run_arm(cfg, args.minutes)
+            with engine_of(arm):
+                results[arm][seed] = found = run_arm(cfg, args.minutes)
             print(f"{arm}, seed {seed}: mask AP50 {found['mask_ap50']:.3f} at {args.minutes:g} min "
                   f"({found['status']} after {found['seconds']:.0f} s)", flush=True)
     means = {arm: sum(r["mask_ap50"] for r in runs.values()) / len(runs) for arm, runs in results.items()}

@@ -49,6 +49,19 @@ def test_knobs_reach_the_model():
     assert model.backbone.out_channels == 48
 
 
+@pytest.mark.parametrize("arch", ["maskrcnn_resnet18_fpn", "maskrcnn_mobilenet_v3_fpn"])
+@pytest.mark.parametrize("fpn_channels", [32, 0])
+def test_fpn_norm_puts_batchnorm_after_each_fpn_conv(arch, fpn_channels):
+    def norms(cfg):
+        fpn = build_model(cfg, 3, 64).backbone.fpn
+        convs = [m for m in fpn.modules() if isinstance(m, torch.nn.Conv2d)]
+        return len(convs), sum(isinstance(m, torch.nn.BatchNorm2d) for m in fpn.modules())
+
+    convs, plain = norms(small(arch=arch, fpn_channels=fpn_channels))
+    assert plain == 0
+    assert norms(small(arch=arch, fpn_channels=fpn_channels, fpn_norm="batchnorm")) == (convs, convs)
+
+
 def test_pretrained_weights_absent_name_file_and_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(TrainingError) as err:

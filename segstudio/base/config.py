@@ -99,6 +99,9 @@ class ModelConfig:
     mask_head_layers: int = _opt(2, min=1, max=8)
     fpn_channels: int = _opt(128, min=0, max=512,
                              help="FPN/RPN width (box head = 4x); 0 or 256 = torchvision's (COCO weights need 256)")
+    fpn_norm: str = _opt("none", choices=["none", "batchnorm"],
+                         help="normalisation after the FPN's convolutions (ResNet and MobileNet backbones); "
+                              "batchnorm learns faster from scratch")
     roi_sampling_ratio: int = _opt(1, min=0, max=8,
                                    help="RoIAlign samples per bin side (torchvision: 2; 0 adapts to the box); "
                                         "1 makes CPU training steps ~20% cheaper at 128 px")
@@ -123,7 +126,8 @@ class TrainConfig:
     rollbacks: int = _opt(0, min=0, max=10, help="when the loss diverges, go back to the last healthy checkpoint "
                                                 "with train.lr divided by 10, at most this many times in one "
                                                 "session (0: stop and say how to resume)")
-    amp: bool = _opt(True, help="mixed precision on CUDA")
+    amp: bool = _opt(True, help="mixed precision: float16 on CUDA, bfloat16 on CPUs with native bfloat16 "
+                              "(AVX-512 BF16 or AMX); evaluation stays float32 on the CPU")
     device: str = _opt("auto", choices=["auto", "cpu", "cuda", "mps"])
     workers: int = _opt(2, min=0, max=64)
     seed: int = _opt(0, min=0)

@@ -125,6 +125,23 @@ class Step:
     grad_clip: float
 
 
+def mixed_precision_available(device: torch.device) -> bool:
+    """Whether train.amp takes effect on `device`: float16 with a gradient scaler on CUDA; bfloat16 on a
+    CPU with native bfloat16 arithmetic (AVX-512 BF16 or AMX), where a 128 px cpu-preset step is 1.3x
+    cheaper. Other CPUs would emulate bfloat16, slower than float32, so amp stays off there."""
+    if device.type == "cuda":
+        return True
+    if device.type != "cpu":
+        return False
+    native = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(check is not None and check() for check in native)
+
+
+def grad_scaler(device: torch.device, amp: bool) -> torch.amp.GradScaler:
+    """float16 needs its loss scaled; bfloat16 keeps float32's range, so a CPU step runs without."""
+    return torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")
+
+
 class Clock:
     """Elapsed time and a smoothed step time, for the speed and ETA each iteration reports."""
 
@@ -172,7 +189,7 @@ def train_step(step: Step, images: list, targets: list) -> dict:
     if step.grad_clip > 0:
         step.scaler.unscale_(step.optimizer)
         norm = torch.nn.utils.clip_grad_norm_(step.model.parameters(), step.grad_clip)
-        if not step.amp and not dist_utils.all_true(bool(torch.isfinite(norm))):
+        if not step.scaler.is_enabled() and not dist_utils.all_true(bool(torch.isfinite(norm))):
             step.optimizer.zero_grad(set_to_none=True)
             raise NonFiniteLoss(batch_rows(targets), values)
     step.scaler.step(step.optimizer)

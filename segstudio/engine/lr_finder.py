@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from segstudio.base.errors import ConfigError
-from segstudio.engine.loop import NonFiniteLoss, Plan, Step, train_step
+from segstudio.engine.loop import NonFiniteLoss, Plan, Step, grad_scaler, train_step
 from segstudio.engine.optim import build_optimizer
 
 SMOOTHING = 0.9
@@ -84,7 +84,7 @@ def lr_sweep(model: torch.nn.Module, train_cfg, batches: Callable[[], object], d
         group["lr"] = start
     ratio = (end / start) ** (1.0 / max(iters - 1, 1))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: ratio ** k)
-    step = Step(work, optimizer, scheduler, torch.amp.GradScaler(device.type, enabled=amp), device, amp,
+    step = Step(work, optimizer, scheduler, grad_scaler(device, amp), device, amp,
                 train_cfg.grad_clip)
     lrs, losses, stopped = [], [], ""
     source = iter(batches())

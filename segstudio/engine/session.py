@@ -28,7 +28,7 @@ from segstudio.engine.batch_size import resolve_batch_size
 from segstudio.engine.checkpoint import CheckpointWriter, load_checkpoint, set_rng_state
 from segstudio.engine.ema import ModelEMA, build_ema
 from segstudio.engine.events import Event, FinishedEvent, StartedEvent, WarningEvent
-from segstudio.engine.loop import LoopState, Plan, Step
+from segstudio.engine.loop import LoopState, Plan, Step, grad_scaler, mixed_precision_available
 from segstudio.engine.optim import build_optimizer, build_scheduler
 from segstudio.engine.tensorboard_log import with_tensorboard
 from segstudio.models.maskrcnn import build_model, describe_weights, settle_auto_weights
@@ -206,9 +206,8 @@ def build_training(cfg: Config, device: torch.device, plan: Plan, load_weights: 
     model.to(device)
     optimizer = build_optimizer(model, cfg.train)
     scheduler = build_scheduler(optimizer, cfg.train, plan.iters_per_epoch, plan.total_iters)
-    amp = bool(cfg.train.amp and device.type == "cuda")
-    scaler = torch.amp.GradScaler(device.type, enabled=amp)
-    return model, Step(model, optimizer, scheduler, scaler, device, amp, cfg.train.grad_clip)
+    amp = bool(cfg.train.amp) and mixed_precision_available(device)
+    return model, Step(model, optimizer, scheduler, grad_scaler(device, amp), device, amp, cfg.train.grad_clip)
 
 
 def restore(checkpoint: dict, model: torch.nn.Module, step: Step, cfg: Config, warn) -> LoopState:

@@ -17,7 +17,7 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import mobilenet_backbone, resnet_fpn_backbone
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
-from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
+from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops import misc as misc_nn_ops
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
@@ -25,6 +25,7 @@ from segstudio.base.config import MODEL_ARCHS as ARCHS  # the one list of what b
 from segstudio.base.errors import TrainingError, WeightsError
 from segstudio.base.files import UnreadableFile, torch_load
 from segstudio.models.resize import use_exact_resize
+from segstudio.models.roi_pool import MatmulRoIAlign
 from segstudio.models.weights import weights_for
 
 # Predictors are always replaced: their shapes depend on the number of classes.
@@ -113,15 +114,18 @@ def _mask_head(in_channels: int, channels: int, layers: int, norm_layer=None) ->
     return MaskRCNNHeads(in_channels, [channels] * layers, 1, norm_layer=norm_layer)
 
 
-def _narrow_fpn(backbone: nn.Module, channels: int) -> None:
-    """Replace the backbone's 256-channel FPN by a `channels`-wide one.
+def _narrow_fpn(backbone: nn.Module, channels: int, norm: str = "none") -> None:
+    """Replace the backbone's 256-channel FPN by a `channels`-wide one, with BatchNorm after each of its
+    convolutions when `norm` is "batchnorm".
 
     At 128 px the FPN output convs and the RPN conv on the stride-4 level cost more than a
     ResNet-18 body; halving the width cuts them 4x."""
-    if not channels or channels == backbone.out_channels:
+    if (not channels or channels == backbone.out_channels) and norm == "none":
         return
+    channels = channels or backbone.out_channels
     in_list = [block[0].in_channels for block in backbone.fpn.inner_blocks]
-    backbone.fpn = FeaturePyramidNetwork(in_list, channels, extra_blocks=LastLevelMaxPool())
+    backbone.fpn = FeaturePyramidNetwork(in_list, channels, extra_blocks=LastLevelMaxPool(),
+                                         norm_layer=nn.BatchNorm2d if norm == "batchnorm" else None)
     backbone.out_channels = channels
 
 
@@ -152,10 +156,10 @@ def _common_kwargs(model_cfg, size_min: int, size_max: int) -> dict:
 
 
 def _roi_pools(names: list[str], ratio: int) -> dict:
-    # RoIAlign's backward is single-threaded on CPU and was a third of a 128 px training step with
-    # torchvision's 2x2 samples per bin; at small inputs a box covers few feature pixels per bin anyway.
-    return dict(box_roi_pool=MultiScaleRoIAlign(featmap_names=names, output_size=7, sampling_ratio=ratio),
-                mask_roi_pool=MultiScaleRoIAlign(featmap_names=names, output_size=14, sampling_ratio=ratio))
+    # torchvision's RoIAlign backward is single-threaded on CPU (a third of a 128 px training step with its
+    # 2x2 samples per bin); MatmulRoIAlign pools the same values with matrix products on every core.
+    return dict(box_roi_pool=MatmulRoIAlign(featmap_names=names, output_size=7, sampling_ratio=ratio),
+                mask_roi_pool=MatmulRoIAlign(featmap_names=names, output_size=14, sampling_ratio=ratio))
 
 
 def _resnet_model(name: str, model_cfg, num_classes: int, kwargs: dict, pretrained: bool) -> MaskRCNN:
@@ -163,7 +167,7 @@ def _resnet_model(name: str, model_cfg, num_classes: int, kwargs: dict, pretrain
     norm = misc_nn_ops.FrozenBatchNorm2d if pretrained else nn.BatchNorm2d
     trainable = model_cfg.trainable_backbone_layers if pretrained else 5
     backbone = resnet_fpn_backbone(backbone_name=name, weights=None, norm_layer=norm, trainable_layers=trainable)
-    _narrow_fpn(backbone, model_cfg.fpn_channels)
+    _narrow_fpn(backbone, model_cfg.fpn_channels, model_cfg.fpn_norm)
     anchors = AnchorGenerator(anchor_sizes(kwargs["min_size"], 5), ((0.5, 1.0, 2.0),) * 5)
     return MaskRCNN(backbone, num_classes, rpn_anchor_generator=anchors, box_head=_box_head(backbone),
                     mask_head=_scratch_aware_mask_head(model_cfg, pretrained, backbone.out_channels),
@@ -175,7 +179,7 @@ def _mobilenet_model(model_cfg, num_classes: int, kwargs: dict, pretrained: bool
     trainable = min(model_cfg.trainable_backbone_layers + 1, 6) if pretrained else 6
     backbone = mobilenet_backbone(backbone_name="mobilenet_v3_large", weights=None, fpn=True,
                                   norm_layer=norm, trainable_layers=trainable)
-    _narrow_fpn(backbone, model_cfg.fpn_channels)
+    _narrow_fpn(backbone, model_cfg.fpn_channels, model_cfg.fpn_norm)
     # Two feature maps (strides 16 and 32) plus a pooled one: every anchor size on each, as torchvision.
     sizes = tuple(s[0] for s in anchor_sizes(kwargs["min_size"], 5))
     anchors = AnchorGenerator((sizes,) * 3, ((0.5, 1.0, 2.0),) * 3)
