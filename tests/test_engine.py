@@ -270,3 +270,21 @@ def test_stop_during_evaluation_skips_the_partial_result(tmp_path):
     fin = train(tiny_config(tmp_path), rec, lambda: stop["now"], data=SlowVal())
     assert fin.status == "stopped" and not rec.of("eval")
     assert load_checkpoint(rundir.checkpoint_path(fin.run_dir, "last"))["state"]["iteration"] == 4
+
+
+def test_a_run_card_from_before_fpn_norm_still_loads_its_checkpoints(tmp_path):
+    """Runs recorded before model.fpn_norm existed trained without it; their cards lack the key, and the
+    default (batchnorm since then) must not build them another model."""
+    from segstudio.engine.inference import load_run_model
+
+    cfg = tiny_config(tmp_path, epochs=1, max_iters=1)
+    cfg.model.fpn_norm = "none"
+    rec = Recorder()
+    train(cfg, rec, rec.should_stop, data=FakeData())
+    card = tmp_path / "runs" / "t" / "config.toml"
+    old = "\n".join(line for line in card.read_text().splitlines() if not line.startswith("fpn_norm"))
+    card.write_text(old)
+    assert Config().model.fpn_norm == "batchnorm" and load_config(card).model.fpn_norm == "batchnorm"
+    loaded = load_run_model(str(tmp_path / "runs" / "t"), "last")
+    assert loaded.cfg.model.fpn_norm == "none"
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in loaded.model.backbone.fpn.modules())

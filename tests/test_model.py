@@ -53,13 +53,14 @@ def test_knobs_reach_the_model():
 @pytest.mark.parametrize("fpn_channels", [32, 0])
 def test_fpn_norm_puts_batchnorm_after_each_fpn_conv(arch, fpn_channels):
     def norms(cfg):
-        fpn = build_model(cfg, 3, 64).backbone.fpn
+        fpn = build_model(cfg, 3, 64, load_weights=False).backbone.fpn
         convs = [m for m in fpn.modules() if isinstance(m, torch.nn.Conv2d)]
         return len(convs), sum(isinstance(m, torch.nn.BatchNorm2d) for m in fpn.modules())
 
-    convs, plain = norms(small(arch=arch, fpn_channels=fpn_channels))
+    convs, plain = norms(small(arch=arch, fpn_channels=fpn_channels, fpn_norm="none"))
     assert plain == 0
     assert norms(small(arch=arch, fpn_channels=fpn_channels, fpn_norm="batchnorm")) == (convs, convs)
+    assert norms(small(arch=arch, fpn_channels=fpn_channels, weights="imagenet")) == (convs, 0)
 
 
 def test_pretrained_weights_absent_name_file_and_folder(tmp_path, monkeypatch):

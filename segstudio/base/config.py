@@ -99,9 +99,9 @@ class ModelConfig:
     mask_head_layers: int = _opt(2, min=1, max=8)
     fpn_channels: int = _opt(128, min=0, max=512,
                              help="FPN/RPN width (box head = 4x); 0 or 256 = torchvision's (COCO weights need 256)")
-    fpn_norm: str = _opt("none", choices=["none", "batchnorm"],
-                         help="normalisation after the FPN's convolutions (ResNet and MobileNet backbones); "
-                              "batchnorm learns faster from scratch")
+    fpn_norm: str = _opt("batchnorm", choices=["none", "batchnorm"],
+                         help="normalisation after the FPN's convolutions, from scratch (pretrained "
+                              "weights keep theirs); batchnorm learns faster on the demo data")
     roi_sampling_ratio: int = _opt(1, min=0, max=8,
                                    help="RoIAlign samples per bin side (torchvision: 2; 0 adapts to the box); "
                                         "1 makes CPU training steps ~20% cheaper at 128 px")

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import tomllib
+
 import segstudio
 from segstudio.base.config import dumps_config, load_config
 from segstudio.base.errors import TrainingError
@@ -65,8 +67,19 @@ def resolve_run(run: str, runs_dir: str = "runs") -> Path:
     raise TrainingError(f"Run {run} was not found (no {CONFIG} in {where}); give the run folder's path.")
 
 
+# Keys added after runs were recorded whose default builds another model than those runs trained: a run
+# card without the key gets the value every run had before the key existed, so its checkpoints still load.
+BEFORE_THE_KEY = {("model", "fpn_norm"): "none"}
+
+
 def load_run_config(run_dir: str | os.PathLike):
-    return load_config(Path(run_dir) / CONFIG)
+    path = Path(run_dir) / CONFIG
+    cfg = load_config(path)
+    written = tomllib.loads(path.read_text(encoding="utf-8"))
+    for (section, key), value in BEFORE_THE_KEY.items():
+        if key not in written.get(section, {}):
+            setattr(getattr(cfg, section), key, value)
+    return cfg
 
 
 def _library_versions() -> dict:

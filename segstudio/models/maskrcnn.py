@@ -116,7 +116,8 @@ def _mask_head(in_channels: int, channels: int, layers: int, norm_layer=None) ->
 
 def _narrow_fpn(backbone: nn.Module, channels: int, norm: str = "none") -> None:
     """Replace the backbone's 256-channel FPN by a `channels`-wide one, with BatchNorm after each of its
-    convolutions when `norm` is "batchnorm".
+    convolutions when `norm` is "batchnorm" (from scratch only: pretrained FPNs have no norm layers, so
+    theirs stay as they were trained, as with the mask head).
 
     At 128 px the FPN output convs and the RPN conv on the stride-4 level cost more than a
     ResNet-18 body; halving the width cuts them 4x."""
@@ -167,7 +168,7 @@ def _resnet_model(name: str, model_cfg, num_classes: int, kwargs: dict, pretrain
     norm = misc_nn_ops.FrozenBatchNorm2d if pretrained else nn.BatchNorm2d
     trainable = model_cfg.trainable_backbone_layers if pretrained else 5
     backbone = resnet_fpn_backbone(backbone_name=name, weights=None, norm_layer=norm, trainable_layers=trainable)
-    _narrow_fpn(backbone, model_cfg.fpn_channels, model_cfg.fpn_norm)
+    _narrow_fpn(backbone, model_cfg.fpn_channels, "none" if pretrained else model_cfg.fpn_norm)
     anchors = AnchorGenerator(anchor_sizes(kwargs["min_size"], 5), ((0.5, 1.0, 2.0),) * 5)
     return MaskRCNN(backbone, num_classes, rpn_anchor_generator=anchors, box_head=_box_head(backbone),
                     mask_head=_scratch_aware_mask_head(model_cfg, pretrained, backbone.out_channels),
@@ -179,7 +180,7 @@ def _mobilenet_model(model_cfg, num_classes: int, kwargs: dict, pretrained: bool
     trainable = min(model_cfg.trainable_backbone_layers + 1, 6) if pretrained else 6
     backbone = mobilenet_backbone(backbone_name="mobilenet_v3_large", weights=None, fpn=True,
                                   norm_layer=norm, trainable_layers=trainable)
-    _narrow_fpn(backbone, model_cfg.fpn_channels, model_cfg.fpn_norm)
+    _narrow_fpn(backbone, model_cfg.fpn_channels, "none" if pretrained else model_cfg.fpn_norm)
     # Two feature maps (strides 16 and 32) plus a pooled one: every anchor size on each, as torchvision.
     sizes = tuple(s[0] for s in anchor_sizes(kwargs["min_size"], 5))
     anchors = AnchorGenerator((sizes,) * 3, ((0.5, 1.0, 2.0),) * 3)
