@@ -6,8 +6,8 @@ other, on an idle machine:
   44-epoch cosine, no moving average), with that day's engine: float32 steps and torchvision's RoIAlign
   (since 2026-12-07, amp runs CPU steps in bfloat16 and models/roi_pool.py pools with matrix products);
 - after:  the cpu preset as shipped (resources/preset-cpu.toml) with the --set overrides: the arm a change
-  to the recipe is measured with. The search of 2026-12-06 kept the recipe (README, "The default recipe"),
-  so without --set the two arms are the same recipe.
+  to the recipe is measured with. Since 2026-12-07 it differs from before by BatchNorm in the FPN
+  (model.fpn_norm) and by the engine: bfloat16 steps where the CPU has them, the matrix-product RoIAlign.
 Each arm prints its evaluation curve (iteration, seconds, mask AP50, the raw weights' mask AP50 when the
 preset keeps an EMA) and its mask AP50 at the budget: the last evaluation finished within it. The summary
 gives each arm's mean over the seeds and after/before (target: >= 1.3, and after's mean >= --target).
@@ -29,7 +29,7 @@ from pathlib import Path
 
 # The cpu preset's recipe before the search of 2026-12-06 (what differs from the preset as shipped).
 BEFORE = {"train.epochs": 44, "train.batch_size": 8, "train.lr": 0.001, "train.warmup_iters": 50, "train.ema": False,
-          "eval.interval_epochs": 2, "train.amp": False}
+          "eval.interval_epochs": 2, "train.amp": False, "model.fpn_norm": "none"}
 
 
 def parse_args(argv=None):
