@@ -136,7 +136,8 @@ def main(argv=None) -> int:
             t = cfg.train
             print(f"{arm}, seed {seed}: {cfg.model.arch}, {cfg.augment.image_size} px, batch {t.batch_size}, "
                   f"{t.optimizer} lr {t.lr}, {t.schedule} over {t.epochs} epochs, warm-up {t.warmup_iters}, "
-                  f"EMA {t.ema}, {args.minutes:g} min, {args.threads} threads", flush=True)
+                  f"EMA {t.ema}, amp {t.amp}, FPN norm {cfg.model.fpn_norm}, {args.minutes:g} min, "
+                  f"{args.threads} threads", flush=True)
             with engine_of(arm):
                 results[arm][seed] = found = run_arm(cfg, args.minutes)
             print(f"{arm}, seed {seed}: mask AP50 {found['mask_ap50']:.3f} at {args.minutes:g} min "
