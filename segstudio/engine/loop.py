@@ -127,8 +127,8 @@ class Step:
 
 def mixed_precision_available(device: torch.device) -> bool:
     """Whether train.amp takes effect on `device`: float16 with a gradient scaler on CUDA; bfloat16 on a
-    CPU with native bfloat16 arithmetic (AVX-512 BF16 or AMX), where a 128 px cpu-preset step is 1.3x
-    cheaper. Other CPUs would emulate bfloat16, slower than float32, so amp stays off there."""
+    CPU with native bfloat16 arithmetic (AVX-512 BF16 or AMX), where steps are cheaper (README, "The default
+    recipe"). Other CPUs would emulate bfloat16, slower than float32, so amp stays off there."""
     if device.type == "cuda":
         return True
     if device.type != "cpu":
