@@ -134,8 +134,11 @@ def test_openvino_gives_nothing_on_images_with_nothing_and_takes_batches(loaded)
     from segstudio.engine import parity
     from segstudio.engine.export import export_run
     blanks = parity.empty_images(2, loaded.cfg.augment.image_size)
+    heads = loaded.model.roi_heads
+    heads.score_thresh /= 2   # a margin: the export's padded batch scores blanks a little differently
     while any(out["scores"].numel() for out in loaded.model(blanks)):   # until they give nothing: the case
         confident(loaded.model, 0.5)                                     # OpenVINO got wrong
+    heads.score_thresh *= 2
     report = export_run(loaded, "openvino", count=6, empty=2, sizes={"small odd": 0.61})
     assert [(c["batch"], c["status"]) for c in report["cases"]] == [(1, "passed"), (2, "passed"), (8, "passed")]
     from segstudio.engine.export_formats import _without_openvino_telemetry

@@ -108,13 +108,13 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = _opt(44, min=1, max=100000)
+    epochs: int = _opt(40, min=1, max=100000)
     batch_size: int = _opt(8, min=1, max=1024, auto=True,
                            help='images per step; "auto": chosen when a new run starts (CUDA: the largest that '
                                 "fits 60% of free GPU memory; CPU: 2 per thread at 128 px) and recorded in the run "
                                 "card")
     optimizer: str = _opt("adamw", choices=["sgd", "adamw"])
-    lr: float = _opt(0.001, min=1e-7, max=10.0, help="learning rate; must be above 0")
+    lr: float = _opt(0.0015, min=1e-7, max=10.0, help="learning rate; must be above 0")
     momentum: float = _opt(0.9, min=0.0, max=1.0)
     weight_decay: float = _opt(0.01, min=0.0, max=1.0)
     schedule: str = _opt("cosine", choices=["constant", "step", "cosine"])
@@ -149,7 +149,7 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    interval_epochs: int = _opt(2, min=0, help="evaluate every N epochs; 0 only at the end")
+    interval_epochs: int = _opt(4, min=0, help="evaluate every N epochs; 0 only at the end")
     score_threshold: float = _opt(0.05, min=0.0, max=1.0)
     max_images: int = _opt(0, min=0, help="evaluate at most this many validation images (0: all)")
     early_stopping_patience: int = _opt(0, min=0, help="stop after this many evaluations without a gain in "
@@ -261,9 +261,22 @@ def config_to_dict(cfg: Config) -> dict:
     return dataclasses.asdict(cfg)
 
 
-def load_config(path: str | os.PathLike) -> Config:
-    """Read a TOML config; any problem is a ConfigError naming the file and the key."""
+def load_config(path: str | os.PathLike, defaults: dict | None = None) -> Config:
+    """Read a TOML config; any problem is a ConfigError naming the file and the key. `defaults`
+    ({(section, key): value}) stand in for keys the file does not have, before the section defaults."""
     path = Path(path)
+    values = read_config_values(path)
+    for (section, key), value in (defaults or {}).items():
+        if isinstance(values.get(section, {}), dict):
+            values.setdefault(section, {}).setdefault(key, value)
+    try:
+        return config_from_dict(values)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def read_config_values(path: Path) -> dict:
+    """The TOML file's nested dicts, or a ConfigError saying why it cannot be read."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -276,13 +289,9 @@ def load_config(path: str | os.PathLike) -> Config:
         raise ConfigError(f"Config file {path} is not UTF-8 text (a binary file or another encoding); "
                           "give a TOML file saved as UTF-8.") from None
     try:
-        values = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML ({exc}); fix the file or start from a config preset.") from None
-    try:
-        return config_from_dict(values)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
 
 
 def _drop_none(value):

@@ -15,8 +15,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import tomllib
-
 import segstudio
 from segstudio.base.config import dumps_config, load_config
 from segstudio.base.errors import TrainingError
@@ -73,13 +71,7 @@ BEFORE_THE_KEY = {("model", "fpn_norm"): "none"}
 
 
 def load_run_config(run_dir: str | os.PathLike):
-    path = Path(run_dir) / CONFIG
-    cfg = load_config(path)
-    written = tomllib.loads(path.read_text(encoding="utf-8"))
-    for (section, key), value in BEFORE_THE_KEY.items():
-        if key not in written.get(section, {}):
-            setattr(getattr(cfg, section), key, value)
-    return cfg
+    return load_config(Path(run_dir) / CONFIG, defaults=BEFORE_THE_KEY)
 
 
 def _library_versions() -> dict:
