@@ -108,7 +108,7 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = _opt(40, min=1, max=100000)
+    epochs: int = _opt(38, min=1, max=100000)
     batch_size: int = _opt(8, min=1, max=1024, auto=True,
                            help='images per step; "auto": chosen when a new run starts (CUDA: the largest that '
                                 "fits 60% of free GPU memory; CPU: 2 per thread at 128 px) and recorded in the run "
