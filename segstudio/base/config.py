@@ -265,7 +265,7 @@ def load_config(path: str | os.PathLike, defaults: dict | None = None) -> Config
     """Read a TOML config; any problem is a ConfigError naming the file and the key. `defaults`
     ({(section, key): value}) stand in for keys the file does not have, before the section defaults."""
     path = Path(path)
-    values = read_config_values(path)
+    values = _read_values(path)
     for (section, key), value in (defaults or {}).items():
         if isinstance(values.get(section, {}), dict):
             values.setdefault(section, {}).setdefault(key, value)
@@ -275,7 +275,7 @@ def load_config(path: str | os.PathLike, defaults: dict | None = None) -> Config
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def read_config_values(path: Path) -> dict:
+def _read_values(path: Path) -> dict:
     """The TOML file's nested dicts, or a ConfigError saying why it cannot be read."""
     try:
         text = path.read_text(encoding="utf-8")
