@@ -536,6 +536,8 @@ class TrainPanel(QWidget):
         self._set_running(False)
         status, msg = result.get("status", "failed"), result.get("message", "")
         self.run_dir = result.get("run_dir") or self.run_dir
+        if status == "completed":   # the final evaluation's count was the bar's last value
+            self.progressBar.setValue(self.progressBar.maximum())
         if status == "completed" and msg:   # early stopping: why it ended before its last epoch
             self.progressBar.setFormat(f"stopped early · {self._progress_text.split(' · ETA')[0]}")
             self.message.emit(f"Training finished: {msg}", False)

@@ -109,6 +109,11 @@ def test_a_completed_run_shows_its_evaluation(window, qtbot, tmp_path, screensho
     window.tabs.setCurrentWidget(window.trainPanel)
     # the final evaluation's validation loss is drawn beside the training loss
     qtbot.waitUntil(lambda: window.trainPanel.curves.point_count("val:validation") == 1, timeout=10000)
+    # the runs list catches up in the background: the run is listed as completed, with its iterations
+    runs = child(window, "runList")
+    qtbot.waitUntil(lambda: runs.count() == 1 and "[completed, 2 it" in runs.item(0).text(), timeout=10000)
+    bar = child(window, "progressBar")
+    assert bar.value() == bar.maximum() and bar.format().startswith("finished")
     window.grab().save(str(screenshot_dir / "gui_training_completed.png"))
     window.tabs.setCurrentWidget(window.evalPanel)
     table = child(window, "perClassApTable")
