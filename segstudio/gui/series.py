@@ -46,9 +46,10 @@ def points(event: Event) -> list[tuple[str, float]]:
 
 
 def readout(event: IterationEvent) -> str:
-    """The line under the curves: the loss and its terms, then every series that has a readout text."""
-    terms = "  ".join(f"{k.removeprefix('loss_')} {v:.3f}" for k, v in (event.losses or {}).items())
+    """The line under the curves: the loss, every series that has a readout text (lr, speed, data wait), the
+    GPU's memory, then the loss terms (the longest part: a narrow window cuts it, not the lr)."""
     rest = "   ".join(spec.readout.format(spec.value(event)) for spec in SERIES
                       if spec.readout and isinstance(event, spec.event) and spec.value(event) is not None)
-    mem = f"  GPU {event.cuda_mem_mb:.0f} MB" if event.cuda_mem_mb else ""
-    return f"loss {event.loss:.4f}   {terms}   {rest}{mem}"
+    mem = f"   GPU {event.cuda_mem_mb:.0f} MB" if event.cuda_mem_mb else ""
+    terms = "  ".join(f"{k.removeprefix('loss_')} {v:.3f}" for k, v in (event.losses or {}).items())
+    return f"loss {event.loss:.4f}   {rest}{mem}   {terms}"

@@ -56,7 +56,7 @@ from segstudio.gui.process_policy import hold_full_collections, import_evaluatio
 from segstudio.gui.runs_view import RunsView
 from segstudio.gui.series import readout
 from segstudio.gui.weights_field import WeightsRow, confirm_missing_weights
-from segstudio.gui.widgets import hbox, vbox
+from segstudio.gui.widgets import ElidedLabel, hbox, vbox
 from segstudio.gui.workers import TrainingRunner, describe_exception
 
 # settings the augmentation audit depends on besides the pipeline (it is marked stale when one changes)
@@ -169,9 +169,9 @@ class TrainPanel(QWidget):
                     hbox((self.startButton, 1), (self.stopButton, 1)), self.runs)
 
         self.progressBar = QProgressBar(objectName="progressBar", format="idle", value=0, textVisible=True)
-        self.readoutLabel = QLabel("", objectName="readoutLabel")
+        self.readoutLabel = ElidedLabel(objectName="readoutLabel")
         # text that changes every iteration must not size the window: a long readout widened it past a
-        # laptop screen (1360 -> 1475 px, saved on close); what does not fit is clipped, the tooltip has it all
+        # laptop screen (1360 -> 1475 px, saved on close); what does not fit ends in "…", the tooltip has it all
         self.readoutLabel.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.progressBar.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.readoutLabel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -527,7 +527,6 @@ class TrainPanel(QWidget):
         self.progressBar.setFormat(self._progress_text)
         text = readout(ev)
         self.readoutLabel.setText(text)
-        self.readoutLabel.setToolTip(text)
 
     @Slot(object)
     def _on_finished(self, result: dict) -> None:
@@ -565,7 +564,6 @@ class TrainPanel(QWidget):
         if failed:
             self.progressBar.setFormat("failed")
             self.readoutLabel.setText("")
-            self.readoutLabel.setToolTip("")
 
     # ---- past runs ----------------------------------------------------------------------------
     def runs_dir(self) -> str:

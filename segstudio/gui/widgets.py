@@ -1,4 +1,4 @@
-"""Small reusable widgets: an RGB image view, labelled groups, layout helpers."""
+"""Small reusable widgets: an RGB image view, a label that elides, labelled groups, layout helpers."""
 from __future__ import annotations
 
 import numpy as np
@@ -171,6 +171,31 @@ def link_slider(slider: QAbstractSlider, spin: QAbstractSpinBox, scale: int = 1)
     slider.valueChanged.connect(from_slider)
     spin.valueChanged.connect(from_spin)
     from_spin(spin.value())
+
+
+class ElidedLabel(QLabel):
+    """A one-line label whose text, when wider than the label, ends in "…" rather than being clipped in the
+    middle of a number ("lr 1.0" for "lr 1.00e-02"); the tooltip holds the whole line."""
+
+    def __init__(self, text: str = "", **kwargs):
+        super().__init__(**kwargs)
+        self._full = ""
+        self.setText(text)
+
+    def setText(self, text: str) -> None:   # noqa: N802 (Qt's name)
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event) -> None:   # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        super().setText(self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, max(self.width(), 1)))
 
 
 class WheelGuard(QObject):

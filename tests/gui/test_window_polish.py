@@ -580,3 +580,19 @@ def test_the_augmentation_views_draw_names_over_the_pictures(window, qtbot):
     qtbot.waitUntil(lambda: sorted(panel.originalView.tag_texts()) == names, timeout=60000)
     kept = panel.augmentedView.tag_texts()
     assert set(kept) <= set(names)                       # what survived the draw, named over the augmented view
+
+
+def test_a_readout_wider_than_its_place_ends_in_an_ellipsis_not_in_a_number(window, qtbot):
+    # it was clipped where the width ran out: "lr 1.0" on screen for lr 1.00e-02 (a 2-iteration run at 1360 px)
+    window.tabs.setCurrentWidget(window.trainPanel)
+    window.show()
+    qtbot.waitExposed(window)
+    label = window.trainPanel.readoutLabel
+    line = "loss 3.5718   lr 1.00e-02   0.6 img/s   data wait 2%   classifier 2.087  box_reg 0.006  mask 0.790"
+    label.setText(line)
+    label.resize(label.fontMetrics().horizontalAdvance("loss 3.5718   lr 1.00e-02   0.6 img/s"), label.height())
+    shown = label.text()
+    assert shown.endswith("…") and line.startswith(shown[:-1]) and len(shown) < len(line), (shown, label.width())
+    assert label.toolTip() == line == label.full_text()
+    label.resize(label.fontMetrics().horizontalAdvance(line) + 20, label.height())
+    assert label.text() == line
