@@ -58,6 +58,8 @@ def test_train_stop_and_resume_from_the_window(window, qtbot, tmp_path, screensh
     stopped_at = panel.last_result["iteration"]
     assert stopped_at < 40 and "stopped" in child(window, "statusLabel", QLabel).text()
     assert not training_threads()
+    runs = child(window, "runList")   # listed again in the background: no longer "running"
+    qtbot.waitUntil(lambda: runs.count() == 1 and "[stopped, " in runs.item(0).text(), timeout=10000)
     window.grab().save(str(screenshot_dir / "gui_training.png"))
 
     runs = child(window, "runList")
