@@ -62,7 +62,6 @@ def test_train_stop_and_resume_from_the_window(window, qtbot, tmp_path, screensh
     qtbot.waitUntil(lambda: runs.count() == 1 and "[stopped, " in runs.item(0).text(), timeout=10000)
     window.grab().save(str(screenshot_dir / "gui_training.png"))
 
-    runs = child(window, "runList")
     qtbot.waitUntil(lambda: runs.count() == 1, timeout=30000)
     runs.item(0).setCheckState(Qt.CheckState.Checked)
     qtbot.waitUntil(lambda: bool(panel.curves._overlays), timeout=30000)  # the past run's curves, overlaid
